@@ -1,0 +1,200 @@
+//! The command line, declared once: every flag, its environment variable and its help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+A store is a directory: a DuckDB catalog (catalog.duckdb), immutable Parquet files per dataset
+version (datasets/), and datasets.duckdb, which the stock DuckDB CLI or Python can open to find
+every dataset as a view.
+
+Exit codes: 0 success; 1 error; 2 usage error; 3 `doctor` found problems; 4 store busy or disk
+full; 130 interrupted.
+
+Examples:
+  cohort ingest patients.csv visits.csv --name trial
+  cohort query 'SELECT count(*) FROM trial.visits'
+  cohort export trial.visits --format parquet --output visits.parquet
+  cohort rollback trial --to 1";
+
+/// A persistent, versioned home for patient-level research data.
+#[derive(Debug, Parser)]
+#[command(name = "cohort", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The store directory.
+    #[arg(long, global = true, env = "COHORT_HOME", default_value = "./cohort-data", value_name = "DIR")]
+    pub store: PathBuf,
+
+    /// Memory cap for data work (DuckDB and batches), e.g. `1GB`, `512MiB`.
+    #[arg(long, global = true, env = "COHORT_MEMORY_LIMIT", default_value = "1GB", value_name = "SIZE")]
+    pub memory_limit: String,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true, env = "COHORT_THREADS", value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Print machine-readable JSON on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// No progress bars or notes on standard error.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// More detail on standard error (repeat for more; `RUST_LOG` also works).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store (the directory given by --store).
+    Init,
+    /// Load CSV/TSV or Parquet files as one dataset version (one table per file).
+    #[command(after_help = "\
+Each file becomes a table named after it (`Lab Results.csv` -> `lab_results`). Ingesting again
+under the same name makes a new version; identical content makes none. Identifier-like columns
+(`*_id`, `mrn`, `patid`, ...) and codes with leading zeros are kept as text.")]
+    Ingest(IngestArgs),
+    /// List datasets.
+    List,
+    /// Show a dataset: tables, columns, versions and provenance (`NAME` or `NAME@N`).
+    Show {
+        /// `NAME` or `NAME@N`.
+        dataset: String,
+    },
+    /// Run SQL over the store. Datasets are schemas: `"trial"."visits"`; `"trial@2"."visits"` is
+    /// version 2.
+    Query(QueryArgs),
+    /// Write a table (`NAME[@N].TABLE`) or every table of a dataset (`NAME[@N]`) to a file.
+    Export(ExportArgs),
+    /// List the versions of a dataset.
+    Versions {
+        /// The dataset.
+        dataset: String,
+    },
+    /// Make an older version current again (only the pointer moves).
+    Rollback {
+        /// The dataset.
+        dataset: String,
+        /// The version to make current.
+        #[arg(long, value_name = "N")]
+        to: u32,
+    },
+    /// Remove files no version needs; with --keep, also versions older than the newest K.
+    Gc {
+        /// Keep the newest K versions of each dataset (the current one is always kept).
+        #[arg(long, value_name = "K")]
+        keep: Option<u32>,
+        /// Show what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check every file against its recorded SHA-256 and row count.
+    Doctor {
+        /// Quarantine versions with broken files and rewrite datasets.duckdb.
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+/// `cohort ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files to load (CSV, TSV, TXT, optionally gzipped; Parquet).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Dataset name (default: the file's name, when there is one file).
+    #[arg(long, short)]
+    pub name: Option<String>,
+    /// A description of the dataset.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Field delimiter for text files (default: sniffed).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<char>,
+    /// Text files have no header row (default: sniffed).
+    #[arg(long, conflicts_with = "header")]
+    pub no_header: bool,
+    /// Text files have a header row (default: sniffed).
+    #[arg(long)]
+    pub header: bool,
+    /// Lines above the table to skip in text files (a title, say). Without it, cohort refuses a
+    /// file whose first lines do not fit the rest, rather than drop them.
+    #[arg(long, value_name = "N")]
+    pub skip: Option<u64>,
+    /// A string that means "missing" (repeatable; replaces the default `""`, NA, N/A, NULL, null,
+    /// NaN, #N/A).
+    #[arg(long = "null", value_name = "TEXT")]
+    pub nulls: Vec<String>,
+    /// Columns to keep as text whatever they look like (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub text_columns: Vec<String>,
+}
+
+/// Result formats of `cohort query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// An aligned table (first --max-rows rows).
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
+    /// Parquet (needs --output or a redirected standard output).
+    Parquet,
+}
+
+/// `cohort query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL statement.
+    pub sql: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub format: QueryFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Rows shown in table format.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub max_rows: usize,
+}
+
+/// File formats of `cohort export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// CSV with a header.
+    Csv,
+    /// Parquet, zstd-compressed.
+    Parquet,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `cohort export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// `NAME`, `NAME@N`, `NAME.TABLE` or `NAME@N.TABLE`.
+    pub target: String,
+    /// File format.
+    #[arg(long, short, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// A file (one table) or a directory (every table). Default: standard output.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}

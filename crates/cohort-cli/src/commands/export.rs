@@ -1,0 +1,51 @@
+//! `cohort export`.
+
+use anyhow::bail;
+use cohort_store::export::copy_select;
+use cohort_store::{Destination, OutputFormat, Session, StoreError, TableRef, table_source};
+
+use super::Context;
+use super::query::destination;
+use crate::ExitStatus;
+use crate::cli::{ExportArgs, ExportFormat};
+
+pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store()?;
+    let target = TableRef::parse(&args.target)?;
+    let version = store.resolve(&target.version)?;
+    let format = match args.format {
+        ExportFormat::Csv => OutputFormat::Csv,
+        ExportFormat::Parquet => OutputFormat::Parquet,
+        ExportFormat::Json => OutputFormat::Json,
+    };
+    let tables: Vec<_> = match &target.table {
+        Some(name) => vec![version.table(name.as_str()).ok_or_else(|| StoreError::TableNotFound {
+            dataset: target.version.to_string(),
+            table: name.to_string(),
+            available: version.tables.iter().map(|t| t.name.clone()).collect(),
+        })?],
+        None => version.tables.iter().collect(),
+    };
+    let session = Session::new(&store)?;
+    let output_dir = args.output.as_ref().filter(|p| p.is_dir());
+    if tables.len() > 1 && output_dir.is_none() {
+        let names: Vec<_> = tables.iter().map(|t| format!("{}.{}", args.target, t.name)).collect();
+        bail!(
+            "`{}` has {} tables: export one ({}) or give `--output DIR` for all",
+            args.target,
+            tables.len(),
+            names.join(", ")
+        );
+    }
+    for t in tables {
+        let dest = match output_dir {
+            Some(dir) => Destination::File(dir.join(format!("{}.{}", t.name, format.extension()))),
+            None => destination(args.output.as_deref(), format)?,
+        };
+        copy_select(session.connection(), &format!("SELECT * FROM {}", table_source(&store, t)), format, &dest)?;
+        if let Destination::File(path) = &dest {
+            ctx.note(format!("wrote {} ({} rows)", path.display(), t.rows));
+        }
+    }
+    Ok(ExitStatus::Success)
+}

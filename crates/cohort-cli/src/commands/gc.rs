@@ -1,0 +1,30 @@
+//! `cohort gc`.
+
+use cohort_store::GcOptions;
+
+use super::Context;
+use crate::ExitStatus;
+use crate::ui::{bytes, print_json};
+
+pub fn run(ctx: &Context, keep: Option<u32>, dry_run: bool) -> anyhow::Result<ExitStatus> {
+    let report = ctx.open_store()?.gc(&GcOptions { keep, dry_run })?;
+    if ctx.global.json {
+        print_json(&report)?;
+        return Ok(ExitStatus::Success);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for v in &report.expired_versions {
+        println!("{verb} {}@{} ({})", v.dataset, v.version, bytes(v.bytes));
+    }
+    for p in &report.removed_paths {
+        println!("{verb} {}", p.display());
+    }
+    println!(
+        "{} {} in {} version(s) and {} path(s)",
+        if dry_run { "Would free" } else { "Freed" },
+        bytes(report.freed_bytes),
+        report.expired_versions.len(),
+        report.removed_paths.len()
+    );
+    Ok(ExitStatus::Success)
+}

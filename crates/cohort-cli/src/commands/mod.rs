@@ -1,0 +1,68 @@
+//! One module per subcommand; each returns the exit status.
+
+mod doctor;
+mod export;
+mod gc;
+mod ingest;
+mod init;
+mod list;
+mod query;
+mod rollback;
+mod show;
+mod versions;
+
+use anyhow::Context as _;
+use cohort_store::{CancelToken, Settings, Store, parse_size};
+
+use crate::ExitStatus;
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::ui::Bars;
+
+/// What every command needs: the global flags, resource settings and the cancel token.
+pub struct Context<'a> {
+    /// Global flags.
+    pub global: &'a GlobalArgs,
+    /// Resource settings from the flags.
+    pub settings: Settings,
+    /// Set by Ctrl-C.
+    pub cancel: &'a CancelToken,
+}
+
+impl Context<'_> {
+    /// Opens the store named by `--store`.
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.global.store, self.settings.clone())?)
+    }
+
+    /// Progress bars, unless output is for a machine or `--quiet`.
+    pub fn bars(&self) -> Bars {
+        Bars::new(!self.global.quiet && !self.global.json)
+    }
+
+    /// Prints a note for people on standard error (suppressed by `--quiet` and `--json`).
+    pub fn note(&self, text: impl AsRef<str>) {
+        if !self.global.quiet && !self.global.json {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+}
+
+/// Runs the command `cli` names.
+pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
+    let memory_limit =
+        parse_size(&cli.global.memory_limit).map_err(anyhow::Error::msg).context("invalid --memory-limit")?;
+    let settings = Settings { memory_limit, threads: cli.global.threads, ..Settings::default() };
+    let ctx = Context { global: &cli.global, settings, cancel };
+    match &cli.command {
+        Command::Init => init::run(&ctx),
+        Command::Ingest(args) => ingest::run(&ctx, args),
+        Command::List => list::run(&ctx),
+        Command::Show { dataset } => show::run(&ctx, dataset),
+        Command::Query(args) => query::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Versions { dataset } => versions::run(&ctx, dataset),
+        Command::Rollback { dataset, to } => rollback::run(&ctx, dataset, *to),
+        Command::Gc { keep, dry_run } => gc::run(&ctx, *keep, *dry_run),
+        Command::Doctor { repair } => doctor::run(&ctx, *repair),
+    }
+}

@@ -1,0 +1,91 @@
+//! `cohort`: parse, set up logging and Ctrl-C, dispatch, and turn errors into exit codes.
+
+mod cli;
+mod commands;
+mod ui;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cohort_ingest::IngestError;
+use cohort_store::{CancelToken, ErrorClass, StoreError};
+
+use crate::cli::Cli;
+
+/// Exit codes scripts can rely on (also listed in `cohort --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything worked.
+    Success = 0,
+    /// The command failed (bad input, missing dataset, ...).
+    Failure = 1,
+    /// `doctor` found problems.
+    Unhealthy = 3,
+    /// The store was busy or the disk full.
+    Resource = 4,
+    /// Interrupted by Ctrl-C.
+    Interrupted = 130,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.is_cancelled() {
+                std::process::exit(ExitStatus::Interrupted as i32);
+            }
+            cancel.cancel();
+        });
+    }
+    let status = match commands::run(cli, &cancel) {
+        Ok(status) => status,
+        Err(error) => report(&error),
+    };
+    ExitCode::from(status as u8)
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .init();
+}
+
+/// Prints an error (and what to do about it) to standard error and picks the exit code.
+fn report(error: &anyhow::Error) -> ExitStatus {
+    let (class, hint) = if let Some(e) = error.downcast_ref::<StoreError>() {
+        (e.class(), e.hint())
+    } else if let Some(e) = error.downcast_ref::<IngestError>() {
+        (e.class(), e.hint())
+    } else {
+        (ErrorClass::User, None)
+    };
+    if class == ErrorClass::Cancelled {
+        eprintln!("cancelled: nothing was changed");
+        return ExitStatus::Interrupted;
+    }
+    eprintln!("error: {error:#}");
+    if let Some(hint) = hint {
+        eprintln!("\nhint: {hint}");
+    }
+    if class == ErrorClass::Internal {
+        eprintln!("\nThis looks like a bug or a failing dependency; run again with `-v` for detail.");
+    }
+    match class {
+        ErrorClass::Resource => ExitStatus::Resource,
+        _ => ExitStatus::Failure,
+    }
+}

@@ -1,0 +1,8 @@
+//! Tests of the real `cohort` binary: each runs it as a user would, on a fresh temporary store.
+
+mod bad_input;
+mod heavy;
+mod interop;
+mod roundtrip;
+mod util;
+mod versions;

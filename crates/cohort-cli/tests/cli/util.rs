@@ -1,0 +1,171 @@
+//! Running the binary on a temporary store, and looking at the store from outside.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_cohort");
+
+/// A temporary directory with a store in `store/` and room for input files.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+/// A finished run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, contents).expect("write input");
+        p
+    }
+
+    /// A command for the binary on this store, with a clean environment for cohort's variables.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--store").arg(self.store());
+        for var in ["COHORT_HOME", "COHORT_FAILPOINT", "COHORT_MEMORY_LIMIT", "COHORT_THREADS", "RUST_LOG"] {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    /// Runs with `args` and returns what happened.
+    pub fn exec(&self, args: &[&str]) -> Run {
+        self.cmd().args(args).output().expect("run cohort").into()
+    }
+
+    /// Runs with `args` and requires success.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.exec(args);
+        assert_eq!(r.code, 0, "cohort {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    /// Runs with `args` and requires failure with exit code `code`.
+    pub fn fails(&self, args: &[&str], code: i32) -> Run {
+        let r = self.exec(args);
+        assert_eq!(r.code, code, "cohort {args:?} should exit {code}:\n{}\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    /// Runs with `--json` and parses standard output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let r = self.ok(&all);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", r.stdout))
+    }
+
+    /// Runs SQL and returns the CSV result.
+    pub fn query_csv(&self, sql: &str) -> String {
+        self.ok(&["query", sql, "--format", "csv"]).stdout
+    }
+
+    /// A single value from SQL.
+    pub fn scalar(&self, sql: &str) -> String {
+        let csv = self.query_csv(sql);
+        csv.lines().nth(1).unwrap_or_default().to_string()
+    }
+
+    /// Every file and directory in the store (except lock and spill files) with a hash of its
+    /// content, to prove a failed command changed nothing.
+    pub fn tree(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(&self.store(), &self.store(), &mut out);
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if rel == "tmp" || rel == "catalog.lock" {
+            continue;
+        }
+        if p.is_dir() {
+            out.insert(rel, "dir".into());
+            walk(root, &p, out);
+        } else {
+            let (hash, _) = cohort_store::hash::sha256_file(&p, |_| {}).expect("hash");
+            out.insert(rel, hash);
+        }
+    }
+}
+
+/// A small deterministic pseudo-random generator, so test data is the same on every run.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// Writes a patient-visit CSV of `rows` rows; `salt` makes different files with the same shape.
+pub fn write_visits_csv(path: &Path, rows: u64, salt: u64) -> u64 {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "patient_id,visit_date,visual_acuity,injected,site,notes").unwrap();
+    let mut r = Lcg(salt.wrapping_add(7));
+    for i in 0..rows {
+        let day = 1 + r.next() % 28;
+        let month = 1 + r.next() % 12;
+        writeln!(
+            f,
+            "{:06},2024-{month:02}-{day:02},{},{},S{:02},visit {} of patient {}",
+            i / 8,
+            40 + r.next() % 45,
+            r.next().is_multiple_of(2),
+            r.next() % 20,
+            i % 8,
+            salt
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Writes a CSV of random hexadecimal tokens that compresses poorly: `rows` rows of ~70 bytes.
+pub fn write_random_csv(path: &Path, rows: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "token_a,token_b,n").unwrap();
+    let mut r = Lcg(99);
+    for i in 0..rows {
+        writeln!(f, "{:016x}{:016x},{:016x}{:016x},{i}", r.next(), r.next(), r.next(), r.next()).unwrap();
+    }
+    f.flush().unwrap();
+}

@@ -1,0 +1,299 @@
+/*!
+Ingest: researchers' files become the tables of a new dataset version.
+
+Every source goes down one path: check it, hash it, convert it to Parquet in a private staging
+area with DuckDB (streaming, under the memory limit), check it did not change meanwhile, and
+commit all tables at once. One file or many, the catalog structure is the same.
+
+```no_run
+use cohort_ingest::{ingest, IngestOptions, IngestRequest};
+use cohort_store::{CancelToken, DatasetName, NoProgress, Settings, Store};
+
+# fn main() -> Result<(), Box<dyn std::error::Error>> {
+let store = Store::init("cohort-data".as_ref(), Settings::default())?;
+let request = IngestRequest {
+    name: DatasetName::new("trial")?,
+    files: vec!["patients.csv".into(), "visits.csv".into()],
+    description: None,
+    tags: None,
+    created_by: "me".into(),
+    options: IngestOptions::default(),
+};
+let report = ingest(&store, &request, &NoProgress, &CancelToken::new())?;
+# Ok(()) }
+```
+*/
+#![deny(missing_docs)]
+
+mod csv;
+pub mod error;
+pub mod format;
+mod parquet;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use cohort_store::hash::sha256_file;
+use cohort_store::name::quote_literal;
+use cohort_store::{
+    CancelToken, CommitOutcome, DatasetKind, DatasetName, Progress, SourceFile, Store, TableName, VersionMeta,
+    VersionRef, duck, failpoint,
+};
+use serde::Serialize;
+
+pub use crate::csv::Dialect;
+pub use crate::error::{IngestError, Result};
+pub use crate::format::Format;
+
+/// Strings read as null in delimited text unless `--null` says otherwise: what R and pandas
+/// write for missing values.
+pub const DEFAULT_NULL_STRINGS: &[&str] = &["", "NA", "N/A", "NULL", "null", "NaN", "#N/A"];
+
+/// How to read sources.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestOptions {
+    /// Field delimiter for delimited text (sniffed when `None`).
+    pub delimiter: Option<char>,
+    /// Whether delimited text has a header row (sniffed when `None`).
+    pub header: Option<bool>,
+    /// Lines to skip before the table in delimited text (a title, say). `None`: skip none.
+    pub skip_rows: Option<u64>,
+    /// Strings that mean "missing" in delimited text.
+    pub null_strings: Vec<String>,
+    /// Columns to keep as text whatever they look like.
+    pub text_columns: Vec<String>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            delimiter: None,
+            header: None,
+            skip_rows: None,
+            null_strings: DEFAULT_NULL_STRINGS.iter().map(|s| s.to_string()).collect(),
+            text_columns: Vec::new(),
+        }
+    }
+}
+
+/// What to ingest, and as what.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    /// The dataset to create, or to add a version to.
+    pub name: DatasetName,
+    /// The source files; each becomes one table named after the file.
+    pub files: Vec<PathBuf>,
+    /// A description for the dataset.
+    pub description: Option<String>,
+    /// Tags for the dataset.
+    pub tags: Option<Vec<String>>,
+    /// Who is ingesting (recorded with the version).
+    pub created_by: String,
+    /// How to read the sources.
+    pub options: IngestOptions,
+}
+
+/// What happened to one source.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    /// The table it became.
+    pub table: String,
+    /// The source file.
+    pub source: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// The delimited-text dialect, for text sources.
+    pub dialect: Option<Dialect>,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// The commit's outcome (new version, or unchanged).
+    pub outcome: CommitOutcome,
+    /// One entry per source (empty when the sources were already the current version).
+    pub tables: Vec<TableReport>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+struct Source {
+    path: PathBuf,
+    format: Format,
+    table: TableName,
+    len: u64,
+    modified: Option<SystemTime>,
+    sha256: String,
+}
+
+/// Ingests `request.files` into the store as one new version of `request.name`.
+///
+/// Nothing in the store changes unless every file converts: on any error (bad input, a full disk,
+/// cancellation) the staged files are removed and the error names the file and line.
+pub fn ingest(
+    store: &Store,
+    request: &IngestRequest,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<IngestReport> {
+    let started = Instant::now();
+    let mut sources = preflight(&request.files)?;
+
+    progress.begin("hashing sources", Some(sources.iter().map(|s| s.len).sum()));
+    for s in &mut sources {
+        if cancel.is_cancelled() {
+            return Err(IngestError::Cancelled);
+        }
+        let (sha, _) = sha256_file(&s.path, |n| progress.advance(n))
+            .map_err(|e| IngestError::Unreadable { path: s.path.clone(), source: e })?;
+        s.sha256 = sha;
+    }
+    progress.finish();
+    failpoint::hit("ingest.after_hash");
+
+    let source_files: Vec<SourceFile> = sources
+        .iter()
+        .map(|s| SourceFile {
+            path: s.path.to_string_lossy().into_owned(),
+            sha256: s.sha256.clone(),
+            bytes: s.len,
+            table: Some(s.table.to_string()),
+        })
+        .collect();
+    let options_json = serde_json::to_value(&request.options).expect("options serialise");
+    if let Some(outcome) = unchanged(store, &request.name, &source_files, &options_json)? {
+        return Ok(IngestReport { outcome, tables: Vec::new(), seconds: started.elapsed().as_secs_f64() });
+    }
+
+    let mut staging = store.stage(&request.name)?;
+    let spill = store.layout().spill_dir();
+    fs_err::create_dir_all(&spill).map_err(cohort_store::StoreError::from)?;
+    let conn = duck::open_engine(store.settings(), &spill)?;
+    let mut tables = Vec::new();
+    for s in &sources {
+        if cancel.is_cancelled() {
+            return Err(IngestError::Cancelled);
+        }
+        let dir = staging.table_dir(&s.table)?;
+        let target = dir.join("part-0.parquet");
+        let (select, dialect) = match s.format {
+            Format::Csv { tab } => {
+                let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &request.options)?;
+                (format!("SELECT * FROM {reader}"), Some(dialect))
+            }
+            Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
+        };
+        let copy = format!(
+            "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+            quote_literal(&target.to_string_lossy())
+        );
+        progress.begin(&format!("converting {}", display_name(&s.path)), Some(s.len));
+        run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
+        progress.finish();
+        failpoint::hit("ingest.after_convert");
+        if changed_since(s) {
+            return Err(IngestError::Changed { path: s.path.clone() });
+        }
+        tables.push(TableReport { table: s.table.to_string(), source: s.path.clone(), format: s.format, dialect });
+    }
+    drop(conn);
+
+    let provenance = serde_json::json!({
+        "tool": "cohort",
+        "tool_version": cohort_store::VERSION,
+        "command": "ingest",
+        "options": options_json,
+        "tables": tables,
+    });
+    let outcome = staging.commit(VersionMeta {
+        kind: DatasetKind::Upload,
+        description: request.description.clone(),
+        tags: request.tags.clone(),
+        created_by: request.created_by.clone(),
+        sources: source_files,
+        provenance,
+    })?;
+    Ok(IngestReport { outcome, tables, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Checks every file before any work: present, a regular readable file, not empty, a known
+/// format, and no two files mapping to the same table.
+fn preflight(files: &[PathBuf]) -> Result<Vec<Source>> {
+    let mut sources: Vec<Source> = Vec::new();
+    for given in files {
+        let path = std::path::absolute(given).unwrap_or_else(|_| given.clone());
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IngestError::NotFound { path }),
+            Err(e) => return Err(IngestError::Unreadable { path, source: e }),
+        };
+        if !meta.is_file() {
+            return Err(IngestError::NotAFile { path });
+        }
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(IngestError::Unreadable { path, source: e });
+        }
+        if meta.len() == 0 {
+            return Err(IngestError::Empty { path });
+        }
+        let (format, stem) = format::detect(&path)?;
+        let table = TableName::from_file_stem(&stem)?;
+        if let Some(other) = sources.iter().find(|s| s.table == table) {
+            return Err(IngestError::DuplicateTable {
+                table: table.to_string(),
+                first: other.path.clone(),
+                second: path,
+            });
+        }
+        sources.push(Source {
+            path,
+            format,
+            table,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            sha256: String::new(),
+        });
+    }
+    Ok(sources)
+}
+
+/// Whether a source's size or modification time differs from when it was first looked at.
+fn changed_since(s: &Source) -> bool {
+    match std::fs::metadata(&s.path) {
+        Ok(m) => m.len() != s.len || m.modified().ok() != s.modified,
+        Err(_) => true,
+    }
+}
+
+/// The current version, if it was made from exactly these sources with these options.
+fn unchanged(
+    store: &Store,
+    name: &DatasetName,
+    sources: &[SourceFile],
+    options: &serde_json::Value,
+) -> Result<Option<CommitOutcome>> {
+    let versions = match store.versions(name) {
+        Ok(v) => v,
+        Err(cohort_store::StoreError::DatasetNotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(current) = versions.iter().find(|v| v.is_current) else { return Ok(None) };
+    let same_sources = current.sources.len() == sources.len()
+        && current.sources.iter().zip(sources).all(|(a, b)| a.sha256 == b.sha256 && a.table == b.table);
+    let same_options = current.provenance.get("options") == Some(options);
+    if same_sources && same_options && current.provenance.get("command").and_then(|c| c.as_str()) == Some("ingest") {
+        // Make sure it is still readable before calling it unchanged.
+        store.resolve(&VersionRef { dataset: name.clone(), version: Some(current.version) })?;
+        return Ok(Some(CommitOutcome::Unchanged {
+            dataset: name.clone(),
+            version: current.version,
+            content_hash: current.content_hash.clone(),
+        }));
+    }
+    Ok(None)
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}

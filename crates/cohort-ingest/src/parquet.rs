@@ -1,0 +1,43 @@
+//! Parquet sources, re-encoded to the store's conventions (zstd, microsecond timestamps, no
+//! unsigned integers) so that every stored file reads the same in Spark, Trino, pandas and DuckDB.
+
+use std::path::Path;
+
+use cohort_store::name::{quote_ident, quote_literal};
+use duckdb::Connection;
+
+use crate::error::Result;
+use crate::run::explain;
+
+/// Builds the `SELECT` that reads `path` with types normalised for interchange.
+pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
+    let source = format!("read_parquet({})", quote_literal(&path.to_string_lossy()));
+    let mut stmt =
+        conn.prepare(&format!("DESCRIBE SELECT * FROM {source}")).map_err(|e| explain(path, &e.to_string()))?;
+    let columns: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| explain(path, &e.to_string()))?;
+    let projection = columns
+        .iter()
+        .map(|(name, ty)| match interchange_type(ty) {
+            Some(target) => format!("CAST({0} AS {target}) AS {0}", quote_ident(name)),
+            None => quote_ident(name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!("SELECT {projection} FROM {source}"))
+}
+
+/// The type a column is cast to for interchange, if it needs one.
+fn interchange_type(duckdb_type: &str) -> Option<&'static str> {
+    Some(match duckdb_type {
+        "TIMESTAMP_NS" | "TIMESTAMP_MS" | "TIMESTAMP_S" => "TIMESTAMP",
+        "UTINYINT" => "SMALLINT",
+        "USMALLINT" => "INTEGER",
+        "UINTEGER" => "BIGINT",
+        "UBIGINT" => "DECIMAL(20, 0)",
+        "HUGEINT" | "UHUGEINT" => "DECIMAL(38, 0)",
+        _ => return None,
+    })
+}

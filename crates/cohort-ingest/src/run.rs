@@ -1,0 +1,124 @@
+//! Running one long DuckDB statement with a progress bar and cancellation.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cohort_store::{CancelToken, Progress};
+use duckdb::Connection;
+
+use crate::error::{IngestError, Result};
+
+/// Executes `sql` on `conn`, reporting DuckDB's progress estimate as a fraction of `total` and
+/// interrupting the statement if `cancel` fires. Errors are explained in terms of `source`.
+pub fn run_with_progress(
+    conn: &Connection,
+    sql: &str,
+    source: &Path,
+    total: u64,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let _ = conn.set_query_progress_tracking(true);
+    let progress_handle = conn.progress_handle();
+    let interrupt = conn.interrupt_handle();
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                if cancel.is_cancelled() {
+                    interrupt.interrupt();
+                }
+                if let Some(pct) = progress_handle.query_progress().percentage() {
+                    progress.set_position((total as f64 * pct.clamp(0.0, 100.0) / 100.0) as u64);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let r = conn.execute_batch(sql);
+        done.store(true, Ordering::Release);
+        r
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(_) if cancel.is_cancelled() => Err(IngestError::Cancelled),
+        Err(e) => Err(explain(source, &e.to_string())),
+    }
+}
+
+/// Turns a DuckDB reader error into an error that names the file and line.
+pub fn explain(source: &Path, message: &str) -> IngestError {
+    let path = source.to_path_buf();
+    if cohort_store::error::is_disk_full_message(message) {
+        return IngestError::DiskFull { path };
+    }
+    let line = find_number_after(message, "Line: ").or_else(|| find_number_after(message, "line "));
+    let lower = message.to_ascii_lowercase();
+    let (summary, hint) = if lower.contains("invalid unicode") || lower.contains("utf-8") || lower.contains("utf8") {
+        (
+            "the file is not valid UTF-8 text".to_string(),
+            Some("re-save the file as UTF-8 (most spreadsheet programs offer \"CSV UTF-8\")".to_string()),
+        )
+    } else if lower.contains("expected number of columns") {
+        let detail = message
+            .lines()
+            .find(|l| l.contains("Expected Number of Columns"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default();
+        (
+            format!("a row has a different number of fields than the header ({detail})"),
+            Some("fix or remove the row, or check that fields containing the delimiter are quoted".to_string()),
+        )
+    } else if lower.contains("could not convert") || lower.contains("conversion error") {
+        let detail = message.lines().find(|l| l.to_ascii_lowercase().contains("could not convert")).unwrap_or(message);
+        (
+            format!("a value does not fit its column's type: {}", detail.trim()),
+            Some("pass `--text-columns NAME` to keep that column as text".to_string()),
+        )
+    } else {
+        let first = message
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or(message)
+            .trim_start_matches("Invalid Input Error: ")
+            .trim_start_matches("IO Error: ")
+            .to_string();
+        (first, None)
+    };
+    IngestError::Invalid { path, line, message: summary, hint }
+}
+
+fn find_number_after(text: &str, marker: &str) -> Option<u64> {
+    let start = text.find(marker)? + marker.len();
+    let digits: String = text[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explains_ragged_rows() {
+        let e = explain(
+            Path::new("a.csv"),
+            "Invalid Input Error: CSV Error on Line: 4\nOriginal Line: 1,2,3,4\nExpected Number of Columns: 3 Found: 4",
+        );
+        match e {
+            IngestError::Invalid { line, message, .. } => {
+                assert_eq!(line, Some(4));
+                assert!(message.contains("Expected Number of Columns: 3 Found: 4"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn explains_disk_full() {
+        assert!(matches!(
+            explain(Path::new("a.csv"), "IO Error: No space left on device"),
+            IngestError::DiskFull { .. }
+        ));
+    }
+}

@@ -1,0 +1,561 @@
+//! The catalog: what datasets, versions, tables, files and columns exist.
+//!
+//! All catalog SQL lives here. Timestamps are stored as UTC `TIMESTAMP`s; JSON values (tags,
+//! sources, provenance, schemas) as `VARCHAR` holding JSON, so that the catalog opens in any DuckDB
+//! without extensions. The format evolves through [`MIGRATIONS`], recorded in `schema_migrations`.
+
+use duckdb::{Connection, OptionalExt, params};
+use jiff::Timestamp;
+
+use crate::error::{Result, StoreError};
+use crate::model::{
+    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, SourceFile, TableInfo, VersionInfo, VersionStatus,
+};
+use crate::name::DatasetName;
+
+/// Catalog migrations, applied in order; each runs once, in its own transaction.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "datasets, versions, tables, files and columns",
+    r#"
+    CREATE TABLE datasets (
+        id              BIGINT PRIMARY KEY,
+        name            VARCHAR NOT NULL UNIQUE,
+        kind            VARCHAR NOT NULL,
+        description     VARCHAR,
+        tags            VARCHAR NOT NULL DEFAULT '[]',
+        current_version INTEGER,
+        created_at      TIMESTAMP NOT NULL,
+        updated_at      TIMESTAMP NOT NULL
+    );
+    CREATE TABLE versions (
+        dataset_id   BIGINT NOT NULL,
+        version      INTEGER NOT NULL,
+        created_at   TIMESTAMP NOT NULL,
+        created_by   VARCHAR NOT NULL,
+        source_files VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        provenance   VARCHAR NOT NULL,
+        status       VARCHAR NOT NULL,
+        row_count    BIGINT NOT NULL,
+        bytes        BIGINT NOT NULL,
+        path         VARCHAR NOT NULL,
+        PRIMARY KEY (dataset_id, version)
+    );
+    CREATE TABLE dataset_tables (
+        dataset_id   BIGINT NOT NULL,
+        version      INTEGER NOT NULL,
+        name         VARCHAR NOT NULL,
+        row_count    BIGINT NOT NULL,
+        bytes        BIGINT NOT NULL,
+        sha256       VARCHAR NOT NULL,
+        path         VARCHAR NOT NULL,
+        arrow_schema VARCHAR NOT NULL,
+        PRIMARY KEY (dataset_id, version, name)
+    );
+    CREATE TABLE table_files (
+        dataset_id BIGINT NOT NULL,
+        version    INTEGER NOT NULL,
+        table_name VARCHAR NOT NULL,
+        part       INTEGER NOT NULL,
+        path       VARCHAR NOT NULL,
+        sha256     VARCHAR NOT NULL,
+        row_count  BIGINT NOT NULL,
+        bytes      BIGINT NOT NULL,
+        PRIMARY KEY (dataset_id, version, table_name, part)
+    );
+    CREATE TABLE table_columns (
+        dataset_id BIGINT NOT NULL,
+        version    INTEGER NOT NULL,
+        table_name VARCHAR NOT NULL,
+        ordinal    INTEGER NOT NULL,
+        name       VARCHAR NOT NULL,
+        sql_type   VARCHAR NOT NULL,
+        arrow_type VARCHAR NOT NULL,
+        nullable   BOOLEAN NOT NULL,
+        role       VARCHAR,
+        label      VARCHAR,
+        null_count BIGINT,
+        min_value  VARCHAR,
+        max_value  VARCHAR,
+        PRIMARY KEY (dataset_id, version, table_name, ordinal)
+    );
+    "#,
+)];
+
+/// The newest catalog format this build writes.
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+fn db(context: &'static str) -> impl Fn(duckdb::Error) -> StoreError {
+    move |e| StoreError::duckdb(context, e)
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn ts(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// The catalog format version of an open catalog (0 for an empty database).
+pub fn schema_version(conn: &Connection) -> Result<i64> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'schema_migrations' AND schema_name = 'main'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db("reading the catalog format"))?;
+    if !exists {
+        return Ok(0);
+    }
+    conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .map_err(db("reading the catalog format"))
+}
+
+/// Applies every pending migration. Needs a read-write connection under the exclusive lock.
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let current = schema_version(conn)?;
+    if current > latest_schema_version() {
+        return Err(StoreError::NewerCatalog { found: current, supported: latest_schema_version() });
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)",
+    )
+    .map_err(db("creating schema_migrations"))?;
+    for (version, description, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let run = || -> duckdb::Result<()> {
+            conn.execute_batch("BEGIN TRANSACTION")?;
+            conn.execute_batch(sql)?;
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, make_timestamp(?))",
+                params![version, description, micros(Timestamp::now())],
+            )?;
+            conn.execute_batch("COMMIT")
+        };
+        if let Err(e) = run() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(StoreError::duckdb(format!("applying catalog migration {version} ({description})"), e));
+        }
+    }
+    Ok(())
+}
+
+/// A dataset's catalog row.
+#[derive(Debug, Clone)]
+pub struct DatasetRow {
+    /// Internal id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: DatasetKind,
+    /// Current version.
+    pub current_version: Option<u32>,
+}
+
+const SUMMARY_SQL: &str = r#"
+    SELECT d.id, d.name, d.kind, d.description, d.tags, d.current_version,
+           epoch_us(d.created_at), epoch_us(d.updated_at),
+           (SELECT count(*) FROM versions v WHERE v.dataset_id = d.id),
+           (SELECT count(*) FROM dataset_tables t WHERE t.dataset_id = d.id AND t.version = d.current_version),
+           coalesce(cv.row_count, 0), coalesce(cv.bytes, 0)
+    FROM datasets d
+    LEFT JOIN versions cv ON cv.dataset_id = d.id AND cv.version = d.current_version
+"#;
+
+fn summary_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<DatasetSummary> {
+    let name: String = r.get(1)?;
+    let kind: String = r.get(2)?;
+    let tags: String = r.get(4)?;
+    Ok(DatasetSummary {
+        id: r.get(0)?,
+        // Names in the catalog were validated on the way in.
+        name: DatasetName::new(&name).unwrap_or_else(|_| unreachable_name(&name)),
+        kind: kind.parse().unwrap_or(DatasetKind::Upload),
+        description: r.get(3)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        current_version: r.get::<_, Option<i32>>(5)?.map(|v| v as u32),
+        created_at: ts(r.get(6)?),
+        updated_at: ts(r.get(7)?),
+        versions: r.get::<_, i64>(8)? as u32,
+        tables: r.get::<_, i64>(9)? as u32,
+        rows: r.get::<_, i64>(10)? as u64,
+        bytes: r.get::<_, i64>(11)? as u64,
+    })
+}
+
+fn unreachable_name(name: &str) -> DatasetName {
+    panic!("catalog holds an invalid dataset name {name:?}")
+}
+
+/// Every dataset, by name.
+pub fn list_datasets(conn: &Connection) -> Result<Vec<DatasetSummary>> {
+    let mut stmt = conn.prepare(&format!("{SUMMARY_SQL} ORDER BY d.name")).map_err(db("listing datasets"))?;
+    let rows = stmt.query_map([], summary_from_row).map_err(db("listing datasets"))?;
+    rows.collect::<duckdb::Result<Vec<_>>>().map_err(db("listing datasets"))
+}
+
+/// One dataset's summary.
+pub fn dataset_summary(conn: &Connection, id: i64) -> Result<DatasetSummary> {
+    conn.query_row(&format!("{SUMMARY_SQL} WHERE d.id = ?"), [id], summary_from_row).map_err(db("reading a dataset"))
+}
+
+/// Finds a dataset by name.
+pub fn find_dataset(conn: &Connection, name: &str) -> Result<Option<DatasetRow>> {
+    conn.query_row("SELECT id, name, kind, current_version FROM datasets WHERE name = ?", [name], |r| {
+        let kind: String = r.get(2)?;
+        Ok(DatasetRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            kind: kind.parse().unwrap_or(DatasetKind::Upload),
+            current_version: r.get::<_, Option<i32>>(3)?.map(|v| v as u32),
+        })
+    })
+    .optional()
+    .map_err(db("looking up a dataset"))
+}
+
+/// Every dataset name (for "did you mean" hints).
+pub fn dataset_names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM datasets ORDER BY name").map_err(db("listing names"))?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(db("listing names"))?;
+    rows.collect::<duckdb::Result<Vec<String>>>().map_err(db("listing names"))
+}
+
+/// Every version of a dataset, newest first.
+pub fn versions(conn: &Connection, dataset_id: i64) -> Result<Vec<VersionInfo>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT v.version, epoch_us(v.created_at), v.created_by, v.source_files, v.content_hash, v.provenance,
+                    v.status, v.row_count, v.bytes, v.path, d.current_version = v.version
+             FROM versions v JOIN datasets d ON d.id = v.dataset_id
+             WHERE v.dataset_id = ? ORDER BY v.version DESC",
+        )
+        .map_err(db("listing versions"))?;
+    let rows = stmt
+        .query_map([dataset_id], |r| {
+            let sources: String = r.get(3)?;
+            let provenance: String = r.get(5)?;
+            let status: String = r.get(6)?;
+            Ok(VersionInfo {
+                version: r.get::<_, i32>(0)? as u32,
+                created_at: ts(r.get(1)?),
+                created_by: r.get(2)?,
+                sources: serde_json::from_str(&sources).unwrap_or_default(),
+                content_hash: r.get(4)?,
+                provenance: serde_json::from_str(&provenance).unwrap_or(serde_json::Value::Null),
+                status: VersionStatus::parse(&status),
+                rows: r.get::<_, i64>(7)? as u64,
+                bytes: r.get::<_, i64>(8)? as u64,
+                path: r.get(9)?,
+                is_current: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
+            })
+        })
+        .map_err(db("listing versions"))?;
+    rows.collect::<duckdb::Result<Vec<_>>>().map_err(db("listing versions"))
+}
+
+/// The tables of one version, with their files and columns.
+pub fn tables(conn: &Connection, dataset_id: i64, version: u32) -> Result<Vec<TableInfo>> {
+    let ctx = "reading a version's tables";
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, row_count, bytes, sha256, path, arrow_schema FROM dataset_tables
+             WHERE dataset_id = ? AND version = ? ORDER BY name",
+        )
+        .map_err(db(ctx))?;
+    let mut tables = stmt
+        .query_map(params![dataset_id, version], |r| {
+            let schema: String = r.get(5)?;
+            Ok(TableInfo {
+                name: r.get(0)?,
+                rows: r.get::<_, i64>(1)? as u64,
+                bytes: r.get::<_, i64>(2)? as u64,
+                sha256: r.get(3)?,
+                path: r.get(4)?,
+                arrow_schema: serde_json::from_str(&schema).unwrap_or(serde_json::Value::Null),
+                files: Vec::new(),
+                columns: Vec::new(),
+            })
+        })
+        .map_err(db(ctx))?
+        .collect::<duckdb::Result<Vec<_>>>()
+        .map_err(db(ctx))?;
+
+    let mut files = conn
+        .prepare(
+            "SELECT table_name, path, sha256, row_count, bytes FROM table_files
+             WHERE dataset_id = ? AND version = ? ORDER BY table_name, part",
+        )
+        .map_err(db(ctx))?;
+    let file_rows = files
+        .query_map(params![dataset_id, version], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                FileInfo {
+                    path: r.get(1)?,
+                    sha256: r.get(2)?,
+                    rows: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                },
+            ))
+        })
+        .map_err(db(ctx))?;
+    for row in file_rows {
+        let (table, file) = row.map_err(db(ctx))?;
+        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+            t.files.push(file);
+        }
+    }
+
+    let mut columns = conn
+        .prepare(
+            "SELECT table_name, ordinal, name, sql_type, arrow_type, nullable, role, label, null_count,
+                    min_value, max_value
+             FROM table_columns WHERE dataset_id = ? AND version = ? ORDER BY table_name, ordinal",
+        )
+        .map_err(db(ctx))?;
+    let column_rows = columns
+        .query_map(params![dataset_id, version], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ColumnInfo {
+                    ordinal: r.get::<_, i32>(1)? as u32,
+                    name: r.get(2)?,
+                    sql_type: r.get(3)?,
+                    arrow_type: r.get(4)?,
+                    nullable: r.get(5)?,
+                    role: r.get(6)?,
+                    label: r.get(7)?,
+                    null_count: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
+                    min: r.get(9)?,
+                    max: r.get(10)?,
+                },
+            ))
+        })
+        .map_err(db(ctx))?;
+    for row in column_rows {
+        let (table, column) = row.map_err(db(ctx))?;
+        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+            t.columns.push(column);
+        }
+    }
+    Ok(tables)
+}
+
+/// Every version directory the catalog knows, with its status: `(dataset_id, version, status)`.
+pub fn version_dirs(conn: &Connection) -> Result<Vec<(i64, u32, VersionStatus)>> {
+    let mut stmt = conn.prepare("SELECT dataset_id, version, status FROM versions").map_err(db("listing versions"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let status: String = r.get(2)?;
+            Ok((r.get(0)?, r.get::<_, i32>(1)? as u32, VersionStatus::parse(&status)))
+        })
+        .map_err(db("listing versions"))?;
+    rows.collect::<duckdb::Result<Vec<_>>>().map_err(db("listing versions"))
+}
+
+/// The next free dataset id (ids are never reused: datasets rows are never deleted).
+pub fn next_dataset_id(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM datasets", [], |r| r.get(0))
+        .map_err(db("allocating a dataset id"))
+}
+
+/// The next version number of a dataset (numbers are never reused).
+pub fn next_version(conn: &Connection, dataset_id: i64) -> Result<u32> {
+    conn.query_row("SELECT coalesce(max(version), 0) + 1 FROM versions WHERE dataset_id = ?", [dataset_id], |r| {
+        r.get::<_, i32>(0)
+    })
+    .map(|v| v as u32)
+    .map_err(db("allocating a version number"))
+}
+
+/// The content hash of a dataset's current version.
+pub fn current_content_hash(conn: &Connection, dataset_id: i64) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT v.content_hash FROM datasets d JOIN versions v ON v.dataset_id = d.id AND v.version = d.current_version
+         WHERE d.id = ? AND v.status = 'active'",
+        [dataset_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db("reading the current version"))
+}
+
+/// A new version, ready to be written to the catalog.
+#[derive(Debug)]
+pub struct NewVersion<'a> {
+    /// Dataset id.
+    pub dataset_id: i64,
+    /// Version number.
+    pub version: u32,
+    /// Who or what made it.
+    pub created_by: &'a str,
+    /// Source files.
+    pub sources: &'a [SourceFile],
+    /// Content hash.
+    pub content_hash: &'a str,
+    /// Provenance JSON.
+    pub provenance: &'a serde_json::Value,
+    /// Total rows.
+    pub rows: u64,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Directory relative to the root.
+    pub path: &'a str,
+    /// Tables, with files and columns.
+    pub tables: &'a [TableInfo],
+}
+
+/// Inserts a dataset row.
+pub fn insert_dataset(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    kind: DatasetKind,
+    description: Option<&str>,
+    tags: &[String],
+    now: Timestamp,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, NULL, make_timestamp(?), make_timestamp(?))",
+        params![
+            id,
+            name,
+            kind.as_str(),
+            description,
+            serde_json::to_string(tags).expect("tags serialise"),
+            micros(now),
+            micros(now)
+        ],
+    )
+    .map_err(db("recording a new dataset"))?;
+    Ok(())
+}
+
+/// Updates a dataset's description and tags (when given).
+pub fn update_dataset_info(
+    conn: &Connection,
+    id: i64,
+    description: Option<&str>,
+    tags: Option<&[String]>,
+) -> Result<()> {
+    if let Some(d) = description {
+        conn.execute("UPDATE datasets SET description = ? WHERE id = ?", params![d, id])
+            .map_err(db("updating a description"))?;
+    }
+    if let Some(t) = tags {
+        conn.execute(
+            "UPDATE datasets SET tags = ? WHERE id = ?",
+            params![serde_json::to_string(t).expect("tags serialise"), id],
+        )
+        .map_err(db("updating tags"))?;
+    }
+    Ok(())
+}
+
+/// Inserts a version with its tables, files and columns.
+pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> Result<()> {
+    let ctx = "recording a new version";
+    conn.execute(
+        "INSERT INTO versions VALUES (?, ?, make_timestamp(?), ?, ?, ?, ?, 'active', ?, ?, ?)",
+        params![
+            v.dataset_id,
+            v.version,
+            micros(now),
+            v.created_by,
+            serde_json::to_string(v.sources).expect("sources serialise"),
+            v.content_hash,
+            v.provenance.to_string(),
+            v.rows as i64,
+            v.bytes as i64,
+            v.path
+        ],
+    )
+    .map_err(db(ctx))?;
+    for t in v.tables {
+        conn.execute(
+            "INSERT INTO dataset_tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                v.dataset_id,
+                v.version,
+                t.name,
+                t.rows as i64,
+                t.bytes as i64,
+                t.sha256,
+                t.path,
+                t.arrow_schema.to_string()
+            ],
+        )
+        .map_err(db(ctx))?;
+        for (part, f) in t.files.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO table_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                params![v.dataset_id, v.version, t.name, part as i32, f.path, f.sha256, f.rows as i64, f.bytes as i64],
+            )
+            .map_err(db(ctx))?;
+        }
+        for c in &t.columns {
+            conn.execute(
+                "INSERT INTO table_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    v.dataset_id,
+                    v.version,
+                    t.name,
+                    c.ordinal,
+                    c.name,
+                    c.sql_type,
+                    c.arrow_type,
+                    c.nullable,
+                    c.role,
+                    c.label,
+                    c.null_count.map(|n| n as i64),
+                    c.min,
+                    c.max
+                ],
+            )
+            .map_err(db(ctx))?;
+        }
+    }
+    Ok(())
+}
+
+/// Points a dataset at a version (or at none).
+pub fn set_current(conn: &Connection, dataset_id: i64, version: Option<u32>, now: Timestamp) -> Result<()> {
+    conn.execute(
+        "UPDATE datasets SET current_version = ?, updated_at = make_timestamp(?) WHERE id = ?",
+        params![version, micros(now), dataset_id],
+    )
+    .map_err(db("moving the current version"))?;
+    Ok(())
+}
+
+/// Sets a version's status.
+pub fn set_status(conn: &Connection, dataset_id: i64, version: u32, status: VersionStatus) -> Result<()> {
+    conn.execute(
+        "UPDATE versions SET status = ? WHERE dataset_id = ? AND version = ?",
+        params![status.as_str(), dataset_id, version],
+    )
+    .map_err(db("changing a version's status"))?;
+    Ok(())
+}
+
+/// Runs `f` in a catalog transaction, rolling back if it fails.
+pub fn transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN TRANSACTION").map_err(db("starting a catalog transaction"))?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT").map_err(db("committing the catalog transaction"))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

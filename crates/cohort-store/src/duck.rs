@@ -1,0 +1,63 @@
+//! Opening DuckDB connections with the store's settings.
+//!
+//! Two kinds of connection exist. The *catalog* connection opens `catalog.duckdb` for the few
+//! milliseconds a catalog read or commit takes (under [`crate::lock::CatalogLock`]). The *engine*
+//! connection is an in-memory database that does the heavy work (conversion, queries, exports)
+//! over Parquet files, bounded by the memory limit and spilling to the store's `tmp/`.
+
+use std::path::Path;
+
+use duckdb::{AccessMode, Config, Connection};
+
+use crate::error::{Result, StoreError};
+use crate::settings::Settings;
+
+fn base_config() -> Result<Config> {
+    // No extension may be downloaded: there is no network, and a lookup would stall for seconds.
+    Config::default()
+        .enable_autoload_extension(false)
+        .and_then(|c| c.with("autoinstall_known_extensions", "false"))
+        .map_err(|e| StoreError::duckdb("configuring DuckDB", e))
+}
+
+/// Opens the catalog database.
+pub(crate) fn open_catalog(path: &Path, read_only: bool) -> Result<Connection> {
+    let mode = if read_only { AccessMode::ReadOnly } else { AccessMode::ReadWrite };
+    let config = base_config()?
+        .access_mode(mode)
+        .and_then(|c| c.threads(1))
+        .and_then(|c| c.max_memory("256MB"))
+        .map_err(|e| StoreError::duckdb("configuring the catalog connection", e))?;
+    Connection::open_with_flags(path, config)
+        .map_err(|e| StoreError::duckdb(format!("opening the catalog `{}`", path.display()), e))
+}
+
+/// Opens an in-memory engine connection bounded by `settings`, spilling into `spill_dir`.
+pub fn open_engine(settings: &Settings, spill_dir: &Path) -> Result<Connection> {
+    let mut config = base_config()?
+        .max_memory(&format!("{}B", settings.duckdb_memory_bytes()))
+        .and_then(|c| c.with("temp_directory", spill_dir.to_string_lossy()))
+        .map_err(|e| StoreError::duckdb("configuring the query engine", e))?;
+    if let Some(threads) = settings.threads {
+        config = config.threads(threads as i64).map_err(|e| StoreError::duckdb("setting engine threads", e))?;
+    }
+    Connection::open_in_memory_with_flags(config).map_err(|e| StoreError::duckdb("starting the query engine", e))
+}
+
+/// Opens (creating) a database file with no resource settings beyond the defaults, for small
+/// files the store writes itself.
+pub(crate) fn open_file_db(path: &Path) -> Result<Connection> {
+    let config = base_config()?.threads(1).map_err(|e| StoreError::duckdb("configuring DuckDB", e))?;
+    Connection::open_with_flags(path, config)
+        .map_err(|e| StoreError::duckdb(format!("opening `{}`", path.display()), e))
+}
+
+/// Opens a database file read-only.
+pub(crate) fn open_file_db_read_only(path: &Path) -> Result<Connection> {
+    let config = base_config()?
+        .access_mode(AccessMode::ReadOnly)
+        .and_then(|c| c.threads(1))
+        .map_err(|e| StoreError::duckdb("configuring DuckDB", e))?;
+    Connection::open_with_flags(path, config)
+        .map_err(|e| StoreError::duckdb(format!("opening `{}`", path.display()), e))
+}

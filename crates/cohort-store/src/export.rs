@@ -1,0 +1,112 @@
+//! Writing query results and tables out as CSV, JSON or Parquet, through DuckDB's `COPY`, which
+//! streams under the memory limit. Files are written next to their destination and renamed into
+//! place, so a failed export never leaves a truncated file where the user expects a whole one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use duckdb::Connection;
+use fs_err as fs;
+
+use crate::error::{Result, StoreError};
+use crate::fsutil;
+use crate::name::quote_literal;
+
+/// A file format for results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Comma-separated, with a header row; nulls are empty fields.
+    Csv,
+    /// One JSON object per line.
+    Json,
+    /// Parquet, zstd-compressed.
+    Parquet,
+}
+
+impl OutputFormat {
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
+
+    fn copy_options(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "FORMAT csv, HEADER true",
+            OutputFormat::Json => "FORMAT json",
+            OutputFormat::Parquet => "FORMAT parquet, COMPRESSION zstd",
+        }
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Ok(OutputFormat::Csv),
+            "json" | "ndjson" => Ok(OutputFormat::Json),
+            "parquet" => Ok(OutputFormat::Parquet),
+            other => Err(format!("unknown format `{other}` (use csv, json or parquet)")),
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Standard output.
+    Stdout,
+    /// A file, replaced atomically.
+    File(PathBuf),
+}
+
+/// Runs `select` and writes its rows to `dest` as `format`.
+pub fn copy_select(conn: &Connection, select: &str, format: OutputFormat, dest: &Destination) -> Result<()> {
+    match dest {
+        Destination::Stdout => copy_to(conn, select, format, Path::new("/dev/stdout")),
+        Destination::File(path) => {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !dir.is_dir() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("cannot write `{}`: directory `{}` does not exist", path.display(), dir.display()),
+                )
+                .into());
+            }
+            let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+            let written = copy_to(conn, select, format, &tmp).and_then(|_| Ok(fsutil::sync_file(&tmp)?));
+            if let Err(e) = written {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+            fs::rename(&tmp, path)?;
+            fsutil::sync_dir(&dir)?;
+            Ok(())
+        }
+    }
+}
+
+fn copy_to(conn: &Connection, select: &str, format: OutputFormat, path: &Path) -> Result<()> {
+    let sql = format!("COPY ({select}) TO {} ({})", quote_literal(&path.to_string_lossy()), format.copy_options());
+    conn.execute_batch(&sql).map_err(|e| {
+        if crate::error::is_disk_full_message(&e.to_string()) {
+            StoreError::duckdb(format!("writing {format}"), e)
+        } else {
+            StoreError::sql(e)
+        }
+    })
+}

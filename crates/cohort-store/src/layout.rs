@@ -1,0 +1,92 @@
+//! Where everything lives inside a store directory.
+//!
+//! ```text
+//! <store>/
+//!   catalog.duckdb        the catalog (datasets, versions, tables, files, columns)
+//!   catalog.lock          advisory lock: shared for catalog reads, exclusive for commits
+//!   datasets.duckdb       views over every dataset's current version, for stock DuckDB tools
+//!   datasets/<id>/v<N>/<table>/part-00000.parquet
+//!   staging/<token>/      versions being written (private to the process that holds <token>.lock)
+//!   quarantine/           files `doctor --repair` moved aside
+//!   tmp/                  DuckDB's spill directory
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Paths inside one store directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout of the store at `root` (which should be absolute).
+    pub fn new(root: PathBuf) -> Self {
+        Layout { root }
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The catalog database.
+    pub fn catalog(&self) -> PathBuf {
+        self.root.join("catalog.duckdb")
+    }
+
+    /// The advisory lock file that guards the catalog.
+    pub fn catalog_lock(&self) -> PathBuf {
+        self.root.join("catalog.lock")
+    }
+
+    /// The database of views for external DuckDB clients.
+    pub fn views_db(&self) -> PathBuf {
+        self.root.join("datasets.duckdb")
+    }
+
+    /// The directory holding every dataset's versions.
+    pub fn datasets(&self) -> PathBuf {
+        self.root.join("datasets")
+    }
+
+    /// The directory of one dataset.
+    pub fn dataset_dir(&self, dataset_id: i64) -> PathBuf {
+        self.datasets().join(dataset_id.to_string())
+    }
+
+    /// The directory of one committed version, relative to the store root.
+    pub fn version_rel(dataset_id: i64, version: u32) -> PathBuf {
+        PathBuf::from("datasets").join(dataset_id.to_string()).join(format!("v{version}"))
+    }
+
+    /// The directory of one committed version.
+    pub fn version_dir(&self, dataset_id: i64, version: u32) -> PathBuf {
+        self.root.join(Self::version_rel(dataset_id, version))
+    }
+
+    /// The directory of staged versions.
+    pub fn staging(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
+    /// The directory where broken files are moved.
+    pub fn quarantine(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// DuckDB's spill directory for this process.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.root.join("tmp").join(std::process::id().to_string())
+    }
+
+    /// Resolves a path recorded in the catalog (relative to the root).
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// The name of a table part file.
+    pub fn part_file_name(index: usize) -> String {
+        format!("part-{index:05}.parquet")
+    }
+}

@@ -1,0 +1,285 @@
+//! The catalog's records, as the rest of the program sees them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::name::DatasetName;
+
+/// What produced a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// Files a user ingested.
+    Upload,
+    /// Output of `cohort simulate`.
+    Simulation,
+    /// A synthetic-patient cohort (from `cohort migrate`).
+    Cohort,
+    /// A frozen copy of another dataset.
+    Snapshot,
+}
+
+impl DatasetKind {
+    /// The kind's name in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Upload => "upload",
+            DatasetKind::Simulation => "simulation",
+            DatasetKind::Cohort => "cohort",
+            DatasetKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DatasetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "upload" => DatasetKind::Upload,
+            "simulation" => DatasetKind::Simulation,
+            "cohort" => DatasetKind::Cohort,
+            "snapshot" => DatasetKind::Snapshot,
+            other => return Err(format!("unknown dataset kind `{other}`")),
+        })
+    }
+}
+
+/// Whether a version's files can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionStatus {
+    /// Committed and readable.
+    Active,
+    /// Removed by `cohort gc --keep`.
+    Deleted,
+    /// Moved aside by `cohort doctor --repair` because a file was damaged.
+    Quarantined,
+}
+
+impl VersionStatus {
+    /// The status's name in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Active => "active",
+            VersionStatus::Deleted => "deleted",
+            VersionStatus::Quarantined => "quarantined",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "deleted" => VersionStatus::Deleted,
+            "quarantined" => VersionStatus::Quarantined,
+            _ => VersionStatus::Active,
+        }
+    }
+}
+
+/// A source file a version was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SourceFile {
+    /// The path as the user gave it (made absolute).
+    pub path: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The table it became, if it maps to one table.
+    pub table: Option<String>,
+}
+
+/// One row of `cohort list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetSummary {
+    /// Internal id (names the dataset's directory).
+    pub id: i64,
+    /// The dataset's name.
+    pub name: DatasetName,
+    /// What produced it.
+    pub kind: DatasetKind,
+    /// Free text.
+    pub description: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// The version queries see, if any is readable.
+    pub current_version: Option<u32>,
+    /// Number of versions ever made.
+    pub versions: u32,
+    /// Tables in the current version.
+    pub tables: u32,
+    /// Rows in the current version, all tables together.
+    pub rows: u64,
+    /// Bytes of Parquet in the current version.
+    pub bytes: u64,
+    /// When the dataset was created.
+    pub created_at: Timestamp,
+    /// When its current pointer last changed.
+    pub updated_at: Timestamp,
+}
+
+/// One version of a dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    /// Version number, from 1.
+    pub version: u32,
+    /// When it was committed.
+    pub created_at: Timestamp,
+    /// Who or what made it.
+    pub created_by: String,
+    /// The files it was made from.
+    pub sources: Vec<SourceFile>,
+    /// Hash of its content (tables and file hashes); equal content, equal hash.
+    pub content_hash: String,
+    /// How it was made (tool, options, and producer-specific metadata).
+    pub provenance: serde_json::Value,
+    /// Whether it can be read.
+    pub status: VersionStatus,
+    /// Rows, all tables together.
+    pub rows: u64,
+    /// Bytes of Parquet.
+    pub bytes: u64,
+    /// Its directory, relative to the store root.
+    pub path: String,
+    /// Whether it is the dataset's current version.
+    pub is_current: bool,
+}
+
+/// One Parquet file of a table.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    /// Path relative to the store root.
+    pub path: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    /// Position, from 0.
+    pub ordinal: u32,
+    /// Column name.
+    pub name: String,
+    /// Type as DuckDB SQL shows it (e.g. `BIGINT`, `DATE`).
+    pub sql_type: String,
+    /// Type as Arrow names it (e.g. `Int64`, `Date32`).
+    pub arrow_type: String,
+    /// Whether the schema allows nulls.
+    pub nullable: bool,
+    /// What the column is for (`identifier`, `date`, `measure`, `text`, ...), when known.
+    pub role: Option<String>,
+    /// Human label (from the source format, when it has one).
+    pub label: Option<String>,
+    /// Number of nulls (unknown for nested columns).
+    pub null_count: Option<u64>,
+    /// Smallest value, as text.
+    pub min: Option<String>,
+    /// Largest value, as text.
+    pub max: Option<String>,
+}
+
+/// One table of a version.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableInfo {
+    /// Table name.
+    pub name: String,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes of Parquet.
+    pub bytes: u64,
+    /// SHA-256 over the SHA-256 of its files, in order.
+    pub sha256: String,
+    /// Its directory, relative to the store root.
+    pub path: String,
+    /// Its Arrow schema as JSON (`{"fields": [{"name", "type", "nullable"}]}`).
+    pub arrow_schema: serde_json::Value,
+    /// Its Parquet files, in order.
+    pub files: Vec<FileInfo>,
+    /// Its columns, in order.
+    pub columns: Vec<ColumnInfo>,
+}
+
+/// A dataset version resolved to its tables and files, ready to read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedVersion {
+    /// The dataset.
+    pub dataset: DatasetName,
+    /// Internal id.
+    pub dataset_id: i64,
+    /// Which version.
+    pub version: u32,
+    /// Whether it is the current version.
+    pub is_current: bool,
+    /// Its tables.
+    pub tables: Vec<TableInfo>,
+}
+
+impl ResolvedVersion {
+    /// The table called `name`.
+    pub fn table(&self, name: &str) -> Option<&TableInfo> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// Everything `cohort show` prints about a dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetDetail {
+    /// The dataset's summary line.
+    pub summary: DatasetSummary,
+    /// Every version, newest first.
+    pub versions: Vec<VersionInfo>,
+    /// The version shown (the current one unless another was asked for).
+    pub shown: ResolvedVersion,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CommitOutcome {
+    /// A new version was made and is now current.
+    Created {
+        /// The dataset.
+        dataset: DatasetName,
+        /// The new version.
+        version: u32,
+        /// Whether the dataset itself is new.
+        new_dataset: bool,
+        /// Rows, all tables together.
+        rows: u64,
+        /// Bytes of Parquet.
+        bytes: u64,
+        /// The content hash.
+        content_hash: String,
+    },
+    /// The content equals the current version's; nothing was changed.
+    Unchanged {
+        /// The dataset.
+        dataset: DatasetName,
+        /// The current version, which already holds this content.
+        version: u32,
+        /// The content hash.
+        content_hash: String,
+    },
+}
+
+impl CommitOutcome {
+    /// The version that now holds the content.
+    pub fn version(&self) -> u32 {
+        match self {
+            CommitOutcome::Created { version, .. } | CommitOutcome::Unchanged { version, .. } => *version,
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Staging a new version and committing it atomically.
+//!
+//! A producer (ingest, a simulation, a migration) asks the store for a [`Staging`] area, writes
+//! each table's Parquet parts into [`Staging::table_dir`], and calls [`Staging::commit`]. The
+//! commit inspects and fsyncs every file *before* taking the catalog lock; under the lock it only
+//! renames the staging directory into place and records the version in one catalog transaction.
+//! A crash at any point leaves either the old state or the new one: a renamed directory the
+//! catalog does not know is removed by the next [`crate::Store::recover`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fs_err as fs;
+use jiff::Timestamp;
+
+use crate::catalog::{self, NewVersion};
+use crate::duck;
+use crate::error::{Result, StoreError};
+use crate::failpoint;
+use crate::fsutil;
+use crate::hash::{sha256_file, sha256_parts};
+use crate::inspect::{column_stats, read_footer, schema_json};
+use crate::layout::Layout;
+use crate::lock::LivenessLock;
+use crate::model::{ColumnInfo, CommitOutcome, DatasetKind, FileInfo, SourceFile, TableInfo};
+use crate::name::{DatasetName, TableName, quote_literal};
+use crate::roles::infer_role;
+use crate::store::{Store, remove_staging, staging_lock_path};
+
+/// Metadata of a new version.
+#[derive(Debug, Clone)]
+pub struct VersionMeta {
+    /// What produced the dataset; must match an existing dataset's kind.
+    pub kind: DatasetKind,
+    /// New description for the dataset (`None` keeps the existing one).
+    pub description: Option<String>,
+    /// New tags for the dataset (`None` keeps the existing ones).
+    pub tags: Option<Vec<String>>,
+    /// Who or what made the version (`user@host via cohort ingest`).
+    pub created_by: String,
+    /// The files it was made from.
+    pub sources: Vec<SourceFile>,
+    /// Producer-specific detail: options, tool version, run parameters.
+    pub provenance: serde_json::Value,
+}
+
+/// A version being written, private to this process until [`Staging::commit`].
+///
+/// Dropping it without committing removes everything written into it.
+#[derive(Debug)]
+pub struct Staging {
+    store: Store,
+    dataset: DatasetName,
+    dir: PathBuf,
+    tables: Vec<TableName>,
+    finished: bool,
+    _alive: LivenessLock,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Staging {
+    pub(crate) fn new(store: Store, dataset: DatasetName) -> Result<Self> {
+        let root = store.layout().staging();
+        fs::create_dir_all(&root)?;
+        let token = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanosecond(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = root.join(token);
+        let alive = LivenessLock::hold(&staging_lock_path(&dir))?;
+        fs::create_dir(&dir)?;
+        Ok(Staging { store, dataset, dir, tables: Vec::new(), finished: false, _alive: alive })
+    }
+
+    /// The dataset this version belongs to.
+    pub fn dataset(&self) -> &DatasetName {
+        &self.dataset
+    }
+
+    /// The store this version will be committed to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The staging directory (private to this process).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates the directory for `table` and returns it. Write one or more `*.parquet` files into
+    /// it; they are renamed `part-00000.parquet`, ... in natural order at commit.
+    pub fn table_dir(&mut self, table: &TableName) -> Result<PathBuf> {
+        if self.tables.contains(table) {
+            return Err(StoreError::BadStaging {
+                dataset: self.dataset.to_string(),
+                detail: format!("two sources would both become table `{table}`; give them different file names"),
+            });
+        }
+        let dir = self.dir.join(table.as_str());
+        fs::create_dir(&dir)?;
+        self.tables.push(table.clone());
+        Ok(dir)
+    }
+
+    /// The tables staged so far.
+    pub fn tables(&self) -> &[TableName] {
+        &self.tables
+    }
+
+    /// Makes the staged tables the dataset's new current version, or reports that the current
+    /// version already holds identical content (then nothing changes).
+    pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
+        let mut tables = self.inspect()?;
+        fsutil::sync_dir(&self.dir)?;
+        let content_hash = sha256_parts(tables.iter().flat_map(|t| ["table", t.name.as_str(), t.sha256.as_str()]));
+        let rows: u64 = tables.iter().map(|t| t.rows).sum();
+        let bytes: u64 = tables.iter().map(|t| t.bytes).sum();
+        failpoint::hit("commit.before_lock");
+
+        let store = self.store.clone();
+        let layout = store.layout().clone();
+        let outcome = store.write(|conn| {
+            let existing = catalog::find_dataset(conn, self.dataset.as_str())?;
+            if let Some(d) = &existing {
+                if d.kind != meta.kind {
+                    return Err(StoreError::KindMismatch {
+                        dataset: d.name.clone(),
+                        existing: d.kind.to_string(),
+                        requested: meta.kind.to_string(),
+                    });
+                }
+                if catalog::current_content_hash(conn, d.id)?.as_deref() == Some(content_hash.as_str()) {
+                    return Ok(CommitOutcome::Unchanged {
+                        dataset: self.dataset.clone(),
+                        version: d.current_version.unwrap_or(0),
+                        content_hash: content_hash.clone(),
+                    });
+                }
+            }
+            let (dataset_id, new_dataset) = match &existing {
+                Some(d) => (d.id, false),
+                None => (catalog::next_dataset_id(conn)?, true),
+            };
+            let version = catalog::next_version(conn, dataset_id)?;
+            let rel = Layout::version_rel(dataset_id, version);
+            let rel_str = rel.to_string_lossy().into_owned();
+            for t in &mut tables {
+                t.path = format!("{rel_str}/{}", t.path);
+                for f in &mut t.files {
+                    f.path = format!("{rel_str}/{}", f.path);
+                }
+            }
+
+            let target = layout.root().join(&rel);
+            let dataset_dir = layout.dataset_dir(dataset_id);
+            // A directory here is unknown to the catalog (it holds no version yet): a crashed commit.
+            fsutil::remove_dir_all_if_exists(&target)?;
+            fs::create_dir_all(&dataset_dir)?;
+            fsutil::sync_dir(&layout.datasets())?;
+            fs::rename(&self.dir, &target)?;
+            self.finished = true;
+            fsutil::sync_dir(&dataset_dir)?;
+            failpoint::hit("commit.after_rename");
+
+            let now = Timestamp::now();
+            let recorded = catalog::transaction(conn, |c| {
+                if new_dataset {
+                    catalog::insert_dataset(
+                        c,
+                        dataset_id,
+                        self.dataset.as_str(),
+                        meta.kind,
+                        meta.description.as_deref(),
+                        meta.tags.as_deref().unwrap_or(&[]),
+                        now,
+                    )?;
+                } else {
+                    catalog::update_dataset_info(c, dataset_id, meta.description.as_deref(), meta.tags.as_deref())?;
+                }
+                catalog::insert_version(
+                    c,
+                    &NewVersion {
+                        dataset_id,
+                        version,
+                        created_by: &meta.created_by,
+                        sources: &meta.sources,
+                        content_hash: &content_hash,
+                        provenance: &meta.provenance,
+                        rows,
+                        bytes,
+                        path: &rel_str,
+                        tables: &tables,
+                    },
+                    now,
+                )?;
+                catalog::set_current(c, dataset_id, Some(version), now)
+            });
+            if let Err(e) = recorded {
+                // The catalog never saw this version: take its files away again.
+                let _ = fsutil::remove_dir_all_if_exists(&target);
+                return Err(e);
+            }
+            failpoint::hit("commit.after_catalog");
+            store.refresh_views(conn)?;
+            Ok(CommitOutcome::Created {
+                dataset: self.dataset.clone(),
+                version,
+                new_dataset,
+                rows,
+                bytes,
+                content_hash: content_hash.clone(),
+            })
+        })?;
+        Ok(outcome)
+    }
+
+    /// Names, fsyncs, hashes and reads the footer of every staged file.
+    fn inspect(&self) -> Result<Vec<TableInfo>> {
+        let bad = |detail: String| StoreError::BadStaging { dataset: self.dataset.to_string(), detail };
+        if self.tables.is_empty() {
+            return Err(bad("there are no tables to commit".into()));
+        }
+        let engine = duck::open_engine(self.store.settings(), &self.store.layout().spill_dir())?;
+        let mut out = Vec::new();
+        for table in &self.tables {
+            let dir = self.dir.join(table.as_str());
+            let parts = normalise_parts(&dir)?;
+            if parts.is_empty() {
+                return Err(bad(format!("table `{table}` has no Parquet files")));
+            }
+            let mut files = Vec::new();
+            let mut footers = Vec::new();
+            for (i, part) in parts.iter().enumerate() {
+                fsutil::sync_file(part)?;
+                let (sha256, bytes) = sha256_file(part, |_| {})?;
+                let footer = read_footer(part)?;
+                if let Some(first) = footers.first().map(|f: &crate::inspect::Footer| f.schema.clone())
+                    && first.fields() != footer.schema.fields()
+                {
+                    return Err(bad(format!("the parts of table `{table}` have different schemas")));
+                }
+                files.push(FileInfo {
+                    path: format!("{table}/{}", Layout::part_file_name(i)),
+                    sha256,
+                    rows: footer.rows,
+                    bytes,
+                });
+                footers.push(footer);
+            }
+            fsutil::sync_dir(&dir)?;
+            let schema = footers[0].schema.clone();
+            let stats = column_stats(&footers);
+            let sql_types = describe(&engine, &parts)?;
+            let columns = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| ColumnInfo {
+                    ordinal: i as u32,
+                    name: f.name().clone(),
+                    sql_type: sql_types.get(i).cloned().unwrap_or_default(),
+                    arrow_type: f.data_type().to_string(),
+                    nullable: f.is_nullable(),
+                    role: Some(infer_role(f.name(), f.data_type()).to_string()),
+                    label: None,
+                    null_count: stats.get(i).and_then(|s| s.null_count),
+                    min: stats.get(i).and_then(|s| s.min.clone()),
+                    max: stats.get(i).and_then(|s| s.max.clone()),
+                })
+                .collect();
+            out.push(TableInfo {
+                name: table.to_string(),
+                rows: files.iter().map(|f| f.rows).sum(),
+                bytes: files.iter().map(|f| f.bytes).sum(),
+                sha256: sha256_parts(files.iter().map(|f| f.sha256.as_str())),
+                path: table.to_string(),
+                arrow_schema: schema_json(&schema),
+                files,
+                columns,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let cleanup = if self.finished {
+            // The directory now belongs to a version (or was removed with it); only the marker is ours.
+            fs::remove_file(staging_lock_path(&self.dir)).map_err(StoreError::from)
+        } else {
+            remove_staging(&self.dir)
+        };
+        if let Err(e) = cleanup {
+            tracing::warn!("could not clean up staging `{}`: {e}", self.dir.display());
+        }
+    }
+}
+
+/// The DuckDB SQL type of each column of a table made of `parts`.
+fn describe(engine: &duckdb::Connection, parts: &[PathBuf]) -> Result<Vec<String>> {
+    let list = parts.iter().map(|p| quote_literal(&p.to_string_lossy())).collect::<Vec<_>>().join(", ");
+    let sql = format!("DESCRIBE SELECT * FROM read_parquet([{list}])");
+    let mut stmt = engine.prepare(&sql).map_err(|e| StoreError::duckdb("describing a staged table", e))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(1))
+        .map_err(|e| StoreError::duckdb("describing a staged table", e))?;
+    rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| StoreError::duckdb("describing a staged table", e))
+}
+
+/// Renames the `*.parquet` files in `dir` to `part-00000.parquet`, ... in natural order (so that
+/// `x_2` sorts before `x_10`) and returns them.
+fn normalise_parts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort_by_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
+    // Two passes, so that a file already called part-00001 is never overwritten by another.
+    let temp: Vec<PathBuf> = files
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let t = dir.join(format!(".renaming-{i}"));
+            fs::rename(p, &t).map(|_| t)
+        })
+        .collect::<std::io::Result<_>>()?;
+    temp.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let p = dir.join(Layout::part_file_name(i));
+            fs::rename(t, &p).map(|_| p).map_err(Into::into)
+        })
+        .collect()
+}
+
+fn natural_key(name: &str) -> Vec<(u64, String)> {
+    let mut key = Vec::new();
+    let mut digits = String::new();
+    let mut text = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            if !text.is_empty() {
+                key.push((0, std::mem::take(&mut text)));
+            }
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                key.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    if !digits.is_empty() {
+        key.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+    }
+    if !text.is_empty() {
+        key.push((0, text));
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn natural_order() {
+        let mut names = vec!["data_10.parquet", "data_2.parquet", "data_1.parquet"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(names, vec!["data_1.parquet", "data_2.parquet", "data_10.parquet"]);
+    }
+}

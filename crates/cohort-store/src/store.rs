@@ -1,0 +1,411 @@
+//! The [`Store`]: opening, recovering, reading the catalog, and changing what is current.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use duckdb::Connection;
+use fs_err as fs;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::catalog;
+use crate::duck;
+use crate::error::{Result, StoreError};
+use crate::fsutil;
+use crate::layout::Layout;
+use crate::lock::{CatalogLock, LivenessLock, LockMode};
+use crate::model::{DatasetDetail, DatasetSummary, ResolvedVersion, VersionInfo, VersionStatus};
+use crate::name::{DatasetName, VersionRef};
+use crate::settings::Settings;
+use crate::staging::Staging;
+use crate::views;
+
+/// A store directory: a DuckDB catalog plus immutable, versioned Parquet files.
+///
+/// `Store` is a cheap handle (a path and settings); every operation opens what it needs and
+/// releases it before returning, so many processes and threads can use one store at once.
+#[derive(Debug, Clone)]
+pub struct Store {
+    layout: Layout,
+    settings: Settings,
+}
+
+/// What [`Store::recover`] cleaned up.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RecoveryReport {
+    /// Staging directories left by processes that died.
+    pub removed_staging: Vec<PathBuf>,
+    /// Version directories the catalog does not know (a commit that died before its catalog
+    /// transaction) or has marked deleted.
+    pub removed_versions: Vec<PathBuf>,
+    /// Whether the catalog had a write-ahead log to replay.
+    pub replayed_catalog_log: bool,
+}
+
+impl RecoveryReport {
+    /// Whether anything was cleaned up.
+    pub fn is_empty(&self) -> bool {
+        self.removed_staging.is_empty() && self.removed_versions.is_empty() && !self.replayed_catalog_log
+    }
+}
+
+impl Store {
+    /// Creates a store at `root` (or opens it, if one is there already).
+    pub fn init(root: &Path, settings: Settings) -> Result<Store> {
+        fs::create_dir_all(root)?;
+        let root = fs::canonicalize(root)?;
+        let layout = Layout::new(root);
+        for dir in [layout.datasets(), layout.staging(), layout.quarantine()] {
+            fs::create_dir_all(dir)?;
+        }
+        let store = Store { layout, settings };
+        store.write(|conn| {
+            catalog::migrate(conn)?;
+            Ok(())
+        })?;
+        if !store.layout.views_db().exists() {
+            store.write(|conn| store.refresh_views(conn))?;
+        }
+        Ok(store)
+    }
+
+    /// Whether `root` holds a store.
+    pub fn exists(root: &Path) -> bool {
+        root.join("catalog.duckdb").is_file()
+    }
+
+    /// Opens the store at `root`, recovering from any crashed writer first.
+    pub fn open(root: &Path, settings: Settings) -> Result<Store> {
+        if !Self::exists(root) {
+            return Err(StoreError::NotAStore { path: root.to_path_buf() });
+        }
+        let store = Store { layout: Layout::new(fs::canonicalize(root)?), settings };
+        let version = store.read(catalog::schema_version)?;
+        if version > catalog::latest_schema_version() {
+            return Err(StoreError::NewerCatalog { found: version, supported: catalog::latest_schema_version() });
+        }
+        if version < catalog::latest_schema_version() {
+            store.write(catalog::migrate)?;
+        }
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    /// Where things live in this store.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The resource settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Runs `f` on a read-only catalog connection under the shared lock.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let _lock = CatalogLock::acquire(&self.layout.catalog_lock(), LockMode::Shared, self.settings.lock_timeout)?;
+        if self.wal_path().exists() {
+            // A writer died mid-commit; only a read-write open can replay its log.
+            drop(_lock);
+            return self.write(|conn| f(conn));
+        }
+        let conn = duck::open_catalog(&self.layout.catalog(), true)?;
+        let out = f(&conn);
+        drop(conn);
+        out
+    }
+
+    /// Runs `f` on a read-write catalog connection under the exclusive lock, then checkpoints so
+    /// that normally no write-ahead log outlives the lock.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let _lock = CatalogLock::acquire(&self.layout.catalog_lock(), LockMode::Exclusive, self.settings.lock_timeout)?;
+        let replaying = self.wal_path().exists();
+        let conn = duck::open_catalog(&self.layout.catalog(), false)?;
+        if replaying {
+            // A writer died after its catalog transaction, perhaps before rewriting the views.
+            self.refresh_views(&conn)?;
+        }
+        let out = f(&conn)?;
+        // What `f` committed is durable in the write-ahead log already. If folding the log into
+        // the file fails (a full disk), the change still stands: the next catalog access replays
+        // the log and checkpoints again, so this must not be reported as a failed write.
+        if let Err(e) = conn.execute_batch("CHECKPOINT") {
+            tracing::warn!("the catalog change is saved, but checkpointing it failed (it will be retried): {e}");
+        }
+        if let Err((_, e)) = conn.close() {
+            tracing::warn!("closing the catalog: {e}");
+        }
+        Ok(out)
+    }
+
+    fn wal_path(&self) -> PathBuf {
+        let mut p = self.layout.catalog().into_os_string();
+        p.push(".wal");
+        PathBuf::from(p)
+    }
+
+    /// Starts a new version of `dataset`: a private staging directory to write tables into.
+    pub fn stage(&self, dataset: &DatasetName) -> Result<Staging> {
+        Staging::new(self.clone(), dataset.clone())
+    }
+
+    /// Removes what crashed writers left behind: staging directories whose process is gone, and
+    /// version directories the catalog does not know. Cheap when there is nothing to do.
+    pub fn recover(&self) -> Result<RecoveryReport> {
+        let dead_staging = self.dead_staging();
+        let wal = self.wal_path().exists();
+        let stray = if wal { Vec::new() } else { self.read(|conn| self.stray_version_dirs(conn))? };
+        if dead_staging.is_empty() && stray.is_empty() && !wal {
+            return Ok(RecoveryReport::default());
+        }
+        self.write(|conn| {
+            // Re-check under the exclusive lock: a commit may have finished meanwhile.
+            let mut report = RecoveryReport { replayed_catalog_log: wal, ..Default::default() };
+            for dir in self.stray_version_dirs(conn)? {
+                tracing::warn!(path = %dir.display(), "removing a version directory the catalog does not know");
+                fsutil::remove_dir_all_if_exists(&dir)?;
+                report.removed_versions.push(dir);
+            }
+            for dir in self.dead_staging() {
+                if dir.exists() {
+                    tracing::warn!(path = %dir.display(), "removing staging left by a process that died");
+                }
+                remove_staging(&dir)?;
+                report.removed_staging.push(dir);
+            }
+            Ok(report)
+        })
+    }
+
+    /// Staging directories (and orphan lock files) whose owner is no longer alive.
+    pub(crate) fn dead_staging(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.layout.staging()) else { return Vec::new() };
+        let mut dead = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let lock = staging_lock_path(&path);
+            if path.extension().is_some_and(|e| e == "lock") {
+                let dir = path.with_extension("");
+                if !dir.exists() && !LivenessLock::is_held(&path) {
+                    dead.push(dir);
+                }
+                continue;
+            }
+            if !LivenessLock::is_held(&lock) {
+                dead.push(path);
+            }
+        }
+        dead
+    }
+
+    /// Directories under `datasets/` that hold no active version.
+    pub(crate) fn stray_version_dirs(&self, conn: &Connection) -> Result<Vec<PathBuf>> {
+        let active: HashSet<(i64, u32)> = catalog::version_dirs(conn)?
+            .into_iter()
+            .filter(|(_, _, status)| *status == VersionStatus::Active)
+            .map(|(id, v, _)| (id, v))
+            .collect();
+        let mut stray = Vec::new();
+        let Ok(datasets) = std::fs::read_dir(self.layout.datasets()) else { return Ok(stray) };
+        for dataset in datasets.flatten() {
+            let id: Option<i64> = dataset.file_name().to_str().and_then(|s| s.parse().ok());
+            let Ok(versions) = std::fs::read_dir(dataset.path()) else { continue };
+            for version in versions.flatten() {
+                let v: Option<u32> =
+                    version.file_name().to_str().and_then(|s| s.strip_prefix('v')).and_then(|s| s.parse().ok());
+                match (id, v) {
+                    (Some(id), Some(v)) if active.contains(&(id, v)) => {}
+                    _ => stray.push(version.path()),
+                }
+            }
+        }
+        Ok(stray)
+    }
+
+    /// Every dataset, by name.
+    pub fn list(&self) -> Result<Vec<DatasetSummary>> {
+        self.read(catalog::list_datasets)
+    }
+
+    /// Resolves `NAME` or `NAME@N` to its tables and files.
+    pub fn resolve(&self, r: &VersionRef) -> Result<ResolvedVersion> {
+        self.read(|conn| resolve_in(conn, r))
+    }
+
+    /// Resolves several references in one catalog read.
+    pub fn resolve_all(&self, refs: &[VersionRef]) -> Result<Vec<ResolvedVersion>> {
+        self.read(|conn| refs.iter().map(|r| resolve_in(conn, r)).collect())
+    }
+
+    /// Resolves every reference in `refs` that names an existing dataset version, silently
+    /// skipping the rest (used to find the datasets an SQL text mentions).
+    pub fn resolve_existing(&self, refs: &[VersionRef]) -> Result<Vec<(VersionRef, ResolvedVersion)>> {
+        self.read(|conn| {
+            let mut out = Vec::new();
+            for r in refs {
+                match resolve_in(conn, r) {
+                    Ok(v) => out.push((r.clone(), v)),
+                    Err(
+                        StoreError::DatasetNotFound { .. }
+                        | StoreError::VersionNotFound { .. }
+                        | StoreError::VersionUnavailable { .. }
+                        | StoreError::NoCurrentVersion { .. },
+                    ) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every version of a dataset, newest first.
+    pub fn versions(&self, dataset: &DatasetName) -> Result<Vec<VersionInfo>> {
+        self.read(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::versions(conn, row.id)
+        })
+    }
+
+    /// Everything about a dataset, showing the version `r` names.
+    pub fn detail(&self, r: &VersionRef) -> Result<DatasetDetail> {
+        self.read(|conn| {
+            let shown = resolve_in(conn, r)?;
+            Ok(DatasetDetail {
+                summary: catalog::dataset_summary(conn, shown.dataset_id)?,
+                versions: catalog::versions(conn, shown.dataset_id)?,
+                shown,
+            })
+        })
+    }
+
+    /// Makes version `to` of `dataset` current again. Only the pointer moves; no file changes.
+    /// Returns the version that was current before.
+    pub fn rollback(&self, dataset: &DatasetName, to: u32) -> Result<Option<u32>> {
+        self.write(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            check_readable(conn, &row, to)?;
+            catalog::set_current(conn, row.id, Some(to), Timestamp::now())?;
+            self.refresh_views(conn)?;
+            Ok(row.current_version)
+        })
+    }
+
+    /// Rewrites `datasets.duckdb`, the views that stock DuckDB clients open. A failure here does
+    /// not undo the change that triggered it (`cohort doctor --repair` rewrites the file), so it is
+    /// logged rather than returned.
+    pub(crate) fn refresh_views(&self, conn: &Connection) -> Result<()> {
+        if let Err(e) = views::write_views_db(self, conn) {
+            tracing::warn!("could not refresh `{}`: {e}", self.layout.views_db().display());
+        }
+        Ok(())
+    }
+}
+
+/// The lock file that marks the staging directory `dir` alive.
+pub(crate) fn staging_lock_path(dir: &Path) -> PathBuf {
+    let mut p = dir.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+pub(crate) fn remove_staging(dir: &Path) -> Result<()> {
+    fsutil::remove_dir_all_if_exists(dir)?;
+    match std::fs::remove_file(staging_lock_path(dir)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn find_or_suggest(conn: &Connection, name: &str) -> Result<catalog::DatasetRow> {
+    match catalog::find_dataset(conn, name)? {
+        Some(row) => Ok(row),
+        None => {
+            let names = catalog::dataset_names(conn)?;
+            Err(StoreError::DatasetNotFound { name: name.to_string(), similar: similar_names(name, &names) })
+        }
+    }
+}
+
+fn check_readable(conn: &Connection, row: &catalog::DatasetRow, version: u32) -> Result<()> {
+    let versions = catalog::versions(conn, row.id)?;
+    match versions.iter().find(|v| v.version == version) {
+        None => Err(StoreError::VersionNotFound {
+            dataset: row.name.clone(),
+            version,
+            available: versions.iter().filter(|v| v.status == VersionStatus::Active).map(|v| v.version).rev().collect(),
+        }),
+        Some(v) if v.status != VersionStatus::Active => Err(StoreError::VersionUnavailable {
+            dataset: row.name.clone(),
+            version,
+            status: v.status.as_str().to_string(),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+pub(crate) fn resolve_in(conn: &Connection, r: &VersionRef) -> Result<ResolvedVersion> {
+    let row = find_or_suggest(conn, r.dataset.as_str())?;
+    let version = match r.version {
+        Some(v) => {
+            check_readable(conn, &row, v)?;
+            v
+        }
+        None => row.current_version.ok_or_else(|| StoreError::NoCurrentVersion { dataset: row.name.clone() })?,
+    };
+    let tables = catalog::tables(conn, row.id, version)?;
+    if tables.is_empty() {
+        return Err(StoreError::Inconsistent(format!("version {version} of `{}` has no tables", row.name)));
+    }
+    Ok(ResolvedVersion {
+        dataset: r.dataset.clone(),
+        dataset_id: row.id,
+        version,
+        is_current: row.current_version == Some(version),
+        tables,
+    })
+}
+
+/// Names within a small edit distance of `name`, or sharing a prefix with it.
+fn similar_names(name: &str, names: &[String]) -> Vec<String> {
+    let lower = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (edit_distance(&lower, &n.to_ascii_lowercase()), n))
+        .filter(|(d, n)| *d <= 2.max(name.len() / 3) || n.to_ascii_lowercase().starts_with(&lower))
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let names = vec!["trial".to_string(), "trials-2024".to_string(), "registry".to_string()];
+        assert_eq!(similar_names("trail", &names), vec!["trial".to_string()]);
+        assert!(similar_names("zzzzzz", &names).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

@@ -1,0 +1,153 @@
+//! The store as a library: staging written by arrow-rs (as the simulator will), multi-part
+//! tables, refusals, and threads of one process sharing a store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use cohort_store::{
+    CommitOutcome, DatasetKind, DatasetName, Session, Settings, Store, StoreError, TableName, VersionMeta, VersionRef,
+};
+use parquet::arrow::ArrowWriter;
+
+fn meta(kind: DatasetKind) -> VersionMeta {
+    VersionMeta {
+        kind,
+        description: Some("test".into()),
+        tags: None,
+        created_by: "test".into(),
+        sources: vec![],
+        provenance: serde_json::json!({"test": true}),
+    }
+}
+
+fn write_part(path: &Path, ids: std::ops::Range<i64>, with_label: bool) {
+    let mut fields = vec![Field::new("patient", DataType::Int64, false)];
+    let mut columns: Vec<Arc<dyn arrow::array::Array>> = vec![Arc::new(Int64Array::from_iter_values(ids.clone()))];
+    if with_label {
+        fields.push(Field::new("label", DataType::Utf8, true));
+        columns.push(Arc::new(StringArray::from_iter(ids.map(|i| (i % 3 != 0).then(|| format!("p{i}"))))));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("s"), Settings::default()).unwrap();
+    (dir, store)
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    let session = Session::for_sql(store, sql).unwrap();
+    session.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn multi_part_tables_commit_in_natural_order_with_stats() {
+    let (_d, store) = store();
+    let name = DatasetName::new("sim").unwrap();
+    let mut staging = store.stage(&name).unwrap();
+    let patients = staging.table_dir(&TableName::new("patients").unwrap()).unwrap();
+    // Written out of order and named so that a plain string sort would misorder them.
+    write_part(&patients.join("chunk_10.parquet"), 200..300, true);
+    write_part(&patients.join("chunk_2.parquet"), 100..200, true);
+    write_part(&patients.join("chunk_1.parquet"), 0..100, true);
+    let visits = staging.table_dir(&TableName::new("visits").unwrap()).unwrap();
+    write_part(&visits.join("all.parquet"), 0..5, false);
+    let outcome = staging.commit(meta(DatasetKind::Simulation)).unwrap();
+    assert!(matches!(outcome, CommitOutcome::Created { version: 1, rows: 305, .. }), "{outcome:?}");
+
+    let v = store.resolve(&VersionRef::parse("sim").unwrap()).unwrap();
+    let t = v.table("patients").unwrap();
+    assert_eq!(t.files.len(), 3);
+    assert!(t.files[2].path.ends_with("patients/part-00002.parquet"));
+    assert_eq!(t.files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![100, 100, 100]);
+    let label = &t.columns[1];
+    assert_eq!((label.null_count, label.min.as_deref(), label.max.as_deref()), (Some(100), Some("p1"), Some("p98")));
+    assert_eq!(t.columns[0].min.as_deref(), Some("0"));
+    assert_eq!(t.columns[0].max.as_deref(), Some("299"));
+    // Parts are read in order: the first row of the table is patient 0.
+    assert_eq!(count(&store, "SELECT patient FROM sim.patients LIMIT 1"), 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM sim.visits"), 5);
+    assert_eq!(std::fs::read_dir(store.layout().staging()).unwrap().count(), 0);
+}
+
+#[test]
+fn parts_with_different_schemas_are_refused_and_nothing_is_left() {
+    let (_d, store) = store();
+    let mut staging = store.stage(&DatasetName::new("bad").unwrap()).unwrap();
+    let dir = staging.table_dir(&TableName::new("t").unwrap()).unwrap();
+    write_part(&dir.join("a.parquet"), 0..10, true);
+    write_part(&dir.join("b.parquet"), 10..20, false);
+    let err = staging.commit(meta(DatasetKind::Upload)).unwrap_err();
+    assert!(matches!(err, StoreError::BadStaging { .. }), "{err}");
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(store.layout().staging()).unwrap().count(), 0);
+}
+
+#[test]
+fn empty_staging_and_duplicate_tables_are_refused() {
+    let (_d, store) = store();
+    let staging = store.stage(&DatasetName::new("none").unwrap()).unwrap();
+    assert!(matches!(staging.commit(meta(DatasetKind::Upload)), Err(StoreError::BadStaging { .. })));
+    let mut staging = store.stage(&DatasetName::new("dup").unwrap()).unwrap();
+    let t = TableName::new("t").unwrap();
+    staging.table_dir(&t).unwrap();
+    assert!(matches!(staging.table_dir(&t), Err(StoreError::BadStaging { .. })));
+}
+
+#[test]
+fn a_new_version_must_keep_the_dataset_kind() {
+    let (_d, store) = store();
+    let name = DatasetName::new("k").unwrap();
+    let mut s = store.stage(&name).unwrap();
+    write_part(&s.table_dir(&TableName::new("t").unwrap()).unwrap().join("a.parquet"), 0..3, false);
+    s.commit(meta(DatasetKind::Simulation)).unwrap();
+    let mut s = store.stage(&name).unwrap();
+    write_part(&s.table_dir(&TableName::new("t").unwrap()).unwrap().join("a.parquet"), 0..4, false);
+    let err = s.commit(meta(DatasetKind::Upload)).unwrap_err();
+    assert!(matches!(err, StoreError::KindMismatch { .. }), "{err}");
+    assert!(err.hint().unwrap().contains("another name"));
+}
+
+#[test]
+fn threads_of_one_process_commit_and_read_concurrently() {
+    let (_d, store) = store();
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for round in 0..3 {
+                    let mut s = store.stage(&DatasetName::new("shared").unwrap()).unwrap();
+                    let dir = s.table_dir(&TableName::new("t").unwrap()).unwrap();
+                    write_part(&dir.join("p.parquet"), 0..(10 + i * 10 + round), false);
+                    s.commit(meta(DatasetKind::Upload)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    let _ = store.list().unwrap();
+                    if let Ok(v) = store.resolve(&VersionRef::parse("shared").unwrap()) {
+                        assert!(v.tables[0].rows >= 10);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in writers.into_iter().chain(readers) {
+        t.join().unwrap();
+    }
+    let versions = store.versions(&DatasetName::new("shared").unwrap()).unwrap();
+    assert_eq!(versions.len(), 12);
+    assert_eq!(store.doctor(false, &cohort_store::NoProgress).unwrap().problems.len(), 0);
+}

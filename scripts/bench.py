@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Benchmarks of the store (issue 2), measured side by side in one run.
+
+  python3 scripts/bench.py ingest   [--gb 1.0] [--repeat 3]   # cohort vs DuckDB COPY vs pandas
+  python3 scripts/bench.py catalog  [--rows 10000000]         # show / list / count(*) latency
+
+Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
+recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
+scripts/requirements-test.txt.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/cohort/target"))
+COHORT = os.path.join(TARGET, "release", "cohort")
+
+
+def run(cmd, **kw):
+    """Runs cmd; returns (seconds, peak RSS bytes)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{err}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def make_csv(path, gb):
+    import duckdb
+
+    rows = int(gb * 1e9 / 75)
+    duckdb.sql(
+        f"""COPY (SELECT lpad((i // 8)::VARCHAR, 7, '0') AS patient_id,
+                    DATE '2020-01-01' + (i % 1800)::INTEGER AS visit_date,
+                    40 + (hash(i) % 45)::INTEGER AS visual_acuity,
+                    round((hash(i * 7) % 10000) / 100.0, 2) AS central_thickness_um,
+                    hash(i * 3) % 3 = 0 AS injected,
+                    'S' || lpad((hash(i * 5) % 40)::VARCHAR, 2, '0') AS site,
+                    'visit ' || (i % 8)::VARCHAR || ' ' || (hash(i) % 1000)::VARCHAR AS notes
+             FROM range({rows}) t(i)) TO '{path}' (HEADER true)"""
+    )
+    return rows
+
+
+def ingest(args):
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    csv = os.path.join(work, "visits.csv")
+    rows = make_csv(csv, args.gb)
+    size = os.path.getsize(csv)
+    subprocess.run(["sync"])
+    contenders = {
+        "cohort ingest (zstd, 1 GB memory cap)": lambda i: [
+            COHORT, "--store", os.path.join(work, f"store{i}"), "--quiet", "ingest", csv, "--name", "visits"],
+        "DuckDB COPY (defaults: snappy)": lambda i: [sys.executable, "-c",
+            f"import duckdb; duckdb.sql(\"COPY (FROM read_csv('{csv}')) TO '{work}/duck{i}.parquet'\")"],
+        "DuckDB COPY (zstd)": lambda i: [sys.executable, "-c",
+            f"import duckdb; duckdb.sql(\"COPY (FROM read_csv('{csv}')) TO '{work}/duckz{i}.parquet' (COMPRESSION zstd)\")"],
+        "pandas read_csv + to_parquet": lambda i: [sys.executable, "-c",
+            f"import pandas as pd; pd.read_csv('{csv}').to_parquet('{work}/pandas{i}.parquet')"],
+    }
+    results = {}
+    for i in range(args.repeat):
+        for name, cmd in contenders.items():
+            if name.startswith("pandas") and i > 0:
+                continue  # minutes per run; once is enough for a ratio
+            results.setdefault(name, []).append(run(cmd(i)))
+    store_bytes = sum(
+        os.path.getsize(os.path.join(d, f))
+        for d, _, fs in os.walk(os.path.join(work, "store0", "datasets")) for f in fs if f.endswith(".parquet"))
+    duck_bytes = os.path.getsize(os.path.join(work, "duck0.parquet"))
+    cohort = statistics.median(t for t, _ in results["cohort ingest (zstd, 1 GB memory cap)"])
+    print(f"Input: {size / 1e9:.2f} GB CSV, {rows:,} rows, 7 columns; {args.repeat} runs (median), pandas once.\n")
+    print("| contender | wall s | vs cohort | peak RSS MB |")
+    print("|---|---:|---:|---:|")
+    for name, runs in results.items():
+        t = statistics.median(r[0] for r in runs)
+        rss = max(r[1] for r in runs)
+        print(f"| {name} | {t:.2f} | {t / cohort:.2f}x | {rss / 1e6:.0f} |")
+    print(f"\nParquet size: cohort {store_bytes / 1e6:.0f} MB = {100 * (1 - store_bytes / size):.0f}% smaller than the CSV "
+          f"(DuckDB default {duck_bytes / 1e6:.0f} MB).")
+    shutil.rmtree(work)
+
+
+def catalog(args):
+    import duckdb
+
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    pq = os.path.join(work, "visits.parquet")
+    duckdb.sql(f"""COPY (SELECT lpad((i // 8)::VARCHAR, 7, '0') AS patient_id, DATE '2020-01-01' + (i % 1800)::INTEGER AS visit_date,
+                 40 + (hash(i) % 45)::INTEGER AS visual_acuity, hash(i * 3) % 3 = 0 AS injected
+                 FROM range({args.rows}) t(i)) TO '{pq}'""")
+    store = os.path.join(work, "store")
+    run([COHORT, "--store", store, "--quiet", "ingest", pq, "--name", "visits"])
+    # Some neighbours, so list has more than one row to read.
+    small = os.path.join(work, "small.csv")
+    with open(small, "w") as f:
+        f.write("patient_id,age\n001,70\n")
+    for i in range(20):
+        run([COHORT, "--store", store, "--quiet", "ingest", small, "--name", f"other{i}"])
+    cases = {
+        "cohort show visits": [COHORT, "--store", store, "show", "visits"],
+        "cohort list (21 datasets)": [COHORT, "--store", store, "list"],
+        f"cohort query count(*) ({args.rows:,} rows)": [COHORT, "--store", store, "query", "SELECT count(*) FROM visits.visits"],
+        "cohort --version (process start-up alone)": [COHORT, "--version"],
+    }
+    print(f"Dataset: {args.rows:,} rows; each command is a new process, 15 runs, median and max.\n")
+    print("| command | median ms | max ms |")
+    print("|---|---:|---:|")
+    for name, cmd in cases.items():
+        times = [run(cmd)[0] * 1000 for _ in range(15)]
+        print(f"| {name} | {statistics.median(times):.0f} | {max(times):.0f} |")
+    shutil.rmtree(work)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("which", choices=["ingest", "catalog"])
+    p.add_argument("--gb", type=float, default=1.0)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--rows", type=int, default=10_000_000)
+    p.add_argument("--workdir", default=None)
+    args = p.parse_args()
+    if not os.path.exists(COHORT):
+        sys.exit(f"{COHORT} not found: run `cargo build --release` first")
+    print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
+    {"ingest": ingest, "catalog": catalog}[args.which](args)
+
+
+if __name__ == "__main__":
+    main()
