@@ -34,13 +34,11 @@ pub(crate) fn open_catalog(path: &Path, read_only: bool) -> Result<Connection> {
 
 /// Opens an in-memory engine connection bounded by `settings`, spilling into `spill_dir`.
 pub fn open_engine(settings: &Settings, spill_dir: &Path) -> Result<Connection> {
-    let mut config = base_config()?
+    let config = base_config()?
         .max_memory(&format!("{}B", settings.duckdb_memory_bytes()))
+        .and_then(|c| c.threads(i64::from(settings.worker_threads())))
         .and_then(|c| c.with("temp_directory", spill_dir.to_string_lossy()))
         .map_err(|e| StoreError::duckdb("configuring the query engine", e))?;
-    if let Some(threads) = settings.threads {
-        config = config.threads(threads as i64).map_err(|e| StoreError::duckdb("setting engine threads", e))?;
-    }
     Connection::open_in_memory_with_flags(config).map_err(|e| StoreError::duckdb("starting the query engine", e))
 }
 

@@ -4,6 +4,7 @@
 //! <store>/
 //!   catalog.duckdb        the catalog (datasets, versions, tables, files, columns)
 //!   catalog.lock          advisory lock: shared for catalog reads, exclusive for commits
+//!   catalog.intent        taken by a waiting writer so that readers cannot starve it
 //!   datasets.duckdb       views over every dataset's current version, for stock DuckDB tools
 //!   datasets/<id>/v<N>/<table>/part-00000.parquet
 //!   staging/<token>/      versions being written (private to the process that holds <token>.lock)

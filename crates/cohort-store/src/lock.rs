@@ -27,43 +27,67 @@ pub enum LockMode {
 /// A held lock on the catalog; released on drop.
 #[derive(Debug)]
 pub struct CatalogLock {
-    _file: File,
+    _catalog: File,
+    _intent: Option<File>,
     mode: LockMode,
 }
 
 impl CatalogLock {
     /// Takes the lock at `path`, waiting up to `timeout` for other holders.
+    ///
+    /// `flock` is not fair: readers that keep overlapping would starve a writer forever. So a
+    /// writer first takes `<path>.intent` exclusively (and keeps it), which stops new readers;
+    /// readers hold `<path>.intent` shared only for the moment they take their own lock. A writer
+    /// therefore waits only for the reads already running.
     pub fn acquire(path: &Path, mode: LockMode, timeout: Duration) -> Result<Self> {
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot open lock file `{}`: {e}", path.display()))
-            })?;
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let attempt = match mode {
-                LockMode::Shared => file.try_lock_shared(),
-                LockMode::Exclusive => file.try_lock(),
-            };
-            match attempt {
-                Ok(()) => return Ok(CatalogLock { _file: file, mode }),
-                Err(TryLockError::WouldBlock) => {
-                    if started.elapsed() >= timeout {
-                        return Err(StoreError::Busy { waited: started.elapsed() });
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                Err(TryLockError::Error(e)) => {
-                    return Err(std::io::Error::new(e.kind(), format!("cannot lock `{}`: {e}", path.display())).into());
-                }
-            }
-        }
+        let deadline = Instant::now() + timeout;
+        let intent_file = open_lock_file(&path.with_extension("intent"))?;
+        let catalog_file = open_lock_file(path)?;
+        wait_for(&intent_file, mode, deadline, timeout, path)?;
+        wait_for(&catalog_file, mode, deadline, timeout, path)?;
+        let intent = match mode {
+            LockMode::Exclusive => Some(intent_file),
+            LockMode::Shared => None, // dropping the file releases the shared intent lock
+        };
+        Ok(CatalogLock { _catalog: catalog_file, _intent: intent, mode })
     }
 
     /// The mode this lock was taken in.
     pub fn mode(&self) -> LockMode {
         self.mode
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open lock file `{}`: {e}", path.display())).into())
+}
+
+fn wait_for(file: &File, mode: LockMode, deadline: Instant, timeout: Duration, path: &Path) -> Result<()> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let attempt = match mode {
+            LockMode::Shared => file.try_lock_shared(),
+            LockMode::Exclusive => file.try_lock(),
+        };
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Busy { waited: timeout });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(std::io::Error::new(e.kind(), format!("cannot lock `{}`: {e}", path.display())).into());
+            }
+        }
     }
 }
 
@@ -111,6 +135,34 @@ mod tests {
         let _a = CatalogLock::acquire(&path, LockMode::Shared, Duration::from_secs(1)).unwrap();
         let _b = CatalogLock::acquire(&path, LockMode::Shared, Duration::from_secs(1)).unwrap();
         assert!(CatalogLock::acquire(&path, LockMode::Exclusive, Duration::from_millis(20)).is_err());
+    }
+
+    #[test]
+    fn a_waiting_writer_is_not_starved_by_overlapping_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Readers that always overlap: one of them holds the shared lock at every moment.
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, stop) = (path.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _r = CatalogLock::acquire(&path, LockMode::Shared, Duration::from_secs(30)).unwrap();
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            let w = CatalogLock::acquire(&path, LockMode::Exclusive, Duration::from_secs(5));
+            assert!(w.is_ok(), "the writer was starved");
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in readers {
+            r.join().unwrap();
+        }
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
     let memory_limit =
         parse_size(&cli.global.memory_limit).map_err(anyhow::Error::msg).context("invalid --memory-limit")?;
     let settings = Settings { memory_limit, threads: cli.global.threads, ..Settings::default() };
+    settings.validate().map_err(anyhow::Error::msg).context("invalid --memory-limit")?;
     let ctx = Context { global: &cli.global, settings, cancel };
     match &cli.command {
         Command::Init => init::run(&ctx),

@@ -112,7 +112,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for e in entries.flatten() {
         let p = e.path();
         let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        if rel == "tmp" || rel == "catalog.lock" {
+        if rel == "tmp" || rel == "catalog.lock" || rel == "catalog.intent" {
             continue;
         }
         if p.is_dir() {

@@ -8,7 +8,8 @@ use crate::util::{Env, write_visits_csv};
 #[test]
 fn four_ingesting_and_four_querying_processes_share_a_store() {
     let env = Arc::new(Env::new());
-    let base = env.path("base.csv");
+    let base = env.path("base/visits.csv");
+    std::fs::create_dir_all(base.parent().unwrap()).unwrap();
     write_visits_csv(&base, 20_000, 0);
     env.ok(&["ingest", base.to_str().unwrap(), "--name", "base"]);
 
