@@ -3,6 +3,7 @@
 
   python3 scripts/bench.py ingest   [--gb 1.0] [--repeat 3]   # cohort vs DuckDB COPY vs pandas
   python3 scripts/bench.py catalog  [--rows 10000000]         # show / list / count(*) latency
+  python3 scripts/bench.py memory   [--gb 1.0]                # peak RSS of ingest under several caps
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -39,7 +40,7 @@ def run(cmd, **kw):
 def make_csv(path, gb):
     import duckdb
 
-    rows = int(gb * 1e9 / 75)
+    rows = int(gb * 1e9 / 49)  # about 49 bytes a row
     duckdb.sql(
         f"""COPY (SELECT lpad((i // 8)::VARCHAR, 7, '0') AS patient_id,
                     DATE '2020-01-01' + (i % 1800)::INTEGER AS visit_date,
@@ -123,9 +124,25 @@ def catalog(args):
     shutil.rmtree(work)
 
 
+def memory(args):
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    csv = os.path.join(work, "visits.csv")
+    make_csv(csv, args.gb)
+    size = os.path.getsize(csv)
+    print(f"Input: {size / 1e9:.2f} GB CSV. Peak RSS is the whole process (ru_maxrss).\n")
+    print("| --memory-limit | CSV / cap | wall s | peak RSS MB | peak RSS / cap |")
+    print("|---|---:|---:|---:|---:|")
+    for cap in [200e6, 256e6, 512e6, 1e9, 2e9]:
+        store = os.path.join(work, f"store{int(cap)}")
+        t, rss = run([COHORT, "--store", store, "--quiet", "--memory-limit", str(int(cap)), "ingest", csv, "--name", "v"])
+        print(f"| {cap / 1e6:.0f} MB | {size / cap:.1f}x | {t:.2f} | {rss / 1e6:.0f} | {rss / cap:.2f} |")
+        shutil.rmtree(store)
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory"])
     p.add_argument("--gb", type=float, default=1.0)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rows", type=int, default=10_000_000)
@@ -134,7 +151,7 @@ def main():
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
-    {"ingest": ingest, "catalog": catalog}[args.which](args)
+    {"ingest": ingest, "catalog": catalog, "memory": memory}[args.which](args)
 
 
 if __name__ == "__main__":

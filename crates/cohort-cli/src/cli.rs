@@ -164,9 +164,9 @@ pub enum QueryFormat {
 pub struct QueryArgs {
     /// The SQL statement.
     pub sql: String,
-    /// Output format.
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub format: QueryFormat,
+    /// Output format (default: from the --output file's extension, else a table).
+    #[arg(long, short, value_enum)]
+    pub format: Option<QueryFormat>,
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -191,9 +191,9 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     /// `NAME`, `NAME@N`, `NAME.TABLE` or `NAME@N.TABLE`.
     pub target: String,
-    /// File format.
-    #[arg(long, short, value_enum, default_value = "csv")]
-    pub format: ExportFormat,
+    /// File format (default: from the --output file's extension, else CSV).
+    #[arg(long, short, value_enum)]
+    pub format: Option<ExportFormat>,
     /// A file (one table) or a directory (every table). Default: standard output.
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,

@@ -68,6 +68,42 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Query results as a table, nulls shown as `NULL`.
+pub fn batches_table(schema: &arrow::datatypes::Schema, batches: &[arrow::record_batch::RecordBatch]) -> Table {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut t = table(&names);
+    let options = FormatOptions::default().with_null("NULL");
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("every Arrow type has a display"))
+            .collect();
+        for row in 0..batch.num_rows() {
+            t.add_row(formatters.iter().map(|f| f.value(row).to_string()).collect::<Vec<_>>());
+        }
+    }
+    t
+}
+
+/// The versions of a dataset, newest first, the current one marked.
+pub fn versions_table(versions: &[cohort_store::VersionInfo]) -> Table {
+    let mut t = table(&["version", "created", "by", "rows", "size", "status", "content hash"]);
+    for v in versions {
+        t.add_row(vec![
+            format!("{}{}", v.version, if v.is_current { " (current)" } else { "" }),
+            when(v.created_at),
+            v.created_by.clone(),
+            count(v.rows),
+            bytes(v.bytes),
+            v.status.as_str().to_string(),
+            v.content_hash[..12.min(v.content_hash.len())].to_string(),
+        ]);
+    }
+    t
+}
+
 /// `1.2 MiB`.
 pub fn bytes(n: u64) -> String {
     HumanBytes(n).to_string()

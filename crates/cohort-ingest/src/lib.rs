@@ -37,8 +37,8 @@ use std::time::{Instant, SystemTime};
 use cohort_store::hash::sha256_file;
 use cohort_store::name::quote_literal;
 use cohort_store::{
-    CancelToken, CommitOutcome, DatasetKind, DatasetName, Progress, SourceFile, Store, TableName, VersionMeta,
-    VersionRef, duck, failpoint,
+    CancelToken, CommitOutcome, DatasetKind, DatasetName, NoProgress, Progress, SourceFile, Staging, Store, TableName,
+    VersionInfo, VersionMeta, VersionRef, duck, failpoint,
 };
 use serde::Serialize;
 
@@ -139,18 +139,50 @@ pub fn ingest(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let mut sources = preflight(&request.files)?;
+    let options_json = serde_json::to_value(&request.options).expect("options serialise");
+    let current = current_version(store, &request.name)?;
 
-    progress.begin("hashing sources", Some(sources.iter().map(|s| s.len).sum()));
-    for s in &mut sources {
-        if cancel.is_cancelled() {
-            return Err(IngestError::Cancelled);
+    // Hashing first pays only when the current version may hold these very sources: then an
+    // unchanged re-ingest costs one read and no conversion. Otherwise hash while DuckDB converts.
+    let tables = if current.as_ref().is_some_and(|v| same_shape(&v.sources, &sources)) {
+        let hashes = hash_sources(&sources, progress, cancel)?;
+        for (s, h) in sources.iter_mut().zip(hashes) {
+            s.sha256 = h;
         }
-        let (sha, _) = sha256_file(&s.path, |n| progress.advance(n))
-            .map_err(|e| IngestError::Unreadable { path: s.path.clone(), source: e })?;
-        s.sha256 = sha;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "hashed sources");
+        if let Some(outcome) = unchanged(store, &request.name, current.as_ref(), &sources, &options_json)? {
+            return Ok(IngestReport { outcome, tables: Vec::new(), seconds: started.elapsed().as_secs_f64() });
+        }
+        Some(convert(store, request, &sources, progress, cancel)?)
+    } else {
+        None
+    };
+    let (staging, tables) = match tables {
+        Some(done) => done,
+        None => {
+            let stop_hashing = CancelToken::new();
+            let (hashes, converted) = std::thread::scope(|scope| {
+                let hasher = scope.spawn(|| hash_sources(&sources, &NoProgress, &stop_hashing));
+                let converted = convert(store, request, &sources, progress, cancel);
+                if converted.is_err() {
+                    stop_hashing.cancel();
+                }
+                (hasher.join().expect("hashing thread panicked"), converted)
+            });
+            let converted = converted?;
+            for (s, h) in sources
+                .iter_mut()
+                .zip(hashes.map_err(|e| if cancel.is_cancelled() { IngestError::Cancelled } else { e })?)
+            {
+                s.sha256 = h;
+            }
+            converted
+        }
+    };
+    failpoint::hit("ingest.after_convert");
+    if let Some(s) = sources.iter().find(|s| changed_since(s)) {
+        return Err(IngestError::Changed { path: s.path.clone() });
     }
-    progress.finish();
-    failpoint::hit("ingest.after_hash");
 
     let source_files: Vec<SourceFile> = sources
         .iter()
@@ -161,17 +193,58 @@ pub fn ingest(
             table: Some(s.table.to_string()),
         })
         .collect();
-    let options_json = serde_json::to_value(&request.options).expect("options serialise");
-    if let Some(outcome) = unchanged(store, &request.name, &source_files, &options_json)? {
-        return Ok(IngestReport { outcome, tables: Vec::new(), seconds: started.elapsed().as_secs_f64() });
-    }
+    let provenance = serde_json::json!({
+        "tool": "cohort",
+        "tool_version": cohort_store::VERSION,
+        "command": "ingest",
+        "options": options_json,
+        "tables": tables,
+    });
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "committing");
+    let outcome = staging.commit(VersionMeta {
+        kind: DatasetKind::Upload,
+        description: request.description.clone(),
+        tags: request.tags.clone(),
+        created_by: request.created_by.clone(),
+        sources: source_files,
+        provenance,
+    })?;
+    Ok(IngestReport { outcome, tables, seconds: started.elapsed().as_secs_f64() })
+}
 
+/// SHA-256 of every source, in order.
+fn hash_sources(sources: &[Source], progress: &dyn Progress, cancel: &CancelToken) -> Result<Vec<String>> {
+    progress.begin("hashing sources", Some(sources.iter().map(|s| s.len).sum()));
+    let mut out = Vec::with_capacity(sources.len());
+    for s in sources {
+        let (sha, _) = sha256_file(&s.path, |n| {
+            progress.advance(n);
+        })
+        .map_err(|e| IngestError::Unreadable { path: s.path.clone(), source: e })?;
+        if cancel.is_cancelled() {
+            return Err(IngestError::Cancelled);
+        }
+        out.push(sha);
+    }
+    progress.finish();
+    failpoint::hit("ingest.after_hash");
+    Ok(out)
+}
+
+/// Converts every source into a table of a new staging area.
+fn convert(
+    store: &Store,
+    request: &IngestRequest,
+    sources: &[Source],
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(Staging, Vec<TableReport>)> {
     let mut staging = store.stage(&request.name)?;
     let spill = store.layout().spill_dir();
     fs_err::create_dir_all(&spill).map_err(cohort_store::StoreError::from)?;
     let conn = duck::open_engine(store.settings(), &spill)?;
     let mut tables = Vec::new();
-    for s in &sources {
+    for s in sources {
         if cancel.is_cancelled() {
             return Err(IngestError::Cancelled);
         }
@@ -185,36 +258,16 @@ pub fn ingest(
             Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
         };
         let copy = format!(
-            "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+            "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
             quote_literal(&target.to_string_lossy())
         );
         progress.begin(&format!("converting {}", display_name(&s.path)), Some(s.len));
         run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
         progress.finish();
-        failpoint::hit("ingest.after_convert");
-        if changed_since(s) {
-            return Err(IngestError::Changed { path: s.path.clone() });
-        }
+        tracing::info!(table = %s.table, "converted");
         tables.push(TableReport { table: s.table.to_string(), source: s.path.clone(), format: s.format, dialect });
     }
-    drop(conn);
-
-    let provenance = serde_json::json!({
-        "tool": "cohort",
-        "tool_version": cohort_store::VERSION,
-        "command": "ingest",
-        "options": options_json,
-        "tables": tables,
-    });
-    let outcome = staging.commit(VersionMeta {
-        kind: DatasetKind::Upload,
-        description: request.description.clone(),
-        tags: request.tags.clone(),
-        created_by: request.created_by.clone(),
-        sources: source_files,
-        provenance,
-    })?;
-    Ok(IngestReport { outcome, tables, seconds: started.elapsed().as_secs_f64() })
+    Ok((staging, tables))
 }
 
 /// Checks every file before any work: present, a regular readable file, not empty, a known
@@ -266,21 +319,36 @@ fn changed_since(s: &Source) -> bool {
     }
 }
 
+/// The dataset's current version, if it has one.
+fn current_version(store: &Store, name: &DatasetName) -> Result<Option<VersionInfo>> {
+    match store.versions(name) {
+        Ok(versions) => Ok(versions.into_iter().find(|v| v.is_current)),
+        Err(cohort_store::StoreError::DatasetNotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `recorded` sources could be `sources`: same tables, same sizes, same order.
+fn same_shape(recorded: &[SourceFile], sources: &[Source]) -> bool {
+    recorded.len() == sources.len()
+        && recorded.iter().zip(sources).all(|(r, s)| r.bytes == s.len && r.table.as_deref() == Some(s.table.as_str()))
+}
+
 /// The current version, if it was made from exactly these sources with these options.
 fn unchanged(
     store: &Store,
     name: &DatasetName,
-    sources: &[SourceFile],
+    current: Option<&VersionInfo>,
+    sources: &[Source],
     options: &serde_json::Value,
 ) -> Result<Option<CommitOutcome>> {
-    let versions = match store.versions(name) {
-        Ok(v) => v,
-        Err(cohort_store::StoreError::DatasetNotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(current) = versions.iter().find(|v| v.is_current) else { return Ok(None) };
+    let Some(current) = current else { return Ok(None) };
     let same_sources = current.sources.len() == sources.len()
-        && current.sources.iter().zip(sources).all(|(a, b)| a.sha256 == b.sha256 && a.table == b.table);
+        && current
+            .sources
+            .iter()
+            .zip(sources)
+            .all(|(a, b)| a.sha256 == b.sha256 && a.table.as_deref() == Some(b.table.as_str()));
     let same_options = current.provenance.get("options") == Some(options);
     if same_sources && same_options && current.provenance.get("command").and_then(|c| c.as_str()) == Some("ingest") {
         // Make sure it is still readable before calling it unchanged.

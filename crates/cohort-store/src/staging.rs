@@ -113,7 +113,9 @@ impl Staging {
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
     pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
+        let started = std::time::Instant::now();
         let mut tables = self.inspect()?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "inspected staged files");
         fsutil::sync_dir(&self.dir)?;
         let content_hash = sha256_parts(tables.iter().flat_map(|t| ["table", t.name.as_str(), t.sha256.as_str()]));
         let rows: u64 = tables.iter().map(|t| t.rows).sum();
@@ -123,6 +125,7 @@ impl Staging {
         let store = self.store.clone();
         let layout = store.layout().clone();
         let outcome = store.write(|conn| {
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "took the catalog lock");
             let existing = catalog::find_dataset(conn, self.dataset.as_str())?;
             if let Some(d) = &existing {
                 if d.kind != meta.kind {
@@ -204,7 +207,9 @@ impl Staging {
                 return Err(e);
             }
             failpoint::hit("commit.after_catalog");
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "recorded in the catalog");
             store.refresh_views(conn)?;
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "refreshed datasets.duckdb");
             Ok(CommitOutcome::Created {
                 dataset: self.dataset.clone(),
                 version,
@@ -214,6 +219,7 @@ impl Staging {
                 content_hash: content_hash.clone(),
             })
         })?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "committed");
         Ok(outcome)
     }
 

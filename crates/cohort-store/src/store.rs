@@ -242,24 +242,16 @@ impl Store {
         self.read(|conn| refs.iter().map(|r| resolve_in(conn, r)).collect())
     }
 
-    /// Resolves every reference in `refs` that names an existing dataset version, silently
-    /// skipping the rest (used to find the datasets an SQL text mentions).
+    /// Resolves every reference in `refs` whose dataset exists, skipping words that name no
+    /// dataset (used to find the datasets an SQL text mentions). A reference to a dataset that
+    /// exists but cannot be read as asked (`trial@9`) is an error.
     pub fn resolve_existing(&self, refs: &[VersionRef]) -> Result<Vec<(VersionRef, ResolvedVersion)>> {
         self.read(|conn| {
-            let mut out = Vec::new();
-            for r in refs {
-                match resolve_in(conn, r) {
-                    Ok(v) => out.push((r.clone(), v)),
-                    Err(
-                        StoreError::DatasetNotFound { .. }
-                        | StoreError::VersionNotFound { .. }
-                        | StoreError::VersionUnavailable { .. }
-                        | StoreError::NoCurrentVersion { .. },
-                    ) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(out)
+            let names: HashSet<String> = catalog::dataset_names(conn)?.into_iter().collect();
+            refs.iter()
+                .filter(|r| names.contains(r.dataset.as_str()))
+                .map(|r| resolve_in(conn, r).map(|v| (r.clone(), v)))
+                .collect()
         })
     }
 

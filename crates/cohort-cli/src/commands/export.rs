@@ -5,7 +5,7 @@ use cohort_store::export::copy_select;
 use cohort_store::{Destination, OutputFormat, Session, StoreError, TableRef, table_source};
 
 use super::Context;
-use super::query::destination;
+use super::query::{destination, format_of_path};
 use crate::ExitStatus;
 use crate::cli::{ExportArgs, ExportFormat};
 
@@ -14,9 +14,10 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let target = TableRef::parse(&args.target)?;
     let version = store.resolve(&target.version)?;
     let format = match args.format {
-        ExportFormat::Csv => OutputFormat::Csv,
-        ExportFormat::Parquet => OutputFormat::Parquet,
-        ExportFormat::Json => OutputFormat::Json,
+        Some(ExportFormat::Csv) => OutputFormat::Csv,
+        Some(ExportFormat::Parquet) => OutputFormat::Parquet,
+        Some(ExportFormat::Json) => OutputFormat::Json,
+        None => args.output.as_deref().and_then(format_of_path).unwrap_or(OutputFormat::Csv),
     };
     let tables: Vec<_> = match &target.table {
         Some(name) => vec![version.table(name.as_str()).ok_or_else(|| StoreError::TableNotFound {

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use arrow::record_batch::RecordBatch;
 use cohort_store::export::copy_select;
 use cohort_store::{Destination, OutputFormat, Session, StoreError};
@@ -10,6 +10,7 @@ use cohort_store::{Destination, OutputFormat, Session, StoreError};
 use super::Context;
 use crate::ExitStatus;
 use crate::cli::{QueryArgs, QueryFormat};
+use crate::ui::batches_table;
 
 pub fn run(ctx: &Context, args: &QueryArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
@@ -18,11 +19,21 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> anyhow::Result<ExitStatus> {
         bail!("the SQL statement is empty");
     }
     let session = Session::for_sql(&store, sql)?;
-    let format = match (args.format, ctx.global.json) {
-        (QueryFormat::Table, true) => QueryFormat::Json,
-        (f, _) => f,
+    let format = match (args.format, args.output.as_deref().and_then(format_of_path)) {
+        (Some(f), _) => f,
+        (None, Some(OutputFormat::Csv)) => QueryFormat::Csv,
+        (None, Some(OutputFormat::Json)) => QueryFormat::Json,
+        (None, Some(OutputFormat::Parquet)) => QueryFormat::Parquet,
+        (None, None) if args.output.is_some() => {
+            bail!("cannot tell the format from the --output name: give `--format csv|json|parquet`")
+        }
+        (None, None) if ctx.global.json => QueryFormat::Json,
+        (None, None) => QueryFormat::Table,
     };
     let file_format = match format {
+        QueryFormat::Table if args.output.is_some() => {
+            bail!("a table is for the terminal: give `--format csv|json|parquet` to write a file")
+        }
         QueryFormat::Table => return print_table(ctx, &session, sql, args.max_rows),
         QueryFormat::Csv => OutputFormat::Csv,
         QueryFormat::Json => OutputFormat::Json,
@@ -50,6 +61,11 @@ pub fn destination(output: Option<&std::path::Path>, format: OutputFormat) -> an
     }
 }
 
+/// The format a file name's extension names, if any.
+pub fn format_of_path(path: &std::path::Path) -> Option<OutputFormat> {
+    path.extension()?.to_str()?.parse().ok()
+}
+
 /// Whether DuckDB can run `sql` as a subquery (so it can be limited or copied).
 fn is_query(sql: &str) -> bool {
     let first = sql.trim_start_matches('(').split_whitespace().next().unwrap_or("").to_ascii_uppercase();
@@ -66,7 +82,9 @@ fn print_table(ctx: &Context, session: &Session, sql: &str, max_rows: usize) -> 
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut rows = 0usize;
     let mut more = false;
-    for batch in stmt.stream_arrow([]).map_err(StoreError::sql)? {
+    let stream = stmt.stream_arrow([]).map_err(StoreError::sql)?;
+    let schema = stream.get_schema();
+    for batch in stream {
         let batch = batch.map_err(StoreError::sql)?;
         if rows == max_rows {
             more |= batch.num_rows() > 0;
@@ -77,8 +95,7 @@ fn print_table(ctx: &Context, session: &Session, sql: &str, max_rows: usize) -> 
         rows += take;
         batches.push(batch.slice(0, take));
     }
-    let text = arrow::util::pretty::pretty_format_batches(&batches).context("formatting results")?;
-    println!("{text}");
+    println!("{}", batches_table(&schema, &batches));
     if more {
         ctx.note(format!("(showing the first {max_rows} rows; use --max-rows N, or --format csv for all)"));
     } else {

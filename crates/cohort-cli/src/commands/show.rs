@@ -4,7 +4,7 @@ use cohort_store::VersionRef;
 
 use super::Context;
 use crate::ExitStatus;
-use crate::ui::{bytes, count, print_json, table, when};
+use crate::ui::{bytes, count, print_json, table, versions_table, when};
 
 pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
     let detail = ctx.open_store()?.detail(&VersionRef::parse(dataset)?)?;
@@ -45,18 +45,7 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
         println!("{cols}");
     }
     println!("\nVersions");
-    let mut versions = table(&["version", "created", "by", "rows", "size", "status"]);
-    for v in &detail.versions {
-        versions.add_row(vec![
-            format!("{}{}", v.version, if v.is_current { " *" } else { "" }),
-            when(v.created_at),
-            v.created_by.clone(),
-            count(v.rows),
-            bytes(v.bytes),
-            v.status.as_str().to_string(),
-        ]);
-    }
-    println!("{versions}");
+    println!("{}", versions_table(&detail.versions));
     if let Some(v) = detail.versions.iter().find(|v| v.version == shown.version) {
         println!("\nProvenance of version {}", v.version);
         for src in &v.sources {

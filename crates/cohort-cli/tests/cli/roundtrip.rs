@@ -67,9 +67,23 @@ fn parquet_export_and_reingest_round_trips_exactly() {
     let env = Env::new();
     let csv = env.write("people.csv", PEOPLE_CSV);
     env.ok(&["ingest", csv.to_str().unwrap(), "--name", "rt"]);
+    // The format follows the file name's extension.
     let pq = env.path("people.parquet");
-    env.ok(&["export", "rt.people", "--format", "parquet", "--output", pq.to_str().unwrap()]);
+    env.ok(&["export", "rt.people", "--output", pq.to_str().unwrap()]);
+    let from_query = env.path("query.parquet");
+    env.ok(&["query", "SELECT * FROM rt.people", "--output", from_query.to_str().unwrap()]);
+    assert_eq!(&std::fs::read(&from_query).unwrap()[..4], b"PAR1");
+    let r = env.fails(&["query", "SELECT 1", "--output", env.path("x.txt").to_str().unwrap()], 1);
+    assert!(r.stderr.contains("--format"), "{}", r.stderr);
     env.ok(&["ingest", pq.to_str().unwrap(), "--name", "again"]);
+    // Parquet also streams to a pipe.
+    let piped = env.cmd().args(["export", "rt.people", "--format", "parquet"]).output().unwrap();
+    assert!(piped.status.success());
+    let piped_file = env.path("piped/people.parquet");
+    std::fs::create_dir_all(piped_file.parent().unwrap()).unwrap();
+    std::fs::write(&piped_file, &piped.stdout).unwrap();
+    env.ok(&["ingest", piped_file.to_str().unwrap(), "--name", "piped"]);
+    assert_eq!(env.ok(&["export", "piped.people"]).stdout, PEOPLE_CSV);
     assert_eq!(env.ok(&["export", "again.people", "--format", "csv"]).stdout, PEOPLE_CSV);
     let types = env.query_csv("SELECT column_type FROM (DESCRIBE again.people)");
     assert_eq!(types, env.query_csv("SELECT column_type FROM (DESCRIBE rt.people)"));
