@@ -159,9 +159,14 @@ impl Store {
         Ok(report)
     }
 
-    /// Whether `datasets.duckdb` lists exactly the catalog's datasets at their current versions.
+    /// Whether `datasets.duckdb` lists exactly the catalog's datasets at their current versions,
+    /// with views pointing into this store's directory.
     fn views_match(&self, current: &BTreeMap<String, Option<u32>>) -> bool {
         let Ok(conn) = duck::open_file_db_read_only(&self.layout().views_db()) else { return false };
+        let root: Option<String> = conn.query_row("SELECT root FROM cohort_catalog.store", [], |r| r.get(0)).ok();
+        if root.as_deref() != Some(&*self.root().to_string_lossy()) {
+            return false;
+        }
         let Ok(mut stmt) = conn.prepare("SELECT name, current_version FROM cohort_catalog.datasets ORDER BY name")
         else {
             return false;

@@ -3,7 +3,8 @@
 //!
 //! It holds one schema per dataset with a view per table over the current version's Parquet files
 //! (absolute paths), and `cohort_catalog.datasets` / `cohort_catalog.versions` tables copied from
-//! the catalog. It is rebuilt in a temporary file and renamed into place on every change, under
+//! the catalog. `cohort_catalog.store` records the store's path, so that `doctor` notices a moved
+//! store whose views point at the old place. It is rebuilt in a temporary file and renamed into place on every change, under
 //! the catalog's exclusive lock, so a client opening it always sees a whole, consistent file.
 
 use duckdb::Connection;
@@ -34,12 +35,14 @@ pub(crate) fn write_views_db(store: &Store, conn: &Connection) -> Result<()> {
     let tmp = target.with_file_name(format!(".datasets.duckdb.tmp-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let datasets = catalog::list_datasets(conn)?;
-    let mut sql = String::from(
+    let mut sql = format!(
         "CREATE SCHEMA cohort_catalog;
+         CREATE TABLE cohort_catalog.store AS SELECT {} AS root;
          CREATE TABLE cohort_catalog.datasets (name VARCHAR, kind VARCHAR, description VARCHAR, tags VARCHAR,
              current_version INTEGER, tables INTEGER, row_count BIGINT, bytes BIGINT, updated_at TIMESTAMP);
          CREATE TABLE cohort_catalog.versions (dataset VARCHAR, version INTEGER, created_at TIMESTAMP,
              created_by VARCHAR, status VARCHAR, row_count BIGINT, content_hash VARCHAR, provenance VARCHAR);\n",
+        quote_literal(&store.root().to_string_lossy())
     );
     for d in &datasets {
         sql.push_str(&format!(

@@ -129,3 +129,56 @@ fn crash_at_each_commit_step_recovers() {
         ingest(&env, "t", "data.csv", "x\n1\n2\n3\n4\n5\n");
     }
 }
+
+#[test]
+fn a_moved_store_keeps_working_and_doctor_repairs_its_views() {
+    let env = Env::new();
+    ingest(&env, "t", "data.csv", "x\n1\n2\n");
+    let moved = env.path("elsewhere");
+    std::fs::rename(env.store(), &moved).unwrap();
+    let run = |args: &[&str]| -> crate::util::Run {
+        let mut c = std::process::Command::new(crate::util::BIN);
+        c.arg("--store").arg(&moved).args(args).output().unwrap().into()
+    };
+    // The catalog stores paths relative to the store, so queries work at once.
+    let q = run(&["query", "SELECT count(*) FROM t.data", "--format", "csv"]);
+    assert_eq!(q.stdout, "count_star()\n2\n", "{}", q.stderr);
+    // The views for other tools point at the old place until doctor rewrites them.
+    let d = run(&["doctor"]);
+    assert_eq!(d.code, 3, "{}", d.stdout);
+    assert!(d.stdout.contains("datasets.duckdb"), "{}", d.stdout);
+    assert_eq!(run(&["doctor", "--repair"]).code, 0);
+    assert_eq!(run(&["doctor"]).code, 0);
+}
+
+/// Ctrl-C during a long ingest stops it, exits 130 and leaves the store as it was.
+#[test]
+fn ctrl_c_cancels_an_ingest_and_changes_nothing() {
+    let env = Env::new();
+    ingest(&env, "t", "data.csv", "x\n1\n");
+    let before = env.tree();
+    let big = env.path("big/visits.csv");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    crate::util::write_visits_csv(&big, 4_000_000, 5);
+    let child = env
+        .cmd()
+        .args(["ingest", big.to_str().unwrap(), "--name", "big"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the conversion has started writing into staging, then interrupt.
+    let staging = env.store().join("staging");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(start.elapsed().as_secs() < 60, "the ingest never started staging");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert_eq!(env.tree(), before);
+}
