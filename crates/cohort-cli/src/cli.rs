@@ -20,7 +20,7 @@ Examples:
 
 /// A persistent, versioned home for patient-level research data.
 #[derive(Debug, Parser)]
-#[command(name = "cohort", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "cohort", version, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -30,12 +30,14 @@ pub struct Cli {
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The store directory.
     #[arg(long, global = true, env = "COHORT_HOME", default_value = "./cohort-data", value_name = "DIR")]
     pub store: PathBuf,
 
-    /// Memory cap for data work (DuckDB and batches), e.g. `1GB`, `512MiB`.
+    /// Memory cap for the whole process (at least 200MB), e.g. `1GB`, `512MiB`; DuckDB spills to
+    /// the store's tmp/ beyond it.
     #[arg(long, global = true, env = "COHORT_MEMORY_LIMIT", default_value = "1GB", value_name = "SIZE")]
     pub memory_limit: String,
 

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod heavy;
+mod help;
 mod interop;
 mod roundtrip;
 mod util;
