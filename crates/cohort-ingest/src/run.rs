@@ -1,16 +1,14 @@
-//! Running one long DuckDB statement with a progress bar and cancellation.
+//! Running one long DuckDB statement for ingest, and explaining reader errors.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
+use cohort_store::duck::{RunError, run_interruptible};
 use cohort_store::{CancelToken, Progress};
 use duckdb::Connection;
 
 use crate::error::{IngestError, Result};
 
-/// Executes `sql` on `conn`, reporting DuckDB's progress estimate as a fraction of `total` and
-/// interrupting the statement if `cancel` fires. Errors are explained in terms of `source`.
+/// Executes `sql` with progress and cancellation; errors are explained in terms of `source`.
 pub fn run_with_progress(
     conn: &Connection,
     sql: &str,
@@ -19,31 +17,10 @@ pub fn run_with_progress(
     progress: &dyn Progress,
     cancel: &CancelToken,
 ) -> Result<()> {
-    let _ = conn.set_query_progress_tracking(true);
-    let progress_handle = conn.progress_handle();
-    let interrupt = conn.interrupt_handle();
-    let done = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::Acquire) {
-                if cancel.is_cancelled() {
-                    interrupt.interrupt();
-                }
-                if let Some(pct) = progress_handle.query_progress().percentage() {
-                    progress.set_position((total as f64 * pct.clamp(0.0, 100.0) / 100.0) as u64);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        let r = conn.execute_batch(sql);
-        done.store(true, Ordering::Release);
-        r
-    });
-    match result {
-        Ok(()) => Ok(()),
-        Err(_) if cancel.is_cancelled() => Err(IngestError::Cancelled),
-        Err(e) => Err(explain(source, &e.to_string())),
-    }
+    run_interruptible(conn, sql, total, progress, cancel).map_err(|e| match e {
+        RunError::Cancelled => IngestError::Cancelled,
+        RunError::Failed(e) => explain(source, &e.to_string()),
+    })
 }
 
 /// Turns a DuckDB reader error into an error that names the file and line.

@@ -6,8 +6,12 @@
 //! over Parquet files, bounded by the memory limit and spilling to the store's `tmp/`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use duckdb::{AccessMode, Config, Connection};
+
+use crate::progress::{CancelToken, Progress};
 
 use crate::error::{Result, StoreError};
 use crate::settings::Settings;
@@ -58,4 +62,49 @@ pub(crate) fn open_file_db_read_only(path: &Path) -> Result<Connection> {
         .map_err(|e| StoreError::duckdb("configuring DuckDB", e))?;
     Connection::open_with_flags(path, config)
         .map_err(|e| StoreError::duckdb(format!("opening `{}`", path.display()), e))
+}
+
+/// Why a long statement did not finish.
+#[derive(Debug)]
+pub enum RunError {
+    /// The cancel token fired and the statement was interrupted.
+    Cancelled,
+    /// DuckDB failed.
+    Failed(duckdb::Error),
+}
+
+/// Executes one long statement on `conn`, reporting DuckDB's progress estimate as a share of
+/// `total` and interrupting the statement as soon as `cancel` fires.
+pub fn run_interruptible(
+    conn: &Connection,
+    sql: &str,
+    total: u64,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> std::result::Result<(), RunError> {
+    let _ = conn.set_query_progress_tracking(true);
+    let progress_handle = conn.progress_handle();
+    let interrupt = conn.interrupt_handle();
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                if cancel.is_cancelled() {
+                    interrupt.interrupt();
+                }
+                if let Some(pct) = progress_handle.query_progress().percentage() {
+                    progress.set_position((total as f64 * pct.clamp(0.0, 100.0) / 100.0) as u64);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let r = conn.execute_batch(sql);
+        done.store(true, Ordering::Release);
+        r
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(_) if cancel.is_cancelled() => Err(RunError::Cancelled),
+        Err(e) => Err(RunError::Failed(e)),
+    }
 }

@@ -9,9 +9,11 @@ use std::str::FromStr;
 use duckdb::Connection;
 use fs_err as fs;
 
+use crate::duck::{RunError, run_interruptible};
 use crate::error::{Result, StoreError};
 use crate::fsutil;
 use crate::name::quote_literal;
+use crate::progress::{CancelToken, Progress};
 
 /// A file format for results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +72,26 @@ pub enum Destination {
     File(PathBuf),
 }
 
+/// How a copy reports progress and notices cancellation.
+pub struct Watch<'a> {
+    /// Where progress goes (positions are out of `total`).
+    pub progress: &'a dyn Progress,
+    /// The scale of progress positions (bytes of the source, say).
+    pub total: u64,
+    /// Stops the copy; a file destination is then left untouched.
+    pub cancel: &'a CancelToken,
+}
+
 /// Runs `select` and writes its rows to `dest` as `format`.
-pub fn copy_select(conn: &Connection, select: &str, format: OutputFormat, dest: &Destination) -> Result<()> {
+pub fn copy_select(
+    conn: &Connection,
+    select: &str,
+    format: OutputFormat,
+    dest: &Destination,
+    watch: &Watch<'_>,
+) -> Result<()> {
     match dest {
-        Destination::Stdout => copy_to(conn, select, format, Path::new("/dev/stdout")),
+        Destination::Stdout => copy_to(conn, select, format, Path::new("/dev/stdout"), watch),
         Destination::File(path) => {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
             let dir = match path.parent() {
@@ -88,7 +106,7 @@ pub fn copy_select(conn: &Connection, select: &str, format: OutputFormat, dest: 
                 .into());
             }
             let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-            let written = copy_to(conn, select, format, &tmp).and_then(|_| Ok(fsutil::sync_file(&tmp)?));
+            let written = copy_to(conn, select, format, &tmp, watch).and_then(|_| Ok(fsutil::sync_file(&tmp)?));
             if let Err(e) = written {
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
@@ -100,13 +118,16 @@ pub fn copy_select(conn: &Connection, select: &str, format: OutputFormat, dest: 
     }
 }
 
-fn copy_to(conn: &Connection, select: &str, format: OutputFormat, path: &Path) -> Result<()> {
+fn copy_to(conn: &Connection, select: &str, format: OutputFormat, path: &Path, watch: &Watch<'_>) -> Result<()> {
     let sql = format!("COPY ({select}) TO {} ({})", quote_literal(&path.to_string_lossy()), format.copy_options());
-    conn.execute_batch(&sql).map_err(|e| {
-        if crate::error::is_disk_full_message(&e.to_string()) {
+    watch.progress.begin(&format!("writing {format}"), Some(watch.total));
+    let result = run_interruptible(conn, &sql, watch.total, watch.progress, watch.cancel);
+    watch.progress.finish();
+    result.map_err(|e| match e {
+        RunError::Cancelled => StoreError::Cancelled,
+        RunError::Failed(e) if crate::error::is_disk_full_message(&e.to_string()) => {
             StoreError::duckdb(format!("writing {format}"), e)
-        } else {
-            StoreError::sql(e)
         }
+        RunError::Failed(e) => StoreError::sql(e),
     })
 }

@@ -1,7 +1,7 @@
 //! `cohort export`.
 
 use anyhow::bail;
-use cohort_store::export::copy_select;
+use cohort_store::export::{Watch, copy_select};
 use cohort_store::{Destination, OutputFormat, Session, StoreError, TableRef, table_source};
 
 use super::Context;
@@ -43,7 +43,15 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
             Some(dir) => Destination::File(dir.join(format!("{}.{}", t.name, format.extension()))),
             None => destination(args.output.as_deref(), format)?,
         };
-        copy_select(session.connection(), &format!("SELECT * FROM {}", table_source(&store, t)), format, &dest)?;
+        let bars = ctx.bars();
+        let watch = Watch { progress: &bars, total: t.bytes, cancel: ctx.cancel };
+        copy_select(
+            session.connection(),
+            &format!("SELECT * FROM {}", table_source(&store, t)),
+            format,
+            &dest,
+            &watch,
+        )?;
         if let Destination::File(path) = &dest {
             ctx.note(format!("wrote {} ({} rows)", path.display(), t.rows));
         }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::bail;
 use arrow::record_batch::RecordBatch;
-use cohort_store::export::copy_select;
+use cohort_store::export::{Watch, copy_select};
 use cohort_store::{Destination, OutputFormat, Session, StoreError};
 
 use super::Context;
@@ -43,7 +43,9 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> anyhow::Result<ExitStatus> {
         bail!("only queries (SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW) can be written as {file_format}");
     }
     let dest = destination(args.output.as_deref(), file_format)?;
-    copy_select(session.connection(), sql, file_format, &dest)?;
+    let bars = ctx.bars();
+    let watch = Watch { progress: &bars, total: 100, cancel: ctx.cancel };
+    copy_select(session.connection(), sql, file_format, &dest, &watch)?;
     if let Destination::File(path) = &dest {
         ctx.note(format!("wrote {}", path.display()));
     }

@@ -182,3 +182,34 @@ fn ctrl_c_cancels_an_ingest_and_changes_nothing() {
     assert!(stderr.contains("cancelled"), "{stderr}");
     assert_eq!(env.tree(), before);
 }
+
+/// Ctrl-C during a long export stops it and leaves no file, whole or partial, behind.
+#[test]
+fn ctrl_c_cancels_an_export_and_leaves_no_file() {
+    let env = Env::new();
+    let big = env.path("big/visits.csv");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    crate::util::write_visits_csv(&big, 3_000_000, 6);
+    env.ok(&["ingest", big.to_str().unwrap(), "--name", "big"]);
+    let out_dir = env.path("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let target = out_dir.join("visits.json");
+    let child = env
+        .cmd()
+        .args(["export", "big.visits", "--output", target.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&out_dir).unwrap().count() == 0 {
+        assert!(start.elapsed().as_secs() < 60, "the export never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
