@@ -103,11 +103,46 @@ under the same name makes a new version; identical content makes none. Identifie
         #[arg(long)]
         dry_run: bool,
     },
+    /// Treatment protocols for `cohort simulate`: list, show, validate, or copy one to edit.
+    #[command(subcommand)]
+    Protocol(ProtocolCommand),
     /// Check every file against its recorded SHA-256 and row count.
     Doctor {
         /// Quarantine versions with broken files and rewrite datasets.duckdb.
         #[arg(long)]
         repair: bool,
+    },
+}
+
+/// `cohort protocol ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProtocolCommand {
+    /// List the built-in protocols.
+    List,
+    /// Print a protocol's YAML (a built-in name or a file); with --json, its values and hash.
+    Show {
+        /// A built-in name (`aflibercept-tae`) or a file.
+        protocol: String,
+    },
+    /// Check protocol files: every key known, none missing, values consistent.
+    Validate {
+        /// Files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Write an editable copy of a built-in protocol as NAME.yaml.
+    New {
+        /// The new protocol's name.
+        name: String,
+        /// The built-in to copy.
+        #[arg(long, default_value = "aflibercept-tae")]
+        from: String,
+        /// Where to write it (default: NAME.yaml).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cohort_ingest::IngestError;
+use cohort_sim::protocol::ProtocolError;
 use cohort_store::{CancelToken, ErrorClass, StoreError};
 
 use crate::cli::Cli;
@@ -86,6 +87,8 @@ fn report(error: &anyhow::Error) -> ExitStatus {
         (e.class(), e.hint())
     } else if let Some(e) = error.downcast_ref::<IngestError>() {
         (e.class(), e.hint())
+    } else if let Some(e) = error.downcast_ref::<ProtocolError>() {
+        (ErrorClass::User, e.hint())
     } else {
         (ErrorClass::User, None)
     };

@@ -17,7 +17,11 @@ pub fn sync_file(path: &Path) -> std::io::Result<()> {
 
 /// Writes `contents` to `path` atomically: a reader sees the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // `Path::new("x").parent()` is `Some("")`, which cannot be opened for fsync.
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -52,4 +56,26 @@ pub fn tree_size(path: &Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_whole_files_and_takes_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+        // A bare file name is relative to the working directory.
+        let cwd = std::env::current_dir().unwrap();
+        std::env::set_current_dir(dir.path()).unwrap();
+        let relative = write_atomic(Path::new("g.txt"), b"three");
+        std::env::set_current_dir(cwd).unwrap();
+        relative.unwrap();
+        assert_eq!(std::fs::read(dir.path().join("g.txt")).unwrap(), b"three");
+    }
 }

@@ -6,6 +6,7 @@ mod gc;
 mod ingest;
 mod init;
 mod list;
+mod protocol;
 mod query;
 mod rollback;
 mod show;
@@ -65,5 +66,6 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Rollback { dataset, to } => rollback::run(&ctx, dataset, *to),
         Command::Gc { keep, dry_run } => gc::run(&ctx, *keep, *dry_run),
         Command::Doctor { repair } => doctor::run(&ctx, *repair),
+        Command::Protocol(action) => protocol::run(&ctx, action),
     }
 }

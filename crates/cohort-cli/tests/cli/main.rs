@@ -4,6 +4,7 @@ mod bad_input;
 mod heavy;
 mod help;
 mod interop;
+mod protocol;
 mod roundtrip;
 mod util;
 mod versions;

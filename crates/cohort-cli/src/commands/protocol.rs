@@ -1,0 +1,130 @@
+//! `cohort protocol list|show|validate|new`.
+
+use anyhow::bail;
+use cohort_sim::protocol::{BUILTINS, Protocol, Regimen, builtin, editable_copy, resolve};
+
+use super::Context;
+use crate::ExitStatus;
+use crate::cli::ProtocolCommand;
+use crate::ui::{print_json, table};
+
+pub fn run(ctx: &Context, command: &ProtocolCommand) -> anyhow::Result<ExitStatus> {
+    match command {
+        ProtocolCommand::List => list(ctx),
+        ProtocolCommand::Show { protocol } => show(ctx, protocol),
+        ProtocolCommand::Validate { files } => validate(ctx, files),
+        ProtocolCommand::New { name, from, output, force } => new(ctx, name, from, output.as_deref(), *force),
+    }
+}
+
+fn summary(p: &Protocol) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.name,
+        "description": p.description,
+        "regimen": p.treatment.regimen,
+        "min_interval_days": p.treatment.min_interval_days,
+        "max_interval_days": p.treatment.max_interval_days,
+        "monitoring": p.monitoring.enabled,
+        "sha256": p.canonical_sha256(),
+    })
+}
+
+fn list(ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let protocols = BUILTINS.iter().map(|b| b.load()).collect::<Result<Vec<_>, _>>()?;
+    if ctx.global.json {
+        print_json(&protocols.iter().map(summary).collect::<Vec<_>>())?;
+        return Ok(ExitStatus::Success);
+    }
+    let mut t = table(&["name", "regimen", "intervals (days)", "monitoring", "description"]);
+    for p in &protocols {
+        t.add_row(vec![
+            p.name.clone(),
+            match p.treatment.regimen {
+                Regimen::TreatAndExtend => "treat-and-extend".to_string(),
+                Regimen::Fixed => "fixed".to_string(),
+            },
+            format!("{}-{}", p.treatment.min_interval_days, p.treatment.max_interval_days),
+            if p.monitoring.enabled { "yes" } else { "no" }.to_string(),
+            p.description.clone(),
+        ]);
+    }
+    println!("{t}");
+    ctx.note("`cohort protocol show NAME` prints one; `cohort protocol new NAME --from NAME` copies one to edit.");
+    Ok(ExitStatus::Success)
+}
+
+fn show(ctx: &Context, spec: &str) -> anyhow::Result<ExitStatus> {
+    let (protocol, text) = resolve(spec)?;
+    if ctx.global.json {
+        print_json(&serde_json::json!({"summary": summary(&protocol), "protocol": protocol}))?;
+    } else {
+        print!("{text}");
+        ctx.note(format!("# canonical sha256: {}", protocol.canonical_sha256()));
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn validate(ctx: &Context, files: &[std::path::PathBuf]) -> anyhow::Result<ExitStatus> {
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for file in files {
+        match Protocol::from_file(file) {
+            Ok(p) => {
+                if !ctx.global.json {
+                    println!("ok: {} ({}, sha256 {})", file.display(), p.name, p.canonical_sha256());
+                }
+                results.push(serde_json::json!({"file": file, "valid": true, "sha256": p.canonical_sha256()}));
+            }
+            Err(e) => {
+                failed += 1;
+                if !ctx.global.json {
+                    eprintln!("error: {e}");
+                }
+                results.push(serde_json::json!({"file": file, "valid": false, "error": e.to_string()}));
+            }
+        }
+    }
+    if ctx.global.json {
+        print_json(&results)?;
+    }
+    if failed > 0 {
+        if !ctx.global.json {
+            eprintln!("\n{failed} of {} protocol file(s) are invalid", files.len());
+        }
+        return Ok(ExitStatus::Failure);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn new(
+    ctx: &Context,
+    name: &str,
+    from: &str,
+    output: Option<&std::path::Path>,
+    force: bool,
+) -> anyhow::Result<ExitStatus> {
+    let Some(source) = builtin(from) else {
+        bail!(
+            "no built-in protocol `{from}` (the built-ins are {})",
+            BUILTINS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+        );
+    };
+    let path = output.map(|p| p.to_path_buf()).unwrap_or_else(|| format!("{name}.yaml").into());
+    if path.exists() && !force {
+        bail!("`{}` already exists; pass --force to replace it", path.display());
+    }
+    let text = editable_copy(source, name);
+    // The copy must be valid as written; anything else is a bug in the built-in.
+    Protocol::from_yaml(&path.display().to_string(), &text)?;
+    cohort_store::fsutil::write_atomic(&path, text.as_bytes())?;
+    if ctx.global.json {
+        print_json(&serde_json::json!({"file": path, "from": from, "name": name}))?;
+    } else {
+        println!(
+            "wrote {} (a copy of {from}); check it with `cohort protocol validate {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(ExitStatus::Success)
+}

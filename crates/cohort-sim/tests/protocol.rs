@@ -1,0 +1,130 @@
+//! Protocol files: the built-ins, strictness, validation messages and the canonical hash.
+
+use cohort_sim::protocol::{BUILTINS, Protocol, ProtocolError, Regimen, builtin, editable_copy, resolve};
+
+fn tae() -> &'static str {
+    builtin("aflibercept-tae").unwrap().yaml
+}
+
+fn parse_error(yaml: &str) -> String {
+    match Protocol::from_yaml("p.yaml", yaml) {
+        Err(e @ ProtocolError::Parse { .. }) => e.to_string(),
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}
+
+fn problems(yaml: &str) -> Vec<String> {
+    match Protocol::from_yaml("p.yaml", yaml) {
+        Err(ProtocolError::Invalid { problems, .. }) => problems.iter().map(|p| p.to_string()).collect(),
+        other => panic!("expected validation problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn builtins_load_with_ape_values() {
+    assert_eq!(BUILTINS.len(), 2);
+    let tae = builtin("aflibercept-tae").unwrap().load().unwrap();
+    let tnt = builtin("aflibercept-tnt").unwrap().load().unwrap();
+    assert_eq!(tae.treatment.regimen, Regimen::TreatAndExtend);
+    assert_eq!((tae.treatment.min_interval_days, tae.treatment.max_interval_days), (56, 112));
+    assert_eq!((tae.treatment.extension_days, tae.treatment.shortening_days), (14, 14));
+    assert_eq!(tnt.treatment.regimen, Regimen::Fixed);
+    assert_eq!((tnt.treatment.min_interval_days, tnt.treatment.max_interval_days), (56, 56));
+    assert_eq!(tae.discontinuation.mortality.hazard_ratio, 1.36);
+    assert_eq!(tae.discontinuation.mortality.annual_probability.male[&50], 0.0024);
+    assert_eq!(tae.discontinuation.mortality.annual_probability.female.len(), 51);
+    assert_eq!(tae.monitoring.planned_weeks, vec![12, 24, 36]);
+    assert_ne!(tae.canonical_sha256(), tnt.canonical_sha256());
+}
+
+#[test]
+fn unknown_missing_and_mistyped_keys_name_the_key_and_line() {
+    let unknown = tae().replace("  weekend_visits: false", "  weekend_visits: false\n  weekend_vists: true");
+    let e = parse_error(&unknown);
+    assert!(e.contains("unknown field `weekend_vists`") && e.contains("line 20"), "{e}");
+
+    let missing = tae().replace("  extension_days: 14             # when not injected (treat-and-extend)\n", "");
+    let e = parse_error(&missing);
+    assert!(e.contains("missing field `extension_days`") && e.contains("line 18"), "{e}");
+
+    let e = parse_error(&tae().replace("loading_injections: 3", "loading_injections: three"));
+    assert!(e.contains("line 13"), "{e}");
+
+    let e = parse_error(&tae().replace("ACTIVE: {STABLE: 0.05, ACTIVE: 0.90", "ACTVE: {STABLE: 0.05, ACTIVE: 0.90"));
+    assert!(e.contains("ACTVE"), "{e}");
+}
+
+#[test]
+fn probabilities_must_sum_to_one_and_lie_in_range() {
+    let p = problems(&tae().replace(
+        "ACTIVE: {STABLE: 0.05, ACTIVE: 0.90, HIGHLY_ACTIVE: 0.05}",
+        "ACTIVE: {STABLE: 0.05, ACTIVE: 0.95, HIGHLY_ACTIVE: 0.05}",
+    ));
+    assert_eq!(p, vec!["`disease.transitions.ACTIVE` (line 40): probabilities sum to 1.05, not 1"]);
+
+    let p =
+        problems(&tae().replace("recurrence_detection_probability: 0.87", "recurrence_detection_probability: 1.87"));
+    assert!(p[0].contains("monitoring.recurrence_detection_probability") && p[0].contains("between 0 and 1"), "{p:?}");
+}
+
+#[test]
+fn intervals_and_regimens_are_checked_and_every_problem_is_reported() {
+    let yaml = tae()
+        .replace("min_interval_days: 56", "min_interval_days: 120")
+        .replace("planned_weeks: [12, 24, 36]", "planned_weeks: [24, 12]");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].contains("`treatment.min_interval_days` (line 15)") && p[0].contains("more than"), "{p:?}");
+    assert!(p[1].contains("monitoring.planned_weeks") && p[1].contains("increase"), "{p:?}");
+
+    let fixed = builtin("aflibercept-tnt").unwrap().yaml.replace("max_interval_days: 56", "max_interval_days: 84");
+    let p = problems(&fixed);
+    assert!(p[0].contains("treatment.regimen") && p[0].contains("one interval"), "{p:?}");
+}
+
+#[test]
+fn negative_intervals_are_type_errors() {
+    let e = parse_error(&tae().replace("loading_interval_days: 28", "loading_interval_days: -28"));
+    assert!(e.contains("line 14"), "{e}");
+}
+
+#[test]
+fn unused_rows_are_refused() {
+    let yaml = tae().replace(
+        "    STABLE: {STABLE: 1.1, ACTIVE: 0.9, HIGHLY_ACTIVE: 0.0}",
+        "    NAIVE: {STABLE: 1.0}\n    STABLE: {STABLE: 1.1, ACTIVE: 0.9, HIGHLY_ACTIVE: 0.0}",
+    );
+    let p = problems(&yaml);
+    assert!(p[0].contains("disease.treatment_multipliers.NAIVE") && p[0].contains("never used"), "{p:?}");
+}
+
+#[test]
+fn the_canonical_hash_follows_values_not_formatting() {
+    let base = builtin("aflibercept-tae").unwrap().load().unwrap().canonical_sha256();
+    let reformatted = tae()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.split("  #").next().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("baseline_factor: 1.1", "baseline_factor: 1.10");
+    assert_eq!(Protocol::from_yaml("p.yaml", &reformatted).unwrap().canonical_sha256(), base);
+    let renamed = editable_copy(builtin("aflibercept-tae").unwrap(), "my-protocol");
+    let copy = Protocol::from_yaml("my.yaml", &renamed).unwrap();
+    assert_eq!(copy.name, "my-protocol");
+    assert_eq!(copy.canonical_sha256(), base, "a renamed copy simulates the same way");
+    let changed = tae().replace("extension_days: 14 ", "extension_days: 28 ");
+    assert_ne!(Protocol::from_yaml("p.yaml", &changed).unwrap().canonical_sha256(), base);
+}
+
+#[test]
+fn resolve_takes_builtin_names_and_files() {
+    assert_eq!(resolve("aflibercept-tnt").unwrap().0.name, "aflibercept-tnt");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.yaml");
+    std::fs::write(&path, editable_copy(builtin("aflibercept-tae").unwrap(), "mine")).unwrap();
+    assert_eq!(resolve(path.to_str().unwrap()).unwrap().0.name, "mine");
+    let e = resolve("aflibercept-xyz").unwrap_err();
+    assert!(matches!(e, ProtocolError::NotFound(_)));
+    assert!(e.hint().unwrap().contains("aflibercept-tae"));
+}
