@@ -1,7 +1,9 @@
 /*!
 The AMD treatment simulation behind `cohort simulate`.
 
-This first part holds the protocols: one self-contained YAML file each, with every parameter the
+So far it holds the model's building blocks — random streams per patient ([`random`]),
+recruitment and baseline draws ([`population`]), the fortnightly disease process ([`disease`]) and
+the pieces of the vision model ([`vision`]) — and the protocols: one self-contained YAML file each, with every parameter the
 engine uses written in it and every key in it used. [`protocol::Protocol::from_yaml`] parses and
 validates a file, naming the key and line of any problem; [`protocol::builtin`] gives the built-in
 protocols (`aflibercept-tae`, `aflibercept-tnt`), written from APE's parameter values.
@@ -14,4 +16,8 @@ assert_eq!(tae.canonical_sha256().len(), 64);
 */
 #![deny(missing_docs)]
 
+pub mod disease;
+pub mod population;
 pub mod protocol;
+pub mod random;
+pub mod vision;
