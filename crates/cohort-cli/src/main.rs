@@ -89,6 +89,15 @@ fn report(error: &anyhow::Error) -> ExitStatus {
         (e.class(), e.hint())
     } else if let Some(e) = error.downcast_ref::<ProtocolError>() {
         (ErrorClass::User, e.hint())
+    } else if let Some(e) = error.downcast_ref::<cohort_sim::run::RunError>() {
+        match e {
+            cohort_sim::run::RunError::Cancelled => (ErrorClass::Cancelled, None),
+            other if cohort_store::error::is_disk_full_message(&other.to_string()) => (
+                ErrorClass::Resource,
+                Some("free some disk space and run the simulation again; nothing was committed".into()),
+            ),
+            _ => (ErrorClass::Internal, None),
+        }
     } else {
         (ErrorClass::User, None)
     };

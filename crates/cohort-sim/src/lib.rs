@@ -17,7 +17,10 @@ assert_eq!(tae.canonical_sha256().len(), 64);
 #![deny(missing_docs)]
 
 pub mod disease;
+pub mod engine;
+pub mod output;
 pub mod population;
 pub mod protocol;
 pub mod random;
+pub mod run;
 pub mod vision;

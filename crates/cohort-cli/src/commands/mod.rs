@@ -10,6 +10,7 @@ mod protocol;
 mod query;
 mod rollback;
 mod show;
+mod simulate;
 mod versions;
 
 use anyhow::Context as _;
@@ -67,5 +68,6 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Gc { keep, dry_run } => gc::run(&ctx, *keep, *dry_run),
         Command::Doctor { repair } => doctor::run(&ctx, *repair),
         Command::Protocol(action) => protocol::run(&ctx, action),
+        Command::Simulate(args) => simulate::run(&ctx, args),
     }
 }

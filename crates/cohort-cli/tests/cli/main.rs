@@ -6,5 +6,6 @@ mod help;
 mod interop;
 mod protocol;
 mod roundtrip;
+mod simulate;
 mod util;
 mod versions;

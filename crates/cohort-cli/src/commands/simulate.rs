@@ -1,0 +1,133 @@
+//! `cohort simulate`.
+
+use anyhow::{Context as _, bail};
+use cohort_sim::population::Recruitment;
+use cohort_sim::protocol::{BUILTINS, resolve};
+use cohort_sim::run::{ENGINE_VERSION, RunParams, simulate_to_parquet};
+use cohort_store::hash::sha256_file;
+use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Store, TableName, VersionMeta};
+
+use super::Context;
+use super::ingest::actor;
+use crate::ExitStatus;
+use crate::cli::SimulateArgs;
+use crate::ui::{count, print_json};
+
+/// More patients than this is a typo, not a study.
+const MAX_PATIENTS: u64 = 100_000_000;
+
+pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
+    let (protocol, _) = resolve(&args.protocol)?;
+    let recruitment = match (args.patients, args.per_week) {
+        (Some(0), _) => bail!("--patients must be at least 1"),
+        (Some(n), _) if n > MAX_PATIENTS => bail!("--patients {n} is more than the {MAX_PATIENTS} cohort simulates"),
+        (Some(n), _) => Recruitment::FixedTotal { patients: n },
+        (None, Some(rate)) if rate > 0.0 && rate.is_finite() => Recruitment::ConstantRate { per_week: rate },
+        (None, Some(rate)) => bail!("--per-week must be more than 0, not {rate}"),
+        (None, None) => bail!("give --patients N or --per-week RATE"),
+    };
+    if !(args.years > 0.0 && args.years <= 100.0) {
+        bail!("--years must be more than 0 and at most 100, not {}", args.years);
+    }
+    let start: jiff::civil::Date =
+        args.start.parse().with_context(|| format!("--start `{}` is not a date like 2024-01-01", args.start))?;
+    let name = match &args.name {
+        Some(n) => DatasetName::new(n)?,
+        None => DatasetName::new(&default_name(&protocol.name, recruitment, args.years, args.seed))?,
+    };
+    let params = RunParams { recruitment, years: args.years, seed: args.seed, start };
+
+    let store = if Store::exists(&ctx.global.store) {
+        ctx.open_store()?
+    } else {
+        let store = Store::init(&ctx.global.store, ctx.settings.clone())?;
+        ctx.note(format!("Created a store at {}", store.root().display()));
+        store
+    };
+    let threads = ctx
+        .global
+        .threads
+        .map(|t| t as usize)
+        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+
+    let mut staging = store.stage(&name)?;
+    let patients_path = staging.table_dir(&TableName::new("patients")?)?.join("part-0.parquet");
+    let visits_path = staging.table_dir(&TableName::new("visits")?)?.join("part-0.parquet");
+    let bars = ctx.bars();
+    let outcome = simulate_to_parquet(
+        &protocol,
+        &params,
+        &patients_path,
+        &visits_path,
+        threads,
+        args.chunk_patients,
+        &bars,
+        ctx.cancel,
+    )?;
+
+    // A protocol file is a source of the run; a built-in is part of the program.
+    let sources = if BUILTINS.iter().any(|b| b.name == args.protocol) {
+        Vec::new()
+    } else {
+        let path = std::path::absolute(&args.protocol)?;
+        let (sha256, bytes) = sha256_file(&path, |_| {})?;
+        vec![SourceFile { path: path.to_string_lossy().into_owned(), sha256, bytes, table: None }]
+    };
+    let provenance = serde_json::json!({
+        "tool": "cohort",
+        "tool_version": cohort_store::VERSION,
+        "command": "simulate",
+        "engine_version": ENGINE_VERSION,
+        "protocol": protocol.name,
+        "protocol_sha256": protocol.canonical_sha256(),
+        "protocol_source": args.protocol,
+        "params": params,
+        "patients": outcome.patients,
+        "visits": outcome.visits,
+        "wall_seconds": outcome.seconds,
+        "threads": threads,
+        "status": "complete",
+    });
+    let committed = staging.commit(VersionMeta {
+        kind: DatasetKind::Simulation,
+        description: Some(format!(
+            "{}: {} patients over {} years from {start}, seed {}",
+            protocol.name,
+            count(outcome.patients),
+            args.years,
+            args.seed
+        )),
+        tags: None,
+        created_by: format!("{} via cohort simulate", actor()),
+        sources,
+        provenance,
+    })?;
+    if ctx.global.json {
+        print_json(&serde_json::json!({"dataset": name, "commit": committed, "run": outcome}))?;
+        return Ok(ExitStatus::Success);
+    }
+    match committed {
+        CommitOutcome::Created { version, .. } => ctx.note(format!(
+            "simulated {} patients and {} visits in {:.1}s ({:.0} patients/s); version {version}",
+            count(outcome.patients),
+            count(outcome.visits),
+            outcome.seconds,
+            outcome.patients as f64 / outcome.seconds.max(1e-9)
+        )),
+        CommitOutcome::Unchanged { version, .. } => {
+            ctx.note(format!("the same run is already version {version} of this dataset; nothing changed"))
+        }
+    }
+    println!("{name}");
+    Ok(ExitStatus::Success)
+}
+
+/// `aflibercept-tae-10000p-5y-seed42`: what the run is, readable and stable.
+fn default_name(protocol: &str, recruitment: Recruitment, years: f64, seed: u64) -> String {
+    let who = match recruitment {
+        Recruitment::FixedTotal { patients } => format!("{patients}p"),
+        Recruitment::ConstantRate { per_week } => format!("{per_week}pw"),
+    };
+    format!("{protocol}-{who}-{years}y-seed{seed}").replace('.', "_")
+}

@@ -1,0 +1,120 @@
+//! `cohort simulate`: a run becomes a `simulation` dataset, identical whatever the threads.
+
+use crate::util::Env;
+
+#[test]
+fn a_run_is_byte_identical_across_threads_and_chunks() {
+    let env = Env::new();
+    let first = env.json(&[
+        "--threads",
+        "1",
+        "simulate",
+        "--patients",
+        "3000",
+        "--years",
+        "3",
+        "--seed",
+        "7",
+        "--name",
+        "run",
+        "--chunk-patients",
+        "1000",
+    ]);
+    assert_eq!(first["commit"]["outcome"], "created", "{first}");
+    // Other thread counts and chunk sizes write the same bytes, so the store sees no change.
+    for (threads, chunk) in [("2", "333"), ("2", "3000")] {
+        let again = env.json(&[
+            "--threads",
+            threads,
+            "simulate",
+            "--patients",
+            "3000",
+            "--years",
+            "3",
+            "--seed",
+            "7",
+            "--name",
+            "run",
+            "--chunk-patients",
+            chunk,
+        ]);
+        assert_eq!(again["commit"]["outcome"], "unchanged", "threads {threads}, chunk {chunk}: {again}");
+    }
+    // Another seed is another cohort.
+    let other = env.json(&["simulate", "--patients", "3000", "--years", "3", "--seed", "8", "--name", "run"]);
+    assert_eq!(other["commit"]["outcome"], "created");
+}
+
+#[test]
+fn the_dataset_holds_consistent_patients_and_visits_with_provenance() {
+    let env = Env::new();
+    let out = env.ok(&["simulate", "--patients", "2000", "--years", "2", "--seed", "42"]);
+    let name = out.stdout.trim();
+    assert_eq!(name, "aflibercept-tae-2000p-2y-seed42");
+    let show = env.json(&["show", name]);
+    assert_eq!(show["summary"]["kind"], "simulation");
+    let provenance = &show["versions"][0]["provenance"];
+    let protocol = env.json(&["protocol", "show", "aflibercept-tae"]);
+    assert_eq!(provenance["protocol_sha256"], protocol["summary"]["sha256"]);
+    assert_eq!(provenance["params"]["seed"], 42);
+    assert_eq!(provenance["status"], "complete");
+    let q = |sql: &str| env.scalar(&sql.replace("DS", &format!("\"{name}\"")));
+    assert_eq!(q("SELECT count(*) FROM DS.patients"), provenance["patients"].to_string());
+    assert_eq!(q("SELECT count(*) FROM DS.visits"), provenance["visits"].to_string());
+    // Every patient's visit count and injections agree with its visits.
+    assert_eq!(
+        q("SELECT count(*) FROM DS.patients p LEFT JOIN (SELECT patient_id, count(*) n, sum(injected::INT) i \
+           FROM DS.visits GROUP BY 1) v USING (patient_id) WHERE coalesce(v.n, 0) <> p.total_visits \
+           OR coalesce(v.i, 0) <> p.total_injections"),
+        "0"
+    );
+    // Discontinued patients have exactly one discontinuation visit per stop; the rest none.
+    assert_eq!(q("SELECT count(*) FROM DS.patients WHERE discontinued <> (discontinuation_type IS NOT NULL)"), "0");
+    assert_eq!(q("SELECT count(*) FROM DS.visits WHERE is_discontinuation_visit AND injected"), "0");
+    assert_eq!(q("SELECT count(*) FROM DS.visits WHERE dayofweek(date) IN (0, 6)"), "0");
+    assert_eq!(q("SELECT min(vision) >= 0 AND max(vision) <= 100 FROM DS.visits"), "true");
+}
+
+#[test]
+fn treat_and_treat_injects_at_every_maintenance_visit() {
+    let env = Env::new();
+    env.ok(&["simulate", "--protocol", "aflibercept-tnt", "--patients", "2000", "--name", "tnt"]);
+    assert_eq!(env.scalar("SELECT count(*) FROM tnt.visits WHERE phase = 'maintenance' AND NOT is_discontinuation_visit AND NOT injected"), "0");
+    assert!(env.scalar("SELECT count(*) FROM tnt.visits WHERE phase = 'maintenance'").parse::<u64>().unwrap() > 1000);
+}
+
+#[test]
+fn constant_rate_recruitment() {
+    let env = Env::new();
+    env.ok(&["simulate", "--per-week", "20", "--years", "2", "--name", "weekly"]);
+    let n: f64 = env.scalar("SELECT count(*) FROM weekly.patients").parse().unwrap();
+    let expected = 20.0 * 730.0 / 7.0;
+    assert!((n - expected).abs() < 5.0 * expected.sqrt(), "{n} patients, expected about {expected}");
+}
+
+#[test]
+fn bad_parameters_are_refused_and_change_nothing() {
+    let env = Env::new();
+    env.ok(&["simulate", "--patients", "100", "--name", "ok"]);
+    let before = env.tree();
+    for (args, needle) in [
+        (vec!["simulate", "--patients", "0"], "at least 1"),
+        (vec!["simulate", "--patients", "1000000000"], "more than"),
+        (vec!["simulate", "--patients", "10", "--years", "0"], "--years"),
+        (vec!["simulate", "--per-week=-3"], "--per-week"),
+        (vec!["simulate", "--patients", "10", "--start", "2024-13-01"], "--start"),
+        (vec!["simulate", "--patients", "10", "--protocol", "nope"], "no built-in protocol or file named `nope`"),
+        (vec!["simulate", "--patients", "10", "--name", "../x"], "invalid dataset name"),
+    ] {
+        let r = env.fails(&args, 1);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(env.tree(), before, "a refused run changed the store");
+    // An ingested dataset's name cannot take a simulation.
+    let csv = env.write("t.csv", "a\n1\n");
+    env.ok(&["ingest", csv.to_str().unwrap(), "--name", "uploaded"]);
+    let before_kind = env.tree();
+    let r = env.fails(&["simulate", "--patients", "10", "--name", "uploaded"], 1);
+    assert!(r.stderr.contains("is of kind `upload`"), "{}", r.stderr);
+    assert_eq!(env.tree(), before_kind);
+}

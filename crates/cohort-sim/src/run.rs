@@ -1,0 +1,194 @@
+//! A whole run: patients simulated in parallel chunks and streamed, in patient order, to Parquet.
+//!
+//! Chunks of `chunk_patients` are simulated a wave at a time (one chunk per thread), then their
+//! rows are appended to the `patients` and `visits` writers in patient order. Memory therefore
+//! holds one wave and the writers' current row groups, whatever the cohort size. Each patient
+//! draws from its own stream and row groups are cut by row count, so the files are byte-identical
+//! whatever the thread count or chunk size.
+
+use std::path::Path;
+use std::time::Instant;
+
+use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatch;
+use cohort_store::{CancelToken, Progress};
+use jiff::civil::{Date, date};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+
+use crate::engine::{Model, Patient, Visit};
+use crate::output::{PATIENTS, VISITS, patients_batch, visits_batch};
+use crate::population::{Recruitment, enrolment_days, horizon_days};
+use crate::protocol::Protocol;
+
+/// The engine's version, recorded with every run.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Rows per Parquet row group: large enough for fast scans, small enough to bound memory.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Rows per batch handed to a Parquet writer. arrow-rs decides page boundaries batch by batch, so
+/// batches are re-cut to this size along the whole table: the bytes then do not depend on how
+/// patients were chunked. It divides [`ROW_GROUP_ROWS`].
+const WRITE_BATCH_ROWS: usize = 8 * 1024;
+
+/// What to simulate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunParams {
+    /// How patients arrive.
+    pub recruitment: Recruitment,
+    /// Years simulated.
+    pub years: f64,
+    /// The run's seed.
+    pub seed: u64,
+    /// The first day.
+    pub start: Date,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunOutcome {
+    /// Patients simulated.
+    pub patients: u64,
+    /// Visits recorded.
+    pub visits: u64,
+    /// Wall time of simulation and writing, in seconds.
+    pub seconds: f64,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing Parquet failed (a full disk, say).
+    #[error("writing simulation output: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A file could not be created.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The thread pool could not start.
+    #[error("starting {threads} simulation threads: {message}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// Why.
+        message: String,
+    },
+    /// Arrow failed to assemble a batch (a bug).
+    #[error("assembling output rows: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The run was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Simulates `protocol` with `params` into the Parquet files `patients_path` and `visits_path`.
+/// `progress` counts patients.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_to_parquet(
+    protocol: &Protocol,
+    params: &RunParams,
+    patients_path: &Path,
+    visits_path: &Path,
+    threads: usize,
+    chunk_patients: usize,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
+    let horizon = horizon_days(params.years);
+    let enrolments = enrolment_days(params.recruitment, horizon, params.seed);
+    let model = Model::new(protocol.clone(), params.start, horizon, params.seed);
+    let start_epoch_day = params.start.since(date(1970, 1, 1)).map(|s| s.get_days()).unwrap_or(0);
+
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    let mut patients_out =
+        FixedBatches::new(ArrowWriter::try_new(fs_create(patients_path)?, PATIENTS.clone(), Some(props.clone()))?);
+    let mut visits_out = FixedBatches::new(ArrowWriter::try_new(fs_create(visits_path)?, VISITS.clone(), Some(props))?);
+
+    let threads = threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| RunError::Threads { threads, message: e.to_string() })?;
+    let chunk_patients = chunk_patients.max(1);
+    let chunks: Vec<(usize, &[u32])> =
+        enrolments.chunks(chunk_patients).enumerate().map(|(i, c)| (i * chunk_patients, c)).collect();
+
+    progress.begin("simulating patients", Some(enrolments.len() as u64));
+    let mut visit_count = 0u64;
+    for wave in chunks.chunks(threads) {
+        if cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
+        }
+        let results: Vec<(Vec<Patient>, Vec<Visit>)> = pool.install(|| {
+            wave.par_iter()
+                .map(|(first, days)| {
+                    let mut visits = Vec::with_capacity(days.len() * 12);
+                    let patients = days
+                        .iter()
+                        .enumerate()
+                        .map(|(i, day)| model.simulate((first + i) as u64, *day, &mut visits))
+                        .collect();
+                    (patients, visits)
+                })
+                .collect()
+        });
+        for (patients, visits) in results {
+            patients_out.write(patients_batch(&patients, start_epoch_day))?;
+            visits_out.write(visits_batch(&visits, start_epoch_day))?;
+            visit_count += visits.len() as u64;
+            progress.advance(patients.len() as u64);
+        }
+    }
+    patients_out.close()?;
+    visits_out.close()?;
+    progress.finish();
+    Ok(RunOutcome { patients: enrolments.len() as u64, visits: visit_count, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// A Parquet writer fed batches of exactly [`WRITE_BATCH_ROWS`] rows (the last may be shorter).
+struct FixedBatches {
+    writer: ArrowWriter<std::fs::File>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+}
+
+impl FixedBatches {
+    fn new(writer: ArrowWriter<std::fs::File>) -> Self {
+        FixedBatches { writer, pending: Vec::new(), pending_rows: 0 }
+    }
+
+    fn write(&mut self, batch: RecordBatch) -> Result<(), RunError> {
+        self.pending_rows += batch.num_rows();
+        self.pending.push(batch);
+        if self.pending_rows >= WRITE_BATCH_ROWS {
+            let all = concat_batches(&self.pending[0].schema(), &self.pending)?;
+            let whole = all.num_rows() / WRITE_BATCH_ROWS * WRITE_BATCH_ROWS;
+            for offset in (0..whole).step_by(WRITE_BATCH_ROWS) {
+                self.writer.write(&all.slice(offset, WRITE_BATCH_ROWS))?;
+            }
+            self.pending = vec![all.slice(whole, all.num_rows() - whole)];
+            self.pending_rows = all.num_rows() - whole;
+        }
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<(), RunError> {
+        if self.pending_rows > 0 {
+            let rest = concat_batches(&self.pending[0].schema(), &self.pending)?;
+            self.writer.write(&rest)?;
+        }
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
+fn fs_create(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::create(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create `{}`: {e}", path.display())))
+}

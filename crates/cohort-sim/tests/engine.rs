@@ -1,0 +1,84 @@
+//! The patient engine against the specification's rules, on whole simulated cohorts.
+
+use std::collections::BTreeMap;
+
+use cohort_sim::engine::{Model, Phase, Visit};
+use cohort_sim::population::{Recruitment, enrolment_days, horizon_days};
+use cohort_sim::protocol::{Protocol, builtin};
+use jiff::civil::{Weekday, date};
+
+fn run(protocol: &str, patients: u64, seed: u64) -> (Model, Vec<cohort_sim::engine::Patient>, Vec<Visit>) {
+    let protocol: Protocol = builtin(protocol).unwrap().load().unwrap();
+    let horizon = horizon_days(5.0);
+    let model = Model::new(protocol, date(2024, 1, 1), horizon, seed);
+    let days = enrolment_days(Recruitment::FixedTotal { patients }, horizon, seed);
+    let mut visits = Vec::new();
+    let patients = days.iter().enumerate().map(|(i, d)| model.simulate(i as u64, *d, &mut visits)).collect();
+    (model, patients, visits)
+}
+
+#[test]
+fn cohort_summary_and_invariants() {
+    let (model, patients, visits) = run("aflibercept-tae", 20_000, 42);
+    let n = patients.len() as f64;
+    let discontinued = patients.iter().filter(|p| p.discontinuation.is_some()).count() as f64;
+    let mut mix: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &patients {
+        if let Some((_, kind, _)) = p.discontinuation {
+            *mix.entry(kind.as_str()).or_default() += 1;
+        }
+    }
+    eprintln!(
+        "patients {n}, visits/patient {:.2}, injections/patient {:.2}, discontinued {:.1}%, retreated {}, mix {mix:?}",
+        visits.len() as f64 / n,
+        patients.iter().map(|p| p.total_injections as f64).sum::<f64>() / n,
+        100.0 * discontinued / n,
+        patients.iter().filter(|p| p.retreatment_count > 0).count(),
+    );
+    // Every patient enrolled gets a first visit (the weekend rule moves it forward, never away).
+    assert!(patients.iter().all(|p| p.total_visits >= 1 || p.enrolment_day as u32 + 2 >= model.horizon()));
+    let by_patient = visits.iter().fold(BTreeMap::new(), |mut m: BTreeMap<i64, i32>, v| {
+        *m.entry(v.patient_id).or_default() += 1;
+        m
+    });
+    for p in &patients {
+        assert_eq!(by_patient.get(&p.patient_id).copied().unwrap_or(0), p.total_visits);
+    }
+    for v in &visits {
+        assert!((0.0..=100.0).contains(&v.vision) && v.vision.fract() == 0.0, "{v:?}");
+        let weekday = model.start().checked_add(jiff::Span::new().days(i64::from(v.day))).unwrap().weekday();
+        assert!(!matches!(weekday, Weekday::Saturday | Weekday::Sunday), "a visit on a weekend: {v:?}");
+        assert!((v.day as u32) < model.horizon());
+        assert!(!(v.injected && v.discontinuation.is_some()), "a discontinuing visit injects nothing");
+    }
+    // Loading: the first three visits inject, about 28 days apart.
+    let first: Vec<&Visit> = visits
+        .iter()
+        .filter(|v| v.visit_number <= 3 && v.phase == Phase::Loading && v.discontinuation.is_none())
+        .collect();
+    assert!(first.iter().all(|v| v.injected));
+    assert!(first.iter().filter(|v| v.visit_number > 1).all(|v| (26..=30).contains(&v.interval_days.unwrap())));
+}
+
+#[test]
+fn treat_and_treat_injects_at_every_treatment_visit() {
+    let (_, _, visits) = run("aflibercept-tnt", 5_000, 7);
+    for v in visits.iter().filter(|v| matches!(v.phase, Phase::Maintenance) && v.discontinuation.is_none()) {
+        assert!(v.injected, "{v:?}");
+        assert!(v.next_interval_days.is_none_or(|d| (54..=58).contains(&d)), "{v:?}");
+    }
+}
+
+#[test]
+fn a_patient_depends_only_on_seed_and_index() {
+    let protocol = builtin("aflibercept-tae").unwrap().load().unwrap();
+    let model = Model::new(protocol, date(2024, 1, 1), horizon_days(5.0), 42);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let pa = model.simulate(12_345, 100, &mut a);
+    for i in 0..50 {
+        model.simulate(i, 3, &mut Vec::new());
+    }
+    let pb = model.simulate(12_345, 100, &mut b);
+    assert_eq!(pa, pb);
+    assert_eq!(a, b);
+}
