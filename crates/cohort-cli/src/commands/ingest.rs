@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use cohort_ingest::{DEFAULT_NULL_STRINGS, IngestOptions, IngestRequest, ingest};
-use cohort_store::{CommitOutcome, DatasetName, Store, TableName};
+use cohort_store::{CommitOutcome, DatasetName, TableName};
 
 use super::Context;
 use crate::ExitStatus;
@@ -18,13 +18,7 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         }
         None => bail!("several files make one dataset: name it with `--name NAME`"),
     };
-    let store = if Store::exists(&ctx.global.store) {
-        ctx.open_store()?
-    } else {
-        let store = Store::init(&ctx.global.store, ctx.settings.clone())?;
-        ctx.note(format!("Created a store at {}", store.root().display()));
-        store
-    };
+    let store = ctx.open_or_create_store()?;
     let options = IngestOptions {
         delimiter: args.delimiter,
         header: if args.header {

@@ -36,6 +36,17 @@ impl Context<'_> {
         Ok(Store::open(&self.global.store, self.settings.clone())?)
     }
 
+    /// Opens the store named by `--store`, creating it (and saying so) if there is none: for
+    /// commands that add data, where a missing store is not a mistake.
+    pub fn open_or_create_store(&self) -> anyhow::Result<Store> {
+        if Store::exists(&self.global.store) {
+            return self.open_store();
+        }
+        let store = Store::init(&self.global.store, self.settings.clone())?;
+        self.note(format!("Created a store at {}", store.root().display()));
+        Ok(store)
+    }
+
     /// Progress bars, unless output is for a machine or `--quiet`.
     pub fn bars(&self) -> Bars {
         Bars::new(!self.global.quiet && !self.global.json)

@@ -5,7 +5,7 @@ use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::{BUILTINS, resolve};
 use cohort_sim::run::{ENGINE_VERSION, RunParams, simulate_to_parquet};
 use cohort_store::hash::sha256_file;
-use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Store, TableName, VersionMeta};
+use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, TableName, VersionMeta};
 
 use super::Context;
 use super::ingest::actor;
@@ -37,13 +37,7 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     };
     let params = RunParams { recruitment, years: args.years, seed: args.seed, start };
 
-    let store = if Store::exists(&ctx.global.store) {
-        ctx.open_store()?
-    } else {
-        let store = Store::init(&ctx.global.store, ctx.settings.clone())?;
-        ctx.note(format!("Created a store at {}", store.root().display()));
-        store
-    };
+    let store = ctx.open_or_create_store()?;
     let threads = ctx
         .global
         .threads
