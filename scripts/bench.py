@@ -4,6 +4,7 @@
   python3 scripts/bench.py ingest   [--gb 1.0] [--repeat 3]   # cohort vs DuckDB COPY vs pandas
   python3 scripts/bench.py catalog  [--rows 10000000]         # show / list / count(*) latency
   python3 scripts/bench.py memory   [--gb 1.0]                # peak RSS of ingest under several caps
+  python3 scripts/bench.py simulate [--sizes 100000,1000000]  # simulation speed and memory vs DuckDB writing
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -140,9 +141,48 @@ def memory(args):
     shutil.rmtree(work)
 
 
+def simulate(args):
+    import json
+    import duckdb
+
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    print("T&E, 5 years, seed 42, all cores; each run a fresh store and process. The DuckDB column is")
+    print("DuckDB (Python, same engine version) writing the same number of 17-column visit rows with")
+    print("COPY to zstd Parquet: the cost of writing alone.\n")
+    print("| patients | visits | wall s | patients/s | visit rows/s | peak RSS MB | DuckDB COPY s | cohort / DuckDB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in [int(x) for x in args.sizes.split(",")]:
+        store = os.path.join(work, f"store{n}")
+        start = time.perf_counter()
+        proc = subprocess.Popen([COHORT, "--store", store, "--json", "simulate", "--patients", str(n), "--years", "5",
+                                 "--seed", "42"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"cohort simulate failed for {n}")
+        run_ = json.loads(out)["run"]
+        visits = run_["visits"]
+        target = os.path.join(work, "duck.parquet")
+        t0 = time.perf_counter()
+        duckdb.sql(f"""COPY (SELECT i // 10 AS patient_id, (i % 10)::INT AS visit_number, (i % 1826)::INT AS day,
+                 DATE '2024-01-01' + (i % 1826)::INT AS date, (i % 900)::INT AS days_since_enrolment,
+                 (28 + i % 84)::INT AS interval_days, 'maintenance' AS phase, 'ACTIVE' AS disease_state,
+                 (hash(i) % 90)::DOUBLE AS vision, (hash(i * 3) % 9000) / 100.0 AS vision_actual, i % 2 = 0 AS injected,
+                 (i % 10)::INT AS cumulative_injections, 56::INT AS next_interval_days, false AS is_discontinuation_visit,
+                 NULL::VARCHAR AS discontinuation_type, false AS is_retreatment_visit, 'Regular (6-8 weeks)' AS treatment_state
+                 FROM range({visits}) t(i)) TO '{target}' (COMPRESSION zstd)""")
+        duck = time.perf_counter() - t0
+        print(f"| {n:,} | {visits:,} | {wall:.2f} | {n / wall:,.0f} | {visits / wall:,.0f} | {usage.ru_maxrss * 1024 / 1e6:.0f} "
+              f"| {duck:.2f} | {wall / duck:.2f}x |")
+        shutil.rmtree(store)
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "simulate"])
+    p.add_argument("--sizes", default="100000,1000000,5000000")
     p.add_argument("--gb", type=float, default=1.0)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rows", type=int, default=10_000_000)
@@ -151,7 +191,7 @@ def main():
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
-    {"ingest": ingest, "catalog": catalog, "memory": memory}[args.which](args)
+    {"ingest": ingest, "catalog": catalog, "memory": memory, "simulate": simulate}[args.which](args)
 
 
 if __name__ == "__main__":
