@@ -5,6 +5,7 @@
   python3 scripts/bench.py catalog  [--rows 10000000]         # show / list / count(*) latency
   python3 scripts/bench.py memory   [--gb 1.0]                # peak RSS of ingest under several caps
   python3 scripts/bench.py simulate [--sizes 100000,1000000]  # simulation speed and memory vs DuckDB writing
+  python3 scripts/bench.py validation                         # the model's figures for 100,000 T&E patients
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -179,9 +180,43 @@ def simulate(args):
     shutil.rmtree(work)
 
 
+def validation(args):
+    import json
+
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    store = os.path.join(work, "store")
+    for protocol in ["aflibercept-tae", "aflibercept-tnt"]:
+        name = subprocess.run([COHORT, "--store", store, "--quiet", "simulate", "--protocol", protocol,
+                               "--patients", "100000", "--years", "5", "--seed", "42"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+        def q(sql):
+            out = subprocess.run([COHORT, "--store", store, "query", sql.replace("DS", f'"{name}"'), "--format", "json"],
+                                 check=True, capture_output=True, text=True).stdout
+            return [json.loads(line) for line in out.splitlines()]
+
+        s = q("""SELECT count(*) AS patients, avg(total_visits) AS visits, avg(total_injections) AS injections,
+                 avg(baseline_vision) AS baseline, avg(final_vision) AS final, avg(final_vision - baseline_vision) AS change,
+                 avg(discontinued::INT) AS discontinued, avg(died::INT) AS died,
+                 sum(retreatment_count) AS retreatments, avg((retreatment_count > 0)::INT) AS retreated,
+                 avg(enrolment_day) AS mean_enrolment_day FROM DS.patients""")[0]
+        print(f"### {protocol}: 100,000 patients requested, 5 years, seed 42\n")
+        print(f"- patients enrolled: {s['patients']:,} (Poisson arrivals stop at the horizon); mean enrolment day "
+              f"{s['mean_enrolment_day']:.0f} of 1,826")
+        print(f"- visits per patient {s['visits']:.2f}, injections per patient {s['injections']:.2f}")
+        print(f"- mean vision: baseline {s['baseline']:.1f}, final {s['final']:.1f} letters (change {s['change']:+.1f})")
+        print(f"- discontinued {100 * s['discontinued']:.1f}% (died {100 * s['died']:.1f}%); "
+              f"{s['retreatments']:,} retreatments in {100 * s['retreated']:.1f}% of patients")
+        mix = q("""SELECT discontinuation_type AS type, count(*) AS n, 100.0 * count(*) / sum(count(*)) OVER () AS pct
+                   FROM DS.visits WHERE is_discontinuation_visit GROUP BY 1 ORDER BY n DESC""")
+        print("- discontinuations by type (every stop, including after retreatment): " +
+              ", ".join(f"{m['type']} {m['pct']:.1f}%" for m in mix) + "\n")
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "simulate"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "simulate", "validation"])
     p.add_argument("--sizes", default="100000,1000000,5000000")
     p.add_argument("--gb", type=float, default=1.0)
     p.add_argument("--repeat", type=int, default=3)
@@ -191,7 +226,7 @@ def main():
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
-    {"ingest": ingest, "catalog": catalog, "memory": memory, "simulate": simulate}[args.which](args)
+    {"ingest": ingest, "catalog": catalog, "memory": memory, "simulate": simulate, "validation": validation}[args.which](args)
 
 
 if __name__ == "__main__":

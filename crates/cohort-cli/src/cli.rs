@@ -149,6 +149,12 @@ pub struct SimulateArgs {
     /// Dataset name (default: from the protocol, patients, years and seed).
     #[arg(long, short)]
     pub name: Option<String>,
+    /// Print the estimate (patients, visit rows, disk, time) and stop.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Run even if the estimate says the disk is too small.
+    #[arg(long)]
+    pub force: bool,
     /// Patients per parallel chunk (output does not depend on it).
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub chunk_patients: usize,

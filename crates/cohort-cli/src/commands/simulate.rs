@@ -3,7 +3,7 @@
 use anyhow::{Context as _, bail};
 use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::{BUILTINS, resolve};
-use cohort_sim::run::{ENGINE_VERSION, RunParams, simulate_to_parquet};
+use cohort_sim::run::{ENGINE_VERSION, RunParams, estimate, simulate_to_parquet};
 use cohort_store::hash::sha256_file;
 use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, TableName, VersionMeta};
 
@@ -11,7 +11,7 @@ use super::Context;
 use super::ingest::actor;
 use crate::ExitStatus;
 use crate::cli::SimulateArgs;
-use crate::ui::{count, print_json};
+use crate::ui::{bytes, count, print_json};
 
 /// More patients than this is a typo, not a study.
 const MAX_PATIENTS: u64 = 100_000_000;
@@ -37,7 +37,6 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     };
     let params = RunParams { recruitment, years: args.years, seed: args.seed, start };
 
-    let store = ctx.open_or_create_store()?;
     let threads = ctx
         .global
         .threads
@@ -45,6 +44,44 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
+    let estimate = estimate(&protocol, &params, threads, 2_000);
+    // The store may not exist yet: ask about the nearest directory that does.
+    let free = ctx.global.store.ancestors().find(|p| p.is_dir()).and_then(free_bytes);
+    if args.estimate {
+        if ctx.global.json {
+            print_json(&serde_json::json!({"dataset": name, "estimate": estimate, "free_bytes": free}))?;
+        } else {
+            println!(
+                "{name}: about {} patients, {} visit rows, {} of Parquet, {:.0}s on {threads} thread(s); {} free",
+                count(estimate.patients),
+                count(estimate.visits),
+                bytes(estimate.bytes),
+                estimate.seconds.max(1.0),
+                free.map(bytes).unwrap_or_else(|| "unknown space".into())
+            );
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let store = ctx.open_or_create_store()?;
+    // Staging and the committed files live on the same disk; a commit needs a few MB more for
+    // catalog blocks and the rewritten datasets.duckdb.
+    let needed = estimate.bytes + estimate.bytes / 4 + 8_000_000;
+    if let Some(free) = free.filter(|f| *f < needed && !args.force) {
+        bail!(
+            "the run needs about {} on disk ({} visit rows) and {} has {} free; free some space, run fewer \
+             patients, or pass --force",
+            bytes(needed),
+            count(estimate.visits),
+            store.root().display(),
+            bytes(free)
+        );
+    }
+    ctx.note(format!(
+        "about {} visit rows, {} of Parquet, {:.0}s",
+        count(estimate.visits),
+        bytes(estimate.bytes),
+        estimate.seconds.max(1.0)
+    ));
     let mut staging = store.stage(&name)?;
     let patients_path = staging.table_dir(&TableName::new("patients")?)?.join("part-0.parquet");
     let visits_path = staging.table_dir(&TableName::new("visits")?)?.join("part-0.parquet");
@@ -115,6 +152,16 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     }
     println!("{name}");
     Ok(ExitStatus::Success)
+}
+
+/// Free bytes on the filesystem holding `path`, if the system says.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a zeroed statvfs to fill.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 /// `aflibercept-tae-10000p-5y-seed42`: what the run is, readable and stable.

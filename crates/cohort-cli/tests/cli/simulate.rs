@@ -118,3 +118,53 @@ fn bad_parameters_are_refused_and_change_nothing() {
     assert!(r.stderr.contains("is of kind `upload`"), "{}", r.stderr);
     assert_eq!(env.tree(), before_kind);
 }
+
+#[test]
+fn estimate_predicts_the_run_without_touching_anything() {
+    let env = Env::new();
+    let e = env.json(&["simulate", "--patients", "20000", "--years", "5", "--estimate"]);
+    assert!(!env.store().exists(), "an estimate creates no store");
+    let visits = e["estimate"]["visits"].as_f64().unwrap();
+    assert!(e["estimate"]["bytes"].as_u64().unwrap() > 0 && e["free_bytes"].as_u64().unwrap() > 0, "{e}");
+    let run = env.json(&["simulate", "--patients", "20000", "--years", "5"]);
+    let actual = run["run"]["visits"].as_f64().unwrap();
+    assert!((visits - actual).abs() / actual < 0.05, "estimated {visits} visit rows, simulated {actual}");
+}
+
+/// The store on a 24 MB tmpfs (private mount namespace): a run that cannot fit is refused before
+/// it starts; forced, it fills the disk, fails with exit 4, and commits nothing.
+#[test]
+fn a_run_that_does_not_fit_the_disk() {
+    let env = Env::new();
+    let mnt = env.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let script = format!(
+        r#"set -u
+mount -t tmpfs -o size=24m tmpfs "{mnt}" || exit 99
+"{bin}" --store "{mnt}/s" simulate --patients 100 --name small > /dev/null 2>&1 || exit 98
+"{bin}" --store "{mnt}/s" simulate --patients 1000000 --name big 2> "{dir}/refused.txt"; echo $? > "{dir}/refused.code"
+"{bin}" --store "{mnt}/s" simulate --patients 1000000 --name big --force 2> "{dir}/forced.txt"; echo $? > "{dir}/forced.code"
+"{bin}" --store "{mnt}/s" --json list > "{dir}/list.json"
+ls -A "{mnt}/s/staging" > "{dir}/staging.txt"
+exit 0
+"#,
+        mnt = mnt.display(),
+        bin = crate::util::BIN,
+        dir = env.dir.path().display(),
+    );
+    let out = std::process::Command::new("unshare").args(["-rm", "sh", "-c", &script]).output().unwrap();
+    assert!(out.status.success(), "could not set up a small filesystem: {out:?}");
+    let read = |n: &str| std::fs::read_to_string(env.path(n)).unwrap();
+    assert_eq!(read("refused.code").trim(), "1", "{}", read("refused.txt"));
+    assert!(
+        read("refused.txt").contains("needs about") && read("refused.txt").contains("--force"),
+        "{}",
+        read("refused.txt")
+    );
+    assert_eq!(read("forced.code").trim(), "4", "{}", read("forced.txt"));
+    assert!(read("forced.txt").contains("nothing was committed"), "{}", read("forced.txt"));
+    let list: serde_json::Value = serde_json::from_str(&read("list.json")).unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["small"]);
+    assert_eq!(read("staging.txt"), "", "staging left behind");
+}
