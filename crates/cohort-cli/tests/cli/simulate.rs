@@ -168,3 +168,30 @@ exit 0
     assert_eq!(names, vec!["small"]);
     assert_eq!(read("staging.txt"), "", "staging left behind");
 }
+
+/// Ctrl-C stops a run between chunks: exit 130, nothing committed, no staging left.
+#[test]
+fn ctrl_c_stops_a_run_and_commits_nothing() {
+    let env = Env::new();
+    env.ok(&["simulate", "--patients", "100", "--name", "small"]);
+    let before = env.tree();
+    let child = env
+        .cmd()
+        .args(["simulate", "--patients", "3000000", "--chunk-patients", "5000", "--name", "big"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let staging = env.store().join("staging");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(start.elapsed().as_secs() < 60, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert_eq!(env.tree(), before);
+}
