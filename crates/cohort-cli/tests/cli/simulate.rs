@@ -182,14 +182,7 @@ fn ctrl_c_stops_a_run_and_commits_nothing() {
         .spawn()
         .unwrap();
     let staging = env.store().join("staging");
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(start.elapsed().as_secs() < 60, "the run never started");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::util::interrupt_when(child, "staging", || crate::util::has_entries(&staging));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("cancelled"), "{stderr}");

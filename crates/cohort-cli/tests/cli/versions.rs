@@ -166,17 +166,9 @@ fn ctrl_c_cancels_an_ingest_and_changes_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the conversion has started writing into staging, then interrupt.
+    // Interrupt once the conversion has started writing into staging.
     let staging = env.store().join("staging");
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(start.elapsed().as_secs() < 60, "the ingest never started staging");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::util::interrupt_when(child, "staging", || crate::util::has_entries(&staging));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("cancelled"), "{stderr}");
@@ -200,14 +192,7 @@ fn ctrl_c_cancels_an_export_and_leaves_no_file() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(&out_dir).unwrap().count() == 0 {
-        assert!(start.elapsed().as_secs() < 60, "the export never started");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::util::interrupt_when(child, "the export's file", || crate::util::has_entries(&out_dir));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
