@@ -131,8 +131,12 @@ pub struct SimulateArgs {
     /// A built-in protocol (`cohort protocol list`) or a protocol file.
     #[arg(long, default_value = "aflibercept-tae", value_name = "NAME|FILE")]
     pub protocol: String,
+    /// Finish an interrupted run (Ctrl-C, a crash, a full disk) of dataset NAME from its last
+    /// checkpoint; the result is identical to an uninterrupted run.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["patients", "per_week", "name"])]
+    pub resume: Option<String>,
     /// Patients to recruit, arriving as a Poisson process over the whole horizon.
-    #[arg(long, required_unless_present = "per_week", conflicts_with = "per_week", value_name = "N")]
+    #[arg(long, required_unless_present_any = ["per_week", "resume"], conflicts_with = "per_week", value_name = "N")]
     pub patients: Option<u64>,
     /// Recruit at this mean number of patients per week for the whole horizon instead.
     #[arg(long, value_name = "RATE")]

@@ -92,9 +92,10 @@ fn report(error: &anyhow::Error) -> ExitStatus {
     } else if let Some(e) = error.downcast_ref::<cohort_sim::run::RunError>() {
         match e {
             cohort_sim::run::RunError::Cancelled => (ErrorClass::Cancelled, None),
+            cohort_sim::run::RunError::Checkpoint(_) => (ErrorClass::User, None),
             other if cohort_store::error::is_disk_full_message(&other.to_string()) => (
                 ErrorClass::Resource,
-                Some("free some disk space and run the simulation again; nothing was committed".into()),
+                Some("free some disk space, then `cohort simulate --resume NAME` finishes the run; nothing was committed".into()),
             ),
             _ => (ErrorClass::Internal, None),
         }
@@ -102,7 +103,7 @@ fn report(error: &anyhow::Error) -> ExitStatus {
         (ErrorClass::User, None)
     };
     if class == ErrorClass::Cancelled {
-        eprintln!("cancelled: nothing was changed");
+        eprintln!("cancelled: nothing was committed");
         return ExitStatus::Interrupted;
     }
     eprintln!("error: {error:#}");

@@ -7,7 +7,7 @@ use crate::protocol::{BaselineVision, Population};
 use crate::random::{SimRng, recruitment_rng};
 
 /// How patients arrive.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Recruitment {
     /// `patients` arrive over the whole horizon as a Poisson process (exponential gaps with mean

@@ -29,13 +29,47 @@ pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Rows per Parquet row group: large enough for fast scans, small enough to bound memory.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// Patients per output part. Parts are the unit of checkpointing: their boundaries depend on
+/// nothing but the patient count, so a resumed run writes the same files as an uninterrupted one.
+pub const PART_PATIENTS: usize = 100_000;
+
+/// The checkpoint of a run, written after every finished part.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// The protocol's YAML, so that a resumed run needs no file.
+    pub protocol_yaml: String,
+    /// The protocol's canonical hash.
+    pub protocol_sha256: String,
+    /// The run's parameters.
+    pub params: RunParams,
+    /// Parts finished and synced.
+    pub parts_done: usize,
+    /// Patients in the finished parts.
+    pub patients: u64,
+    /// Visits in the finished parts.
+    pub visits: u64,
+}
+
+impl Checkpoint {
+    /// Reads the checkpoint at `path`, if there is one.
+    pub fn read(path: &Path) -> Result<Option<Checkpoint>, RunError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| RunError::Checkpoint(format!("`{}` is damaged: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// Rows per batch handed to a Parquet writer. arrow-rs decides page boundaries batch by batch, so
 /// batches are re-cut to this size along the whole table: the bytes then do not depend on how
 /// patients were chunked. It divides [`ROW_GROUP_ROWS`].
 const WRITE_BATCH_ROWS: usize = 8 * 1024;
 
 /// What to simulate.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunParams {
     /// How patients arrive.
     pub recruitment: Recruitment,
@@ -120,6 +154,9 @@ pub enum RunError {
         /// Why.
         message: String,
     },
+    /// The checkpoint cannot be used.
+    #[error("cannot resume: {0}")]
+    Checkpoint(String),
     /// Arrow failed to assemble a batch (a bug).
     #[error("assembling output rows: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -128,14 +165,25 @@ pub enum RunError {
     Cancelled,
 }
 
-/// Simulates `protocol` with `params` into the Parquet files `patients_path` and `visits_path`.
-/// `progress` counts patients.
+/// Where a run writes: one directory per table and a checkpoint file.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFiles<'a> {
+    /// The `patients` table's directory.
+    pub patients_dir: &'a Path,
+    /// The `visits` table's directory.
+    pub visits_dir: &'a Path,
+    /// The checkpoint, rewritten (atomically) after every part.
+    pub checkpoint: &'a Path,
+}
+
+/// Simulates `protocol` with `params` into parts of [`PART_PATIENTS`] patients, continuing after
+/// the last part a checkpoint records. `progress` counts patients.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_to_parquet(
     protocol: &Protocol,
+    protocol_yaml: &str,
     params: &RunParams,
-    patients_path: &Path,
-    visits_path: &Path,
+    files: RunFiles<'_>,
     threads: usize,
     chunk_patients: usize,
     progress: &dyn Progress,
@@ -146,54 +194,92 @@ pub fn simulate_to_parquet(
     let enrolments = enrolment_days(params.recruitment, horizon, params.seed);
     let model = Model::new(protocol.clone(), params.start, horizon, params.seed);
     let start_epoch_day = params.start.since(date(1970, 1, 1)).map(|s| s.get_days()).unwrap_or(0);
+    let mut checkpoint = match Checkpoint::read(files.checkpoint)? {
+        Some(c) if c.params != *params || c.protocol_sha256 != protocol.canonical_sha256() => {
+            return Err(RunError::Checkpoint("the interrupted run had other parameters or another protocol".into()));
+        }
+        Some(c) => c,
+        None => Checkpoint {
+            protocol_yaml: protocol_yaml.to_string(),
+            protocol_sha256: protocol.canonical_sha256(),
+            params: params.clone(),
+            parts_done: 0,
+            patients: 0,
+            visits: 0,
+        },
+    };
 
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
-    let mut patients_out =
-        FixedBatches::new(ArrowWriter::try_new(fs_create(patients_path)?, PATIENTS.clone(), Some(props.clone()))?);
-    let mut visits_out = FixedBatches::new(ArrowWriter::try_new(fs_create(visits_path)?, VISITS.clone(), Some(props))?);
-
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| RunError::Threads { threads, message: e.to_string() })?;
-    let chunk_patients = chunk_patients.max(1);
-    let chunks: Vec<(usize, &[u32])> =
-        enrolments.chunks(chunk_patients).enumerate().map(|(i, c)| (i * chunk_patients, c)).collect();
+    let chunk_patients = chunk_patients.clamp(1, PART_PATIENTS);
 
     progress.begin("simulating patients", Some(enrolments.len() as u64));
-    let mut visit_count = 0u64;
-    for wave in chunks.chunks(threads) {
-        if cancel.is_cancelled() {
-            return Err(RunError::Cancelled);
+    progress.set_position(checkpoint.patients);
+    for (part, part_days) in enrolments.chunks(PART_PATIENTS).enumerate().skip(checkpoint.parts_done) {
+        let part_start = part * PART_PATIENTS;
+        let name = format!("part-{part:05}.parquet");
+        let mut patients_out = FixedBatches::new(ArrowWriter::try_new(
+            fs_create(&files.patients_dir.join(&name))?,
+            PATIENTS.clone(),
+            Some(props.clone()),
+        )?);
+        let mut visits_out = FixedBatches::new(ArrowWriter::try_new(
+            fs_create(&files.visits_dir.join(&name))?,
+            VISITS.clone(),
+            Some(props.clone()),
+        )?);
+        let chunks: Vec<(usize, &[u32])> =
+            part_days.chunks(chunk_patients).enumerate().map(|(i, c)| (part_start + i * chunk_patients, c)).collect();
+        let mut part_visits = 0u64;
+        for wave in chunks.chunks(threads) {
+            if cancel.is_cancelled() {
+                return Err(RunError::Cancelled);
+            }
+            let results: Vec<(Vec<Patient>, Vec<Visit>)> = pool.install(|| {
+                wave.par_iter()
+                    .map(|(first, days)| {
+                        let mut visits = Vec::with_capacity(days.len() * 12);
+                        let patients = days
+                            .iter()
+                            .enumerate()
+                            .map(|(i, day)| model.simulate((first + i) as u64, *day, &mut visits))
+                            .collect();
+                        (patients, visits)
+                    })
+                    .collect()
+            });
+            for (patients, visits) in results {
+                patients_out.write(patients_batch(&patients, start_epoch_day))?;
+                visits_out.write(visits_batch(&visits, start_epoch_day))?;
+                part_visits += visits.len() as u64;
+                progress.advance(patients.len() as u64);
+            }
         }
-        let results: Vec<(Vec<Patient>, Vec<Visit>)> = pool.install(|| {
-            wave.par_iter()
-                .map(|(first, days)| {
-                    let mut visits = Vec::with_capacity(days.len() * 12);
-                    let patients = days
-                        .iter()
-                        .enumerate()
-                        .map(|(i, day)| model.simulate((first + i) as u64, *day, &mut visits))
-                        .collect();
-                    (patients, visits)
-                })
-                .collect()
-        });
-        for (patients, visits) in results {
-            patients_out.write(patients_batch(&patients, start_epoch_day))?;
-            visits_out.write(visits_batch(&visits, start_epoch_day))?;
-            visit_count += visits.len() as u64;
-            progress.advance(patients.len() as u64);
+        patients_out.close()?;
+        visits_out.close()?;
+        for path in [files.patients_dir.join(&name), files.visits_dir.join(&name)] {
+            cohort_store::fsutil::sync_file(&path)?;
         }
+        checkpoint.parts_done = part + 1;
+        checkpoint.patients += part_days.len() as u64;
+        checkpoint.visits += part_visits;
+        let json = serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint serialises");
+        cohort_store::fsutil::write_atomic(files.checkpoint, &json)?;
+        cohort_store::failpoint::hit("simulate.after_part");
     }
-    patients_out.close()?;
-    visits_out.close()?;
     progress.finish();
-    Ok(RunOutcome { patients: enrolments.len() as u64, visits: visit_count, seconds: started.elapsed().as_secs_f64() })
+    Ok(RunOutcome {
+        patients: checkpoint.patients,
+        visits: checkpoint.visits,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// A Parquet writer fed batches of exactly [`WRITE_BATCH_ROWS`] rows (the last may be shorter).

@@ -54,8 +54,13 @@ pub struct Staging {
     dir: PathBuf,
     tables: Vec<TableName>,
     finished: bool,
+    /// A resumable area outlives its process unless committed or discarded.
+    resumable: bool,
     _alive: LivenessLock,
 }
+
+/// The name prefix of resumable staging areas, which recovery and gc leave alone.
+pub(crate) const RESUMABLE_PREFIX: &str = "resumable-";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -72,7 +77,47 @@ impl Staging {
         let dir = root.join(token);
         let alive = LivenessLock::hold(&staging_lock_path(&dir))?;
         fs::create_dir(&dir)?;
-        Ok(Staging { store, dataset, dir, tables: Vec::new(), finished: false, _alive: alive })
+        Ok(Staging { store, dataset, dir, tables: Vec::new(), finished: false, resumable: false, _alive: alive })
+    }
+
+    /// The resumable staging area of `dataset`: created if absent, reopened (with what it holds)
+    /// if a previous process left it. It survives errors and crashes; only [`Staging::commit`] or
+    /// [`Staging::discard`] removes it.
+    pub(crate) fn resumable(store: Store, dataset: DatasetName) -> Result<Self> {
+        let root = store.layout().staging();
+        fs::create_dir_all(&root)?;
+        let dir = root.join(format!("{RESUMABLE_PREFIX}{dataset}"));
+        let lock = staging_lock_path(&dir);
+        if LivenessLock::is_held(&lock) {
+            return Err(StoreError::BadStaging {
+                dataset: dataset.to_string(),
+                detail: "another process is writing this dataset's resumable run right now".into(),
+            });
+        }
+        let alive = LivenessLock::hold(&lock)?;
+        fs::create_dir_all(&dir)?;
+        let mut tables = Vec::new();
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir()
+                && let Ok(t) = TableName::new(&entry.file_name().to_string_lossy())
+            {
+                tables.push(t);
+            }
+        }
+        tables.sort();
+        Ok(Staging { store, dataset, dir, tables, finished: false, resumable: true, _alive: alive })
+    }
+
+    /// Whether this area was left by an earlier process (it already holds tables or files).
+    pub fn is_resumed(&self) -> bool {
+        self.resumable && fs::read_dir(&self.dir).map(|mut d| d.next().is_some()).unwrap_or(false)
+    }
+
+    /// Removes the area and everything in it (for a resumable area, gives the run up).
+    pub fn discard(mut self) -> Result<()> {
+        self.finished = true;
+        remove_staging(&self.dir)
     }
 
     /// The dataset this version belongs to.
@@ -93,13 +138,16 @@ impl Staging {
     /// Creates the directory for `table` and returns it. Write one or more `*.parquet` files into
     /// it; they are renamed `part-00000.parquet`, ... in natural order at commit.
     pub fn table_dir(&mut self, table: &TableName) -> Result<PathBuf> {
+        let dir = self.dir.join(table.as_str());
+        if self.resumable && self.tables.contains(table) {
+            return Ok(dir);
+        }
         if self.tables.contains(table) {
             return Err(StoreError::BadStaging {
                 dataset: self.dataset.to_string(),
                 detail: format!("two sources would both become table `{table}`; give them different file names"),
             });
         }
-        let dir = self.dir.join(table.as_str());
         fs::create_dir(&dir)?;
         self.tables.push(table.clone());
         Ok(dir)
@@ -219,6 +267,11 @@ impl Staging {
                 content_hash: content_hash.clone(),
             })
         })?;
+        if self.resumable && !self.finished {
+            // Unchanged: the content is already stored, so the area has nothing left to resume.
+            self.finished = true;
+            remove_staging(&self.dir)?;
+        }
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "committed");
         Ok(outcome)
     }
@@ -294,6 +347,10 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        if self.resumable && !self.finished {
+            // Kept for `--resume`; the kernel releases the liveness lock with the file.
+            return;
+        }
         let cleanup = if self.finished {
             // The directory now belongs to a version (or was removed with it); only the marker is ours.
             fs::remove_file(staging_lock_path(&self.dir)).map_err(StoreError::from)

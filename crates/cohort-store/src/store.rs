@@ -154,6 +154,12 @@ impl Store {
         Staging::new(self.clone(), dataset.clone())
     }
 
+    /// The resumable staging area of `dataset` (see [`Staging`]): for long producers, such as a
+    /// simulation, that write in checkpointed parts and can finish after a crash.
+    pub fn stage_resumable(&self, dataset: &DatasetName) -> Result<Staging> {
+        Staging::resumable(self.clone(), dataset.clone())
+    }
+
     /// Removes what crashed writers left behind: staging directories whose process is gone, and
     /// version directories the catalog does not know. Cheap when there is nothing to do.
     pub fn recover(&self) -> Result<RecoveryReport> {
@@ -188,6 +194,9 @@ impl Store {
         let mut dead = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with(crate::staging::RESUMABLE_PREFIX) {
+                continue; // kept for resuming; only commit or discard removes it
+            }
             let lock = staging_lock_path(&path);
             if path.extension().is_some_and(|e| e == "lock") {
                 let dir = path.with_extension("");

@@ -2,10 +2,10 @@
 
 use anyhow::{Context as _, bail};
 use cohort_sim::population::Recruitment;
-use cohort_sim::protocol::{BUILTINS, resolve};
-use cohort_sim::run::{ENGINE_VERSION, RunParams, estimate, simulate_to_parquet};
+use cohort_sim::protocol::{BUILTINS, Protocol, resolve};
+use cohort_sim::run::{Checkpoint, ENGINE_VERSION, RunError, RunFiles, RunParams, estimate, simulate_to_parquet};
 use cohort_store::hash::sha256_file;
-use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, TableName, VersionMeta};
+use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Staging, TableName, VersionMeta};
 
 use super::Context;
 use super::ingest::actor;
@@ -16,8 +16,20 @@ use crate::ui::{bytes, count, print_json};
 /// More patients than this is a typo, not a study.
 const MAX_PATIENTS: u64 = 100_000_000;
 
+/// The checkpoint's file name inside the run's staging area.
+const CHECKPOINT: &str = "run.json";
+
 pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
-    let (protocol, _) = resolve(&args.protocol)?;
+    let threads = ctx
+        .global
+        .threads
+        .map(|t| t as usize)
+        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if let Some(name) = &args.resume {
+        return resume(ctx, args, &DatasetName::new(name)?, threads);
+    }
+    let (protocol, protocol_yaml) = resolve(&args.protocol)?;
     let recruitment = match (args.patients, args.per_week) {
         (Some(0), _) => bail!("--patients must be at least 1"),
         (Some(n), _) if n > MAX_PATIENTS => bail!("--patients {n} is more than the {MAX_PATIENTS} cohort simulates"),
@@ -36,13 +48,6 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         None => DatasetName::new(&default_name(&protocol.name, recruitment, args.years, args.seed))?,
     };
     let params = RunParams { recruitment, years: args.years, seed: args.seed, start };
-
-    let threads = ctx
-        .global
-        .threads
-        .map(|t| t as usize)
-        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
     let estimate = estimate(&protocol, &params, threads, 2_000);
     // The store may not exist yet: ask about the nearest directory that does.
@@ -63,6 +68,15 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let store = ctx.open_or_create_store()?;
+    // Refuse a name that belongs to another kind of dataset before spending the simulation on it.
+    if let Some(existing) = store.list()?.into_iter().find(|d| d.name == name && d.kind != DatasetKind::Simulation) {
+        return Err(cohort_store::StoreError::KindMismatch {
+            dataset: name.to_string(),
+            existing: existing.kind.to_string(),
+            requested: DatasetKind::Simulation.to_string(),
+        }
+        .into());
+    }
     // Staging and the committed files live on the same disk; a commit needs a few MB more for
     // catalog blocks and the rewritten datasets.duckdb.
     let needed = estimate.bytes + estimate.bytes / 4 + 8_000_000;
@@ -82,21 +96,6 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         bytes(estimate.bytes),
         estimate.seconds.max(1.0)
     ));
-    let mut staging = store.stage(&name)?;
-    let patients_path = staging.table_dir(&TableName::new("patients")?)?.join("part-0.parquet");
-    let visits_path = staging.table_dir(&TableName::new("visits")?)?.join("part-0.parquet");
-    let bars = ctx.bars();
-    let outcome = simulate_to_parquet(
-        &protocol,
-        &params,
-        &patients_path,
-        &visits_path,
-        threads,
-        args.chunk_patients,
-        &bars,
-        ctx.cancel,
-    )?;
-
     // A protocol file is a source of the run; a built-in is part of the program.
     let sources = if BUILTINS.iter().any(|b| b.name == args.protocol) {
         Vec::new()
@@ -105,6 +104,67 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         let (sha256, bytes) = sha256_file(&path, |_| {})?;
         vec![SourceFile { path: path.to_string_lossy().into_owned(), sha256, bytes, table: None }]
     };
+    let staging = store.stage_resumable(&name)?;
+    execute(ctx, staging, &protocol, &protocol_yaml, &params, sources, &args.protocol, threads, args.chunk_patients)
+}
+
+/// `--resume NAME`: finish the interrupted run from its checkpoint.
+fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store()?;
+    let staging = store.stage_resumable(name)?;
+    let checkpoint = match Checkpoint::read(&staging.dir().join(CHECKPOINT))? {
+        Some(c) => c,
+        None => {
+            staging.discard()?;
+            bail!("there is no interrupted run of `{name}` to resume (`cohort list` shows finished ones)");
+        }
+    };
+    let protocol = Protocol::from_yaml(&format!("the checkpoint of `{name}`"), &checkpoint.protocol_yaml)?;
+    ctx.note(format!(
+        "resuming `{name}` after {} of its patients ({} part(s))",
+        count(checkpoint.patients),
+        checkpoint.parts_done
+    ));
+    let yaml = checkpoint.protocol_yaml.clone();
+    execute(ctx, staging, &protocol, &yaml, &checkpoint.params, Vec::new(), "checkpoint", threads, args.chunk_patients)
+}
+
+/// Runs (or finishes) the simulation in `staging` and commits it.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    ctx: &Context,
+    mut staging: Staging,
+    protocol: &Protocol,
+    protocol_yaml: &str,
+    params: &RunParams,
+    sources: Vec<SourceFile>,
+    protocol_source: &str,
+    threads: usize,
+    chunk_patients: usize,
+) -> anyhow::Result<ExitStatus> {
+    let name = staging.dataset().clone();
+    let patients_dir = staging.table_dir(&TableName::new("patients")?)?;
+    let visits_dir = staging.table_dir(&TableName::new("visits")?)?;
+    let checkpoint = staging.dir().join(CHECKPOINT);
+    let files = RunFiles { patients_dir: &patients_dir, visits_dir: &visits_dir, checkpoint: &checkpoint };
+    let bars = ctx.bars();
+    let outcome =
+        match simulate_to_parquet(protocol, protocol_yaml, params, files, threads, chunk_patients, &bars, ctx.cancel) {
+            Ok(outcome) => outcome,
+            Err(e @ RunError::Checkpoint(_)) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "an interrupted run holds `{name}`: finish it with `cohort simulate --resume {name}`, or choose \
+                     another --name"
+                )));
+            }
+            Err(e) => {
+                if !ctx.global.quiet && !ctx.global.json {
+                    eprintln!("stopped; `cohort simulate --resume {name}` finishes the run from its last checkpoint");
+                }
+                return Err(e.into());
+            }
+        };
+    std::fs::remove_file(&checkpoint)?;
     let provenance = serde_json::json!({
         "tool": "cohort",
         "tool_version": cohort_store::VERSION,
@@ -112,7 +172,7 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         "engine_version": ENGINE_VERSION,
         "protocol": protocol.name,
         "protocol_sha256": protocol.canonical_sha256(),
-        "protocol_source": args.protocol,
+        "protocol_source": protocol_source,
         "params": params,
         "patients": outcome.patients,
         "visits": outcome.visits,
@@ -123,11 +183,12 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     let committed = staging.commit(VersionMeta {
         kind: DatasetKind::Simulation,
         description: Some(format!(
-            "{}: {} patients over {} years from {start}, seed {}",
+            "{}: {} patients over {} years from {}, seed {}",
             protocol.name,
             count(outcome.patients),
-            args.years,
-            args.seed
+            params.years,
+            params.start,
+            params.seed
         )),
         tags: None,
         created_by: format!("{} via cohort simulate", actor()),

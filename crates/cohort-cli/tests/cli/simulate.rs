@@ -132,7 +132,7 @@ fn estimate_predicts_the_run_without_touching_anything() {
 }
 
 /// The store on a 24 MB tmpfs (private mount namespace): a run that cannot fit is refused before
-/// it starts; forced, it fills the disk, fails with exit 4, and commits nothing.
+/// it starts; forced, it fills the disk, fails with exit 4, commits nothing and stays resumable.
 #[test]
 fn a_run_that_does_not_fit_the_disk() {
     let env = Env::new();
@@ -162,19 +162,24 @@ exit 0
         read("refused.txt")
     );
     assert_eq!(read("forced.code").trim(), "4", "{}", read("forced.txt"));
-    assert!(read("forced.txt").contains("nothing was committed"), "{}", read("forced.txt"));
+    assert!(
+        read("forced.txt").contains("nothing was committed") && read("forced.txt").contains("--resume"),
+        "{}",
+        read("forced.txt")
+    );
     let list: serde_json::Value = serde_json::from_str(&read("list.json")).unwrap();
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["small"]);
-    assert_eq!(read("staging.txt"), "", "staging left behind");
+    // The partial run is kept, to finish with --resume once there is room.
+    assert!(read("staging.txt").contains("resumable-big"), "{}", read("staging.txt"));
 }
 
-/// Ctrl-C stops a run between chunks: exit 130, nothing committed, no staging left.
+/// Ctrl-C stops a run between chunks: exit 130, nothing committed, and the run kept so that
+/// `--resume` finishes it.
 #[test]
-fn ctrl_c_stops_a_run_and_commits_nothing() {
+fn ctrl_c_stops_a_run_which_resume_finishes() {
     let env = Env::new();
     env.ok(&["simulate", "--patients", "100", "--name", "small"]);
-    let before = env.tree();
     let child = env
         .cmd()
         .args(["simulate", "--patients", "3000000", "--chunk-patients", "5000", "--name", "big"])
@@ -185,6 +190,35 @@ fn ctrl_c_stops_a_run_and_commits_nothing() {
     let out = crate::util::interrupt_when(child, "staging", || crate::util::has_entries(&staging));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("cancelled"), "{stderr}");
-    assert_eq!(env.tree(), before);
+    assert!(stderr.contains("cancelled") && stderr.contains("--resume big"), "{stderr}");
+    let names: Vec<String> =
+        env.json(&["list"]).as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, vec!["small"], "nothing was committed");
+    assert!(staging.join("resumable-big").is_dir());
+}
+
+/// A run killed after a checkpoint and resumed is identical to one that was never interrupted.
+#[test]
+fn a_killed_run_resumes_to_the_same_bytes() {
+    let whole = Env::new();
+    let uninterrupted = whole.json(&["simulate", "--patients", "250000", "--years", "2", "--name", "r"]);
+    let env = Env::new();
+    let killed = env
+        .cmd()
+        .args(["simulate", "--patients", "250000", "--years", "2", "--name", "r"])
+        .env("COHORT_FAILPOINT", "simulate.after_part")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "the failpoint should have killed the run");
+    assert!(env.json(&["list"]).as_array().unwrap().is_empty(), "nothing is visible before the run ends");
+    // Recovery on the next open keeps the interrupted run.
+    env.ok(&["doctor"]);
+    let r = env.fails(&["simulate", "--patients", "250000", "--years", "2", "--seed", "9", "--name", "r"], 1);
+    assert!(r.stderr.contains("--resume r"), "{}", r.stderr);
+    let resumed = env.json(&["simulate", "--resume", "r"]);
+    assert_eq!(resumed["commit"]["content_hash"], uninterrupted["commit"]["content_hash"]);
+    assert_eq!(resumed["run"]["visits"], uninterrupted["run"]["visits"]);
+    assert!(!crate::util::has_entries(&env.store().join("staging")), "the finished run left staging behind");
+    let r = env.fails(&["simulate", "--resume", "r"], 1);
+    assert!(r.stderr.contains("no interrupted run"), "{}", r.stderr);
 }
