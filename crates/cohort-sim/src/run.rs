@@ -42,8 +42,8 @@ pub struct Checkpoint {
     pub protocol_sha256: String,
     /// The run's parameters.
     pub params: RunParams,
-    /// Parts finished and synced.
-    pub parts_done: usize,
+    /// Parts finished and synced (their numbers).
+    pub parts_done: std::collections::BTreeSet<usize>,
     /// Patients in the finished parts.
     pub patients: u64,
     /// Visits in the finished parts.
@@ -176,14 +176,15 @@ pub struct RunFiles<'a> {
     pub checkpoint: &'a Path,
 }
 
-/// Simulates `protocol` with `params` into parts of [`PART_PATIENTS`] patients, continuing after
-/// the last part a checkpoint records. `progress` counts patients.
+/// Simulates `protocol` with `params` into parts of [`PART_PATIENTS`] patients — all of them, or
+/// those of `shard` — skipping the parts a checkpoint records as done. `progress` counts patients.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_to_parquet(
     protocol: &Protocol,
     protocol_yaml: &str,
     params: &RunParams,
     files: RunFiles<'_>,
+    shard: Shard,
     threads: usize,
     chunk_patients: usize,
     progress: &dyn Progress,
@@ -203,7 +204,7 @@ pub fn simulate_to_parquet(
             protocol_yaml: protocol_yaml.to_string(),
             protocol_sha256: protocol.canonical_sha256(),
             params: params.clone(),
-            parts_done: 0,
+            parts_done: Default::default(),
             patients: 0,
             visits: 0,
         },
@@ -220,9 +221,17 @@ pub fn simulate_to_parquet(
         .map_err(|e| RunError::Threads { threads, message: e.to_string() })?;
     let chunk_patients = chunk_patients.clamp(1, PART_PATIENTS);
 
-    progress.begin("simulating patients", Some(enrolments.len() as u64));
+    let todo: Vec<(usize, &[u32])> = enrolments
+        .chunks(PART_PATIENTS)
+        .enumerate()
+        .filter(|(part, _)| shard.owns(*part) && !checkpoint.parts_done.contains(part))
+        .collect();
+    progress.begin(
+        "simulating patients",
+        Some(checkpoint.patients + todo.iter().map(|(_, d)| d.len() as u64).sum::<u64>()),
+    );
     progress.set_position(checkpoint.patients);
-    for (part, part_days) in enrolments.chunks(PART_PATIENTS).enumerate().skip(checkpoint.parts_done) {
+    for (part, part_days) in todo {
         let part_start = part * PART_PATIENTS;
         let name = format!("part-{part:05}.parquet");
         let mut patients_out = FixedBatches::new(ArrowWriter::try_new(
@@ -267,7 +276,7 @@ pub fn simulate_to_parquet(
         for path in [files.patients_dir.join(&name), files.visits_dir.join(&name)] {
             cohort_store::fsutil::sync_file(&path)?;
         }
-        checkpoint.parts_done = part + 1;
+        checkpoint.parts_done.insert(part);
         checkpoint.patients += part_days.len() as u64;
         checkpoint.visits += part_visits;
         let json = serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint serialises");
@@ -280,6 +289,30 @@ pub fn simulate_to_parquet(
         visits: checkpoint.visits,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Which parts a process simulates: all, or every `count`-th part starting at `index` (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: usize,
+    /// Shards in all.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole run in one process.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether this shard simulates part `part`.
+    pub fn owns(&self, part: usize) -> bool {
+        part % self.count == self.index
+    }
+
+    /// The number of parts of a run of `patients` patients.
+    pub fn parts_of(patients: usize) -> usize {
+        patients.div_ceil(PART_PATIENTS)
+    }
 }
 
 /// A Parquet writer fed batches of exactly [`WRITE_BATCH_ROWS`] rows (the last may be shorter).

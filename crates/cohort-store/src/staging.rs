@@ -62,6 +62,11 @@ pub struct Staging {
 /// The name prefix of resumable staging areas, which recovery and gc leave alone.
 pub(crate) const RESUMABLE_PREFIX: &str = "resumable-";
 
+/// `resumable-<dataset>@<slot>`: `@` cannot appear in a dataset name, so the parts stay apart.
+fn resumable_dir_name(dataset: &DatasetName, slot: &str) -> String {
+    format!("{RESUMABLE_PREFIX}{dataset}@{slot}")
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Staging {
@@ -80,13 +85,13 @@ impl Staging {
         Ok(Staging { store, dataset, dir, tables: Vec::new(), finished: false, resumable: false, _alive: alive })
     }
 
-    /// The resumable staging area of `dataset`: created if absent, reopened (with what it holds)
-    /// if a previous process left it. It survives errors and crashes; only [`Staging::commit`] or
-    /// [`Staging::discard`] removes it.
-    pub(crate) fn resumable(store: Store, dataset: DatasetName) -> Result<Self> {
+    /// The resumable staging area `slot` of `dataset`: created if absent, reopened (with what it
+    /// holds) if a previous process left it. It survives errors and crashes; only
+    /// [`Staging::commit`] or [`Staging::discard`] removes it.
+    pub(crate) fn resumable(store: Store, dataset: DatasetName, slot: &str) -> Result<Self> {
         let root = store.layout().staging();
         fs::create_dir_all(&root)?;
-        let dir = root.join(format!("{RESUMABLE_PREFIX}{dataset}"));
+        let dir = root.join(resumable_dir_name(&dataset, slot));
         let lock = staging_lock_path(&dir);
         if LivenessLock::is_held(&lock) {
             return Err(StoreError::BadStaging {

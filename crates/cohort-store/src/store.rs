@@ -154,10 +154,24 @@ impl Store {
         Staging::new(self.clone(), dataset.clone())
     }
 
-    /// The resumable staging area of `dataset` (see [`Staging`]): for long producers, such as a
-    /// simulation, that write in checkpointed parts and can finish after a crash.
-    pub fn stage_resumable(&self, dataset: &DatasetName) -> Result<Staging> {
-        Staging::resumable(self.clone(), dataset.clone())
+    /// The resumable staging area `slot` of `dataset` (see [`Staging`]): for long producers, such
+    /// as a simulation, that write in checkpointed parts and can finish after a crash. Several
+    /// slots (one per shard, say) can exist for one dataset.
+    pub fn stage_resumable(&self, dataset: &DatasetName, slot: &str) -> Result<Staging> {
+        Staging::resumable(self.clone(), dataset.clone(), slot)
+    }
+
+    /// The slots of `dataset` that hold resumable staging areas.
+    pub fn resumable_slots(&self, dataset: &DatasetName) -> Vec<String> {
+        let prefix = format!("{}{dataset}@", crate::staging::RESUMABLE_PREFIX);
+        let Ok(entries) = std::fs::read_dir(self.layout.staging()) else { return Vec::new() };
+        let mut slots: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix(&prefix)).map(str::to_string))
+            .collect();
+        slots.sort();
+        slots
     }
 
     /// Removes what crashed writers left behind: staging directories whose process is gone, and

@@ -3,7 +3,9 @@
 use anyhow::{Context as _, bail};
 use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::{BUILTINS, Protocol, resolve};
-use cohort_sim::run::{Checkpoint, ENGINE_VERSION, RunError, RunFiles, RunParams, estimate, simulate_to_parquet};
+use cohort_sim::run::{
+    Checkpoint, ENGINE_VERSION, RunError, RunFiles, RunParams, Shard, estimate, simulate_to_parquet,
+};
 use cohort_store::hash::sha256_file;
 use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Staging, TableName, VersionMeta};
 
@@ -104,14 +106,14 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         let (sha256, bytes) = sha256_file(&path, |_| {})?;
         vec![SourceFile { path: path.to_string_lossy().into_owned(), sha256, bytes, table: None }]
     };
-    let staging = store.stage_resumable(&name)?;
+    let staging = store.stage_resumable(&name, "run")?;
     execute(ctx, staging, &protocol, &protocol_yaml, &params, sources, &args.protocol, threads, args.chunk_patients)
 }
 
 /// `--resume NAME`: finish the interrupted run from its checkpoint.
 fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
-    let staging = store.stage_resumable(name)?;
+    let staging = store.stage_resumable(name, "run")?;
     let checkpoint = match Checkpoint::read(&staging.dir().join(CHECKPOINT))? {
         Some(c) => c,
         None => {
@@ -123,7 +125,7 @@ fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize
     ctx.note(format!(
         "resuming `{name}` after {} of its patients ({} part(s))",
         count(checkpoint.patients),
-        checkpoint.parts_done
+        checkpoint.parts_done.len()
     ));
     let yaml = checkpoint.protocol_yaml.clone();
     execute(ctx, staging, &protocol, &yaml, &checkpoint.params, Vec::new(), "checkpoint", threads, args.chunk_patients)
@@ -148,22 +150,31 @@ fn execute(
     let checkpoint = staging.dir().join(CHECKPOINT);
     let files = RunFiles { patients_dir: &patients_dir, visits_dir: &visits_dir, checkpoint: &checkpoint };
     let bars = ctx.bars();
-    let outcome =
-        match simulate_to_parquet(protocol, protocol_yaml, params, files, threads, chunk_patients, &bars, ctx.cancel) {
-            Ok(outcome) => outcome,
-            Err(e @ RunError::Checkpoint(_)) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "an interrupted run holds `{name}`: finish it with `cohort simulate --resume {name}`, or choose \
+    let outcome = match simulate_to_parquet(
+        protocol,
+        protocol_yaml,
+        params,
+        files,
+        Shard::ALL,
+        threads,
+        chunk_patients,
+        &bars,
+        ctx.cancel,
+    ) {
+        Ok(outcome) => outcome,
+        Err(e @ RunError::Checkpoint(_)) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "an interrupted run holds `{name}`: finish it with `cohort simulate --resume {name}`, or choose \
                      another --name"
-                )));
+            )));
+        }
+        Err(e) => {
+            if !ctx.global.quiet && !ctx.global.json {
+                eprintln!("stopped; `cohort simulate --resume {name}` finishes the run from its last checkpoint");
             }
-            Err(e) => {
-                if !ctx.global.quiet && !ctx.global.json {
-                    eprintln!("stopped; `cohort simulate --resume {name}` finishes the run from its last checkpoint");
-                }
-                return Err(e.into());
-            }
-        };
+            return Err(e.into());
+        }
+    };
     std::fs::remove_file(&checkpoint)?;
     let provenance = serde_json::json!({
         "tool": "cohort",

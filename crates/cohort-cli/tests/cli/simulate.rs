@@ -171,7 +171,7 @@ exit 0
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["small"]);
     // The partial run is kept, to finish with --resume once there is room.
-    assert!(read("staging.txt").contains("resumable-big"), "{}", read("staging.txt"));
+    assert!(read("staging.txt").contains("resumable-big@run"), "{}", read("staging.txt"));
 }
 
 /// Ctrl-C stops a run between chunks: exit 130, nothing committed, and the run kept so that
@@ -194,7 +194,7 @@ fn ctrl_c_stops_a_run_which_resume_finishes() {
     let names: Vec<String> =
         env.json(&["list"]).as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, vec!["small"], "nothing was committed");
-    assert!(staging.join("resumable-big").is_dir());
+    assert!(staging.join("resumable-big@run").is_dir());
 }
 
 /// A run killed after a checkpoint and resumed is identical to one that was never interrupted.
