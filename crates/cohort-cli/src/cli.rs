@@ -127,7 +127,11 @@ Examples:
 
 /// `cohort simulate`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SimulateArgs {
+    /// `merge NAME` commits the shards of a sharded run.
+    #[command(subcommand)]
+    pub action: Option<SimulateAction>,
     /// A built-in protocol (`cohort protocol list`) or a protocol file.
     #[arg(long, default_value = "aflibercept-tae", value_name = "NAME|FILE")]
     pub protocol: String,
@@ -159,9 +163,24 @@ pub struct SimulateArgs {
     /// Run even if the estimate says the disk is too small.
     #[arg(long)]
     pub force: bool,
+    /// Simulate only shard I of N (1-based), into its own resumable staging area; when every
+    /// shard is done, `cohort simulate merge NAME` commits them as one run.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Patients per parallel chunk (output does not depend on it).
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub chunk_patients: usize,
+}
+
+/// `cohort simulate merge`.
+#[derive(Debug, Subcommand)]
+pub enum SimulateAction {
+    /// Commit the finished shards of a sharded run as one dataset version, identical to the same
+    /// run on one machine.
+    Merge {
+        /// The dataset the shards were run for.
+        name: String,
+    },
 }
 
 /// `cohort protocol ...`.

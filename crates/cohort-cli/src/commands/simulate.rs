@@ -12,7 +12,7 @@ use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Staging,
 use super::Context;
 use super::ingest::actor;
 use crate::ExitStatus;
-use crate::cli::SimulateArgs;
+use crate::cli::{SimulateAction, SimulateArgs};
 use crate::ui::{bytes, count, print_json};
 
 /// More patients than this is a typo, not a study.
@@ -28,9 +28,16 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         .map(|t| t as usize)
         .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if let Some(SimulateAction::Merge { name }) = &args.action {
+        return merge(ctx, &DatasetName::new(name)?);
+    }
     if let Some(name) = &args.resume {
         return resume(ctx, args, &DatasetName::new(name)?, threads);
     }
+    let shard = match &args.shard {
+        None => Shard::ALL,
+        Some(text) => parse_shard(text)?,
+    };
     let (protocol, protocol_yaml) = resolve(&args.protocol)?;
     let recruitment = match (args.patients, args.per_week) {
         (Some(0), _) => bail!("--patients must be at least 1"),
@@ -106,8 +113,10 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         let (sha256, bytes) = sha256_file(&path, |_| {})?;
         vec![SourceFile { path: path.to_string_lossy().into_owned(), sha256, bytes, table: None }]
     };
-    let staging = store.stage_resumable(&name, "run")?;
-    execute(ctx, staging, &protocol, &protocol_yaml, &params, sources, &args.protocol, threads, args.chunk_patients)
+    let slot = if shard == Shard::ALL { "run".to_string() } else { shard_slot(shard) };
+    let staging = store.stage_resumable(&name, &slot)?;
+    let run = RunSetup { protocol: &protocol, protocol_yaml: &protocol_yaml, params: &params, shard };
+    execute(ctx, staging, run, sources, &args.protocol, threads, args.chunk_patients)
 }
 
 /// `--resume NAME`: finish the interrupted run from its checkpoint.
@@ -127,23 +136,36 @@ fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize
         count(checkpoint.patients),
         checkpoint.parts_done.len()
     ));
-    let yaml = checkpoint.protocol_yaml.clone();
-    execute(ctx, staging, &protocol, &yaml, &checkpoint.params, Vec::new(), "checkpoint", threads, args.chunk_patients)
+    let run = RunSetup {
+        protocol: &protocol,
+        protocol_yaml: &checkpoint.protocol_yaml,
+        params: &checkpoint.params,
+        shard: Shard::ALL,
+    };
+    execute(ctx, staging, run, Vec::new(), "checkpoint", threads, args.chunk_patients)
 }
 
-/// Runs (or finishes) the simulation in `staging` and commits it.
-#[allow(clippy::too_many_arguments)]
+/// What a run simulates.
+#[derive(Clone, Copy)]
+struct RunSetup<'a> {
+    protocol: &'a Protocol,
+    protocol_yaml: &'a str,
+    params: &'a RunParams,
+    shard: Shard,
+}
+
+/// Runs (or finishes) the simulation in `staging` and commits it; a shard stops before the
+/// commit and waits for `merge`.
 fn execute(
     ctx: &Context,
     mut staging: Staging,
-    protocol: &Protocol,
-    protocol_yaml: &str,
-    params: &RunParams,
+    run: RunSetup<'_>,
     sources: Vec<SourceFile>,
     protocol_source: &str,
     threads: usize,
     chunk_patients: usize,
 ) -> anyhow::Result<ExitStatus> {
+    let RunSetup { protocol, protocol_yaml, params, shard } = run;
     let name = staging.dataset().clone();
     let patients_dir = staging.table_dir(&TableName::new("patients")?)?;
     let visits_dir = staging.table_dir(&TableName::new("visits")?)?;
@@ -155,7 +177,7 @@ fn execute(
         protocol_yaml,
         params,
         files,
-        Shard::ALL,
+        shard,
         threads,
         chunk_patients,
         &bars,
@@ -175,6 +197,20 @@ fn execute(
             return Err(e.into());
         }
     };
+    if shard != Shard::ALL {
+        // The shard's parts and checkpoint stay in its staging area until `merge`.
+        if ctx.global.json {
+            print_json(&serde_json::json!({"dataset": name, "shard": shard, "run": outcome}))?;
+        } else {
+            ctx.note(format!(
+                "shard {}/{} of `{name}` is done ({} patients); when every shard is, run `cohort simulate merge {name}`",
+                shard.index + 1,
+                shard.count,
+                count(outcome.patients)
+            ));
+        }
+        return Ok(ExitStatus::Success);
+    }
     std::fs::remove_file(&checkpoint)?;
     let provenance = serde_json::json!({
         "tool": "cohort",
@@ -223,6 +259,134 @@ fn execute(
         }
     }
     println!("{name}");
+    Ok(ExitStatus::Success)
+}
+
+/// `2/4` (1-based) as a [`Shard`].
+fn parse_shard(text: &str) -> anyhow::Result<Shard> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse::<usize>().ok()?, n.trim().parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => Ok(Shard { index: i - 1, count: n }),
+        _ => bail!("--shard `{text}` is not I/N with 1 <= I <= N (for example 2/4)"),
+    }
+}
+
+/// The staging slot of a shard: `shard-2-of-4`.
+fn shard_slot(shard: Shard) -> String {
+    format!("shard-{}-of-{}", shard.index + 1, shard.count)
+}
+
+/// `merge NAME`: move every shard's parts into one staging area and commit them as one run.
+fn merge(ctx: &Context, name: &DatasetName) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store()?;
+    let slots: Vec<(Shard, String)> = store
+        .resumable_slots(name)
+        .into_iter()
+        .filter_map(|slot| {
+            let rest = slot.strip_prefix("shard-")?;
+            let (i, n) = rest.split_once("-of-")?;
+            Some((Shard { index: i.parse::<usize>().ok()? - 1, count: n.parse().ok()? }, slot))
+        })
+        .collect();
+    let Some(count_n) = slots.first().map(|(s, _)| s.count) else {
+        bail!("there are no shards of `{name}` to merge (run `cohort simulate ... --name {name} --shard I/N`)");
+    };
+    if slots.iter().any(|(s, _)| s.count != count_n) {
+        bail!(
+            "the shards of `{name}` disagree on how many shards there are; remove the stray ones from the store's staging/"
+        );
+    }
+    let missing: Vec<String> = (0..count_n)
+        .filter(|i| !slots.iter().any(|(s, _)| s.index == *i))
+        .map(|i| format!("{}/{count_n}", i + 1))
+        .collect();
+    if !missing.is_empty() {
+        bail!("shard(s) {} of `{name}` have not run yet", missing.join(", "));
+    }
+    let mut shards = Vec::new();
+    for (shard, slot) in &slots {
+        let staging = store.stage_resumable(name, slot)?;
+        let checkpoint = Checkpoint::read(&staging.dir().join(CHECKPOINT))?.ok_or_else(|| {
+            anyhow::anyhow!("shard {}/{count_n} of `{name}` has no checkpoint; run it again", shard.index + 1)
+        })?;
+        shards.push((*shard, staging, checkpoint));
+    }
+    let first = &shards[0].2;
+    let parts = Shard::parts_of(
+        cohort_sim::population::enrolment_days(
+            first.params.recruitment,
+            cohort_sim::population::horizon_days(first.params.years),
+            first.params.seed,
+        )
+        .len(),
+    );
+    for (shard, _, c) in &shards {
+        if c.params != first.params || c.protocol_sha256 != first.protocol_sha256 {
+            bail!("shard {}/{count_n} of `{name}` was run with other parameters or another protocol", shard.index + 1);
+        }
+        let owed = (0..parts).filter(|p| shard.owns(*p)).count();
+        if c.parts_done.len() != owed {
+            bail!(
+                "shard {}/{count_n} of `{name}` is unfinished ({} of {owed} parts); run it again to finish it",
+                shard.index + 1,
+                c.parts_done.len()
+            );
+        }
+    }
+    let protocol = Protocol::from_yaml(&format!("the checkpoint of `{name}`"), &first.protocol_yaml)?;
+    let params = first.params.clone();
+    let (patients, visits) = shards.iter().fold((0, 0), |(p, v), (_, _, c)| (p + c.patients, v + c.visits));
+
+    let mut target = store.stage(name)?;
+    for table in ["patients", "visits"] {
+        let dir = target.table_dir(&TableName::new(table)?)?;
+        for (_, staging, _) in &shards {
+            for entry in std::fs::read_dir(staging.dir().join(table))? {
+                let entry = entry?;
+                std::fs::rename(entry.path(), dir.join(entry.file_name()))?;
+            }
+        }
+    }
+    let provenance = serde_json::json!({
+        "tool": "cohort",
+        "tool_version": cohort_store::VERSION,
+        "command": "simulate",
+        "engine_version": ENGINE_VERSION,
+        "protocol": protocol.name,
+        "protocol_sha256": protocol.canonical_sha256(),
+        "protocol_source": "checkpoint",
+        "params": params,
+        "patients": patients,
+        "visits": visits,
+        "shards": count_n,
+        "status": "complete",
+    });
+    let committed = target.commit(VersionMeta {
+        kind: DatasetKind::Simulation,
+        description: Some(format!(
+            "{}: {} patients over {} years from {}, seed {} ({count_n} shards)",
+            protocol.name,
+            count(patients),
+            params.years,
+            params.start,
+            params.seed
+        )),
+        tags: None,
+        created_by: format!("{} via cohort simulate merge", actor()),
+        sources: Vec::new(),
+        provenance,
+    })?;
+    for (_, staging, _) in shards {
+        staging.discard()?;
+    }
+    if ctx.global.json {
+        print_json(&serde_json::json!({"dataset": name, "commit": committed, "shards": count_n}))?;
+    } else {
+        ctx.note(format!("merged {count_n} shards: {} patients, {} visits", count(patients), count(visits)));
+        println!("{name}");
+    }
     Ok(ExitStatus::Success)
 }
 

@@ -222,3 +222,30 @@ fn a_killed_run_resumes_to_the_same_bytes() {
     let r = env.fails(&["simulate", "--resume", "r"], 1);
     assert!(r.stderr.contains("no interrupted run"), "{}", r.stderr);
 }
+
+/// Three shards, run separately and merged, equal the same run on one machine.
+#[test]
+fn shards_merge_into_the_single_machine_run() {
+    let whole = Env::new();
+    let single = whole.json(&["simulate", "--patients", "250000", "--years", "2", "--name", "s"]);
+    let env = Env::new();
+    let args = ["simulate", "--patients", "250000", "--years", "2", "--name", "s", "--shard"];
+    for shard in ["3/3", "1/3"] {
+        let mut a = args.to_vec();
+        a.push(shard);
+        let r = env.json(&a);
+        assert_eq!(r["shard"]["count"], 3, "{r}");
+    }
+    assert!(env.json(&["list"]).as_array().unwrap().is_empty(), "shards are not visible on their own");
+    let r = env.fails(&["simulate", "merge", "s"], 1);
+    assert!(r.stderr.contains("2/3") && r.stderr.contains("not run yet"), "{}", r.stderr);
+    let mut a = args.to_vec();
+    a.push("2/3");
+    env.json(&a);
+    let merged = env.json(&["simulate", "merge", "s"]);
+    assert_eq!(merged["commit"]["content_hash"], single["commit"]["content_hash"]);
+    assert!(!crate::util::has_entries(&env.store().join("staging")), "shards left behind");
+    env.ok(&["doctor"]);
+    let r = env.fails(&["simulate", "--patients", "10", "--shard", "4/3"], 1);
+    assert!(r.stderr.contains("I/N"), "{}", r.stderr);
+}
