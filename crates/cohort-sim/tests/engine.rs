@@ -82,3 +82,36 @@ fn a_patient_depends_only_on_seed_and_index() {
     assert_eq!(pa, pb);
     assert_eq!(a, b);
 }
+
+/// Rules are checked in priority order and the first that fires wins. Poor vision (2nd) and
+/// deterioration (3rd) are made certain and due at the same visit, with attrition and
+/// administrative stops off: every stop is poor vision. With death made near-certain as well, it
+/// comes first (it can fire from the second visit on).
+#[test]
+fn discontinuation_rules_fire_in_priority_order() {
+    let base = builtin("aflibercept-tae").unwrap().yaml;
+    let graded = base
+        .replace("hazard_ratio: 1.36", "hazard_ratio: 0.000000001")
+        .replace(
+            "poor_vision: {below_letters: 20, consecutive_visits: 2, probability: 0.8}",
+            "poor_vision: {below_letters: 101, consecutive_visits: 3, probability: 1.0}",
+        )
+        .replace(
+            "deterioration: {loss_letters: 10, consecutive_visits: 3, probability: 0.7}",
+            "deterioration: {loss_letters: 0, consecutive_visits: 3, probability: 1.0}",
+        )
+        .replace("    per_visit: 0.01", "    per_visit: 0.0")
+        .replace("administrative: {per_visit: 0.005}", "administrative: {per_visit: 0.0}");
+    let kinds = |yaml: &str| {
+        let protocol = Protocol::from_yaml("test", yaml).unwrap();
+        let model = Model::new(protocol, date(2024, 1, 1), horizon_days(2.0), 3);
+        let mut visits = Vec::new();
+        for i in 0..2_000 {
+            model.simulate(i, 10, &mut visits);
+        }
+        visits.iter().filter_map(|v| v.discontinuation.map(|d| d.as_str())).collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(kinds(&graded), ["poor_vision"].into());
+    let deadly = graded.replace("hazard_ratio: 0.000000001", "hazard_ratio: 100000.0");
+    assert_eq!(kinds(&deadly), ["death"].into());
+}

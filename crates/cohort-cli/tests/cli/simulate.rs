@@ -73,6 +73,14 @@ fn the_dataset_holds_consistent_patients_and_visits_with_provenance() {
     assert_eq!(q("SELECT count(*) FROM DS.visits WHERE is_discontinuation_visit AND injected"), "0");
     assert_eq!(q("SELECT count(*) FROM DS.visits WHERE dayofweek(date) IN (0, 6)"), "0");
     assert_eq!(q("SELECT min(vision) >= 0 AND max(vision) <= 100 FROM DS.visits"), "true");
+    // Underlying vision never rises past the patient's ceiling (a baseline above the ceiling is
+    // where a patient starts, and the first update brings it down).
+    assert_eq!(
+        q("SELECT count(*) FROM DS.visits v JOIN DS.patients p USING (patient_id) WHERE v.vision_actual > \
+           greatest(p.baseline_vision, least(p.baseline_vision * 1.1, CASE WHEN p.baseline_vision > 80 THEN 95 \
+           WHEN p.baseline_vision < 50 THEN 75 ELSE 85 END)) + 1e-9"),
+        "0"
+    );
 }
 
 #[test]
@@ -203,14 +211,26 @@ fn a_killed_run_resumes_to_the_same_bytes() {
     let whole = Env::new();
     let uninterrupted = whole.json(&["simulate", "--patients", "250000", "--years", "2", "--name", "r"]);
     let env = Env::new();
-    let killed = env
+    // SIGKILL as soon as the first part is checkpointed, while the next is being written.
+    let mut child = env
         .cmd()
         .args(["simulate", "--patients", "250000", "--years", "2", "--name", "r"])
-        .env("COHORT_FAILPOINT", "simulate.after_part")
-        .output()
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(!killed.status.success(), "the failpoint should have killed the run");
+    let checkpoint = env.store().join("staging/resumable-r@run/run.json");
+    let start = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(start.elapsed().as_secs() < 60, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "the run should have been killed");
     assert!(env.json(&["list"]).as_array().unwrap().is_empty(), "nothing is visible before the run ends");
+    // And a crash right after a checkpoint, at an exact point.
+    let again =
+        env.cmd().args(["simulate", "--resume", "r"]).env("COHORT_FAILPOINT", "simulate.after_part").output().unwrap();
+    assert!(!again.status.success(), "the failpoint should have killed the resumed run");
     // Recovery on the next open keeps the interrupted run.
     env.ok(&["doctor"]);
     let r = env.fails(&["simulate", "--patients", "250000", "--years", "2", "--seed", "9", "--name", "r"], 1);
