@@ -48,6 +48,8 @@ pub struct DoctorReport {
     pub quarantined: Vec<(String, u32, PathBuf)>,
     /// Datasets whose current version moved because it was quarantined: `(dataset, new current)`.
     pub moved_current: Vec<(String, Option<u32>)>,
+    /// Interrupted runs and shards kept for resuming: `(dataset, slot, bytes)`. Not a problem.
+    pub resumable: Vec<(String, String, u64)>,
 }
 
 impl DoctorReport {
@@ -151,6 +153,7 @@ impl Store {
             recovery,
             quarantined: Vec::new(),
             moved_current: Vec::new(),
+            resumable: self.resumable_areas(),
         };
         if repair && (!report.problems.is_empty() || !views_in_sync) {
             self.quarantine(&checks, &mut report)?;

@@ -161,6 +161,22 @@ impl Store {
         Staging::resumable(self.clone(), dataset.clone(), slot)
     }
 
+    /// Every resumable staging area in the store: `(dataset, slot, bytes)`.
+    pub fn resumable_areas(&self) -> Vec<(String, String, u64)> {
+        let Ok(entries) = std::fs::read_dir(self.layout.staging()) else { return Vec::new() };
+        let mut areas: Vec<(String, String, u64)> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_prefix(crate::staging::RESUMABLE_PREFIX)?.to_string();
+                let (dataset, slot) = name.split_once('@')?;
+                Some((dataset.to_string(), slot.to_string(), crate::fsutil::tree_size(&e.path())))
+            })
+            .collect();
+        areas.sort();
+        areas
+    }
+
     /// The slots of `dataset` that hold resumable staging areas.
     pub fn resumable_slots(&self, dataset: &DatasetName) -> Vec<String> {
         let prefix = format!("{}{dataset}@", crate::staging::RESUMABLE_PREFIX);

@@ -33,6 +33,14 @@ pub fn run(ctx: &Context, repair: bool) -> anyhow::Result<ExitStatus> {
             None => println!("repaired: {dataset} has no readable version left; ingest it again"),
         }
     }
+    for (dataset, slot, size) in &report.resumable {
+        let how = if slot == "run" {
+            format!("`cohort simulate --resume {dataset}` finishes it")
+        } else {
+            format!("`cohort simulate merge {dataset}` commits the shards once all have run")
+        };
+        println!("kept: an interrupted run of {dataset} ({slot}, {}); {how}", bytes(*size));
+    }
     println!(
         "Checked {} file(s), {}: {}",
         report.files_checked,

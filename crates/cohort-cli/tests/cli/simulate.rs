@@ -203,6 +203,8 @@ fn ctrl_c_stops_a_run_which_resume_finishes() {
         env.json(&["list"]).as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, vec!["small"], "nothing was committed");
     assert!(staging.join("resumable-big@run").is_dir());
+    let doctor = env.ok(&["doctor"]).stdout;
+    assert!(doctor.contains("interrupted run of big") && doctor.contains("--resume big"), "{doctor}");
 }
 
 /// A run killed after a checkpoint and resumed is identical to one that was never interrupted.
