@@ -212,36 +212,13 @@ fn execute(
         return Ok(ExitStatus::Success);
     }
     std::fs::remove_file(&checkpoint)?;
-    let provenance = serde_json::json!({
-        "tool": "cohort",
-        "tool_version": cohort_store::VERSION,
-        "command": "simulate",
-        "engine_version": ENGINE_VERSION,
-        "protocol": protocol.name,
-        "protocol_sha256": protocol.canonical_sha256(),
+    let extra = serde_json::json!({
         "protocol_source": protocol_source,
-        "params": params,
-        "patients": outcome.patients,
-        "visits": outcome.visits,
         "wall_seconds": outcome.seconds,
         "threads": threads,
-        "status": "complete",
     });
-    let committed = staging.commit(VersionMeta {
-        kind: DatasetKind::Simulation,
-        description: Some(format!(
-            "{}: {} patients over {} years from {}, seed {}",
-            protocol.name,
-            count(outcome.patients),
-            params.years,
-            params.start,
-            params.seed
-        )),
-        tags: None,
-        created_by: format!("{} via cohort simulate", actor()),
-        sources,
-        provenance,
-    })?;
+    let committed =
+        staging.commit(version_meta(protocol, params, outcome.patients, outcome.visits, sources, "", extra))?;
     if ctx.global.json {
         print_json(&serde_json::json!({"dataset": name, "commit": committed, "run": outcome}))?;
         return Ok(ExitStatus::Success);
@@ -260,6 +237,49 @@ fn execute(
     }
     println!("{name}");
     Ok(ExitStatus::Success)
+}
+
+/// The catalog record of a finished run: what was simulated, by which engine, with what result.
+/// `extra` adds run-specific provenance; `note` is appended to the description.
+fn version_meta(
+    protocol: &Protocol,
+    params: &RunParams,
+    patients: u64,
+    visits: u64,
+    sources: Vec<SourceFile>,
+    note: &str,
+    extra: serde_json::Value,
+) -> VersionMeta {
+    let mut provenance = serde_json::json!({
+        "tool": "cohort",
+        "tool_version": cohort_store::VERSION,
+        "command": "simulate",
+        "engine_version": ENGINE_VERSION,
+        "protocol": protocol.name,
+        "protocol_sha256": protocol.canonical_sha256(),
+        "params": params,
+        "patients": patients,
+        "visits": visits,
+        "status": "complete",
+    });
+    if let (Some(all), Some(more)) = (provenance.as_object_mut(), extra.as_object()) {
+        all.extend(more.clone());
+    }
+    VersionMeta {
+        kind: DatasetKind::Simulation,
+        description: Some(format!(
+            "{}: {} patients over {} years from {}, seed {}{note}",
+            protocol.name,
+            count(patients),
+            params.years,
+            params.start,
+            params.seed
+        )),
+        tags: None,
+        created_by: format!("{} via cohort simulate", actor()),
+        sources,
+        provenance,
+    }
 }
 
 /// `2/4` (1-based) as a [`Shard`].
@@ -349,35 +369,16 @@ fn merge(ctx: &Context, name: &DatasetName) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    let provenance = serde_json::json!({
-        "tool": "cohort",
-        "tool_version": cohort_store::VERSION,
-        "command": "simulate",
-        "engine_version": ENGINE_VERSION,
-        "protocol": protocol.name,
-        "protocol_sha256": protocol.canonical_sha256(),
-        "protocol_source": "checkpoint",
-        "params": params,
-        "patients": patients,
-        "visits": visits,
-        "shards": count_n,
-        "status": "complete",
-    });
-    let committed = target.commit(VersionMeta {
-        kind: DatasetKind::Simulation,
-        description: Some(format!(
-            "{}: {} patients over {} years from {}, seed {} ({count_n} shards)",
-            protocol.name,
-            count(patients),
-            params.years,
-            params.start,
-            params.seed
-        )),
-        tags: None,
-        created_by: format!("{} via cohort simulate merge", actor()),
-        sources: Vec::new(),
-        provenance,
-    })?;
+    let extra = serde_json::json!({"protocol_source": "checkpoint", "shards": count_n});
+    let committed = target.commit(version_meta(
+        &protocol,
+        &params,
+        patients,
+        visits,
+        Vec::new(),
+        &format!(" ({count_n} shards)"),
+        extra,
+    ))?;
     for (_, staging, _) in shards {
         staging.discard()?;
     }
