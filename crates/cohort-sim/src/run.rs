@@ -176,20 +176,41 @@ pub struct RunFiles<'a> {
     pub checkpoint: &'a Path,
 }
 
-/// Simulates `protocol` with `params` into parts of [`PART_PATIENTS`] patients — all of them, or
-/// those of `shard` — skipping the parts a checkpoint records as done. `progress` counts patients.
-#[allow(clippy::too_many_arguments)]
+/// What one process simulates.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSpec<'a> {
+    /// The protocol.
+    pub protocol: &'a Protocol,
+    /// Its YAML, kept in the checkpoint so that a resumed run needs no file.
+    pub protocol_yaml: &'a str,
+    /// The run's parameters.
+    pub params: &'a RunParams,
+    /// All parts, or one shard's.
+    pub shard: Shard,
+}
+
+/// How the work is done; none of it changes the output.
+#[derive(Clone, Copy)]
+pub struct Execution<'a> {
+    /// Worker threads.
+    pub threads: usize,
+    /// Patients per parallel chunk.
+    pub chunk_patients: usize,
+    /// Counts patients.
+    pub progress: &'a dyn Progress,
+    /// Stops the run between chunks.
+    pub cancel: &'a CancelToken,
+}
+
+/// Simulates `spec` into parts of [`PART_PATIENTS`] patients (all of them, or those of its
+/// shard), skipping the parts a checkpoint records as done.
 pub fn simulate_to_parquet(
-    protocol: &Protocol,
-    protocol_yaml: &str,
-    params: &RunParams,
+    spec: RunSpec<'_>,
     files: RunFiles<'_>,
-    shard: Shard,
-    threads: usize,
-    chunk_patients: usize,
-    progress: &dyn Progress,
-    cancel: &CancelToken,
+    exec: Execution<'_>,
 ) -> Result<RunOutcome, RunError> {
+    let RunSpec { protocol, protocol_yaml, params, shard } = spec;
+    let Execution { threads, chunk_patients, progress, cancel } = exec;
     let started = Instant::now();
     let horizon = horizon_days(params.years);
     let enrolments = enrolment_days(params.recruitment, horizon, params.seed);

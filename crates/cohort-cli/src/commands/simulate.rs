@@ -4,7 +4,7 @@ use anyhow::{Context as _, bail};
 use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::{BUILTINS, Protocol, resolve};
 use cohort_sim::run::{
-    Checkpoint, ENGINE_VERSION, RunError, RunFiles, RunParams, Shard, estimate, simulate_to_parquet,
+    Checkpoint, ENGINE_VERSION, Execution, RunError, RunFiles, RunParams, RunSpec, Shard, estimate, simulate_to_parquet,
 };
 use cohort_store::hash::sha256_file;
 use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Staging, TableName, VersionMeta};
@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     };
     let slot = if shard == Shard::ALL { "run".to_string() } else { shard_slot(shard) };
     let staging = store.stage_resumable(&name, &slot)?;
-    let run = RunSetup { protocol: &protocol, protocol_yaml: &protocol_yaml, params: &params, shard };
+    let run = RunSpec { protocol: &protocol, protocol_yaml: &protocol_yaml, params: &params, shard };
     execute(ctx, staging, run, sources, &args.protocol, threads, args.chunk_patients)
 }
 
@@ -136,7 +136,7 @@ fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize
         count(checkpoint.patients),
         checkpoint.parts_done.len()
     ));
-    let run = RunSetup {
+    let run = RunSpec {
         protocol: &protocol,
         protocol_yaml: &checkpoint.protocol_yaml,
         params: &checkpoint.params,
@@ -145,44 +145,26 @@ fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize
     execute(ctx, staging, run, Vec::new(), "checkpoint", threads, args.chunk_patients)
 }
 
-/// What a run simulates.
-#[derive(Clone, Copy)]
-struct RunSetup<'a> {
-    protocol: &'a Protocol,
-    protocol_yaml: &'a str,
-    params: &'a RunParams,
-    shard: Shard,
-}
-
 /// Runs (or finishes) the simulation in `staging` and commits it; a shard stops before the
 /// commit and waits for `merge`.
 fn execute(
     ctx: &Context,
     mut staging: Staging,
-    run: RunSetup<'_>,
+    run: RunSpec<'_>,
     sources: Vec<SourceFile>,
     protocol_source: &str,
     threads: usize,
     chunk_patients: usize,
 ) -> anyhow::Result<ExitStatus> {
-    let RunSetup { protocol, protocol_yaml, params, shard } = run;
+    let RunSpec { protocol, params, shard, .. } = run;
     let name = staging.dataset().clone();
     let patients_dir = staging.table_dir(&TableName::new("patients")?)?;
     let visits_dir = staging.table_dir(&TableName::new("visits")?)?;
     let checkpoint = staging.dir().join(CHECKPOINT);
     let files = RunFiles { patients_dir: &patients_dir, visits_dir: &visits_dir, checkpoint: &checkpoint };
     let bars = ctx.bars();
-    let outcome = match simulate_to_parquet(
-        protocol,
-        protocol_yaml,
-        params,
-        files,
-        shard,
-        threads,
-        chunk_patients,
-        &bars,
-        ctx.cancel,
-    ) {
+    let exec = Execution { threads, chunk_patients, progress: &bars, cancel: ctx.cancel };
+    let outcome = match simulate_to_parquet(run, files, exec) {
         Ok(outcome) => outcome,
         Err(e @ RunError::Checkpoint(_)) => {
             return Err(anyhow::Error::new(e).context(format!(
