@@ -29,7 +29,6 @@ pub enum LockMode {
 pub struct CatalogLock {
     _catalog: File,
     _intent: Option<File>,
-    mode: LockMode,
 }
 
 impl CatalogLock {
@@ -49,12 +48,7 @@ impl CatalogLock {
             LockMode::Exclusive => Some(intent_file),
             LockMode::Shared => None, // dropping the file releases the shared intent lock
         };
-        Ok(CatalogLock { _catalog: catalog_file, _intent: intent, mode })
-    }
-
-    /// The mode this lock was taken in.
-    pub fn mode(&self) -> LockMode {
-        self.mode
+        Ok(CatalogLock { _catalog: catalog_file, _intent: intent })
     }
 }
 

@@ -18,12 +18,11 @@ use crate::views::table_source;
 /// An engine connection with datasets mounted.
 pub struct Session {
     conn: Connection,
-    mounted: Vec<(String, u32)>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("mounted", &self.mounted).finish()
+        f.debug_struct("Session").finish_non_exhaustive()
     }
 }
 
@@ -32,7 +31,7 @@ impl Session {
     pub fn new(store: &Store) -> Result<Self> {
         let spill = store.layout().spill_dir();
         fs_err::create_dir_all(&spill)?;
-        Ok(Session { conn: duck::open_engine(store.settings(), &spill)?, mounted: Vec::new() })
+        Ok(Session { conn: duck::open_engine(store.settings(), &spill)? })
     }
 
     /// A session with every dataset (and `NAME@N` version) that `sql` mentions mounted.
@@ -59,13 +58,7 @@ impl Session {
         self.conn.execute_batch(&sql).map_err(|e| {
             StoreError::duckdb(format!("mounting `{schema}` (run `cohort doctor` if files are missing)"), e)
         })?;
-        self.mounted.push((version.dataset.to_string(), version.version));
         Ok(())
-    }
-
-    /// The dataset versions mounted so far: `(dataset, version)`.
-    pub fn mounted(&self) -> &[(String, u32)] {
-        &self.mounted
     }
 
     /// The engine connection.

@@ -114,11 +114,6 @@ impl Staging {
         Ok(Staging { store, dataset, dir, tables, finished: false, resumable: true, _alive: alive })
     }
 
-    /// Whether this area was left by an earlier process (it already holds tables or files).
-    pub fn is_resumed(&self) -> bool {
-        self.resumable && fs::read_dir(&self.dir).map(|mut d| d.next().is_some()).unwrap_or(false)
-    }
-
     /// Removes the area and everything in it (for a resumable area, gives the run up).
     pub fn discard(mut self) -> Result<()> {
         self.finished = true;
@@ -128,11 +123,6 @@ impl Staging {
     /// The dataset this version belongs to.
     pub fn dataset(&self) -> &DatasetName {
         &self.dataset
-    }
-
-    /// The store this version will be committed to.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// The staging directory (private to this process).
@@ -156,11 +146,6 @@ impl Staging {
         fs::create_dir(&dir)?;
         self.tables.push(table.clone());
         Ok(dir)
-    }
-
-    /// The tables staged so far.
-    pub fn tables(&self) -> &[TableName] {
-        &self.tables
     }
 
     /// Makes the staged tables the dataset's new current version, or reports that the current
