@@ -112,11 +112,7 @@ fn a_file_that_changes_while_being_read() {
         .spawn()
         .unwrap();
     let reached = go.with_extension("reached");
-    let start = std::time::Instant::now();
-    while !reached.exists() {
-        assert!(start.elapsed().as_secs() < 60, "ingest never reached the failpoint");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    crate::util::wait_until("reaching the failpoint", || reached.exists());
     // Another program appends while cohort reads.
     std::fs::write(&f, "a,b\n1,2\n3,4\n5,6\n").unwrap();
     std::fs::write(&go, "").unwrap();

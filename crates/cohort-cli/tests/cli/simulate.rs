@@ -221,11 +221,7 @@ fn a_killed_run_resumes_to_the_same_bytes() {
         .spawn()
         .unwrap();
     let checkpoint = env.store().join("staging/resumable-r@run/run.json");
-    let start = std::time::Instant::now();
-    while !checkpoint.exists() {
-        assert!(start.elapsed().as_secs() < 60, "no checkpoint appeared");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    crate::util::wait_until("a checkpoint", || checkpoint.exists());
     child.kill().unwrap();
     assert!(!child.wait().unwrap().success(), "the run should have been killed");
     assert!(env.json(&["list"]).as_array().unwrap().is_empty(), "nothing is visible before the run ends");

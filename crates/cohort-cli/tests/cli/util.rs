@@ -170,14 +170,19 @@ pub fn write_random_csv(path: &Path, rows: u64) {
     f.flush().unwrap();
 }
 
-/// Waits until `ready` holds (at most a minute), then sends the child SIGINT, as Ctrl-C would,
-/// and returns how it ended.
-pub fn interrupt_when(child: std::process::Child, what: &str, ready: impl Fn() -> bool) -> Output {
+/// Waits until `ready` holds, failing the test after a minute with "`what` never happened".
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !ready() {
         assert!(start.elapsed().as_secs() < 60, "{what} never happened");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
+}
+
+/// Waits until `ready` holds, then sends the child SIGINT, as Ctrl-C would, and returns how it
+/// ended.
+pub fn interrupt_when(child: std::process::Child, what: &str, ready: impl Fn() -> bool) -> Output {
+    wait_until(what, ready);
     std::thread::sleep(std::time::Duration::from_millis(100));
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
     assert!(sent.success(), "could not interrupt the child");
