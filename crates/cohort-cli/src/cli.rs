@@ -99,6 +99,10 @@ under the same name makes a new version; identical content makes none. Identifie
         /// Keep the newest K versions of each dataset (the current one is always kept).
         #[arg(long, value_name = "K")]
         keep: Option<u32>,
+        /// Also remove interrupted simulation runs and shards (otherwise kept for `--resume` and
+        /// `merge`; `cohort doctor` lists them).
+        #[arg(long)]
+        discard_interrupted: bool,
         /// Show what would be removed without removing it.
         #[arg(long)]
         dry_run: bool,

@@ -15,6 +15,8 @@ use crate::store::{Store, remove_staging};
 pub struct GcOptions {
     /// Keep only the newest `keep` versions of each dataset (the current version is always kept).
     pub keep: Option<u32>,
+    /// Also remove interrupted resumable runs (kept for `--resume` or `merge` otherwise).
+    pub discard_interrupted: bool,
     /// Report what would go without removing anything.
     pub dry_run: bool,
 }
@@ -87,6 +89,9 @@ impl Store {
             };
             doomed.extend(self.dead_staging());
             doomed.extend(dead_spill_dirs(self));
+            if options.discard_interrupted {
+                doomed.extend(self.resumable_dirs_not_in_use());
+            }
             doomed.sort();
             doomed.dedup();
             let mut freed = 0;

@@ -177,6 +177,20 @@ impl Store {
         areas
     }
 
+    /// Resumable staging areas no live process is writing.
+    pub(crate) fn resumable_dirs_not_in_use(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.layout.staging()) else { return Vec::new() };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(crate::staging::RESUMABLE_PREFIX))
+                    && !LivenessLock::is_held(&staging_lock_path(p))
+            })
+            .collect()
+    }
+
     /// The slots of `dataset` that hold resumable staging areas.
     pub fn resumable_slots(&self, dataset: &DatasetName) -> Vec<String> {
         let prefix = format!("{}{dataset}@", crate::staging::RESUMABLE_PREFIX);

@@ -39,7 +39,10 @@ pub fn run(ctx: &Context, repair: bool) -> anyhow::Result<ExitStatus> {
         } else {
             format!("`cohort simulate merge {dataset}` commits the shards once all have run")
         };
-        println!("kept: an interrupted run of {dataset} ({slot}, {}); {how}", bytes(*size));
+        println!(
+            "kept: an interrupted run of {dataset} ({slot}, {}); {how}, or `cohort gc --discard-interrupted` removes it",
+            bytes(*size)
+        );
     }
     println!(
         "Checked {} file(s), {}: {}",

@@ -6,8 +6,8 @@ use super::Context;
 use crate::ExitStatus;
 use crate::ui::{bytes, print_json};
 
-pub fn run(ctx: &Context, keep: Option<u32>, dry_run: bool) -> anyhow::Result<ExitStatus> {
-    let report = ctx.open_store()?.gc(&GcOptions { keep, dry_run })?;
+pub fn run(ctx: &Context, keep: Option<u32>, discard_interrupted: bool, dry_run: bool) -> anyhow::Result<ExitStatus> {
+    let report = ctx.open_store()?.gc(&GcOptions { keep, discard_interrupted, dry_run })?;
     if ctx.global.json {
         print_json(&report)?;
         return Ok(ExitStatus::Success);

@@ -76,7 +76,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Versions { dataset } => versions::run(&ctx, dataset),
         Command::Rollback { dataset, to } => rollback::run(&ctx, dataset, *to),
-        Command::Gc { keep, dry_run } => gc::run(&ctx, *keep, *dry_run),
+        Command::Gc { keep, discard_interrupted, dry_run } => gc::run(&ctx, *keep, *discard_interrupted, *dry_run),
         Command::Doctor { repair } => doctor::run(&ctx, *repair),
         Command::Protocol(action) => protocol::run(&ctx, action),
         Command::Simulate(args) => simulate::run(&ctx, args),

@@ -205,6 +205,13 @@ fn ctrl_c_stops_a_run_which_resume_finishes() {
     assert!(staging.join("resumable-big@run").is_dir());
     let doctor = env.ok(&["doctor"]).stdout;
     assert!(doctor.contains("interrupted run of big") && doctor.contains("--resume big"), "{doctor}");
+    // gc keeps it unless asked; then it goes, and nothing else does.
+    env.ok(&["gc"]);
+    assert!(staging.join("resumable-big@run").is_dir());
+    let gc = env.json(&["gc", "--discard-interrupted"]);
+    assert!(gc["freed_bytes"].as_u64().unwrap() > 0, "{gc}");
+    assert!(!crate::util::has_entries(&staging));
+    assert_eq!(env.scalar("SELECT count(*) FROM small.patients"), "100");
 }
 
 /// A run killed after a checkpoint and resumed is identical to one that was never interrupted.
