@@ -174,8 +174,7 @@ fn summary_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<DatasetSummary> {
     let tags: String = r.get(4)?;
     Ok(DatasetSummary {
         id: r.get(0)?,
-        // Names in the catalog were validated on the way in.
-        name: DatasetName::new(&name).unwrap_or_else(|_| unreachable_name(&name)),
+        name: DatasetName::from_catalog(name),
         kind: kind.parse().unwrap_or(DatasetKind::Upload),
         description: r.get(3)?,
         tags: serde_json::from_str(&tags).unwrap_or_default(),
@@ -187,10 +186,6 @@ fn summary_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<DatasetSummary> {
         rows: r.get::<_, i64>(10)? as u64,
         bytes: r.get::<_, i64>(11)? as u64,
     })
-}
-
-fn unreachable_name(name: &str) -> DatasetName {
-    panic!("catalog holds an invalid dataset name {name:?}")
 }
 
 /// Every dataset, by name.

@@ -82,6 +82,7 @@ pub fn run_interruptible(
     progress: &dyn Progress,
     cancel: &CancelToken,
 ) -> std::result::Result<(), RunError> {
+    // Without tracking the bar stays at zero; the statement itself must still run.
     let _ = conn.set_query_progress_tracking(true);
     let progress_handle = conn.progress_handle();
     let interrupt = conn.interrupt_handle();

@@ -47,6 +47,11 @@ impl DatasetName {
         Ok(DatasetName(name.to_string()))
     }
 
+    /// A name read back from the catalog, which only ever stores validated names.
+    pub(crate) fn from_catalog(name: String) -> Self {
+        DatasetName(name)
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
