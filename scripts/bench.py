@@ -6,6 +6,7 @@
   python3 scripts/bench.py memory   [--gb 1.0]                # peak RSS of ingest under several caps
   python3 scripts/bench.py simulate [--sizes 100000,1000000]  # simulation speed and memory vs DuckDB writing
   python3 scripts/bench.py validation                         # the model's figures for 100,000 T&E patients
+  python3 scripts/bench.py web      [--patients 1000000]      # results page of a run: first byte, charts drawn, wrk
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -214,9 +215,74 @@ def validation(args):
     shutil.rmtree(work)
 
 
+def web(args):
+    """The results page of a big run: time to first byte and until every chart has drawn in
+    headless Chromium, cold (a fresh server computes the aggregates) and warm (cached), then wrk
+    with 64 connections against the home page and the results page."""
+    import http.client
+    import json
+    import re
+
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    store = os.path.join(work, "store")
+    name = "bench-run"
+    subprocess.run([COHORT, "--store", store, "--quiet", "simulate", "--patients", str(args.patients),
+                    "--years", "5", "--seed", "42", "--name", name], check=True)
+    timing = os.path.join(ROOT, "tests", "browser", "timing.mjs")
+
+    def serve():
+        proc = subprocess.Popen([COHORT, "--store", store, "--json", "serve", "--addr", "127.0.0.1:0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        url = json.loads(proc.stdout.readline())["url"].rstrip("/")
+        return proc, url
+
+    def first_byte(url, path):
+        host, port = url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port))
+        start = time.perf_counter()
+        conn.request("GET", path)
+        response = conn.getresponse()  # returns once the status line has arrived
+        elapsed = time.perf_counter() - start
+        response.read()
+        conn.close()
+        return elapsed
+
+    def draws(url, repeat):
+        out = subprocess.run(["node", timing, url, str(repeat)], check=True, capture_output=True, text=True,
+                             env={**os.environ, "HOME": work}).stdout
+        return [json.loads(line)["ms"] / 1000 for line in out.splitlines()]
+
+    page = f"/simulations/{name}"
+    proc, url = serve()
+    cold_ttfb = first_byte(url, page)
+    warm_ttfb = statistics.median(first_byte(url, page) for _ in range(5))
+    proc.terminate(); proc.wait()
+    proc, url = serve()
+    cold_draw = draws(url + page, 1)[0]
+    warm_draw = statistics.median(draws(url + page, 5)[1:] or [0])
+    print(f"### Results page of a {args.patients:,}-patient run (T&E, 5 years)\n")
+    print("| | cold (fresh server) | warm (cached) |\n|---|---|---|")
+    print(f"| time to first byte | {cold_ttfb:.2f} s | {warm_ttfb * 1000:.0f} ms |")
+    print(f"| until every chart has drawn (headless Chromium) | {cold_draw:.2f} s | {warm_draw:.2f} s |\n")
+    if shutil.which("wrk"):
+        print("| wrk, 64 connections, 2 threads, 10 s | requests/s | p50 | p99 |\n|---|---|---|---|")
+        for label, path in [("home page", "/"), ("results page (cached)", page)]:
+            out = subprocess.run(["wrk", "-t2", "-c64", "-d10s", "--latency", url + path],
+                                 check=True, capture_output=True, text=True).stdout
+            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+            p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
+            p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
+            print(f"| {label} | {rps:,.0f} | {p50} | {p99} |")
+    else:
+        print("(wrk is not installed: `apt-get install wrk`)")
+    proc.terminate(); proc.wait()
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "simulate", "validation"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "simulate", "validation", "web"])
+    p.add_argument("--patients", type=int, default=1_000_000)
     p.add_argument("--sizes", default="100000,1000000,5000000")
     p.add_argument("--gb", type=float, default=1.0)
     p.add_argument("--repeat", type=int, default=3)
@@ -226,7 +292,8 @@ def main():
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
-    {"ingest": ingest, "catalog": catalog, "memory": memory, "simulate": simulate, "validation": validation}[args.which](args)
+    {"ingest": ingest, "catalog": catalog, "memory": memory, "simulate": simulate, "validation": validation,
+     "web": web}[args.which](args)
 
 
 if __name__ == "__main__":

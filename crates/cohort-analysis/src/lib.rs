@@ -2,10 +2,33 @@
 Analyses over stored datasets, computed where the data is (DuckDB over Parquet) so that only
 aggregates leave the store: what a chart needs, never the participant-level rows.
 
-The first analysis is the cohort flow of a simulation run ([`flow::cohort_flow`]): for every
-calendar month, how many enrolled patients are in each treatment-state category. It feeds the
-cohort-flow streamgraph.
+For a simulation run (its tables `patients` and `visits` mounted in a [`cohort_store::Session`]):
+- [`flow`]: the cohort flow, patients by treatment-state category per calendar month or per month
+  of follow-up (the streamgraph);
+- [`vision`]: mean vision over follow-up with its confidence band, and vision distributions;
+- [`discontinuation`]: stops by type and their cumulative incidence;
+- [`burden`]: injections and visits per patient and per year, and treatment intervals;
+- [`timeline`]: one patient's visits, for the patient finder;
+- [`results`]: all of the above for one run, as the web app's results page needs them.
 */
 #![deny(missing_docs)]
 
+pub mod burden;
+pub mod discontinuation;
 pub mod flow;
+pub mod results;
+pub mod timeline;
+pub mod vision;
+
+use cohort_store::{Session, StoreError};
+
+/// Runs `sql` and maps every row with `row`.
+pub(crate) fn query_rows<T>(
+    session: &Session,
+    sql: &str,
+    row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = session.connection().prepare(sql).map_err(StoreError::sql)?;
+    let rows = stmt.query_map([], row).map_err(StoreError::sql)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql)
+}

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use cohort_analysis::flow::cohort_flow;
+use cohort_analysis::flow::{cohort_flow, cohort_flow_by_follow_up};
 use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::builtin;
-use cohort_sim::run::{Execution, RunFiles, RunParams, RunSpec, Shard, simulate_to_parquet};
+use cohort_sim::run::{Execution, RunFiles, RunParams, RunSpec, Shard, keep_parts, simulate_to_parquet};
 use cohort_store::{
     CancelToken, DatasetKind, DatasetName, NoProgress, Session, Settings, Store, TableName, VersionMeta,
 };
@@ -29,7 +29,12 @@ fn every_month_adds_up_to_those_enrolled() {
     };
     simulate_to_parquet(
         RunSpec { protocol: &protocol, protocol_yaml: builtin.yaml, params: &params, shard: Shard::ALL },
-        RunFiles { patients_dir: &patients_dir, visits_dir: &visits_dir, checkpoint: &checkpoint },
+        RunFiles {
+            patients_dir: &patients_dir,
+            visits_dir: &visits_dir,
+            checkpoint: &checkpoint,
+            after_part: &keep_parts,
+        },
         Execution { threads: 2, chunk_patients: 500, progress: &NoProgress, cancel: &CancelToken::new() },
     )
     .unwrap();
@@ -66,4 +71,59 @@ fn every_month_adds_up_to_those_enrolled() {
         assert!(categories.contains(expected), "{expected} missing from {categories:?}");
     }
     assert!(categories.iter().any(|c| c.starts_with("Discontinued (")), "{categories:?}");
+
+    // The change-based queries equal the definition: a snapshot of every enrolled (or followed)
+    // patient's last visit at each point, by an ASOF join.
+    let snapshot = |points: &str, key: &str| -> Vec<(String, String, i64)> {
+        let sql = format!(
+            r#"
+            WITH visits AS (
+                SELECT patient_id, day, date, phase, is_discontinuation_visit, next_interval_days, treatment_state,
+                       last_value(discontinuation_type IGNORE NULLS) OVER (
+                           PARTITION BY patient_id ORDER BY visit_number
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_stop
+                FROM flow.visits),
+            points AS ({points})
+            SELECT {key}::VARCHAR,
+                   CASE
+                       WHEN v.patient_id IS NULL THEN 'Pre-treatment'
+                       WHEN (v.phase = 'monitoring' OR v.is_discontinuation_visit) AND v.next_interval_days IS NULL
+                           THEN 'Discontinued (' || v.last_stop || ')'
+                       WHEN v.phase = 'monitoring' OR v.is_discontinuation_visit THEN 'Monitoring'
+                       ELSE v.treatment_state
+                   END AS category,
+                   count(*)
+            FROM points e ASOF LEFT JOIN visits v ON e.patient_id = v.patient_id AND v.day <= e.day
+            GROUP BY ALL ORDER BY 1, 2"#
+        );
+        let mut stmt = session.connection().prepare(&sql).unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let calendar = snapshot(
+        "SELECT p.patient_id, m.month_end, (m.month_end - DATE '2024-01-01')::INTEGER AS day
+         FROM flow.patients p,
+              (SELECT DISTINCT last_day(d::DATE) AS month_end FROM generate_series(
+                   (SELECT date_trunc('month', min(enrolment_date)) FROM flow.patients),
+                   (SELECT max(date) FROM flow.visits), INTERVAL 1 MONTH) t(d)) m
+         WHERE p.enrolment_date <= m.month_end",
+        "strftime(e.month_end, '%Y-%m-%d')",
+    );
+    let fast: Vec<(String, String, i64)> =
+        flow.iter().map(|r| (r.month_end.clone(), r.category.clone(), r.patients)).collect();
+    assert_eq!(fast, calendar);
+    let horizon = cohort_sim::population::horizon_days(3.0) as i64;
+    let follow_up = snapshot(
+        &format!(
+            "SELECT p.patient_id, m.month, p.enrolment_day + round(m.month * 30.4375)::INTEGER AS day
+             FROM flow.patients p, range(0, 1201) m(month)
+             WHERE p.enrolment_day + round(m.month * 30.4375) < {horizon}"
+        ),
+        "lpad(e.month::VARCHAR, 4, '0')",
+    );
+    let fast: Vec<(String, String, i64)> = cohort_flow_by_follow_up(&session, "flow", horizon)
+        .unwrap()
+        .into_iter()
+        .map(|r| (format!("{:04}", r.month), r.category, r.patients))
+        .collect();
+    assert_eq!(fast, follow_up);
 }

@@ -121,12 +121,30 @@ Examples:
     /// Treatment protocols for `cohort simulate`: list, show, validate, or copy one to edit.
     #[command(subcommand)]
     Protocol(ProtocolCommand),
+    /// Serve the web app and its JSON API (`/api/v1`) over the store; `--demo` adds example data.
+    Serve(ServeArgs),
     /// Check every file against its recorded SHA-256 and row count.
     Doctor {
         /// Quarantine versions with broken files and rewrite datasets.duckdb.
         #[arg(long)]
         repair: bool,
     },
+}
+
+/// `cohort serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback only until cohort has accounts (see --insecure-no-auth);
+    /// port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
+    pub addr: std::net::SocketAddr,
+    /// Add example data if missing: two 2,000-patient simulation runs (treat-and-extend and
+    /// treat-and-treat) and a small trial loaded from CSV.
+    #[arg(long)]
+    pub demo: bool,
+    /// Listen on a non-loopback address although anyone who reaches it can read every dataset.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 /// `cohort simulate`.
@@ -171,6 +189,12 @@ pub struct SimulateArgs {
     /// shard is done, `cohort simulate merge NAME` commits them as one run.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// With --shard, on a machine without the store: upload the shard to this object-store
+    /// folder (`s3://bucket/prefix`, credentials and endpoint from the AWS_* variables, or
+    /// `file:///shared/path`) as each part finishes; the same command again continues after the
+    /// last uploaded part; `cohort simulate merge NAME --from URL` commits every shard.
+    #[arg(long, value_name = "URL", requires = "shard")]
+    pub to: Option<String>,
     /// Patients per parallel chunk (output does not depend on it).
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub chunk_patients: usize,
@@ -182,8 +206,12 @@ pub enum SimulateAction {
     /// Commit the finished shards of a sharded run as one dataset version, identical to the same
     /// run on one machine.
     Merge {
-        /// The dataset the shards were run for.
+        /// The dataset the shards were run for (or, with --from, the dataset to create).
         name: String,
+        /// Take the shards from this object-store folder (what the shards were given as --to)
+        /// instead of the store's staging area.
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
     },
 }
 

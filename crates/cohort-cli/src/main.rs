@@ -81,6 +81,21 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
+fn run_error_class(e: &cohort_sim::run::RunError) -> (ErrorClass, Option<String>) {
+    match e {
+        cohort_sim::run::RunError::Cancelled => (ErrorClass::Cancelled, None),
+        cohort_sim::run::RunError::Checkpoint(_) => (ErrorClass::User, None),
+        other if cohort_store::error::is_disk_full_message(&other.to_string()) => (
+            ErrorClass::Resource,
+            Some(
+                "free some disk space, then `cohort simulate --resume NAME` finishes the run; nothing was committed"
+                    .into(),
+            ),
+        ),
+        _ => (ErrorClass::Internal, None),
+    }
+}
+
 /// Prints an error (and what to do about it) to standard error and picks the exit code.
 fn report(error: &anyhow::Error) -> ExitStatus {
     let (class, hint) = if let Some(e) = error.downcast_ref::<StoreError>() {
@@ -90,14 +105,13 @@ fn report(error: &anyhow::Error) -> ExitStatus {
     } else if let Some(e) = error.downcast_ref::<ProtocolError>() {
         (ErrorClass::User, e.hint())
     } else if let Some(e) = error.downcast_ref::<cohort_sim::run::RunError>() {
+        run_error_class(e)
+    } else if let Some(e) = error.downcast_ref::<cohort_sim::job::JobError>() {
         match e {
-            cohort_sim::run::RunError::Cancelled => (ErrorClass::Cancelled, None),
-            cohort_sim::run::RunError::Checkpoint(_) => (ErrorClass::User, None),
-            other if cohort_store::error::is_disk_full_message(&other.to_string()) => (
-                ErrorClass::Resource,
-                Some("free some disk space, then `cohort simulate --resume NAME` finishes the run; nothing was committed".into()),
-            ),
-            _ => (ErrorClass::Internal, None),
+            cohort_sim::job::JobError::Run(e) => run_error_class(e),
+            cohort_sim::job::JobError::Store(e) => (e.class(), e.hint()),
+            cohort_sim::job::JobError::Protocol(e) => (ErrorClass::User, e.hint()),
+            cohort_sim::job::JobError::NothingToResume(_) => (ErrorClass::User, None),
         }
     } else {
         (ErrorClass::User, None)

@@ -1,12 +1,12 @@
 /*!
 The AMD treatment simulation behind `cohort simulate`.
 
-So far it holds the model's building blocks — random streams per patient ([`random`]),
-recruitment and baseline draws ([`population`]), the fortnightly disease process ([`disease`]) and
-the pieces of the vision model ([`vision`]) — and the protocols: one self-contained YAML file each, with every parameter the
-engine uses written in it and every key in it used. [`protocol::Protocol::from_yaml`] parses and
-validates a file, naming the key and line of any problem; [`protocol::builtin`] gives the built-in
-protocols (`aflibercept-tae`, `aflibercept-tnt`), written from APE's parameter values.
+It holds the model's building blocks — random streams per patient ([`random`]), recruitment and
+baseline draws ([`population`]), the fortnightly disease process ([`disease`]), the pieces of the
+vision model ([`vision`]) and the patient engine ([`engine`]) — the protocols ([`protocol`]: one
+self-contained YAML file each, every parameter the engine uses written in it and every key in it
+used), the parallel run streamed to Parquet ([`run`]), and the run as a store job ([`job`]:
+staged, resumable, committed as one version).
 
 ```
 let tae = cohort_sim::protocol::builtin("aflibercept-tae").unwrap().load().unwrap();
@@ -18,6 +18,7 @@ assert_eq!(tae.canonical_sha256().len(), 64);
 
 pub mod disease;
 pub mod engine;
+pub mod job;
 pub mod output;
 pub mod population;
 pub mod protocol;

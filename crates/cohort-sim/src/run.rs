@@ -33,6 +33,11 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// nothing but the patient count, so a resumed run writes the same files as an uninterrupted one.
 pub const PART_PATIENTS: usize = 100_000;
 
+/// The file name of part `part` in each table's directory: `part-00003.parquet`.
+pub fn part_name(part: usize) -> String {
+    format!("part-{part:05}.parquet")
+}
+
 /// The checkpoint of a run, written after every finished part.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
@@ -163,10 +168,13 @@ pub enum RunError {
     /// The run was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// A finished part could not be handed on (uploaded, say).
+    #[error("{0}")]
+    Handoff(String),
 }
 
 /// Where a run writes: one directory per table and a checkpoint file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RunFiles<'a> {
     /// The `patients` table's directory.
     pub patients_dir: &'a Path,
@@ -174,6 +182,14 @@ pub struct RunFiles<'a> {
     pub visits_dir: &'a Path,
     /// The checkpoint, rewritten (atomically) after every part.
     pub checkpoint: &'a Path,
+    /// Called with a finished part's file name (`part-00003.parquet`, the same in both table
+    /// directories) once its files and the checkpoint are synced: a shard uploads them here.
+    pub after_part: &'a dyn Fn(&str) -> Result<(), RunError>,
+}
+
+/// The `after_part` of a run that keeps its files where they are.
+pub fn keep_parts(_: &str) -> Result<(), RunError> {
+    Ok(())
 }
 
 /// What one process simulates.
@@ -221,14 +237,20 @@ pub fn simulate_to_parquet(
             return Err(RunError::Checkpoint("the interrupted run had other parameters or another protocol".into()));
         }
         Some(c) => c,
-        None => Checkpoint {
-            protocol_yaml: protocol_yaml.to_string(),
-            protocol_sha256: protocol.canonical_sha256(),
-            params: params.clone(),
-            parts_done: Default::default(),
-            patients: 0,
-            visits: 0,
-        },
+        None => {
+            let fresh = Checkpoint {
+                protocol_yaml: protocol_yaml.to_string(),
+                protocol_sha256: protocol.canonical_sha256(),
+                params: params.clone(),
+                parts_done: Default::default(),
+                patients: 0,
+                visits: 0,
+            };
+            // Written before any work, so that a run stopped in its first part can be resumed too.
+            let json = serde_json::to_vec_pretty(&fresh).expect("a checkpoint serialises");
+            cohort_store::fsutil::write_atomic(files.checkpoint, &json)?;
+            fresh
+        }
     };
 
     let props = WriterProperties::builder()
@@ -254,7 +276,7 @@ pub fn simulate_to_parquet(
     progress.set_position(checkpoint.patients);
     for (part, part_days) in todo {
         let part_start = part * PART_PATIENTS;
-        let name = format!("part-{part:05}.parquet");
+        let name = part_name(part);
         let mut patients_out = FixedBatches::new(ArrowWriter::try_new(
             fs_create(&files.patients_dir.join(&name))?,
             PATIENTS.clone(),
@@ -302,6 +324,7 @@ pub fn simulate_to_parquet(
         checkpoint.visits += part_visits;
         let json = serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint serialises");
         cohort_store::fsutil::write_atomic(files.checkpoint, &json)?;
+        (files.after_part)(&name)?;
         cohort_store::failpoint::hit("simulate.after_part");
     }
     progress.finish();

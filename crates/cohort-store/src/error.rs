@@ -46,6 +46,20 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The SQL console refused a statement (it writes, reads files, changes settings, ...).
+    #[error("{reason}")]
+    QueryRefused {
+        /// Why.
+        reason: String,
+    },
+
+    /// A console query ran past its time limit and was stopped.
+    #[error("the query ran longer than {seconds} s and was stopped")]
+    QueryTimeout {
+        /// The limit.
+        seconds: u64,
+    },
+
     /// No dataset has this name.
     #[error("no dataset named `{name}`")]
     DatasetNotFound {
@@ -206,7 +220,9 @@ impl StoreError {
             | StoreError::KindMismatch { .. }
             | StoreError::BadStaging { .. }
             | StoreError::Sql { .. }
+            | StoreError::QueryRefused { .. }
             | StoreError::NewerCatalog { .. } => ErrorClass::User,
+            StoreError::QueryTimeout { .. } => ErrorClass::Resource,
             StoreError::Busy { .. } => ErrorClass::Resource,
             _ if self.is_disk_full() => ErrorClass::Resource,
             StoreError::Parquet { .. } | StoreError::Inconsistent(_) => ErrorClass::Integrity,
@@ -245,6 +261,14 @@ impl StoreError {
                 "retry in a moment; if no cohort process is running, `cohort doctor` checks the store".into()
             }
             StoreError::NewerCatalog { .. } => "upgrade cohort to open this store".into(),
+            StoreError::QueryRefused { .. } => {
+                "the console runs one read-only SELECT over the store's datasets; `cohort query` on the command \
+                 line can do more"
+                    .into()
+            }
+            StoreError::QueryTimeout { .. } => {
+                "narrow the query (filters, fewer joins), or run it with `cohort query`, which has no time limit".into()
+            }
             StoreError::Sql { message } if message.contains("does not exist") => {
                 "datasets are schemas: `SELECT * FROM \"<dataset>\".\"<table>\"` (`\"<dataset>@<N>\"` for version N); \
                  `cohort list` shows the datasets and `cohort show NAME` their tables"

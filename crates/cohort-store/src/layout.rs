@@ -76,6 +76,11 @@ impl Layout {
         self.root.join("quarantine")
     }
 
+    /// The query history of the SQL console (JSON lines, appended).
+    pub fn query_history(&self) -> PathBuf {
+        self.root.join("history").join("queries.jsonl")
+    }
+
     /// DuckDB's spill directory for this process.
     pub fn spill_dir(&self) -> PathBuf {
         self.root.join("tmp").join(std::process::id().to_string())

@@ -32,6 +32,7 @@ let resolved = store.resolve(&VersionRef::parse("trial")?)?;
 #![deny(missing_docs)]
 
 mod catalog;
+pub mod console;
 mod doctor;
 pub mod duck;
 pub mod error;

@@ -151,3 +151,63 @@ fn threads_of_one_process_commit_and_read_concurrently() {
     assert_eq!(versions.len(), 12);
     assert_eq!(store.doctor(false, &cohort_store::NoProgress).unwrap().problems.len(), 0);
 }
+
+/// The SQL console runs one read-only SELECT over the datasets and refuses everything else; what
+/// it refuses leaves the store and the file system untouched, and every run is in the history.
+#[test]
+fn the_console_reads_datasets_and_nothing_else() {
+    use cohort_store::console::{history, run_console};
+    use std::time::Duration;
+
+    let (dir, store) = store();
+    let name = DatasetName::new("trial").unwrap();
+    let mut staging = store.stage(&name).unwrap();
+    let table = staging.table_dir(&TableName::new("visits").unwrap()).unwrap();
+    write_part(&table.join("a.parquet"), 0..250, true);
+    staging.commit(meta(DatasetKind::Upload)).unwrap();
+    let limit = Duration::from_secs(20);
+
+    let page =
+        run_console(&store, "SELECT patient, label FROM trial.visits ORDER BY patient;", 10, 5, limit, "t").unwrap();
+    assert_eq!((page.total, page.columns.len(), page.rows.len()), (250, 2, 5));
+    assert!(page.rows[0].contains("\"patient\":10"), "{:?}", page.rows);
+    assert_eq!(page.datasets, ["trial@1"]);
+
+    let secret = dir.path().join("secret.csv");
+    std::fs::write(&secret, "a\n1\n").unwrap();
+    let outside = dir.path().join("out.csv");
+    for sql in [
+        format!("COPY (SELECT 1) TO '{}'", outside.display()),
+        format!("ATTACH '{}' AS other", dir.path().join("x.duckdb").display()),
+        "INSTALL httpfs".to_string(),
+        "LOAD httpfs".to_string(),
+        "SET enable_external_access = true".to_string(),
+        "PRAGMA memory_limit = '10GB'".to_string(),
+        "CREATE TABLE t AS SELECT 1".to_string(),
+        "SELECT 1; SELECT 2".to_string(),
+        "".to_string(),
+    ] {
+        let err = run_console(&store, &sql, 0, 10, limit, "t").unwrap_err();
+        assert!(matches!(err, StoreError::QueryRefused { .. }), "{sql}: {err}");
+    }
+    for sql in [
+        format!("SELECT * FROM read_csv('{}')", secret.display()),
+        format!("SELECT * FROM '{}'", secret.display()),
+        "SELECT * FROM read_text('/etc/passwd')".to_string(),
+    ] {
+        let err = run_console(&store, &sql, 0, 10, limit, "t").unwrap_err();
+        assert!(matches!(err, StoreError::Sql { .. }), "{sql}: {err}");
+    }
+    assert!(!outside.exists() && !dir.path().join("x.duckdb").exists());
+
+    let slow = "SELECT count(*) FROM range(100000000000) a";
+    let err = run_console(&store, slow, 0, 10, Duration::from_millis(300), "t").unwrap_err();
+    assert!(matches!(err, StoreError::QueryTimeout { .. }), "{err}");
+
+    let runs = history(&store, 100).unwrap();
+    assert_eq!(runs.len(), 14);
+    assert_eq!(runs[0].sql, slow, "newest first");
+    assert!(runs[0].error.is_some());
+    assert_eq!(runs.last().unwrap().rows, Some(250));
+    assert_eq!(runs.last().unwrap().datasets, ["trial@1"]);
+}

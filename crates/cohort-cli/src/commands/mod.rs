@@ -9,6 +9,7 @@ mod list;
 mod protocol;
 mod query;
 mod rollback;
+mod serve;
 mod show;
 mod simulate;
 mod versions;
@@ -80,5 +81,6 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Doctor { repair } => doctor::run(&ctx, *repair),
         Command::Protocol(action) => protocol::run(&ctx, action),
         Command::Simulate(args) => simulate::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
     }
 }

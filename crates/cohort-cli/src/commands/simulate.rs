@@ -1,13 +1,19 @@
 //! `cohort simulate`.
 
 use anyhow::{Context as _, bail};
+use cohort_remote::RemoteDir;
+use cohort_sim::job::{
+    CHECKPOINT, JobError, JobOutcome, Provenance, check_name_free_for_simulation, parse_shard_slot, resume_in_store,
+    run_in_store, shard_slot, version_meta,
+};
 use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::{BUILTINS, Protocol, resolve};
 use cohort_sim::run::{
-    Checkpoint, ENGINE_VERSION, Execution, RunError, RunFiles, RunParams, RunSpec, Shard, estimate, simulate_to_parquet,
+    Checkpoint, Execution, RunError, RunFiles, RunParams, RunSpec, Shard, estimate, part_name, simulate_to_parquet,
 };
+use cohort_store::Progress as _;
 use cohort_store::hash::sha256_file;
-use cohort_store::{CommitOutcome, DatasetKind, DatasetName, SourceFile, Staging, TableName, VersionMeta};
+use cohort_store::{CommitOutcome, DatasetName, SourceFile, Staging, TableName};
 
 use super::Context;
 use super::ingest::actor;
@@ -18,9 +24,6 @@ use crate::ui::{bytes, count, print_json};
 /// More patients than this is a typo, not a study.
 const MAX_PATIENTS: u64 = 100_000_000;
 
-/// The checkpoint's file name inside the run's staging area.
-const CHECKPOINT: &str = "run.json";
-
 pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     let threads = ctx
         .global
@@ -28,8 +31,12 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         .map(|t| t as usize)
         .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    if let Some(SimulateAction::Merge { name }) = &args.action {
-        return merge(ctx, &DatasetName::new(name)?);
+    if let Some(SimulateAction::Merge { name, from }) = &args.action {
+        let name = DatasetName::new(name)?;
+        return match from {
+            Some(url) => merge_remote(ctx, &name, url),
+            None => merge(ctx, &name),
+        };
     }
     if let Some(name) = &args.resume {
         return resume(ctx, args, &DatasetName::new(name)?, threads);
@@ -76,16 +83,13 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     }
+    if let Some(url) = &args.to {
+        let run = RunSpec { protocol: &protocol, protocol_yaml: &protocol_yaml, params: &params, shard };
+        return remote_shard(ctx, url, run, threads, args.chunk_patients);
+    }
     let store = ctx.open_or_create_store()?;
     // Refuse a name that belongs to another kind of dataset before spending the simulation on it.
-    if let Some(existing) = store.list()?.into_iter().find(|d| d.name == name && d.kind != DatasetKind::Simulation) {
-        return Err(cohort_store::StoreError::KindMismatch {
-            dataset: name.to_string(),
-            existing: existing.kind.to_string(),
-            requested: DatasetKind::Simulation.to_string(),
-        }
-        .into());
-    }
+    check_name_free_for_simulation(&store, &name)?;
     // Staging and the committed files live on the same disk; a commit needs a few MB more for
     // catalog blocks and the rewritten datasets.duckdb.
     let needed = estimate.bytes + estimate.bytes / 4 + 8_000_000;
@@ -113,105 +117,83 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
         let (sha256, bytes) = sha256_file(&path, |_| {})?;
         vec![SourceFile { path: path.to_string_lossy().into_owned(), sha256, bytes, table: None }]
     };
-    let slot = if shard == Shard::ALL { "run".to_string() } else { shard_slot(shard) };
-    let staging = store.stage_resumable(&name, &slot)?;
     let run = RunSpec { protocol: &protocol, protocol_yaml: &protocol_yaml, params: &params, shard };
-    execute(ctx, staging, run, sources, &args.protocol, threads, args.chunk_patients)
+    let provenance =
+        Provenance { protocol_source: args.protocol.clone(), sources, created_by: actor(), via: VIA.into() };
+    let bars = ctx.bars();
+    let exec = Execution { threads, chunk_patients: args.chunk_patients, progress: &bars, cancel: ctx.cancel };
+    let outcome = run_in_store(&store, &name, run, exec, provenance);
+    report_run(ctx, &name, shard, outcome)
 }
+
+/// How runs started here are recorded in the catalog.
+const VIA: &str = "cohort simulate";
 
 /// `--resume NAME`: finish the interrupted run from its checkpoint.
 fn resume(ctx: &Context, args: &SimulateArgs, name: &DatasetName, threads: usize) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
-    let staging = store.stage_resumable(name, "run")?;
-    let checkpoint = match Checkpoint::read(&staging.dir().join(CHECKPOINT))? {
-        Some(c) => c,
-        None => {
-            staging.discard()?;
-            bail!("there is no interrupted run of `{name}` to resume (`cohort list` shows finished ones)");
-        }
-    };
-    let protocol = Protocol::from_yaml(&format!("the checkpoint of `{name}`"), &checkpoint.protocol_yaml)?;
-    ctx.note(format!(
-        "resuming `{name}` after {} of its patients ({} part(s))",
-        count(checkpoint.patients),
-        checkpoint.parts_done.len()
-    ));
-    let run = RunSpec {
-        protocol: &protocol,
-        protocol_yaml: &checkpoint.protocol_yaml,
-        params: &checkpoint.params,
-        shard: Shard::ALL,
-    };
-    execute(ctx, staging, run, Vec::new(), "checkpoint", threads, args.chunk_patients)
+    if let Some(checkpoint) = cohort_sim::job::interrupted_run(&store, name)? {
+        ctx.note(format!(
+            "resuming `{name}` after {} of its patients ({} part(s))",
+            count(checkpoint.patients),
+            checkpoint.parts_done.len()
+        ));
+    }
+    let bars = ctx.bars();
+    let exec = Execution { threads, chunk_patients: args.chunk_patients, progress: &bars, cancel: ctx.cancel };
+    let outcome = resume_in_store(&store, name, exec, actor(), VIA.into());
+    report_run(ctx, name, Shard::ALL, outcome)
 }
 
-/// Runs (or finishes) the simulation in `staging` and commits it; a shard stops before the
-/// commit and waits for `merge`.
-fn execute(
+/// Reports a finished (or failed) run or shard, with what to do next.
+fn report_run(
     ctx: &Context,
-    mut staging: Staging,
-    run: RunSpec<'_>,
-    sources: Vec<SourceFile>,
-    protocol_source: &str,
-    threads: usize,
-    chunk_patients: usize,
+    name: &DatasetName,
+    shard: Shard,
+    outcome: Result<JobOutcome, JobError>,
 ) -> anyhow::Result<ExitStatus> {
-    let RunSpec { protocol, params, shard, .. } = run;
-    let name = staging.dataset().clone();
-    let patients_dir = staging.table_dir(&TableName::new("patients")?)?;
-    let visits_dir = staging.table_dir(&TableName::new("visits")?)?;
-    let checkpoint = staging.dir().join(CHECKPOINT);
-    let files = RunFiles { patients_dir: &patients_dir, visits_dir: &visits_dir, checkpoint: &checkpoint };
-    let bars = ctx.bars();
-    let exec = Execution { threads, chunk_patients, progress: &bars, cancel: ctx.cancel };
-    let outcome = match simulate_to_parquet(run, files, exec) {
+    let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e @ RunError::Checkpoint(_)) => {
+        Err(e @ JobError::Run(RunError::Checkpoint(_))) => {
             return Err(anyhow::Error::new(e).context(format!(
                 "an interrupted run holds `{name}`: finish it with `cohort simulate --resume {name}`, or choose \
-                     another --name"
+                 another --name"
             )));
         }
-        Err(e) => {
+        Err(e @ JobError::NothingToResume(_)) => bail!("{e} (`cohort list` shows finished ones)"),
+        Err(e @ JobError::Run(_)) => {
             if !ctx.global.quiet && !ctx.global.json {
                 eprintln!("stopped; `cohort simulate --resume {name}` finishes the run from its last checkpoint");
             }
             return Err(e.into());
         }
+        Err(e) => return Err(e.into()),
     };
-    if shard != Shard::ALL {
-        // The shard's parts and checkpoint stay in its staging area until `merge`.
+    let run = &outcome.run;
+    let Some(committed) = &outcome.commit else {
         if ctx.global.json {
-            print_json(&serde_json::json!({"dataset": name, "shard": shard, "run": outcome}))?;
+            print_json(&serde_json::json!({"dataset": name, "shard": shard, "run": run}))?;
         } else {
             ctx.note(format!(
                 "shard {}/{} of `{name}` is done ({} patients); when every shard is, run `cohort simulate merge {name}`",
                 shard.index + 1,
                 shard.count,
-                count(outcome.patients)
+                count(run.patients)
             ));
         }
         return Ok(ExitStatus::Success);
-    }
-    std::fs::remove_file(&checkpoint)?;
-    let extra = serde_json::json!({
-        "protocol_source": protocol_source,
-        "wall_seconds": outcome.seconds,
-        "threads": threads,
-    });
-    let committed =
-        staging.commit(version_meta(protocol, params, outcome.patients, outcome.visits, sources, "", extra))?;
+    };
     if ctx.global.json {
-        print_json(&serde_json::json!({"dataset": name, "commit": committed, "run": outcome}))?;
+        print_json(&serde_json::json!({"dataset": name, "commit": committed, "run": run}))?;
         return Ok(ExitStatus::Success);
     }
     match committed {
         CommitOutcome::Created { version, .. } => ctx.note(format!(
             "simulated {} patients and {} visits in {:.1}s ({:.0} patients/s); version {version}",
-            count(outcome.patients),
-            count(outcome.visits),
-            outcome.seconds,
-            outcome.patients as f64 / outcome.seconds.max(1e-9)
+            count(run.patients),
+            count(run.visits),
+            run.seconds,
+            run.patients as f64 / run.seconds.max(1e-9)
         )),
         CommitOutcome::Unchanged { version, .. } => {
             ctx.note(format!("the same run is already version {version} of this dataset; nothing changed"))
@@ -219,49 +201,6 @@ fn execute(
     }
     println!("{name}");
     Ok(ExitStatus::Success)
-}
-
-/// The catalog record of a finished run: what was simulated, by which engine, with what result.
-/// `extra` adds run-specific provenance; `note` is appended to the description.
-fn version_meta(
-    protocol: &Protocol,
-    params: &RunParams,
-    patients: u64,
-    visits: u64,
-    sources: Vec<SourceFile>,
-    note: &str,
-    extra: serde_json::Value,
-) -> VersionMeta {
-    let mut provenance = serde_json::json!({
-        "tool": "cohort",
-        "tool_version": cohort_store::VERSION,
-        "command": "simulate",
-        "engine_version": ENGINE_VERSION,
-        "protocol": protocol.name,
-        "protocol_sha256": protocol.canonical_sha256(),
-        "params": params,
-        "patients": patients,
-        "visits": visits,
-        "status": "complete",
-    });
-    if let (Some(all), Some(more)) = (provenance.as_object_mut(), extra.as_object()) {
-        all.extend(more.clone());
-    }
-    VersionMeta {
-        kind: DatasetKind::Simulation,
-        description: Some(format!(
-            "{}: {} patients over {} years from {}, seed {}{note}",
-            protocol.name,
-            count(patients),
-            params.years,
-            params.start,
-            params.seed
-        )),
-        tags: None,
-        created_by: format!("{} via cohort simulate", actor()),
-        sources,
-        provenance,
-    }
 }
 
 /// `2/4` (1-based) as a [`Shard`].
@@ -275,72 +214,26 @@ fn parse_shard(text: &str) -> anyhow::Result<Shard> {
     }
 }
 
-/// The staging slot of a shard: `shard-2-of-4`.
-fn shard_slot(shard: Shard) -> String {
-    format!("shard-{}-of-{}", shard.index + 1, shard.count)
-}
-
 /// `merge NAME`: move every shard's parts into one staging area and commit them as one run.
 fn merge(ctx: &Context, name: &DatasetName) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
-    let slots: Vec<(Shard, String)> = store
-        .resumable_slots(name)
-        .into_iter()
-        .filter_map(|slot| {
-            let rest = slot.strip_prefix("shard-")?;
-            let (i, n) = rest.split_once("-of-")?;
-            Some((Shard { index: i.parse::<usize>().ok()? - 1, count: n.parse().ok()? }, slot))
-        })
-        .collect();
-    let Some(count_n) = slots.first().map(|(s, _)| s.count) else {
-        bail!("there are no shards of `{name}` to merge (run `cohort simulate ... --name {name} --shard I/N`)");
-    };
-    if slots.iter().any(|(s, _)| s.count != count_n) {
-        bail!(
-            "the shards of `{name}` disagree on how many shards there are; remove the stray ones from the store's staging/"
-        );
-    }
-    let missing: Vec<String> = (0..count_n)
-        .filter(|i| !slots.iter().any(|(s, _)| s.index == *i))
-        .map(|i| format!("{}/{count_n}", i + 1))
-        .collect();
-    if !missing.is_empty() {
-        bail!("shard(s) {} of `{name}` have not run yet", missing.join(", "));
-    }
+    let slots: Vec<(Shard, String)> =
+        store.resumable_slots(name).into_iter().filter_map(|slot| Some((parse_shard_slot(&slot)?, slot))).collect();
+    let what = format!("`{name}`");
+    check_shard_set(
+        &what,
+        slots.iter().map(|(s, _)| *s),
+        &format!("run `cohort simulate ... --name {name} --shard I/N`"),
+    )?;
     let mut shards = Vec::new();
     for (shard, slot) in &slots {
         let staging = store.stage_resumable(name, slot)?;
         let checkpoint = Checkpoint::read(&staging.dir().join(CHECKPOINT))?.ok_or_else(|| {
-            anyhow::anyhow!("shard {}/{count_n} of `{name}` has no checkpoint; run it again", shard.index + 1)
+            anyhow::anyhow!("shard {}/{} of {what} has no checkpoint; run it again", shard.index + 1, shard.count)
         })?;
         shards.push((*shard, staging, checkpoint));
     }
-    let first = &shards[0].2;
-    let parts = Shard::parts_of(
-        cohort_sim::population::enrolment_days(
-            first.params.recruitment,
-            cohort_sim::population::horizon_days(first.params.years),
-            first.params.seed,
-        )
-        .len(),
-    );
-    for (shard, _, c) in &shards {
-        if c.params != first.params || c.protocol_sha256 != first.protocol_sha256 {
-            bail!("shard {}/{count_n} of `{name}` was run with other parameters or another protocol", shard.index + 1);
-        }
-        let owed = (0..parts).filter(|p| shard.owns(*p)).count();
-        if c.parts_done.len() != owed {
-            bail!(
-                "shard {}/{count_n} of `{name}` is unfinished ({} of {owed} parts); run it again to finish it",
-                shard.index + 1,
-                c.parts_done.len()
-            );
-        }
-    }
-    let protocol = Protocol::from_yaml(&format!("the checkpoint of `{name}`"), &first.protocol_yaml)?;
-    let params = first.params.clone();
-    let (patients, visits) = shards.iter().fold((0, 0), |(p, v), (_, _, c)| (p + c.patients, v + c.visits));
-
+    let checked = check_shards(&what, shards.iter().map(|(s, _, c)| (*s, c)))?;
     let mut target = store.stage(name)?;
     for table in ["patients", "visits"] {
         let dir = target.table_dir(&TableName::new(table)?)?;
@@ -351,23 +244,223 @@ fn merge(ctx: &Context, name: &DatasetName) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    let extra = serde_json::json!({"protocol_source": "checkpoint", "shards": count_n});
-    let committed = target.commit(version_meta(
-        &protocol,
-        &params,
-        patients,
-        visits,
-        Vec::new(),
-        &format!(" ({count_n} shards)"),
-        extra,
-    ))?;
+    let extra = serde_json::json!({"protocol_source": "checkpoint", "shards": checked.shards});
+    let committed = commit_merged(target, &checked, extra)?;
     for (_, staging, _) in shards {
         staging.discard()?;
     }
+    report_merge(ctx, name, &checked, committed)
+}
+
+/// `merge NAME --from URL`: download every shard's parts from an object store and commit them
+/// as one run. The shards stay in the object store (remove them there when no longer wanted).
+fn merge_remote(ctx: &Context, name: &DatasetName, url: &str) -> anyhow::Result<ExitStatus> {
+    let remote = RemoteDir::open(url)?;
+    let what = format!("the run in `{}`", remote.url());
+    let files = remote.list()?;
+    let shards: Vec<Shard> =
+        files.iter().filter_map(|f| parse_shard_slot(f.name.strip_suffix(&format!("/{CHECKPOINT}"))?)).collect();
+    check_shard_set(&what, shards.iter().copied(), &format!("run `cohort simulate ... --shard I/N --to {url}`"))?;
+    let mut checkpoints = Vec::new();
+    for shard in &shards {
+        let key = format!("{}/{CHECKPOINT}", shard_slot(*shard));
+        let bytes = remote.get_bytes(&key)?.ok_or_else(|| anyhow::anyhow!("`{}/{key}` disappeared", remote.url()))?;
+        let checkpoint: Checkpoint = serde_json::from_slice(&bytes)
+            .with_context(|| format!("`{}/{key}` is not a shard checkpoint", remote.url()))?;
+        checkpoints.push((*shard, checkpoint));
+    }
+    let checked = check_shards(&what, checkpoints.iter().map(|(s, c)| (*s, c)))?;
+    let store = ctx.open_or_create_store()?;
+    let mut target = store.stage(name)?;
+    let downloads: Vec<(String, String)> = checkpoints
+        .iter()
+        .flat_map(|(shard, c)| {
+            c.parts_done.iter().flat_map(move |part| {
+                ["patients", "visits"]
+                    .map(|table| (format!("{}/{table}/{}", shard_slot(*shard), part_name(*part)), table.into()))
+            })
+        })
+        .collect();
+    let sizes: std::collections::BTreeMap<&str, u64> = files.iter().map(|f| (f.name.as_str(), f.bytes)).collect();
+    let mut dirs = std::collections::BTreeMap::new();
+    for table in ["patients", "visits"] {
+        dirs.insert(table.to_string(), target.table_dir(&TableName::new(table)?)?);
+    }
+    let bars = ctx.bars();
+    bars.begin(
+        "downloading shards",
+        Some(downloads.iter().map(|(key, _)| sizes.get(key.as_str()).copied().unwrap_or(0)).sum()),
+    );
+    for (key, table) in &downloads {
+        if ctx.cancel.is_cancelled() {
+            bail!("cancelled; nothing was committed");
+        }
+        let Some(expected) = sizes.get(key.as_str()).copied() else {
+            bail!("`{}/{key}` is missing, though its shard's checkpoint lists it; run that shard again", remote.url());
+        };
+        let dir = &dirs[table];
+        let file = key.rsplit('/').next().expect("a key has a file name");
+        let got = remote.get_file(key, &dir.join(file))?;
+        if got != expected {
+            bail!("`{}/{key}` changed while it was downloaded ({got} of {expected} bytes)", remote.url());
+        }
+        bars.advance(got);
+    }
+    bars.finish();
+    let extra =
+        serde_json::json!({"protocol_source": "checkpoint", "shards": checked.shards, "shards_from": remote.url()});
+    let committed = commit_merged(target, &checked, extra)?;
+    report_merge(ctx, name, &checked, committed)
+}
+
+/// `--shard I/N --to URL`: simulate one shard on a machine without the store, uploading each
+/// finished part and then the shard's checkpoint, so that rerunning the same command continues
+/// after the last uploaded part.
+fn remote_shard(
+    ctx: &Context,
+    url: &str,
+    run: RunSpec<'_>,
+    threads: usize,
+    chunk_patients: usize,
+) -> anyhow::Result<ExitStatus> {
+    let remote = RemoteDir::open(url)?.join(&shard_slot(run.shard))?;
+    let scratch = tempfile::Builder::new().prefix("cohort-shard-").tempdir()?;
+    let patients_dir = scratch.path().join("patients");
+    let visits_dir = scratch.path().join("visits");
+    std::fs::create_dir_all(&patients_dir)?;
+    std::fs::create_dir_all(&visits_dir)?;
+    let checkpoint = scratch.path().join(CHECKPOINT);
+    // The uploaded checkpoint is the truth: it names only parts whose files are uploaded.
+    if let Some(bytes) = remote.get_bytes(CHECKPOINT)? {
+        std::fs::write(&checkpoint, bytes)?;
+        ctx.note(format!("continuing the shard in `{}` from its last uploaded part", remote.url()));
+    }
+    let upload = |part: &str| -> Result<(), RunError> {
+        let handoff = |e: cohort_remote::RemoteError| RunError::Handoff(e.to_string());
+        for (table, dir) in [("patients", &patients_dir), ("visits", &visits_dir)] {
+            remote.put_file(&format!("{table}/{part}"), &dir.join(part)).map_err(handoff)?;
+            std::fs::remove_file(dir.join(part))?;
+        }
+        remote.put_bytes(CHECKPOINT, std::fs::read(&checkpoint)?).map_err(handoff)
+    };
+    let files =
+        RunFiles { patients_dir: &patients_dir, visits_dir: &visits_dir, checkpoint: &checkpoint, after_part: &upload };
+    let bars = ctx.bars();
+    let exec = Execution { threads, chunk_patients, progress: &bars, cancel: ctx.cancel };
+    let outcome = match simulate_to_parquet(run, files, exec) {
+        Ok(outcome) => outcome,
+        Err(e @ RunError::Checkpoint(_)) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "`{}` holds a shard of another run: choose another URL, or remove it there",
+                remote.url()
+            )));
+        }
+        Err(e) => {
+            if !ctx.global.quiet && !ctx.global.json {
+                eprintln!("stopped; run the same command again to continue after the last uploaded part");
+            }
+            return Err(e.into());
+        }
+    };
     if ctx.global.json {
-        print_json(&serde_json::json!({"dataset": name, "commit": committed, "shards": count_n}))?;
+        print_json(&serde_json::json!({"shard": run.shard, "to": remote.url(), "run": outcome}))?;
     } else {
-        ctx.note(format!("merged {count_n} shards: {} patients, {} visits", count(patients), count(visits)));
+        ctx.note(format!(
+            "shard {}/{} is in `{}` ({} patients); when every shard is, run `cohort simulate merge NAME --from {url}`",
+            run.shard.index + 1,
+            run.shard.count,
+            remote.url(),
+            count(outcome.patients)
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// What a complete, consistent set of shards adds up to.
+struct MergedShards {
+    protocol: Protocol,
+    params: RunParams,
+    shards: usize,
+    patients: u64,
+    visits: u64,
+}
+
+/// Refuses a set of shards that is empty, mixes shard counts, or misses a shard.
+fn check_shard_set(what: &str, shards: impl Iterator<Item = Shard> + Clone, how_to_run: &str) -> anyhow::Result<()> {
+    let Some(count_n) = shards.clone().next().map(|s| s.count) else {
+        bail!("there are no shards of {what} to merge ({how_to_run})");
+    };
+    if shards.clone().any(|s| s.count != count_n) {
+        bail!("the shards of {what} disagree on how many shards there are; remove the stray ones");
+    }
+    let missing: Vec<String> = (0..count_n)
+        .filter(|i| !shards.clone().any(|s| s.index == *i))
+        .map(|i| format!("{}/{count_n}", i + 1))
+        .collect();
+    if !missing.is_empty() {
+        bail!("shard(s) {} of {what} have not run yet", missing.join(", "));
+    }
+    Ok(())
+}
+
+/// Checks that every shard ran the same protocol and parameters and finished all its parts.
+fn check_shards<'a>(what: &str, shards: impl Iterator<Item = (Shard, &'a Checkpoint)>) -> anyhow::Result<MergedShards> {
+    let shards: Vec<(Shard, &Checkpoint)> = shards.collect();
+    let first = shards.first().expect("check_shard_set refuses an empty set").1;
+    let parts = Shard::parts_of(
+        cohort_sim::population::enrolment_days(
+            first.params.recruitment,
+            cohort_sim::population::horizon_days(first.params.years),
+            first.params.seed,
+        )
+        .len(),
+    );
+    for (shard, c) in &shards {
+        let label = format!("shard {}/{} of {what}", shard.index + 1, shard.count);
+        if c.params != first.params || c.protocol_sha256 != first.protocol_sha256 {
+            bail!("{label} was run with other parameters or another protocol");
+        }
+        let owed: std::collections::BTreeSet<usize> = (0..parts).filter(|p| shard.owns(*p)).collect();
+        if c.parts_done != owed {
+            bail!("{label} is unfinished ({} of {} parts); run it again to finish it", c.parts_done.len(), owed.len());
+        }
+    }
+    Ok(MergedShards {
+        protocol: Protocol::from_yaml(&format!("the checkpoint of {what}"), &first.protocol_yaml)?,
+        params: first.params.clone(),
+        shards: shards.len(),
+        patients: shards.iter().map(|(_, c)| c.patients).sum(),
+        visits: shards.iter().map(|(_, c)| c.visits).sum(),
+    })
+}
+
+fn commit_merged(target: Staging, checked: &MergedShards, extra: serde_json::Value) -> anyhow::Result<CommitOutcome> {
+    Ok(target.commit(version_meta(
+        &checked.protocol,
+        &checked.params,
+        (checked.patients, checked.visits),
+        Vec::new(),
+        format!("{} via cohort simulate merge", actor()),
+        &format!(" ({} shards)", checked.shards),
+        extra,
+    ))?)
+}
+
+fn report_merge(
+    ctx: &Context,
+    name: &DatasetName,
+    checked: &MergedShards,
+    committed: CommitOutcome,
+) -> anyhow::Result<ExitStatus> {
+    if ctx.global.json {
+        print_json(&serde_json::json!({"dataset": name, "commit": committed, "shards": checked.shards}))?;
+    } else {
+        ctx.note(format!(
+            "merged {} shards: {} patients, {} visits",
+            checked.shards,
+            count(checked.patients),
+            count(checked.visits)
+        ));
         println!("{name}");
     }
     Ok(ExitStatus::Success)

@@ -274,3 +274,94 @@ fn shards_merge_into_the_single_machine_run() {
     let r = env.fails(&["simulate", "--patients", "10", "--shard", "4/3"], 1);
     assert!(r.stderr.contains("I/N"), "{}", r.stderr);
 }
+
+/// Shards run on machines without the store hand their parts on through an object-store folder
+/// (here `file://`); a crash after an uploaded part loses nothing, and the merge equals the same
+/// run on one machine.
+#[test]
+fn shards_through_an_object_store_merge_into_the_single_machine_run() {
+    let whole = Env::new();
+    let single = whole.json(&["simulate", "--patients", "250000", "--years", "2", "--name", "s"]);
+    let env = Env::new();
+    let url = format!("file://{}", env.path("bucket/runs/s").display());
+    let args = |shard: &'static str| -> Vec<String> {
+        ["simulate", "--patients", "250000", "--years", "2", "--shard", shard, "--to", &url].map(String::from).to_vec()
+    };
+    // Shard 1/2 owns parts 0 and 2: it dies right after uploading part 0, then the same command
+    // finishes it.
+    let crashed = env.cmd().args(args("1/2")).env("COHORT_FAILPOINT", "simulate.after_part").output().unwrap();
+    assert!(!crashed.status.success(), "the failpoint should have killed the shard");
+    let r = env.fails(&["simulate", "merge", "s", "--from", &url], 1);
+    assert!(r.stderr.contains("2/2") && r.stderr.contains("not run yet"), "{}", r.stderr);
+    let again = env.cmd().args(args("1/2")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("continuing"), "the rerun continues after the uploaded part: {stderr}");
+    let shard = env.cmd().arg("--json").args(args("2/2")).output().unwrap();
+    assert!(shard.status.success(), "{}", String::from_utf8_lossy(&shard.stderr));
+    assert!(!env.store().exists(), "a shard sent to an object store needs no store");
+
+    let merged = env.json(&["simulate", "merge", "s", "--from", &url]);
+    assert_eq!(merged["commit"]["content_hash"], single["commit"]["content_hash"]);
+    assert_eq!(merged["shards"], 2);
+    env.ok(&["doctor"]);
+    let r = env.fails(&["simulate", "merge", "t", "--from", "ftp://host/x"], 1);
+    assert!(r.stderr.contains("s3://"), "{}", r.stderr);
+    let r = env.fails(&["simulate", "merge", "t", "--from", env.path("empty").to_str().unwrap()], 1);
+    assert!(r.stderr.contains("no shards"), "{}", r.stderr);
+}
+
+/// The same through S3: a moto server (installed by `scripts/test` from PyPI) stands in for S3,
+/// with the usual AWS_* variables pointing at it.
+#[test]
+fn shards_through_s3_merge_into_the_single_machine_run() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut moto = std::process::Command::new("python3")
+        .args(["-m", "moto.server", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    crate::util::wait_until("moto answers (run ./scripts/test, which installs moto[server])", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let made = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', \
+             aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='runs')",
+            &endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let s3 = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .args(args)
+            .env("AWS_ENDPOINT", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    };
+    for shard in ["1/2", "2/2"] {
+        let (ok, _, stderr) =
+            s3(&["simulate", "--patients", "150000", "--years", "1", "--shard", shard, "--to", "s3://runs/a/b"]);
+        assert!(ok, "{stderr}");
+    }
+    let (ok, stdout, stderr) = s3(&["--json", "simulate", "merge", "m", "--from", "s3://runs/a/b"]);
+    let _ = moto.kill();
+    let _ = moto.wait();
+    assert!(ok, "{stderr}");
+    let merged: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let whole = Env::new();
+    let single = whole.json(&["simulate", "--patients", "150000", "--years", "1", "--name", "m"]);
+    assert_eq!(merged["commit"]["content_hash"], single["commit"]["content_hash"]);
+}

@@ -1,0 +1,97 @@
+//! Every aggregate of a simulation run's results page, computed in one session.
+
+use cohort_store::name::quote_ident;
+use cohort_store::{Session, StoreError};
+use serde::Serialize;
+
+use crate::burden::{IntervalBin, PerPatient, PerYear, intervals, per_patient, per_year};
+use crate::discontinuation::{IncidencePoint, StopCount, cumulative_incidence, stop_counts};
+use crate::flow::{FlowRow, FollowUpRow, cohort_flow, cohort_flow_by_follow_up};
+use crate::query_rows;
+use crate::vision::{HistogramBin, VisionPoint, vision_distributions, vision_over_time};
+
+/// The run's headline figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Patients enrolled.
+    pub patients: i64,
+    /// Visits recorded.
+    pub visits: i64,
+    /// Injections given.
+    pub injections: i64,
+    /// Mean baseline vision.
+    pub mean_baseline_vision: Option<f64>,
+    /// Mean last measured vision.
+    pub mean_final_vision: Option<f64>,
+    /// Patients who stopped treatment at least once.
+    pub discontinued: i64,
+    /// Patients who died.
+    pub died: i64,
+    /// Restarts of treatment after a recurrence.
+    pub retreatments: i64,
+}
+
+/// Everything the results page of one run draws.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResults {
+    /// Headline figures.
+    pub summary: Summary,
+    /// Categories by calendar month.
+    pub flow: Vec<FlowRow>,
+    /// Categories by month of follow-up.
+    pub flow_by_follow_up: Vec<FollowUpRow>,
+    /// Mean vision by month of follow-up.
+    pub vision: Vec<VisionPoint>,
+    /// Baseline, final and change in vision.
+    pub vision_distributions: Vec<HistogramBin>,
+    /// Stops by type.
+    pub stops: Vec<StopCount>,
+    /// Cumulative incidence of first stops by type.
+    pub incidence: Vec<IncidencePoint>,
+    /// Injections and visits per patient.
+    pub per_patient: Vec<PerPatient>,
+    /// Injections and visits per year of follow-up.
+    pub per_year: Vec<PerYear>,
+    /// Intervals between treatment visits.
+    pub intervals: Vec<IntervalBin>,
+}
+
+/// Computes every aggregate of the run mounted as `dataset`, which simulated `horizon_day` days.
+pub fn run_results(session: &Session, dataset: &str, horizon_day: i64) -> Result<RunResults, StoreError> {
+    let ds = quote_ident(dataset);
+    let summary = query_rows(
+        session,
+        &format!(
+            "SELECT count(*), (SELECT count(*) FROM {ds}.visits), coalesce(sum(total_injections), 0)::BIGINT, \
+             avg(baseline_vision), avg(final_vision), count(*) FILTER (WHERE discontinued), \
+             count(*) FILTER (WHERE died), coalesce(sum(retreatment_count), 0)::BIGINT FROM {ds}.patients"
+        ),
+        |r| {
+            Ok(Summary {
+                patients: r.get(0)?,
+                visits: r.get(1)?,
+                injections: r.get(2)?,
+                mean_baseline_vision: r.get(3)?,
+                mean_final_vision: r.get(4)?,
+                discontinued: r.get(5)?,
+                died: r.get(6)?,
+                retreatments: r.get(7)?,
+            })
+        },
+    )?
+    .into_iter()
+    .next()
+    .expect("an aggregate query returns one row");
+    Ok(RunResults {
+        summary,
+        flow: cohort_flow(session, dataset)?,
+        flow_by_follow_up: cohort_flow_by_follow_up(session, dataset, horizon_day)?,
+        vision: vision_over_time(session, dataset)?,
+        vision_distributions: vision_distributions(session, dataset)?,
+        stops: stop_counts(session, dataset)?,
+        incidence: cumulative_incidence(session, dataset, horizon_day)?,
+        per_patient: per_patient(session, dataset)?,
+        per_year: per_year(session, dataset, horizon_day)?,
+        intervals: intervals(session, dataset)?,
+    })
+}

@@ -1,0 +1,228 @@
+//! SQL that people type into the web app's console: one read-only `SELECT` over the store's
+//! datasets and nothing else, under a time limit, a page at a time, each run recorded in the
+//! query history.
+//!
+//! Three fences, each enough on its own for most attacks: DuckDB itself must accept the text as
+//! one SELECT (`json_serialize_sql` refuses anything else: COPY, ATTACH, INSTALL, SET, PRAGMA,
+//! writes); external access is then switched off with only the store's `datasets/` readable, so
+//! `read_csv('/etc/passwd')` fails (spilling to the store's `tmp/` still works); and the configuration is locked, so a statement cannot turn
+//! either back on.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use duckdb::Connection;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::name::{quote_ident, quote_literal};
+use crate::query::{Session, referenced_versions};
+use crate::store::Store;
+
+/// A page of a console query's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleResult {
+    /// Result columns, in order.
+    pub columns: Vec<String>,
+    /// The page's rows, each as a JSON object keyed by column.
+    pub rows: Vec<String>,
+    /// Rows in the whole result.
+    pub total: u64,
+    /// Position of the page's first row.
+    pub offset: u64,
+    /// Rows asked for.
+    pub limit: u64,
+    /// Seconds the query took.
+    pub seconds: f64,
+    /// Dataset versions the query read (`NAME@N`).
+    pub datasets: Vec<String>,
+}
+
+/// One run of the console, as the history keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When it ran.
+    pub at: Timestamp,
+    /// Who ran it.
+    pub by: String,
+    /// The SQL.
+    pub sql: String,
+    /// Dataset versions it read (`NAME@N`).
+    pub datasets: Vec<String>,
+    /// Rows in the result, if it succeeded.
+    pub rows: Option<u64>,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Runs `sql` in the console: a page of `limit` rows from `offset`, stopped after `timeout`.
+/// Records the run (success or failure) in the history as `by`.
+pub fn run_console(
+    store: &Store,
+    sql: &str,
+    offset: u64,
+    limit: u64,
+    timeout: Duration,
+    by: &str,
+) -> Result<ConsoleResult> {
+    let started = Instant::now();
+    let sql = sql.trim().trim_end_matches(';').trim();
+    let mut datasets = Vec::new();
+    let result = run(store, sql, offset, limit, timeout, &mut datasets);
+    let entry = HistoryEntry {
+        at: Timestamp::now(),
+        by: by.to_string(),
+        sql: sql.to_string(),
+        datasets: datasets.clone(),
+        rows: result.as_ref().ok().map(|r| r.total),
+        seconds: started.elapsed().as_secs_f64(),
+        error: result.as_ref().err().map(|e| e.to_string()),
+    };
+    record(store, &entry)?;
+    result.map(|mut r| {
+        r.seconds = entry.seconds;
+        r
+    })
+}
+
+fn run(
+    store: &Store,
+    sql: &str,
+    offset: u64,
+    limit: u64,
+    timeout: Duration,
+    datasets: &mut Vec<String>,
+) -> Result<ConsoleResult> {
+    if sql.is_empty() {
+        return Err(StoreError::QueryRefused { reason: "the query is empty".into() });
+    }
+    let mut session = Session::new(store)?;
+    for (reference, version) in store.resolve_existing(&referenced_versions(sql))? {
+        session.mount(store, &version, &reference.to_string())?;
+        datasets.push(format!("{}@{}", version.dataset, version.version));
+    }
+    datasets.sort();
+    datasets.dedup();
+    let conn = session.connection();
+    check_one_select(conn, sql)?;
+    lock_down(conn, store)?;
+    let wrapped = format!("(\n{sql}\n) AS {}", quote_ident("q"));
+    let columns = with_deadline(conn, timeout, || {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {wrapped} LIMIT 0"))?;
+        // Column names are known once the statement has run.
+        let _ = stmt.query([])?;
+        Ok(stmt.column_names())
+    })?;
+    let total: i64 =
+        with_deadline(conn, timeout, || conn.query_row(&format!("SELECT count(*) FROM {wrapped}"), [], |r| r.get(0)))?;
+    let rows = with_deadline(conn, timeout, || {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT to_json({})::VARCHAR FROM {wrapped} LIMIT {limit} OFFSET {offset}",
+            quote_ident("q")
+        ))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+    })?;
+    Ok(ConsoleResult {
+        columns,
+        rows,
+        total: total.max(0) as u64,
+        offset,
+        limit,
+        seconds: 0.0,
+        datasets: datasets.clone(),
+    })
+}
+
+/// Refuses anything but exactly one SELECT, as DuckDB's own parser sees it.
+fn check_one_select(conn: &Connection, sql: &str) -> Result<()> {
+    let parsed: String =
+        conn.query_row("SELECT json_serialize_sql(?)::VARCHAR", [sql], |r| r.get(0)).map_err(StoreError::sql)?;
+    let parsed: serde_json::Value = serde_json::from_str(&parsed)
+        .map_err(|e| StoreError::Inconsistent(format!("DuckDB's parse of a query is not JSON: {e}")))?;
+    if parsed["error"].as_bool() == Some(true) {
+        let message = parsed["error_message"].as_str().unwrap_or("it cannot be parsed");
+        let reason = if message.contains("Only SELECT statements") {
+            "only SELECT queries run here: the console cannot write, copy, attach, install, load or change settings"
+                .to_string()
+        } else {
+            format!("the query cannot be parsed: {message}")
+        };
+        return Err(StoreError::QueryRefused { reason });
+    }
+    match parsed["statements"].as_array().map(Vec::len) {
+        Some(1) => Ok(()),
+        _ => Err(StoreError::QueryRefused { reason: "run one statement at a time".into() }),
+    }
+}
+
+/// Lets the session read only the store's dataset files, and freezes its settings.
+fn lock_down(conn: &Connection, store: &Store) -> Result<()> {
+    let datasets = format!("{}/", store.layout().datasets().display());
+    let spill = format!("{}/", store.layout().spill_dir().display());
+    conn.execute_batch(&format!(
+        "SET allowed_directories = [{}, {}];
+         SET enable_external_access = false;
+         SET lock_configuration = true;",
+        quote_literal(&datasets),
+        quote_literal(&spill)
+    ))
+    .map_err(|e| StoreError::duckdb("sandboxing the console's session", e))
+}
+
+/// Runs `work` on `conn`, interrupting it when `timeout` passes.
+fn with_deadline<T>(conn: &Connection, timeout: Duration, work: impl FnOnce() -> duckdb::Result<T>) -> Result<T> {
+    let interrupt = conn.interrupt_handle();
+    let done = AtomicBool::new(false);
+    let timed_out = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let deadline = Instant::now() + timeout;
+            while !done.load(Ordering::Acquire) {
+                if Instant::now() >= deadline {
+                    timed_out.store(true, Ordering::Release);
+                    interrupt.interrupt();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let r = work();
+        done.store(true, Ordering::Release);
+        r
+    });
+    match result {
+        Ok(v) => Ok(v),
+        Err(_) if timed_out.load(Ordering::Acquire) => Err(StoreError::QueryTimeout { seconds: timeout.as_secs() }),
+        Err(e) => Err(StoreError::sql(e)),
+    }
+}
+
+/// Appends `entry` to the history: one JSON line written with one `write` on an `O_APPEND` file,
+/// so lines from concurrent processes never interleave.
+fn record(store: &Store, entry: &HistoryEntry) -> Result<()> {
+    let path = store.layout().query_history();
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    let mut line = serde_json::to_vec(entry).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    line.push(b'\n');
+    let mut file = fs_err::OpenOptions::new().create(true).append(true).open(&path)?;
+    file.write_all(&line)?;
+    Ok(())
+}
+
+/// The newest `limit` entries of the history, newest first. Lines that do not parse (a torn
+/// write after a crash) are skipped.
+pub fn history(store: &Store, limit: usize) -> Result<Vec<HistoryEntry>> {
+    let text = match std::fs::read_to_string(store.layout().query_history()) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(text.lines().rev().filter_map(|l| serde_json::from_str(l).ok()).take(limit).collect())
+}

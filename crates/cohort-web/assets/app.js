@@ -1,0 +1,751 @@
+// cohort's pages: a little JavaScript over server-rendered HTML. Every number drawn comes from
+// the JSON API (/api/v1), which the server computes from the store; the browser never receives a
+// simulation's visit table, only aggregates.
+"use strict";
+
+const cohort = (() => {
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+  function el(tag, attributes = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attributes)) {
+      if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  async function api(path, options = {}) {
+    const init = { headers: { Accept: "application/json" }, ...options };
+    if (options.json !== undefined) {
+      init.method = init.method || "POST";
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.json);
+    }
+    const response = await fetch("/api/v1" + path, init);
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = body.error || { message: response.statusText };
+      throw new Error(error.message + (error.hint ? " " + error.hint : ""));
+    }
+    return body;
+  }
+
+  const number = (n, digits = 0) =>
+    n === null || n === undefined ? "" : Number(n).toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+  // ---- charts -------------------------------------------------------------------------------
+
+  // Okabe-Ito hues for treatment, warm hues for gaps, greys for stopping: distinguishable with
+  // colour-vision deficiencies and in greyscale print.
+  const CATEGORY_COLORS = {
+    "Pre-treatment": "#e0e0e0",
+    "Initial": "#F0E442",
+    "Intensive (monthly)": "#0072B2",
+    "Regular (6-8 weeks)": "#56B4E9",
+    "Extended (12+ weeks)": "#009E73",
+    "Maximum extension (16 weeks)": "#8fd1b5",
+    "Restarted": "#CC79A7",
+    "Gap (3-6 months)": "#E69F00",
+    "Long gap (6-12 months)": "#D55E00",
+    "Very long gap": "#8c2d04",
+    "Monitoring": "#9e9ac8",
+  };
+  const STOP_COLORS = {
+    death: "#252525",
+    poor_vision: "#4d4d4d",
+    deterioration: "#6b6b6b",
+    stable_treatment_decision: "#8a8a8a",
+    no_improvement_decision: "#a3a3a3",
+    attrition: "#bababa",
+    administrative: "#d0d0d0",
+  };
+  const SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
+  const CATEGORY_ORDER = Object.keys(CATEGORY_COLORS);
+
+  function categoryColor(category) {
+    if (CATEGORY_COLORS[category]) return CATEGORY_COLORS[category];
+    const stop = /^Discontinued \((.*)\)$/.exec(category);
+    return (stop && STOP_COLORS[stop[1]]) || "#999999";
+  }
+
+  function categoryRank(category) {
+    const i = CATEGORY_ORDER.indexOf(category);
+    if (i >= 0) return i;
+    const stop = /^Discontinued \((.*)\)$/.exec(category);
+    const kinds = Object.keys(STOP_COLORS);
+    return CATEGORY_ORDER.length + (stop ? kinds.indexOf(stop[1]) + 1 : kinds.length + 1);
+  }
+
+  const CONFIG = {
+    responsive: true,
+    displaylogo: false,
+    toImageButtonOptions: { format: "png", scale: 2 },
+    modeBarButtonsToRemove: ["lasso2d", "select2d"],
+  };
+
+  function layout(extra = {}) {
+    return {
+      margin: { l: 60, r: 20, t: 30, b: 90 },
+      font: { family: "system-ui, sans-serif", size: 13 },
+      hovermode: "x unified",
+      legend: { orientation: "h", y: -0.3 },
+      paper_bgcolor: "#fff",
+      plot_bgcolor: "#fff",
+      ...extra,
+    };
+  }
+
+  function plot(id, traces, extraLayout, emptyMessage = "No data for this chart.") {
+    const node = document.getElementById(id);
+    if (!node) return;
+    const hasData = traces.some((t) => (t.y || t.x || []).length > 0);
+    if (!hasData) {
+      node.replaceChildren(el("p", { class: "empty", text: emptyMessage }));
+      node.dataset.state = "empty";
+      return;
+    }
+    return window.Plotly.react(node, traces, layout(extraLayout), CONFIG).then(() => {
+      node.dataset.state = "drawn";
+    });
+  }
+
+  // A streamgraph: categories stacked around a centred baseline, so the stream's width is the
+  // number of patients. Plotly has no centred stacking; an invisible first trace at -total/2
+  // lifts the stack.
+  function streamTraces(rows, xKey) {
+    const xs = [...new Set(rows.map((r) => r[xKey]))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const index = new Map(xs.map((x, i) => [x, i]));
+    const categories = [...new Set(rows.map((r) => r.category))].sort((a, b) => categoryRank(a) - categoryRank(b));
+    const values = new Map(categories.map((c) => [c, xs.map(() => 0)]));
+    const totals = xs.map(() => 0);
+    for (const r of rows) {
+      values.get(r.category)[index.get(r[xKey])] = r.patients;
+      totals[index.get(r[xKey])] += r.patients;
+    }
+    const baseline = {
+      x: xs,
+      y: totals.map((t) => -t / 2),
+      stackgroup: "flow",
+      mode: "lines",
+      line: { width: 0 },
+      fillcolor: "rgba(0,0,0,0)",
+      hoverinfo: "skip",
+      showlegend: false,
+      meta: "baseline",
+      name: "baseline",
+    };
+    const traces = categories.map((c) => ({
+      x: xs,
+      y: values.get(c),
+      name: c,
+      stackgroup: "flow",
+      mode: "lines",
+      line: { width: 0.5, color: categoryColor(c) },
+      fillcolor: categoryColor(c),
+      hovertemplate: "%{y:,} patients<extra>" + c + "</extra>",
+    }));
+    return [baseline, ...traces];
+  }
+
+  function drawFlow(results, byFollowUp) {
+    const rows = byFollowUp ? results.flow_by_follow_up : results.flow;
+    plot("chart-flow", streamTraces(rows, byFollowUp ? "month" : "month_end"), {
+      xaxis: { title: { text: byFollowUp ? "Months since enrolment" : "Calendar month" } },
+      yaxis: { title: { text: "Patients" }, tickformat: "~s", zeroline: false, showticklabels: false },
+      legend: { orientation: "v", x: 1.02, y: 1, traceorder: "normal" },
+      margin: { l: 40, r: 220, t: 20, b: 50 },
+    }, "No patients were enrolled.");
+  }
+
+  function bandTraces(points, name, color) {
+    const xs = points.map((p) => p.month);
+    return [
+      { x: xs, y: points.map((p) => p.ci_high), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip", name: name + " upper" },
+      {
+        x: xs,
+        y: points.map((p) => p.ci_low),
+        mode: "lines",
+        line: { width: 0 },
+        fill: "tonexty",
+        fillcolor: color + "33",
+        showlegend: false,
+        hoverinfo: "skip",
+        name: name + " lower",
+      },
+      {
+        x: xs,
+        y: points.map((p) => p.mean),
+        mode: "lines",
+        line: { color, width: 2 },
+        name,
+        customdata: points.map((p) => [p.visits, p.ci_low, p.ci_high]),
+        hovertemplate: "%{y:.1f} letters (95% CI %{customdata[1]:.1f}-%{customdata[2]:.1f}, %{customdata[0]:,} visits)<extra>" + name + "</extra>",
+      },
+    ];
+  }
+
+  function drawVision(results) {
+    const groups = ["All", "Never discontinued", "Discontinued"];
+    const traces = groups.flatMap((g, i) => {
+      const points = results.vision.filter((p) => p.group === g && p.visits >= 5);
+      return points.length ? bandTraces(points, g, SERIES[i]) : [];
+    });
+    plot("chart-vision", traces, {
+      xaxis: { title: { text: "Months since enrolment" } },
+      yaxis: { title: { text: "Mean vision (ETDRS letters)" } },
+    });
+  }
+
+  function drawVisionDistributions(results) {
+    const bins = (measure) => results.vision_distributions.filter((b) => b.measure === measure);
+    const bars = (measure, name, color, axis) => ({
+      type: "bar",
+      x: bins(measure).map((b) => b.edge + 2.5),
+      y: bins(measure).map((b) => b.patients),
+      name,
+      marker: { color },
+      opacity: 0.75,
+      xaxis: axis,
+      yaxis: axis === "x2" ? "y2" : "y",
+      hovertemplate: "%{x:.0f} ±2.5 letters: %{y:,} patients<extra>" + name + "</extra>",
+    });
+    plot("chart-vision-dist", [
+      bars("baseline", "Baseline", SERIES[0], "x"),
+      bars("final", "Last measured", SERIES[1], "x"),
+      bars("change", "Change", SERIES[2], "x2"),
+    ], {
+      barmode: "overlay",
+      grid: { rows: 1, columns: 2, pattern: "independent" },
+      xaxis: { title: { text: "Vision (letters)" } },
+      xaxis2: { title: { text: "Change in vision (letters)" } },
+      yaxis: { title: { text: "Patients" } },
+      hovermode: "closest",
+    });
+  }
+
+  function drawDiscontinuation(results) {
+    const stops = [...results.stops].reverse();
+    plot("chart-stops", [
+      {
+        type: "bar",
+        orientation: "h",
+        y: stops.map((s) => s.kind),
+        x: stops.map((s) => s.stops),
+        name: "All stops",
+        marker: { color: stops.map((s) => STOP_COLORS[s.kind] || "#999") },
+        hovertemplate: "%{x:,} stops<extra>%{y}</extra>",
+      },
+    ], { xaxis: { title: { text: "Stops" } }, margin: { l: 190, r: 20, t: 20, b: 50 }, hovermode: "closest", showlegend: false }, "No patient stopped treatment.");
+    const kinds = [...new Set(results.incidence.map((p) => p.kind))];
+    plot("chart-incidence", kinds.map((k, i) => {
+      const points = results.incidence.filter((p) => p.kind === k);
+      return {
+        x: points.map((p) => p.month),
+        y: points.map((p) => p.percent),
+        name: k,
+        mode: "lines",
+        line: { color: SERIES[i % SERIES.length], width: 2, shape: "hv" },
+        hovertemplate: "%{y:.1f}%<extra>" + k + "</extra>",
+      };
+    }), {
+      xaxis: { title: { text: "Months since enrolment" } },
+      yaxis: { title: { text: "Cumulative incidence (%)" } },
+    }, "No patient stopped treatment.");
+  }
+
+  function drawBurden(results) {
+    const measure = (m) => results.per_patient.filter((p) => p.measure === m);
+    plot("chart-per-patient", ["injections", "visits"].map((m, i) => ({
+      type: "bar",
+      x: measure(m).map((p) => p.count),
+      y: measure(m).map((p) => p.patients),
+      name: m === "injections" ? "Injections" : "Visits",
+      marker: { color: SERIES[i] },
+      opacity: 0.8,
+      hovertemplate: "%{x} " + m + ": %{y:,} patients<extra></extra>",
+    })), { barmode: "group", xaxis: { title: { text: "Per patient, whole follow-up" } }, yaxis: { title: { text: "Patients" } }, hovermode: "closest" });
+    plot("chart-per-year", [
+      { type: "bar", x: results.per_year.map((y) => "Year " + y.year), y: results.per_year.map((y) => y.injections), name: "Injections", marker: { color: SERIES[0] }, customdata: results.per_year.map((y) => y.patients), hovertemplate: "%{y:.2f} injections (%{customdata:,} patients followed)<extra></extra>" },
+      { type: "bar", x: results.per_year.map((y) => "Year " + y.year), y: results.per_year.map((y) => y.visits), name: "Visits", marker: { color: SERIES[1] }, hovertemplate: "%{y:.2f} visits<extra></extra>" },
+    ], { barmode: "group", yaxis: { title: { text: "Mean per patient" } } }, "No patient was followed for a whole year.");
+    plot("chart-intervals", [
+      {
+        type: "bar",
+        x: results.intervals.map((b) => b.weeks),
+        y: results.intervals.map((b) => b.visits),
+        name: "Visits",
+        marker: { color: SERIES[2] },
+        hovertemplate: "%{x} weeks: %{y:,} visits<extra></extra>",
+      },
+    ], { xaxis: { title: { text: "Weeks since the previous treatment visit" } }, yaxis: { title: { text: "Visits" } }, hovermode: "closest" });
+  }
+
+  async function drawPatient(reference, id) {
+    const summary = $("#patient-summary");
+    try {
+      const t = await api(`/simulations/${encodeURIComponent(reference)}/patients/${encodeURIComponent(id)}`);
+      const p = t.patient;
+      summary.textContent = `Patient ${p.patient_id}: ${p.sex}, ${p.age.toFixed(0)} years, enrolled ${p.enrolment_date}; ` +
+        `vision ${p.baseline_vision} → ${p.final_vision}; ${p.total_injections} injections` +
+        (p.discontinuation_type ? `; stopped (${p.discontinuation_type})` : "") +
+        (p.retreatment_count ? `; retreated ${p.retreatment_count}×` : "") + (p.died ? "; died" : "");
+      const v = t.visits;
+      const injected = v.filter((x) => x.injected);
+      const stops = v.filter((x) => x.discontinuation_type);
+      plot("chart-patient", [
+        { x: v.map((x) => x.date), y: v.map((x) => x.vision), mode: "lines+markers", name: "Vision", line: { color: SERIES[0] }, customdata: v.map((x) => [x.phase, x.disease_state]), hovertemplate: "%{y} letters, %{customdata[0]}, %{customdata[1]}<extra></extra>" },
+        { x: injected.map((x) => x.date), y: injected.map((x) => x.vision), mode: "markers", name: "Injection", marker: { symbol: "triangle-down", size: 10, color: SERIES[2] }, hoverinfo: "skip" },
+        { x: stops.map((x) => x.date), y: stops.map((x) => x.vision), mode: "markers+text", name: "Stopped", text: stops.map((x) => x.discontinuation_type), textposition: "top center", marker: { symbol: "x", size: 12, color: "#000" }, hoverinfo: "skip" },
+      ], { yaxis: { title: { text: "Vision (letters)" } }, hovermode: "closest" }, "This patient had no visits.");
+    } catch (e) {
+      summary.textContent = e.message;
+      $("#chart-patient").replaceChildren();
+    }
+  }
+
+  function onPlotly(fn) {
+    if (window.Plotly) fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  function resultsPage() {
+    const results = JSON.parse($("#results-data").textContent);
+    const reference = results.version ? `${results.dataset}@${results.version}` : results.dataset;
+    onPlotly(() => {
+      const toggle = $("#flow-follow-up");
+      const params = new URLSearchParams(location.search);
+      toggle.checked = params.get("flow") === "follow-up";
+      drawFlow(results, toggle.checked);
+      toggle.addEventListener("change", () => {
+        const p = new URLSearchParams(location.search);
+        if (toggle.checked) p.set("flow", "follow-up");
+        else p.delete("flow");
+        history.replaceState(null, "", "?" + p.toString());
+        drawFlow(results, toggle.checked);
+      });
+      drawVision(results);
+      drawVisionDistributions(results);
+      drawDiscontinuation(results);
+      drawBurden(results);
+      const form = $("#patient-form");
+      const patient = params.get("patient");
+      if (patient) form.patient.value = patient;
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const p = new URLSearchParams(location.search);
+        p.set("patient", form.patient.value);
+        history.replaceState(null, "", "?" + p.toString());
+        drawPatient(reference, form.patient.value);
+      });
+      drawPatient(reference, form.patient.value);
+    });
+  }
+
+  function comparePage() {
+    const data = $("#compare-data");
+    if (!data) return;
+    const runs = JSON.parse(data.textContent);
+    onPlotly(() => {
+      const label = (r) => `${r.dataset}@${r.version}`;
+      plot("cmp-vision", runs.flatMap((r, i) =>
+        bandTraces(r.vision.filter((p) => p.group === "All" && p.visits >= 5), label(r), SERIES[i % SERIES.length])), {
+        xaxis: { title: { text: "Months since enrolment" } },
+        yaxis: { title: { text: "Mean vision (ETDRS letters)" } },
+      });
+      plot("cmp-incidence", runs.map((r, i) => {
+        const months = [...new Set(r.incidence.map((p) => p.month))].sort((a, b) => a - b);
+        const total = months.map((m) => r.incidence.filter((p) => p.month === m).reduce((s, p) => s + p.percent, 0));
+        return { x: months, y: total, name: label(r), mode: "lines", line: { color: SERIES[i % SERIES.length], shape: "hv" }, hovertemplate: "%{y:.1f}%<extra>" + label(r) + "</extra>" };
+      }), { xaxis: { title: { text: "Months since enrolment" } }, yaxis: { title: { text: "Stopped treatment (%)" } } });
+      plot("cmp-per-year", runs.map((r, i) => ({
+        type: "bar", x: r.per_year.map((y) => "Year " + y.year), y: r.per_year.map((y) => y.injections), name: label(r),
+        marker: { color: SERIES[i % SERIES.length] }, hovertemplate: "%{y:.2f} injections<extra>" + label(r) + "</extra>",
+      })), { barmode: "group", yaxis: { title: { text: "Mean injections per patient" } } });
+      plot("cmp-intervals", runs.map((r, i) => {
+        const total = r.intervals.reduce((s, b) => s + b.visits, 0) || 1;
+        return { type: "bar", x: r.intervals.map((b) => b.weeks), y: r.intervals.map((b) => (100 * b.visits) / total), name: label(r), marker: { color: SERIES[i % SERIES.length] }, opacity: 0.7, hovertemplate: "%{x} weeks: %{y:.1f}% of visits<extra>" + label(r) + "</extra>" };
+      }), { barmode: "overlay", xaxis: { title: { text: "Weeks since the previous treatment visit" } }, yaxis: { title: { text: "Share of visits (%)" } }, hovermode: "closest" });
+      const flows = $("#cmp-flows");
+      runs.forEach((r, i) => {
+        const id = "cmp-flow-" + i;
+        flows.append(el("div", {}, el("h3", { text: label(r) }), el("div", { class: "chart", id, role: "img", "aria-label": "Cohort flow of " + label(r) })));
+        plot(id, streamTraces(r.flow, "month_end"), {
+          yaxis: { showticklabels: false, zeroline: false },
+          showlegend: i === 0,
+          legend: { orientation: "v", x: 1.02, y: 1 },
+          margin: { l: 20, r: i === 0 ? 220 : 20, t: 10, b: 40 },
+        });
+      });
+    });
+  }
+
+  // ---- dataset page -------------------------------------------------------------------------
+
+  async function drawColumn(select) {
+    const column = select.value;
+    const node = $("#chart-column");
+    node.dataset.column = "";
+    await drawColumnChart(select, column);
+    // Tells a reader (and the browser tests) which column the chart now shows.
+    if (select.value === column) node.dataset.column = column;
+  }
+
+  async function drawColumnChart(select, column) {
+    const note = $("#column-note");
+    const s = await api(`/datasets/${encodeURIComponent(select.dataset.dataset)}/tables/${encodeURIComponent(select.dataset.table)}/columns/${encodeURIComponent(column)}`);
+    const missing = s.missing ? `; ${number(s.missing)} missing` : "";
+    const bar = (x, y, extra = {}) => [{ type: "bar", x, y, marker: { color: SERIES[0] }, hovertemplate: "%{x}: %{y:,} rows<extra></extra>", ...extra }];
+    if (s.kind === "numeric") {
+      note.textContent = `Distribution of ${column}${missing}.`;
+      await plot("chart-column", bar(s.bins.map((b) => (b[0] + b[1]) / 2), s.bins.map((b) => b[2]), {
+        customdata: s.bins.map((b) => [b[0], b[1]]),
+        hovertemplate: "%{customdata[0]:.4~g} to %{customdata[1]:.4~g}: %{y:,} rows<extra></extra>",
+      }), { bargap: 0.02, xaxis: { title: { text: column } }, yaxis: { title: { text: "Rows" } }, hovermode: "closest" }, "The column has no values.");
+    } else if (s.kind === "temporal") {
+      note.textContent = `Rows per month of ${column}${missing}.`;
+      await plot("chart-column", bar(s.months.map((m) => m[0]), s.months.map((m) => m[1])), { yaxis: { title: { text: "Rows" } }, hovermode: "closest" }, "The column has no values.");
+    } else if (s.kind === "categorical") {
+      note.textContent = `The ${Math.min(20, s.values.length)} most frequent of about ${number(s.distinct)} values${missing}.`;
+      const values = [...s.values].reverse();
+      await plot("chart-column", bar(values.map((v) => v[1]), values.map((v) => v[0]), { orientation: "h", hovertemplate: "%{y}: %{x:,} rows<extra></extra>" }),
+        { margin: { l: 160, r: 20, t: 20, b: 40 }, xaxis: { title: { text: "Rows" } }, hovermode: "closest" }, "The column has no values.");
+    } else {
+      note.textContent = `${column} is an identifier: about ${number(s.distinct)} distinct values${missing}; values are not charted.`;
+      const node = $("#chart-column");
+      node.replaceChildren();
+      node.dataset.state = "empty";
+    }
+  }
+
+  function datasetPage() {
+    const select = $("#column-select");
+    if (select) {
+      const chosen = new URLSearchParams(location.search).get("column");
+      const charted = [...select.options].find((o) => o.dataset.role !== "identifier");
+      if (chosen) select.value = chosen;
+      else if (charted) select.value = charted.value;
+      select.addEventListener("change", () => {
+        const p = new URLSearchParams(location.search);
+        p.set("column", select.value);
+        history.replaceState(null, "", "?" + p.toString());
+        drawColumn(select);
+      });
+      onPlotly(() => drawColumn(select));
+    }
+    const root = $("#rows");
+    if (root && root.dataset.table) rowsTable(root, root.dataset.dataset, root.dataset.table);
+    for (const button of $$("button[data-rollback]")) {
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await api(`/datasets/${encodeURIComponent(button.dataset.dataset)}/rollback`, { json: { version: Number(button.dataset.rollback) } });
+          location.href = `/datasets/${encodeURIComponent(button.dataset.dataset)}`;
+        } catch (e) {
+          alert(e.message);
+          button.disabled = false;
+        }
+      });
+    }
+  }
+
+  // A page of a table with sorting, column filters and paging; all of it lives in the URL.
+  function rowsTable(root, dataset, table) {
+    const base = `/datasets/${encodeURIComponent(dataset)}/tables/${encodeURIComponent(table)}`;
+    const state = () => {
+      const p = new URLSearchParams(location.search);
+      const query = new URLSearchParams();
+      for (const [k, v] of p) if (k === "offset" || k === "sort" || k === "order" || k.startsWith("filter.")) query.set(k, v);
+      return query;
+    };
+    const go = (query) => {
+      const p = new URLSearchParams(location.search);
+      for (const k of [...p.keys()]) if (k === "offset" || k === "sort" || k === "order" || k.startsWith("filter.")) p.delete(k);
+      for (const [k, v] of query) if (v !== "") p.set(k, v);
+      history.pushState(null, "", "?" + p.toString());
+      load();
+    };
+    async function load() {
+      const query = state();
+      query.set("limit", "50");
+      root.setAttribute("aria-busy", "true");
+      let page;
+      try {
+        page = await api(`${base}/rows?${query}`);
+      } catch (e) {
+        root.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
+        root.removeAttribute("aria-busy");
+        return;
+      }
+      const sort = query.get("sort");
+      const order = query.get("order") || "asc";
+      const head = el("tr");
+      const filters = el("tr", { class: "filters" });
+      for (const column of page.columns) {
+        const arrow = sort === column ? (order === "asc" ? " ▲" : " ▼") : "";
+        head.append(el("th", { scope: "col" }, el("button", {
+          type: "button",
+          class: "sort",
+          "aria-sort": sort === column ? (order === "asc" ? "ascending" : "descending") : null,
+          text: column + arrow,
+          onclick: () => {
+            const q = state();
+            q.set("sort", column);
+            q.set("order", sort === column && order === "asc" ? "desc" : "asc");
+            q.delete("offset");
+            go(q);
+          },
+        })));
+        const input = el("input", { type: "search", "aria-label": "Filter " + column, placeholder: "filter", value: query.get("filter." + column) || "" });
+        input.addEventListener("change", () => {
+          const q = state();
+          q.set("filter." + column, input.value);
+          q.delete("offset");
+          go(q);
+        });
+        filters.append(el("th", {}, input));
+      }
+      const body = el("tbody");
+      for (const row of page.rows) {
+        body.append(el("tr", {}, ...page.columns.map((c) => {
+          const v = row[c];
+          return el("td", { class: typeof v === "number" ? "num" : null, text: v === null || v === undefined ? "" : String(v) });
+        })));
+      }
+      const from = page.total === 0 ? 0 : page.offset + 1;
+      const to = Math.min(page.offset + page.limit, page.total);
+      const pager = el("div", { class: "pager" },
+        el("button", { type: "button", disabled: page.offset === 0, text: "← Previous", onclick: () => { const q = state(); q.set("offset", Math.max(0, page.offset - page.limit)); go(q); } }),
+        el("span", { text: ` rows ${number(from)}-${number(to)} of ${number(page.total)} ` }),
+        el("button", { type: "button", disabled: to >= page.total, text: "Next →", onclick: () => { const q = state(); q.set("offset", page.offset + page.limit); go(q); } }));
+      const download = new URLSearchParams(state());
+      download.delete("offset");
+      const links = el("p", { class: "downloads" }, "Download this table",
+        query.toString().includes("filter.") ? " (filtered)" : "", ": ",
+        el("a", { href: `/api/v1${base}/download?${download}&format=csv`, download: "", text: "CSV" }), " · ",
+        el("a", { href: `/api/v1${base}/download?${download}&format=parquet`, download: "", text: "Parquet" }), " · ",
+        el("a", { href: `/api/v1${base}/download?${download}&format=xlsx`, download: "", text: "Excel" }));
+      root.replaceChildren(pager, el("div", { class: "scroll" }, el("table", { class: "list rows" }, el("thead", {}, head, filters), body)), links);
+      root.removeAttribute("aria-busy");
+    }
+    window.addEventListener("popstate", load);
+    load();
+  }
+
+  // ---- simulate page ------------------------------------------------------------------------
+
+  function request(form) {
+    const data = new FormData(form);
+    const body = { protocol: data.get("protocol"), years: Number(data.get("years")), seed: Number(data.get("seed")) };
+    if (data.get("mode") === "rate") body.per_week = Number(data.get("per_week"));
+    else body.patients = Number(data.get("patients"));
+    if (data.get("name")) body.name = data.get("name");
+    return body;
+  }
+
+  const watching = new Map();
+
+  function taskRow(view) {
+    const percent = view.total ? Math.min(100, (100 * view.done) / Math.max(view.total, 1)) : view.state === "succeeded" ? 100 : 0;
+    const row = el("div", { class: "task task-" + view.state, id: "task-" + view.id, "data-state": view.state },
+      el("div", { class: "task-head" },
+        el("strong", { text: view.dataset }), ` · ${view.kind} · `, el("span", { class: "state", text: view.state.replace("_", " ") })),
+      el("progress", { max: "100", value: String(percent.toFixed(1)), "aria-label": "Progress of " + view.dataset }),
+      el("span", { class: "percent", text: `${percent.toFixed(0)}%` }),
+      el("span", { class: "detail", text: view.total ? ` ${number(view.done)} of ${number(view.total)} patients` + (view.rate ? `, ${number(view.rate)}/s` : "") : "" }));
+    if (view.state === "succeeded") row.append(" ", el("a", { href: `/simulations/${encodeURIComponent(view.dataset)}`, text: "See the results" }));
+    if (view.error) row.append(el("div", { class: "error", text: view.error }));
+    if (!["succeeded", "failed", "cancelled"].includes(view.state)) {
+      row.append(" ", el("button", { type: "button", text: "Cancel", onclick: () => api(`/tasks/${view.id}/cancel`, { method: "POST" }) }));
+    }
+    return row;
+  }
+
+  function showTask(view) {
+    const list = $("#tasks");
+    $$(".empty", list).forEach((e) => e.remove());
+    const row = taskRow(view);
+    const old = document.getElementById("task-" + view.id);
+    if (old) old.replaceWith(row);
+    else list.prepend(row);
+    if (["succeeded", "failed", "cancelled"].includes(view.state)) {
+      const source = watching.get(view.id);
+      if (source) source.close();
+      watching.delete(view.id);
+      loadInterrupted();
+    } else if (!watching.has(view.id)) {
+      const source = new EventSource(`/api/v1/tasks/${view.id}/events`);
+      source.addEventListener("progress", (event) => showTask(JSON.parse(event.data)));
+      watching.set(view.id, source);
+    }
+  }
+
+  async function loadInterrupted() {
+    const node = $("#interrupted");
+    if (!node) return;
+    const runs = await api("/simulations/interrupted").catch(() => []);
+    node.replaceChildren(runs.length === 0
+      ? el("p", { class: "empty", text: "None." })
+      : el("ul", {}, ...runs.map((r) => el("li", {}, el("strong", { text: r.dataset }), `: ${number(r.patients_done)} patients done `,
+        r.running ? "(running)" : el("button", { type: "button", text: "Resume", onclick: () => resume(r.dataset) })))));
+  }
+
+  async function resume(dataset) {
+    try {
+      const view = await api(`/simulations/${encodeURIComponent(dataset)}/resume`, { method: "POST" });
+      location.href = "/simulate?task=" + view.id;
+    } catch (e) {
+      alert(e.message);
+    }
+  }
+
+  function simulatePage() {
+    const form = $("#simulate-form");
+    const error = $("#form-error");
+    const fail = (e) => { error.textContent = e.message; error.hidden = false; };
+    const showProtocol = () => $$("pre.protocol").forEach((p) => (p.hidden = p.dataset.protocol !== form.protocol.value));
+    form.protocol.addEventListener("change", showProtocol);
+    showProtocol();
+    $("#estimate").addEventListener("click", async () => {
+      error.hidden = true;
+      try {
+        const r = await api("/simulations/estimate", { json: request(form) });
+        const e = r.estimate;
+        $("#estimate-out").textContent = `${r.dataset}: about ${number(e.patients)} patients, ${number(e.visits)} visits, ` +
+          `${number(e.bytes / 1e6, 1)} MB, ${number(Math.max(1, e.seconds))} s`;
+      } catch (e) { fail(e); }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      try {
+        const view = await api("/simulations", { json: request(form) });
+        history.pushState(null, "", "/simulate?task=" + view.id);
+        showTask(view);
+      } catch (e) { fail(e); }
+    });
+    api("/tasks").then((tasks) => {
+      if (tasks.length === 0) $("#tasks").replaceChildren(el("p", { class: "empty", text: "No runs started from this server yet." }));
+      for (const view of [...tasks].reverse()) showTask(view);
+    });
+    loadInterrupted();
+  }
+
+  // ---- query page --------------------------------------------------------------------------
+
+  function dataTable(columns, rows) {
+    return el("div", { class: "scroll" }, el("table", { class: "list rows" },
+      el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { scope: "col", text: c })))),
+      el("tbody", {}, ...rows.map((row) => el("tr", {}, ...columns.map((c) => {
+        const v = row[c];
+        return el("td", { class: typeof v === "number" ? "num" : null, text: v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v) });
+      }))))));
+  }
+
+  async function queryPage() {
+    const params = new URLSearchParams(location.search);
+    const sql = params.get("sql");
+    if (!sql) return;
+    const offset = Number(params.get("offset") || 0);
+    const status = $("#query-status");
+    const out = $("#query-result");
+    status.textContent = "Running…";
+    try {
+      const page = await api("/query", { json: { sql, offset, limit: 100 } });
+      const to = Math.min(page.offset + page.limit, page.total);
+      status.textContent = `${number(page.total)} rows in ${page.seconds.toFixed(2)} s` +
+        (page.datasets.length ? ` from ${page.datasets.join(", ")}` : "");
+      const move = (delta) => {
+        const p = new URLSearchParams(location.search);
+        p.set("offset", Math.max(0, page.offset + delta));
+        location.search = p.toString();
+      };
+      out.replaceChildren(
+        el("div", { class: "pager" },
+          el("button", { type: "button", disabled: page.offset === 0, text: "← Previous", onclick: () => move(-page.limit) }),
+          el("span", { text: ` rows ${number(page.total ? page.offset + 1 : 0)}-${number(to)} of ${number(page.total)} ` }),
+          el("button", { type: "button", disabled: to >= page.total, text: "Next →", onclick: () => move(page.limit) })),
+        dataTable(page.columns, page.rows));
+      out.dataset.state = "done";
+    } catch (e) {
+      status.textContent = "";
+      out.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
+      out.dataset.state = "error";
+    }
+  }
+
+  // ---- upload page -------------------------------------------------------------------------
+
+  // One XMLHttpRequest per file: unlike fetch, it reports upload progress.
+  function putFile(url, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", url);
+      xhr.upload.addEventListener("progress", (e) => e.lengthComputable && onProgress(e.loaded / e.total));
+      xhr.addEventListener("load", () => {
+        const body = JSON.parse(xhr.responseText || "{}");
+        if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+        else reject(new Error((body.error && body.error.message) || xhr.statusText));
+      });
+      xhr.addEventListener("error", () => reject(new Error("the connection broke off")));
+      xhr.send(file);
+    });
+  }
+
+  function uploadPage() {
+    const form = $("#upload-form");
+    const drop = $("#drop");
+    const input = $("#files");
+    const list = $("#file-list");
+    const error = $("#upload-error");
+    let files = [];
+    const show = () => list.replaceChildren(...files.map((f, i) =>
+      el("li", { id: "file-" + i }, `${f.name} (${number(f.size / 1e6, 1)} MB)`, el("progress", { max: "1", value: "0" }))));
+    const add = (more) => {
+      files = [...files, ...more];
+      if (!form.name.value && files.length) form.name.value = files[0].name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_-]+/g, "_").replace(/^_+/, "");
+      show();
+    };
+    input.addEventListener("change", () => add([...input.files]));
+    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); add([...e.dataTransfer.files]); });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      if (!files.length) { error.textContent = "Choose at least one file."; error.hidden = false; return; }
+      $("#upload-start").disabled = true;
+      try {
+        const upload = await api("/uploads", { method: "POST" });
+        for (const [i, f] of files.entries()) {
+          const bar = $(`#file-${i} progress`);
+          await putFile(`/api/v1/uploads/${upload.id}/files/${encodeURIComponent(f.name)}`, f, (share) => (bar.value = share));
+          bar.value = 1;
+        }
+        const report = await api(`/uploads/${upload.id}/ingest`, { json: { name: form.name.value, description: form.description.value || null } });
+        const o = report.outcome;
+        const name = o.dataset;
+        $("#upload-report").replaceChildren(
+          el("p", { text: o.outcome === "created" ? `${name}: version ${o.version}, ${number(o.rows)} rows in ${report.seconds.toFixed(1)} s.` : `${name}: unchanged (version ${o.version} already holds these files).` }),
+          el("ul", {}, ...report.tables.map((t) => el("li", {}, el("a", { href: `/datasets/${encodeURIComponent(name)}?table=${encodeURIComponent(t.table)}`, text: t.table }), ` from ${t.source.split("/").pop()} (${t.format})`))),
+          el("p", {}, el("a", { href: `/datasets/${encodeURIComponent(name)}`, text: "See its data dictionary" })));
+        $("#upload-report").dataset.state = "done";
+        files = [];
+      } catch (e) {
+        error.textContent = e.message;
+        error.hidden = false;
+      } finally {
+        $("#upload-start").disabled = false;
+      }
+    });
+  }
+
+  function homePage() {
+    for (const button of $$("button[data-resume]")) button.addEventListener("click", () => resume(button.dataset.resume));
+  }
+
+  return { api, resultsPage, comparePage, datasetPage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
+})();

@@ -1,0 +1,656 @@
+//! Datasets: list, detail (tables, columns, versions), rows (paginated, sorted, filtered),
+//! downloads, and rollback.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use cohort_store::export::{Watch, copy_select};
+use cohort_store::name::{quote_ident, quote_literal};
+use cohort_store::{
+    CancelToken, DatasetDetail, DatasetName, DatasetSummary, Destination, NoProgress, OutputFormat, Session,
+    StoreError, TableInfo, VersionRef, table_source,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, blocking};
+use crate::state::AppState;
+
+/// Rows a page of a table may hold at most.
+pub const MAX_PAGE_ROWS: u64 = 1_000;
+
+/// `GET /api/v1/datasets`: every dataset.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DatasetSummary>>, ApiError> {
+    Ok(Json(list_datasets(&state).await?))
+}
+
+/// Every dataset, newest change first.
+pub async fn list_datasets(state: &AppState) -> Result<Vec<DatasetSummary>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        let mut all = store.list()?;
+        all.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
+        Ok(all)
+    })
+    .await
+}
+
+/// `GET /api/v1/datasets/{name}`: tables, columns and versions (`NAME@N` for an older version).
+pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<DatasetDetail>, ApiError> {
+    Ok(Json(dataset_detail(&state, &name).await?))
+}
+
+/// The detail of `reference` (`NAME` or `NAME@N`).
+pub async fn dataset_detail(state: &AppState, reference: &str) -> Result<DatasetDetail, ApiError> {
+    let store = state.store.clone();
+    let reference = VersionRef::parse(reference)?;
+    blocking(move || Ok(store.detail(&reference)?)).await
+}
+
+/// How to page, sort and filter a table, from the query string.
+#[derive(Debug, Clone, Default)]
+pub struct RowsQuery {
+    /// Rows to skip.
+    pub offset: Option<u64>,
+    /// Rows to return (at most [`MAX_PAGE_ROWS`]; default 50).
+    pub limit: Option<u64>,
+    /// Column to sort by.
+    pub sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+    /// Filters, `filter.COLUMN=EXPR`: `>5`, `<=3`, `=2`, `!=x`, or text to look for.
+    pub filters: Vec<(String, String)>,
+}
+
+impl RowsQuery {
+    /// Reads the parameters, refusing unknown ones. `extra` names parameters the caller handles.
+    pub fn from_params(mut params: HashMap<String, String>, extra: &[&str]) -> Result<RowsQuery, ApiError> {
+        let number = |params: &mut HashMap<String, String>, key: &str| {
+            params
+                .remove(key)
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| ApiError::invalid(format!("{key} must be a whole number, not `{v}`")))
+                })
+                .transpose()
+        };
+        let offset = number(&mut params, "offset")?;
+        let limit = number(&mut params, "limit")?;
+        let sort = params.remove("sort").filter(|s| !s.is_empty());
+        let order = params.remove("order").filter(|s| !s.is_empty());
+        let mut filters = Vec::new();
+        let mut unknown = Vec::new();
+        for (key, value) in params {
+            match key.strip_prefix("filter.") {
+                Some(column) => filters.push((column.to_string(), value)),
+                None if extra.contains(&key.as_str()) => {}
+                None => unknown.push(key),
+            }
+        }
+        if let Some(key) = unknown.first() {
+            return Err(ApiError::invalid(format!(
+                "unknown parameter `{key}` (use offset, limit, sort, order and filter.COLUMN)"
+            )));
+        }
+        filters.sort();
+        Ok(RowsQuery { offset, limit, sort, order, filters })
+    }
+}
+
+/// A page of rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowsPage {
+    /// The table's columns, in order.
+    pub columns: Vec<String>,
+    /// The rows, as objects keyed by column.
+    pub rows: Vec<serde_json::Value>,
+    /// Rows that match the filters.
+    pub total: u64,
+    /// The first row's position.
+    pub offset: u64,
+    /// Rows asked for.
+    pub limit: u64,
+}
+
+/// `GET /api/v1/datasets/{name}/tables/{table}/rows`.
+pub async fn rows(
+    State(state): State<AppState>,
+    Path((name, table)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<RowsPage>, ApiError> {
+    let query = RowsQuery::from_params(params, &[])?;
+    Ok(Json(table_rows(&state, &name, &table, query).await?))
+}
+
+/// A page of `reference`'s table `table`.
+pub async fn table_rows(
+    state: &AppState,
+    reference: &str,
+    table: &str,
+    query: RowsQuery,
+) -> Result<RowsPage, ApiError> {
+    let store = state.store.clone();
+    let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
+    blocking(move || {
+        let version = store.resolve(&reference)?;
+        let info = find_table(&version.tables, &reference, &table)?;
+        let selection = Selection::parse(info, &query)?;
+        let offset = query.offset.unwrap_or(0);
+        let limit = query.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_PAGE_ROWS {
+            return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
+        }
+        let source = table_source(&store, info);
+        let session = Session::new(&store)?;
+        let conn = session.connection();
+        let total: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {source} {}", selection.where_clause), [], |r| r.get(0))
+            .map_err(StoreError::sql)?;
+        let sql = format!(
+            "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT {limit} OFFSET {offset}) t",
+            selection.where_clause, selection.order_clause
+        );
+        let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(StoreError::sql)?
+            .map(|r| {
+                let text = r.map_err(StoreError::sql)?;
+                serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
+            })
+            .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
+        Ok(RowsPage {
+            columns: info.columns.iter().map(|c| c.name.clone()).collect(),
+            rows,
+            total: total as u64,
+            offset,
+            limit,
+        })
+    })
+    .await
+}
+
+fn find_table<'a>(tables: &'a [TableInfo], reference: &VersionRef, table: &str) -> Result<&'a TableInfo, ApiError> {
+    tables.iter().find(|t| t.name == table).ok_or_else(|| {
+        StoreError::TableNotFound {
+            dataset: reference.to_string(),
+            table: table.to_string(),
+            available: tables.iter().map(|t| t.name.clone()).collect(),
+        }
+        .into()
+    })
+}
+
+/// The WHERE and ORDER BY of a filtered, sorted view of a table, from request parameters checked
+/// against the table's columns (values are quoted as literals, never spliced).
+struct Selection {
+    where_clause: String,
+    order_clause: String,
+}
+
+impl Selection {
+    fn parse(table: &TableInfo, query: &RowsQuery) -> Result<Selection, ApiError> {
+        let column = |name: &str| {
+            table.columns.iter().find(|c| c.name == name).ok_or_else(|| {
+                let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+                ApiError::invalid(format!(
+                    "table `{}` has no column `{name}` (it has {})",
+                    table.name,
+                    names.join(", ")
+                ))
+            })
+        };
+        let mut conditions = Vec::new();
+        for (name, expr) in query.filters.iter().filter(|(_, v)| !v.trim().is_empty()) {
+            let col = column(name)?;
+            let ident = quote_ident(&col.name);
+            let expr = expr.trim();
+            let operator = ["!=", ">=", "<=", "=", ">", "<"].into_iter().find(|op| expr.starts_with(op));
+            conditions.push(match operator {
+                Some(op) => {
+                    let value = expr[op.len()..].trim();
+                    let op = if op == "!=" { "<>" } else { op };
+                    format!("{ident} {op} TRY_CAST({} AS {})", quote_literal(value), col.sql_type)
+                }
+                None if col.sql_type == "VARCHAR" => {
+                    format!("{ident} ILIKE {}", quote_literal(&format!("%{}%", escape_like(expr))))
+                }
+                None => format!("CAST({ident} AS VARCHAR) = {}", quote_literal(expr)),
+            });
+        }
+        let order_clause = match &query.sort {
+            Some(name) => {
+                let col = column(name)?;
+                let direction = match query.order.as_deref().unwrap_or("asc") {
+                    "asc" => "ASC",
+                    "desc" => "DESC",
+                    other => return Err(ApiError::invalid(format!("order must be asc or desc, not `{other}`"))),
+                };
+                format!("ORDER BY {} {direction} NULLS LAST", quote_ident(&col.name))
+            }
+            None => String::new(),
+        };
+        let where_clause =
+            if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        Ok(Selection { where_clause, order_clause })
+    }
+}
+
+/// Makes `%` and `_` in user text literal in an ILIKE pattern (DuckDB's default escape is `\`).
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// `GET /api/v1/datasets/{name}/tables/{table}/download?format=csv|parquet` with the same
+/// filters and sort as `rows`: the whole (filtered) table as a file. It is written by DuckDB
+/// under the memory limit to a temporary file in the store, then streamed from disk.
+pub async fn download(
+    State(state): State<AppState>,
+    Path((name, table)): Path<(String, String)>,
+    Query(mut params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let format = match params.remove("format").as_deref().unwrap_or("csv") {
+        "csv" => Download::Copy(OutputFormat::Csv),
+        "parquet" => Download::Copy(OutputFormat::Parquet),
+        "xlsx" => Download::Excel,
+        other => return Err(ApiError::invalid(format!("format must be csv, parquet or xlsx, not `{other}`"))),
+    };
+    let query = RowsQuery::from_params(params, &[])?;
+    let store = state.store.clone();
+    let reference = VersionRef::parse(&name)?;
+    let table_name = table.clone();
+    let file = blocking(move || {
+        let version = store.resolve(&reference)?;
+        let info = find_table(&version.tables, &reference, &table_name)?;
+        let selection = Selection::parse(info, &query)?;
+        let spill = store.layout().spill_dir();
+        std::fs::create_dir_all(&spill).map_err(|e| ApiError::from(StoreError::from(e)))?;
+        let path = spill.join(format!("download-{}-{}.{}", std::process::id(), unique(), format.extension()));
+        let select = format!(
+            "SELECT * FROM {} {} {}",
+            table_source(&store, info),
+            selection.where_clause,
+            selection.order_clause
+        );
+        let session = Session::new(&store)?;
+        match format {
+            Download::Copy(format) => {
+                let watch = Watch { progress: &NoProgress, total: info.bytes, cancel: &CancelToken::default() };
+                copy_select(session.connection(), &select, format, &Destination::File(path.clone()), &watch)?;
+            }
+            Download::Excel => write_xlsx(session.connection(), &select, info, &path)?,
+        }
+        let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
+        // The open handle keeps the bytes; the name goes now, so nothing is left behind however
+        // the download ends.
+        let _ = std::fs::remove_file(&path);
+        Ok(file)
+    })
+    .await?;
+    let filename = format!("{}-{}.{}", name.replace('@', "-v"), table, format.extension());
+    let content_type = match format {
+        Download::Copy(OutputFormat::Parquet) => "application/vnd.apache.parquet",
+        Download::Excel => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        Download::Copy(_) => "text/csv; charset=utf-8",
+    };
+    let length = file.metadata().map(|m| m.len()).ok();
+    let body = Body::from_stream(read_chunks(tokio::fs::File::from_std(file)));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(len) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Ok(response)
+}
+
+/// A download's file format.
+#[derive(Debug, Clone, Copy)]
+enum Download {
+    /// Written by DuckDB's COPY.
+    Copy(OutputFormat),
+    /// An Excel workbook.
+    Excel,
+}
+
+impl Download {
+    fn extension(self) -> &'static str {
+        match self {
+            Download::Copy(f) => f.extension(),
+            Download::Excel => "xlsx",
+        }
+    }
+}
+
+/// Whether a DuckDB SQL type is a number.
+fn is_numeric(sql_type: &str) -> bool {
+    matches!(
+        sql_type,
+        "TINYINT"
+            | "SMALLINT"
+            | "INTEGER"
+            | "BIGINT"
+            | "HUGEINT"
+            | "UTINYINT"
+            | "USMALLINT"
+            | "UINTEGER"
+            | "UBIGINT"
+            | "UHUGEINT"
+            | "FLOAT"
+            | "DOUBLE"
+    ) || sql_type.starts_with("DECIMAL")
+}
+
+/// Rows a worksheet holds, the header included.
+const EXCEL_MAX_ROWS: u64 = 1_048_576;
+
+/// Writes `select`'s rows as an Excel workbook with one sheet. The workbook is written in
+/// constant-memory mode (row by row to a temporary file), so a big table costs disk, not memory.
+/// Numbers and booleans stay numbers and booleans; everything else is written as its text.
+fn write_xlsx(
+    conn: &duckdb::Connection,
+    select: &str,
+    table: &TableInfo,
+    path: &std::path::Path,
+) -> Result<(), ApiError> {
+    let rows: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM ({select})"), [], |r| r.get(0)).map_err(StoreError::sql)?;
+    if rows as u64 >= EXCEL_MAX_ROWS {
+        return Err(ApiError::invalid(format!(
+            "that is {rows} rows of `{}`; an Excel sheet holds at most {} (download CSV or Parquet, or filter first)",
+            table.name,
+            EXCEL_MAX_ROWS - 1
+        )));
+    }
+    let excel = |e: rust_xlsxwriter::XlsxError| ApiError::internal(format!("writing the Excel file: {e}"));
+    let projection: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let ident = quote_ident(&c.name);
+            if is_numeric(&c.sql_type) {
+                format!("CAST({ident} AS DOUBLE)")
+            } else if c.sql_type == "BOOLEAN" {
+                ident
+            } else {
+                format!("CAST({ident} AS VARCHAR)")
+            }
+        })
+        .collect();
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet_with_constant_memory().map_err(excel)?;
+    for (i, c) in table.columns.iter().enumerate() {
+        sheet.write_string(0, i as u16, &c.name).map_err(excel)?;
+    }
+    let mut stmt =
+        conn.prepare(&format!("SELECT {} FROM ({select})", projection.join(", "))).map_err(StoreError::sql)?;
+    let mut rows = stmt.query([]).map_err(StoreError::sql)?;
+    let mut r = 1u32;
+    while let Some(row) = rows.next().map_err(StoreError::sql)? {
+        for (i, c) in table.columns.iter().enumerate() {
+            let col = i as u16;
+            if is_numeric(&c.sql_type) {
+                if let Some(v) = row.get::<_, Option<f64>>(i).map_err(StoreError::sql)? {
+                    sheet.write_number(r, col, v).map_err(excel)?;
+                }
+            } else if c.sql_type == "BOOLEAN" {
+                if let Some(v) = row.get::<_, Option<bool>>(i).map_err(StoreError::sql)? {
+                    sheet.write_boolean(r, col, v).map_err(excel)?;
+                }
+            } else if let Some(v) = row.get::<_, Option<String>>(i).map_err(StoreError::sql)? {
+                sheet.write_string(r, col, &v).map_err(excel)?;
+            }
+        }
+        r += 1;
+    }
+    workbook.save(path).map_err(excel)
+}
+
+/// A file as a stream of 256 KiB chunks.
+fn read_chunks(file: tokio::fs::File) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
+    futures::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buf = vec![0u8; 256 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The body of a rollback.
+#[derive(Debug, Deserialize)]
+pub struct RollbackRequest {
+    /// The version to make current.
+    pub version: u32,
+}
+
+/// `POST /api/v1/datasets/{name}/rollback` with `{"version": N}`: makes version N current again.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<RollbackRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.store.clone();
+    let dataset = DatasetName::new(&name)?;
+    let previous = blocking(move || Ok(store.rollback(&dataset, request.version)?)).await?;
+    Ok(Json(serde_json::json!({"dataset": name, "current_version": request.version, "previous_version": previous})))
+}
+
+/// One column of a table's data dictionary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DictionaryEntry {
+    /// Column name.
+    pub column: String,
+    /// SQL type.
+    pub sql_type: String,
+    /// What the column is for, when known.
+    pub role: Option<String>,
+    /// Human label, when the source had one.
+    pub label: Option<String>,
+    /// Percentage of rows with a value.
+    pub completeness: f64,
+    /// Approximate number of distinct values.
+    pub distinct: u64,
+    /// Smallest value, as text.
+    pub min: Option<String>,
+    /// Largest value, as text.
+    pub max: Option<String>,
+    /// Mean, for numbers.
+    pub mean: Option<String>,
+}
+
+/// `GET /api/v1/datasets/{name}/tables/{table}/dictionary`: every column's type, role, label,
+/// completeness, distinct values and range.
+pub async fn dictionary(
+    State(state): State<AppState>,
+    Path((name, table)): Path<(String, String)>,
+) -> Result<Json<Vec<DictionaryEntry>>, ApiError> {
+    Ok(Json(table_dictionary(&state, &name, &table).await?))
+}
+
+/// The data dictionary of `reference`'s table `table` (computed once per table content).
+pub async fn table_dictionary(
+    state: &AppState,
+    reference: &str,
+    table: &str,
+) -> Result<Vec<DictionaryEntry>, ApiError> {
+    let store = state.store.clone();
+    let app = state.clone();
+    let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
+    blocking(move || {
+        let version = store.resolve(&reference)?;
+        let info = find_table(&version.tables, &reference, &table)?;
+        let key = format!("dictionary:{}", info.sha256);
+        if let Some(hit) = app.cache.lock().expect("not poisoned").get(&key) {
+            return serde_json::from_value((**hit).clone()).map_err(|e| ApiError::internal(e.to_string()));
+        }
+        let session = Session::new(&store)?;
+        let sql = format!(
+            "SELECT column_name, approx_unique::BIGINT, min::VARCHAR, max::VARCHAR, avg::VARCHAR, \
+             null_percentage::DOUBLE FROM (SUMMARIZE SELECT * FROM {})",
+            table_source(&store, info)
+        );
+        let mut stmt = session.connection().prepare(&sql).map_err(StoreError::sql)?;
+        let summaries = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
+                ))
+            })
+            .map_err(StoreError::sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::sql)?;
+        let entries: Vec<DictionaryEntry> = info
+            .columns
+            .iter()
+            .map(|c| {
+                let s = summaries.iter().find(|s| s.0 == c.name);
+                DictionaryEntry {
+                    column: c.name.clone(),
+                    sql_type: c.sql_type.clone(),
+                    role: c.role.clone(),
+                    label: c.label.clone(),
+                    completeness: if info.rows == 0 { 0.0 } else { 100.0 - s.and_then(|s| s.5).unwrap_or(0.0) },
+                    distinct: s.and_then(|s| s.1).unwrap_or(0).max(0) as u64,
+                    min: s.and_then(|s| s.2.clone()).or_else(|| c.min.clone()),
+                    max: s.and_then(|s| s.3.clone()).or_else(|| c.max.clone()),
+                    mean: s.and_then(|s| s.4.clone()),
+                }
+            })
+            .collect();
+        let value = serde_json::to_value(&entries).map_err(|e| ApiError::internal(e.to_string()))?;
+        app.cache.lock().expect("not poisoned").insert(key, std::sync::Arc::new(value));
+        Ok(entries)
+    })
+    .await
+}
+
+/// What one column holds, for its summary chart.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ColumnSummary {
+    /// Numbers: counts in equal-width bins.
+    Numeric {
+        /// Bins, lowest first: `(lower edge, upper edge, rows)`.
+        bins: Vec<(f64, f64, i64)>,
+        /// Rows without a value.
+        missing: i64,
+    },
+    /// Dates and times: counts per month.
+    Temporal {
+        /// `(month, rows)`, earliest first.
+        months: Vec<(String, i64)>,
+        /// Rows without a value.
+        missing: i64,
+    },
+    /// Anything else: the most frequent values.
+    Categorical {
+        /// `(value, rows)`, most frequent first (at most 20).
+        values: Vec<(String, i64)>,
+        /// Distinct values in all.
+        distinct: i64,
+        /// Rows without a value.
+        missing: i64,
+    },
+    /// An identifier: its values are not charted, only counted.
+    Identifier {
+        /// Distinct values.
+        distinct: i64,
+        /// Rows without a value.
+        missing: i64,
+    },
+}
+
+/// Bins of a numeric column's histogram.
+const SUMMARY_BINS: i64 = 20;
+
+/// `GET /api/v1/datasets/{name}/tables/{table}/columns/{column}`: the column's summary chart data.
+pub async fn column_summary(
+    State(state): State<AppState>,
+    Path((name, table, column)): Path<(String, String, String)>,
+) -> Result<Json<ColumnSummary>, ApiError> {
+    let store = state.store.clone();
+    let reference = VersionRef::parse(&name)?;
+    blocking(move || {
+        let version = store.resolve(&reference)?;
+        let info = find_table(&version.tables, &reference, &table)?;
+        let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {
+            ApiError::not_found("column_not_found", format!("`{reference}.{table}` has no column `{column}`"))
+        })?;
+        let source = table_source(&store, info);
+        let c = quote_ident(&col.name);
+        let session = Session::new(&store)?;
+        let conn = session.connection();
+        let scalar = |sql: String| -> Result<i64, ApiError> { Ok(conn.query_row(&sql, [], |r| r.get(0)).map_err(StoreError::sql)?) };
+        let pairs = |sql: String| -> Result<Vec<(String, i64)>, ApiError> {
+            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::sql)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql)?)
+        };
+        let missing = scalar(format!("SELECT count(*) FILTER (WHERE {c} IS NULL) FROM {source}"))?;
+        let t = col.sql_type.as_str();
+        let numeric = is_numeric(t);
+        if col.role.as_deref() == Some("identifier") {
+            let distinct = scalar(format!("SELECT approx_count_distinct({c}) FROM {source}"))?;
+            return Ok(Json(ColumnSummary::Identifier { distinct, missing }));
+        }
+        if numeric {
+            let sql = format!(
+                "WITH s AS (SELECT min({c})::DOUBLE AS lo, max({c})::DOUBLE AS hi FROM {source}) \
+                 SELECT CASE WHEN hi = lo THEN 0 ELSE least({last}, floor(({c}::DOUBLE - lo) / (hi - lo) * {SUMMARY_BINS}))::BIGINT END AS bin, \
+                        any_value(lo), any_value(hi), count(*) \
+                 FROM {source}, s WHERE {c} IS NOT NULL GROUP BY bin ORDER BY bin",
+                last = SUMMARY_BINS - 1
+            );
+            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?, r.get::<_, i64>(3)?)))
+                .map_err(StoreError::sql)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StoreError::sql)?;
+            let bins = rows
+                .into_iter()
+                .map(|(bin, lo, hi, n)| {
+                    let width = (hi - lo) / SUMMARY_BINS as f64;
+                    (lo + bin as f64 * width, lo + (bin + 1) as f64 * width, n)
+                })
+                .collect();
+            return Ok(Json(ColumnSummary::Numeric { bins, missing }));
+        }
+        if t == "DATE" || t.starts_with("TIMESTAMP") {
+            let months = pairs(format!(
+                "SELECT strftime(date_trunc('month', {c}), '%Y-%m'), count(*) FROM {source} WHERE {c} IS NOT NULL \
+                 GROUP BY 1 ORDER BY 1"
+            ))?;
+            return Ok(Json(ColumnSummary::Temporal { months, missing }));
+        }
+        let values = pairs(format!(
+            "SELECT CAST({c} AS VARCHAR), count(*) FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
+        ))?;
+        let distinct = scalar(format!("SELECT approx_count_distinct({c}) FROM {source}"))?;
+        Ok(Json(ColumnSummary::Categorical { values, distinct, missing }))
+    })
+    .await
+}

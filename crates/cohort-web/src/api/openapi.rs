@@ -1,0 +1,131 @@
+//! `GET /api/v1/openapi.json`: an OpenAPI 3.1 description of every route, written out here so that
+//! it reads as documentation; a test checks that it and the router agree.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// Every route: `(method, path, summary)`. The router in [`super::routes`] must have
+/// exactly these.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/openapi.json", "This description."),
+    ("get", "/status", "The store's size, the server's memory against its limit, and recent changes."),
+    ("get", "/datasets", "Every dataset, most recently changed first."),
+    ("get", "/datasets/{name}", "A dataset (`NAME` or `NAME@N`): tables, columns with their dictionary, versions."),
+    (
+        "get",
+        "/datasets/{name}/tables/{table}/rows",
+        "A page of a table: `offset`, `limit` (at most 1000), `sort`, `order` (asc|desc), and \
+         `filter.COLUMN` (`>5`, `<=3`, `=2`, `!=x`, or text to look for).",
+    ),
+    (
+        "get",
+        "/datasets/{name}/tables/{table}/dictionary",
+        "A table's data dictionary: type, role, label, completeness %, distinct values, range.",
+    ),
+    (
+        "get",
+        "/datasets/{name}/tables/{table}/columns/{column}",
+        "A column's summary chart data: a histogram, counts per month, or the most frequent values \
+         (identifiers: only counts).",
+    ),
+    (
+        "get",
+        "/datasets/{name}/tables/{table}/download",
+        "The whole table (with the same filters and sort as rows) as `format=csv`, `format=parquet` or `format=xlsx`.",
+    ),
+    ("post", "/datasets/{name}/rollback", "Make version `{\"version\": N}` current again."),
+    ("get", "/protocols", "The built-in treatment protocols with their YAML."),
+    (
+        "post",
+        "/simulations",
+        "Start a run: `protocol` or `protocol_yaml`, `patients` or `per_week`, `years`, `seed`, `start`, \
+         `name`. Answers 202 with the task.",
+    ),
+    ("post", "/simulations/estimate", "Rows, disk and time a run would take, and its dataset name."),
+    ("get", "/simulations/interrupted", "Runs that stopped before finishing and can be resumed."),
+    ("post", "/simulations/{name}/resume", "Finish an interrupted run. Answers 202 with the task."),
+    (
+        "get",
+        "/simulations/{name}/results",
+        "Every aggregate of a run's results page: cohort flow, vision, discontinuation, burden.",
+    ),
+    ("get", "/simulations/{name}/patients/{id}", "One patient's timeline."),
+    ("post", "/uploads", "Start an upload; answers 201 with its id and the largest file it accepts."),
+    (
+        "put",
+        "/uploads/{id}/files/{file}",
+        "One file of the upload, as the raw request body (CSV/TSV or Parquet), streamed to disk; 413 past the limit.",
+    ),
+    (
+        "post",
+        "/uploads/{id}/ingest",
+        "Ingest the upload's files as one version of `{\"name\": ...}` (one table per file); answers the ingest report.",
+    ),
+    (
+        "post",
+        "/query",
+        "Run one read-only SELECT (`sql`, `offset`, `limit` up to 1000) over the store, with a 30 s limit; \
+         it cannot read files, attach, install or change settings. Recorded in the history.",
+    ),
+    ("get", "/query/history", "The console's runs, newest first (`limit`, default 100)."),
+    ("get", "/tasks", "Every task of this server's life, newest first."),
+    ("get", "/tasks/{id}", "One task."),
+    ("get", "/tasks/{id}/events", "Server-sent `progress` events with the task's state until it ends."),
+    ("post", "/tasks/{id}/cancel", "Stop a task; a simulation stays resumable."),
+];
+
+/// The OpenAPI document.
+pub fn openapi() -> Value {
+    let error = json!({
+        "description": "An error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary) in ROUTES {
+        let parameters: Vec<Value> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let ok = if path.ends_with("/events") {
+            json!({"description": "A stream of server-sent events", "content": {"text/event-stream": {}}})
+        } else if path.ends_with("/download") {
+            json!({"description": "The file", "content": {
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}
+            }})
+        } else {
+            json!({"description": "OK", "content": {"application/json": {}}})
+        };
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = json!({
+            "summary": summary,
+            "parameters": parameters,
+            "responses": {"200": ok, "400": error, "404": error}
+        });
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cohort",
+            "version": cohort_store::VERSION,
+            "description": "The JSON API of `cohort serve`. Simulation results are aggregates only."
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {"schemas": {"Error": {
+            "type": "object",
+            "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string", "description": "Stable, for scripts"},
+                "message": {"type": "string"},
+                "hint": {"type": "string"}
+            }}}
+        }}}
+    })
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document() -> Json<Value> {
+    Json(openapi())
+}

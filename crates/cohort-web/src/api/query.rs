@@ -1,0 +1,98 @@
+//! The SQL console: one read-only SELECT over the store, a page at a time, and its history.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use cohort_store::console::{HistoryEntry, history, run_console};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, blocking};
+use crate::state::AppState;
+
+/// How long a console query may run.
+pub const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Rows a console page may hold at most.
+pub const MAX_PAGE_ROWS: u64 = 1_000;
+
+/// A console query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// The SQL: one SELECT; datasets are schemas (`"trial"."visits"`, `"trial@2"."visits"`).
+    pub sql: String,
+    /// Rows to skip.
+    #[serde(default)]
+    pub offset: u64,
+    /// Rows to return (default 100, at most 1000).
+    pub limit: Option<u64>,
+}
+
+/// A page of a console query's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryPage {
+    /// Result columns.
+    pub columns: Vec<String>,
+    /// The page's rows, as objects keyed by column.
+    pub rows: Vec<serde_json::Value>,
+    /// Rows in the whole result.
+    pub total: u64,
+    /// First row's position.
+    pub offset: u64,
+    /// Rows asked for.
+    pub limit: u64,
+    /// Seconds the query took.
+    pub seconds: f64,
+    /// Dataset versions read (`NAME@N`).
+    pub datasets: Vec<String>,
+}
+
+/// `POST /api/v1/query`.
+pub async fn run(
+    State(state): State<AppState>,
+    Json(request): Json<QueryRequest>,
+) -> Result<Json<QueryPage>, ApiError> {
+    let limit = request.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE_ROWS {
+        return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
+    }
+    let store = state.store.clone();
+    blocking(move || {
+        let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, "web")?;
+        let rows = result
+            .rows
+            .iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Json(QueryPage {
+            columns: result.columns,
+            rows,
+            total: result.total,
+            offset: result.offset,
+            limit: result.limit,
+            seconds: result.seconds,
+            datasets: result.datasets,
+        }))
+    })
+    .await
+}
+
+/// `?limit=N` for the history.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// Entries to return (default 100).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/query/history`: the newest console runs first.
+pub async fn list_history(
+    State(state): State<AppState>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    Ok(Json(query_history(&state, query.limit.unwrap_or(100)).await?))
+}
+
+/// The newest `limit` console runs.
+pub async fn query_history(state: &AppState, limit: usize) -> Result<Vec<HistoryEntry>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || Ok(history(&store, limit)?)).await
+}

@@ -1,0 +1,400 @@
+//! Simulations: protocols, estimates, starting and resuming runs (as tasks), interrupted runs, and
+//! a run's results (aggregates only) and patient timelines.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cohort_analysis::results::run_results;
+use cohort_analysis::timeline::{Timeline, patient_timeline};
+use cohort_sim::job::{
+    JobError, Provenance, check_name_free_for_simulation, interrupted_run, resume_in_store, run_in_store,
+};
+use cohort_sim::population::{Recruitment, horizon_days};
+use cohort_sim::protocol::{BUILTINS, Protocol, builtin};
+use cohort_sim::run::{Estimate, Execution, RunError, RunParams, RunSpec, Shard, estimate};
+use cohort_store::{DatasetKind, DatasetName, Session, Store, StoreError, VersionRef};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, blocking};
+use crate::state::AppState;
+use crate::tasks::{Task, TaskState, TaskView};
+
+/// The most patients a run started from the web may have (the CLI allows more).
+pub const MAX_WEB_PATIENTS: u64 = 10_000_000;
+
+/// Patients per parallel chunk of a web run.
+const CHUNK_PATIENTS: usize = 10_000;
+
+/// A built-in protocol.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolInfo {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// Its canonical SHA-256.
+    pub sha256: String,
+    /// Its YAML text.
+    pub yaml: String,
+}
+
+/// `GET /api/v1/protocols`: the built-in protocols, with their parameters.
+pub async fn protocols() -> Result<Json<Vec<ProtocolInfo>>, ApiError> {
+    Ok(Json(builtin_protocols()?))
+}
+
+/// The built-in protocols.
+pub fn builtin_protocols() -> Result<Vec<ProtocolInfo>, ApiError> {
+    BUILTINS
+        .iter()
+        .map(|b| {
+            let p = b.load().map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(ProtocolInfo {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                sha256: p.canonical_sha256(),
+                yaml: b.yaml.into(),
+            })
+        })
+        .collect()
+}
+
+/// What to simulate, as a form or script sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationRequest {
+    /// A built-in protocol's name.
+    pub protocol: Option<String>,
+    /// Or a whole protocol file's text.
+    pub protocol_yaml: Option<String>,
+    /// Patients recruited over the horizon (fixed-total mode).
+    pub patients: Option<u64>,
+    /// Or patients per week (constant-rate mode).
+    pub per_week: Option<f64>,
+    /// Years simulated (default 5).
+    pub years: Option<f64>,
+    /// Seed (default 42).
+    pub seed: Option<u64>,
+    /// First day, `YYYY-MM-DD` (default 2024-01-01).
+    pub start: Option<String>,
+    /// Dataset name (default: from protocol, patients, years and seed).
+    pub name: Option<String>,
+}
+
+/// A request checked and turned into what the engine takes.
+struct Checked {
+    protocol: Protocol,
+    protocol_yaml: String,
+    protocol_source: String,
+    params: RunParams,
+    name: DatasetName,
+}
+
+fn check(request: &SimulationRequest) -> Result<Checked, ApiError> {
+    let (protocol, protocol_yaml, protocol_source) = match (&request.protocol, &request.protocol_yaml) {
+        (Some(name), None) => {
+            let b = builtin(name).ok_or_else(|| {
+                let names: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
+                ApiError::invalid(format!("no built-in protocol `{name}` (there are {})", names.join(", ")))
+            })?;
+            (b.load().map_err(|e| ApiError::internal(e.to_string()))?, b.yaml.to_string(), name.clone())
+        }
+        (None, Some(yaml)) => {
+            let p = Protocol::from_yaml("the protocol sent", yaml)
+                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_protocol", e.to_string()))?;
+            (p, yaml.clone(), "uploaded".to_string())
+        }
+        _ => return Err(ApiError::invalid("give either `protocol` (a built-in name) or `protocol_yaml`, not both")),
+    };
+    let recruitment = match (request.patients, request.per_week) {
+        (Some(n), None) if (1..=MAX_WEB_PATIENTS).contains(&n) => Recruitment::FixedTotal { patients: n },
+        (Some(n), None) => {
+            return Err(ApiError::invalid(format!("patients must be 1 to {MAX_WEB_PATIENTS}, not {n}"))
+                .with_hint("larger runs: `cohort simulate` on the command line"));
+        }
+        (None, Some(rate)) if rate > 0.0 && rate <= 100_000.0 => Recruitment::ConstantRate { per_week: rate },
+        (None, Some(rate)) => {
+            return Err(ApiError::invalid(format!("per_week must be more than 0 and at most 100000, not {rate}")));
+        }
+        _ => return Err(ApiError::invalid("give either `patients` or `per_week`")),
+    };
+    let years = request.years.unwrap_or(5.0);
+    if !(years > 0.0 && years <= 50.0) {
+        return Err(ApiError::invalid(format!("years must be more than 0 and at most 50, not {years}")));
+    }
+    let start: jiff::civil::Date = request
+        .start
+        .as_deref()
+        .unwrap_or("2024-01-01")
+        .parse()
+        .map_err(|_| ApiError::invalid("start must be a date like 2024-01-01"))?;
+    let seed = request.seed.unwrap_or(42);
+    let name = match request.name.as_deref().filter(|n| !n.trim().is_empty()) {
+        Some(n) => DatasetName::new(n.trim())?,
+        None => {
+            let who = match recruitment {
+                Recruitment::FixedTotal { patients } => format!("{patients}p"),
+                Recruitment::ConstantRate { per_week } => format!("{per_week}pw"),
+            };
+            DatasetName::new(&format!("{}-{who}-{years}y-seed{seed}", protocol.name).replace('.', "_"))?
+        }
+    };
+    Ok(Checked {
+        protocol,
+        protocol_yaml,
+        protocol_source,
+        params: RunParams { recruitment, years, seed, start },
+        name,
+    })
+}
+
+/// The estimate of a run, and the name it would get.
+#[derive(Debug, Clone, Serialize)]
+pub struct EstimateResponse {
+    /// The dataset the run would write.
+    pub dataset: String,
+    /// Rows, disk and time.
+    pub estimate: Estimate,
+}
+
+/// `POST /api/v1/simulations/estimate`: what a run would take, without running it.
+pub async fn estimate_run(Json(request): Json<SimulationRequest>) -> Result<Json<EstimateResponse>, ApiError> {
+    let checked = check(&request)?;
+    let threads = threads();
+    blocking(move || {
+        let e = estimate(&checked.protocol, &checked.params, threads, 2_000);
+        Ok(Json(EstimateResponse { dataset: checked.name.to_string(), estimate: e }))
+    })
+    .await
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// `POST /api/v1/simulations`: starts a run in the background; answers 202 with its task.
+pub async fn start(
+    State(state): State<AppState>,
+    Json(request): Json<SimulationRequest>,
+) -> Result<(StatusCode, Json<TaskView>), ApiError> {
+    let checked = check(&request)?;
+    let store = state.store.clone();
+    let name = checked.name.clone();
+    blocking(move || {
+        check_name_free_for_simulation(&store, &name)?;
+        if interrupted_run(&store, &name).map_err(job_error)?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "interrupted_run_exists",
+                format!("an interrupted run holds `{name}`: resume it, or choose another name"),
+            ));
+        }
+        Ok(())
+    })
+    .await?;
+    let task = claim(&state, "simulate", &checked.name)?;
+    let store = state.store.clone();
+    state.tasks.spawn(task.clone(), move |task: &Task| {
+        let run = RunSpec {
+            protocol: &checked.protocol,
+            protocol_yaml: &checked.protocol_yaml,
+            params: &checked.params,
+            shard: Shard::ALL,
+        };
+        let provenance = Provenance {
+            protocol_source: checked.protocol_source.clone(),
+            sources: Vec::new(),
+            created_by: "web".into(),
+            via: "cohort serve".into(),
+        };
+        let exec = Execution {
+            threads: threads(),
+            chunk_patients: CHUNK_PATIENTS,
+            progress: task,
+            cancel: task.cancel_token(),
+        };
+        finish(run_in_store(&store, &checked.name, run, exec, provenance))
+    });
+    Ok((StatusCode::ACCEPTED, Json(task.view())))
+}
+
+/// Registers a task for `name`, refusing when one is already writing it.
+fn claim(state: &AppState, kind: &'static str, name: &DatasetName) -> Result<Arc<Task>, ApiError> {
+    if let Some(existing) = state.tasks.active_for(name.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_running",
+            format!("task {} is already writing `{name}`", existing.view().id),
+        ));
+    }
+    Ok(state.tasks.create(kind, name.as_str()))
+}
+
+fn finish(outcome: Result<cohort_sim::job::JobOutcome, JobError>) -> Result<Option<u32>, (TaskState, String)> {
+    match outcome {
+        Ok(o) => Ok(o.commit.map(|c| c.version())),
+        Err(JobError::Run(RunError::Cancelled)) | Err(JobError::Store(StoreError::Cancelled)) => {
+            Err((TaskState::Cancelled, "cancelled; the run can be resumed".into()))
+        }
+        Err(e) => Err((TaskState::Failed, e.to_string())),
+    }
+}
+
+fn job_error(e: JobError) -> ApiError {
+    match e {
+        JobError::Store(e) => e.into(),
+        JobError::NothingToResume(_) => ApiError::not_found("no_interrupted_run", e.to_string()),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// A run that stopped before finishing and can be resumed.
+#[derive(Debug, Clone, Serialize)]
+pub struct InterruptedRun {
+    /// The dataset it writes.
+    pub dataset: String,
+    /// Patients simulated so far.
+    pub patients_done: u64,
+    /// Its parameters.
+    pub params: RunParams,
+    /// Whether a task of this server is working on it now.
+    pub running: bool,
+}
+
+/// `GET /api/v1/simulations/interrupted`: runs that can be resumed.
+pub async fn interrupted(State(state): State<AppState>) -> Result<Json<Vec<InterruptedRun>>, ApiError> {
+    Ok(Json(interrupted_runs(&state).await?))
+}
+
+/// Runs that can be resumed (started here or by `cohort simulate`).
+pub async fn interrupted_runs(state: &AppState) -> Result<Vec<InterruptedRun>, ApiError> {
+    let store = state.store.clone();
+    let runs = blocking(move || {
+        let mut runs = Vec::new();
+        for (dataset, slot, _) in store.resumable_areas() {
+            if slot != cohort_sim::job::RUN_SLOT {
+                continue;
+            }
+            let Ok(name) = DatasetName::new(&dataset) else { continue };
+            // A run being written right now holds its staging area; skip what cannot be opened.
+            if let Ok(Some(c)) = interrupted_run(&store, &name) {
+                runs.push(InterruptedRun { dataset, patients_done: c.patients, params: c.params, running: false });
+            }
+        }
+        Ok(runs)
+    })
+    .await?;
+    Ok(runs
+        .into_iter()
+        .map(|mut r| {
+            r.running = state.tasks.active_for(&r.dataset).is_some();
+            r
+        })
+        .collect())
+}
+
+/// `POST /api/v1/simulations/{name}/resume`: finishes an interrupted run in the background.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<TaskView>), ApiError> {
+    let name = DatasetName::new(&name)?;
+    let task = claim(&state, "resume", &name)?;
+    let store = state.store.clone();
+    state.tasks.spawn(task.clone(), move |task: &Task| {
+        let exec = Execution {
+            threads: threads(),
+            chunk_patients: CHUNK_PATIENTS,
+            progress: task,
+            cancel: task.cancel_token(),
+        };
+        finish(resume_in_store(&store, &name, exec, "web".into(), "cohort serve".into()))
+    });
+    Ok((StatusCode::ACCEPTED, Json(task.view())))
+}
+
+/// A simulation version resolved for analysis: its mount name, horizon and cache key.
+struct RunVersion {
+    version: cohort_store::ResolvedVersion,
+    horizon_day: i64,
+    content_hash: String,
+}
+
+fn resolve_run(store: &Store, reference: &VersionRef) -> Result<RunVersion, ApiError> {
+    let detail = store.detail(reference)?;
+    if detail.summary.kind != DatasetKind::Simulation {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_simulation",
+            format!("`{reference}` is a dataset of kind {}, not a simulation run", detail.summary.kind),
+        ));
+    }
+    let shown = detail.versions.iter().find(|v| v.version == detail.shown.version).ok_or_else(|| {
+        ApiError::internal(format!("version {} of `{reference}` is missing from its list", detail.shown.version))
+    })?;
+    let years = shown.provenance["params"]["years"].as_f64().ok_or_else(|| {
+        ApiError::internal(format!("version {} of `{reference}` does not record its years", shown.version))
+    })?;
+    Ok(RunVersion {
+        horizon_day: i64::from(horizon_days(years)),
+        content_hash: shown.content_hash.clone(),
+        version: detail.shown,
+    })
+}
+
+/// `GET /api/v1/simulations/{name}/results`: every aggregate of the results page (computed once
+/// per version, then served from memory).
+pub async fn results(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json((*run_results_cached(&state, &name).await?).clone()))
+}
+
+/// The results of run `reference`, from the cache or computed now.
+pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc<serde_json::Value>, ApiError> {
+    let reference = VersionRef::parse(reference)?;
+    let store = state.store.clone();
+    let app = state.clone();
+    blocking(move || {
+        let run = resolve_run(&store, &reference)?;
+        let key = format!("results:{}", run.content_hash);
+        if let Some(hit) = app.cache.lock().expect("not poisoned").get(&key) {
+            return Ok(hit.clone());
+        }
+        let mut session = Session::new(&store)?;
+        session.mount(&store, &run.version, "run")?;
+        let results = run_results(&session, "run", run.horizon_day)?;
+        let mut value = serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?;
+        value["dataset"] = run.version.dataset.to_string().into();
+        value["version"] = run.version.version.into();
+        value["horizon_day"] = run.horizon_day.into();
+        let value = Arc::new(value);
+        app.cache.lock().expect("not poisoned").insert(key, value.clone());
+        Ok(value)
+    })
+    .await
+}
+
+/// `GET /api/v1/simulations/{name}/patients/{id}`: one patient's timeline.
+pub async fn patient(
+    State(state): State<AppState>,
+    Path((name, patient_id)): Path<(String, String)>,
+) -> Result<Json<Timeline>, ApiError> {
+    let patient_id: i64 = patient_id
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("a patient id is a whole number, not `{patient_id}`")))?;
+    let reference = VersionRef::parse(&name)?;
+    let store = state.store.clone();
+    blocking(move || {
+        let run = resolve_run(&store, &reference)?;
+        let mut session = Session::new(&store)?;
+        session.mount(&store, &run.version, "run")?;
+        patient_timeline(&session, "run", patient_id)?.map(Json).ok_or_else(|| {
+            ApiError::not_found("patient_not_found", format!("`{reference}` has no patient {patient_id}"))
+        })
+    })
+    .await
+}

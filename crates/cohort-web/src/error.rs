@@ -1,0 +1,96 @@
+//! Errors as the API and the pages report them: an HTTP status, a stable machine-readable code,
+//! and a message that says what to do.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cohort_store::{ErrorClass, StoreError};
+use serde::Serialize;
+
+/// An error answered with a JSON body `{"error": {"code", "message", "hint"}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    /// The HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// Stable, for scripts: `dataset_not_found`, `invalid_parameter`, ...
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// What to do next, when there is something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), hint: None }
+    }
+
+    /// A request parameter is missing or malformed (400).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    }
+
+    /// Something that does not exist (404).
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A bug or an unexpected failure (500).
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let (status, code) = match &e {
+            StoreError::DatasetNotFound { .. } => (StatusCode::NOT_FOUND, "dataset_not_found"),
+            StoreError::VersionNotFound { .. } | StoreError::VersionUnavailable { .. } => {
+                (StatusCode::NOT_FOUND, "version_not_found")
+            }
+            StoreError::NoCurrentVersion { .. } => (StatusCode::NOT_FOUND, "no_current_version"),
+            StoreError::TableNotFound { .. } => (StatusCode::NOT_FOUND, "table_not_found"),
+            StoreError::InvalidName { .. } => (StatusCode::BAD_REQUEST, "invalid_name"),
+            StoreError::Sql { .. } => (StatusCode::BAD_REQUEST, "sql_error"),
+            StoreError::QueryRefused { .. } => (StatusCode::FORBIDDEN, "query_refused"),
+            StoreError::QueryTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "query_timeout"),
+            StoreError::KindMismatch { .. } => (StatusCode::CONFLICT, "kind_mismatch"),
+            StoreError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "store_busy"),
+            StoreError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+            _ if e.is_disk_full() => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            _ => match e.class() {
+                ErrorClass::User => (StatusCode::BAD_REQUEST, "bad_request"),
+                ErrorClass::Resource => (StatusCode::SERVICE_UNAVAILABLE, "resource_exhausted"),
+                ErrorClass::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+                ErrorClass::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+                ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+        };
+        ApiError { status, code, message: e.to_string(), hint: e.hint() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, "{}", self.message);
+        }
+        (self.status, Json(serde_json::json!({ "error": self }))).into_response()
+    }
+}
+
+/// Runs blocking store work (DuckDB, files) off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))?
+}

@@ -1,0 +1,23 @@
+/*!
+`cohort serve`: the web app over a store, and the JSON API its pages use.
+
+Layers, as in the folders: [`api`] answers `/api/v1/...` with JSON (described by
+`/api/v1/openapi.json`); [`pages`] renders server-side HTML with askama templates, filled from the
+same functions the API uses, plus a little JavaScript (`assets/`) that draws charts from the
+API's aggregates; [`tasks`] runs simulations in the background with progress events;
+[`state`] is what they share. The browser only ever receives aggregates of a simulation, never
+its visit table.
+*/
+#![deny(missing_docs)]
+
+pub mod api;
+mod assets;
+pub mod demo;
+pub mod error;
+pub mod pages;
+pub mod server;
+pub mod state;
+pub mod tasks;
+
+pub use server::{ServeConfig, router, serve};
+pub use state::AppState;

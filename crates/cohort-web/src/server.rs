@@ -1,0 +1,105 @@
+//! The HTTP server: routes, middleware, binding, and shutdown.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use cohort_store::CancelToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::state::AppState;
+use crate::{api, assets, pages};
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Accept a non-loopback address although there is no access control yet.
+    pub insecure_no_auth: bool,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A non-loopback address without `--insecure-no-auth`.
+    #[error(
+        "refusing to listen on {0}: cohort has no accounts yet, so anyone who can reach this address could read \
+         participant-level data; listen on 127.0.0.1 (the default) and use an SSH tunnel, or pass \
+         --insecure-no-auth if the network is trusted"
+    )]
+    NotLoopback(SocketAddr),
+    /// The address is taken or not ours.
+    #[error("cannot listen on {addr}: {source} (is another server running? choose another --addr)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Every route of the app.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes())
+        .merge(assets::routes())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .with_state(state)
+}
+
+/// Serves `state` at `config.addr` until `stop` is cancelled (Ctrl-C) or SIGTERM arrives; `on_ready`
+/// gets the bound address (the port may have been 0). Unfinished tasks are cancelled on the way
+/// out and stay resumable. Blocks; it runs its own multi-threaded runtime.
+pub fn serve(
+    state: AppState,
+    config: ServeConfig,
+    stop: CancelToken,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    if !config.addr.ip().is_loopback() && !config.insecure_no_auth {
+        return Err(ServeError::NotLoopback(config.addr));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Serve)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+        let bound = listener.local_addr().map_err(ServeError::Serve)?;
+        on_ready(bound);
+        let app = router(state.clone());
+        let shutdown = async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let stopped = async {
+                while !stop.is_cancelled() {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            };
+            tokio::select! {
+                _ = terminated => {}
+                _ = stopped => {}
+            }
+            state.tasks.cancel_all();
+        };
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServeError::Serve)
+    })
+}

@@ -1,0 +1,206 @@
+// Browser tests of `cohort serve`, driven by Playwright in Debian's Chromium.
+//
+//   node run.mjs BASE_URL OUT_DIR
+//
+// BASE_URL is a running `cohort serve --demo`. Each check asserts on what the page holds (chart
+// data, table rows), not only that an element exists. Files the Rust side compares (a download)
+// go to OUT_DIR. Prints one line per check; exits 1 on the first failure.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+
+const [base, out] = process.argv.slice(2);
+if (!base || !out) {
+  console.error("usage: node run.mjs BASE_URL OUT_DIR");
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const context = await browser.newContext({ acceptDownloads: true });
+const page = await context.newPage();
+const problems = [];
+page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+page.on("console", (m) => m.type() === "error" && problems.push(`console error: ${m.text()}`));
+
+async function check(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    assert.deepEqual(problems, [], "the page reported errors");
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+    await page.screenshot({ path: path.join(out, "failure.png"), fullPage: true }).catch(() => {});
+    await browser.close();
+    process.exit(1);
+  }
+}
+
+// Every chart of the page has drawn (or shown its honest empty state).
+async function chartsSettled(selector = ".chart") {
+  await page.waitForFunction(
+    (sel) => [...document.querySelectorAll(sel)].every((c) => c.dataset.state === "drawn" || c.dataset.state === "empty"),
+    selector,
+    { timeout: 30_000 },
+  );
+}
+
+// Traces of a drawn Plotly chart, as plain data.
+const traces = (id) =>
+  page.evaluate((id) => document.getElementById(id).data.map((t) => ({ name: t.name, meta: t.meta, x: Array.from(t.x || []), y: Array.from(t.y || []) })), id);
+
+await check("the home page lists the demo datasets", async () => {
+  await page.goto(base);
+  const names = await page.locator("#datasets tbody tr td:first-child a").allTextContents();
+  for (const n of ["demo-tae", "demo-tnt", "demo-trial"]) assert.ok(names.includes(n), `${n} missing from ${names}`);
+});
+
+await check("an uploaded CSV becomes a dataset with a dictionary", async () => {
+  const csv = path.join(out, "eyes.csv");
+  fs.writeFileSync(csv, "eye_id,side,iop_mmhg,measured_on\n001,L,14.5,2024-01-03\n002,R,,2024-01-04\n003,L,21.0,2024-02-01\n");
+  await page.goto(`${base}/upload`);
+  await page.setInputFiles("#files", csv);
+  await page.waitForFunction(() => document.querySelector("input[name=name]").value === "eyes");
+  await page.click("#upload-start");
+  await page.waitForSelector("#upload-report[data-state=done]");
+  await page.click("text=See its data dictionary");
+  await page.waitForURL(/\/datasets\/eyes/);
+  const rows = await page.$$eval("#dictionary tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+  const byName = Object.fromEntries(rows.map((r) => [r[0], r]));
+  assert.deepEqual(Object.keys(byName), ["eye_id", "side", "iop_mmhg", "measured_on"]);
+  assert.equal(byName.eye_id[1], "VARCHAR", "identifiers keep their leading zeros");
+  assert.equal(byName.iop_mmhg[4], "66.7%", "completeness counts the missing value");
+  assert.equal(byName.measured_on[1], "DATE");
+});
+
+await check("a dataset page shows its dictionary, sorts and filters rows in the URL", async () => {
+  await page.goto(`${base}/datasets/demo-trial?table=patients`);
+  const columns = await page.locator("#dictionary tbody tr td:first-child").allTextContents();
+  assert.ok(columns.includes("baseline_va"), `dictionary columns: ${columns}`);
+  await page.selectOption("#column-select", "baseline_va");
+  await page.waitForURL(/column=baseline_va/);
+  await page.waitForFunction(() => document.getElementById("chart-column").dataset.column === "baseline_va");
+  const histogram = await traces("chart-column");
+  const missing = Number((await page.textContent("#column-note")).match(/(\d+) missing/)?.[1] || 0);
+  assert.equal(histogram[0].y.reduce((a, b) => a + b, 0) + missing, 40, "the histogram counts every patient");
+  await page.waitForSelector("#rows table.rows tbody tr");
+  const all = await page.locator("#rows table.rows tbody tr").count();
+  assert.equal(all, 40, "the demo trial has 40 patients on one page of 50");
+  await page.getByRole("button", { name: /^baseline_va/ }).click();
+  await page.waitForURL(/sort=baseline_va/);
+  await page.getByRole("button", { name: /^baseline_va ▲/ }).waitFor();
+  const values = await page.$$eval("#rows table.rows tbody tr", (rows) => {
+    const head = [...document.querySelectorAll("#rows thead tr:first-child th")].map((th) => th.textContent.replace(/[▲▼ ]/g, ""));
+    const i = head.indexOf("baseline_va");
+    return rows.map((r) => r.children[i].textContent).filter((v) => v !== "").map(Number);
+  });
+  assert.deepEqual(values, [...values].sort((a, b) => a - b), "rows are sorted by baseline_va");
+  await page.getByLabel("Filter sex").fill("F");
+  await page.getByLabel("Filter sex").press("Enter");
+  await page.waitForURL(/filter.sex=F/);
+  await page.reload();
+  await page.waitForSelector("#rows table.rows tbody tr");
+  const sexes = await page.$$eval("#rows table.rows tbody tr", (rows) => {
+    const head = [...document.querySelectorAll("#rows thead tr:first-child th")].map((th) => th.textContent.replace(/[▲▼ ]/g, ""));
+    const i = head.indexOf("sex");
+    return rows.map((r) => r.children[i].textContent);
+  });
+  assert.ok(sexes.length > 0 && sexes.every((s) => s === "F"), `after refresh the filter holds: ${sexes}`);
+});
+
+await check("the table downloads as CSV", async () => {
+  await page.goto(`${base}/datasets/demo-trial?table=visits`);
+  await page.waitForSelector("#rows a:text('CSV')");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#rows a:text('CSV')")]);
+  await download.saveAs(path.join(out, "visits.csv"));
+});
+
+await check("a simulation runs, its progress survives a refresh and reaches 100%", async () => {
+  await page.goto(`${base}/simulate`);
+  await page.fill("input[name=patients]", "300000");
+  await page.fill("input[name=years]", "2");
+  await page.fill("input[name=name]", "browser-run");
+  await page.click("#estimate");
+  await page.waitForFunction(() => document.getElementById("estimate-out").textContent.includes("browser-run"));
+  await page.click("#start");
+  await page.waitForURL(/task=/);
+  const row = page.locator(".task", { hasText: "browser-run" });
+  await row.waitFor();
+  await page.waitForFunction(() => {
+    const p = document.querySelector(".task progress");
+    return p && Number(p.value) > 0;
+  }, null, { timeout: 60_000 });
+  await page.reload();
+  await page.locator(".task[data-state=succeeded]", { hasText: "browser-run" }).waitFor({ timeout: 120_000 });
+  const value = await page.locator(".task[data-state=succeeded] progress").first().getAttribute("value");
+  assert.equal(Number(value), 100);
+});
+
+await check("every chart of the run's results draws its data", async () => {
+  await page.goto(`${base}/simulations/browser-run`);
+  await chartsSettled();
+  const states = await page.$$eval(".chart", (cs) => cs.map((c) => [c.id, c.dataset.state]));
+  for (const [id, state] of states) assert.equal(state, "drawn", `${id} has no data`);
+  const results = await page.evaluate(() => JSON.parse(document.getElementById("results-data").textContent));
+  const flow = (await traces("chart-flow")).filter((t) => t.meta !== "baseline");
+  const last = flow[0].x.length - 1;
+  const enrolled = flow.reduce((sum, t) => sum + t.y[last], 0);
+  assert.equal(enrolled, results.summary.patients, "the streamgraph's last month holds every patient");
+  for (let i = 0; i <= last; i++) {
+    const width = flow.reduce((sum, t) => sum + t.y[i], 0);
+    const rows = results.flow.filter((r) => r.month_end === flow[0].x[i]).reduce((s, r) => s + r.patients, 0);
+    assert.equal(width, rows, `month ${flow[0].x[i]}`);
+  }
+  const vision = await traces("chart-vision");
+  const mean = vision.find((t) => t.name === "All");
+  assert.ok(mean.y.length > 12 && mean.y.every((v) => v >= 0 && v <= 100), "mean vision is in letters");
+  const stops = await traces("chart-stops");
+  assert.equal(stops[0].x.reduce((a, b) => a + b, 0), results.stops.reduce((a, s) => a + s.stops, 0));
+  await page.fill("#patient-form input[name=patient]", "17");
+  await page.click("#patient-form button");
+  await page.waitForFunction(() => document.getElementById("patient-summary").textContent.startsWith("Patient 17"));
+  await page.waitForURL(/patient=17/);
+  await page.check("#flow-follow-up");
+  await page.waitForURL(/flow=follow-up/);
+  await page.waitForFunction(() => document.getElementById("chart-flow").data[1].x[0] === 0);
+  const followUp = (await traces("chart-flow")).filter((t) => t.meta !== "baseline");
+  assert.equal(followUp[0].x[0], 0, "patient time starts at month 0");
+});
+
+await check("two runs compare on the same charts", async () => {
+  await page.goto(`${base}/compare?runs=demo-tae&runs=demo-tnt`);
+  await chartsSettled();
+  const vision = await traces("cmp-vision");
+  const names = [...new Set(vision.map((t) => t.name))].filter((n) => !/upper|lower/.test(n));
+  assert.deepEqual(names, ["demo-tae@1", "demo-tnt@1"]);
+  const perYear = await traces("cmp-per-year");
+  assert.ok(perYear[1].y[0] > perYear[0].y[0], "treat-and-treat injects more in year 1 than treat-and-extend");
+});
+
+await check("the SQL console runs a query and keeps it in the history", async () => {
+  await page.goto(`${base}/query`);
+  await page.fill("#sql", 'SELECT site, count(*) AS patients FROM "demo-trial".patients GROUP BY site ORDER BY site');
+  await page.click("#query-form button[type=submit]");
+  await page.waitForSelector("#query-result[data-state=done] table tbody tr");
+  const counts = await page.$$eval("#query-result tbody tr", (rows) => rows.map((r) => Number(r.children[1].textContent)));
+  assert.equal(counts.reduce((a, b) => a + b, 0), 40);
+  await page.reload();
+  await page.waitForSelector("#query-result[data-state=done]");
+  const first = await page.locator("#history tbody tr").first().textContent();
+  assert.ok(first.includes("GROUP BY site"), `the history shows the query: ${first}`);
+});
+
+await browser.close();
+console.log("all browser checks passed");
