@@ -50,21 +50,32 @@ pub struct PerYear {
 /// whole year falls before `horizon_day` (the simulation's end, in days since its start).
 pub fn per_year(session: &Session, dataset: &str, horizon_day: i64) -> Result<Vec<PerYear>, StoreError> {
     let ds = quote_ident(dataset);
+    // Patients followed for a whole year y are those with at least y full years before the
+    // horizon; their visits in year y are joined once, not expanded per patient-year.
     let sql = format!(
         r#"
-        WITH years AS (
-            SELECT patient_id, unnest(range(1, floor(({horizon_day} - enrolment_day) / 365.25)::BIGINT + 1)) AS year
+        WITH followed AS (
+            SELECT patient_id, floor(({horizon_day} - enrolment_day) / 365.25)::BIGINT AS full_years
             FROM {ds}.patients
         ),
-        counts AS (
-            SELECT patient_id, floor(days_since_enrolment / 365.25)::BIGINT + 1 AS year,
-                   count(*) AS visits, count(*) FILTER (WHERE injected) AS injections
-            FROM {ds}.visits GROUP BY ALL
+        years AS (
+            SELECT r.year, count(*) FILTER (WHERE f.full_years >= r.year) AS patients
+            FROM range(1, (SELECT coalesce(max(full_years), 0) + 1 FROM followed)) r(year), followed f
+            GROUP BY r.year
+        ),
+        sums AS (
+            SELECT floor(v.days_since_enrolment / 365.25)::BIGINT + 1 AS year,
+                   count(*) AS visits, count(*) FILTER (WHERE v.injected) AS injections
+            FROM {ds}.visits v JOIN followed f USING (patient_id)
+            WHERE floor(v.days_since_enrolment / 365.25) + 1 <= f.full_years
+            GROUP BY 1
         )
-        SELECT y.year, count(*) AS patients,
-               avg(coalesce(c.injections, 0)) AS injections, avg(coalesce(c.visits, 0)) AS visits
-        FROM years y LEFT JOIN counts c USING (patient_id, year)
-        GROUP BY y.year ORDER BY y.year
+        SELECT y.year, y.patients,
+               coalesce(s.injections, 0) / y.patients AS injections,
+               coalesce(s.visits, 0) / y.patients AS visits
+        FROM years y LEFT JOIN sums s USING (year)
+        WHERE y.patients > 0
+        ORDER BY y.year
         "#
     );
     query_rows(session, &sql, |r| {

@@ -4,7 +4,8 @@ aggregates leave the store: what a chart needs, never the participant-level rows
 
 For a simulation run (its tables `patients` and `visits` mounted in a [`cohort_store::Session`]):
 - [`flow`]: the cohort flow, patients by treatment-state category per calendar month or per month
-  of follow-up (the streamgraph);
+  of follow-up (the streamgraph), as SQL; [`scan`] computes the same in one streaming pass over
+  a run's files when they are in patient order, as `cohort simulate` writes them;
 - [`vision`]: mean vision over follow-up with its confidence band, and vision distributions;
 - [`discontinuation`]: stops by type and their cumulative incidence;
 - [`burden`]: injections and visits per patient and per year, and treatment intervals;
@@ -17,6 +18,7 @@ pub mod burden;
 pub mod discontinuation;
 pub mod flow;
 pub mod results;
+pub mod scan;
 pub mod timeline;
 pub mod vision;
 

@@ -1,13 +1,15 @@
 //! Every aggregate of a simulation run's results page, computed in one session.
 
 use cohort_store::name::quote_ident;
-use cohort_store::{Session, StoreError};
+use cohort_store::{ResolvedVersion, Session, Store, StoreError};
+use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::burden::{IntervalBin, PerPatient, PerYear, intervals, per_patient, per_year};
 use crate::discontinuation::{IncidencePoint, StopCount, cumulative_incidence, stop_counts};
 use crate::flow::{FlowRow, FollowUpRow, cohort_flow, cohort_flow_by_follow_up};
 use crate::query_rows;
+use crate::scan::{Flows, cohort_flows};
 use crate::vision::{HistogramBin, VisionPoint, vision_distributions, vision_over_time};
 
 /// The run's headline figures.
@@ -56,8 +58,16 @@ pub struct RunResults {
     pub intervals: Vec<IntervalBin>,
 }
 
-/// Computes every aggregate of the run mounted as `dataset`, which simulated `horizon_day` days.
-pub fn run_results(session: &Session, dataset: &str, horizon_day: i64) -> Result<RunResults, StoreError> {
+/// Computes every aggregate of `run`, mounted in `session` as `dataset`, which started on `start`
+/// and simulated `horizon_day` days.
+pub fn run_results(
+    store: &Store,
+    run: &ResolvedVersion,
+    session: &Session,
+    dataset: &str,
+    start: Date,
+    horizon_day: i64,
+) -> Result<RunResults, StoreError> {
     let ds = quote_ident(dataset);
     let summary = query_rows(
         session,
@@ -82,16 +92,30 @@ pub fn run_results(session: &Session, dataset: &str, horizon_day: i64) -> Result
     .into_iter()
     .next()
     .expect("an aggregate query returns one row");
+    // Each part is timed: the results page of a big run waits for all of them.
+    fn timed<T>(what: &str, part: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
+        let value = part()?;
+        tracing::debug!(part = what, seconds = started.elapsed().as_secs_f64(), "run results");
+        Ok(value)
+    }
+    let (flow, flow_by_follow_up) = match timed("flows (scan)", || cohort_flows(store, run, start, horizon_day))? {
+        Some(Flows { calendar, follow_up }) => (calendar, follow_up),
+        None => (
+            timed("flow", || cohort_flow(session, dataset))?,
+            timed("flow_by_follow_up", || cohort_flow_by_follow_up(session, dataset, horizon_day))?,
+        ),
+    };
     Ok(RunResults {
         summary,
-        flow: cohort_flow(session, dataset)?,
-        flow_by_follow_up: cohort_flow_by_follow_up(session, dataset, horizon_day)?,
-        vision: vision_over_time(session, dataset)?,
-        vision_distributions: vision_distributions(session, dataset)?,
-        stops: stop_counts(session, dataset)?,
-        incidence: cumulative_incidence(session, dataset, horizon_day)?,
-        per_patient: per_patient(session, dataset)?,
-        per_year: per_year(session, dataset, horizon_day)?,
-        intervals: intervals(session, dataset)?,
+        flow,
+        flow_by_follow_up,
+        vision: timed("vision", || vision_over_time(session, dataset))?,
+        vision_distributions: timed("vision_distributions", || vision_distributions(session, dataset))?,
+        stops: timed("stops", || stop_counts(session, dataset))?,
+        incidence: timed("incidence", || cumulative_incidence(session, dataset, horizon_day))?,
+        per_patient: timed("per_patient", || per_patient(session, dataset))?,
+        per_year: timed("per_year", || per_year(session, dataset, horizon_day))?,
+        intervals: timed("intervals", || intervals(session, dataset))?,
     })
 }

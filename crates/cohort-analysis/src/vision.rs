@@ -30,22 +30,27 @@ pub struct VisionPoint {
 /// patients and split by whether they ever discontinued.
 pub fn vision_over_time(session: &Session, dataset: &str) -> Result<Vec<VisionPoint>, StoreError> {
     let ds = quote_ident(dataset);
+    // Sums per (month, status), then `All` from those sums: one pass over the visits.
     let sql = format!(
         r#"
-        WITH v AS (
-            SELECT floor(v.days_since_enrolment / {DAYS_PER_MONTH})::BIGINT AS month, v.vision,
-                   CASE WHEN p.discontinued THEN 'Discontinued' ELSE 'Never discontinued' END AS status
+        WITH g AS (
+            SELECT floor(v.days_since_enrolment / {DAYS_PER_MONTH})::BIGINT AS month,
+                   CASE WHEN p.discontinued THEN 'Discontinued' ELSE 'Never discontinued' END AS grp,
+                   count(*) AS n, sum(v.vision) AS s, sum(v.vision * v.vision) AS ss
             FROM {ds}.visits v JOIN {ds}.patients p USING (patient_id)
+            GROUP BY ALL
         )
-        SELECT grp, month, count(*) AS n, avg(vision) AS mean, coalesce(stddev_samp(vision), 0) AS sd
-        FROM (SELECT 'All' AS grp, month, vision FROM v UNION ALL SELECT status, month, vision FROM v)
-        GROUP BY ALL
-        ORDER BY grp, month
+        SELECT grp, month, n, s, ss FROM g
+        UNION ALL
+        SELECT 'All', month, sum(n)::BIGINT, sum(s), sum(ss) FROM g GROUP BY month
+        ORDER BY 1, 2
         "#
     );
     query_rows(session, &sql, |r| {
-        let (n, mean, sd): (i64, f64, f64) = (r.get(2)?, r.get(3)?, r.get(4)?);
-        let half = 1.96 * sd / (n as f64).sqrt();
+        let (n, sum, squares): (i64, f64, f64) = (r.get(2)?, r.get(3)?, r.get(4)?);
+        let mean = sum / n as f64;
+        let variance = if n > 1 { ((squares - sum * mean) / (n - 1) as f64).max(0.0) } else { 0.0 };
+        let half = 1.96 * variance.sqrt() / (n as f64).sqrt();
         Ok(VisionPoint {
             group: r.get(0)?,
             month: r.get(1)?,

@@ -269,8 +269,14 @@ fn script_json(value: &serde_json::Value) -> String {
     value.to_string().replace("</", "<\\/").replace("<!--", "<\\!--")
 }
 
-async fn results(State(state): State<AppState>, Path(reference): Path<String>) -> PageResult {
+async fn results(State(state): State<AppState>, Path(reference): Path<String>) -> Result<Response, PageError> {
     let detail = dataset_detail(&state, &reference).await?;
+    // A version never changes, so neither does its page: render it once.
+    let shown = detail.versions.iter().find(|v| v.version == detail.shown.version);
+    let key = shown.map(|v| format!("results:{reference}:{}", v.content_hash));
+    if let Some(page) = key.as_deref().and_then(|k| state.cached_page(k)) {
+        return Ok(html_bytes(page));
+    }
     let results = run_results_cached(&state, &reference).await?;
     let s = &results["summary"];
     let n = s["patients"].as_f64().unwrap_or(0.0);
@@ -294,7 +300,15 @@ async fn results(State(state): State<AppState>, Path(reference): Path<String>) -
         retreatments: thousands(s["retreatments"].as_u64().unwrap_or(0)),
         results_json: script_json(&results),
     };
-    Ok(render(&page))
+    let page = axum::body::Bytes::from(render(&page).0);
+    if let Some(key) = key {
+        state.keep_page(key, page.clone());
+    }
+    Ok(html_bytes(page))
+}
+
+fn html_bytes(page: axum::body::Bytes) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 #[derive(Template)]

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use cohort_store::Store;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use cohort_store::{DatasetDetail, DatasetSummary, Store, StoreError, VersionRef};
 
 use crate::tasks::Tasks;
 
@@ -25,7 +28,31 @@ pub struct Inner {
     pub started: jiff::Timestamp,
     /// The largest file an upload accepts, in bytes.
     pub max_upload_bytes: u64,
+    /// The catalog's answers, kept while the catalog files are unchanged.
+    catalog: Mutex<CatalogCache>,
+    /// Rendered pages that depend only on an immutable version (a run's results), by key.
+    pages: Mutex<HashMap<String, axum::body::Bytes>>,
 }
+
+/// Rendered pages kept at most; past it the cache starts again (pages of runs nobody looks at
+/// again should not stay in memory).
+const MAX_CACHED_PAGES: usize = 64;
+
+/// What identifies a state of the catalog: size, modification time and inode of the files a
+/// change to it rewrites (the catalog, its write-ahead log, and `datasets.duckdb`, which every
+/// commit, rollback and gc replaces).
+type Stamp = Vec<(u64, i64, i64, u64)>;
+
+#[derive(Default)]
+struct CatalogCache {
+    stamp: Stamp,
+    list: Option<Arc<Vec<DatasetSummary>>>,
+    details: HashMap<String, Arc<DatasetDetail>>,
+    size: Option<(Instant, u64)>,
+}
+
+/// How long the store's size on disk is reused (it changes without the catalog: staging, tmp).
+const SIZE_TTL: Duration = Duration::from_secs(5);
 
 impl AppState {
     /// State over `store`.
@@ -41,7 +68,78 @@ impl AppState {
             cache: Mutex::default(),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
+            catalog: Mutex::default(),
+            pages: Mutex::default(),
         }))
+    }
+
+    /// A rendered page kept under `key`.
+    pub fn cached_page(&self, key: &str) -> Option<axum::body::Bytes> {
+        self.pages.lock().expect("not poisoned").get(key).cloned()
+    }
+
+    /// Keeps a rendered page under `key`.
+    pub fn keep_page(&self, key: String, page: axum::body::Bytes) {
+        let mut pages = self.pages.lock().expect("not poisoned");
+        if pages.len() >= MAX_CACHED_PAGES {
+            pages.clear();
+        }
+        pages.insert(key, page);
+    }
+
+    fn stamp(&self) -> Stamp {
+        let layout = self.store.layout();
+        let wal = layout.catalog().with_extension("duckdb.wal");
+        [layout.catalog(), wal, layout.views_db()]
+            .iter()
+            .map(|p| match std::fs::metadata(p) {
+                Ok(m) => (m.len(), m.mtime(), m.mtime_nsec(), m.ino()),
+                Err(_) => (0, 0, 0, 0),
+            })
+            .collect()
+    }
+
+    /// The cache, emptied first if the catalog changed since it was filled.
+    fn catalog_cache(&self) -> std::sync::MutexGuard<'_, CatalogCache> {
+        let stamp = self.stamp();
+        let mut cache = self.catalog.lock().expect("not poisoned");
+        if cache.stamp != stamp {
+            *cache = CatalogCache { stamp, size: cache.size, ..CatalogCache::default() };
+        }
+        cache
+    }
+
+    /// Every dataset (blocking: reads the catalog when it changed).
+    pub fn datasets(&self) -> Result<Arc<Vec<DatasetSummary>>, StoreError> {
+        if let Some(list) = &self.catalog_cache().list {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.store.list()?);
+        self.catalog_cache().list = Some(list.clone());
+        Ok(list)
+    }
+
+    /// The detail of `reference` (blocking: reads the catalog when it changed).
+    pub fn detail(&self, reference: &VersionRef) -> Result<Arc<DatasetDetail>, StoreError> {
+        let key = reference.to_string();
+        if let Some(detail) = self.catalog_cache().details.get(&key) {
+            return Ok(detail.clone());
+        }
+        let detail = Arc::new(self.store.detail(reference)?);
+        self.catalog_cache().details.insert(key, detail.clone());
+        Ok(detail)
+    }
+
+    /// Bytes the store takes on disk, measured at most every few seconds (blocking).
+    pub fn store_bytes(&self) -> u64 {
+        if let Some((at, bytes)) = self.catalog_cache().size
+            && at.elapsed() < SIZE_TTL
+        {
+            return bytes;
+        }
+        let bytes = cohort_store::fsutil::tree_size(self.store.root());
+        self.catalog_cache().size = Some((Instant::now(), bytes));
+        bytes
     }
 }
 

@@ -227,6 +227,9 @@ async fn datasets_their_rows_dictionary_downloads_and_rollback() {
     };
     cohort_ingest::ingest(&app.store, &request, &cohort_store::NoProgress, &cohort_store::CancelToken::default())
         .unwrap();
+    // The server sees a commit made by another process (its catalog cache notices the change).
+    let (_, detail) = app.get("/api/v1/datasets/demo-trial").await;
+    assert_eq!(detail["summary"]["current_version"], 2);
     let (status, body) = app.post("/api/v1/datasets/demo-trial/rollback", json!({"version": 1})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, detail) = app.get("/api/v1/datasets/demo-trial").await;

@@ -29,9 +29,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DatasetSumma
 
 /// Every dataset, newest change first.
 pub async fn list_datasets(state: &AppState) -> Result<Vec<DatasetSummary>, ApiError> {
-    let store = state.store.clone();
+    let state = state.clone();
     blocking(move || {
-        let mut all = store.list()?;
+        let mut all = (*state.datasets()?).clone();
         all.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
         Ok(all)
     })
@@ -40,14 +40,14 @@ pub async fn list_datasets(state: &AppState) -> Result<Vec<DatasetSummary>, ApiE
 
 /// `GET /api/v1/datasets/{name}`: tables, columns and versions (`NAME@N` for an older version).
 pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<DatasetDetail>, ApiError> {
-    Ok(Json(dataset_detail(&state, &name).await?))
+    Ok(Json((*dataset_detail(&state, &name).await?).clone()))
 }
 
 /// The detail of `reference` (`NAME` or `NAME@N`).
-pub async fn dataset_detail(state: &AppState, reference: &str) -> Result<DatasetDetail, ApiError> {
-    let store = state.store.clone();
+pub async fn dataset_detail(state: &AppState, reference: &str) -> Result<std::sync::Arc<DatasetDetail>, ApiError> {
+    let state = state.clone();
     let reference = VersionRef::parse(reference)?;
-    blocking(move || Ok(store.detail(&reference)?)).await
+    blocking(move || Ok(state.detail(&reference)?)).await
 }
 
 /// How to page, sort and filter a table, from the query string.

@@ -14,7 +14,7 @@ use cohort_sim::job::{
 use cohort_sim::population::{Recruitment, horizon_days};
 use cohort_sim::protocol::{BUILTINS, Protocol, builtin};
 use cohort_sim::run::{Estimate, Execution, RunError, RunParams, RunSpec, Shard, estimate};
-use cohort_store::{DatasetKind, DatasetName, Session, Store, StoreError, VersionRef};
+use cohort_store::{DatasetKind, DatasetName, Session, StoreError, VersionRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, blocking};
@@ -318,12 +318,13 @@ pub async fn resume(
 /// A simulation version resolved for analysis: its mount name, horizon and cache key.
 struct RunVersion {
     version: cohort_store::ResolvedVersion,
+    start: jiff::civil::Date,
     horizon_day: i64,
     content_hash: String,
 }
 
-fn resolve_run(store: &Store, reference: &VersionRef) -> Result<RunVersion, ApiError> {
-    let detail = store.detail(reference)?;
+fn resolve_run(state: &AppState, reference: &VersionRef) -> Result<RunVersion, ApiError> {
+    let detail = state.detail(reference)?;
     if detail.summary.kind != DatasetKind::Simulation {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -337,10 +338,14 @@ fn resolve_run(store: &Store, reference: &VersionRef) -> Result<RunVersion, ApiE
     let years = shown.provenance["params"]["years"].as_f64().ok_or_else(|| {
         ApiError::internal(format!("version {} of `{reference}` does not record its years", shown.version))
     })?;
+    let start = shown.provenance["params"]["start"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+        ApiError::internal(format!("version {} of `{reference}` does not record its start", shown.version))
+    })?;
     Ok(RunVersion {
+        start,
         horizon_day: i64::from(horizon_days(years)),
         content_hash: shown.content_hash.clone(),
-        version: detail.shown,
+        version: detail.shown.clone(),
     })
 }
 
@@ -359,14 +364,14 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
     let store = state.store.clone();
     let app = state.clone();
     blocking(move || {
-        let run = resolve_run(&store, &reference)?;
+        let run = resolve_run(&app, &reference)?;
         let key = format!("results:{}", run.content_hash);
         if let Some(hit) = app.cache.lock().expect("not poisoned").get(&key) {
             return Ok(hit.clone());
         }
         let mut session = Session::new(&store)?;
         session.mount(&store, &run.version, "run")?;
-        let results = run_results(&session, "run", run.horizon_day)?;
+        let results = run_results(&store, &run.version, &session, "run", run.start, run.horizon_day)?;
         let mut value = serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?;
         value["dataset"] = run.version.dataset.to_string().into();
         value["version"] = run.version.version.into();
@@ -388,8 +393,9 @@ pub async fn patient(
         .map_err(|_| ApiError::invalid(format!("a patient id is a whole number, not `{patient_id}`")))?;
     let reference = VersionRef::parse(&name)?;
     let store = state.store.clone();
+    let app = state.clone();
     blocking(move || {
-        let run = resolve_run(&store, &reference)?;
+        let run = resolve_run(&app, &reference)?;
         let mut session = Session::new(&store)?;
         session.mount(&store, &run.version, "run")?;
         patient_timeline(&session, "run", patient_id)?.map(Json).ok_or_else(|| {

@@ -48,14 +48,15 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
 
 /// The server's status now.
 pub async fn server_status(state: &AppState) -> Result<Status, ApiError> {
-    let store = state.store.clone();
+    let state = state.clone();
     let started_at = state.started;
     blocking(move || {
-        let mut datasets = store.list()?;
+        let store = &state.store;
+        let mut datasets = (*state.datasets()?).clone();
         datasets.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
         Ok(Status {
             store: store.root().display().to_string(),
-            store_bytes: cohort_store::fsutil::tree_size(store.root()),
+            store_bytes: state.store_bytes(),
             datasets: datasets.len(),
             memory_bytes: resident_bytes(),
             memory_limit_bytes: store.settings().memory_limit,
