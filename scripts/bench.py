@@ -262,7 +262,7 @@ def web(args):
     warm_draw = statistics.median(draws(url + page, 5)[1:] or [0])
     print(f"### Results page of a {args.patients:,}-patient run (T&E, 5 years)\n")
     print("| | cold (fresh server) | warm (cached) |\n|---|---|---|")
-    print(f"| time to first byte | {cold_ttfb:.2f} s | {warm_ttfb * 1000:.0f} ms |")
+    print(f"| time to first byte | {cold_ttfb:.2f} s | {warm_ttfb * 1000:.1f} ms |")
     print(f"| until every chart has drawn (headless Chromium) | {cold_draw:.2f} s | {warm_draw:.2f} s |\n")
     first_byte(url, "/")  # fills the server's catalog cache, as any first visitor would
     if shutil.which("wrk"):

@@ -79,7 +79,7 @@ pub fn cumulative_incidence(
 
 /// Cumulative incidence from `(month, type or None when censored, patients)` rows sorted by month.
 /// Within a month, stops count before censoring.
-fn aalen_johansen(rows: &[(i64, Option<String>, i64)]) -> Vec<IncidencePoint> {
+pub(crate) fn aalen_johansen(rows: &[(i64, Option<String>, i64)]) -> Vec<IncidencePoint> {
     let mut at_risk: i64 = rows.iter().map(|r| r.2).sum();
     let mut survival = 1.0;
     let mut incidence: BTreeMap<String, f64> =

@@ -9,7 +9,7 @@ use crate::burden::{IntervalBin, PerPatient, PerYear, intervals, per_patient, pe
 use crate::discontinuation::{IncidencePoint, StopCount, cumulative_incidence, stop_counts};
 use crate::flow::{FlowRow, FollowUpRow, cohort_flow, cohort_flow_by_follow_up};
 use crate::query_rows;
-use crate::scan::{Flows, cohort_flows};
+use crate::scan::{Scan, scan_run};
 use crate::vision::{HistogramBin, VisionPoint, vision_distributions, vision_over_time};
 
 /// The run's headline figures.
@@ -99,22 +99,34 @@ pub fn run_results(
         tracing::debug!(part = what, seconds = started.elapsed().as_secs_f64(), "run results");
         Ok(value)
     }
-    let (flow, flow_by_follow_up) = match timed("flows (scan)", || cohort_flows(store, run, start, horizon_day))? {
-        Some(Flows { calendar, follow_up }) => (calendar, follow_up),
-        None => (
-            timed("flow", || cohort_flow(session, dataset))?,
-            timed("flow_by_follow_up", || cohort_flow_by_follow_up(session, dataset, horizon_day))?,
-        ),
-    };
+    let (vision_distributions, per_patient) = (
+        timed("vision_distributions", || vision_distributions(session, dataset))?,
+        timed("per_patient", || per_patient(session, dataset))?,
+    );
+    if let Some(scan) = timed("scan", || scan_run(store, run, start, horizon_day))? {
+        let Scan { flows, vision, stops, incidence, per_year, intervals } = scan;
+        return Ok(RunResults {
+            summary,
+            flow: flows.calendar,
+            flow_by_follow_up: flows.follow_up,
+            vision,
+            vision_distributions,
+            stops,
+            incidence,
+            per_patient,
+            per_year,
+            intervals,
+        });
+    }
     Ok(RunResults {
         summary,
-        flow,
-        flow_by_follow_up,
+        flow: timed("flow", || cohort_flow(session, dataset))?,
+        flow_by_follow_up: timed("flow_by_follow_up", || cohort_flow_by_follow_up(session, dataset, horizon_day))?,
         vision: timed("vision", || vision_over_time(session, dataset))?,
-        vision_distributions: timed("vision_distributions", || vision_distributions(session, dataset))?,
+        vision_distributions,
         stops: timed("stops", || stop_counts(session, dataset))?,
         incidence: timed("incidence", || cumulative_incidence(session, dataset, horizon_day))?,
-        per_patient: timed("per_patient", || per_patient(session, dataset))?,
+        per_patient,
         per_year: timed("per_year", || per_year(session, dataset, horizon_day))?,
         intervals: timed("intervals", || intervals(session, dataset))?,
     })

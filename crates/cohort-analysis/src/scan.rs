@@ -1,6 +1,8 @@
-//! The cohort flow in one streaming pass over a run's Parquet files, for runs whose files hold
-//! whole patients in order (as `cohort simulate` writes them). Both flows of a million-patient
-//! run take one read of five visit columns, instead of a window sort of every visit per flow.
+//! A run's results in one streaming pass over its Parquet files, for runs whose files hold whole
+//! patients in order (as `cohort simulate` writes them): both cohort flows and every visit-based
+//! aggregate, from one read of the visit columns they need, instead of a window sort of every
+//! visit per flow and a query per aggregate. The SQL definitions elsewhere in this crate are the
+//! reference; tests check this pass against them.
 //!
 //! A patient's category changes only at a visit; each visit adds one to its category from the
 //! month it is first seen and takes one from the patient's previous category; prefix sums over
@@ -13,15 +15,17 @@ use std::fs::File;
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
 use cohort_store::{ResolvedVersion, Store, StoreError, TableInfo};
 use jiff::civil::Date;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 
+use crate::burden::{IntervalBin, PerYear};
+use crate::discontinuation::{IncidencePoint, StopCount, aalen_johansen};
 use crate::flow::{FlowRow, FollowUpRow};
-use crate::vision::DAYS_PER_MONTH;
+use crate::vision::{DAYS_PER_MONTH, VisionPoint, vision_point};
 
 /// Both flows of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +65,49 @@ impl Grid {
     }
 }
 
-/// Changes to category counts on both grids, with the categories they name.
+/// Everything else the results page counts, gathered in the same pass.
+#[derive(Clone, Default)]
+struct Tallies {
+    /// Stops and first stops by type.
+    stops: HashMap<String, (i64, i64)>,
+    /// Changes to first-stop events by (month since enrolment, type; none: censored).
+    incidence: HashMap<(i64, Option<String>), i64>,
+    /// Treatment visits by weeks since the previous visit.
+    intervals: HashMap<i64, i64>,
+    /// Visits and injections by year of follow-up, of patients followed for the whole year.
+    years: HashMap<i64, (i64, i64)>,
+    /// Measured vision by (month since enrolment, ever discontinued): count, sum, sum of squares.
+    vision: HashMap<(i64, bool), (i64, f64, f64)>,
+}
+
+impl Tallies {
+    fn merge(&mut self, other: Tallies) {
+        for (k, (a, b)) in other.stops {
+            let e = self.stops.entry(k).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+        for (k, v) in other.incidence {
+            *self.incidence.entry(k).or_default() += v;
+        }
+        for (k, v) in other.intervals {
+            *self.intervals.entry(k).or_default() += v;
+        }
+        for (k, (a, b)) in other.years {
+            let e = self.years.entry(k).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+        for (k, (n, s, ss)) in other.vision {
+            let e = self.vision.entry(k).or_default();
+            e.0 += n;
+            e.1 += s;
+            e.2 += ss;
+        }
+    }
+}
+
+/// Changes to category counts on both grids, with the categories they name, and the tallies.
 #[derive(Clone)]
 struct Deltas {
     calendar: Grid,
@@ -69,12 +115,19 @@ struct Deltas {
     categories: Vec<String>,
     index: HashMap<String, u16>,
     last_visit_day: i64,
+    tallies: Tallies,
 }
 
 impl Deltas {
     fn new(calendar: Grid, follow_up: Grid) -> Self {
-        let mut deltas =
-            Deltas { calendar, follow_up, categories: Vec::new(), index: HashMap::new(), last_visit_day: 0 };
+        let mut deltas = Deltas {
+            calendar,
+            follow_up,
+            categories: Vec::new(),
+            index: HashMap::new(),
+            last_visit_day: 0,
+            tallies: Tallies::default(),
+        };
         deltas.category("Pre-treatment");
         deltas
     }
@@ -95,6 +148,7 @@ impl Deltas {
 
     fn merge(mut self, other: Deltas) -> Option<Deltas> {
         self.last_visit_day = self.last_visit_day.max(other.last_visit_day);
+        self.tallies.merge(other.tallies);
         for (theirs, name) in other.categories.iter().enumerate() {
             let ours = self.category(name)? as usize;
             for row in 0..other.calendar.cells.len() / MAX_CATEGORIES {
@@ -116,6 +170,23 @@ struct Enrolment {
     day: i64,
 }
 
+/// What one pass over a run gives: the flows and every visit-based aggregate of its results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    /// Both flows.
+    pub flows: Flows,
+    /// Mean vision by month of follow-up (as [`crate::vision::vision_over_time`]).
+    pub vision: Vec<VisionPoint>,
+    /// Stops by type (as [`crate::discontinuation::stop_counts`]).
+    pub stops: Vec<StopCount>,
+    /// Cumulative incidence of first stops (as [`crate::discontinuation::cumulative_incidence`]).
+    pub incidence: Vec<IncidencePoint>,
+    /// Injections and visits per year of follow-up (as [`crate::burden::per_year`]).
+    pub per_year: Vec<PerYear>,
+    /// Intervals between treatment visits (as [`crate::burden::intervals`]).
+    pub intervals: Vec<IntervalBin>,
+}
+
 /// Computes both flows of `run` (tables `patients` and `visits`), which started on `start` and
 /// simulated `horizon_day` days; `None` when its files are not laid out for a streaming pass.
 pub fn cohort_flows(
@@ -124,6 +195,17 @@ pub fn cohort_flows(
     start: Date,
     horizon_day: i64,
 ) -> Result<Option<Flows>, StoreError> {
+    Ok(scan_run(store, run, start, horizon_day)?.map(|s| s.flows))
+}
+
+/// One pass over `run` for the flows and the visit-based aggregates; `None` when its files are
+/// not laid out for a streaming pass (the SQL definitions then answer).
+pub fn scan_run(
+    store: &Store,
+    run: &ResolvedVersion,
+    start: Date,
+    horizon_day: i64,
+) -> Result<Option<Scan>, StoreError> {
     let (Some(patients), Some(visits)) = (run.table("patients"), run.table("visits")) else {
         return Ok(None);
     };
@@ -171,17 +253,24 @@ pub fn cohort_flows(
     // Enrolment: every patient starts Pre-treatment in the month of enrolment and at month 0 of
     // follow-up, and leaves the follow-up grid after their last followed month (the scan moved
     // both ends to the category a visit put them in).
+    // Every patient is counted censored at the horizon (the scan turned those who stopped into
+    // events), and followed for their whole years.
     const PRE: u16 = 0;
     let mut first_month = i64::MAX;
+    let mut followed_years: HashMap<i64, i64> = HashMap::new();
     for e in &enrolments {
         let m = month(e.day);
         first_month = first_month.min(m);
         deltas.calendar.add(m, PRE, 1);
         deltas.follow_up.add(0, PRE, 1);
         deltas.follow_up.add(last_followed_month(horizon_day, e.day) + 1, PRE, -1);
+        *deltas.tallies.incidence.entry((month_since_enrolment(horizon_day - e.day), None)).or_default() += 1;
+        *followed_years.entry(full_years(horizon_day, e.day)).or_default() += 1;
     }
+    let tallies = std::mem::take(&mut deltas.tallies);
+    let others = Others::from_tallies(tallies, &followed_years);
     if enrolments.is_empty() {
-        return Ok(Some(Flows { calendar: Vec::new(), follow_up: Vec::new() }));
+        return Ok(Some(others.with_flows(Flows { calendar: Vec::new(), follow_up: Vec::new() })));
     }
     let last_month = month(deltas.last_visit_day.max(enrolments.iter().map(|e| e.day).min().unwrap_or(0)));
     let calendar = running_counts(&deltas.calendar, &deltas.categories, first_month..=last_month)
@@ -193,13 +282,84 @@ pub fn cohort_flows(
         .into_iter()
         .map(|(month, category, patients)| FollowUpRow { month, category, patients })
         .collect();
-    Ok(Some(Flows { calendar, follow_up }))
+    Ok(Some(others.with_flows(Flows { calendar, follow_up })))
+}
+
+/// The aggregates other than the flows, in the shapes (and orders) the SQL gives.
+struct Others {
+    vision: Vec<VisionPoint>,
+    stops: Vec<StopCount>,
+    incidence: Vec<IncidencePoint>,
+    per_year: Vec<PerYear>,
+    intervals: Vec<IntervalBin>,
+}
+
+impl Others {
+    fn from_tallies(t: Tallies, followed_years: &HashMap<i64, i64>) -> Others {
+        let mut stops: Vec<StopCount> =
+            t.stops.into_iter().map(|(kind, (stops, first_stops))| StopCount { kind, stops, first_stops }).collect();
+        stops.sort_by(|a, b| b.stops.cmp(&a.stops).then_with(|| a.kind.cmp(&b.kind)));
+
+        let mut events: Vec<(i64, Option<String>, i64)> =
+            t.incidence.into_iter().filter(|(_, n)| *n != 0).map(|((m, kind), n)| (m, kind, n)).collect();
+        events.sort();
+        let incidence = aalen_johansen(&events);
+
+        let max_years = followed_years.keys().copied().max().unwrap_or(0);
+        let per_year = (1..=max_years)
+            .filter_map(|year| {
+                let patients: i64 = followed_years.iter().filter(|(y, _)| **y >= year).map(|(_, n)| n).sum();
+                let (visits, injections) = t.years.get(&year).copied().unwrap_or((0, 0));
+                (patients > 0).then(|| PerYear {
+                    year,
+                    patients,
+                    injections: injections as f64 / patients as f64,
+                    visits: visits as f64 / patients as f64,
+                })
+            })
+            .collect();
+
+        let mut intervals: Vec<IntervalBin> =
+            t.intervals.into_iter().map(|(weeks, visits)| IntervalBin { weeks, visits }).collect();
+        intervals.sort_by_key(|b| b.weeks);
+
+        let mut sums: std::collections::BTreeMap<(&str, i64), (i64, f64, f64)> = Default::default();
+        for ((month, discontinued), (n, s, ss)) in t.vision {
+            let group = if discontinued { "Discontinued" } else { "Never discontinued" };
+            for key in [(group, month), ("All", month)] {
+                let e = sums.entry(key).or_default();
+                e.0 += n;
+                e.1 += s;
+                e.2 += ss;
+            }
+        }
+        let vision = sums
+            .into_iter()
+            .map(|((group, month), (n, sum, squares))| vision_point(group, month, n, sum, squares))
+            .collect();
+        Others { vision, stops, incidence, per_year, intervals }
+    }
+
+    fn with_flows(self, flows: Flows) -> Scan {
+        let Others { vision, stops, incidence, per_year, intervals } = self;
+        Scan { flows, vision, stops, incidence, per_year, intervals }
+    }
 }
 
 /// The last month since enrolment at which a patient enrolled on `enrolment_day` is still
 /// followed: the largest m with `enrolment_day + round(m * DAYS_PER_MONTH) < horizon_day`.
 fn last_followed_month(horizon_day: i64, enrolment_day: i64) -> i64 {
     (((horizon_day - enrolment_day) as f64 - 0.5) / DAYS_PER_MONTH).ceil() as i64 - 1
+}
+
+/// Whole years of follow-up a patient enrolled on `enrolment_day` has before the horizon.
+fn full_years(horizon_day: i64, enrolment_day: i64) -> i64 {
+    ((horizon_day - enrolment_day) as f64 / 365.25).floor() as i64
+}
+
+/// The whole month since enrolment that `days_since_enrolment` falls in.
+fn month_since_enrolment(days_since_enrolment: i64) -> i64 {
+    (days_since_enrolment as f64 / DAYS_PER_MONTH).floor() as i64
 }
 
 /// The first month since enrolment whose day is on or after `days_since_enrolment`.
@@ -257,16 +417,37 @@ struct Current {
     last_stop: Option<String>,
     /// The category in force on the calendar and on the follow-up grid, once a visit set it.
     in_force: [Option<u16>; 2],
+    /// Whole years of follow-up before the horizon.
+    full_years: i64,
+    /// The month of follow-up at which the patient is censored if they never stop.
+    censor_month: i64,
+    /// The first stop: month since enrolment and type.
+    first_stop: Option<(i64, String)>,
+    /// Measured vision by month since enrolment, until the patient's status is known.
+    vision: Vec<(i64, f64)>,
 }
 
 impl Current {
     /// The patient's scan is over: on the follow-up grid they leave after their last followed
     /// month in the category then in force. The patients table counted them leaving as
     /// Pre-treatment; a visit changed that.
-    fn finish(&self, deltas: &mut Deltas) {
+    fn finish(&mut self, deltas: &mut Deltas) {
         if let Some(cat) = self.in_force[1] {
             deltas.follow_up.add(self.last_month + 1, cat, -1);
             deltas.follow_up.add(self.last_month + 1, 0, 1);
+        }
+        let tallies = &mut deltas.tallies;
+        // The patients table counted every patient censored; one who stopped is an event instead.
+        if let Some((month, kind)) = self.first_stop.take() {
+            *tallies.incidence.entry((self.censor_month, None)).or_default() -= 1;
+            *tallies.incidence.entry((month, Some(kind))).or_default() += 1;
+        }
+        let discontinued = self.last_stop.is_some();
+        for (month, vision) in self.vision.drain(..) {
+            let e = tallies.vision.entry((month, discontinued)).or_default();
+            e.0 += 1;
+            e.1 += vision;
+            e.2 += vision * vision;
         }
     }
 }
@@ -291,6 +472,9 @@ fn scan_visits(
         "next_interval_days",
         "treatment_state",
         "discontinuation_type",
+        "interval_days",
+        "injected",
+        "vision",
     ];
     if columns.iter().any(|c| !table.columns.iter().any(|t| t.name == *c)) {
         return Ok(None);
@@ -312,6 +496,12 @@ fn scan_visits(
         let state = state.as_string::<i32>();
         let stop = cast_to(&batch, 7, &DataType::Utf8)?;
         let stop = stop.as_string::<i32>();
+        let interval = cast_to(&batch, 8, &DataType::Int64)?;
+        let interval = interval.as_primitive::<Int64Type>();
+        let injected = cast_to(&batch, 9, &DataType::Boolean)?;
+        let injected = injected.as_boolean();
+        let vision = cast_to(&batch, 10, &DataType::Float64)?;
+        let vision = vision.as_primitive::<Float64Type>();
         for row in 0..batch.num_rows() {
             let (id, number, day) = (ids[row], numbers.value(row), days[row]);
             match &mut current {
@@ -323,7 +513,7 @@ fn scan_visits(
                 }
                 Some(c) if c.id > id => return Ok(None),
                 _ => {
-                    if let Some(done) = &current {
+                    if let Some(done) = &mut current {
                         done.finish(&mut deltas);
                     }
                     let Ok(i) = enrolments.binary_search_by_key(&id, |e| e.patient_id) else { return Ok(None) };
@@ -335,16 +525,45 @@ fn scan_visits(
                         visit_number: number,
                         last_stop: None,
                         in_force: [None, None],
+                        full_years: full_years(horizon_day, enrolled),
+                        censor_month: month_since_enrolment(horizon_day - enrolled),
+                        first_stop: None,
+                        vision: Vec::new(),
                     });
                     range = Some(range.map_or((id, id), |(lo, _)| (lo, id)));
                 }
             }
             let c = current.as_mut().expect("set above");
             deltas.last_visit_day = deltas.last_visit_day.max(day);
+            let since = day - c.enrolled;
+            let tallies = &mut deltas.tallies;
+            if stopping.value(row) && stop.is_valid(row) {
+                let kind = stop.value(row);
+                let first = c.first_stop.is_none();
+                let e = tallies.stops.entry(kind.to_string()).or_default();
+                e.0 += 1;
+                if first {
+                    e.1 += 1;
+                    c.first_stop = Some((month_since_enrolment(since), kind.to_string()));
+                }
+            }
             if stop.is_valid(row) {
                 c.last_stop = Some(stop.value(row).to_string());
             }
-            let leaving = phase.value(row) == "monitoring" || stopping.value(row);
+            let monitoring = phase.value(row) == "monitoring";
+            if !monitoring && interval.is_valid(row) {
+                *tallies.intervals.entry(interval.value(row).div_euclid(7)).or_default() += 1;
+            }
+            let year = (since as f64 / 365.25).floor() as i64 + 1;
+            if year <= c.full_years {
+                let e = tallies.years.entry(year).or_default();
+                e.0 += 1;
+                e.1 += i64::from(injected.value(row));
+            }
+            if vision.is_valid(row) {
+                c.vision.push((month_since_enrolment(since), vision.value(row)));
+            }
+            let leaving = monitoring || stopping.value(row);
             // Interned without allocating but for the rare discontinued category.
             let cat = if leaving && next.is_null(row) {
                 deltas.category(&format!("Discontinued ({})", c.last_stop.as_deref().unwrap_or("")))
@@ -368,7 +587,7 @@ fn scan_visits(
             }
         }
     }
-    if let Some(done) = &current {
+    if let Some(done) = &mut current {
         done.finish(&mut deltas);
     }
     Ok(Some((range, deltas)))

@@ -47,19 +47,18 @@ pub fn vision_over_time(session: &Session, dataset: &str) -> Result<Vec<VisionPo
         "#
     );
     query_rows(session, &sql, |r| {
-        let (n, sum, squares): (i64, f64, f64) = (r.get(2)?, r.get(3)?, r.get(4)?);
-        let mean = sum / n as f64;
-        let variance = if n > 1 { ((squares - sum * mean) / (n - 1) as f64).max(0.0) } else { 0.0 };
-        let half = 1.96 * variance.sqrt() / (n as f64).sqrt();
-        Ok(VisionPoint {
-            group: r.get(0)?,
-            month: r.get(1)?,
-            visits: n,
-            mean,
-            ci_low: mean - half,
-            ci_high: mean + half,
-        })
+        let group: String = r.get(0)?;
+        Ok(vision_point(&group, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     })
+}
+
+/// A month's mean with its normal-approximation 95% confidence interval, from the count, sum and
+/// sum of squares of its measurements.
+pub(crate) fn vision_point(group: &str, month: i64, n: i64, sum: f64, squares: f64) -> VisionPoint {
+    let mean = sum / n as f64;
+    let variance = if n > 1 { ((squares - sum * mean) / (n - 1) as f64).max(0.0) } else { 0.0 };
+    let half = 1.96 * variance.sqrt() / (n as f64).sqrt();
+    VisionPoint { group: group.to_string(), month, visits: n, mean, ci_low: mean - half, ci_high: mean + half }
 }
 
 /// Patients per bin of one measure.

@@ -64,6 +64,36 @@ fn the_streaming_pass_over_several_files_equals_the_sql() {
         .expect("a simulated run is in patient order");
     assert_eq!(scanned.calendar, cohort_flow(&session, "flow").unwrap());
     assert_eq!(scanned.follow_up, cohort_flow_by_follow_up(&session, "flow", horizon).unwrap());
+
+    // The other aggregates of the same pass equal their SQL definitions (sums of floating-point
+    // vision may differ in the last bits: they are added in another order).
+    use cohort_analysis::{burden, discontinuation, vision};
+    let scan = cohort_analysis::scan::scan_run(&store, &run, jiff::civil::date(2024, 1, 1), horizon).unwrap().unwrap();
+    assert_eq!(scan.stops, discontinuation::stop_counts(&session, "flow").unwrap());
+    assert_eq!(scan.intervals, burden::intervals(&session, "flow").unwrap());
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    let sql = burden::per_year(&session, "flow", horizon).unwrap();
+    assert_eq!(scan.per_year.len(), sql.len());
+    for (a, b) in scan.per_year.iter().zip(&sql) {
+        assert!(
+            a.year == b.year
+                && a.patients == b.patients
+                && close(a.injections, b.injections)
+                && close(a.visits, b.visits),
+            "{a:?} {b:?}"
+        );
+    }
+    let sql = discontinuation::cumulative_incidence(&session, "flow", horizon).unwrap();
+    assert_eq!(scan.incidence.len(), sql.len());
+    for (a, b) in scan.incidence.iter().zip(&sql) {
+        assert!(a.kind == b.kind && a.month == b.month && close(a.percent, b.percent), "{a:?} {b:?}");
+    }
+    let sql = vision::vision_over_time(&session, "flow").unwrap();
+    assert_eq!(scan.vision.len(), sql.len());
+    for (a, b) in scan.vision.iter().zip(&sql) {
+        assert!(a.group == b.group && a.month == b.month && a.visits == b.visits, "{a:?} {b:?}");
+        assert!(close(a.mean, b.mean) && (a.ci_low - b.ci_low).abs() < 1e-6, "{a:?} {b:?}");
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Static assets: the app's own script and style sheet (in `assets/`), and plotly.js, which comes
-//! from the `plotly` crate (a package registry) and is never committed here. Each is served at a
+//! from a package registry at build time (npm, or the `plotly` crate) and is never committed here. Each is served at a
 //! URL that contains its hash, so browsers may cache it for good.
 
 use std::sync::LazyLock;
@@ -35,8 +35,15 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     .collect()
 });
 
-/// plotly.js as the `plotly` crate embeds it (its offline page sources: plotly.js, then MathJax,
-/// which the app does not need).
+/// plotly.js: the basic bundle fetched from npm when the crate was built (`build.rs`).
+#[cfg(plotly_basic)]
+fn plotly_js() -> String {
+    include_str!(concat!(env!("OUT_DIR"), "/plotly-basic.min.js")).to_string()
+}
+
+/// plotly.js: the full bundle the `plotly` crate embeds, when npm was not available at build time
+/// (the crate's offline page sources are plotly.js and then MathJax, which the app does not need).
+#[cfg(not(plotly_basic))]
 fn plotly_js() -> String {
     let sources = plotly::Plot::offline_js_sources();
     let start = sources.find('>').map(|i| i + 1).unwrap_or(0);
