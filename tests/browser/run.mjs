@@ -196,6 +196,7 @@ await check("the SQL console runs a query and keeps it in the history", async ()
   await page.waitForSelector("#query-result[data-state=done] table tbody tr");
   const counts = await page.$$eval("#query-result tbody tr", (rows) => rows.map((r) => Number(r.children[1].textContent)));
   assert.equal(counts.reduce((a, b) => a + b, 0), 40);
+  await page.waitForFunction(() => (document.querySelector("#history tbody tr") || {}).textContent?.includes("GROUP BY site"));
   await page.reload();
   await page.waitForSelector("#query-result[data-state=done]");
   const first = await page.locator("#history tbody tr").first().textContent();

@@ -367,8 +367,8 @@ const cohort = (() => {
       })), { barmode: "group", yaxis: { title: { text: "Mean injections per patient" } } });
       plot("cmp-intervals", runs.map((r, i) => {
         const total = r.intervals.reduce((s, b) => s + b.visits, 0) || 1;
-        return { type: "bar", x: r.intervals.map((b) => b.weeks), y: r.intervals.map((b) => (100 * b.visits) / total), name: label(r), marker: { color: SERIES[i % SERIES.length] }, opacity: 0.7, hovertemplate: "%{x} weeks: %{y:.1f}% of visits<extra>" + label(r) + "</extra>" };
-      }), { barmode: "overlay", xaxis: { title: { text: "Weeks since the previous treatment visit" } }, yaxis: { title: { text: "Share of visits (%)" } }, hovermode: "closest" });
+        return { type: "bar", x: r.intervals.map((b) => b.weeks), y: r.intervals.map((b) => (100 * b.visits) / total), name: label(r), marker: { color: SERIES[i % SERIES.length] }, hovertemplate: "%{x} weeks: %{y:.1f}% of visits<extra>" + label(r) + "</extra>" };
+      }), { barmode: "group", xaxis: { title: { text: "Weeks since the previous treatment visit" } }, yaxis: { title: { text: "Share of visits (%)" } }, hovermode: "closest" });
       const flows = $("#cmp-flows");
       runs.forEach((r, i) => {
         const id = "cmp-flow-" + i;
@@ -645,6 +645,23 @@ const cohort = (() => {
       }))))));
   }
 
+  // The history as the server keeps it, newest first (the run just made included).
+  async function showHistory() {
+    const runs = await api("/query/history?limit=50").catch(() => null);
+    if (!runs) return;
+    const when = (t) => t.replace("T", " ").slice(0, 16) + " UTC";
+    $("#history-list").replaceChildren(runs.length === 0 ? el("p", { class: "empty", text: "No queries yet." }) :
+      el("table", { class: "list", id: "history" },
+        el("thead", {}, el("tr", {}, ...["When", "SQL", "Datasets", "Rows", "Seconds"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, ...runs.map((h) => el("tr", {},
+          el("td", { text: when(h.at) }),
+          el("td", {}, el("a", { href: "/query?" + new URLSearchParams({ sql: h.sql }) }, el("code", { text: h.sql })),
+            h.error ? el("div", { class: "error", text: h.error }) : ""),
+          el("td", { text: h.datasets.join(", ") }),
+          el("td", { class: "num", text: h.rows === null ? "" : number(h.rows) }),
+          el("td", { class: "num", text: h.seconds.toFixed(2) }))))));
+  }
+
   async function queryPage() {
     const params = new URLSearchParams(location.search);
     const sql = params.get("sql");
@@ -675,6 +692,7 @@ const cohort = (() => {
       out.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
       out.dataset.state = "error";
     }
+    await showHistory();
   }
 
   // ---- upload page -------------------------------------------------------------------------
