@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::error::{IngestError, Result};
 
 /// The formats the supported-list in messages names.
-pub const SUPPORTED: &str = "CSV/TSV (.csv, .tsv, .tab, .txt, optionally .gz) and Parquet (.parquet, .pq)";
+pub const SUPPORTED: &str = "CSV/TSV (.csv, .tsv, .tab, .txt), JSON arrays and newline-delimited JSON (.json, .ndjson, .jsonl), each optionally \
+     .gz, and Parquet (.parquet, .pq)";
 
 /// A source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,6 +22,9 @@ pub enum Format {
     },
     /// Apache Parquet.
     Parquet,
+    /// A JSON array of objects, or one object per line (NDJSON); nested objects and arrays become
+    /// struct and list columns.
+    Json,
 }
 
 /// The format of `path` and the table name its file name suggests (the stem without extensions).
@@ -36,6 +40,7 @@ pub fn detect(path: &Path) -> Result<(Format, String)> {
         Some("csv") | Some("txt") => Format::Csv { tab: false },
         Some("tsv") | Some("tab") => Format::Csv { tab: true },
         Some("parquet") | Some("pq") if without_gz.len() == lower.len() => Format::Parquet,
+        Some("json") | Some("ndjson") | Some("jsonl") => Format::Json,
         _ => {
             return Err(IngestError::UnknownFormat {
                 path: path.to_path_buf(),
@@ -67,6 +72,7 @@ mod tests {
     fn by_extension() {
         assert_eq!(detect(Path::new("/x/Visits.CSV")).unwrap(), (Format::Csv { tab: false }, "Visits".to_string()));
         assert_eq!(detect(Path::new("labs.tsv.gz")).unwrap(), (Format::Csv { tab: true }, "labs".to_string()));
+        assert_eq!(detect(Path::new("events.ndjson.gz")).unwrap(), (Format::Json, "events".to_string()));
         assert!(matches!(detect(Path::new("notes.docx")), Err(IngestError::UnknownFormat { .. })));
         assert!(matches!(detect(Path::new("README")), Err(IngestError::UnknownFormat { extension: None, .. })));
     }

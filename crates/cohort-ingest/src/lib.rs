@@ -28,6 +28,7 @@ let report = ingest(&store, &request, &NoProgress, &CancelToken::new())?;
 mod csv;
 pub mod error;
 pub mod format;
+mod json;
 mod parquet;
 mod run;
 
@@ -256,6 +257,7 @@ fn convert(
                 (format!("SELECT * FROM {reader}"), Some(dialect))
             }
             Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
+            Format::Json => (json::reader_sql(&conn, &s.path)?, None),
         };
         let copy = format!(
             "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",

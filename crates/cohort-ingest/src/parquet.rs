@@ -11,7 +11,12 @@ use crate::run::explain;
 
 /// Builds the `SELECT` that reads `path` with types normalised for interchange.
 pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
-    let source = format!("read_parquet({})", quote_literal(&path.to_string_lossy()));
+    normalised_select(conn, path, &format!("read_parquet({})", quote_literal(&path.to_string_lossy())))
+}
+
+/// `SELECT` from `source` (a table function reading `path`), with each column whose type does not
+/// travel well cast to one that does.
+pub fn normalised_select(conn: &Connection, path: &Path, source: &str) -> Result<String> {
     let mut stmt =
         conn.prepare(&format!("DESCRIBE SELECT * FROM {source}")).map_err(|e| explain(path, &e.to_string()))?;
     let columns: Vec<(String, String)> = stmt

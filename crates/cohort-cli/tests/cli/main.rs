@@ -4,6 +4,7 @@ mod bad_input;
 mod heavy;
 mod help;
 mod interop;
+mod json;
 mod protocol;
 mod roundtrip;
 mod simulate;

@@ -54,7 +54,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "put",
         "/uploads/{id}/files/{file}",
-        "One file of the upload, as the raw request body (CSV/TSV or Parquet), streamed to disk; 413 past the limit.",
+        "One file of the upload, as the raw request body (CSV/TSV, JSON/NDJSON or Parquet), streamed to disk; 413 past the limit.",
     ),
     (
         "post",
