@@ -9,7 +9,7 @@ use crate::error::{IngestError, Result};
 
 /// The formats the supported-list in messages names.
 pub const SUPPORTED: &str = "CSV/TSV (.csv, .tsv, .tab, .txt), JSON arrays and newline-delimited JSON (.json, .ndjson, .jsonl), each optionally \
-     .gz, and Parquet (.parquet, .pq)";
+     .gz, Parquet (.parquet, .pq), and ZIP archives of these";
 
 /// A source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

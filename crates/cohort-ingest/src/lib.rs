@@ -25,6 +25,7 @@ let report = ingest(&store, &request, &NoProgress, &CancelToken::new())?;
 */
 #![deny(missing_docs)]
 
+pub mod archive;
 mod csv;
 pub mod error;
 pub mod format;
@@ -115,17 +116,33 @@ pub struct IngestReport {
     pub outcome: CommitOutcome,
     /// One entry per source (empty when the sources were already the current version).
     pub tables: Vec<TableReport>,
+    /// Document entries of archives (a PDF or text data dictionary), listed but not loaded.
+    pub documents: Vec<String>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
 
 struct Source {
+    /// The file read: the one given, or an entry unpacked from an archive.
     path: PathBuf,
+    /// How the source is recorded: the path, or `archive.zip!entry/name.csv`.
+    shown: String,
+    /// The archive it came from, with its size and time then, to notice it changing.
+    archive: Option<(PathBuf, u64, Option<SystemTime>)>,
     format: Format,
     table: TableName,
     len: u64,
     modified: Option<SystemTime>,
     sha256: String,
+}
+
+/// Scratch space for unpacked archives, removed however the ingest ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Ingests `request.files` into the store as one new version of `request.name`.
@@ -139,7 +156,14 @@ pub fn ingest(
     cancel: &CancelToken,
 ) -> Result<IngestReport> {
     let started = Instant::now();
-    let mut sources = preflight(&request.files)?;
+    static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let scratch = Scratch(
+        store
+            .layout()
+            .spill_dir()
+            .join(format!("unpack-{}", SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
+    );
+    let (mut sources, documents) = preflight(&request.files, &scratch.0)?;
     let options_json = serde_json::to_value(&request.options).expect("options serialise");
     let current = current_version(store, &request.name)?;
 
@@ -152,7 +176,12 @@ pub fn ingest(
         }
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "hashed sources");
         if let Some(outcome) = unchanged(store, &request.name, current.as_ref(), &sources, &options_json)? {
-            return Ok(IngestReport { outcome, tables: Vec::new(), seconds: started.elapsed().as_secs_f64() });
+            return Ok(IngestReport {
+                outcome,
+                tables: Vec::new(),
+                documents,
+                seconds: started.elapsed().as_secs_f64(),
+            });
         }
         Some(convert(store, request, &sources, progress, cancel)?)
     } else {
@@ -188,7 +217,7 @@ pub fn ingest(
     let source_files: Vec<SourceFile> = sources
         .iter()
         .map(|s| SourceFile {
-            path: s.path.to_string_lossy().into_owned(),
+            path: s.shown.clone(),
             sha256: s.sha256.clone(),
             bytes: s.len,
             table: Some(s.table.to_string()),
@@ -210,7 +239,7 @@ pub fn ingest(
         sources: source_files,
         provenance,
     })?;
-    Ok(IngestReport { outcome, tables, seconds: started.elapsed().as_secs_f64() })
+    Ok(IngestReport { outcome, tables, documents, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// SHA-256 of every source, in order.
@@ -267,56 +296,112 @@ fn convert(
         run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
         progress.finish();
         tracing::info!(table = %s.table, "converted");
-        tables.push(TableReport { table: s.table.to_string(), source: s.path.clone(), format: s.format, dialect });
+        tables.push(TableReport {
+            table: s.table.to_string(),
+            source: PathBuf::from(&s.shown),
+            format: s.format,
+            dialect,
+        });
     }
     Ok((staging, tables))
 }
 
 /// Checks every file before any work: present, a regular readable file, not empty, a known
-/// format, and no two files mapping to the same table.
-fn preflight(files: &[PathBuf]) -> Result<Vec<Source>> {
+/// format, and no two files mapping to the same table. Archives are unpacked under `scratch`, each
+/// table entry a source of its own; their document entries are returned apart.
+fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<String>)> {
     let mut sources: Vec<Source> = Vec::new();
-    for given in files {
+    let mut documents = Vec::new();
+    for (n, given) in files.iter().enumerate() {
         let path = std::path::absolute(given).unwrap_or_else(|_| given.clone());
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IngestError::NotFound { path }),
-            Err(e) => return Err(IngestError::Unreadable { path, source: e }),
-        };
-        if !meta.is_file() {
-            return Err(IngestError::NotAFile { path });
+        let meta = checked_file(&path)?;
+        if archive::is_zip(&path) {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let unpacked = archive::unpack(&path, &scratch.join(format!("{n}-{name}")), archive::Limits::default())?;
+            documents.extend(unpacked.documents.iter().map(|d| format!("{}!{d}", path.display())));
+            let origin = (path.clone(), meta.len(), meta.modified().ok());
+            for (file, entry) in unpacked.tables {
+                let entry_meta = checked_file(&file)?;
+                add_source(
+                    &mut sources,
+                    file,
+                    format!("{}!{entry}", path.display()),
+                    Some(origin.clone()),
+                    &entry_meta,
+                )?;
+            }
+            continue;
         }
-        if let Err(e) = std::fs::File::open(&path) {
-            return Err(IngestError::Unreadable { path, source: e });
-        }
-        if meta.len() == 0 {
-            return Err(IngestError::Empty { path });
-        }
-        let (format, stem) = format::detect(&path)?;
-        let table = TableName::from_file_stem(&stem)?;
-        if let Some(other) = sources.iter().find(|s| s.table == table) {
-            return Err(IngestError::DuplicateTable {
-                table: table.to_string(),
-                first: other.path.clone(),
-                second: path,
-            });
-        }
-        sources.push(Source {
-            path,
-            format,
-            table,
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            sha256: String::new(),
+        add_source(&mut sources, path.clone(), path.to_string_lossy().into_owned(), None, &meta)?;
+    }
+    if sources.is_empty() {
+        return Err(IngestError::Invalid {
+            path: files.first().cloned().unwrap_or_default(),
+            line: None,
+            message: "there is no table to load (the archive holds only documents)".into(),
+            hint: Some(format!("cohort loads {}", format::SUPPORTED)),
         });
     }
-    Ok(sources)
+    Ok((sources, documents))
+}
+
+/// `path`'s metadata, if it is a readable, non-empty regular file.
+fn checked_file(path: &Path) -> Result<std::fs::Metadata> {
+    let path = path.to_path_buf();
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IngestError::NotFound { path }),
+        Err(e) => return Err(IngestError::Unreadable { path, source: e }),
+    };
+    if !meta.is_file() {
+        return Err(IngestError::NotAFile { path });
+    }
+    if let Err(e) = std::fs::File::open(&path) {
+        return Err(IngestError::Unreadable { path, source: e });
+    }
+    if meta.len() == 0 {
+        return Err(IngestError::Empty { path });
+    }
+    Ok(meta)
+}
+
+fn add_source(
+    sources: &mut Vec<Source>,
+    path: PathBuf,
+    shown: String,
+    archive: Option<(PathBuf, u64, Option<SystemTime>)>,
+    meta: &std::fs::Metadata,
+) -> Result<()> {
+    let (format, stem) = format::detect(&path)?;
+    let table = TableName::from_file_stem(&stem)?;
+    if let Some(other) = sources.iter().find(|s| s.table == table) {
+        return Err(IngestError::DuplicateTable {
+            table: table.to_string(),
+            first: PathBuf::from(&other.shown),
+            second: PathBuf::from(shown),
+        });
+    }
+    sources.push(Source {
+        path,
+        shown,
+        archive,
+        format,
+        table,
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        sha256: String::new(),
+    });
+    Ok(())
 }
 
 /// Whether a source's size or modification time differs from when it was first looked at.
 fn changed_since(s: &Source) -> bool {
-    match std::fs::metadata(&s.path) {
-        Ok(m) => m.len() != s.len || m.modified().ok() != s.modified,
+    let (path, len, modified) = match &s.archive {
+        Some((archive, len, modified)) => (archive, *len, *modified),
+        None => (&s.path, s.len, s.modified),
+    };
+    match std::fs::metadata(path) {
+        Ok(m) => m.len() != len || m.modified().ok() != modified,
         Err(_) => true,
     }
 }

@@ -51,6 +51,9 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         print_json(&value)?;
         return Ok(ExitStatus::Success);
     }
+    for document in &report.documents {
+        ctx.note(format!("  {document}: a document, listed but not loaded as a table"));
+    }
     for t in &report.tables {
         if let Some(d) = &t.dialect {
             for (column, why) in &d.text_columns {
