@@ -63,8 +63,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create a store (the directory given by --store).
     Init,
-    /// Load CSV/TSV, JSON/NDJSON or Parquet files (or ZIP archives of them) as one dataset version (one
-    /// table per file).
+    /// Load CSV/TSV, JSON/NDJSON, Excel, Parquet files (or ZIP archives of them) as one dataset version
+    /// (a table per file or sheet).
     #[command(after_help = "\
 Each file becomes a table named after it (`Lab Results.csv` -> `lab_results`). Ingesting again
 under the same name makes a new version; identical content makes none. Identifier-like columns

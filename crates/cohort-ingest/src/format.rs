@@ -9,7 +9,8 @@ use crate::error::{IngestError, Result};
 
 /// The formats the supported-list in messages names.
 pub const SUPPORTED: &str = "CSV/TSV (.csv, .tsv, .tab, .txt), JSON arrays and newline-delimited JSON (.json, .ndjson, .jsonl), each optionally \
-     .gz, Parquet (.parquet, .pq), and ZIP archives of these";
+     .gz, Excel and OpenDocument workbooks (.xlsx, .xlsm, .xls, .xlsb, .ods; a table per sheet), Parquet \
+     (.parquet, .pq), and ZIP archives of these";
 
 /// A source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -28,6 +28,7 @@ let report = ingest(&store, &request, &NoProgress, &CancelToken::new())?;
 pub mod archive;
 mod csv;
 pub mod error;
+mod excel;
 pub mod format;
 mod json;
 mod parquet;
@@ -315,20 +316,32 @@ fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Stri
     for (n, given) in files.iter().enumerate() {
         let path = std::path::absolute(given).unwrap_or_else(|_| given.clone());
         let meta = checked_file(&path)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let origin = (path.clone(), meta.len(), meta.modified().ok());
+        let unpack_into = scratch.join(format!("{n}-{name}"));
         if archive::is_zip(&path) {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let unpacked = archive::unpack(&path, &scratch.join(format!("{n}-{name}")), archive::Limits::default())?;
+            let unpacked = archive::unpack(&path, &unpack_into, archive::Limits::default())?;
             documents.extend(unpacked.documents.iter().map(|d| format!("{}!{d}", path.display())));
-            let origin = (path.clone(), meta.len(), meta.modified().ok());
-            for (file, entry) in unpacked.tables {
+            for (i, (file, entry)) in unpacked.tables.into_iter().enumerate() {
+                let shown = format!("{}!{entry}", path.display());
+                if excel::is_workbook(&file) {
+                    for (sheet_file, sheet) in excel::unpack(&file, &unpack_into.join(format!(".sheets-{i}")))? {
+                        let sheet_meta = checked_file(&sheet_file)?;
+                        let sheet_shown = format!("{shown}!{sheet}");
+                        add_source(&mut sources, sheet_file, sheet_shown, Some(origin.clone()), &sheet_meta)?;
+                    }
+                    continue;
+                }
                 let entry_meta = checked_file(&file)?;
-                add_source(
-                    &mut sources,
-                    file,
-                    format!("{}!{entry}", path.display()),
-                    Some(origin.clone()),
-                    &entry_meta,
-                )?;
+                add_source(&mut sources, file, shown, Some(origin.clone()), &entry_meta)?;
+            }
+            continue;
+        }
+        if excel::is_workbook(&path) {
+            for (file, sheet) in excel::unpack(&path, &unpack_into)? {
+                let sheet_meta = checked_file(&file)?;
+                let shown = format!("{}!{sheet}", path.display());
+                add_source(&mut sources, file, shown, Some(origin.clone()), &sheet_meta)?;
             }
             continue;
         }
@@ -338,7 +351,8 @@ fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Stri
         return Err(IngestError::Invalid {
             path: files.first().cloned().unwrap_or_default(),
             line: None,
-            message: "there is no table to load (the archive holds only documents)".into(),
+            message: "there is no table to load (the archive holds only documents, or the workbook only empty sheets)"
+                .into(),
             hint: Some(format!("cohort loads {}", format::SUPPORTED)),
         });
     }

@@ -2,6 +2,7 @@
 
 mod archive;
 mod bad_input;
+mod excel;
 mod heavy;
 mod help;
 mod interop;

@@ -54,7 +54,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "put",
         "/uploads/{id}/files/{file}",
-        "One file of the upload, as the raw request body (CSV/TSV, JSON/NDJSON or Parquet), streamed to disk; 413 past the limit.",
+        "One file of the upload, as the raw request body (any format `cohort ingest` reads), streamed to disk; 413 past \
+         the limit.",
     ),
     (
         "post",
