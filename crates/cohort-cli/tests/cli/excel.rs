@@ -33,15 +33,7 @@ with zipfile.ZipFile(f"{out}/bundle.zip", "w") as z:
 #[test]
 fn every_sheet_becomes_a_table_with_its_types() {
     let env = Env::new();
-    let written = std::process::Command::new("python3")
-        .args(["-c", WRITE_WORKBOOKS, env.dir.path().to_str().unwrap()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        written.status.success(),
-        "openpyxl is missing? run ./scripts/test\n{}",
-        String::from_utf8_lossy(&written.stderr)
-    );
+    env.python_fixtures(WRITE_WORKBOOKS);
     let report = env.json(&["ingest", env.path("trial.xlsx").to_str().unwrap(), "--name", "trial"]);
     let tables: Vec<&str> = report["tables"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
     assert_eq!(tables.len(), 2, "the empty sheet is not a table: {tables:?}");

@@ -19,11 +19,7 @@ labs.to_json(f"{out}/labs.ndjson", orient="records", lines=True, date_format="is
 #[test]
 fn json_arrays_and_ndjson_become_tables_with_nested_columns() {
     let env = Env::new();
-    let written = std::process::Command::new("python3")
-        .args(["-c", WRITE_FIXTURES, env.dir.path().to_str().unwrap()])
-        .output()
-        .expect("python3 runs");
-    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    env.python_fixtures(WRITE_FIXTURES);
     let visits = env.path("visits.json");
     let labs = env.path("labs.ndjson");
     env.ok(&["ingest", visits.to_str().unwrap(), labs.to_str().unwrap(), "--name", "ehr"]);

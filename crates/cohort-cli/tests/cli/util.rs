@@ -60,6 +60,20 @@ impl Env {
         c
     }
 
+    /// Runs a Python script with the test directory as its argument, to write fixtures with real
+    /// libraries (pandas, openpyxl, zipfile; `scripts/test` installs them).
+    pub fn python_fixtures(&self, script: &str) {
+        let out = Command::new("python3")
+            .args(["-c", script, self.dir.path().to_str().expect("a UTF-8 temp path")])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "writing fixtures failed (run ./scripts/test, which installs the Python packages):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs with `args` and returns what happened.
     pub fn exec(&self, args: &[&str]) -> Run {
         self.cmd().args(args).output().expect("run cohort").into()
