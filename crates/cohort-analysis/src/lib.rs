@@ -2,6 +2,9 @@
 Analyses over stored datasets, computed where the data is (DuckDB over Parquet) so that only
 aggregates leave the store: what a chart needs, never the participant-level rows.
 
+For any table, [`dictionary`]: each column's type, role, label, completeness, distinct values and
+range (the data dictionary).
+
 For a simulation run (its tables `patients` and `visits` mounted in a [`cohort_store::Session`]):
 - [`flow`]: the cohort flow, patients by treatment-state category per calendar month or per month
   of follow-up (the streamgraph), as SQL; [`scan`] computes the same in one streaming pass over
@@ -15,6 +18,7 @@ For a simulation run (its tables `patients` and `visits` mounted in a [`cohort_s
 #![deny(missing_docs)]
 
 pub mod burden;
+pub mod dictionary;
 pub mod discontinuation;
 pub mod flow;
 pub mod results;

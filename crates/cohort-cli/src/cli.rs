@@ -77,6 +77,18 @@ under the same name makes a new version; identical content makes none. Identifie
         /// `NAME` or `NAME@N`.
         dataset: String,
     },
+    /// Print a dataset's data dictionary: every column's type, role, label, completeness, distinct
+    /// values and range (`--csv` writes it as CSV, e.g. `> dictionary.csv`).
+    Dictionary {
+        /// `NAME` or `NAME@N`.
+        dataset: String,
+        /// Only this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Write CSV to standard output instead of tables.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Run SQL over the store. Datasets are schemas: `"trial"."visits"`; `"trial@2"."visits"` is
     /// version 2.
     Query(QueryArgs),

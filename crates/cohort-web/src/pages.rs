@@ -12,7 +12,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use cohort_store::{DatasetKind, VersionRef};
 
-use crate::api::datasets::{DictionaryEntry, dataset_detail, list_datasets, table_dictionary};
+use cohort_analysis::dictionary::DictionaryEntry;
+
+use crate::api::datasets::{dataset_detail, list_datasets, table_dictionary};
 use crate::api::query::{TIME_LIMIT, query_history};
 use crate::api::simulations::{
     InterruptedRun, MAX_WEB_PATIENTS, ProtocolInfo, builtin_protocols, interrupted_runs, run_results_cached,

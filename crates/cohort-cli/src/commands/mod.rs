@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the exit status.
 
+mod dictionary;
 mod doctor;
 mod export;
 mod gc;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Ingest(args) => ingest::run(&ctx, args),
         Command::List => list::run(&ctx),
         Command::Show { dataset } => show::run(&ctx, dataset),
+        Command::Dictionary { dataset, table, csv } => dictionary::run(&ctx, dataset, table.as_deref(), *csv),
         Command::Query(args) => query::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Versions { dataset } => versions::run(&ctx, dataset),

@@ -2,6 +2,7 @@
 
 mod archive;
 mod bad_input;
+mod dictionary;
 mod excel;
 mod heavy;
 mod help;

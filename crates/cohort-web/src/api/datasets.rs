@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use cohort_analysis::dictionary::DictionaryEntry;
 use cohort_store::export::{Watch, copy_select};
 use cohort_store::name::{quote_ident, quote_literal};
 use cohort_store::{
@@ -453,29 +454,6 @@ pub async fn rollback(
     Ok(Json(serde_json::json!({"dataset": name, "current_version": request.version, "previous_version": previous})))
 }
 
-/// One column of a table's data dictionary.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DictionaryEntry {
-    /// Column name.
-    pub column: String,
-    /// SQL type.
-    pub sql_type: String,
-    /// What the column is for, when known.
-    pub role: Option<String>,
-    /// Human label, when the source had one.
-    pub label: Option<String>,
-    /// Percentage of rows with a value.
-    pub completeness: f64,
-    /// Approximate number of distinct values.
-    pub distinct: u64,
-    /// Smallest value, as text.
-    pub min: Option<String>,
-    /// Largest value, as text.
-    pub max: Option<String>,
-    /// Mean, for numbers.
-    pub mean: Option<String>,
-}
-
 /// `GET /api/v1/datasets/{name}/tables/{table}/dictionary`: every column's type, role, label,
 /// completeness, distinct values and range.
 pub async fn dictionary(
@@ -502,44 +480,7 @@ pub async fn table_dictionary(
             return serde_json::from_value((**hit).clone()).map_err(|e| ApiError::internal(e.to_string()));
         }
         let session = Session::new(&store)?;
-        let sql = format!(
-            "SELECT column_name, approx_unique::BIGINT, min::VARCHAR, max::VARCHAR, avg::VARCHAR, \
-             null_percentage::DOUBLE FROM (SUMMARIZE SELECT * FROM {})",
-            table_source(&store, info)
-        );
-        let mut stmt = session.connection().prepare(&sql).map_err(StoreError::sql)?;
-        let summaries = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<f64>>(5)?,
-                ))
-            })
-            .map_err(StoreError::sql)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::sql)?;
-        let entries: Vec<DictionaryEntry> = info
-            .columns
-            .iter()
-            .map(|c| {
-                let s = summaries.iter().find(|s| s.0 == c.name);
-                DictionaryEntry {
-                    column: c.name.clone(),
-                    sql_type: c.sql_type.clone(),
-                    role: c.role.clone(),
-                    label: c.label.clone(),
-                    completeness: if info.rows == 0 { 0.0 } else { 100.0 - s.and_then(|s| s.5).unwrap_or(0.0) },
-                    distinct: s.and_then(|s| s.1).unwrap_or(0).max(0) as u64,
-                    min: s.and_then(|s| s.2.clone()).or_else(|| c.min.clone()),
-                    max: s.and_then(|s| s.3.clone()).or_else(|| c.max.clone()),
-                    mean: s.and_then(|s| s.4.clone()),
-                }
-            })
-            .collect();
+        let entries = cohort_analysis::dictionary::table_dictionary(&store, &session, info)?;
         let value = serde_json::to_value(&entries).map_err(|e| ApiError::internal(e.to_string()))?;
         app.cache.lock().expect("not poisoned").insert(key, std::sync::Arc::new(value));
         Ok(entries)

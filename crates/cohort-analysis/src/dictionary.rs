@@ -1,0 +1,64 @@
+//! A table's data dictionary: each column's type, role and label from the catalog, with its
+//! completeness, distinct values and range measured by DuckDB's `SUMMARIZE` over the table's files.
+
+use cohort_store::{Session, Store, StoreError, TableInfo, table_source};
+use serde::{Deserialize, Serialize};
+
+use crate::query_rows;
+
+/// One column of a table's data dictionary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DictionaryEntry {
+    /// Column name.
+    pub column: String,
+    /// SQL type.
+    pub sql_type: String,
+    /// What the column is for, when known.
+    pub role: Option<String>,
+    /// Human label, when the source had one.
+    pub label: Option<String>,
+    /// Percentage of rows with a value.
+    pub completeness: f64,
+    /// Approximate number of distinct values.
+    pub distinct: u64,
+    /// Smallest value, as text.
+    pub min: Option<String>,
+    /// Largest value, as text.
+    pub max: Option<String>,
+    /// Mean, for numbers.
+    pub mean: Option<String>,
+}
+
+/// The dictionary of `table`, in column order.
+pub fn table_dictionary(
+    store: &Store,
+    session: &Session,
+    table: &TableInfo,
+) -> Result<Vec<DictionaryEntry>, StoreError> {
+    let sql = format!(
+        "SELECT column_name, approx_unique::BIGINT, min::VARCHAR, max::VARCHAR, avg::VARCHAR, \
+         null_percentage::DOUBLE FROM (SUMMARIZE SELECT * FROM {})",
+        table_source(store, table)
+    );
+    type Summary = (String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<f64>);
+    let summaries: Vec<Summary> =
+        query_rows(session, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+    Ok(table
+        .columns
+        .iter()
+        .map(|c| {
+            let s = summaries.iter().find(|s| s.0 == c.name);
+            DictionaryEntry {
+                column: c.name.clone(),
+                sql_type: c.sql_type.clone(),
+                role: c.role.clone(),
+                label: c.label.clone(),
+                completeness: if table.rows == 0 { 0.0 } else { 100.0 - s.and_then(|s| s.5).unwrap_or(0.0) },
+                distinct: s.and_then(|s| s.1).unwrap_or(0).max(0) as u64,
+                min: s.and_then(|s| s.2.clone()).or_else(|| c.min.clone()),
+                max: s.and_then(|s| s.3.clone()).or_else(|| c.max.clone()),
+                mean: s.and_then(|s| s.4.clone()),
+            }
+        })
+        .collect())
+}
