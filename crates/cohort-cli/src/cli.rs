@@ -295,6 +295,10 @@ pub struct IngestArgs {
     /// Columns to keep as text whatever they look like (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     pub text_columns: Vec<String>,
+    /// The character encoding of text files (default: detected; UTF-16 by its byte-order mark,
+    /// Latin-1 when the start of the file is not valid UTF-8).
+    #[arg(long, value_parser = ["utf-8", "utf-16", "latin-1"])]
+    pub encoding: Option<String>,
 }
 
 /// Result formats of `cohort query`.

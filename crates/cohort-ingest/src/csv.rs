@@ -31,6 +31,8 @@ pub struct Dialect {
     pub skip_rows: u64,
     /// Columns forced to text, with the reason.
     pub text_columns: BTreeMap<String, String>,
+    /// The character encoding read (`utf-8`, `utf-16` or `latin-1`).
+    pub encoding: String,
 }
 
 /// Delimiters tried when the sniffer's answer looks wrong.
@@ -109,12 +111,38 @@ fn header_columns(path: &Path, delimiter: char) -> Option<String> {
     Some(names.join(", "))
 }
 
+/// Bytes looked at to tell the encoding.
+const ENCODING_SAMPLE: usize = 8 * 1024 * 1024;
+
+/// The encoding of `path` from its first bytes: UTF-16 by its byte-order mark, UTF-8 when they
+/// are valid UTF-8 (a character cut by the sample's end does not count), Latin-1 otherwise.
+/// Compressed files are taken as UTF-8 (`--encoding` says otherwise).
+pub fn detect_encoding(path: &Path) -> &'static str {
+    use std::io::Read;
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        return "utf-8";
+    }
+    let mut sample = Vec::with_capacity(64 * 1024);
+    let read = std::fs::File::open(path).and_then(|f| f.take(ENCODING_SAMPLE as u64).read_to_end(&mut sample));
+    if read.is_err() {
+        return "utf-8";
+    }
+    if sample.starts_with(&[0xFF, 0xFE]) || sample.starts_with(&[0xFE, 0xFF]) {
+        return "utf-16";
+    }
+    match std::str::from_utf8(&sample) {
+        Err(e) if e.error_len().is_some() => "latin-1",
+        _ => "utf-8",
+    }
+}
+
 /// Builds the `read_csv(...)` call that reads `path` faithfully, sniffing its dialect first.
 pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOptions) -> Result<(String, Dialect)> {
     let file = quote_literal(&path.to_string_lossy());
     let nulls = options.null_strings.iter().map(|s| quote_literal(s)).collect::<Vec<_>>().join(", ");
     // Options that hold for every read of this file; the dialect is added once it is known.
-    let mut base = format!("nullstr = [{nulls}]");
+    let encoding = options.encoding.clone().unwrap_or_else(|| detect_encoding(path).to_string());
+    let mut base = format!("nullstr = [{nulls}], encoding = {}", quote_literal(&encoding));
     if let Some(h) = options.header {
         base.push_str(&format!(", header = {h}"));
     }
@@ -174,8 +202,11 @@ pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOpt
     }
 
     // The sniffer says "(empty)" when the sample had no quoting; leave those to DuckDB's defaults.
-    let mut dialect_sql =
-        format!("nullstr = [{nulls}], delim = {}, header = {header}, skip = {skip_rows}", quote_literal(&delimiter));
+    let mut dialect_sql = format!(
+        "nullstr = [{nulls}], encoding = {}, delim = {}, header = {header}, skip = {skip_rows}",
+        quote_literal(&encoding),
+        quote_literal(&delimiter)
+    );
     for (option, value) in [("quote", &quote), ("escape", &escape)] {
         if value != "(empty)" {
             dialect_sql.push_str(&format!(", {option} = {}", quote_literal(value)));
@@ -221,7 +252,7 @@ pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOpt
         sql.push_str(&format!(", types = {{{types}}}"));
     }
     sql.push(')');
-    Ok((sql, Dialect { delimiter, quote, escape, header, skip_rows: skip_rows.max(0) as u64, text_columns }))
+    Ok((sql, Dialect { delimiter, quote, escape, header, skip_rows: skip_rows.max(0) as u64, text_columns, encoding }))
 }
 
 #[derive(serde::Deserialize)]

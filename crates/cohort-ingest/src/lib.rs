@@ -66,6 +66,8 @@ pub struct IngestOptions {
     pub null_strings: Vec<String>,
     /// Columns to keep as text whatever they look like.
     pub text_columns: Vec<String>,
+    /// The encoding of delimited text (`utf-8`, `utf-16`, `latin-1`); `None`: detected.
+    pub encoding: Option<String>,
 }
 
 impl Default for IngestOptions {
@@ -76,6 +78,7 @@ impl Default for IngestOptions {
             skip_rows: None,
             null_strings: DEFAULT_NULL_STRINGS.iter().map(|s| s.to_string()).collect(),
             text_columns: Vec::new(),
+            encoding: None,
         }
     }
 }

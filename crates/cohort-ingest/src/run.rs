@@ -34,7 +34,11 @@ pub fn explain(source: &Path, message: &str) -> IngestError {
     let (summary, hint) = if lower.contains("invalid unicode") || lower.contains("utf-8") || lower.contains("utf8") {
         (
             "the file is not valid UTF-8 text".to_string(),
-            Some("re-save the file as UTF-8 (most spreadsheet programs offer \"CSV UTF-8\")".to_string()),
+            Some(
+                "it was read as UTF-8 (its start looked like UTF-8, or `--encoding` said so); give `--encoding \
+                 latin-1` (or `utf-16`) if it is in another encoding, or re-save it as UTF-8"
+                    .to_string(),
+            ),
         )
     } else if lower.contains("expected number of columns") {
         let detail = message

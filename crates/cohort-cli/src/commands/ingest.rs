@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
             args.nulls.clone()
         },
         text_columns: args.text_columns.clone(),
+        encoding: args.encoding.clone(),
     };
     let request = IngestRequest {
         name,

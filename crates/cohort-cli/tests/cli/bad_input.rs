@@ -67,11 +67,33 @@ fn ragged_rows_name_the_line() {
     );
 }
 
+/// Text that is not UTF-8 where it was declared (or detected) to be is refused, naming the line.
 #[test]
 fn invalid_utf8_names_the_line() {
     let (env, before) = store_with_data();
     let f = env.write("latin1.csv", b"name,city\nanna,Berlin\nzoe,caf\xe9\n".as_slice());
-    assert_rejected(&env, &before, &["ingest", f.to_str().unwrap(), "--name", "x"], &["latin1.csv", "UTF-8", "line 3"]);
+    assert_rejected(
+        &env,
+        &before,
+        &["ingest", f.to_str().unwrap(), "--name", "x", "--encoding", "utf-8"],
+        &["latin1.csv", "UTF-8", "line 3", "--encoding"],
+    );
+}
+
+/// Latin-1 and UTF-16 (with its byte-order mark) are detected and read as what they are.
+#[test]
+fn latin1_and_utf16_text_are_detected() {
+    let env = Env::new();
+    let latin1 = env.write("latin1.csv", b"name,city\nanna,Berlin\nzoe,caf\xe9\n".as_slice());
+    let text = "name,city\nJos\u{e9},Z\u{fc}rich\n";
+    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let utf16 = env.write("utf16.csv", utf16);
+    let report = env.json(&["ingest", latin1.to_str().unwrap(), utf16.to_str().unwrap(), "--name", "enc"]);
+    let encodings: Vec<&str> =
+        report["tables"].as_array().unwrap().iter().map(|t| t["dialect"]["encoding"].as_str().unwrap()).collect();
+    assert_eq!(encodings, ["latin-1", "utf-16"]);
+    assert_eq!(env.scalar("SELECT city FROM enc.latin1 WHERE name = 'zoe'"), "caf\u{e9}");
+    assert_eq!(env.scalar("SELECT city FROM enc.utf16"), "Z\u{fc}rich");
 }
 
 #[test]
