@@ -32,6 +32,7 @@ mod excel;
 pub mod format;
 mod json;
 mod parquet;
+pub mod quality;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -111,6 +112,9 @@ pub struct TableReport {
     pub format: Format,
     /// The delimited-text dialect, for text sources.
     pub dialect: Option<Dialect>,
+    /// Missing values, duplicate rows and candidate keys of the table as stored (tables up to 5
+    /// million rows; `cohort dictionary` measures bigger ones on demand).
+    pub quality: Option<quality::TableQuality>,
 }
 
 /// What an ingest did.
@@ -300,11 +304,13 @@ fn convert(
         run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
         progress.finish();
         tracing::info!(table = %s.table, "converted");
+        let quality = quality::assess(&conn, &target).map_err(|e| run::explain(&s.path, &e.to_string()))?;
         tables.push(TableReport {
             table: s.table.to_string(),
             source: PathBuf::from(&s.shown),
             format: s.format,
             dialect,
+            quality,
         });
     }
     Ok((staging, tables))

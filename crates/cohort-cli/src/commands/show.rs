@@ -43,6 +43,9 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
             ]);
         }
         println!("{cols}");
+        if let Some(q) = quality_of(&detail, shown.version, &t.name) {
+            println!("  {q}");
+        }
     }
     println!("\nVersions");
     println!("{}", versions_table(&detail.versions));
@@ -60,4 +63,29 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
         println!("  content hash {}", v.content_hash);
     }
     Ok(ExitStatus::Success)
+}
+
+/// One line from the quality report an ingest stored for `table`, if there is one.
+fn quality_of(detail: &cohort_store::DatasetDetail, version: u32, table: &str) -> Option<String> {
+    let v = detail.versions.iter().find(|v| v.version == version)?;
+    let report = v.provenance.get("tables")?.as_array()?.iter().find(|t| t["table"] == table)?;
+    let q = report.get("quality")?;
+    let list = |key: &str| -> Vec<String> {
+        q[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let mut parts = vec![format!("{} duplicate row(s)", count(q["duplicate_rows"].as_u64().unwrap_or(0)))];
+    let keys = list("candidate_keys");
+    parts.push(if keys.is_empty() {
+        "no candidate key".into()
+    } else {
+        format!("candidate keys: {}", keys.join(", "))
+    });
+    let not_unique: Vec<String> = q["identifiers_not_unique"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| Some(format!("{} ({} repeated or missing)", p[0].as_str()?, p[1]))).collect())
+        .unwrap_or_default();
+    if !not_unique.is_empty() {
+        parts.push(format!("identifiers that are not unique: {}", not_unique.join(", ")));
+    }
+    Some(format!("quality: {}", parts.join("; ")))
 }
