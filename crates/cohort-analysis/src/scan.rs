@@ -187,17 +187,6 @@ pub struct Scan {
     pub intervals: Vec<IntervalBin>,
 }
 
-/// Computes both flows of `run` (tables `patients` and `visits`), which started on `start` and
-/// simulated `horizon_day` days; `None` when its files are not laid out for a streaming pass.
-pub fn cohort_flows(
-    store: &Store,
-    run: &ResolvedVersion,
-    start: Date,
-    horizon_day: i64,
-) -> Result<Option<Flows>, StoreError> {
-    Ok(scan_run(store, run, start, horizon_day)?.map(|s| s.flows))
-}
-
 /// One pass over `run` for the flows and the visit-based aggregates; `None` when its files are
 /// not laid out for a streaming pass (the SQL definitions then answer).
 pub fn scan_run(

@@ -59,16 +59,16 @@ fn the_streaming_pass_over_several_files_equals_the_sql() {
     assert_eq!(run.table("visits").unwrap().files.len(), 3);
     let session = Session::for_sql(&store, "flow").unwrap();
     let horizon = cohort_sim::population::horizon_days(1.0) as i64;
-    let scanned = cohort_analysis::scan::cohort_flows(&store, &run, jiff::civil::date(2024, 1, 1), horizon)
+    let scan = cohort_analysis::scan::scan_run(&store, &run, jiff::civil::date(2024, 1, 1), horizon)
         .unwrap()
         .expect("a simulated run is in patient order");
+    let scanned = &scan.flows;
     assert_eq!(scanned.calendar, cohort_flow(&session, "flow").unwrap());
     assert_eq!(scanned.follow_up, cohort_flow_by_follow_up(&session, "flow", horizon).unwrap());
 
     // The other aggregates of the same pass equal their SQL definitions (sums of floating-point
     // vision may differ in the last bits: they are added in another order).
     use cohort_analysis::{burden, discontinuation, vision};
-    let scan = cohort_analysis::scan::scan_run(&store, &run, jiff::civil::date(2024, 1, 1), horizon).unwrap().unwrap();
     assert_eq!(scan.stops, discontinuation::stop_counts(&session, "flow").unwrap());
     assert_eq!(scan.intervals, burden::intervals(&session, "flow").unwrap());
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
@@ -179,9 +179,10 @@ fn every_month_adds_up_to_those_enrolled() {
 
     // The streaming pass over the files gives the same, row for row.
     let run = store.resolve(&cohort_store::VersionRef::parse("flow").unwrap()).unwrap();
-    let scanned = cohort_analysis::scan::cohort_flows(&store, &run, jiff::civil::date(2024, 1, 1), horizon)
+    let scanned = cohort_analysis::scan::scan_run(&store, &run, jiff::civil::date(2024, 1, 1), horizon)
         .unwrap()
-        .expect("a simulated run is in patient order");
+        .expect("a simulated run is in patient order")
+        .flows;
     assert_eq!(scanned.calendar, flow);
     assert_eq!(scanned.follow_up, cohort_flow_by_follow_up(&session, "flow", horizon).unwrap(), "follow-up flow");
 }

@@ -229,15 +229,6 @@ impl RemoteDir {
         files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(files)
     }
-
-    /// Deletes the object `name`; deleting what is not there is not an error.
-    pub fn delete(&self, name: &str) -> Result<(), RemoteError> {
-        let path = self.path(name);
-        match self.runtime.block_on(self.store.delete(&path)) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.store_error("deleting", name)(e)),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -268,9 +259,6 @@ mod tests {
         assert_eq!(remote.get_bytes("a/small.json").unwrap().unwrap(), b"{}");
         assert_eq!(remote.get_bytes("a/missing.json").unwrap(), None);
         assert_eq!(remote.join("a").unwrap().list().unwrap().len(), 2);
-        remote.delete("a/small.json").unwrap();
-        remote.delete("a/small.json").unwrap();
-        assert_eq!(remote.list().unwrap().len(), 1);
     }
 
     #[test]

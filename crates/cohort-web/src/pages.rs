@@ -190,7 +190,7 @@ struct DatasetPage {
     size: String,
     tables: Vec<String>,
     table: String,
-    dictionary: Vec<DictionaryEntry>,
+    dictionary: std::sync::Arc<Vec<DictionaryEntry>>,
     versions: Vec<VersionRow>,
 }
 
@@ -210,7 +210,8 @@ async fn dataset(
         }
         None => tables.first().cloned().unwrap_or_default(),
     };
-    let dictionary = if table.is_empty() { Vec::new() } else { table_dictionary(&state, &reference, &table).await? };
+    let dictionary =
+        if table.is_empty() { Default::default() } else { table_dictionary(&state, &reference, &table).await? };
     let shown = detail.versions.iter().find(|v| v.version == detail.shown.version);
     let page = DatasetPage {
         name: detail.summary.name.to_string(),

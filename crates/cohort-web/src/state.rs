@@ -1,4 +1,4 @@
-//! What every request handler shares: the store, the task queue, and the aggregates cache.
+//! What every request handler shares: the store, the task queue, and the caches.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,10 +20,11 @@ pub struct Inner {
     pub store: Store,
     /// Simulation runs started from the web.
     pub tasks: Tasks,
-    /// Computed aggregates (a run's results, a table's dictionary), keyed by what they were
-    /// computed from and its content hash: stored versions never change, so entries never go
+    /// Runs' results, by version content hash: stored versions never change, so entries never go
     /// stale (a new version has a new hash).
-    pub cache: Mutex<HashMap<String, Arc<serde_json::Value>>>,
+    pub results: Mutex<HashMap<String, Arc<serde_json::Value>>>,
+    /// Tables' data dictionaries, by table content hash.
+    pub dictionaries: Mutex<HashMap<String, Arc<Vec<cohort_analysis::dictionary::DictionaryEntry>>>>,
     /// When the server started.
     pub started: jiff::Timestamp,
     /// The largest file an upload accepts, in bytes.
@@ -65,7 +66,8 @@ impl AppState {
         AppState(Arc::new(Inner {
             store,
             tasks: Tasks::default(),
-            cache: Mutex::default(),
+            results: Mutex::default(),
+            dictionaries: Mutex::default(),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
             catalog: Mutex::default(),

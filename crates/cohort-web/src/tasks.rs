@@ -67,13 +67,6 @@ pub struct TaskView {
     pub error: Option<String>,
 }
 
-impl TaskView {
-    /// Percentage done, when the total is known.
-    pub fn percent(&self) -> Option<f64> {
-        self.total.map(|t| if t == 0 { 100.0 } else { 100.0 * self.done as f64 / t as f64 })
-    }
-}
-
 /// One task: its published view, its cancel flag, and its progress counters.
 pub struct Task {
     view: watch::Sender<TaskView>,

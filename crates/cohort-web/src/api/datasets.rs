@@ -67,8 +67,8 @@ pub struct RowsQuery {
 }
 
 impl RowsQuery {
-    /// Reads the parameters, refusing unknown ones. `extra` names parameters the caller handles.
-    pub fn from_params(mut params: HashMap<String, String>, extra: &[&str]) -> Result<RowsQuery, ApiError> {
+    /// Reads the parameters, refusing unknown ones.
+    pub fn from_params(mut params: HashMap<String, String>) -> Result<RowsQuery, ApiError> {
         let number = |params: &mut HashMap<String, String>, key: &str| {
             params
                 .remove(key)
@@ -87,7 +87,6 @@ impl RowsQuery {
         for (key, value) in params {
             match key.strip_prefix("filter.") {
                 Some(column) => filters.push((column.to_string(), value)),
-                None if extra.contains(&key.as_str()) => {}
                 None => unknown.push(key),
             }
         }
@@ -122,7 +121,7 @@ pub async fn rows(
     Path((name, table)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<RowsPage>, ApiError> {
-    let query = RowsQuery::from_params(params, &[])?;
+    let query = RowsQuery::from_params(params)?;
     Ok(Json(table_rows(&state, &name, &table, query).await?))
 }
 
@@ -259,7 +258,7 @@ pub async fn download(
         "xlsx" => Download::Excel,
         other => return Err(ApiError::invalid(format!("format must be csv, parquet or xlsx, not `{other}`"))),
     };
-    let query = RowsQuery::from_params(params, &[])?;
+    let query = RowsQuery::from_params(params)?;
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
     let table_name = table.clone();
@@ -460,7 +459,7 @@ pub async fn dictionary(
     State(state): State<AppState>,
     Path((name, table)): Path<(String, String)>,
 ) -> Result<Json<Vec<DictionaryEntry>>, ApiError> {
-    Ok(Json(table_dictionary(&state, &name, &table).await?))
+    Ok(Json((*table_dictionary(&state, &name, &table).await?).clone()))
 }
 
 /// The data dictionary of `reference`'s table `table` (computed once per table content).
@@ -468,21 +467,19 @@ pub async fn table_dictionary(
     state: &AppState,
     reference: &str,
     table: &str,
-) -> Result<Vec<DictionaryEntry>, ApiError> {
+) -> Result<std::sync::Arc<Vec<DictionaryEntry>>, ApiError> {
     let store = state.store.clone();
     let app = state.clone();
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
     blocking(move || {
         let version = store.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table)?;
-        let key = format!("dictionary:{}", info.sha256);
-        if let Some(hit) = app.cache.lock().expect("not poisoned").get(&key) {
-            return serde_json::from_value((**hit).clone()).map_err(|e| ApiError::internal(e.to_string()));
+        if let Some(hit) = app.dictionaries.lock().expect("not poisoned").get(&info.sha256) {
+            return Ok(hit.clone());
         }
         let session = Session::new(&store)?;
-        let entries = cohort_analysis::dictionary::table_dictionary(&store, &session, info)?;
-        let value = serde_json::to_value(&entries).map_err(|e| ApiError::internal(e.to_string()))?;
-        app.cache.lock().expect("not poisoned").insert(key, std::sync::Arc::new(value));
+        let entries = std::sync::Arc::new(cohort_analysis::dictionary::table_dictionary(&store, &session, info)?);
+        app.dictionaries.lock().expect("not poisoned").insert(info.sha256.clone(), entries.clone());
         Ok(entries)
     })
     .await

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use cohort_analysis::results::run_results;
 use cohort_analysis::timeline::{Timeline, patient_timeline};
 use cohort_sim::job::{
@@ -351,13 +352,12 @@ fn resolve_run(state: &AppState, reference: &VersionRef) -> Result<RunVersion, A
 
 /// `GET /api/v1/simulations/{name}/results`: every aggregate of the results page (computed once
 /// per version, then served from memory).
-pub async fn results(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json((*run_results_cached(&state, &name).await?).clone()))
+pub async fn results(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let results = run_results_cached(&state, &name).await?;
+    // Serialised from the cached value, not from a copy of it.
+    let body = serde_json::to_vec(&*results).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
-
 /// The results of run `reference`, from the cache or computed now.
 pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc<serde_json::Value>, ApiError> {
     let reference = VersionRef::parse(reference)?;
@@ -366,7 +366,7 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
     blocking(move || {
         let run = resolve_run(&app, &reference)?;
         let key = format!("results:{}", run.content_hash);
-        if let Some(hit) = app.cache.lock().expect("not poisoned").get(&key) {
+        if let Some(hit) = app.results.lock().expect("not poisoned").get(&key) {
             return Ok(hit.clone());
         }
         let mut session = Session::new(&store)?;
@@ -377,7 +377,7 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
         value["version"] = run.version.version.into();
         value["horizon_day"] = run.horizon_day.into();
         let value = Arc::new(value);
-        app.cache.lock().expect("not poisoned").insert(key, value.clone());
+        app.results.lock().expect("not poisoned").insert(key, value.clone());
         Ok(value)
     })
     .await
