@@ -1,7 +1,9 @@
 //! A table's data dictionary: each column's type, role and label from the catalog, with its
 //! completeness, distinct values and range measured by DuckDB's `SUMMARIZE` over the table's files.
 
-use cohort_store::{Session, Store, StoreError, TableInfo, table_source};
+use std::collections::BTreeMap;
+
+use cohort_store::{MissingCodes, Session, Store, StoreError, TableInfo, table_source};
 use serde::{Deserialize, Serialize};
 
 use crate::query_rows;
@@ -27,6 +29,29 @@ pub struct DictionaryEntry {
     pub max: Option<String>,
     /// Mean, for numbers.
     pub mean: Option<String>,
+    /// The code list of a coded column (code -> label).
+    pub value_labels: Option<BTreeMap<String, String>>,
+    /// Missing codes of the source, stored as nulls.
+    pub missing: Option<MissingCodes>,
+}
+
+impl DictionaryEntry {
+    /// The code list and missing codes in one line: `1 = Male; 2 = Female; missing: -99 (14)`.
+    pub fn codes(&self) -> String {
+        let mut parts: Vec<String> =
+            self.value_labels.iter().flatten().map(|(code, label)| format!("{code} = {label}")).collect();
+        if let Some(m) = &self.missing {
+            let mut codes: Vec<String> = m.declared.clone();
+            for (code, n) in &m.found {
+                match codes.iter_mut().find(|c| *c == code) {
+                    Some(c) => *c = format!("{code} ({n})"),
+                    None => codes.push(format!("{code} ({n})")),
+                }
+            }
+            parts.push(format!("missing: {}", codes.join(", ")));
+        }
+        parts.join("; ")
+    }
 }
 
 /// The dictionary of `table`, in column order.
@@ -58,6 +83,8 @@ pub fn table_dictionary(
                 min: s.and_then(|s| s.2.clone()).or_else(|| c.min.clone()),
                 max: s.and_then(|s| s.3.clone()).or_else(|| c.max.clone()),
                 mean: s.and_then(|s| s.4.clone()),
+                value_labels: c.value_labels.clone(),
+                missing: c.missing.clone(),
             }
         })
         .collect())

@@ -9,8 +9,8 @@ use crate::error::{IngestError, Result};
 
 /// The formats the supported-list in messages names.
 pub const SUPPORTED: &str = "CSV/TSV (.csv, .tsv, .tab, .txt), JSON arrays and newline-delimited JSON (.json, .ndjson, .jsonl), each optionally \
-     .gz, Excel and OpenDocument workbooks (.xlsx, .xlsm, .xls, .xlsb, .ods; a table per sheet), Parquet \
-     (.parquet, .pq), and ZIP archives of these";
+     .gz, Excel and OpenDocument workbooks (.xlsx, .xlsm, .xls, .xlsb, .ods; a table per sheet), SPSS (.sav, .zsav, \
+     .por), Stata (.dta), SAS (.sas7bdat, .xpt), Parquet (.parquet, .pq), and ZIP archives of these";
 
 /// A source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,6 +26,8 @@ pub enum Format {
     /// A JSON array of objects, or one object per line (NDJSON); nested objects and arrays become
     /// struct and list columns.
     Json,
+    /// An SPSS, Stata or SAS file, read with ReadStat (labels, value labels and missing codes kept).
+    Stat(crate::stat::StatFormat),
 }
 
 /// The format of `path` and the table name its file name suggests (the stem without extensions).
@@ -42,6 +44,9 @@ pub fn detect(path: &Path) -> Result<(Format, String)> {
         Some("tsv") | Some("tab") => Format::Csv { tab: true },
         Some("parquet") | Some("pq") if without_gz.len() == lower.len() => Format::Parquet,
         Some("json") | Some("ndjson") | Some("jsonl") => Format::Json,
+        Some(e) if without_gz.len() == lower.len() && crate::stat::StatFormat::from_extension(e).is_some() => {
+            Format::Stat(crate::stat::StatFormat::from_extension(e).expect("checked"))
+        }
         _ => {
             return Err(IngestError::UnknownFormat {
                 path: path.to_path_buf(),

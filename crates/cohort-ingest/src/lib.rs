@@ -34,6 +34,7 @@ mod json;
 mod parquet;
 pub mod quality;
 mod run;
+pub mod stat;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -115,6 +116,9 @@ pub struct TableReport {
     /// Missing values, duplicate rows and candidate keys of the table as stored (tables up to 5
     /// million rows; `cohort dictionary` measures bigger ones on demand).
     pub quality: Option<quality::TableQuality>,
+    /// The label an SPSS, Stata or SAS file gives itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_label: Option<String>,
 }
 
 /// What an ingest did.
@@ -282,12 +286,13 @@ fn convert(
     fs_err::create_dir_all(&spill).map_err(cohort_store::StoreError::from)?;
     let conn = duck::open_engine(store.settings(), &spill)?;
     let mut tables = Vec::new();
-    for s in sources {
+    for (index, s) in sources.iter().enumerate() {
         if cancel.is_cancelled() {
             return Err(IngestError::Cancelled);
         }
         let dir = staging.table_dir(&s.table)?;
         let target = dir.join("part-0.parquet");
+        let mut stat_table = None;
         let (select, dialect) = match s.format {
             Format::Csv { tab } => {
                 let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &request.options)?;
@@ -295,6 +300,14 @@ fn convert(
             }
             Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
             Format::Json => (json::reader_sql(&conn, &s.path)?, None),
+            Format::Stat(kind) => {
+                let scratch = stat::scratch_file(&spill, index);
+                let _remove = RemoveOnDrop(scratch.clone());
+                let table = stat::read_to_parquet(&s.path, kind, &scratch, progress, cancel)?;
+                let select = stat::select_with_labels(&scratch, &table);
+                stat_table = Some((table, _remove));
+                (select, None)
+            }
         };
         let copy = format!(
             "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
@@ -304,6 +317,10 @@ fn convert(
         run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
         progress.finish();
         tracing::info!(table = %s.table, "converted");
+        let file_label = stat_table.as_ref().and_then(|(t, _)| t.file_label.clone());
+        if let Some((table, _scratch)) = stat_table {
+            annotate_stat_columns(&mut staging, &s.table, &table);
+        }
         let quality = quality::assess(&conn, &target).map_err(|e| run::explain(&s.path, &e.to_string()))?;
         tables.push(TableReport {
             table: s.table.to_string(),
@@ -311,9 +328,38 @@ fn convert(
             format: s.format,
             dialect,
             quality,
+            file_label,
         });
     }
     Ok((staging, tables))
+}
+
+/// Removes a scratch file however the conversion ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Records the labels, code lists and missing codes of a statistical file's columns, and marks
+/// each `<column>_label` companion as the labelled value of its column.
+fn annotate_stat_columns(staging: &mut Staging, table: &TableName, stat_table: &stat::StatTable) {
+    let names: std::collections::HashSet<&str> = stat_table.columns.iter().map(|c| c.name.as_str()).collect();
+    for c in &stat_table.columns {
+        let mut notes = c.notes.clone();
+        if notes.value_labels.is_some() {
+            notes.role.get_or_insert_with(|| "category".into());
+            let companion = cohort_store::ColumnNotes {
+                label: Some(format!("{} (value label)", c.notes.label.as_deref().unwrap_or(&c.name))),
+                role: Some("category".into()),
+                ..Default::default()
+            };
+            staging.annotate(table, &stat::label_column_name(&c.name, &names), companion);
+        }
+        staging.annotate(table, &c.name, notes);
+    }
 }
 
 /// Checks every file before any work: present, a regular readable file, not empty, a known

@@ -14,10 +14,11 @@ use crate::model::{
 use crate::name::DatasetName;
 
 /// Catalog migrations, applied in order; each runs once, in its own transaction.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "datasets, versions, tables, files and columns",
-    r#"
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "datasets, versions, tables, files and columns",
+        r#"
     CREATE TABLE datasets (
         id              BIGINT PRIMARY KEY,
         name            VARCHAR NOT NULL UNIQUE,
@@ -81,7 +82,27 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
         PRIMARY KEY (dataset_id, version, table_name, ordinal)
     );
     "#,
-)];
+    ),
+    (
+        2,
+        "column code lists and missing codes; relationship decisions",
+        r#"
+    ALTER TABLE table_columns ADD COLUMN value_labels VARCHAR;
+    ALTER TABLE table_columns ADD COLUMN missing_codes VARCHAR;
+    CREATE TABLE relationship_decisions (
+        dataset_id    BIGINT NOT NULL,
+        child_table   VARCHAR NOT NULL,
+        child_column  VARCHAR NOT NULL,
+        parent_table  VARCHAR NOT NULL,
+        parent_column VARCHAR NOT NULL,
+        decision      VARCHAR NOT NULL,
+        decided_by    VARCHAR NOT NULL,
+        decided_at    TIMESTAMP NOT NULL,
+        PRIMARY KEY (dataset_id, child_table, child_column, parent_table, parent_column)
+    );
+    "#,
+    ),
+];
 
 /// The newest catalog format this build writes.
 pub fn latest_schema_version() -> i64 {
@@ -311,7 +332,7 @@ pub fn tables(conn: &Connection, dataset_id: i64, version: u32) -> Result<Vec<Ta
     let mut columns = conn
         .prepare(
             "SELECT table_name, ordinal, name, sql_type, arrow_type, nullable, role, label, null_count,
-                    min_value, max_value
+                    min_value, max_value, value_labels, missing_codes
              FROM table_columns WHERE dataset_id = ? AND version = ? ORDER BY table_name, ordinal",
         )
         .map_err(db(ctx))?;
@@ -330,6 +351,8 @@ pub fn tables(conn: &Connection, dataset_id: i64, version: u32) -> Result<Vec<Ta
                     null_count: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
                     min: r.get(9)?,
                     max: r.get(10)?,
+                    value_labels: r.get::<_, Option<String>>(11)?.and_then(|j| serde_json::from_str(&j).ok()),
+                    missing: r.get::<_, Option<String>>(12)?.and_then(|j| serde_json::from_str(&j).ok()),
                 },
             ))
         })
@@ -497,7 +520,9 @@ pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> 
         }
         for c in &t.columns {
             conn.execute(
-                "INSERT INTO table_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO table_columns (dataset_id, version, table_name, ordinal, name, sql_type, arrow_type, \
+                 nullable, role, label, null_count, min_value, max_value, value_labels, missing_codes) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params![
                     v.dataset_id,
                     v.version,
@@ -511,7 +536,9 @@ pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> 
                     c.label,
                     c.null_count.map(|n| n as i64),
                     c.min,
-                    c.max
+                    c.max,
+                    c.value_labels.as_ref().map(|v| serde_json::to_string(v).expect("labels serialise")),
+                    c.missing.as_ref().map(|v| serde_json::to_string(v).expect("missing codes serialise"))
                 ],
             )
             .map_err(db(ctx))?;

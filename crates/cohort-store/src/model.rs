@@ -189,6 +189,42 @@ pub struct ColumnInfo {
     pub min: Option<String>,
     /// Largest value, as text.
     pub max: Option<String>,
+    /// The code list of a coded column: code -> label (SPSS/Stata/SAS value labels).
+    pub value_labels: Option<std::collections::BTreeMap<String, String>>,
+    /// The source's user-declared missing codes, which were stored as nulls.
+    pub missing: Option<MissingCodes>,
+}
+
+/// User-declared missing codes of a column (SPSS missing values, Stata `.a`-`.z`, SAS `.A`-`.Z`):
+/// stored as nulls, with what was declared and how often each code occurred.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct MissingCodes {
+    /// The declared codes and ranges (`-99`, `900 thru 999`).
+    pub declared: Vec<String>,
+    /// Each code found in the data, with its count.
+    pub found: std::collections::BTreeMap<String, u64>,
+}
+
+/// What a producer knows about a column beyond its values, given to
+/// [`crate::Staging::annotate`]: its label, its role when not the inferred one, its code list and
+/// missing codes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ColumnNotes {
+    /// Human label.
+    pub label: Option<String>,
+    /// Role, overriding the one inferred from name and type.
+    pub role: Option<String>,
+    /// Code -> label.
+    pub value_labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Missing codes stored as nulls.
+    pub missing: Option<MissingCodes>,
+}
+
+impl ColumnNotes {
+    /// Whether there is nothing to note.
+    pub fn is_empty(&self) -> bool {
+        self == &ColumnNotes::default()
+    }
 }
 
 /// One table of a version.

@@ -22,7 +22,7 @@ use crate::hash::{sha256_file, sha256_parts};
 use crate::inspect::{column_stats, read_footer, schema_json};
 use crate::layout::Layout;
 use crate::lock::LivenessLock;
-use crate::model::{ColumnInfo, CommitOutcome, DatasetKind, FileInfo, SourceFile, TableInfo};
+use crate::model::{ColumnInfo, ColumnNotes, CommitOutcome, DatasetKind, FileInfo, SourceFile, TableInfo};
 use crate::name::{DatasetName, TableName, quote_literal};
 use crate::roles::infer_role;
 use crate::store::{Store, remove_staging, staging_lock_path};
@@ -53,6 +53,8 @@ pub struct Staging {
     dataset: DatasetName,
     dir: PathBuf,
     tables: Vec<TableName>,
+    /// Column notes by (table, column), applied at commit.
+    notes: std::collections::BTreeMap<(String, String), ColumnNotes>,
     finished: bool,
     /// A resumable area outlives its process unless committed or discarded.
     resumable: bool,
@@ -82,7 +84,16 @@ impl Staging {
         let dir = root.join(token);
         let alive = LivenessLock::hold(&staging_lock_path(&dir))?;
         fs::create_dir(&dir)?;
-        Ok(Staging { store, dataset, dir, tables: Vec::new(), finished: false, resumable: false, _alive: alive })
+        Ok(Staging {
+            store,
+            dataset,
+            dir,
+            tables: Vec::new(),
+            notes: Default::default(),
+            finished: false,
+            resumable: false,
+            _alive: alive,
+        })
     }
 
     /// The resumable staging area `slot` of `dataset`: created if absent, reopened (with what it
@@ -111,7 +122,16 @@ impl Staging {
             }
         }
         tables.sort();
-        Ok(Staging { store, dataset, dir, tables, finished: false, resumable: true, _alive: alive })
+        Ok(Staging {
+            store,
+            dataset,
+            dir,
+            tables,
+            notes: Default::default(),
+            finished: false,
+            resumable: true,
+            _alive: alive,
+        })
     }
 
     /// Removes the area and everything in it (for a resumable area, gives the run up).
@@ -148,6 +168,17 @@ impl Staging {
         Ok(dir)
     }
 
+    /// Records what is known about `column` of `table` beyond its values (label, role, code list,
+    /// missing codes). Notes are part of the version's content: the same data with other notes is
+    /// a new version.
+    pub fn annotate(&mut self, table: &TableName, column: &str, notes: ColumnNotes) {
+        if notes.is_empty() {
+            self.notes.remove(&(table.to_string(), column.to_string()));
+        } else {
+            self.notes.insert((table.to_string(), column.to_string()), notes);
+        }
+    }
+
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
     pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
@@ -155,7 +186,19 @@ impl Staging {
         let mut tables = self.inspect()?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "inspected staged files");
         fsutil::sync_dir(&self.dir)?;
-        let content_hash = sha256_parts(tables.iter().flat_map(|t| ["table", t.name.as_str(), t.sha256.as_str()]));
+        // Notes enter the hash only when there are any, so versions without notes keep the hash
+        // they always had.
+        let notes: Vec<String> = self
+            .notes
+            .iter()
+            .map(|((t, c), n)| format!("{t}\u{0}{c}\u{0}{}", serde_json::to_string(n).expect("notes serialise")))
+            .collect();
+        let content_hash = sha256_parts(
+            tables
+                .iter()
+                .flat_map(|t| ["table", t.name.as_str(), t.sha256.as_str()])
+                .chain(notes.iter().flat_map(|n| ["notes", n.as_str()])),
+        );
         let rows: u64 = tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = tables.iter().map(|t| t.bytes).sum();
         failpoint::hit("commit.before_lock");
@@ -307,17 +350,22 @@ impl Staging {
                 .fields()
                 .iter()
                 .enumerate()
-                .map(|(i, f)| ColumnInfo {
-                    ordinal: i as u32,
-                    name: f.name().clone(),
-                    sql_type: sql_types.get(i).cloned().unwrap_or_default(),
-                    arrow_type: f.data_type().to_string(),
-                    nullable: f.is_nullable(),
-                    role: Some(infer_role(f.name(), f.data_type()).to_string()),
-                    label: None,
-                    null_count: stats.get(i).and_then(|s| s.null_count),
-                    min: stats.get(i).and_then(|s| s.min.clone()),
-                    max: stats.get(i).and_then(|s| s.max.clone()),
+                .map(|(i, f)| {
+                    let notes = self.notes.get(&(table.to_string(), f.name().clone())).cloned().unwrap_or_default();
+                    ColumnInfo {
+                        ordinal: i as u32,
+                        name: f.name().clone(),
+                        sql_type: sql_types.get(i).cloned().unwrap_or_default(),
+                        arrow_type: f.data_type().to_string(),
+                        nullable: f.is_nullable(),
+                        role: notes.role.or_else(|| Some(infer_role(f.name(), f.data_type()).to_string())),
+                        label: notes.label,
+                        null_count: stats.get(i).and_then(|s| s.null_count),
+                        min: stats.get(i).and_then(|s| s.min.clone()),
+                        max: stats.get(i).and_then(|s| s.max.clone()),
+                        value_labels: notes.value_labels,
+                        missing: notes.missing,
+                    }
                 })
                 .collect();
             out.push(TableInfo {

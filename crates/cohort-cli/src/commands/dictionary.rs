@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, dataset: &str, only: Option<&str>, csv: bool) -> anyho
         return Ok(ExitStatus::Success);
     }
     if csv {
-        println!("table,column,type,role,label,completeness_percent,distinct,min,max,mean");
+        println!("table,column,type,role,label,completeness_percent,distinct,min,max,mean,codes");
         for (name, entries) in &dictionaries {
             for e in entries {
                 let fields = [
@@ -47,6 +47,7 @@ pub fn run(ctx: &Context, dataset: &str, only: Option<&str>, csv: bool) -> anyho
                     e.min.clone().unwrap_or_default(),
                     e.max.clone().unwrap_or_default(),
                     e.mean.clone().unwrap_or_default(),
+                    e.codes(),
                 ];
                 println!("{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
             }
@@ -55,7 +56,7 @@ pub fn run(ctx: &Context, dataset: &str, only: Option<&str>, csv: bool) -> anyho
     }
     for (name, entries) in &dictionaries {
         println!("Table {name}");
-        let mut out = table(&["column", "type", "role", "label", "complete", "distinct", "range"]);
+        let mut out = table(&["column", "type", "role", "label", "complete", "distinct", "range", "codes"]);
         for e in entries {
             let range = match (&e.min, &e.max) {
                 (Some(min), Some(max)) if min != max => format!("{min} … {max}"),
@@ -70,6 +71,7 @@ pub fn run(ctx: &Context, dataset: &str, only: Option<&str>, csv: bool) -> anyho
                 format!("{:.1}%", e.completeness),
                 count(e.distinct),
                 range,
+                e.codes(),
             ]);
         }
         println!("{out}\n");

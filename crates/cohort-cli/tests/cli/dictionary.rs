@@ -19,7 +19,7 @@ fn the_dictionary_measures_every_column() {
 
     let out = env.ok(&["dictionary", "eyes", "--csv"]).stdout;
     let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("table,column,type,role,label,completeness_percent,distinct,min,max,mean"));
+    assert_eq!(lines.next(), Some("table,column,type,role,label,completeness_percent,distinct,min,max,mean,codes"));
     let side = out.lines().find(|l| l.starts_with("eyes,side,")).unwrap();
     assert!(side.contains("\"R, right\""), "fields with commas are quoted: {side}");
     assert_eq!(out.lines().count(), 4, "{out}");

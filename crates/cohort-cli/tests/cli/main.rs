@@ -11,5 +11,6 @@ mod json;
 mod protocol;
 mod roundtrip;
 mod simulate;
+mod statistical;
 mod util;
 mod versions;

@@ -207,3 +207,14 @@ pub fn interrupt_when(child: std::process::Child, what: &str, ready: impl Fn() -
 pub fn has_entries(dir: &Path) -> bool {
     std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false)
 }
+
+/// A fixture file fetched by `scripts/test` from a package registry (into `COHORT_TEST_FIXTURES`,
+/// default `~/.cache/cohort/fixtures`).
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("COHORT_TEST_FIXTURES").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cohort/fixtures")
+    });
+    let path = dir.join(name);
+    assert!(path.is_file(), "fixture {} is missing: run ./scripts/test, which fetches it", path.display());
+    path
+}
