@@ -21,6 +21,7 @@ pub mod burden;
 pub mod dictionary;
 pub mod discontinuation;
 pub mod flow;
+pub mod relations;
 pub mod results;
 pub mod scan;
 pub mod timeline;

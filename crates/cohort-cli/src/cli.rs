@@ -89,6 +89,19 @@ under the same name makes a new version; identical content makes none. Identifie
         #[arg(long)]
         csv: bool,
     },
+    /// Show, confirm or correct the keys and relationships found between a dataset's tables, and
+    /// build the one-row-per-participant unified view.
+    ///
+    /// Ingest detects each table's key (unique, never missing, an identifier-like name) and the
+    /// columns that refer to another table's key (a matching name, and at least 80% of values
+    /// found there). Decisions made here hold for every version of the dataset.
+    ///
+    ///   cohort relate ehr
+    ///   cohort relate ehr --reject labs.admission_id=admissions.admission_id
+    ///   cohort relate ehr --add notes.patient=patients.patient_id
+    ///   cohort relate ehr --unified --output participants.parquet
+    #[command(verbatim_doc_comment)]
+    Relate(RelateArgs),
     /// Run SQL over the store. Datasets are schemas: `"trial"."visits"`; `"trial@2"."visits"` is
     /// version 2.
     Query(QueryArgs),
@@ -352,4 +365,29 @@ pub struct ExportArgs {
     /// A file (one table) or a directory (every table). Default: standard output.
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+/// Arguments of `cohort relate`.
+#[derive(Debug, clap::Args)]
+pub struct RelateArgs {
+    /// `NAME` or `NAME@N`.
+    pub dataset: String,
+    /// Confirm a relationship, or add one that was not detected: `CHILD.COLUMN=PARENT.KEY`.
+    #[arg(long, value_name = "CHILD.COLUMN=PARENT.KEY")]
+    pub add: Vec<String>,
+    /// Say a detected relationship does not hold: `CHILD.COLUMN=PARENT.KEY`.
+    #[arg(long, value_name = "CHILD.COLUMN=PARENT.KEY")]
+    pub reject: Vec<String>,
+    /// Build the unified view: one row per participant, child tables aggregated before joining.
+    #[arg(long)]
+    pub unified: bool,
+    /// The participant table (default: the table whose key most tables refer to).
+    #[arg(long, requires = "unified")]
+    pub root: Option<String>,
+    /// Write the unified view to this file (`.parquet`, `.csv` or `.json`).
+    #[arg(long, requires = "unified")]
+    pub output: Option<std::path::PathBuf>,
+    /// Print the unified view's SQL instead of running it.
+    #[arg(long, requires = "unified")]
+    pub sql: bool,
 }

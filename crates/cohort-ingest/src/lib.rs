@@ -33,6 +33,7 @@ pub mod format;
 mod json;
 mod parquet;
 pub mod quality;
+pub mod relationships;
 mod run;
 pub mod stat;
 
@@ -128,6 +129,8 @@ pub struct IngestReport {
     pub outcome: CommitOutcome,
     /// One entry per source (empty when the sources were already the current version).
     pub tables: Vec<TableReport>,
+    /// Each table's key and the relationships between the tables, as detected.
+    pub relationships: Relationships,
     /// Document entries of archives (a PDF or text data dictionary), listed but not loaded.
     pub documents: Vec<String>,
     /// Wall time in seconds.
@@ -191,6 +194,7 @@ pub fn ingest(
             return Ok(IngestReport {
                 outcome,
                 tables: Vec::new(),
+                relationships: Relationships::default(),
                 documents,
                 seconds: started.elapsed().as_secs_f64(),
             });
@@ -199,7 +203,7 @@ pub fn ingest(
     } else {
         None
     };
-    let (staging, tables) = match tables {
+    let (staging, tables, relationships) = match tables {
         Some(done) => done,
         None => {
             let stop_hashing = CancelToken::new();
@@ -241,6 +245,7 @@ pub fn ingest(
         "command": "ingest",
         "options": options_json,
         "tables": tables,
+        "relationships": relationships,
     });
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "committing");
     let outcome = staging.commit(VersionMeta {
@@ -251,7 +256,7 @@ pub fn ingest(
         sources: source_files,
         provenance,
     })?;
-    Ok(IngestReport { outcome, tables, documents, seconds: started.elapsed().as_secs_f64() })
+    Ok(IngestReport { outcome, tables, relationships, documents, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// SHA-256 of every source, in order.
@@ -280,12 +285,13 @@ fn convert(
     sources: &[Source],
     progress: &dyn Progress,
     cancel: &CancelToken,
-) -> Result<(Staging, Vec<TableReport>)> {
+) -> Result<(Staging, Vec<TableReport>, Relationships)> {
     let mut staging = store.stage(&request.name)?;
     let spill = store.layout().spill_dir();
     fs_err::create_dir_all(&spill).map_err(cohort_store::StoreError::from)?;
     let conn = duck::open_engine(store.settings(), &spill)?;
     let mut tables = Vec::new();
+    let mut staged_files = Vec::new();
     for (index, s) in sources.iter().enumerate() {
         if cancel.is_cancelled() {
             return Err(IngestError::Cancelled);
@@ -322,6 +328,7 @@ fn convert(
             annotate_stat_columns(&mut staging, &s.table, &table);
         }
         let quality = quality::assess(&conn, &target).map_err(|e| run::explain(&s.path, &e.to_string()))?;
+        staged_files.push(target);
         tables.push(TableReport {
             table: s.table.to_string(),
             source: PathBuf::from(&s.shown),
@@ -331,7 +338,27 @@ fn convert(
             file_label,
         });
     }
-    Ok((staging, tables))
+    let staged: Vec<relationships::StagedTable> = tables
+        .iter()
+        .zip(&staged_files)
+        .map(|(t, file)| relationships::StagedTable {
+            name: &t.table,
+            file,
+            candidate_keys: t.quality.as_ref().map(|q| q.candidate_keys.as_slice()).unwrap_or_default(),
+        })
+        .collect();
+    let (keys, links) = relationships::detect(&conn, &staged)
+        .map_err(|e| IngestError::Store(cohort_store::StoreError::duckdb("detecting keys and relationships", e)))?;
+    Ok((staging, tables, Relationships { keys, links }))
+}
+
+/// The keys and relationships found among an ingest's tables, stored in the version's provenance.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Relationships {
+    /// Each table's key, for tables that have one.
+    pub keys: Vec<cohort_store::KeyCandidate>,
+    /// Columns that refer to another table's key.
+    pub links: Vec<cohort_store::Relationship>,
 }
 
 /// Removes a scratch file however the conversion ends.

@@ -9,7 +9,8 @@ use jiff::Timestamp;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, SourceFile, TableInfo, VersionInfo, VersionStatus,
+    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, RelationshipDecision, SourceFile, TableInfo, VersionInfo,
+    VersionStatus,
 };
 use crate::name::DatasetName;
 
@@ -580,4 +581,48 @@ pub fn transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T
             Err(e)
         }
     }
+}
+
+/// What users decided about a dataset's relationships, oldest first.
+pub fn relationship_decisions(conn: &Connection, dataset_id: i64) -> Result<Vec<RelationshipDecision>> {
+    let ctx = "reading relationship decisions";
+    let mut stmt = conn
+        .prepare(
+            "SELECT child_table, child_column, parent_table, parent_column, decision, decided_by, epoch_us(decided_at)
+             FROM relationship_decisions WHERE dataset_id = ? ORDER BY decided_at",
+        )
+        .map_err(db(ctx))?;
+    let rows = stmt
+        .query_map([dataset_id], |r| {
+            Ok(RelationshipDecision {
+                child_table: r.get(0)?,
+                child_column: r.get(1)?,
+                parent_table: r.get(2)?,
+                parent_column: r.get(3)?,
+                holds: r.get::<_, String>(4)? == "holds",
+                decided_by: r.get(5)?,
+                decided_at: ts(r.get(6)?),
+            })
+        })
+        .map_err(db(ctx))?;
+    rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
+}
+
+/// Records (or replaces) a decision about one relationship.
+pub fn record_relationship_decision(conn: &Connection, dataset_id: i64, d: &RelationshipDecision) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO relationship_decisions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?))",
+        params![
+            dataset_id,
+            d.child_table,
+            d.child_column,
+            d.parent_table,
+            d.parent_column,
+            if d.holds { "holds" } else { "rejected" },
+            d.decided_by,
+            micros(d.decided_at)
+        ],
+    )
+    .map_err(db("recording a relationship decision"))?;
+    Ok(())
 }

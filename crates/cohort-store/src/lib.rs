@@ -59,8 +59,9 @@ pub use error::{ErrorClass, Result, StoreError};
 pub use export::{Destination, OutputFormat};
 pub use gc::{ExpiredVersion, GcOptions, GcReport};
 pub use model::{
-    ColumnInfo, ColumnNotes, CommitOutcome, DatasetDetail, DatasetKind, DatasetSummary, FileInfo, MissingCodes,
-    ResolvedVersion, SourceFile, TableInfo, VersionInfo, VersionStatus,
+    ColumnInfo, ColumnNotes, CommitOutcome, DatasetDetail, DatasetKind, DatasetSummary, FileInfo, KeyCandidate,
+    MissingCodes, Relationship, RelationshipDecision, ResolvedVersion, SourceFile, TableInfo, VersionInfo,
+    VersionStatus,
 };
 pub use name::{DatasetName, TableName, TableRef, VersionRef};
 pub use progress::{CancelToken, NoProgress, Progress};

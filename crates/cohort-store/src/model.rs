@@ -319,3 +319,53 @@ impl CommitOutcome {
         }
     }
 }
+
+/// A column that identifies the rows of its table: unique and never missing.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct KeyCandidate {
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// How sure the detection is, 0 to 1 (a name such as `<table>_id` or `id` gives 1).
+    pub confidence: f64,
+}
+
+/// A column of one table that refers to the key of another.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Relationship {
+    /// The referring table.
+    pub child_table: String,
+    /// The referring column.
+    pub child_column: String,
+    /// The referred-to table.
+    pub parent_table: String,
+    /// Its key column.
+    pub parent_column: String,
+    /// Share of the child's rows with a value whose value is in the parent's key.
+    pub coverage: f64,
+    /// How sure the detection is, 0 to 1 (coverage weighed by how well the names match).
+    pub confidence: f64,
+    /// Why it was proposed (`same name`, `<table>_<key> pattern`, or `confirmed by a user`).
+    pub reason: String,
+}
+
+/// What a user said about a relationship with `cohort relate`; it holds for every version of the
+/// dataset that has those columns.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RelationshipDecision {
+    /// The referring table.
+    pub child_table: String,
+    /// The referring column.
+    pub child_column: String,
+    /// The referred-to table.
+    pub parent_table: String,
+    /// Its key column.
+    pub parent_column: String,
+    /// `true`: the relationship holds (added or confirmed); `false`: it does not (rejected).
+    pub holds: bool,
+    /// Who decided.
+    pub decided_by: String,
+    /// When.
+    pub decided_at: Timestamp,
+}

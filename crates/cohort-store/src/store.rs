@@ -14,7 +14,7 @@ use crate::error::{Result, StoreError};
 use crate::fsutil;
 use crate::layout::Layout;
 use crate::lock::{CatalogLock, LivenessLock, LockMode};
-use crate::model::{DatasetDetail, DatasetSummary, ResolvedVersion, VersionInfo, VersionStatus};
+use crate::model::{DatasetDetail, DatasetSummary, RelationshipDecision, ResolvedVersion, VersionInfo, VersionStatus};
 use crate::name::{DatasetName, VersionRef};
 use crate::settings::Settings;
 use crate::staging::Staging;
@@ -325,6 +325,23 @@ impl Store {
                 versions: catalog::versions(conn, shown.dataset_id)?,
                 shown,
             })
+        })
+    }
+
+    /// What users decided about `dataset`'s relationships (`cohort relate`), oldest first.
+    pub fn relationship_decisions(&self, dataset: &DatasetName) -> Result<Vec<RelationshipDecision>> {
+        self.read(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::relationship_decisions(conn, row.id)
+        })
+    }
+
+    /// Records a decision about one of `dataset`'s relationships, replacing an earlier one about
+    /// the same columns. Data and versions do not change.
+    pub fn decide_relationship(&self, dataset: &DatasetName, decision: &RelationshipDecision) -> Result<()> {
+        self.write(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::record_relationship_decision(conn, row.id, decision)
         })
     }
 

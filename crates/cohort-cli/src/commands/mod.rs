@@ -9,6 +9,7 @@ mod init;
 mod list;
 mod protocol;
 mod query;
+mod relate;
 mod rollback;
 mod serve;
 mod show;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::List => list::run(&ctx),
         Command::Show { dataset } => show::run(&ctx, dataset),
         Command::Dictionary { dataset, table, csv } => dictionary::run(&ctx, dataset, table.as_deref(), *csv),
+        Command::Relate(args) => relate::run(&ctx, args),
         Command::Query(args) => query::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Versions { dataset } => versions::run(&ctx, dataset),

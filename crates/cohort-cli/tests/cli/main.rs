@@ -9,6 +9,7 @@ mod help;
 mod interop;
 mod json;
 mod protocol;
+mod relationships;
 mod roundtrip;
 mod simulate;
 mod statistical;
