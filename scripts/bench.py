@@ -4,6 +4,7 @@
   python3 scripts/bench.py ingest   [--gb 1.0] [--repeat 3]   # cohort vs DuckDB COPY vs pandas
   python3 scripts/bench.py catalog  [--rows 10000000]         # show / list / count(*) latency
   python3 scripts/bench.py memory   [--gb 1.0]                # peak RSS of ingest under several caps
+  python3 scripts/bench.py excel    [--mb 200]                # a big Excel workbook under a 1 GB cap
   python3 scripts/bench.py simulate [--sizes 100000,1000000]  # simulation speed and memory vs DuckDB writing
   python3 scripts/bench.py validation                         # the model's figures for 100,000 T&E patients
   python3 scripts/bench.py web      [--patients 1000000]      # results page of a run: first byte, charts drawn, wrk
@@ -139,6 +140,45 @@ def memory(args):
         store = os.path.join(work, f"store{int(cap)}")
         t, rss = run([COHORT, "--store", store, "--quiet", "--memory-limit", str(int(cap)), "ingest", csv, "--name", "v"])
         print(f"| {cap / 1e6:.0f} MB | {size / cap:.1f}x | {t:.2f} | {rss / 1e6:.0f} | {rss / cap:.2f} |")
+        shutil.rmtree(store)
+    shutil.rmtree(work)
+
+
+def make_xlsx(path, mb):
+    """A visits-like workbook of about `mb` MB (openpyxl, write-only), with a title above the header."""
+    import datetime
+    import random
+
+    from openpyxl import Workbook
+
+    rows = int(mb * 1e6 / 40)  # about 40 bytes a row, compressed
+    rng = random.Random(1)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("visits")
+    sheet.append(["Registry export"])
+    sheet.append([])
+    sheet.append(["patient_id", "visit_date", "visual_acuity", "central_thickness_um", "injected", "site", "notes"])
+    base = datetime.date(2020, 1, 1)
+    for i in range(rows):
+        sheet.append([f"{i // 8:07d}", base + datetime.timedelta(days=i % 1800), 40 + rng.randrange(45),
+                      rng.randrange(10000) / 100, rng.random() < 0.33, f"S{rng.randrange(40):02d}",
+                      f"visit {i % 8} {rng.randrange(1000)}"])
+    book.save(path)
+    return rows
+
+
+def excel(args):
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    book = os.path.join(work, "visits.xlsx")
+    rows = make_xlsx(book, args.mb)
+    size = os.path.getsize(book)
+    print(f"Input: {size / 1e6:.0f} MB workbook, one sheet of {rows:,} rows x 7 columns. Peak RSS is the whole process.\n")
+    print("| --memory-limit | wall s | rows/s | peak RSS MB | peak RSS / cap |")
+    print("|---|---:|---:|---:|---:|")
+    for cap in [1e9]:
+        store = os.path.join(work, f"store{int(cap)}")
+        t, rss = run([COHORT, "--store", store, "--quiet", "--memory-limit", str(int(cap)), "ingest", book, "--name", "v"])
+        print(f"| {cap / 1e6:.0f} MB | {t:.1f} | {rows / t:,.0f} | {rss / 1e6:.0f} | {rss / cap:.2f} |")
         shutil.rmtree(store)
     shutil.rmtree(work)
 
@@ -282,10 +322,11 @@ def web(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "simulate", "validation", "web"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web"])
     p.add_argument("--patients", type=int, default=1_000_000)
     p.add_argument("--sizes", default="100000,1000000,5000000")
     p.add_argument("--gb", type=float, default=1.0)
+    p.add_argument("--mb", type=float, default=200)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--workdir", default=None)
@@ -293,7 +334,7 @@ def main():
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
-    {"ingest": ingest, "catalog": catalog, "memory": memory, "simulate": simulate, "validation": validation,
+    {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
      "web": web}[args.which](args)
 
 

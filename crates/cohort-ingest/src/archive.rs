@@ -28,15 +28,16 @@ impl Default for Limits {
 }
 
 /// Extensions of entries that document the data rather than hold it.
-const DOCUMENTS: &[&str] = &["pdf", "txt", "md", "doc", "docx", "rtf", "html", "htm", "odt"];
+pub const DOCUMENTS: &[&str] = &["pdf", "txt", "md", "doc", "docx", "rtf", "html", "htm", "odt"];
 
 /// What an archive unpacked to.
 #[derive(Debug)]
 pub struct Unpacked {
     /// Unpacked table files, in archive order: (file on disk, entry name in the archive).
     pub tables: Vec<(PathBuf, String)>,
-    /// Document entries, not loaded.
-    pub documents: Vec<String>,
+    /// Unpacked document entries (a PDF or text data dictionary), kept as attachments:
+    /// (file on disk, entry name in the archive).
+    pub documents: Vec<(PathBuf, String)>,
 }
 
 /// Whether `path` names a ZIP archive.
@@ -93,10 +94,7 @@ pub fn unpack(archive: &Path, into: &Path, limits: Limits) -> Result<Unpacked> {
                 "unpack the inner archive and ingest its files",
             ));
         }
-        if DOCUMENTS.contains(&extension.as_str()) {
-            unpacked.documents.push(name);
-            continue;
-        }
+        let document = DOCUMENTS.contains(&extension.as_str());
         let (declared, compressed) = (entry.size(), entry.compressed_size().max(1));
         if declared > 1024 * 1024 && declared / compressed > limits.max_ratio {
             return Err(refuse(
@@ -139,7 +137,11 @@ pub fn unpack(archive: &Path, into: &Path, limits: Limits) -> Result<Unpacked> {
                 }
             })?;
         }
-        unpacked.tables.push((target, name));
+        if document {
+            unpacked.documents.push((target, name));
+        } else {
+            unpacked.tables.push((target, name));
+        }
     }
     Ok(unpacked)
 }

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use calamine::{Data, Reader, open_workbook_auto};
+use calamine::{Data, Reader, Xlsx, open_workbook, open_workbook_auto};
 
 use crate::error::{IngestError, Result};
 
@@ -25,6 +25,9 @@ const HEADER_SEARCH_ROWS: usize = 30;
 
 /// Writes every sheet of `workbook` with data as `<into>/<table>.csv`; returns (file, sheet name).
 /// A workbook of one sheet gives a table named after the file; several, one named after each sheet.
+///
+/// `.xlsx`/`.xlsm` sheets are streamed cell by cell, so a sheet of millions of rows never sits in
+/// memory; the older formats (whose sheets are limited in size anyway) are read a sheet at a time.
 pub fn unpack(workbook: &Path, into: &Path) -> Result<Vec<(PathBuf, String)>> {
     let invalid = |message: String| IngestError::Invalid {
         path: workbook.to_path_buf(),
@@ -32,34 +35,132 @@ pub fn unpack(workbook: &Path, into: &Path) -> Result<Vec<(PathBuf, String)>> {
         message,
         hint: Some("open it in a spreadsheet program and save it again, or export the sheets as CSV".into()),
     };
-    let mut book = open_workbook_auto(workbook).map_err(|e| invalid(format!("this workbook cannot be read: {e}")))?;
+    let io = |e: std::io::Error| IngestError::Unreadable { path: workbook.to_path_buf(), source: e };
     let stem = workbook.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sheet".into());
-    let names = book.sheet_names();
-    fs_err::create_dir_all(into).map_err(|e| IngestError::Unreadable { path: workbook.to_path_buf(), source: e })?;
+    let streamed =
+        workbook.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xlsm"));
+    fs_err::create_dir_all(into).map_err(io)?;
     let mut out = Vec::new();
-    for sheet in &names {
-        let range = book.worksheet_range(sheet).map_err(|e| invalid(format!("sheet `{sheet}` cannot be read: {e}")))?;
-        let rows: Vec<&[Data]> = range.rows().collect();
-        let Some(header) = header_row(&rows) else { continue };
-        let table = if names.len() == 1 { stem.clone() } else { sheet.clone() };
-        let file = into.join(format!("{}.csv", sanitize(&table)));
-        let mut csv = std::io::BufWriter::new(
-            fs_err::File::create(&file)
-                .map_err(|e| IngestError::Unreadable { path: workbook.to_path_buf(), source: e })?,
-        );
-        let width = rows[header].len();
-        for row in &rows[header..] {
-            if row.iter().all(|c| matches!(c, Data::Empty)) {
-                continue;
+    if streamed {
+        let mut book: Xlsx<_> =
+            open_workbook(workbook).map_err(|e| invalid(format!("this workbook cannot be read: {e}")))?;
+        let names = book.sheet_names();
+        for sheet in &names {
+            let table = if names.len() == 1 { stem.clone() } else { sheet.clone() };
+            let file = into.join(format!("{}.csv", sanitize(&table)));
+            let mut cells = book
+                .worksheet_cells_reader(sheet)
+                .map_err(|e| invalid(format!("sheet `{sheet}` cannot be read: {e}")))?;
+            let rows = StreamedRows { cells: &mut cells, pending: None, next_row: 0, done: false };
+            let rows = rows.map(|r| r.map_err(|e| invalid(format!("sheet `{sheet}` cannot be read: {e}"))));
+            if write_sheet(rows, &file, workbook)? {
+                out.push((file, sheet.clone()));
             }
-            let line: Vec<String> = (0..width).map(|i| field(row.get(i).unwrap_or(&Data::Empty))).collect();
-            writeln!(csv, "{}", line.join(","))
-                .map_err(|e| IngestError::Unreadable { path: workbook.to_path_buf(), source: e })?;
         }
-        csv.flush().map_err(|e| IngestError::Unreadable { path: workbook.to_path_buf(), source: e })?;
-        out.push((file, sheet.clone()));
+    } else {
+        let mut book =
+            open_workbook_auto(workbook).map_err(|e| invalid(format!("this workbook cannot be read: {e}")))?;
+        let names = book.sheet_names();
+        for sheet in &names {
+            let range =
+                book.worksheet_range(sheet).map_err(|e| invalid(format!("sheet `{sheet}` cannot be read: {e}")))?;
+            let table = if names.len() == 1 { stem.clone() } else { sheet.clone() };
+            let file = into.join(format!("{}.csv", sanitize(&table)));
+            if write_sheet(range.rows().map(|r| Ok(r.to_vec())), &file, workbook)? {
+                out.push((file, sheet.clone()));
+            }
+        }
     }
     Ok(out)
+}
+
+/// The rows of a streamed `.xlsx` sheet, gaps filled with empty cells.
+struct StreamedRows<'r, 'a, R: std::io::Read + std::io::Seek> {
+    cells: &'r mut calamine::XlsxCellReader<'a, R>,
+    pending: Option<calamine::Cell<Data>>,
+    next_row: u32,
+    done: bool,
+}
+
+impl<R: std::io::Read + std::io::Seek> Iterator for StreamedRows<'_, '_, R> {
+    type Item = std::result::Result<Vec<Data>, calamine::XlsxError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done && self.pending.is_none() {
+            return None;
+        }
+        let row_index = self.next_row;
+        self.next_row += 1;
+        let mut row: Vec<Data> = Vec::new();
+        loop {
+            let cell = match self.pending.take() {
+                Some(c) => c,
+                None if self.done => break,
+                None => match self.cells.next_cell() {
+                    Ok(Some(c)) => {
+                        let (r, col) = c.get_position();
+                        calamine::Cell::new((r, col), Data::from(c.get_value().clone()))
+                    }
+                    Ok(None) => {
+                        self.done = true;
+                        break;
+                    }
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            let (r, col) = cell.get_position();
+            if r > row_index {
+                self.pending = Some(cell);
+                break;
+            }
+            let col = col as usize;
+            if row.len() <= col {
+                row.resize(col + 1, Data::Empty);
+            }
+            row[col] = cell.get_value().clone();
+        }
+        Some(Ok(row))
+    }
+}
+
+/// Writes a sheet's rows from its header on as CSV to `file`; `false` (and no file) for a sheet
+/// without data. Only the first rows, where the header is looked for, are held in memory.
+fn write_sheet(mut rows: impl Iterator<Item = Result<Vec<Data>>>, file: &Path, workbook: &Path) -> Result<bool> {
+    let io = |e: std::io::Error| IngestError::Unreadable { path: workbook.to_path_buf(), source: e };
+    let mut head: Vec<Vec<Data>> = Vec::new();
+    for row in rows.by_ref() {
+        head.push(row?);
+        if head.len() == HEADER_SEARCH_ROWS {
+            break;
+        }
+    }
+    let head_refs: Vec<&[Data]> = head.iter().map(|r| r.as_slice()).collect();
+    let Some(header) = header_row(&head_refs) else { return Ok(false) };
+    let width = head.iter().map(|r| filled_width(r)).max().unwrap_or(0);
+    let mut csv = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(file).map_err(io)?);
+    let mut write = |row: &[Data]| -> Result<()> {
+        if row.iter().all(|c| matches!(c, Data::Empty)) {
+            return Ok(());
+        }
+        // A row wider than the header is written whole: the CSV reader then names its line,
+        // rather than cells being dropped without a word.
+        let n = width.max(filled_width(row));
+        let line: Vec<String> = (0..n).map(|i| field(row.get(i).unwrap_or(&Data::Empty))).collect();
+        writeln!(csv, "{}", line.join(",")).map_err(io)
+    };
+    for row in &head[header..] {
+        write(row)?;
+    }
+    for row in rows {
+        write(&row?)?;
+    }
+    csv.flush().map_err(io)?;
+    Ok(true)
+}
+
+/// Cells up to the last one with a value.
+fn filled_width(row: &[Data]) -> usize {
+    row.iter().rposition(|c| !matches!(c, Data::Empty)).map_or(0, |i| i + 1)
 }
 
 /// The header's row index: the first row as wide as the widest of the first rows that holds only

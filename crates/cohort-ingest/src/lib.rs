@@ -131,8 +131,9 @@ pub struct IngestReport {
     pub tables: Vec<TableReport>,
     /// Each table's key and the relationships between the tables, as detected.
     pub relationships: Relationships,
-    /// Document entries of archives (a PDF or text data dictionary), listed but not loaded.
-    pub documents: Vec<String>,
+    /// Documents (a PDF or text data dictionary, given or inside an archive) attached to the
+    /// version.
+    pub documents: Vec<Attachment>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -149,6 +150,25 @@ struct Source {
     len: u64,
     modified: Option<SystemTime>,
     sha256: String,
+}
+
+/// A document (a PDF or text data dictionary) to attach to the version.
+struct Document {
+    file: PathBuf,
+    shown: String,
+}
+
+/// A document attached to a version, as recorded in its provenance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    /// Its name in the version (`_attachments/<name>`).
+    pub name: String,
+    /// Where it came from (a path, or `archive.zip!entry`).
+    pub source: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
 }
 
 /// Scratch space for unpacked archives, removed however the ingest ends.
@@ -184,7 +204,7 @@ pub fn ingest(
 
     // Hashing first pays only when the current version may hold these very sources: then an
     // unchanged re-ingest costs one read and no conversion. Otherwise hash while DuckDB converts.
-    let tables = if current.as_ref().is_some_and(|v| same_shape(&v.sources, &sources)) {
+    let tables = if documents.is_empty() && current.as_ref().is_some_and(|v| same_shape(&v.sources, &sources)) {
         let hashes = hash_sources(&sources, progress, cancel)?;
         for (s, h) in sources.iter_mut().zip(hashes) {
             s.sha256 = h;
@@ -195,7 +215,7 @@ pub fn ingest(
                 outcome,
                 tables: Vec::new(),
                 relationships: Relationships::default(),
-                documents,
+                documents: Vec::new(),
                 seconds: started.elapsed().as_secs_f64(),
             });
         }
@@ -203,7 +223,7 @@ pub fn ingest(
     } else {
         None
     };
-    let (staging, tables, relationships) = match tables {
+    let (mut staging, tables, relationships) = match tables {
         Some(done) => done,
         None => {
             let stop_hashing = CancelToken::new();
@@ -230,6 +250,12 @@ pub fn ingest(
         return Err(IngestError::Changed { path: s.path.clone() });
     }
 
+    let mut attachments = Vec::new();
+    for d in &documents {
+        let name = d.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (sha256, bytes) = staging.attach(&name, &d.file)?;
+        attachments.push(Attachment { name, source: d.shown.clone(), sha256, bytes });
+    }
     let source_files: Vec<SourceFile> = sources
         .iter()
         .map(|s| SourceFile {
@@ -246,6 +272,7 @@ pub fn ingest(
         "options": options_json,
         "tables": tables,
         "relationships": relationships,
+        "attachments": attachments,
     });
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "committing");
     let outcome = staging.commit(VersionMeta {
@@ -256,7 +283,13 @@ pub fn ingest(
         sources: source_files,
         provenance,
     })?;
-    Ok(IngestReport { outcome, tables, relationships, documents, seconds: started.elapsed().as_secs_f64() })
+    Ok(IngestReport {
+        outcome,
+        tables,
+        relationships,
+        documents: attachments,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// SHA-256 of every source, in order.
@@ -392,7 +425,7 @@ fn annotate_stat_columns(staging: &mut Staging, table: &TableName, stat_table: &
 /// Checks every file before any work: present, a regular readable file, not empty, a known
 /// format, and no two files mapping to the same table. Archives are unpacked under `scratch`, each
 /// table entry a source of its own; their document entries are returned apart.
-fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<String>)> {
+fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Document>)> {
     let mut sources: Vec<Source> = Vec::new();
     let mut documents = Vec::new();
     for (n, given) in files.iter().enumerate() {
@@ -403,7 +436,12 @@ fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Stri
         let unpack_into = scratch.join(format!("{n}-{name}"));
         if archive::is_zip(&path) {
             let unpacked = archive::unpack(&path, &unpack_into, archive::Limits::default())?;
-            documents.extend(unpacked.documents.iter().map(|d| format!("{}!{d}", path.display())));
+            documents.extend(
+                unpacked
+                    .documents
+                    .into_iter()
+                    .map(|(file, entry)| Document { file, shown: format!("{}!{entry}", path.display()) }),
+            );
             for (i, (file, entry)) in unpacked.tables.into_iter().enumerate() {
                 let shown = format!("{}!{entry}", path.display());
                 if excel::is_workbook(&file) {
@@ -425,6 +463,12 @@ fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Stri
                 let shown = format!("{}!{sheet}", path.display());
                 add_source(&mut sources, file, shown, Some(origin.clone()), &sheet_meta)?;
             }
+            continue;
+        }
+        let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        // `.txt` given on its own is delimited text; inside an archive it is a document.
+        if extension != "txt" && archive::DOCUMENTS.contains(&extension.as_str()) {
+            documents.push(Document { file: path.clone(), shown: path.to_string_lossy().into_owned() });
             continue;
         }
         add_source(&mut sources, path.clone(), path.to_string_lossy().into_owned(), None, &meta)?;

@@ -67,7 +67,7 @@ pub use name::{DatasetName, TableName, TableRef, VersionRef};
 pub use progress::{CancelToken, NoProgress, Progress};
 pub use query::Session;
 pub use settings::{Settings, parse_size};
-pub use staging::{Staging, VersionMeta};
+pub use staging::{ATTACHMENTS_DIR, Staging, VersionMeta};
 pub use store::{RecoveryReport, Store};
 pub use views::table_source;
 

@@ -55,6 +55,8 @@ pub struct Staging {
     tables: Vec<TableName>,
     /// Column notes by (table, column), applied at commit.
     notes: std::collections::BTreeMap<(String, String), ColumnNotes>,
+    /// Attached documents: (name, SHA-256).
+    attachments: Vec<(String, String)>,
     finished: bool,
     /// A resumable area outlives its process unless committed or discarded.
     resumable: bool,
@@ -70,6 +72,9 @@ fn resumable_dir_name(dataset: &DatasetName, slot: &str) -> String {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The folder of a version that holds its attached documents. Its name cannot be a table's.
+pub const ATTACHMENTS_DIR: &str = "_attachments";
 
 impl Staging {
     pub(crate) fn new(store: Store, dataset: DatasetName) -> Result<Self> {
@@ -90,6 +95,7 @@ impl Staging {
             dir,
             tables: Vec::new(),
             notes: Default::default(),
+            attachments: Vec::new(),
             finished: false,
             resumable: false,
             _alive: alive,
@@ -128,6 +134,7 @@ impl Staging {
             dir,
             tables,
             notes: Default::default(),
+            attachments: Vec::new(),
             finished: false,
             resumable: true,
             _alive: alive,
@@ -179,6 +186,27 @@ impl Staging {
         }
     }
 
+    /// Copies the document `source` (a PDF or text data dictionary) into the version as
+    /// [`ATTACHMENTS_DIR`]`/<name>`; returns its SHA-256 and size. Attachments are part of the
+    /// version's content.
+    pub fn attach(&mut self, name: &str, source: &Path) -> Result<(String, u64)> {
+        let file_name = Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if file_name.is_empty() || file_name.starts_with('.') || self.attachments.iter().any(|(n, _)| n == &file_name) {
+            return Err(StoreError::BadStaging {
+                dataset: self.dataset.to_string(),
+                detail: format!("attachment name `{name}` is empty, hidden or given twice"),
+            });
+        }
+        let dir = self.dir.join(ATTACHMENTS_DIR);
+        fs::create_dir_all(&dir)?;
+        let target = dir.join(&file_name);
+        fs::copy(source, &target)?;
+        fsutil::sync_file(&target)?;
+        let (sha256, bytes) = sha256_file(&target, |_| {})?;
+        self.attachments.push((file_name, sha256.clone()));
+        Ok((sha256, bytes))
+    }
+
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
     pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
@@ -197,7 +225,8 @@ impl Staging {
             tables
                 .iter()
                 .flat_map(|t| ["table", t.name.as_str(), t.sha256.as_str()])
-                .chain(notes.iter().flat_map(|n| ["notes", n.as_str()])),
+                .chain(notes.iter().flat_map(|n| ["notes", n.as_str()]))
+                .chain(self.attachments.iter().flat_map(|(n, sha)| ["attachment", n.as_str(), sha.as_str()])),
         );
         let rows: u64 = tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = tables.iter().map(|t| t.bytes).sum();

@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     for document in &report.documents {
-        ctx.note(format!("  {document}: a document, listed but not loaded as a table"));
+        ctx.note(format!("  {}: attached to the version as `{}`", document.source, document.name));
     }
     for t in &report.tables {
         if let Some(d) = &t.dialect {

@@ -7,7 +7,8 @@ use crate::ExitStatus;
 use crate::ui::{bytes, count, print_json, table, versions_table, when};
 
 pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
-    let detail = ctx.open_store()?.detail(&VersionRef::parse(dataset)?)?;
+    let store = ctx.open_store()?;
+    let detail = store.detail(&VersionRef::parse(dataset)?)?;
     if ctx.global.json {
         print_json(&detail)?;
         return Ok(ExitStatus::Success);
@@ -61,6 +62,20 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
             );
         }
         println!("  content hash {}", v.content_hash);
+        let attachments = v.provenance.get("attachments").and_then(|a| a.as_array()).cloned().unwrap_or_default();
+        if !attachments.is_empty() {
+            println!("\nAttachments of version {}", v.version);
+            let dir = store.root().join(&v.path).join(cohort_store::ATTACHMENTS_DIR);
+            for a in attachments {
+                let name = a["name"].as_str().unwrap_or_default();
+                println!(
+                    "  {name} ({}) from {}",
+                    bytes(a["bytes"].as_u64().unwrap_or(0)),
+                    a["source"].as_str().unwrap_or("?")
+                );
+                println!("    {}", dir.join(name).display());
+            }
+        }
     }
     Ok(ExitStatus::Success)
 }

@@ -41,6 +41,16 @@ fn an_ehr_extract_becomes_one_table_per_entry() {
     assert_eq!(tables, ["admissions", "diagnoses", "labs", "meds", "patients"]);
     let documents = report["documents"].to_string();
     assert!(documents.contains("README.txt") && documents.contains("dictionary.pdf"), "{documents}");
+    // Documents are kept with the version, byte for byte.
+    let show = env.json(&["show", "ehr"]);
+    let version_dir = env.store().join(show["versions"][0]["path"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(version_dir.join("_attachments/README.txt")).unwrap(), "What the columns mean");
+    assert_eq!(
+        show["versions"][0]["provenance"]["attachments"][1]["source"]
+            .as_str()
+            .map(|s| s.ends_with("ehr.zip!extract/dictionary.pdf")),
+        Some(true)
+    );
     assert_eq!(env.scalar("SELECT count(*) FROM ehr.admissions"), "2");
     assert_eq!(env.scalar("SELECT patient_id FROM ehr.patients ORDER BY 1 LIMIT 1"), "001");
     let show = env.json(&["show", "ehr"]);
@@ -54,6 +64,11 @@ fn an_ehr_extract_becomes_one_table_per_entry() {
     // The same archive again is the same version; the same table given on its own is stored the same.
     let again = env.json(&["ingest", archive.to_str().unwrap(), "--name", "ehr"]);
     assert_eq!(again["outcome"]["outcome"], "unchanged", "{again}");
+    // A document given beside the tables is attached too, and is part of the content.
+    let codebook = env.write("codebook.md", "# Codebook\n");
+    let with_codebook = env.json(&["ingest", archive.to_str().unwrap(), codebook.to_str().unwrap(), "--name", "ehr"]);
+    assert_eq!(with_codebook["outcome"]["version"], 2, "{with_codebook}");
+    assert_eq!(with_codebook["documents"].as_array().unwrap().len(), 3);
     let single = env.write("patients.csv", PATIENTS);
     env.ok(&["ingest", single.to_str().unwrap(), "--name", "alone"]);
     let table = |dataset: &str| {
