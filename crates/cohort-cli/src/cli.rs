@@ -312,6 +312,22 @@ pub struct IngestArgs {
     /// Latin-1 when the start of the file is not valid UTF-8).
     #[arg(long, value_parser = ["utf-8", "utf-16", "latin-1"])]
     pub encoding: Option<String>,
+    /// A YAML file of column types, roles and labels that replace what is inferred
+    /// (`columns: { visits.va: { type: integer, role: measure, label: "..." } }`). Kept with the
+    /// version and applied again by later ingests that give none.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Store a column as this type: `COLUMN=TYPE` or `TABLE.COLUMN=TYPE`, TYPE one of text,
+    /// integer, decimal, date, timestamp, boolean (repeatable).
+    #[arg(long = "type", value_name = "COLUMN=TYPE")]
+    pub types: Vec<String>,
+    /// Give a column a role: `COLUMN=ROLE`, ROLE one of identifier, date, category, measure, text
+    /// (repeatable).
+    #[arg(long = "role", value_name = "COLUMN=ROLE")]
+    pub roles: Vec<String>,
+    /// Give a column a label: `COLUMN=TEXT` (repeatable).
+    #[arg(long = "label", value_name = "COLUMN=TEXT")]
+    pub labels: Vec<String>,
 }
 
 /// Result formats of `cohort query`.

@@ -35,6 +35,7 @@ mod parquet;
 pub mod quality;
 pub mod relationships;
 mod run;
+pub mod schema;
 pub mod stat;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,10 @@ pub struct IngestOptions {
     pub text_columns: Vec<String>,
     /// The encoding of delimited text (`utf-8`, `utf-16`, `latin-1`); `None`: detected.
     pub encoding: Option<String>,
+    /// Types, roles and labels that replace what is inferred. Empty: those the dataset's current
+    /// version was made with, if any.
+    #[serde(skip_serializing_if = "schema::SchemaOverrides::is_empty")]
+    pub schema: schema::SchemaOverrides,
 }
 
 impl Default for IngestOptions {
@@ -82,6 +87,7 @@ impl Default for IngestOptions {
             null_strings: DEFAULT_NULL_STRINGS.iter().map(|s| s.to_string()).collect(),
             text_columns: Vec::new(),
             encoding: None,
+            schema: schema::SchemaOverrides::default(),
         }
     }
 }
@@ -199,8 +205,17 @@ pub fn ingest(
             .join(format!("unpack-{}", SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
     );
     let (mut sources, documents) = preflight(&request.files, &scratch.0)?;
-    let options_json = serde_json::to_value(&request.options).expect("options serialise");
     let current = current_version(store, &request.name)?;
+    // Overrides given before hold until others are given.
+    let mut request = std::borrow::Cow::Borrowed(request);
+    if request.options.schema.is_empty()
+        && let Some(previous) = current.as_ref().and_then(|v| v.provenance["options"].get("schema"))
+        && let Ok(previous) = serde_json::from_value::<schema::SchemaOverrides>(previous.clone())
+    {
+        request.to_mut().options.schema = previous;
+    }
+    let request = request.as_ref();
+    let options_json = serde_json::to_value(&request.options).expect("options serialise");
 
     // Hashing first pays only when the current version may hold these very sources: then an
     // unchanged re-ingest costs one read and no conversion. Otherwise hash while DuckDB converts.
@@ -325,6 +340,7 @@ fn convert(
     let conn = duck::open_engine(store.settings(), &spill)?;
     let mut tables = Vec::new();
     let mut staged_files = Vec::new();
+    let mut converted_columns: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for (index, s) in sources.iter().enumerate() {
         if cancel.is_cancelled() {
             return Err(IngestError::Cancelled);
@@ -332,9 +348,18 @@ fn convert(
         let dir = staging.table_dir(&s.table)?;
         let target = dir.join("part-0.parquet");
         let mut stat_table = None;
+        let overrides = &request.options.schema;
         let (select, dialect) = match s.format {
             Format::Csv { tab } => {
-                let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &request.options)?;
+                // Columns to be text are read as text: a cast afterwards would lose leading zeros.
+                let mut options = request.options.clone();
+                for (name, o) in &overrides.columns {
+                    let column = name.strip_prefix(&format!("{}.", s.table)).unwrap_or(name);
+                    if o.value_type.as_deref().and_then(schema::sql_type) == Some("VARCHAR") && !column.contains('.') {
+                        options.text_columns.push(column.to_string());
+                    }
+                }
+                let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &options)?;
                 (format!("SELECT * FROM {reader}"), Some(dialect))
             }
             Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
@@ -348,6 +373,7 @@ fn convert(
                 (select, None)
             }
         };
+        let select = apply_types(&conn, &s.path, select, &s.table, overrides)?;
         let copy = format!(
             "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
             quote_literal(&target.to_string_lossy())
@@ -360,6 +386,20 @@ fn convert(
         if let Some((table, _scratch)) = stat_table {
             annotate_stat_columns(&mut staging, &s.table, &table);
         }
+        let columns =
+            describe(&conn, &format!("SELECT * FROM read_parquet({})", quote_literal(&target.to_string_lossy())))
+                .map_err(|e| run::explain(&s.path, &e.to_string()))?;
+        for (column, _) in &columns {
+            if let Some(o) = overrides.for_column(s.table.as_str(), column)
+                && (o.role.is_some() || o.label.is_some())
+            {
+                let mut notes = staging.notes(&s.table, column).cloned().unwrap_or_default();
+                notes.role = o.role.clone().or(notes.role);
+                notes.label = o.label.clone().or(notes.label);
+                staging.annotate(&s.table, column, notes);
+            }
+        }
+        converted_columns.push((s.table.to_string(), columns));
         let quality = quality::assess(&conn, &target).map_err(|e| run::explain(&s.path, &e.to_string()))?;
         staged_files.push(target);
         tables.push(TableReport {
@@ -370,6 +410,22 @@ fn convert(
             quality,
             file_label,
         });
+    }
+    for name in request.options.schema.columns.keys() {
+        let found = match name.split_once('.') {
+            Some((table, column)) => {
+                converted_columns.iter().any(|(t, cols)| t == table && cols.iter().any(|c| c.0 == column))
+            }
+            None => converted_columns.iter().any(|(_, cols)| cols.iter().any(|c| &c.0 == name)),
+        };
+        if !found {
+            return Err(IngestError::Invalid {
+                path: sources[0].path.clone(),
+                line: None,
+                message: format!("the schema names column `{name}`, which no table has"),
+                hint: Some("write COLUMN or TABLE.COLUMN as `cohort dictionary` shows them".into()),
+            });
+        }
     }
     let staged: Vec<relationships::StagedTable> = tables
         .iter()
@@ -392,6 +448,38 @@ pub struct Relationships {
     pub keys: Vec<cohort_store::KeyCandidate>,
     /// Columns that refer to another table's key.
     pub links: Vec<cohort_store::Relationship>,
+}
+
+/// `(name, SQL type)` of each column `select` returns.
+fn describe(conn: &duckdb::Connection, select: &str) -> duckdb::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(&format!("DESCRIBE {select}"))?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+/// `select` with each column whose type is overridden cast to that type.
+fn apply_types(
+    conn: &duckdb::Connection,
+    path: &Path,
+    select: String,
+    table: &TableName,
+    overrides: &schema::SchemaOverrides,
+) -> Result<String> {
+    if overrides.is_empty() {
+        return Ok(select);
+    }
+    let columns = describe(conn, &select).map_err(|e| run::explain(path, &e.to_string()))?;
+    let casts: Vec<String> = columns
+        .iter()
+        .filter_map(|(name, ty)| {
+            let target =
+                overrides.for_column(table.as_str(), name)?.value_type.as_deref().and_then(schema::sql_type)?;
+            (target != ty).then(|| format!("CAST({0} AS {target}) AS {0}", cohort_store::name::quote_ident(name)))
+        })
+        .collect();
+    if casts.is_empty() {
+        return Ok(select);
+    }
+    Ok(format!("SELECT * REPLACE ({}) FROM ({select})", casts.join(", ")))
 }
 
 /// Removes a scratch file however the conversion ends.

@@ -186,6 +186,11 @@ impl Staging {
         }
     }
 
+    /// The notes recorded so far for `column` of `table`.
+    pub fn notes(&self, table: &TableName, column: &str) -> Option<&ColumnNotes> {
+        self.notes.get(&(table.to_string(), column.to_string()))
+    }
+
     /// Copies the document `source` (a PDF or text data dictionary) into the version as
     /// [`ATTACHMENTS_DIR`]`/<name>`; returns its SHA-256 and size. Attachments are part of the
     /// version's content.

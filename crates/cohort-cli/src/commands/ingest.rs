@@ -1,6 +1,7 @@
 //! `cohort ingest`.
 
 use anyhow::bail;
+use cohort_ingest::schema::SchemaOverrides;
 use cohort_ingest::{DEFAULT_NULL_STRINGS, IngestOptions, IngestRequest, ingest};
 use cohort_store::{CommitOutcome, DatasetName, TableName};
 
@@ -36,6 +37,7 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         },
         text_columns: args.text_columns.clone(),
         encoding: args.encoding.clone(),
+        schema: schema_overrides(args)?,
     };
     let request = IngestRequest {
         name,
@@ -94,4 +96,20 @@ fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// `--schema` and the `--type`/`--role`/`--label` settings, which win over the file's.
+fn schema_overrides(args: &IngestArgs) -> anyhow::Result<SchemaOverrides> {
+    let mut overrides = match &args.schema {
+        Some(path) => SchemaOverrides::from_yaml_file(path)?,
+        None => SchemaOverrides::default(),
+    };
+    for (what, settings) in [("type", &args.types), ("role", &args.roles), ("label", &args.labels)] {
+        for setting in settings {
+            if let Err(e) = overrides.add_setting(what, setting) {
+                bail!("--{what} {e}");
+            }
+        }
+    }
+    Ok(overrides)
 }

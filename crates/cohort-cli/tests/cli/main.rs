@@ -11,6 +11,7 @@ mod json;
 mod protocol;
 mod relationships;
 mod roundtrip;
+mod schema;
 mod simulate;
 mod statistical;
 mod util;
