@@ -75,3 +75,47 @@ fn a_corrupt_workbook_names_the_file_and_changes_nothing() {
     assert!(r.stderr.contains("broken.xlsx") && r.stderr.contains("workbook"), "{}", r.stderr);
     assert_eq!(env.tree(), before);
 }
+
+const WRITE_OTHER_FORMATS: &str = r#"
+import sys, gzip, datetime
+import pandas as pd, xlwt
+out = sys.argv[1]
+frame = pd.DataFrame({"patient_id": ["00017", "00018"], "enrolled_on": [datetime.date(2024, 1, 3), datetime.date(2024, 2, 10)],
+                      "age": [71, 64], "baseline_va": [55.5, 60.25]})
+frame.to_excel(f"{out}/odsbook.ods", engine="odf", index=False)
+book = xlwt.Workbook()
+sheet = book.add_sheet("Patients")
+dates = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+for col, name in enumerate(frame.columns):
+    sheet.write(0, col, name)
+for row, r in enumerate(frame.itertuples(index=False), 1):
+    sheet.write(row, 0, r.patient_id)
+    sheet.write(row, 1, r.enrolled_on, dates)
+    sheet.write(row, 2, r.age)
+    sheet.write(row, 3, r.baseline_va)
+book.save(f"{out}/xlsbook.xls")
+with gzip.open(f"{out}/gzipped.csv.gz", "wt") as f:
+    frame.to_csv(f, index=False)
+frame.to_csv(f"{out}/tabbed.tsv", sep="\t", index=False)
+"#;
+
+#[test]
+fn ods_xls_gzipped_csv_and_tsv_keep_their_values() {
+    let env = Env::new();
+    env.python_fixtures(WRITE_OTHER_FORMATS);
+    for (file, table) in [
+        ("odsbook.ods", "odsbook"),
+        ("xlsbook.xls", "xlsbook"),
+        ("gzipped.csv.gz", "gzipped"),
+        ("tabbed.tsv", "tabbed"),
+    ] {
+        env.ok(&["ingest", env.path(file).to_str().unwrap(), "--name", table]);
+        assert_eq!(
+            env.query_csv(&format!(
+                "SELECT patient_id, enrolled_on, typeof(enrolled_on) AS t, age, baseline_va FROM {table}.{table} ORDER BY 1"
+            )),
+            "patient_id,enrolled_on,t,age,baseline_va\n00017,2024-01-03,DATE,71,55.5\n00018,2024-02-10,DATE,64,60.25\n",
+            "{file}"
+        );
+    }
+}
