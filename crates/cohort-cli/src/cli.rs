@@ -168,6 +168,9 @@ pub struct ServeArgs {
     /// treat-and-treat) and a small trial loaded from CSV.
     #[arg(long)]
     pub demo: bool,
+    /// The largest file a web upload accepts.
+    #[arg(long, default_value = "2GB", value_name = "SIZE", value_parser = cohort_store::parse_size)]
+    pub max_upload_size: u64,
     /// Listen on a non-loopback address although anyone who reaches it can read every dataset.
     #[arg(long)]
     pub insecure_no_auth: bool,
@@ -328,6 +331,9 @@ pub struct IngestArgs {
     /// Give a column a label: `COLUMN=TEXT` (repeatable).
     #[arg(long = "label", value_name = "COLUMN=TEXT")]
     pub labels: Vec<String>,
+    /// Refuse any source (a file, an archive entry, a sheet) larger than this (`500MB`, `2GB`).
+    #[arg(long, value_name = "SIZE", value_parser = cohort_store::parse_size)]
+    pub max_file_size: Option<u64>,
 }
 
 /// Result formats of `cohort query`.

@@ -76,6 +76,9 @@ pub struct IngestOptions {
     /// version was made with, if any.
     #[serde(skip_serializing_if = "schema::SchemaOverrides::is_empty")]
     pub schema: schema::SchemaOverrides,
+    /// Sources (files given, archive entries, sheets) larger than this are refused before any work.
+    #[serde(skip)]
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for IngestOptions {
@@ -88,6 +91,7 @@ impl Default for IngestOptions {
             text_columns: Vec::new(),
             encoding: None,
             schema: schema::SchemaOverrides::default(),
+            max_file_bytes: None,
         }
     }
 }
@@ -142,6 +146,17 @@ pub struct IngestReport {
     pub documents: Vec<Attachment>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// This ingest's id: when it ended (UTC) and the start of the content hash,
+    /// `20261121T192501Z-3f9a0c12d4e5`. The same content gives the same hash part.
+    pub upload_id: String,
+}
+
+fn upload_id(outcome: &CommitOutcome) -> String {
+    let hash = match outcome {
+        CommitOutcome::Created { content_hash, .. } | CommitOutcome::Unchanged { content_hash, .. } => content_hash,
+    };
+    let when = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    format!("{when}-{}", &hash[..hash.len().min(12)])
 }
 
 struct Source {
@@ -205,6 +220,16 @@ pub fn ingest(
             .join(format!("unpack-{}", SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
     );
     let (mut sources, documents) = preflight(&request.files, &scratch.0)?;
+    if let Some(limit) = request.options.max_file_bytes
+        && let Some(big) = sources.iter().find(|s| s.len > limit)
+    {
+        return Err(IngestError::Invalid {
+            path: PathBuf::from(&big.shown),
+            line: None,
+            message: format!("it is {} bytes, more than the {limit} allowed (`--max-file-size`)", big.len),
+            hint: Some("raise `--max-file-size`, or split the file".into()),
+        });
+    }
     let current = current_version(store, &request.name)?;
     // Overrides given before hold until others are given.
     let mut request = std::borrow::Cow::Borrowed(request);
@@ -227,6 +252,7 @@ pub fn ingest(
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "hashed sources");
         if let Some(outcome) = unchanged(store, &request.name, current.as_ref(), &sources, &options_json)? {
             return Ok(IngestReport {
+                upload_id: upload_id(&outcome),
                 outcome,
                 tables: Vec::new(),
                 relationships: Relationships::default(),
@@ -299,6 +325,7 @@ pub fn ingest(
         provenance,
     })?;
     Ok(IngestReport {
+        upload_id: upload_id(&outcome),
         outcome,
         tables,
         relationships,

@@ -38,6 +38,7 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         text_columns: args.text_columns.clone(),
         encoding: args.encoding.clone(),
         schema: schema_overrides(args)?,
+        max_file_bytes: args.max_file_size,
     };
     let request = IngestRequest {
         name,

@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitStatus> {
     let config = ServeConfig { addr: args.addr, insecure_no_auth: args.insecure_no_auth };
     let json = ctx.global.json;
     let root = store.root().display().to_string();
-    cohort_web::serve(AppState::new(store), config, ctx.cancel.clone(), |addr| {
+    cohort_web::serve(AppState::with_upload_limit(store, args.max_upload_size), config, ctx.cancel.clone(), |addr| {
         if json {
             println!("{}", serde_json::json!({"url": format!("http://{addr}/"), "store": root}));
         } else {

@@ -215,3 +215,33 @@ fn a_title_above_the_table_needs_skip() {
     env.ok(&["ingest", f.to_str().unwrap(), "--name", "report", "--skip", "2"]);
     assert_eq!(env.query_csv("SELECT * FROM report.report"), "patient_id,age\n001,70\n002,81\n");
 }
+
+#[test]
+fn files_over_the_size_limit_are_refused_before_any_work() {
+    let env = Env::new();
+    let small = env.write("small.csv", "a\n1\n");
+    let big = env.write("big.csv", format!("a\n{}", "12345\n".repeat(200)));
+    env.ok(&["ingest", small.to_str().unwrap(), "--name", "keep"]);
+    let before = env.tree();
+    let r = env
+        .fails(&["ingest", small.to_str().unwrap(), big.to_str().unwrap(), "--name", "x", "--max-file-size", "1KB"], 1);
+    assert!(r.stderr.contains("big.csv") && r.stderr.contains("--max-file-size"), "{}", r.stderr);
+    assert_eq!(env.tree(), before);
+    let r = env.fails(&["ingest", small.to_str().unwrap(), "--name", "x", "--max-file-size", "lots"], 2);
+    assert!(r.stderr.contains("--max-file-size"), "{}", r.stderr);
+}
+
+#[test]
+fn an_ingest_id_is_its_time_and_content_hash() {
+    let env = Env::new();
+    let file = env.write("a.csv", "a\n1\n");
+    let first = env.json(&["ingest", file.to_str().unwrap(), "--name", "x"]);
+    let again = env.json(&["ingest", file.to_str().unwrap(), "--name", "x"]);
+    let (id1, id2) = (first["upload_id"].as_str().unwrap(), again["upload_id"].as_str().unwrap());
+    let (when, hash) = id1.split_once('-').unwrap();
+    assert_eq!(when.len(), 16, "{id1}");
+    assert!(when.ends_with('Z') && when.contains('T'), "{id1}");
+    assert!(first["outcome"]["content_hash"].as_str().unwrap().starts_with(hash), "{first}");
+    assert_eq!(id2.split_once('-').unwrap().1, hash, "the same file is recognised by its content hash");
+    assert_eq!(again["outcome"]["outcome"], "unchanged");
+}
