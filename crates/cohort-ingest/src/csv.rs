@@ -33,6 +33,213 @@ pub struct Dialect {
     pub text_columns: BTreeMap<String, String>,
     /// The character encoding read (`utf-8`, `utf-16` or `latin-1`).
     pub encoding: String,
+    /// The type the sniffer chose for each column.
+    #[serde(skip)]
+    pub sniffed_types: BTreeMap<String, String>,
+}
+
+/// A column that held values of another type than most of its values: those were stored as
+/// nulls, or, when too many, the column was kept as text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coerced {
+    /// The column.
+    pub column: String,
+    /// The type most of its values have.
+    pub to_type: String,
+    /// Values that are not of that type.
+    pub values: u64,
+    /// Up to five of them.
+    pub examples: Vec<String>,
+    /// Whether the column was kept as text instead (more than [`MAX_COERCED_SHARE`] of its
+    /// values were not of the type).
+    pub kept_as_text: bool,
+}
+
+/// Share of a column's values that may be set to null for not fitting its type; beyond it, the
+/// column is kept as text and nothing is lost.
+pub const MAX_COERCED_SHARE: f64 = 0.05;
+
+/// `TRY_CAST` of a text column read by `read_csv`. DuckDB 2.0 pushes a `TRY_CAST` of a bare
+/// column into the CSV reader as a strict conversion, which then fails on the very values it
+/// should turn into nulls; wrapping the column in `nullif` keeps the cast where it is written.
+fn try_cast_text(column: &str, to_type: &str) -> String {
+    format!("TRY_CAST(nullif({column}, chr(0)) AS {to_type})")
+}
+
+/// Values a text column needs before it is looked at as a mostly-typed column.
+const MIN_VALUES_TO_REFINE: i64 = 20;
+
+/// Text columns of the Parquet file `target` whose values are nearly all whole numbers, numbers
+/// or dates (the sniffer keeps a column as text for a single value that is not): at least
+/// 1 - [`MAX_COERCED_SHARE`] of the values fit, and the rest become nulls, with their count and
+/// examples returned. `keep` names columns to leave as text (identifiers, leading zeros, asked
+/// for). Rewrites `target` when a column changes.
+pub fn refine_text_columns(
+    conn: &Connection,
+    target: &Path,
+    keep: &dyn Fn(&str) -> bool,
+) -> duckdb::Result<Vec<Coerced>> {
+    let source = format!("read_parquet({})", quote_literal(&target.to_string_lossy()));
+    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}"))?;
+    let text: Vec<String> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<duckdb::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(name, ty)| ty == "VARCHAR" && !is_identifier_name(name) && !keep(name))
+        .map(|(name, _)| name)
+        .collect();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    const TYPES: [&str; 3] = ["BIGINT", "DOUBLE", "DATE"];
+    let mut measures = Vec::new();
+    for c in &text {
+        let q = quote_ident(c);
+        measures.push(format!("count({q})"));
+        measures.extend(TYPES.iter().map(|t| format!("count(TRY_CAST({q} AS {t}))")));
+    }
+    let counts: Vec<i64> = conn.query_row(&format!("SELECT {} FROM {source}", measures.join(", ")), [], |r| {
+        (0..measures.len()).map(|i| r.get::<_, i64>(i)).collect()
+    })?;
+    let mut chosen = Vec::new();
+    for (i, c) in text.iter().enumerate() {
+        let present = counts[4 * i];
+        if present < MIN_VALUES_TO_REFINE {
+            continue;
+        }
+        let fits = |n: i64| n < present && n as f64 >= (1.0 - MAX_COERCED_SHARE) * present as f64;
+        if let Some((t, n)) = TYPES.iter().zip(&counts[4 * i + 1..4 * i + 4]).find(|(_, n)| fits(**n)) {
+            chosen.push((c.clone(), t.to_string(), (present - n) as u64));
+        }
+    }
+    let mut coerced = Vec::new();
+    for (column, to_type, values) in &chosen {
+        let q = quote_ident(column);
+        let examples: Vec<String> = {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT DISTINCT {q} FROM {source} WHERE {q} IS NOT NULL AND TRY_CAST({q} AS {to_type}) IS NULL ORDER BY 1 LIMIT 5"
+            ))?;
+            stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<duckdb::Result<_>>()?
+        };
+        coerced.push(Coerced {
+            column: column.clone(),
+            to_type: to_type.clone(),
+            values: *values,
+            examples,
+            kept_as_text: false,
+        });
+    }
+    if !chosen.is_empty() {
+        let casts: Vec<String> =
+            chosen.iter().map(|(c, t, _)| format!("TRY_CAST({0} AS {t}) AS {0}", quote_ident(c))).collect();
+        let rewritten = target.with_extension("refined.parquet");
+        conn.execute_batch(&format!(
+            "COPY (SELECT * REPLACE ({}) FROM {source}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
+            casts.join(", "),
+            quote_literal(&rewritten.to_string_lossy())
+        ))?;
+        std::fs::rename(&rewritten, target).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
+    }
+    Ok(coerced)
+}
+
+/// After a typed read of `typed_reader` failed on a value that does not fit its column's type:
+/// finds the columns with such values, reads them as text, and turns the misfits into nulls (or,
+/// past [`MAX_COERCED_SHARE`], keeps the column as text). Returns the `SELECT`, the dialect and
+/// what was coerced.
+pub fn coerce_mixed(
+    conn: &Connection,
+    path: &Path,
+    tab: bool,
+    options: &IngestOptions,
+    typed_reader: &str,
+    sniffed: &Dialect,
+) -> Result<(String, Dialect, Vec<Coerced>)> {
+    static SCAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SCAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (errors, scans) = (format!("cohort_rejects_{n}"), format!("cohort_reject_scans_{n}"));
+    let scan = format!(
+        "{}, store_rejects = true, ignore_errors = true, rejects_table = {}, rejects_scan = {})",
+        typed_reader.strip_suffix(')').unwrap_or(typed_reader),
+        quote_literal(&errors),
+        quote_literal(&scans)
+    );
+    // Counting every column makes the reader convert every value (a bare count(*) would not).
+    conn.execute_batch(&format!("SELECT count(COLUMNS(*)) FROM {scan}")).map_err(|e| explain(path, &e.to_string()))?;
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT DISTINCT column_name FROM {} WHERE error_type = 'CAST' ORDER BY 1",
+            quote_ident(&errors)
+        ))
+        .map_err(|e| explain(path, &e.to_string()))?;
+    let failing: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| explain(path, &e.to_string()))?;
+    let _ = conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}",
+        quote_ident(&errors),
+        quote_ident(&scans)
+    ));
+    let failing: Vec<(String, String)> =
+        failing.into_iter().filter_map(|c| sniffed.sniffed_types.get(&c).map(|t| (c, t.clone()))).collect();
+    if failing.is_empty() {
+        return Err(explain(path, "Conversion Error: a value does not fit its column's type"));
+    }
+    let mut text_options = options.clone();
+    text_options.text_columns.extend(failing.iter().map(|(c, _)| c.clone()));
+    let (reader, mut dialect) = reader_sql(conn, path, tab, &text_options)?;
+    let mut measures = Vec::new();
+    for (c, t) in &failing {
+        let q = quote_ident(c);
+        let misfit = format!("{q} IS NOT NULL AND {} IS NULL", try_cast_text(&q, t));
+        measures.push(format!("count({q})"));
+        measures.push(format!("count(*) FILTER (WHERE {misfit})"));
+        measures.push(format!("coalesce(list_slice(list(DISTINCT {q}) FILTER (WHERE {misfit}), 1, 5), [])::VARCHAR[]"));
+    }
+    let sql = format!("SELECT {} FROM {reader}", measures.join(", "));
+    let figures: Vec<(i64, i64, Vec<String>)> = conn
+        .query_row(&sql, [], |r| {
+            (0..failing.len())
+                .map(|i| {
+                    let examples: duckdb::types::Value = r.get(3 * i + 2)?;
+                    let examples = match examples {
+                        duckdb::types::Value::List(items) => items
+                            .into_iter()
+                            .filter_map(|v| match v {
+                                duckdb::types::Value::Text(t) => Some(t),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    Ok((r.get(3 * i)?, r.get(3 * i + 1)?, examples))
+                })
+                .collect()
+        })
+        .map_err(|e| explain(path, &e.to_string()))?;
+    let mut coerced = Vec::new();
+    let mut casts = Vec::new();
+    for ((column, to_type), (present, misfits, examples)) in failing.into_iter().zip(figures) {
+        let kept_as_text = present == 0 || misfits as f64 > MAX_COERCED_SHARE * present as f64;
+        let reason = if kept_as_text {
+            format!("mixed types: {misfits} of {present} values are not {to_type}")
+        } else {
+            casts.push(format!("{} AS {}", try_cast_text(&quote_ident(&column), &to_type), quote_ident(&column)));
+            format!("mixed types: {misfits} value(s) that are not {to_type} stored as null")
+        };
+        dialect.text_columns.insert(column.clone(), reason);
+        if !kept_as_text {
+            dialect.text_columns.remove(&column);
+        }
+        coerced.push(Coerced { column, to_type, values: misfits.max(0) as u64, examples, kept_as_text });
+    }
+    let select = if casts.is_empty() {
+        format!("SELECT * FROM {reader}")
+    } else {
+        format!("SELECT * REPLACE ({}) FROM {reader}", casts.join(", "))
+    };
+    Ok((select, dialect, coerced))
 }
 
 /// Delimiters tried when the sniffer's answer looks wrong.
@@ -252,7 +459,20 @@ pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOpt
         sql.push_str(&format!(", types = {{{types}}}"));
     }
     sql.push(')');
-    Ok((sql, Dialect { delimiter, quote, escape, header, skip_rows: skip_rows.max(0) as u64, text_columns, encoding }))
+    let sniffed_types = columns.iter().map(|c| (c.name.clone(), c.r#type.clone())).collect();
+    Ok((
+        sql,
+        Dialect {
+            delimiter,
+            quote,
+            escape,
+            header,
+            skip_rows: skip_rows.max(0) as u64,
+            text_columns,
+            encoding,
+            sniffed_types,
+        },
+    ))
 }
 
 #[derive(serde::Deserialize)]

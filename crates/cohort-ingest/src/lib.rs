@@ -127,6 +127,10 @@ pub struct TableReport {
     /// Missing values, duplicate rows and candidate keys of the table as stored (tables up to 5
     /// million rows; `cohort dictionary` measures bigger ones on demand).
     pub quality: Option<quality::TableQuality>,
+    /// Columns with values of another type than the rest: those values were stored as null (or
+    /// the column kept as text).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coerced: Vec<csv::Coerced>,
     /// The label an SPSS, Stata or SAS file gives itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_label: Option<String>,
@@ -376,18 +380,21 @@ fn convert(
         let target = dir.join("part-0.parquet");
         let mut stat_table = None;
         let overrides = &request.options.schema;
-        let (select, dialect) = match s.format {
+        // Columns to be text are read as text: a cast afterwards would lose leading zeros.
+        let mut csv_options = request.options.clone();
+        for (name, o) in &overrides.columns {
+            let column = name.strip_prefix(&format!("{}.", s.table)).unwrap_or(name);
+            if o.value_type.as_deref().and_then(schema::sql_type) == Some("VARCHAR") && !column.contains('.') {
+                csv_options.text_columns.push(column.to_string());
+            }
+        }
+        let mut csv_reader = None;
+        let (select, mut dialect) = match s.format {
             Format::Csv { tab } => {
-                // Columns to be text are read as text: a cast afterwards would lose leading zeros.
-                let mut options = request.options.clone();
-                for (name, o) in &overrides.columns {
-                    let column = name.strip_prefix(&format!("{}.", s.table)).unwrap_or(name);
-                    if o.value_type.as_deref().and_then(schema::sql_type) == Some("VARCHAR") && !column.contains('.') {
-                        options.text_columns.push(column.to_string());
-                    }
-                }
-                let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &options)?;
-                (format!("SELECT * FROM {reader}"), Some(dialect))
+                let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &csv_options)?;
+                let select = format!("SELECT * FROM {reader}");
+                csv_reader = Some((tab, reader));
+                (select, Some(dialect))
             }
             Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
             Format::Json => (json::reader_sql(&conn, &s.path)?, None),
@@ -406,7 +413,35 @@ fn convert(
             quote_literal(&target.to_string_lossy())
         );
         progress.begin(&format!("converting {}", display_name(&s.path)), Some(s.len));
-        run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
+        let mut coerced = Vec::new();
+        match run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel) {
+            Err(IngestError::Invalid { message, .. })
+                if message.starts_with(run::MISFIT)
+                    && let Some((tab, reader)) = &csv_reader =>
+            {
+                let sniffed = dialect.as_ref().expect("CSV sources have a dialect");
+                let (select, text_dialect, found) =
+                    csv::coerce_mixed(&conn, &s.path, *tab, &csv_options, reader, sniffed)?;
+                let select = apply_types(&conn, &s.path, select, &s.table, overrides)?;
+                let copy = format!(
+                    "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
+                    quote_literal(&target.to_string_lossy())
+                );
+                run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
+                dialect = Some(text_dialect);
+                coerced = found;
+            }
+            other => other?,
+        }
+        if csv_reader.is_some() {
+            let text_kept = dialect.as_ref().map(|d| d.text_columns.clone()).unwrap_or_default();
+            let typed = |c: &str| overrides.for_column(s.table.as_str(), c).is_some_and(|o| o.value_type.is_some());
+            let refined = csv::refine_text_columns(&conn, &target, &|c| {
+                text_kept.contains_key(c) || typed(c) || csv_options.text_columns.iter().any(|t| t == c)
+            })
+            .map_err(|e| run::explain(&s.path, &e.to_string()))?;
+            coerced.extend(refined);
+        }
         progress.finish();
         tracing::info!(table = %s.table, "converted");
         let file_label = stat_table.as_ref().and_then(|(t, _)| t.file_label.clone());
@@ -436,6 +471,7 @@ fn convert(
             dialect,
             quality,
             file_label,
+            coerced,
         });
     }
     for name in request.options.schema.columns.keys() {

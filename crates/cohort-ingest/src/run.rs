@@ -23,6 +23,9 @@ pub fn run_with_progress(
     })
 }
 
+/// How the message of a value that does not fit its column's type starts.
+pub const MISFIT: &str = "a value does not fit its column's type";
+
 /// Turns a DuckDB reader error into an error that names the file and line.
 pub fn explain(source: &Path, message: &str) -> IngestError {
     let path = source.to_path_buf();
@@ -53,7 +56,7 @@ pub fn explain(source: &Path, message: &str) -> IngestError {
     } else if lower.contains("could not convert") || lower.contains("conversion error") {
         let detail = message.lines().find(|l| l.to_ascii_lowercase().contains("could not convert")).unwrap_or(message);
         (
-            format!("a value does not fit its column's type: {}", detail.trim()),
+            format!("{MISFIT}: {}", detail.trim()),
             Some("pass `--text-columns NAME` to keep that column as text".to_string()),
         )
     } else {

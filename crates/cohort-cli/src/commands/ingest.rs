@@ -59,6 +59,20 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         ctx.note(format!("  {}: attached to the version as `{}`", document.source, document.name));
     }
     for t in &report.tables {
+        for c in &t.coerced {
+            let examples = c.examples.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+            if c.kept_as_text {
+                ctx.note(format!(
+                    "  {}.{}: kept as text, {} values are not {} (e.g. {examples})",
+                    t.table, c.column, c.values, c.to_type
+                ));
+            } else {
+                ctx.note(format!(
+                    "  {}.{}: {} value(s) that are not {} stored as null (e.g. {examples}); `--text-columns {}` keeps them",
+                    t.table, c.column, c.values, c.to_type, c.column
+                ));
+            }
+        }
         if let Some(d) = &t.dialect {
             for (column, why) in &d.text_columns {
                 ctx.note(format!("  {}.{column}: kept as text ({why})", t.table));

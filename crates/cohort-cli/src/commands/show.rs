@@ -102,5 +102,21 @@ fn quality_of(detail: &cohort_store::DatasetDetail, version: u32, table: &str) -
     if !not_unique.is_empty() {
         parts.push(format!("identifiers that are not unique: {}", not_unique.join(", ")));
     }
+    for c in report.get("coerced").and_then(|c| c.as_array()).into_iter().flatten() {
+        let examples: Vec<String> = c["examples"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(|e| format!("{e:?}")))
+            .collect();
+        parts.push(format!(
+            "{}: {} value(s) not {} {} (e.g. {})",
+            c["column"].as_str().unwrap_or("?"),
+            c["values"],
+            c["to_type"].as_str().unwrap_or("?"),
+            if c["kept_as_text"] == true { "so kept as text" } else { "stored as null" },
+            examples.join(", ")
+        ));
+    }
     Some(format!("quality: {}", parts.join("; ")))
 }

@@ -24,13 +24,16 @@ fn assert_rejected(env: &Env, before: &std::collections::BTreeMap<String, String
 #[test]
 fn unknown_format() {
     let (env, before) = store_with_data();
-    let f = env.write("notes.docx", "not a table");
+    let f = env.write("notes.xyz", "not a table");
     assert_rejected(
         &env,
         &before,
         &["ingest", f.to_str().unwrap(), "--name", "x"],
-        &["notes.docx", "unknown format `.docx`", "hint:"],
+        &["notes.xyz", "unknown format `.xyz`", "hint:"],
     );
+    // A document alone is no dataset: documents are attached to the tables they describe.
+    let doc = env.write("notes.docx", "not a table");
+    assert_rejected(&env, &before, &["ingest", doc.to_str().unwrap(), "--name", "x"], &["no table to load"]);
 }
 
 #[test]

@@ -53,3 +53,67 @@ fn ingest_reports_duplicates_and_keys() {
         "{show}"
     );
 }
+
+#[test]
+fn values_of_another_type_become_nulls_with_count_and_examples() {
+    let env = Env::new();
+    // Visual acuity in letters, with two entries in words ("count fingers", "hand motion");
+    // thickness with a third of its entries as text, which is too many to drop.
+    let mut small = String::from("patient_id,va,crt\n");
+    for i in 0..100 {
+        let va = match i {
+            10 => "CF".to_string(),
+            20 => "HM".to_string(),
+            _ => (40 + i % 40).to_string(),
+        };
+        let crt = if i % 3 == 0 { "n.d.".to_string() } else { (250 + i).to_string() };
+        small.push_str(&format!("P{i:03},{va},{crt}\n"));
+    }
+    let report = env.json(&["ingest", env.write("small.csv", &small).to_str().unwrap(), "--name", "small"]);
+    let coerced = &report["tables"][0]["coerced"];
+    assert_eq!(coerced.as_array().map(|a| a.len()), Some(1), "{report}");
+    assert_eq!(coerced[0]["column"], "va");
+    assert_eq!(coerced[0]["to_type"], "BIGINT");
+    assert_eq!(coerced[0]["values"], 2);
+    assert_eq!(coerced[0]["examples"], serde_json::json!(["CF", "HM"]));
+    assert_eq!(
+        env.query_csv("SELECT typeof(va) AS t, count(va) AS n, typeof(crt) AS c FROM small.small GROUP BY ALL"),
+        "t,n,c\nBIGINT,98,VARCHAR\n"
+    );
+    let shown = env.ok(&["show", "small"]).stdout;
+    assert!(shown.contains("va: 2 value(s) not BIGINT stored as null (e.g. \"CF\", \"HM\")"), "{shown}");
+
+    // Past the sniffer's sample: the typed read fails, and the misfits are found by a second read.
+    let mut big = String::from("patient_id,va,crt\n");
+    for i in 0..30_000 {
+        let va = if i == 29_990 { "CF".to_string() } else { (40 + i % 40).to_string() };
+        let crt = if i >= 27_000 { "n.d.".to_string() } else { (250 + i % 100).to_string() };
+        big.push_str(&format!("P{i:05},{va},{crt}\n"));
+    }
+    let report = env.json(&["ingest", env.write("big.csv", &big).to_str().unwrap(), "--name", "big"]);
+    let coerced: std::collections::BTreeMap<String, serde_json::Value> = report["tables"][0]["coerced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["column"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    assert_eq!(
+        (coerced["va"]["values"].as_u64(), coerced["va"]["kept_as_text"].as_bool()),
+        (Some(1), Some(false)),
+        "{report}"
+    );
+    assert_eq!(
+        (coerced["crt"]["values"].as_u64(), coerced["crt"]["kept_as_text"].as_bool()),
+        (Some(3_000), Some(true)),
+        "{report}"
+    );
+    assert_eq!(
+        env.query_csv(
+            "SELECT typeof(va) AS t, count(va) AS n, typeof(crt) AS c, count(*) AS rows FROM big.big GROUP BY ALL"
+        ),
+        "t,n,c,rows\nBIGINT,29999,VARCHAR,30000\n"
+    );
+    // Asked to keep a column as text, it is kept whole.
+    env.ok(&["ingest", env.path("small.csv").to_str().unwrap(), "--name", "kept", "--text-columns", "va"]);
+    assert_eq!(env.scalar("SELECT count(va) FROM kept.small"), "100");
+}
