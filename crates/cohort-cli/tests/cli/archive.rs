@@ -124,3 +124,22 @@ fn unsafe_archives_are_refused_and_change_nothing() {
     assert!(!env.dir.path().join("evil.csv").exists() && !std::path::Path::new("/tmp/cohort-evil.csv").exists());
     assert!(no_unpacked_files(&env), "refused archives leave nothing unpacked");
 }
+
+#[test]
+fn one_file_many_files_and_an_archive_store_a_table_alike() {
+    let env = Env::new();
+    let patients = env.write("patients.csv", PATIENTS);
+    let visits = env.write("visits.csv", "patient_id,va\n001,55\n002,61\n");
+    let archive = zip(&env, "both.zip", &format!("z.writestr('patients.csv', {PATIENTS:?})\nz.writestr('visits.csv', 'patient_id,va\\n001,55\\n002,61\\n')"));
+    env.ok(&["ingest", patients.to_str().unwrap(), "--name", "one"]);
+    env.ok(&["ingest", patients.to_str().unwrap(), visits.to_str().unwrap(), "--name", "many"]);
+    env.ok(&["ingest", archive.to_str().unwrap(), "--name", "zipped"]);
+    let table = |dataset: &str| {
+        let show = env.json(&["show", dataset]);
+        let t = show["shown"]["tables"].as_array().unwrap().iter().find(|t| t["name"] == "patients").unwrap().clone();
+        (t["sha256"].clone(), t["columns"].clone(), t["rows"].clone(), t["arrow_schema"].clone())
+    };
+    let one = table("one");
+    assert_eq!(table("many"), one, "several files: the same table as one file alone");
+    assert_eq!(table("zipped"), one, "an archive: the same table as the file alone");
+}
