@@ -66,6 +66,9 @@ fn try_cast_text(column: &str, to_type: &str) -> String {
     format!("TRY_CAST(nullif({column}, chr(0)) AS {to_type})")
 }
 
+/// Rows of a table looked at first, to rule out columns that are plainly text.
+const REFINE_SAMPLE_ROWS: u64 = 100_000;
+
 /// Values a text column needs before it is looked at as a mostly-typed column.
 const MIN_VALUES_TO_REFINE: i64 = 20;
 
@@ -92,15 +95,33 @@ pub fn refine_text_columns(
         return Ok(Vec::new());
     }
     const TYPES: [&str; 3] = ["BIGINT", "DOUBLE", "DATE"];
-    let mut measures = Vec::new();
-    for c in &text {
-        let q = quote_ident(c);
-        measures.push(format!("count({q})"));
-        measures.extend(TYPES.iter().map(|t| format!("count(TRY_CAST({q} AS {t}))")));
+    let count_fits = |columns: &[String], from: &str| -> duckdb::Result<Vec<i64>> {
+        let mut measures = Vec::new();
+        for c in columns {
+            let q = quote_ident(c);
+            measures.push(format!("count({q})"));
+            measures.extend(TYPES.iter().map(|t| format!("count(TRY_CAST({q} AS {t}))")));
+        }
+        conn.query_row(&format!("SELECT {} FROM {from}", measures.join(", ")), [], |r| {
+            (0..measures.len()).map(|i| r.get::<_, i64>(i)).collect()
+        })
+    };
+    // A first look at the start of the table rules out most text columns (names, notes) cheaply;
+    // only the rest are counted over the whole table.
+    let sample = count_fits(&text, &format!("(SELECT * FROM {source} LIMIT {REFINE_SAMPLE_ROWS})"))?;
+    let text: Vec<String> = text
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let present = sample[4 * i];
+            present > 0 && sample[4 * i + 1..4 * i + 4].iter().any(|n| *n as f64 >= 0.5 * present as f64)
+        })
+        .map(|(_, c)| c)
+        .collect();
+    if text.is_empty() {
+        return Ok(Vec::new());
     }
-    let counts: Vec<i64> = conn.query_row(&format!("SELECT {} FROM {source}", measures.join(", ")), [], |r| {
-        (0..measures.len()).map(|i| r.get::<_, i64>(i)).collect()
-    })?;
+    let counts = count_fits(&text, &source)?;
     let mut chosen = Vec::new();
     for (i, c) in text.iter().enumerate() {
         let present = counts[4 * i];

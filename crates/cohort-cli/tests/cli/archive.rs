@@ -130,7 +130,13 @@ fn one_file_many_files_and_an_archive_store_a_table_alike() {
     let env = Env::new();
     let patients = env.write("patients.csv", PATIENTS);
     let visits = env.write("visits.csv", "patient_id,va\n001,55\n002,61\n");
-    let archive = zip(&env, "both.zip", &format!("z.writestr('patients.csv', {PATIENTS:?})\nz.writestr('visits.csv', 'patient_id,va\\n001,55\\n002,61\\n')"));
+    let archive = zip(
+        &env,
+        "both.zip",
+        &format!(
+            "z.writestr('patients.csv', {PATIENTS:?})\nz.writestr('visits.csv', 'patient_id,va\\n001,55\\n002,61\\n')"
+        ),
+    );
     env.ok(&["ingest", patients.to_str().unwrap(), "--name", "one"]);
     env.ok(&["ingest", patients.to_str().unwrap(), visits.to_str().unwrap(), "--name", "many"]);
     env.ok(&["ingest", archive.to_str().unwrap(), "--name", "zipped"]);
