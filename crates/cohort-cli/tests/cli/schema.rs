@@ -64,3 +64,25 @@ fn bad_overrides_are_refused_and_change_nothing() {
     assert!(r.stderr.contains("words.csv"), "{}", r.stderr);
     assert_eq!(env.tree(), before);
 }
+
+#[test]
+fn inference_reads_day_first_dates_booleans_decimals_and_gives_each_column_a_role() {
+    let env = Env::new();
+    let file = env.write(
+        "visits.csv",
+        "patient_id,seen,injected,dose_mg,site_code,comment\n\
+         P1,25/04/2024,yes,1.50,0042,first visit\n\
+         P2,03/05/2024,no,2.25,0043,\n\
+         P3,13/12/2023,yes,3.00,0044,moved away\n",
+    );
+    env.ok(&["ingest", file.to_str().unwrap(), "--name", "trial"]);
+    let d = dictionary(&env, "trial");
+    let typed = |c: &str| (d[c]["sql_type"].as_str().unwrap().to_string(), d[c]["role"].as_str().unwrap().to_string());
+    assert_eq!(typed("patient_id"), ("VARCHAR".into(), "identifier".into()));
+    assert_eq!(typed("seen"), ("DATE".into(), "date".into()));
+    assert_eq!(typed("injected"), ("BOOLEAN".into(), "category".into()));
+    assert_eq!(typed("dose_mg"), ("DOUBLE".into(), "measure".into()));
+    assert_eq!(typed("site_code"), ("VARCHAR".into(), "identifier".into()));
+    assert_eq!(typed("comment"), ("VARCHAR".into(), "text".into()));
+    assert_eq!(env.scalar("SELECT seen FROM trial.visits WHERE patient_id = 'P1'"), "2024-04-25", "day first");
+}
