@@ -385,18 +385,24 @@ const cohort = (() => {
 
   // ---- dataset page -------------------------------------------------------------------------
 
+  // Each draw takes a number; a draw whose answer arrives after a newer draw began is dropped, so
+  // a slow answer for the previous column never replaces the chart of the one chosen since.
+  let columnDraws = 0;
+
   async function drawColumn(select) {
     const column = select.value;
+    const draw = ++columnDraws;
     const node = $("#chart-column");
     node.dataset.column = "";
-    await drawColumnChart(select, column);
+    await drawColumnChart(select, column, () => draw === columnDraws);
     // Tells a reader (and the browser tests) which column the chart now shows.
-    if (select.value === column) node.dataset.column = column;
+    if (draw === columnDraws) node.dataset.column = column;
   }
 
-  async function drawColumnChart(select, column) {
+  async function drawColumnChart(select, column, current) {
     const note = $("#column-note");
     const s = await api(`/datasets/${encodeURIComponent(select.dataset.dataset)}/tables/${encodeURIComponent(select.dataset.table)}/columns/${encodeURIComponent(column)}`);
+    if (!current()) return;
     const missing = s.missing ? `; ${number(s.missing)} missing` : "";
     const bar = (x, y, extra = {}) => [{ type: "bar", x, y, marker: { color: SERIES[0] }, hovertemplate: "%{x}: %{y:,} rows<extra></extra>", ...extra }];
     if (s.kind === "numeric") {
