@@ -164,3 +164,16 @@ fn resolve(library: libloading::Library) -> Result<Api, libloading::Error> {
         _library: library,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_layout_matches_readstat_h() {
+        // gcc on x86-64 and aarch64 Linux: sizeof(readstat_value_t) == 16, type at 8, tag at 12.
+        assert_eq!(std::mem::size_of::<readstat_value_t>(), 16);
+        assert_eq!(std::mem::offset_of!(readstat_value_t, type_), 8);
+        assert_eq!(std::mem::offset_of!(readstat_value_t, tag), 12);
+    }
+}
