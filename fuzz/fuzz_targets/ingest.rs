@@ -3,7 +3,7 @@
 //! failure leaves the dataset without a new version.
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use cohort_ingest::{IngestOptions, IngestRequest, ingest};
 use cohort_store::{CancelToken, DatasetName, NoProgress, Settings, Store};
@@ -18,27 +18,39 @@ struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
     input: std::path::PathBuf,
+    runs: u32,
 }
 
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
+impl Fixture {
+    fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = Settings { memory_limit: 256 << 20, threads: Some(1), ..Settings::default() };
         let store = Store::init(&dir.path().join("store"), settings).expect("store");
         let input = dir.path().join("input");
         std::fs::create_dir_all(&input).expect("input dir");
-        Fixture { _dir: dir, store, input }
-    })
+        Fixture { _dir: dir, store, input, runs: 0 }
+    }
 }
 
+/// Inputs run against one store before a fresh one: versions pile up, and every commit rewrites
+/// the store's views of all of them.
+const RUNS_PER_STORE: u32 = 200;
+
 fuzz_target!(|data: &[u8]| {
+    static FIXTURE: Mutex<Option<Fixture>> = Mutex::new(None);
     let Some((&pick, content)) = data.split_first() else { return };
-    let fixture = fixture();
+    let mut guard = FIXTURE.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.as_ref().is_none_or(|f| f.runs >= RUNS_PER_STORE) {
+        *guard = Some(Fixture::new());
+    }
+    let fixture = guard.as_mut().expect("fixture set");
+    fixture.runs += 1;
     let file = fixture.input.join(format!("t.{}", EXTENSIONS[pick as usize % EXTENSIONS.len()]));
     std::fs::write(&file, content).expect("write input");
     let name = DatasetName::new("fuzz").expect("name");
-    let before = fixture.store.list().expect("list").into_iter().find(|d| d.name == name).map(|d| d.current_version);
+    let current =
+        |store: &Store| store.list().expect("list").into_iter().find(|d| d.name == name).map(|d| d.current_version);
+    let before = current(&fixture.store);
     let request = IngestRequest {
         name: name.clone(),
         files: vec![file],
@@ -48,8 +60,7 @@ fuzz_target!(|data: &[u8]| {
         options: IngestOptions::default(),
     };
     let result = ingest(&fixture.store, &request, &NoProgress, &CancelToken::new());
-    let after = fixture.store.list().expect("list").into_iter().find(|d| d.name == name).map(|d| d.current_version);
     if result.is_err() {
-        assert_eq!(before, after, "a failed ingest changed the dataset");
+        assert_eq!(before, current(&fixture.store), "a failed ingest changed the dataset");
     }
 });
