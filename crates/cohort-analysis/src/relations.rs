@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use cohort_store::name::quote_ident;
 use cohort_store::roles::is_identifier_name;
 use cohort_store::{
-    KeyCandidate, Relationship, RelationshipDecision, ResolvedVersion, Store, StoreError, TableInfo, VersionInfo,
-    table_source,
+    KeyCandidate, Relationship, RelationshipDecision, ResolvedVersion, Store, TableInfo, VersionInfo, table_source,
 };
 use serde::Serialize;
 
@@ -261,16 +260,5 @@ pub fn unified(
         looked_up: plan_lookups,
         unrelated,
         sql,
-    })
-}
-
-/// The catalog record of the version `version` shows.
-pub fn version_info(store: &Store, version: &ResolvedVersion) -> Result<VersionInfo, StoreError> {
-    store.versions(&version.dataset)?.into_iter().find(|v| v.version == version.version).ok_or_else(|| {
-        StoreError::VersionNotFound {
-            dataset: version.dataset.to_string(),
-            version: version.version,
-            available: Vec::new(),
-        }
     })
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::IngestOptions;
 use crate::error::{IngestError, Result};
-use crate::run::explain;
+use crate::run::{copy_sql, describe, explain};
 
 /// Rows of the file examined for leading zeros in numeric-looking columns.
 const LEADING_ZERO_SAMPLE_ROWS: usize = 100_000;
@@ -83,10 +83,7 @@ pub fn refine_text_columns(
     keep: &dyn Fn(&str) -> bool,
 ) -> duckdb::Result<Vec<Coerced>> {
     let source = format!("read_parquet({})", quote_literal(&target.to_string_lossy()));
-    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}"))?;
-    let text: Vec<String> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<duckdb::Result<Vec<_>>>()?
+    let text: Vec<String> = describe(conn, &format!("SELECT * FROM {source}"))?
         .into_iter()
         .filter(|(name, ty)| ty == "VARCHAR" && !is_identifier_name(name) && !keep(name))
         .map(|(name, _)| name)
@@ -129,39 +126,66 @@ pub fn refine_text_columns(
             continue;
         }
         let fits = |n: i64| n < present && n as f64 >= (1.0 - MAX_COERCED_SHARE) * present as f64;
-        if let Some((t, n)) = TYPES.iter().zip(&counts[4 * i + 1..4 * i + 4]).find(|(_, n)| fits(**n)) {
-            chosen.push((c.clone(), t.to_string(), (present - n) as u64));
+        if let Some(t) = TYPES.iter().zip(&counts[4 * i + 1..4 * i + 4]).find(|(_, n)| fits(**n)).map(|(t, _)| t) {
+            chosen.push((c.clone(), t.to_string()));
         }
     }
-    let mut coerced = Vec::new();
-    for (column, to_type, values) in &chosen {
-        let q = quote_ident(column);
-        let examples: Vec<String> = {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT DISTINCT {q} FROM {source} WHERE {q} IS NOT NULL AND TRY_CAST({q} AS {to_type}) IS NULL ORDER BY 1 LIMIT 5"
-            ))?;
-            stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<duckdb::Result<_>>()?
-        };
-        coerced.push(Coerced {
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let coerced = misfits(conn, &source, &chosen)?
+        .into_iter()
+        .zip(&chosen)
+        .map(|((_, values, examples), (column, to_type))| Coerced {
             column: column.clone(),
             to_type: to_type.clone(),
-            values: *values,
+            values: values.max(0) as u64,
             examples,
             kept_as_text: false,
-        });
-    }
-    if !chosen.is_empty() {
-        let casts: Vec<String> =
-            chosen.iter().map(|(c, t, _)| format!("TRY_CAST({0} AS {t}) AS {0}", quote_ident(c))).collect();
-        let rewritten = target.with_extension("refined.parquet");
-        conn.execute_batch(&format!(
-            "COPY (SELECT * REPLACE ({}) FROM {source}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
-            casts.join(", "),
-            quote_literal(&rewritten.to_string_lossy())
-        ))?;
-        std::fs::rename(&rewritten, target).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
-    }
+        })
+        .collect();
+    let casts: Vec<String> =
+        chosen.iter().map(|(c, t)| format!("{} AS {}", try_cast_text(&quote_ident(c), t), quote_ident(c))).collect();
+    let rewritten = target.with_extension("refined.parquet");
+    conn.execute_batch(&copy_sql(&format!("SELECT * REPLACE ({}) FROM {source}", casts.join(", ")), &rewritten))?;
+    std::fs::rename(&rewritten, target).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
     Ok(coerced)
+}
+
+/// For each `(column, type)` of what `from` reads: the values present, those that are not of the
+/// type, and up to five of these, in one scan.
+fn misfits(
+    conn: &Connection,
+    from: &str,
+    columns: &[(String, String)],
+) -> duckdb::Result<Vec<(i64, i64, Vec<String>)>> {
+    let mut measures = Vec::new();
+    for (c, t) in columns {
+        let q = quote_ident(c);
+        let misfit = format!("{q} IS NOT NULL AND {} IS NULL", try_cast_text(&q, t));
+        measures.push(format!("count({q})"));
+        measures.push(format!("count(*) FILTER (WHERE {misfit})"));
+        measures.push(format!(
+            "coalesce(list_slice(list(DISTINCT {q} ORDER BY {q}) FILTER (WHERE {misfit}), 1, 5), [])::VARCHAR[]"
+        ));
+    }
+    conn.query_row(&format!("SELECT {} FROM {from}", measures.join(", ")), [], |r| {
+        (0..columns.len())
+            .map(|i| {
+                let examples = match r.get::<_, duckdb::types::Value>(3 * i + 2)? {
+                    duckdb::types::Value::List(items) => items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            duckdb::types::Value::Text(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Ok((r.get(3 * i)?, r.get(3 * i + 1)?, examples))
+            })
+            .collect()
+    })
 }
 
 /// After a typed read of `typed_reader` failed on a value that does not fit its column's type:
@@ -210,50 +234,19 @@ pub fn coerce_mixed(
     let mut text_options = options.clone();
     text_options.text_columns.extend(failing.iter().map(|(c, _)| c.clone()));
     let (reader, mut dialect) = reader_sql(conn, path, tab, &text_options)?;
-    let mut measures = Vec::new();
-    for (c, t) in &failing {
-        let q = quote_ident(c);
-        let misfit = format!("{q} IS NOT NULL AND {} IS NULL", try_cast_text(&q, t));
-        measures.push(format!("count({q})"));
-        measures.push(format!("count(*) FILTER (WHERE {misfit})"));
-        measures.push(format!("coalesce(list_slice(list(DISTINCT {q}) FILTER (WHERE {misfit}), 1, 5), [])::VARCHAR[]"));
-    }
-    let sql = format!("SELECT {} FROM {reader}", measures.join(", "));
-    let figures: Vec<(i64, i64, Vec<String>)> = conn
-        .query_row(&sql, [], |r| {
-            (0..failing.len())
-                .map(|i| {
-                    let examples: duckdb::types::Value = r.get(3 * i + 2)?;
-                    let examples = match examples {
-                        duckdb::types::Value::List(items) => items
-                            .into_iter()
-                            .filter_map(|v| match v {
-                                duckdb::types::Value::Text(t) => Some(t),
-                                _ => None,
-                            })
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    Ok((r.get(3 * i)?, r.get(3 * i + 1)?, examples))
-                })
-                .collect()
-        })
-        .map_err(|e| explain(path, &e.to_string()))?;
+    let figures = misfits(conn, &reader, &failing).map_err(|e| explain(path, &e.to_string()))?;
     let mut coerced = Vec::new();
     let mut casts = Vec::new();
-    for ((column, to_type), (present, misfits, examples)) in failing.into_iter().zip(figures) {
-        let kept_as_text = present == 0 || misfits as f64 > MAX_COERCED_SHARE * present as f64;
-        let reason = if kept_as_text {
-            format!("mixed types: {misfits} of {present} values are not {to_type}")
+    for ((column, to_type), (present, misfit_count, examples)) in failing.into_iter().zip(figures) {
+        let kept_as_text = present == 0 || misfit_count as f64 > MAX_COERCED_SHARE * present as f64;
+        if kept_as_text {
+            let reason = format!("mixed types: {misfit_count} of {present} values are not {to_type}");
+            dialect.text_columns.insert(column.clone(), reason);
         } else {
             casts.push(format!("{} AS {}", try_cast_text(&quote_ident(&column), &to_type), quote_ident(&column)));
-            format!("mixed types: {misfits} value(s) that are not {to_type} stored as null")
-        };
-        dialect.text_columns.insert(column.clone(), reason);
-        if !kept_as_text {
             dialect.text_columns.remove(&column);
         }
-        coerced.push(Coerced { column, to_type, values: misfits.max(0) as u64, examples, kept_as_text });
+        coerced.push(Coerced { column, to_type, values: misfit_count.max(0) as u64, examples, kept_as_text });
     }
     let select = if casts.is_empty() {
         format!("SELECT * FROM {reader}")

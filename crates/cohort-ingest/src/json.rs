@@ -9,7 +9,7 @@ use duckdb::Connection;
 
 use crate::error::Result;
 use crate::parquet::normalised_select;
-use crate::run::explain;
+use crate::run::{describe, explain};
 
 /// Builds the `SELECT` that reads `path` with types normalised for interchange.
 pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
@@ -33,11 +33,7 @@ pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
 /// Text columns whose every value is an ISO 8601 timestamp. DuckDB's reader recognises
 /// `2024-03-01T10:00:00` but not the `2024-03-01T10:00:00.000` that pandas and JavaScript write.
 fn text_timestamps(conn: &Connection, path: &Path, reader: &str) -> Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare(&format!("DESCRIBE SELECT * FROM {reader}")).map_err(|e| explain(path, &e.to_string()))?;
-    let text: Vec<String> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+    let text: Vec<String> = describe(conn, &format!("SELECT * FROM {reader}"))
         .map_err(|e| explain(path, &e.to_string()))?
         .into_iter()
         .filter(|(_, ty)| ty == "VARCHAR")

@@ -181,6 +181,9 @@ struct Source {
 struct Document {
     file: PathBuf,
     shown: String,
+    len: u64,
+    /// Known once hashed or attached.
+    sha256: String,
 }
 
 /// A document attached to a version, as recorded in its provenance.
@@ -223,7 +226,7 @@ pub fn ingest(
             .spill_dir()
             .join(format!("unpack-{}", SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
     );
-    let (mut sources, documents) = preflight(&request.files, &scratch.0)?;
+    let (mut sources, mut documents) = preflight(&request.files, &scratch.0)?;
     if let Some(limit) = request.options.max_file_bytes
         && let Some(big) = sources.iter().find(|s| s.len > limit)
     {
@@ -248,13 +251,19 @@ pub fn ingest(
 
     // Hashing first pays only when the current version may hold these very sources: then an
     // unchanged re-ingest costs one read and no conversion. Otherwise hash while DuckDB converts.
-    let tables = if documents.is_empty() && current.as_ref().is_some_and(|v| same_shape(&v.sources, &sources)) {
+    let tables = if current.as_ref().is_some_and(|v| same_shape(&v.sources, &recorded(&sources, &documents))) {
         let hashes = hash_sources(&sources, progress, cancel)?;
         for (s, h) in sources.iter_mut().zip(hashes) {
             s.sha256 = h;
         }
+        for d in &mut documents {
+            d.sha256 = sha256_file(&d.file, |_| {})
+                .map_err(|e| IngestError::Unreadable { path: d.file.clone(), source: e })?
+                .0;
+        }
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "hashed sources");
-        if let Some(outcome) = unchanged(store, &request.name, current.as_ref(), &sources, &options_json)? {
+        let expected = recorded(&sources, &documents);
+        if let Some(outcome) = unchanged(store, &request.name, current.as_ref(), &expected, &options_json)? {
             return Ok(IngestReport {
                 upload_id: upload_id(&outcome),
                 outcome,
@@ -264,7 +273,7 @@ pub fn ingest(
                 seconds: started.elapsed().as_secs_f64(),
             });
         }
-        Some(convert(store, request, &sources, progress, cancel)?)
+        Some(convert(store, request, &sources, &scratch.0, progress, cancel)?)
     } else {
         None
     };
@@ -274,7 +283,7 @@ pub fn ingest(
             let stop_hashing = CancelToken::new();
             let (hashes, converted) = std::thread::scope(|scope| {
                 let hasher = scope.spawn(|| hash_sources(&sources, &NoProgress, &stop_hashing));
-                let converted = convert(store, request, &sources, progress, cancel);
+                let converted = convert(store, request, &sources, &scratch.0, progress, cancel);
                 if converted.is_err() {
                     stop_hashing.cancel();
                 }
@@ -296,20 +305,13 @@ pub fn ingest(
     }
 
     let mut attachments = Vec::new();
-    for d in &documents {
+    for d in &mut documents {
         let name = d.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let (sha256, bytes) = staging.attach(&name, &d.file)?;
+        d.sha256 = sha256.clone();
         attachments.push(Attachment { name, source: d.shown.clone(), sha256, bytes });
     }
-    let source_files: Vec<SourceFile> = sources
-        .iter()
-        .map(|s| SourceFile {
-            path: s.shown.clone(),
-            sha256: s.sha256.clone(),
-            bytes: s.len,
-            table: Some(s.table.to_string()),
-        })
-        .collect();
+    let source_files = recorded(&sources, &documents);
     let provenance = serde_json::json!({
         "tool": "cohort",
         "tool_version": cohort_store::VERSION,
@@ -362,6 +364,7 @@ fn convert(
     store: &Store,
     request: &IngestRequest,
     sources: &[Source],
+    scratch: &Path,
     progress: &dyn Progress,
     cancel: &CancelToken,
 ) -> Result<(Staging, Vec<TableReport>, Relationships)> {
@@ -370,8 +373,8 @@ fn convert(
     fs_err::create_dir_all(&spill).map_err(cohort_store::StoreError::from)?;
     let conn = duck::open_engine(store.settings(), &spill)?;
     let mut tables = Vec::new();
-    let mut staged_files = Vec::new();
-    let mut converted_columns: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    // Per table: its staged file and its columns as stored.
+    let mut staged: Vec<(PathBuf, Vec<(String, String)>)> = Vec::new();
     for (index, s) in sources.iter().enumerate() {
         if cancel.is_cancelled() {
             return Err(IngestError::Cancelled);
@@ -380,14 +383,8 @@ fn convert(
         let target = dir.join("part-0.parquet");
         let mut stat_table = None;
         let overrides = &request.options.schema;
-        // Columns to be text are read as text: a cast afterwards would lose leading zeros.
         let mut csv_options = request.options.clone();
-        for (name, o) in &overrides.columns {
-            let column = name.strip_prefix(&format!("{}.", s.table)).unwrap_or(name);
-            if o.value_type.as_deref().and_then(schema::sql_type) == Some("VARCHAR") && !column.contains('.') {
-                csv_options.text_columns.push(column.to_string());
-            }
-        }
+        csv_options.text_columns.extend(overrides.text_columns_for(s.table.as_str()));
         let mut csv_reader = None;
         let (select, mut dialect) = match s.format {
             Format::Csv { tab } => {
@@ -399,19 +396,17 @@ fn convert(
             Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
             Format::Json => (json::reader_sql(&conn, &s.path)?, None),
             Format::Stat(kind) => {
-                let scratch = stat::scratch_file(&spill, index);
-                let _remove = RemoveOnDrop(scratch.clone());
-                let table = stat::read_to_parquet(&s.path, kind, &scratch, progress, cancel)?;
-                let select = stat::select_with_labels(&scratch, &table);
-                stat_table = Some((table, _remove));
+                // In this ingest's own scratch folder, which goes however the ingest ends.
+                fs_err::create_dir_all(scratch).map_err(cohort_store::StoreError::from)?;
+                let read = scratch.join(format!("stat-{index}.parquet"));
+                let table = stat::read_to_parquet(&s.path, kind, &read, progress, cancel)?;
+                let select = stat::select_with_labels(&read, &table);
+                stat_table = Some((table, read));
                 (select, None)
             }
         };
         let select = apply_types(&conn, &s.path, select, &s.table, overrides)?;
-        let copy = format!(
-            "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
-            quote_literal(&target.to_string_lossy())
-        );
+        let copy = run::copy_sql(&select, &target);
         progress.begin(&format!("converting {}", display_name(&s.path)), Some(s.len));
         let mut coerced = Vec::new();
         match run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel) {
@@ -423,11 +418,7 @@ fn convert(
                 let (select, text_dialect, found) =
                     csv::coerce_mixed(&conn, &s.path, *tab, &csv_options, reader, sniffed)?;
                 let select = apply_types(&conn, &s.path, select, &s.table, overrides)?;
-                let copy = format!(
-                    "COPY ({select}) TO {} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)",
-                    quote_literal(&target.to_string_lossy())
-                );
-                run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel)?;
+                run::run_with_progress(&conn, &run::copy_sql(&select, &target), &s.path, s.len, progress, cancel)?;
                 dialect = Some(text_dialect);
                 coerced = found;
             }
@@ -445,11 +436,13 @@ fn convert(
         progress.finish();
         tracing::info!(table = %s.table, "converted");
         let file_label = stat_table.as_ref().and_then(|(t, _)| t.file_label.clone());
-        if let Some((table, _scratch)) = stat_table {
+        if let Some((table, read)) = stat_table {
+            // Stored now: free the space before the next source.
+            let _ = std::fs::remove_file(read);
             annotate_stat_columns(&mut staging, &s.table, &table);
         }
         let columns =
-            describe(&conn, &format!("SELECT * FROM read_parquet({})", quote_literal(&target.to_string_lossy())))
+            run::describe(&conn, &format!("SELECT * FROM read_parquet({})", quote_literal(&target.to_string_lossy())))
                 .map_err(|e| run::explain(&s.path, &e.to_string()))?;
         for (column, _) in &columns {
             if let Some(o) = overrides.for_column(s.table.as_str(), column)
@@ -461,9 +454,8 @@ fn convert(
                 staging.annotate(&s.table, column, notes);
             }
         }
-        converted_columns.push((s.table.to_string(), columns));
-        let quality = quality::assess(&conn, &target).map_err(|e| run::explain(&s.path, &e.to_string()))?;
-        staged_files.push(target);
+        let quality = quality::assess(&conn, &target, &columns).map_err(|e| run::explain(&s.path, &e.to_string()))?;
+        staged.push((target, columns));
         tables.push(TableReport {
             table: s.table.to_string(),
             source: PathBuf::from(&s.shown),
@@ -474,13 +466,15 @@ fn convert(
             coerced,
         });
     }
+    let has_column = |t: &TableReport, cols: &[(String, String)], table: Option<&str>, column: &str| {
+        table.is_none_or(|table| t.table == table) && cols.iter().any(|c| c.0 == column)
+    };
     for name in request.options.schema.columns.keys() {
-        let found = match name.split_once('.') {
-            Some((table, column)) => {
-                converted_columns.iter().any(|(t, cols)| t == table && cols.iter().any(|c| c.0 == column))
-            }
-            None => converted_columns.iter().any(|(_, cols)| cols.iter().any(|c| &c.0 == name)),
+        let (table, column) = match name.split_once('.') {
+            Some((table, column)) => (Some(table), column),
+            None => (None, name.as_str()),
         };
+        let found = tables.iter().zip(&staged).any(|(t, (_, cols))| has_column(t, cols, table, column));
         if !found {
             return Err(IngestError::Invalid {
                 path: sources[0].path.clone(),
@@ -492,10 +486,11 @@ fn convert(
     }
     let staged: Vec<relationships::StagedTable> = tables
         .iter()
-        .zip(&staged_files)
-        .map(|(t, file)| relationships::StagedTable {
+        .zip(&staged)
+        .map(|(t, (file, columns))| relationships::StagedTable {
             name: &t.table,
             file,
+            columns,
             candidate_keys: t.quality.as_ref().map(|q| q.candidate_keys.as_slice()).unwrap_or_default(),
         })
         .collect();
@@ -513,12 +508,6 @@ pub struct Relationships {
     pub links: Vec<cohort_store::Relationship>,
 }
 
-/// `(name, SQL type)` of each column `select` returns.
-fn describe(conn: &duckdb::Connection, select: &str) -> duckdb::Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare(&format!("DESCRIBE {select}"))?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-}
-
 /// `select` with each column whose type is overridden cast to that type.
 fn apply_types(
     conn: &duckdb::Connection,
@@ -530,7 +519,7 @@ fn apply_types(
     if overrides.is_empty() {
         return Ok(select);
     }
-    let columns = describe(conn, &select).map_err(|e| run::explain(path, &e.to_string()))?;
+    let columns = run::describe(conn, &select).map_err(|e| run::explain(path, &e.to_string()))?;
     let casts: Vec<String> = columns
         .iter()
         .filter_map(|(name, ty)| {
@@ -543,15 +532,6 @@ fn apply_types(
         return Ok(select);
     }
     Ok(format!("SELECT * REPLACE ({}) FROM ({select})", casts.join(", ")))
-}
-
-/// Removes a scratch file however the conversion ends.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Records the labels, code lists and missing codes of a statistical file's columns, and marks
@@ -591,7 +571,7 @@ fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Docu
                 unpacked
                     .documents
                     .into_iter()
-                    .map(|(file, entry)| Document { file, shown: format!("{}!{entry}", path.display()) }),
+                    .map(|(file, entry)| document(file, format!("{}!{entry}", path.display()))),
             );
             for (i, (file, entry)) in unpacked.tables.into_iter().enumerate() {
                 let shown = format!("{}!{entry}", path.display());
@@ -619,7 +599,7 @@ fn preflight(files: &[PathBuf], scratch: &Path) -> Result<(Vec<Source>, Vec<Docu
         let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         // `.txt` given on its own is delimited text; inside an archive it is a document.
         if extension != "txt" && archive::DOCUMENTS.contains(&extension.as_str()) {
-            documents.push(Document { file: path.clone(), shown: path.to_string_lossy().into_owned() });
+            documents.push(document(path.clone(), path.to_string_lossy().into_owned()));
             continue;
         }
         add_source(&mut sources, path.clone(), path.to_string_lossy().into_owned(), None, &meta)?;
@@ -707,9 +687,33 @@ fn current_version(store: &Store, name: &DatasetName) -> Result<Option<VersionIn
 }
 
 /// Whether `recorded` sources could be `sources`: same tables, same sizes, same order.
-fn same_shape(recorded: &[SourceFile], sources: &[Source]) -> bool {
-    recorded.len() == sources.len()
-        && recorded.iter().zip(sources).all(|(r, s)| r.bytes == s.len && r.table.as_deref() == Some(s.table.as_str()))
+fn same_shape(recorded: &[SourceFile], expected: &[SourceFile]) -> bool {
+    recorded.len() == expected.len()
+        && recorded.iter().zip(expected).all(|(r, e)| r.bytes == e.bytes && r.table == e.table)
+}
+
+/// How a version records what it was made from: each table's source, then each attached
+/// document (with no table).
+fn recorded(sources: &[Source], documents: &[Document]) -> Vec<SourceFile> {
+    let tables = sources.iter().map(|s| SourceFile {
+        path: s.shown.clone(),
+        sha256: s.sha256.clone(),
+        bytes: s.len,
+        table: Some(s.table.to_string()),
+    });
+    let documents = documents.iter().map(|d| SourceFile {
+        path: d.shown.clone(),
+        sha256: d.sha256.clone(),
+        bytes: d.len,
+        table: None,
+    });
+    tables.chain(documents).collect()
+}
+
+/// A document to attach, with its size (an unreadable one reads as empty and fails when attached).
+fn document(file: PathBuf, shown: String) -> Document {
+    let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    Document { file, shown, len, sha256: String::new() }
 }
 
 /// The current version, if it was made from exactly these sources with these options.
@@ -717,16 +721,12 @@ fn unchanged(
     store: &Store,
     name: &DatasetName,
     current: Option<&VersionInfo>,
-    sources: &[Source],
+    expected: &[SourceFile],
     options: &serde_json::Value,
 ) -> Result<Option<CommitOutcome>> {
     let Some(current) = current else { return Ok(None) };
-    let same_sources = current.sources.len() == sources.len()
-        && current
-            .sources
-            .iter()
-            .zip(sources)
-            .all(|(a, b)| a.sha256 == b.sha256 && a.table.as_deref() == Some(b.table.as_str()));
+    let same_sources = current.sources.len() == expected.len()
+        && current.sources.iter().zip(expected).all(|(a, b)| a.sha256 == b.sha256 && a.table == b.table);
     let same_options = current.provenance.get("options") == Some(options);
     if same_sources && same_options && current.provenance.get("command").and_then(|c| c.as_str()) == Some("ingest") {
         // Make sure it is still readable before calling it unchanged.

@@ -7,7 +7,7 @@ use cohort_store::name::{quote_ident, quote_literal};
 use duckdb::Connection;
 
 use crate::error::Result;
-use crate::run::explain;
+use crate::run::{describe, explain};
 
 /// Builds the `SELECT` that reads `path` with types normalised for interchange.
 pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
@@ -17,12 +17,7 @@ pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
 /// `SELECT` from `source` (a table function reading `path`), with each column whose type does not
 /// travel well cast to one that does.
 pub fn normalised_select(conn: &Connection, path: &Path, source: &str) -> Result<String> {
-    let mut stmt =
-        conn.prepare(&format!("DESCRIBE SELECT * FROM {source}")).map_err(|e| explain(path, &e.to_string()))?;
-    let columns: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| explain(path, &e.to_string()))?;
+    let columns = describe(conn, &format!("SELECT * FROM {source}")).map_err(|e| explain(path, &e.to_string()))?;
     let projection = columns
         .iter()
         .map(|(name, ty)| match interchange_type(ty) {

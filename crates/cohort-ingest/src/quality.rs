@@ -36,13 +36,14 @@ pub struct TableQuality {
 /// share of the ingest itself; `cohort dictionary` measures such tables on demand.
 pub const ASSESSED_UP_TO_ROWS: i64 = 5_000_000;
 
-/// Assesses the Parquet file `path` just written for a table; `None` past
-/// [`ASSESSED_UP_TO_ROWS`].
-pub fn assess(conn: &Connection, path: &std::path::Path) -> duckdb::Result<Option<TableQuality>> {
+/// Assesses the Parquet file `path` just written for a table, whose `(name, SQL type)` columns
+/// are `columns`; `None` past [`ASSESSED_UP_TO_ROWS`].
+pub fn assess(
+    conn: &Connection,
+    path: &std::path::Path,
+    columns: &[(String, String)],
+) -> duckdb::Result<Option<TableQuality>> {
     let source = format!("read_parquet({})", quote_literal(&path.to_string_lossy()));
-    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}"))?;
-    let columns: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?;
     // One scan: distinct rows, and each column's present and distinct counts. Rows are compared by
     // a 64-bit hash of the whole row: at most 5 million rows, a collision is about a one in a
     // million chance, and a set of hashes is small.
@@ -51,7 +52,7 @@ pub fn assess(conn: &Connection, path: &std::path::Path) -> duckdb::Result<Optio
         return Ok(None);
     }
     let mut measures = vec!["count(DISTINCT hash(t))".to_string()];
-    for (c, _) in &columns {
+    for (c, _) in columns {
         let c = quote_ident(c);
         measures.push(format!("count({c})"));
         measures.push(format!("approx_count_distinct({c})"));

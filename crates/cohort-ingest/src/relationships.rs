@@ -21,6 +21,8 @@ pub struct StagedTable<'a> {
     pub name: &'a str,
     /// Its Parquet file.
     pub file: &'a std::path::Path,
+    /// Its columns: `(name, SQL type)`.
+    pub columns: &'a [(String, String)],
     /// Its columns with a value in every row, all different (from the quality report; empty when
     /// the table was too big to assess, and then it gets no key).
     pub candidate_keys: &'a [String],
@@ -31,8 +33,7 @@ pub fn detect(conn: &Connection, tables: &[StagedTable]) -> duckdb::Result<(Vec<
     let mut columns_of = Vec::new();
     let mut keys = Vec::new();
     for t in tables {
-        let source = reader(t.file);
-        let columns = keyable_columns(conn, &source)?;
+        let columns = keyable_columns(t.columns);
         let unique: Vec<String> = columns.iter().filter(|c| t.candidate_keys.contains(c)).cloned().collect();
         if let Some(key) = choose_key(t.name, &unique) {
             keys.push(key);
@@ -55,9 +56,7 @@ pub fn detect(conn: &Connection, tables: &[StagedTable]) -> duckdb::Result<(Vec<
                 }
                 if child_key {
                     let back = coverage(conn, parent.file, &key.column, child.file, column)?;
-                    if back > share
-                        || (back == share && parent_position(tables, child.name) < parent_position(tables, parent.name))
-                    {
+                    if back > share || (back == share && position(tables, child.name) < position(tables, parent.name)) {
                         continue;
                     }
                 }
@@ -80,7 +79,9 @@ pub fn detect(conn: &Connection, tables: &[StagedTable]) -> duckdb::Result<(Vec<
     Ok((keys, links))
 }
 
-fn parent_position(tables: &[StagedTable], name: &str) -> usize {
+/// Where `name` stands among the ingest's tables: between two equal key sets, the first given is
+/// the parent.
+fn position(tables: &[StagedTable], name: &str) -> usize {
     tables.iter().position(|t| t.name == name).unwrap_or(usize::MAX)
 }
 
@@ -89,18 +90,15 @@ fn reader(file: &std::path::Path) -> String {
 }
 
 /// Identifier-like columns of types a key can have (text and whole numbers).
-fn keyable_columns(conn: &Connection, source: &str) -> duckdb::Result<Vec<String>> {
-    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {source}"))?;
-    let columns: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?;
-    Ok(columns
-        .into_iter()
+fn keyable_columns(columns: &[(String, String)]) -> Vec<String> {
+    columns
+        .iter()
         .filter(|(name, ty)| {
             is_identifier_name(name)
                 && matches!(ty.as_str(), "VARCHAR" | "BIGINT" | "INTEGER" | "SMALLINT" | "TINYINT" | "HUGEINT" | "UUID")
         })
-        .map(|(name, _)| name)
-        .collect())
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// `patients` -> `patient`, `diagnoses` -> `diagnosis`: enough English for table names.

@@ -8,6 +8,21 @@ use duckdb::Connection;
 
 use crate::error::{IngestError, Result};
 
+/// How every table an ingest stores is written: zstd level 1 (see ARCHITECTURE.md) in row groups
+/// of DuckDB's default size.
+const PARQUET_OPTIONS: &str = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880";
+
+/// The `COPY` that writes what `select` returns to the Parquet file `target`.
+pub fn copy_sql(select: &str, target: &Path) -> String {
+    format!("COPY ({select}) TO {} ({PARQUET_OPTIONS})", cohort_store::name::quote_literal(&target.to_string_lossy()))
+}
+
+/// `(name, SQL type)` of each column `select` (a query, or `SELECT * FROM reader(...)`) returns.
+pub fn describe(conn: &Connection, select: &str) -> duckdb::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(&format!("DESCRIBE {select}"))?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
 /// Executes `sql` with progress and cancellation; errors are explained in terms of `source`.
 pub fn run_with_progress(
     conn: &Connection,

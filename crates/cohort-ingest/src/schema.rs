@@ -117,6 +117,20 @@ impl SchemaOverrides {
         self.columns.is_empty()
     }
 
+    /// The columns of `table` to be stored as text: these are read as text, since a cast
+    /// afterwards would lose leading zeros.
+    pub fn text_columns_for(&self, table: &str) -> Vec<String> {
+        let prefix = format!("{table}.");
+        self.columns
+            .iter()
+            .filter(|(_, o)| o.value_type.as_deref().and_then(sql_type) == Some("VARCHAR"))
+            .filter_map(|(name, _)| match name.strip_prefix(&prefix) {
+                Some(column) => Some(column.to_string()),
+                None => (!name.contains('.')).then(|| name.clone()),
+            })
+            .collect()
+    }
+
     /// The override for `column` of `table`: `table.column` wins over `column`.
     pub fn for_column(&self, table: &str, column: &str) -> Option<&ColumnOverride> {
         self.columns.get(&format!("{table}.{column}")).or_else(|| self.columns.get(column))
@@ -146,5 +160,15 @@ mod tests {
         assert_eq!(o.for_column("patients", "site").unwrap().role.as_deref(), Some("category"));
         assert!(o.add_setting("type", "va=float128").unwrap_err().contains("unknown type"));
         assert!(o.add_setting("role", "va").unwrap_err().contains("COLUMN=ROLE"));
+    }
+
+    #[test]
+    fn text_columns_are_those_of_the_table_or_of_any_table() {
+        let mut o = SchemaOverrides::default();
+        for setting in ["code=text", "visits.site=text", "patients.zip=text", "va=integer"] {
+            o.add_setting("type", setting).unwrap();
+        }
+        assert_eq!(o.text_columns_for("visits"), ["code", "site"]);
+        assert_eq!(o.text_columns_for("patients"), ["code", "zip"]);
     }
 }

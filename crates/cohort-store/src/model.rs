@@ -281,6 +281,13 @@ pub struct DatasetDetail {
     pub shown: ResolvedVersion,
 }
 
+impl DatasetDetail {
+    /// The catalog record (provenance, sources, content hash) of the version shown.
+    pub fn shown_info(&self) -> Option<&VersionInfo> {
+        self.versions.iter().find(|v| v.version == self.shown.version)
+    }
+}
+
 /// What a commit did.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -212,7 +212,7 @@ async fn dataset(
     };
     let dictionary =
         if table.is_empty() { Default::default() } else { table_dictionary(&state, &reference, &table).await? };
-    let shown = detail.versions.iter().find(|v| v.version == detail.shown.version);
+    let shown = detail.shown_info();
     let page = DatasetPage {
         name: detail.summary.name.to_string(),
         reference: VersionRef::parse(&reference)?.to_string(),
@@ -275,7 +275,7 @@ fn script_json(value: &serde_json::Value) -> String {
 async fn results(State(state): State<AppState>, Path(reference): Path<String>) -> Result<Response, PageError> {
     let detail = dataset_detail(&state, &reference).await?;
     // A version never changes, so neither does its page: render it once.
-    let shown = detail.versions.iter().find(|v| v.version == detail.shown.version);
+    let shown = detail.shown_info();
     let key = shown.map(|v| format!("results:{reference}:{}", v.content_hash));
     if let Some(page) = key.as_deref().and_then(|k| state.cached_page(k)) {
         return Ok(html_bytes(page));

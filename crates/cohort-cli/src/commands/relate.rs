@@ -1,7 +1,7 @@
 //! `cohort relate`.
 
 use anyhow::{Context as _, bail};
-use cohort_analysis::relations::{Relations, relations, unified, version_info};
+use cohort_analysis::relations::{Relations, relations, unified};
 use cohort_store::export::{Watch, copy_select};
 use cohort_store::{OutputFormat, RelationshipDecision, ResolvedVersion, Session, VersionRef};
 
@@ -15,9 +15,10 @@ use crate::ui::{print_json, table};
 pub fn run(ctx: &Context, args: &RelateArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
     let reference = VersionRef::parse(&args.dataset)?;
-    let version = store.resolve(&reference)?;
+    let detail = store.detail(&reference)?;
+    let version = &detail.shown;
     for (spec, holds) in args.add.iter().map(|s| (s, true)).chain(args.reject.iter().map(|s| (s, false))) {
-        let decision = parse_decision(spec, holds, &version)?;
+        let decision = parse_decision(spec, holds, version)?;
         store.decide_relationship(&reference.dataset, &decision)?;
         ctx.note(format!(
             "{} {}.{} -> {}.{}",
@@ -29,13 +30,13 @@ pub fn run(ctx: &Context, args: &RelateArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     let decisions = store.relationship_decisions(&reference.dataset)?;
-    let info = version_info(&store, &version)?;
-    let rel = relations(&version, &info, &decisions);
+    let info = detail.shown_info().with_context(|| format!("`{reference}` lists no record of the version shown"))?;
+    let rel = relations(version, info, &decisions);
     if !args.unified {
         show(ctx, &rel)?;
         return Ok(ExitStatus::Success);
     }
-    let plan = unified(&store, &version, &rel, args.root.as_deref())
+    let plan = unified(&store, version, &rel, args.root.as_deref())
         .with_context(|| format!("building the unified view of `{reference}`"))
         .map_err(|e| {
             e.context("confirm a relationship with `cohort relate NAME --add CHILD.COLUMN=PARENT.KEY`, or pick the participant table with `--root TABLE`")
@@ -45,24 +46,18 @@ pub fn run(ctx: &Context, args: &RelateArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let session = Session::new(&store)?;
+    let conn = session.connection();
+    // Computed once (one row per participant, so it is small), then counted and written.
+    conn.execute_batch(&format!("CREATE TEMP TABLE unified AS {}", plan.sql))?;
     if let Some(path) = &args.output {
         let format = format_of_path(path).unwrap_or(OutputFormat::Parquet);
         let bars = ctx.bars();
         let watch = Watch { progress: &bars, total: 0, cancel: ctx.cancel };
-        copy_select(session.connection(), &plan.sql, format, &destination(Some(path), format)?, &watch)?;
+        copy_select(conn, "SELECT * FROM unified", format, &destination(Some(path), format)?, &watch)?;
     }
-    let (rows, participants, columns): (i64, i64, usize) = {
-        let conn = session.connection();
-        let count = format!(
-            "SELECT count(*), count(DISTINCT {}) FROM ({}) u",
-            cohort_store::name::quote_ident(&plan.key),
-            plan.sql
-        );
-        let (rows, participants) = conn.query_row(&count, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut stmt = conn.prepare(&format!("DESCRIBE {}", plan.sql))?;
-        let columns = stmt.query_map([], |r| r.get::<_, String>(0))?.count();
-        (rows, participants, columns)
-    };
+    let count = format!("SELECT count(*), count(DISTINCT {}) FROM unified", cohort_store::name::quote_ident(&plan.key));
+    let (rows, participants): (i64, i64) = conn.query_row(&count, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let columns = conn.prepare("DESCRIBE unified")?.query_map([], |r| r.get::<_, String>(0))?.count();
     if ctx.global.json {
         print_json(&serde_json::json!({
             "root": plan.root,

@@ -44,13 +44,13 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
             ]);
         }
         println!("{cols}");
-        if let Some(q) = quality_of(&detail, shown.version, &t.name) {
+        if let Some(q) = quality_of(&detail, &t.name) {
             println!("  {q}");
         }
     }
     println!("\nVersions");
     println!("{}", versions_table(&detail.versions));
-    if let Some(v) = detail.versions.iter().find(|v| v.version == shown.version) {
+    if let Some(v) = detail.shown_info() {
         println!("\nProvenance of version {}", v.version);
         for src in &v.sources {
             println!("  {} ({}, sha256 {})", src.path, bytes(src.bytes), &src.sha256[..src.sha256.len().min(16)]);
@@ -81,8 +81,8 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
 }
 
 /// One line from the quality report an ingest stored for `table`, if there is one.
-fn quality_of(detail: &cohort_store::DatasetDetail, version: u32, table: &str) -> Option<String> {
-    let v = detail.versions.iter().find(|v| v.version == version)?;
+fn quality_of(detail: &cohort_store::DatasetDetail, table: &str) -> Option<String> {
+    let v = detail.shown_info()?;
     let report = v.provenance.get("tables")?.as_array()?.iter().find(|t| t["table"] == table)?;
     let q = report.get("quality")?;
     let list = |key: &str| -> Vec<String> {

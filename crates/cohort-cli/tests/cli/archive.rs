@@ -69,6 +69,15 @@ fn an_ehr_extract_becomes_one_table_per_entry() {
     let with_codebook = env.json(&["ingest", archive.to_str().unwrap(), codebook.to_str().unwrap(), "--name", "ehr"]);
     assert_eq!(with_codebook["outcome"]["version"], 2, "{with_codebook}");
     assert_eq!(with_codebook["documents"].as_array().unwrap().len(), 3);
+    let documents = env.json(&["show", "ehr"])["versions"][0]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["table"].is_null())
+        .count();
+    assert_eq!(documents, 3, "documents are recorded among the sources, with no table");
+    let same = env.json(&["ingest", archive.to_str().unwrap(), codebook.to_str().unwrap(), "--name", "ehr"]);
+    assert_eq!(same["outcome"]["outcome"], "unchanged", "{same}");
     let single = env.write("patients.csv", PATIENTS);
     env.ok(&["ingest", single.to_str().unwrap(), "--name", "alone"]);
     let table = |dataset: &str| {

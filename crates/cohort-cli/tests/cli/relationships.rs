@@ -77,8 +77,7 @@ fn links(rel: &serde_json::Value) -> Vec<String> {
 fn an_ehr_extract_gets_its_keys_relationships_and_a_unified_view() {
     let env = Env::new();
     env.python_fixtures(WRITE_EXTRACT);
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.path("expected.json")).unwrap()).unwrap();
+    let expected = env.json_file("expected.json");
     env.ok(&["ingest", env.path("ehr.zip").to_str().unwrap(), "--name", "ehr"]);
 
     let rel = env.json(&["relate", "ehr"]);

@@ -3,11 +3,6 @@
 
 use crate::util::Env;
 
-fn dictionary(env: &Env, dataset: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let d = env.json(&["dictionary", dataset]);
-    d["visits"].as_array().unwrap().iter().map(|e| (e["column"].as_str().unwrap().to_string(), e.clone())).collect()
-}
-
 #[test]
 fn overrides_apply_and_hold_for_later_ingests() {
     let env = Env::new();
@@ -30,7 +25,7 @@ fn overrides_apply_and_hold_for_later_ingests() {
         "--label",
         "seen=Visit date",
     ]);
-    let d = dictionary(&env, "trial");
+    let d = env.dictionary("trial", Some("visits"));
     assert_eq!((d["site"]["sql_type"].as_str(), d["site"]["role"].as_str()), (Some("VARCHAR"), Some("category")));
     assert_eq!(d["va"]["sql_type"], "DOUBLE");
     assert_eq!(d["va"]["label"], "Visual acuity (ETDRS letters)");
@@ -41,7 +36,7 @@ fn overrides_apply_and_hold_for_later_ingests() {
     env.write("visits.csv", "patient_id,site,va,seen\nP1,1,55,2024-01-03\nP2,2,61,2024-01-04\nP3,3,70,2024-02-01\n");
     let again = env.json(&["ingest", visits.to_str().unwrap(), "--name", "trial"]);
     assert_eq!(again["outcome"]["version"], 2, "{again}");
-    let d = dictionary(&env, "trial");
+    let d = env.dictionary("trial", Some("visits"));
     assert_eq!((d["site"]["sql_type"].as_str(), d["site"]["role"].as_str()), (Some("VARCHAR"), Some("category")));
     assert_eq!(d["va"]["label"], "Visual acuity (ETDRS letters)");
 }
@@ -76,7 +71,7 @@ fn inference_reads_day_first_dates_booleans_decimals_and_gives_each_column_a_rol
          P3,13/12/2023,yes,3.00,0044,moved away\n",
     );
     env.ok(&["ingest", file.to_str().unwrap(), "--name", "trial"]);
-    let d = dictionary(&env, "trial");
+    let d = env.dictionary("trial", Some("visits"));
     let typed = |c: &str| (d[c]["sql_type"].as_str().unwrap().to_string(), d[c]["role"].as_str().unwrap().to_string());
     assert_eq!(typed("patient_id"), ("VARCHAR".into(), "identifier".into()));
     assert_eq!(typed("seen"), ("DATE".into(), "date".into()));

@@ -70,18 +70,15 @@ fn check_lung(env: &Env, dataset: &str, table: &str, rename: &[(&str, &str)], ex
 
 /// The dictionary of a dataset's only table, by column.
 fn dictionary(env: &Env, dataset: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let d = env.json(&["dictionary", dataset]);
-    let (_, entries) = d.as_object().unwrap().iter().next().unwrap();
     // SPSS portable files keep names in upper case only.
-    entries.as_array().unwrap().iter().map(|e| (e["column"].as_str().unwrap().to_lowercase(), e.clone())).collect()
+    env.dictionary(dataset, None).into_iter().map(|(c, e)| (c.to_lowercase(), e)).collect()
 }
 
 #[test]
 fn spss_stata_and_sas_files_keep_values_labels_and_missing_codes() {
     let env = Env::new();
     env.python_fixtures(WRITE_STAT_FILES);
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.path("expected.json")).unwrap()).unwrap();
+    let expected = env.json_file("expected.json");
     let por_names = [("patient_id", "patid"), ("diagnosed", "diagdate"), ("pat_karno", "patkarno")];
     for (file, dataset, table, rename) in [
         ("lung.sav", "lung_sav", "lung", &[][..]),

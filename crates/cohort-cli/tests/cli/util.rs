@@ -62,6 +62,31 @@ impl Env {
 
     /// Runs a Python script with the test directory as its argument, to write fixtures with real
     /// libraries (pandas, openpyxl, zipfile; `scripts/test` installs them).
+    /// The JSON file `name` of the test directory (what a fixture script wrote).
+    pub fn json_file(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.path(name)).expect("the file exists")).expect("JSON")
+    }
+
+    /// `cohort dictionary DATASET` of a dataset's table (its only one when `table` is `None`), by
+    /// column.
+    pub fn dictionary(
+        &self,
+        dataset: &str,
+        table: Option<&str>,
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let d = self.json(&["dictionary", dataset]);
+        let entries = match table {
+            Some(t) => &d[t],
+            None => d.as_object().expect("tables").values().next().expect("a table"),
+        };
+        entries
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| (e["column"].as_str().expect("a name").to_string(), e.clone()))
+            .collect()
+    }
+
     pub fn python_fixtures(&self, script: &str) {
         let out = Command::new("python3")
             .args(["-c", script, self.dir.path().to_str().expect("a UTF-8 temp path")])

@@ -13,7 +13,7 @@ mod ffi;
 use std::collections::BTreeMap;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
@@ -246,6 +246,9 @@ fn arrow_type(kind: ValueKind) -> DataType {
 struct Context<'a> {
     api: &'static ffi::Api,
     format: StatFormat,
+    /// The file being read: errors name it.
+    source: &'a Path,
+    /// The Parquet file being written.
     out: &'a Path,
     progress: &'a dyn Progress,
     cancel: &'a CancelToken,
@@ -293,6 +296,7 @@ pub fn read_to_parquet(
     let mut ctx = Context {
         api,
         format,
+        source: path,
         out,
         progress,
         cancel,
@@ -380,7 +384,7 @@ pub fn read_to_parquet(
         ctx.start_writer()?;
     }
     let writer = ctx.writer.take().expect("writer started");
-    writer.close().map_err(|e| write_error(out, e))?;
+    writer.close().map_err(|e| write_error(path, e))?;
     // Value labels arrive after the values in some formats, so they are attached at the end.
     for (column, set) in ctx.columns.iter_mut().zip(&ctx.label_sets) {
         if let Some(labels) = set.as_ref().and_then(|s| ctx.sets.get(s))
@@ -437,14 +441,13 @@ pub fn label_column_name(column: &str, taken: &std::collections::HashSet<&str>) 
 impl Context<'_> {
     fn start_writer(&mut self) -> Result<()> {
         let fields: Vec<Field> = self.columns.iter().map(|c| Field::new(&c.name, arrow_type(c.kind), true)).collect();
-        let file = std::fs::File::create(self.out)
-            .map_err(|e| IngestError::Unreadable { path: self.out.into(), source: e })?;
+        let file = std::fs::File::create(self.out).map_err(|e| write_error(self.source, e))?;
         let props = parquet::file::properties::WriterProperties::builder()
             .set_compression(parquet::basic::Compression::UNCOMPRESSED)
             .build();
         let schema = Arc::new(Schema::new(fields));
         self.writer =
-            Some(ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| write_error(self.out, e))?);
+            Some(ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| write_error(self.source, e))?);
         self.schema = Some(schema);
         Ok(())
     }
@@ -458,8 +461,8 @@ impl Context<'_> {
         }
         let arrays: Vec<ArrayRef> = self.buffers.iter_mut().map(Buffer::take).collect();
         let schema = self.schema.clone().expect("schema set with the writer");
-        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| write_error(self.out, e))?;
-        self.writer.as_mut().expect("writer started").write(&batch).map_err(|e| write_error(self.out, e))
+        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| write_error(self.source, e))?;
+        self.writer.as_mut().expect("writer started").write(&batch).map_err(|e| write_error(self.source, e))
     }
 
     fn value(
@@ -583,7 +586,7 @@ fn guarded(ctx: *mut c_void, body: impl FnOnce(&mut Context) -> Result<()>) -> c
         }
         Err(_) => {
             ctx.failure = Some(IngestError::Invalid {
-                path: ctx.out.to_path_buf(),
+                path: ctx.source.to_path_buf(),
                 line: None,
                 message: "reading the file failed unexpectedly".into(),
                 hint: None,
@@ -599,7 +602,6 @@ unsafe extern "C" fn on_metadata(metadata: *mut ffi::readstat_metadata_t, ctx: *
         unsafe {
             let rows = (ctx.api.get_row_count)(metadata);
             ctx.expected_rows = (rows >= 0).then_some(rows as u64);
-            let _ = (ctx.api.get_var_count)(metadata);
             ctx.file_label = c_text((ctx.api.get_file_label)(metadata)).filter(|l| !l.trim().is_empty());
         }
         Ok(())
@@ -696,11 +698,6 @@ unsafe extern "C" fn on_progress(fraction: f64, ctx: *mut c_void) -> c_int {
         }
         Ok(())
     })
-}
-
-/// Scratch file name for a converted statistical file.
-pub fn scratch_file(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("stat-{index}.parquet"))
 }
 
 #[cfg(test)]

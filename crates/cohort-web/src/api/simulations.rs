@@ -333,7 +333,7 @@ fn resolve_run(state: &AppState, reference: &VersionRef) -> Result<RunVersion, A
             format!("`{reference}` is a dataset of kind {}, not a simulation run", detail.summary.kind),
         ));
     }
-    let shown = detail.versions.iter().find(|v| v.version == detail.shown.version).ok_or_else(|| {
+    let shown = detail.shown_info().ok_or_else(|| {
         ApiError::internal(format!("version {} of `{reference}` is missing from its list", detail.shown.version))
     })?;
     let years = shown.provenance["params"]["years"].as_f64().ok_or_else(|| {
