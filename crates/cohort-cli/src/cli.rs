@@ -70,6 +70,25 @@ Each file becomes a table named after it (`Lab Results.csv` -> `lab_results`). I
 under the same name makes a new version; identical content makes none. Identifier-like columns
 (`*_id`, `mrn`, `patid`, ...) and codes with leading zeros are kept as text.")]
     Ingest(IngestArgs),
+    /// Bring legacy JSON in: synthetic-patient cohorts (every HealthSim shape) and simulation
+    /// results from before Parquet. Originals are copied to a verified backup, never moved.
+    #[command(after_help = "\
+With no PATH, looks in ~/.healthsim/cohorts, ~/.healthsim/scenarios and ~/.healthsim/workspaces.
+A folder of per-entity files (patient.json, claims.json, an optional cohort.json) is one cohort;
+other folders are searched for JSON files.
+
+Every source is reported as migrated, already migrated, conflict (its name is taken), skipped
+(not a shape cohort knows) or failed (corrupt: the line and column are named; the file stays
+where it was). Each new version is written back to JSON from the store and compared with its
+source. The exit code is 0 unless a source failed. Running again skips what is done, also after a
+crash.
+
+Examples:
+  cohort migrate --dry-run
+  cohort migrate ~/old-app/cohorts/diabetes.json ~/old-app/runs/
+  cohort migrate --json results.json > report.json
+  cohort export diabetes-cohort --format cohort-json -o diabetes.json")]
+    Migrate(MigrateArgs),
     /// List datasets.
     List,
     /// Show a dataset: tables, columns, versions and provenance (`NAME` or `NAME@N`).
@@ -365,6 +384,29 @@ pub struct QueryArgs {
     pub max_rows: usize,
 }
 
+/// `cohort migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Files and folders to migrate (default: the legacy apps' folders under your home).
+    pub paths: Vec<PathBuf>,
+    /// Show the plan (each source's shape, dataset name, entity counts, conflicts) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// When a dataset of the same name exists, add the source as its new version (the old
+    /// version stays) instead of reporting a conflict.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Do not copy the originals to a backup folder first.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Where the backup folder goes (default: `backups/` in the store).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_backup")]
+    pub backup_dir: Option<PathBuf>,
+    /// The dataset name, when migrating one source (default: from the cohort's name or the file's).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
 /// File formats of `cohort export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -374,6 +416,9 @@ pub enum ExportFormat {
     Parquet,
     /// One JSON object per line.
     Json,
+    /// A migrated dataset written back as its legacy JSON: a cohort as a spec v1.0 document
+    /// (`schema_version`, `name`, ..., `entities`), a simulation run with `patient_histories`.
+    CohortJson,
 }
 
 /// `cohort export`.

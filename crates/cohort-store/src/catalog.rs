@@ -9,8 +9,8 @@ use jiff::Timestamp;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, RelationshipDecision, SourceFile, TableInfo, VersionInfo,
-    VersionStatus,
+    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, ImportRecord, RelationshipDecision, SourceFile, TableInfo,
+    VersionInfo, VersionStatus,
 };
 use crate::name::DatasetName;
 
@@ -100,6 +100,23 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         decided_by    VARCHAR NOT NULL,
         decided_at    TIMESTAMP NOT NULL,
         PRIMARY KEY (dataset_id, child_table, child_column, parent_table, parent_column)
+    );
+    "#,
+    ),
+    (
+        3,
+        "import journal",
+        r#"
+    CREATE TABLE import_journal (
+        source_sha256 VARCHAR NOT NULL,
+        source        VARCHAR NOT NULL,
+        shape         VARCHAR NOT NULL,
+        outcome       VARCHAR NOT NULL,
+        dataset       VARCHAR,
+        version       INTEGER,
+        detail        VARCHAR,
+        recorded_by   VARCHAR NOT NULL,
+        recorded_at   TIMESTAMP NOT NULL
     );
     "#,
     ),
@@ -625,4 +642,51 @@ pub fn record_relationship_decision(conn: &Connection, dataset_id: i64, d: &Rela
     )
     .map_err(db("recording a relationship decision"))?;
     Ok(())
+}
+
+/// Appends an entry to the import journal.
+pub fn insert_import(conn: &Connection, r: &ImportRecord) -> Result<()> {
+    conn.execute(
+        "INSERT INTO import_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?))",
+        params![
+            r.source_sha256,
+            r.source,
+            r.shape,
+            r.outcome,
+            r.dataset,
+            r.version,
+            r.detail,
+            r.recorded_by,
+            micros(r.recorded_at)
+        ],
+    )
+    .map_err(db("recording an import"))?;
+    Ok(())
+}
+
+/// The import journal, oldest entry first.
+pub fn imports(conn: &Connection) -> Result<Vec<ImportRecord>> {
+    let ctx = "reading the import journal";
+    let mut stmt = conn
+        .prepare(
+            "SELECT source_sha256, source, shape, outcome, dataset, version, detail, recorded_by, epoch_us(recorded_at)
+             FROM import_journal ORDER BY recorded_at, rowid",
+        )
+        .map_err(db(ctx))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(ImportRecord {
+                source_sha256: r.get(0)?,
+                source: r.get(1)?,
+                shape: r.get(2)?,
+                outcome: r.get(3)?,
+                dataset: r.get(4)?,
+                version: r.get(5)?,
+                detail: r.get(6)?,
+                recorded_by: r.get(7)?,
+                recorded_at: ts(r.get(8)?),
+            })
+        })
+        .map_err(db(ctx))?;
+    rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
 }

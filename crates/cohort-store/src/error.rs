@@ -120,6 +120,13 @@ pub enum StoreError {
         requested: String,
     },
 
+    /// A commit that must create a new dataset found one of that name.
+    #[error("a dataset named `{dataset}` already exists")]
+    DatasetExists {
+        /// The name.
+        dataset: String,
+    },
+
     /// Another process held the store's write lock for too long.
     #[error("the store is busy: another cohort process held its lock for {}s", waited.as_secs())]
     Busy {
@@ -218,6 +225,7 @@ impl StoreError {
             | StoreError::NoCurrentVersion { .. }
             | StoreError::TableNotFound { .. }
             | StoreError::KindMismatch { .. }
+            | StoreError::DatasetExists { .. }
             | StoreError::BadStaging { .. }
             | StoreError::Sql { .. }
             | StoreError::QueryRefused { .. }

@@ -24,6 +24,11 @@ pub fn sha256_file(path: &Path, mut on_bytes: impl FnMut(u64)) -> std::io::Resul
     Ok((hex::encode(hasher.finalize()), total))
 }
 
+/// SHA-256 (hex) of bytes in memory.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// SHA-256 (hex) over labelled parts, each length-prefixed so that no two different lists collide.
 pub fn sha256_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     let mut hasher = Sha256::new();

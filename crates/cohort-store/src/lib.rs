@@ -59,15 +59,15 @@ pub use error::{ErrorClass, Result, StoreError};
 pub use export::{Destination, OutputFormat};
 pub use gc::{ExpiredVersion, GcOptions, GcReport};
 pub use model::{
-    ColumnInfo, ColumnNotes, CommitOutcome, DatasetDetail, DatasetKind, DatasetSummary, FileInfo, KeyCandidate,
-    MissingCodes, Relationship, RelationshipDecision, ResolvedVersion, SourceFile, TableInfo, VersionInfo,
-    VersionStatus,
+    ColumnInfo, ColumnNotes, CommitOutcome, DatasetDetail, DatasetKind, DatasetSummary, FileInfo, ImportRecord,
+    KeyCandidate, MissingCodes, Relationship, RelationshipDecision, ResolvedVersion, SourceFile, TableInfo,
+    VersionInfo, VersionStatus,
 };
 pub use name::{DatasetName, TableName, TableRef, VersionRef};
 pub use progress::{CancelToken, NoProgress, Progress};
 pub use query::Session;
 pub use settings::{Settings, parse_size};
-pub use staging::{ATTACHMENTS_DIR, Staging, VersionMeta};
+pub use staging::{ATTACHMENTS_DIR, PendingCommit, Staging, VersionMeta};
 pub use store::{RecoveryReport, Store};
 pub use views::table_source;
 

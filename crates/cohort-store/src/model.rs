@@ -376,3 +376,29 @@ pub struct RelationshipDecision {
     /// When.
     pub decided_at: Timestamp,
 }
+
+/// An entry of the store's import journal: what became of one source a producer (such as
+/// `cohort migrate`) brought in. Entries that record a new version are written in the same catalog
+/// transaction as the version, so after a crash a source is either imported and journaled, or
+/// neither.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ImportRecord {
+    /// SHA-256 of the source's content (for a folder, of its files' paths and hashes).
+    pub source_sha256: String,
+    /// Where it was read from.
+    pub source: String,
+    /// What the producer recognised it as.
+    pub shape: String,
+    /// What became of it (`migrated`, `failed`, ...).
+    pub outcome: String,
+    /// The dataset it went into, if any (filled in by the commit).
+    pub dataset: Option<String>,
+    /// The version it became, if any (filled in by the commit).
+    pub version: Option<u32>,
+    /// Why, for anything but success.
+    pub detail: Option<String>,
+    /// Who ran the import.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: Timestamp,
+}

@@ -22,7 +22,9 @@ use crate::hash::{sha256_file, sha256_parts};
 use crate::inspect::{column_stats, read_footer, schema_json};
 use crate::layout::Layout;
 use crate::lock::LivenessLock;
-use crate::model::{ColumnInfo, ColumnNotes, CommitOutcome, DatasetKind, FileInfo, SourceFile, TableInfo};
+use crate::model::{
+    ColumnInfo, ColumnNotes, CommitOutcome, DatasetKind, FileInfo, ImportRecord, SourceFile, TableInfo,
+};
 use crate::name::{DatasetName, TableName, quote_literal};
 use crate::roles::infer_role;
 use crate::store::{Store, remove_staging, staging_lock_path};
@@ -61,6 +63,82 @@ pub struct Staging {
     /// A resumable area outlives its process unless committed or discarded.
     resumable: bool,
     _alive: LivenessLock,
+}
+
+/// A staged version inspected and hashed, ready for the catalog.
+struct Prepared {
+    tables: Vec<TableInfo>,
+    content_hash: String,
+}
+
+/// One version of a batch committed by [`Store::commit_batch`].
+#[derive(Debug)]
+pub struct PendingCommit {
+    /// The staged tables.
+    pub staging: Staging,
+    /// The version's metadata.
+    pub meta: VersionMeta,
+    /// A journal entry recorded in the same catalog transaction as the version (its dataset and
+    /// version are filled in), or beside it when the content is unchanged.
+    pub import: Option<ImportRecord>,
+    /// Refuse to add a version to a dataset that exists already ([`StoreError::DatasetExists`]).
+    pub only_new: bool,
+}
+
+impl Store {
+    /// Commits several staged versions, each atomically, under one hold of the write lock, and
+    /// rewrites `datasets.duckdb` once for all of them: many small versions commit in a fraction
+    /// of the time one commit each takes. One item failing does not stop the others.
+    ///
+    /// The outer error means none was committed (the lock or the catalog was unavailable).
+    pub fn commit_batch(&self, items: Vec<PendingCommit>) -> Result<Vec<Result<CommitOutcome>>> {
+        let mut work: Vec<(PendingCommit, Option<Result<Prepared>>)> = items
+            .into_iter()
+            .map(|item| {
+                let prepared = item.staging.prepare();
+                (item, Some(prepared))
+            })
+            .collect();
+        let outcomes = self.write(|conn| {
+            let mut outcomes = Vec::with_capacity(work.len());
+            for (item, prepared) in &mut work {
+                let prepared = prepared.take().expect("prepared once");
+                outcomes.push(
+                    prepared
+                        .and_then(|p| item.staging.record(conn, p, &item.meta, item.import.as_ref(), item.only_new)),
+                );
+            }
+            if outcomes.iter().any(|o| matches!(o, Ok(CommitOutcome::Created { .. }))) {
+                self.refresh_views(conn)?;
+            }
+            Ok(outcomes)
+        })?;
+        Ok(work
+            .into_iter()
+            .zip(outcomes)
+            .map(|((mut item, _), outcome)| outcome.and_then(|o| item.staging.settle().map(|_| o)))
+            .collect())
+    }
+
+    /// Appends entries to the import journal (for sources that made no version: failed, skipped).
+    pub fn record_imports(&self, entries: &[ImportRecord]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(|conn| {
+            catalog::transaction(conn, |c| {
+                for e in entries {
+                    catalog::insert_import(c, e)?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// The import journal, oldest entry first.
+    pub fn import_journal(&self) -> Result<Vec<ImportRecord>> {
+        self.read(catalog::imports)
+    }
 }
 
 /// The name prefix of resumable staging areas, which recovery and gc leave alone.
@@ -215,8 +293,24 @@ impl Staging {
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
     pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
+        let prepared = self.prepare()?;
+        let store = self.store.clone();
+        let outcome = store.write(|conn| {
+            let outcome = self.record(conn, prepared, &meta, None, false)?;
+            if matches!(outcome, CommitOutcome::Created { .. }) {
+                store.refresh_views(conn)?;
+            }
+            Ok(outcome)
+        })?;
+        self.settle()?;
+        Ok(outcome)
+    }
+
+    /// Everything a commit does before it needs the catalog lock: inspecting, fsyncing and
+    /// hashing the staged files.
+    fn prepare(&self) -> Result<Prepared> {
         let started = std::time::Instant::now();
-        let mut tables = self.inspect()?;
+        let tables = self.inspect()?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "inspected staged files");
         fsutil::sync_dir(&self.dir)?;
         // Notes enter the hash only when there are any, so versions without notes keep the hash
@@ -233,114 +327,129 @@ impl Staging {
                 .chain(notes.iter().flat_map(|n| ["notes", n.as_str()]))
                 .chain(self.attachments.iter().flat_map(|(n, sha)| ["attachment", n.as_str(), sha.as_str()])),
         );
+        failpoint::hit("commit.before_lock");
+        Ok(Prepared { tables, content_hash })
+    }
+
+    /// Records the prepared version in the catalog `conn` (the caller holds the write lock), with
+    /// `import` in the same transaction. `only_new` refuses a dataset that exists already.
+    fn record(
+        &mut self,
+        conn: &duckdb::Connection,
+        prepared: Prepared,
+        meta: &VersionMeta,
+        import: Option<&ImportRecord>,
+        only_new: bool,
+    ) -> Result<CommitOutcome> {
+        let Prepared { mut tables, content_hash } = prepared;
         let rows: u64 = tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = tables.iter().map(|t| t.bytes).sum();
-        failpoint::hit("commit.before_lock");
-
-        let store = self.store.clone();
-        let layout = store.layout().clone();
-        let outcome = store.write(|conn| {
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "took the catalog lock");
-            let existing = catalog::find_dataset(conn, self.dataset.as_str())?;
-            if let Some(d) = &existing {
-                if d.kind != meta.kind {
-                    return Err(StoreError::KindMismatch {
-                        dataset: d.name.clone(),
-                        existing: d.kind.to_string(),
-                        requested: meta.kind.to_string(),
-                    });
-                }
-                if catalog::current_content_hash(conn, d.id)?.as_deref() == Some(content_hash.as_str()) {
-                    return Ok(CommitOutcome::Unchanged {
-                        dataset: self.dataset.clone(),
-                        version: d.current_version.unwrap_or(0),
-                        content_hash: content_hash.clone(),
-                    });
-                }
+        let layout = self.store.layout().clone();
+        let existing = catalog::find_dataset(conn, self.dataset.as_str())?;
+        if let Some(d) = &existing {
+            if only_new {
+                return Err(StoreError::DatasetExists { dataset: d.name.clone() });
             }
-            let (dataset_id, new_dataset) = match &existing {
-                Some(d) => (d.id, false),
-                None => (catalog::next_dataset_id(conn)?, true),
-            };
-            let version = catalog::next_version(conn, dataset_id)?;
-            let rel = Layout::version_rel(dataset_id, version);
-            let rel_str = rel.to_string_lossy().into_owned();
-            for t in &mut tables {
-                t.path = format!("{rel_str}/{}", t.path);
-                for f in &mut t.files {
-                    f.path = format!("{rel_str}/{}", f.path);
-                }
+            if d.kind != meta.kind {
+                return Err(StoreError::KindMismatch {
+                    dataset: d.name.clone(),
+                    existing: d.kind.to_string(),
+                    requested: meta.kind.to_string(),
+                });
             }
-
-            let target = layout.root().join(&rel);
-            let dataset_dir = layout.dataset_dir(dataset_id);
-            // A directory here is unknown to the catalog (it holds no version yet): a crashed commit.
-            fsutil::remove_dir_all_if_exists(&target)?;
-            fs::create_dir_all(&dataset_dir)?;
-            fsutil::sync_dir(&layout.datasets())?;
-            fs::rename(&self.dir, &target)?;
-            self.finished = true;
-            fsutil::sync_dir(&dataset_dir)?;
-            failpoint::hit("commit.after_rename");
-
-            let now = Timestamp::now();
-            let recorded = catalog::transaction(conn, |c| {
-                if new_dataset {
-                    catalog::insert_dataset(
-                        c,
-                        dataset_id,
-                        self.dataset.as_str(),
-                        meta.kind,
-                        meta.description.as_deref(),
-                        meta.tags.as_deref().unwrap_or(&[]),
-                        now,
-                    )?;
-                } else {
-                    catalog::update_dataset_info(c, dataset_id, meta.description.as_deref(), meta.tags.as_deref())?;
+            if catalog::current_content_hash(conn, d.id)?.as_deref() == Some(content_hash.as_str()) {
+                let version = d.current_version.unwrap_or(0);
+                if let Some(import) = import {
+                    let entry = ImportRecord {
+                        dataset: Some(self.dataset.to_string()),
+                        version: Some(version),
+                        ..import.clone()
+                    };
+                    catalog::insert_import(conn, &entry)?;
                 }
-                catalog::insert_version(
+                return Ok(CommitOutcome::Unchanged { dataset: self.dataset.clone(), version, content_hash });
+            }
+        }
+        let (dataset_id, new_dataset) = match &existing {
+            Some(d) => (d.id, false),
+            None => (catalog::next_dataset_id(conn)?, true),
+        };
+        let version = catalog::next_version(conn, dataset_id)?;
+        let rel = Layout::version_rel(dataset_id, version);
+        let rel_str = rel.to_string_lossy().into_owned();
+        for t in &mut tables {
+            t.path = format!("{rel_str}/{}", t.path);
+            for f in &mut t.files {
+                f.path = format!("{rel_str}/{}", f.path);
+            }
+        }
+
+        let target = layout.root().join(&rel);
+        let dataset_dir = layout.dataset_dir(dataset_id);
+        // A directory here is unknown to the catalog (it holds no version yet): a crashed commit.
+        fsutil::remove_dir_all_if_exists(&target)?;
+        fs::create_dir_all(&dataset_dir)?;
+        fsutil::sync_dir(&layout.datasets())?;
+        fs::rename(&self.dir, &target)?;
+        self.finished = true;
+        fsutil::sync_dir(&dataset_dir)?;
+        failpoint::hit("commit.after_rename");
+
+        let now = Timestamp::now();
+        let recorded = catalog::transaction(conn, |c| {
+            if new_dataset {
+                catalog::insert_dataset(
                     c,
-                    &NewVersion {
-                        dataset_id,
-                        version,
-                        created_by: &meta.created_by,
-                        sources: &meta.sources,
-                        content_hash: &content_hash,
-                        provenance: &meta.provenance,
-                        rows,
-                        bytes,
-                        path: &rel_str,
-                        tables: &tables,
-                    },
+                    dataset_id,
+                    self.dataset.as_str(),
+                    meta.kind,
+                    meta.description.as_deref(),
+                    meta.tags.as_deref().unwrap_or(&[]),
                     now,
                 )?;
-                catalog::set_current(c, dataset_id, Some(version), now)
-            });
-            if let Err(e) = recorded {
-                // The catalog never saw this version: take its files away again.
-                let _ = fsutil::remove_dir_all_if_exists(&target);
-                return Err(e);
+            } else {
+                catalog::update_dataset_info(c, dataset_id, meta.description.as_deref(), meta.tags.as_deref())?;
             }
-            failpoint::hit("commit.after_catalog");
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "recorded in the catalog");
-            store.refresh_views(conn)?;
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "refreshed datasets.duckdb");
-            Ok(CommitOutcome::Created {
-                dataset: self.dataset.clone(),
-                version,
-                new_dataset,
-                rows,
-                bytes,
-                content_hash: content_hash.clone(),
-            })
-        })?;
+            catalog::insert_version(
+                c,
+                &NewVersion {
+                    dataset_id,
+                    version,
+                    created_by: &meta.created_by,
+                    sources: &meta.sources,
+                    content_hash: &content_hash,
+                    provenance: &meta.provenance,
+                    rows,
+                    bytes,
+                    path: &rel_str,
+                    tables: &tables,
+                },
+                now,
+            )?;
+            catalog::set_current(c, dataset_id, Some(version), now)?;
+            if let Some(import) = import {
+                let entry =
+                    ImportRecord { dataset: Some(self.dataset.to_string()), version: Some(version), ..import.clone() };
+                catalog::insert_import(c, &entry)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            // The catalog never saw this version: take its files away again.
+            let _ = fsutil::remove_dir_all_if_exists(&target);
+            return Err(e);
+        }
+        failpoint::hit("commit.after_catalog");
+        Ok(CommitOutcome::Created { dataset: self.dataset.clone(), version, new_dataset, rows, bytes, content_hash })
+    }
+
+    /// After a commit: an unchanged resumable area has nothing left to resume.
+    fn settle(&mut self) -> Result<()> {
         if self.resumable && !self.finished {
-            // Unchanged: the content is already stored, so the area has nothing left to resume.
             self.finished = true;
             remove_staging(&self.dir)?;
         }
-        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "committed");
-        Ok(outcome)
+        Ok(())
     }
 
     /// Names, fsyncs, hashes and reads the footer of every staged file.

@@ -14,6 +14,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let target = TableRef::parse(&args.target)?;
     let version = store.resolve(&target.version)?;
     let format = match args.format {
+        Some(ExportFormat::CohortJson) => return legacy_json(ctx, &store, &target, args),
         Some(ExportFormat::Csv) => OutputFormat::Csv,
         Some(ExportFormat::Parquet) => OutputFormat::Parquet,
         Some(ExportFormat::Json) => OutputFormat::Json,
@@ -54,6 +55,33 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
         )?;
         if let Destination::File(path) = &dest {
             ctx.note(format!("wrote {} ({} rows)", path.display(), t.rows));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `--format cohort-json`: a migrated dataset as the legacy JSON it came from.
+fn legacy_json(
+    ctx: &Context,
+    store: &cohort_store::Store,
+    target: &TableRef,
+    args: &ExportArgs,
+) -> anyhow::Result<ExitStatus> {
+    if target.table.is_some() {
+        bail!("`--format cohort-json` writes a whole dataset: give `NAME` or `NAME@N`, not a table");
+    }
+    let session = Session::new(store)?;
+    let document = cohort_migrate::export::legacy_json(store, session.connection(), &target.version)?;
+    let mut text = serde_json::to_vec_pretty(&document)?;
+    text.push(b'\n');
+    match &args.output {
+        Some(path) => {
+            cohort_store::fsutil::write_atomic(path, &text)?;
+            ctx.note(format!("wrote {}", path.display()));
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&text)?;
         }
     }
     Ok(ExitStatus::Success)

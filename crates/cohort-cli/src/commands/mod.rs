@@ -7,6 +7,7 @@ mod gc;
 mod ingest;
 mod init;
 mod list;
+mod migrate;
 mod protocol;
 mod query;
 mod relate;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Init => init::run(&ctx),
         Command::Ingest(args) => ingest::run(&ctx, args),
+        Command::Migrate(args) => migrate::run(&ctx, args),
         Command::List => list::run(&ctx),
         Command::Show { dataset } => show::run(&ctx, dataset),
         Command::Dictionary { dataset, table, csv } => dictionary::run(&ctx, dataset, table.as_deref(), *csv),

@@ -8,6 +8,7 @@ mod heavy;
 mod help;
 mod interop;
 mod json;
+mod migrate;
 mod protocol;
 mod relationships;
 mod roundtrip;

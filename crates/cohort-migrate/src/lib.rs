@@ -1,0 +1,779 @@
+/*!
+`cohort migrate`: legacy JSON into a cohort store, with nothing lost.
+
+A migration runs in four steps:
+
+1. **Plan.** Every source (a JSON file, or a folder that is one cohort) is read, hashed and
+   recognised: spec v1.0, workspace v2.0, flat legacy, folder-per-cohort, simulation results or
+   generic records. Its dataset name, entity counts and any name clash are worked out. A dry run
+   stops here and writes nothing.
+2. **Back up.** The originals are copied (never moved) into a timestamped folder with a manifest
+   of SHA-256 checksums, and every copy is read back and checked before anything is imported.
+3. **Import.** Each source becomes one dataset version. Versions are committed in batches; each is
+   atomic, and its entry in the store's import journal is written in the same catalog
+   transaction, so a crash leaves every source either imported and journaled or neither, and a
+   re-run finishes the rest.
+4. **Verify.** Each new version is written back to JSON from the store and compared with the
+   source, and its entity counts with the source's.
+*/
+#![deny(missing_docs)]
+
+pub mod backup;
+pub mod entity;
+pub mod error;
+pub mod export;
+pub mod legacy;
+pub mod simulation;
+pub mod source;
+pub mod table;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cohort_store::duck;
+use cohort_store::{
+    CancelToken, CommitOutcome, DatasetKind, DatasetName, ImportRecord, PendingCommit, Progress, SourceFile, Store,
+    StoreError, TableName, VersionMeta, VersionRef, table_source,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub use error::{MigrateError, Result};
+pub use legacy::Shape;
+use legacy::{Legacy, Refusal};
+use simulation::Check;
+use source::Source;
+
+/// How to migrate.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOptions {
+    /// Plan only: report what would happen and write nothing.
+    pub dry_run: bool,
+    /// A name clash makes a new version of the existing dataset instead of a conflict.
+    pub overwrite: bool,
+    /// Skip the backup copy of the originals.
+    pub no_backup: bool,
+    /// Where backups go (default: the store's `backups/` folder).
+    pub backup_dir: Option<PathBuf>,
+    /// The dataset name, for a single source.
+    pub name: Option<DatasetName>,
+    /// Who runs the migration, for the versions and the journal.
+    pub created_by: String,
+}
+
+/// What became of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Dry run: it would be migrated.
+    WouldMigrate,
+    /// Imported and verified.
+    Migrated,
+    /// Its content was imported before (the journal or the dataset says so).
+    AlreadyMigrated,
+    /// Its dataset name is taken; nothing imported.
+    Conflict,
+    /// Not a shape cohort knows; left alone.
+    Skipped,
+    /// Corrupt, unreadable, or it did not verify; left where it was.
+    Failed,
+    /// The run was interrupted before this source.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The outcome as reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::WouldMigrate => "would migrate",
+            Outcome::Migrated => "migrated",
+            Outcome::AlreadyMigrated => "already migrated",
+            Outcome::Conflict => "conflict",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One source's line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The file or folder.
+    pub source: PathBuf,
+    /// What it was recognised as.
+    pub shape: Option<Shape>,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The dataset it went (or would go) into.
+    pub dataset: Option<String>,
+    /// The version it became.
+    pub version: Option<u32>,
+    /// The dataset's kind: `cohort`, `simulation` or `upload`.
+    pub kind: Option<String>,
+    /// Entities (or rows) per table, in source order.
+    pub entities: Vec<(String, u64)>,
+    /// Why, for anything but success.
+    pub reason: Option<String>,
+    /// What the reader should know: defaults filled in, values of mixed type set apart.
+    pub notes: Vec<String>,
+    /// A simulation run's stored aggregates compared with its tables.
+    pub checks: Vec<Check>,
+    /// SHA-256 of the source.
+    pub sha256: Option<String>,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+impl FileReport {
+    fn new(source: &Path) -> Self {
+        FileReport {
+            source: source.to_path_buf(),
+            shape: None,
+            outcome: Outcome::Failed,
+            dataset: None,
+            version: None,
+            kind: None,
+            entities: Vec::new(),
+            reason: None,
+            notes: Vec::new(),
+            checks: Vec::new(),
+            sha256: None,
+            bytes: 0,
+        }
+    }
+
+    fn set(&mut self, outcome: Outcome, reason: impl Into<String>) {
+        self.outcome = outcome;
+        self.reason = Some(reason.into());
+    }
+}
+
+/// What a migration did (or, in a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// The backup folder, if one was made.
+    pub backup: Option<PathBuf>,
+    /// Every source, in the order found.
+    pub files: Vec<FileReport>,
+    /// Files passed over while looking through folders (not JSON), with why.
+    pub passed_over: Vec<(PathBuf, String)>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// How many sources had `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.files.iter().filter(|f| f.outcome == outcome).count()
+    }
+}
+
+/// A source, planned.
+struct Planned {
+    source: Source,
+    report: FileReport,
+    name: Option<DatasetName>,
+    kind: DatasetKind,
+}
+
+/// Finds the sources under `paths` (or the default legacy locations under `home` when there are
+/// none) and migrates them into `store`.
+pub fn migrate(
+    store: &Store,
+    paths: &[PathBuf],
+    options: &MigrateOptions,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Report> {
+    let started = Instant::now();
+    let (sources, passed_over) = source::discover(paths)?;
+    if options.name.is_some() && sources.len() != 1 {
+        return Err(MigrateError::Usage(format!(
+            "`--name` names one dataset, but {} sources were found; give one file or folder",
+            sources.len()
+        )));
+    }
+    let mut planned = plan(store, sources, options, progress, cancel)?;
+    let mut report = Report { dry_run: options.dry_run, backup: None, files: Vec::new(), passed_over, seconds: 0.0 };
+    if !options.dry_run {
+        let to_import: Vec<usize> =
+            (0..planned.len()).filter(|i| planned[*i].report.outcome == Outcome::WouldMigrate).collect();
+        if !options.no_backup && !to_import.is_empty() {
+            let root = options.backup_dir.clone().unwrap_or_else(|| store.root().join("backups"));
+            report.backup = Some(back_up(&root, &mut planned, &to_import)?);
+        }
+        import(store, &mut planned, options, progress, cancel)?;
+        let journal: Vec<ImportRecord> = planned
+            .iter()
+            .filter(|p| matches!(p.report.outcome, Outcome::Failed | Outcome::Conflict | Outcome::Skipped))
+            .filter_map(|p| {
+                Some(ImportRecord {
+                    source_sha256: p.report.sha256.clone()?,
+                    source: p.report.source.display().to_string(),
+                    shape: p.report.shape.map(Shape::as_str).unwrap_or("unrecognised").into(),
+                    outcome: p.report.outcome.as_str().into(),
+                    dataset: p.report.dataset.clone(),
+                    version: None,
+                    detail: p.report.reason.clone(),
+                    recorded_by: options.created_by.clone(),
+                    recorded_at: jiff::Timestamp::now(),
+                })
+            })
+            .collect();
+        store.record_imports(&journal)?;
+    }
+    report.files = planned.into_iter().map(|p| p.report).collect();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Reads a source and recognises it.
+fn read(source: &Source, bytes: &[(PathBuf, Vec<u8>)]) -> Result<(Shape, Legacy), Refusal> {
+    match &source.folder_files {
+        None => {
+            let (path, bytes) = &bytes[0];
+            legacy::read_document(legacy::parse_json(path, bytes)?)
+        }
+        Some(_) => {
+            let mut files = Vec::new();
+            for (path, bytes) in bytes {
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let value = legacy::parse_json(path, bytes).map_err(|r| match r {
+                    Refusal::Invalid(m) => Refusal::Invalid(format!("{name}: {m}")),
+                    other => other,
+                })?;
+                files.push((name, value));
+            }
+            legacy::folder(&source.stem(), files).map(|c| (Shape::FolderPerCohort, Legacy::Cohort(c)))
+        }
+    }
+}
+
+fn kind_of(legacy: &Legacy) -> DatasetKind {
+    match legacy {
+        Legacy::Cohort(_) => DatasetKind::Cohort,
+        Legacy::Simulation(_) => DatasetKind::Simulation,
+        Legacy::Records(_) => DatasetKind::Upload,
+    }
+}
+
+fn title(source: &Source, legacy: &Legacy) -> String {
+    match legacy {
+        Legacy::Cohort(c) => c.title().map(str::to_string).unwrap_or_else(|| source.stem()),
+        _ => source.stem(),
+    }
+}
+
+fn plan(
+    store: &Store,
+    sources: Vec<Source>,
+    options: &MigrateOptions,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Vec<Planned>> {
+    let existing: HashMap<String, DatasetKind> =
+        store.list()?.into_iter().map(|d| (d.name.to_string(), d.kind)).collect();
+    let mut done: HashMap<String, ImportRecord> = HashMap::new();
+    for r in store.import_journal()? {
+        if r.outcome == Outcome::Migrated.as_str() {
+            done.insert(r.source_sha256.clone(), r);
+        }
+    }
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut planned = Vec::with_capacity(sources.len());
+    progress.begin("reading legacy files", Some(sources.len() as u64));
+    for source in sources {
+        progress.advance(1);
+        let mut report = FileReport::new(&source.path);
+        if cancel.is_cancelled() {
+            report.set(Outcome::Cancelled, "interrupted before this source was read");
+            planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+            continue;
+        }
+        let loaded = match source.load() {
+            Ok(l) => l,
+            Err(e) => {
+                report.set(Outcome::Failed, format!("cannot read it: {e}"));
+                planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+                continue;
+            }
+        };
+        report.sha256 = Some(loaded.sha256.clone());
+        report.bytes = loaded.bytes;
+        let (shape, legacy) = match read(&source, &loaded.files) {
+            Ok(r) => r,
+            Err(Refusal::Unrecognised(why)) => {
+                report.set(Outcome::Skipped, format!("not a legacy shape cohort knows: {why}"));
+                planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+                continue;
+            }
+            Err(Refusal::Invalid(why)) => {
+                report.set(Outcome::Failed, why);
+                planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+                continue;
+            }
+        };
+        let kind = kind_of(&legacy);
+        report.shape = Some(shape);
+        report.kind = Some(kind.as_str().into());
+        report.entities = legacy.counts();
+        if let Legacy::Cohort(c) = &legacy {
+            report.notes.extend(c.notes.iter().cloned());
+        }
+        let name = options.name.clone().unwrap_or_else(|| export::dataset_name(&title(&source, &legacy)));
+        report.dataset = Some(name.to_string());
+        let first_time = seen.insert(loaded.sha256.clone());
+        if let Some(r) = done.get(&loaded.sha256) {
+            report.outcome = Outcome::AlreadyMigrated;
+            report.dataset = r.dataset.clone();
+            report.version = r.version;
+            report.reason = Some(format!("the journal has it, from `{}`", r.source));
+        } else if !first_time {
+            report.set(Outcome::AlreadyMigrated, "the same content appears earlier in this run");
+        } else if report.entities.iter().all(|(_, n)| *n == 0) {
+            report.set(Outcome::Skipped, "it holds no entities: nothing to migrate");
+        } else if let Some(existing_kind) = existing.get(name.as_str()) {
+            if !options.overwrite {
+                report.set(
+                    Outcome::Conflict,
+                    format!(
+                        "a dataset named `{name}` exists; `--overwrite` adds this as its new version, or migrate this \
+                         source alone with `--name NEW-NAME`"
+                    ),
+                );
+            } else if *existing_kind != kind {
+                report.set(
+                    Outcome::Conflict,
+                    format!(
+                        "`{name}` is a dataset of kind `{existing_kind}`, not `{kind}`; migrate with `--name NEW-NAME`"
+                    ),
+                );
+            } else {
+                report.outcome = Outcome::WouldMigrate;
+                report.notes.push(format!("becomes a new version of `{name}`"));
+            }
+        } else if taken.contains(name.as_str()) && !options.overwrite {
+            report.set(
+                Outcome::Conflict,
+                format!(
+                    "an earlier source in this run is also named `{name}`; `--overwrite` makes this its next version, \
+                     or migrate this source alone with `--name NEW-NAME`"
+                ),
+            );
+        } else {
+            report.outcome = Outcome::WouldMigrate;
+        }
+        if report.outcome == Outcome::WouldMigrate {
+            taken.insert(name.to_string());
+        }
+        planned.push(Planned { source, report, name: Some(name), kind });
+    }
+    progress.finish();
+    Ok(planned)
+}
+
+fn back_up(root: &Path, planned: &mut [Planned], to_import: &[usize]) -> Result<PathBuf> {
+    let mut loaded = Vec::new();
+    for &i in to_import {
+        let p = &mut planned[i];
+        match p.source.load() {
+            Ok(l) if Some(&l.sha256) == p.report.sha256.as_ref() => loaded.push((i, l)),
+            Ok(_) => p.report.set(Outcome::Failed, "it changed while the migration ran; run it again"),
+            Err(e) => p.report.set(Outcome::Failed, format!("cannot read it: {e}")),
+        }
+    }
+    let mut items = Vec::new();
+    for (n, (i, l)) in loaded.iter().enumerate() {
+        let p = &planned[*i];
+        let folder = p.source.folder_files.as_ref().map(|_| p.source.stem());
+        for (path, bytes) in &l.files {
+            let mut copy = PathBuf::from(format!("{n:05}"));
+            if let Some(f) = &folder {
+                copy.push(f);
+            }
+            copy.push(path.file_name().unwrap_or_default());
+            items.push(backup::ToBackUp {
+                original: path,
+                copy,
+                bytes,
+                sha256: cohort_store::hash::sha256_bytes(bytes),
+            });
+        }
+    }
+    Ok(backup::create(root, &items)?.dir)
+}
+
+/// A staged version waiting for its batch, with what verifying it needs.
+struct Staged {
+    index: usize,
+    commit: PendingCommit,
+    expected: Value,
+    kind: DatasetKind,
+}
+
+/// Sources go to the store in batches: one lock and one rewrite of `datasets.duckdb` per batch.
+/// A batch ends at this many sources or entities, or when converting has taken four times as long
+/// as the last commit did, so committing stays a small share of the run as the store grows.
+const BATCH_SOURCES: usize = 1000;
+const BATCH_ENTITIES: u64 = 500_000;
+
+fn import(
+    store: &Store,
+    planned: &mut [Planned],
+    options: &MigrateOptions,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let spill = store.layout().spill_dir();
+    fs_err::create_dir_all(&spill).map_err(StoreError::from)?;
+    let conn = duck::open_engine(store.settings(), &spill)?;
+    let todo = planned.iter().filter(|p| p.report.outcome == Outcome::WouldMigrate).count();
+    progress.begin("migrating", Some(todo as u64));
+    let mut batch: Vec<Staged> = Vec::new();
+    let mut batch_entities = 0u64;
+    let mut batch_started = Instant::now();
+    let mut last_commit = Duration::ZERO;
+    for index in 0..planned.len() {
+        if planned[index].report.outcome != Outcome::WouldMigrate {
+            continue;
+        }
+        if cancel.is_cancelled() {
+            planned[index].report.set(Outcome::Cancelled, "interrupted before this source was imported");
+            continue;
+        }
+        match stage(store, &conn, &mut planned[index], options, &spill) {
+            Ok(staged) => {
+                batch_entities += planned[index].report.entities.iter().map(|(_, n)| n).sum::<u64>();
+                batch.push(Staged { index, ..staged });
+            }
+            Err(why) => planned[index].report.set(Outcome::Failed, why),
+        }
+        progress.advance(1);
+        if batch.len() >= BATCH_SOURCES
+            || batch_entities >= BATCH_ENTITIES
+            || batch_started.elapsed() >= (last_commit * 4).max(Duration::from_secs(2))
+        {
+            let t = Instant::now();
+            flush(store, &conn, planned, std::mem::take(&mut batch), &options.created_by)?;
+            last_commit = t.elapsed();
+            batch_entities = 0;
+            batch_started = Instant::now();
+        }
+    }
+    flush(store, &conn, planned, batch, &options.created_by)?;
+    progress.finish();
+    Ok(())
+}
+
+/// Converts one source into a staged version.
+fn stage(
+    store: &Store,
+    conn: &duckdb::Connection,
+    p: &mut Planned,
+    options: &MigrateOptions,
+    spill: &Path,
+) -> Result<Staged, String> {
+    let loaded = p.source.load().map_err(|e| format!("cannot read it: {e}"))?;
+    if Some(&loaded.sha256) != p.report.sha256.as_ref() {
+        return Err("it changed while the migration ran; run it again".into());
+    }
+    let (shape, legacy) = read(&p.source, &loaded.files).map_err(|r| match r {
+        Refusal::Invalid(m) | Refusal::Unrecognised(m) => m,
+    })?;
+    let name = p.name.clone().expect("planned sources have a name");
+    let mut staging = store.stage(&name).map_err(|e| e.to_string())?;
+    static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let scratch = spill.join(format!(
+        "migrate-{}-{}.ndjson",
+        std::process::id(),
+        SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let mut write = |table: &str, rows: &[table::Row]| -> Result<table::Written, String> {
+        let table = TableName::from_file_stem(table).map_err(|e| e.to_string())?;
+        let dir = staging.table_dir(&table).map_err(|e| e.to_string())?;
+        table::write(conn, rows, &scratch, &dir.join("part-0.parquet")).map_err(|e| format!("table `{table}`: {e}"))
+    };
+    let mut mixed_notes = Vec::new();
+    let mut note_mixed = |table: &str, w: &table::Written| {
+        for (field, n) in &w.mixed {
+            mixed_notes.push(format!(
+                "{table}.{field}: {n} value(s) of another kind than the column's kept as JSON in `{field}{}`",
+                table::MIXED_SUFFIX
+            ));
+        }
+    };
+    let (legacy_json, expected, description, tags) = match &legacy {
+        Legacy::Cohort(c) => {
+            let mut types = Vec::new();
+            for t in &c.types {
+                let table = if t.entities.is_empty() {
+                    None
+                } else {
+                    let rows: Vec<table::Row> = t.entities.iter().map(entity_row).collect();
+                    let table_name = TableName::from_file_stem(&t.name).map_err(|e| e.to_string())?;
+                    let w = write(table_name.as_str(), &rows)?;
+                    note_mixed(table_name.as_str(), &w);
+                    Some(table_name.to_string())
+                };
+                types.push(json!({"name": t.name, "keys": t.keys, "count": t.entities.len(), "table": table}));
+            }
+            let legacy = json!({"header": c.header, "entity_types": types, "notes": c.notes});
+            (legacy, c.v1_document(), c.description(), Some(c.tags()))
+        }
+        Legacy::Simulation(s) => {
+            let tables = simulation::tables(s);
+            let w = write("visits", &tables.visits)?;
+            note_mixed("visits", &w);
+            write("patients", &tables.patients)?;
+            let mut whole = s.document.clone();
+            whole.insert("patient_histories".into(), Value::Object(s.histories.clone()));
+            (json!({"document": s.document}), Value::Object(whole), None, None)
+        }
+        Legacy::Records(r) => {
+            let table = TableName::from_file_stem(&p.source.stem()).map_err(|e| e.to_string())?;
+            let rows: Vec<table::Row> = r
+                .iter()
+                .map(|o| table::Row { fields: o.clone(), original: Some(Value::Object(o.clone()).to_string()) })
+                .collect();
+            let w = write(table.as_str(), &rows)?;
+            note_mixed(table.as_str(), &w);
+            let expected = Value::Array(r.iter().cloned().map(Value::Object).collect());
+            (json!({"table": table}), expected, None, None)
+        }
+    };
+    p.report.notes.extend(mixed_notes);
+    if let Legacy::Simulation(s) = &legacy {
+        p.report.checks = check(conn, &staging, s)?;
+        for c in p.report.checks.iter().filter(|c| !c.agrees) {
+            p.report
+                .notes
+                .push(format!("stored aggregate `{}` is {}, but the tables give {}", c.aggregate, c.stored, c.derived));
+        }
+    }
+    let sources = loaded
+        .files
+        .iter()
+        .map(|(path, bytes)| SourceFile {
+            path: std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string(),
+            sha256: cohort_store::hash::sha256_bytes(bytes),
+            bytes: bytes.len() as u64,
+            table: None,
+        })
+        .collect();
+    let provenance = json!({
+        "tool": "cohort",
+        "tool_version": cohort_store::VERSION,
+        "command": "migrate",
+        "shape": shape,
+        "source": p.report.source,
+        "source_sha256": loaded.sha256,
+        "legacy": legacy_json,
+        "checks": p.report.checks,
+        "notes": p.report.notes,
+    });
+    let meta =
+        VersionMeta { kind: p.kind, description, tags, created_by: options.created_by.clone(), sources, provenance };
+    let import = ImportRecord {
+        source_sha256: loaded.sha256.clone(),
+        source: p.report.source.display().to_string(),
+        shape: shape.as_str().into(),
+        outcome: Outcome::Migrated.as_str().into(),
+        dataset: None,
+        version: None,
+        detail: None,
+        recorded_by: options.created_by.clone(),
+        recorded_at: jiff::Timestamp::now(),
+    };
+    Ok(Staged {
+        index: 0,
+        commit: PendingCommit { staging, meta, import: Some(import), only_new: !options.overwrite },
+        expected,
+        kind: p.kind,
+    })
+}
+
+/// A cohort entity's row: its fields, a v2.0 wrapper's identity and provenance as `_entity_id`,
+/// `_entity_type` and `_provenance_<field>` columns, and its v1.0 JSON.
+fn entity_row(e: &legacy::Entity) -> table::Row {
+    let mut fields = e.data.clone();
+    if let Some(w) = &e.wrapper {
+        for (k, v) in w {
+            match (k.as_str(), v) {
+                ("provenance", Value::Object(p)) => {
+                    for (pk, pv) in p {
+                        fields.insert(format!("_provenance_{pk}"), pv.clone());
+                    }
+                }
+                _ => {
+                    fields.insert(format!("_{k}"), v.clone());
+                }
+            }
+        }
+    }
+    table::Row { fields, original: Some(e.v1().to_string()) }
+}
+
+/// Compares a run's stored aggregates with its staged tables.
+fn check(
+    conn: &duckdb::Connection,
+    staging: &cohort_store::Staging,
+    run: &legacy::Simulation,
+) -> Result<Vec<Check>, String> {
+    let part = |t: &str| export::parquet_source(&staging.dir().join(t).join("part-0.parquet"));
+    let columns: Vec<String> = {
+        let mut stmt = conn
+            .prepare(&format!("SELECT column_name FROM (DESCRIBE SELECT * FROM {})", part("visits")))
+            .map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| e.to_string())?;
+        rows.collect::<duckdb::Result<_>>().map_err(|e| e.to_string())?
+    };
+    let mut out = Vec::new();
+    for (aggregate, stored, sql) in simulation::check_queries(&run.document, &columns) {
+        let sql = sql
+            .replace("FROM patients", &format!("FROM {}", part("patients")))
+            .replace("FROM visits", &format!("FROM {}", part("visits")));
+        let derived: Option<f64> =
+            conn.query_row(&sql, [], |r| r.get(0)).map_err(|e| format!("checking `{aggregate}`: {e}"))?;
+        let derived = derived.map(|d| json!(d)).unwrap_or(Value::Null);
+        let derived = match derived.as_f64() {
+            Some(d) if d.fract() == 0.0 && d.abs() < 1e15 => json!(d as i64),
+            _ => derived,
+        };
+        out.push(Check { agrees: simulation::agrees(&stored, &derived), aggregate, stored, derived });
+    }
+    Ok(out)
+}
+
+/// Commits a batch, then verifies each new version against its source.
+fn flush(
+    store: &Store,
+    conn: &duckdb::Connection,
+    planned: &mut [Planned],
+    batch: Vec<Staged>,
+    created_by: &str,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let (commits, rest): (Vec<PendingCommit>, Vec<(usize, Value, DatasetKind)>) =
+        batch.into_iter().map(|s| (s.commit, (s.index, s.expected, s.kind))).unzip();
+    let provenances: Vec<Value> = commits.iter().map(|c| c.meta.provenance.clone()).collect();
+    let outcomes = store.commit_batch(commits)?;
+    let mut created = Vec::new();
+    for ((outcome, (index, expected, kind)), provenance) in outcomes.into_iter().zip(rest).zip(provenances) {
+        let report = &mut planned[index].report;
+        match outcome {
+            Ok(CommitOutcome::Created { dataset, version, .. }) => {
+                report.version = Some(version);
+                created.push((index, dataset, version, expected, kind, provenance));
+            }
+            Ok(CommitOutcome::Unchanged { version, .. }) => {
+                report.version = Some(version);
+                report.set(Outcome::AlreadyMigrated, format!("version {version} already holds the same content"));
+            }
+            Err(StoreError::DatasetExists { dataset }) => report.set(
+                Outcome::Conflict,
+                format!("a dataset named `{dataset}` was made meanwhile; `--overwrite` adds this as its new version"),
+            ),
+            Err(e @ StoreError::KindMismatch { .. }) => report.set(Outcome::Conflict, e.to_string()),
+            Err(e) => report.set(Outcome::Failed, format!("could not commit it: {e}")),
+        }
+    }
+    if created.is_empty() {
+        return Ok(());
+    }
+    // Verify from the store: one catalog read for the whole batch.
+    let refs: Vec<VersionRef> = created
+        .iter()
+        .map(|(_, d, v, ..)| VersionRef::parse(&format!("{d}@{v}")).expect("a valid reference"))
+        .collect();
+    let resolved = store.resolve_all(&refs)?;
+    let mut failed = Vec::new();
+    for ((index, dataset, version, expected, kind, provenance), r) in created.into_iter().zip(resolved) {
+        let source = |t: &str| r.table(t).map(|t| table_source(store, t));
+        let report = &mut planned[index].report;
+        let verdict = export::rebuild(kind, &provenance, conn, &source).and_then(|back| {
+            let counts: BTreeMap<&str, u64> = r.tables.iter().map(|t| (t.name.as_str(), t.rows)).collect();
+            for (table, n) in &report.entities {
+                let stored = match kind {
+                    DatasetKind::Upload => r.tables.first().map_or(0, |t| t.rows),
+                    _ => counts
+                        .get(TableName::from_file_stem(table).map(|t| t.to_string()).unwrap_or_default().as_str())
+                        .copied()
+                        .unwrap_or(0),
+                };
+                if stored != *n {
+                    return Err(format!("{table}: {n} in the source, {stored} stored"));
+                }
+            }
+            if back == expected { Ok(()) } else { Err(first_difference(&expected, &back)) }
+        });
+        match verdict {
+            Ok(()) => report.outcome = Outcome::Migrated,
+            Err(why) => {
+                report.set(Outcome::Failed, format!("version {version} of `{dataset}` did not verify: {why}"));
+                failed.push(ImportRecord {
+                    source_sha256: report.sha256.clone().unwrap_or_default(),
+                    source: report.source.display().to_string(),
+                    shape: report.shape.map(Shape::as_str).unwrap_or_default().into(),
+                    outcome: Outcome::Failed.as_str().into(),
+                    dataset: Some(dataset.to_string()),
+                    version: Some(version),
+                    detail: report.reason.clone(),
+                    recorded_by: created_by.to_string(),
+                    recorded_at: jiff::Timestamp::now(),
+                });
+            }
+        }
+    }
+    // A later `failed` entry outweighs the `migrated` one the commit wrote: a re-run tries again.
+    store.record_imports(&failed)?;
+    Ok(())
+}
+
+/// Where two JSON values first differ, as a path.
+fn first_difference(expected: &Value, got: &Value) -> String {
+    fn walk(a: &Value, b: &Value, path: &mut String) -> bool {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for (k, v) in x {
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    match y.get(k) {
+                        Some(w) if !walk(v, w, path) => return false,
+                        None => return false,
+                        _ => {}
+                    }
+                    path.truncate(len);
+                }
+                if let Some(k) = y.keys().find(|k| !x.contains_key(*k)) {
+                    path.push('.');
+                    path.push_str(k);
+                    return false;
+                }
+                true
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    if !walk(v, w, path) {
+                        return false;
+                    }
+                    path.truncate(len);
+                }
+                x.len() == y.len()
+            }
+            _ => a == b,
+        }
+    }
+    let mut path = String::new();
+    walk(expected, got, &mut path);
+    format!("the JSON written back differs from the source at `{}`", if path.is_empty() { "." } else { &path })
+}
