@@ -8,6 +8,7 @@
   python3 scripts/bench.py simulate [--sizes 100000,1000000]  # simulation speed and memory vs DuckDB writing
   python3 scripts/bench.py validation                         # the model's figures for 100,000 T&E patients
   python3 scripts/bench.py web      [--patients 1000000]      # results page of a run: first byte, charts drawn, wrk
+  python3 scripts/bench.py migrate  [--files 10000 --entities 1000000]  # cohort migrate of many legacy JSON files
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -183,6 +184,58 @@ def excel(args):
     shutil.rmtree(work)
 
 
+def make_legacy_cohorts(folder, files, entities):
+    """`files` spec v1.0 cohort files of `entities` entities in all: patients with nested names and
+    addresses, encounters, and lab results whose value is a number or, now and then, text."""
+    import json
+    import random
+
+    rng = random.Random(3)
+    per_file = entities // files
+    os.makedirs(folder)
+    for f in range(files):
+        patients = per_file // 5
+        encounters = per_file // 5
+        labs = per_file - patients - encounters
+        mrn = [f"M{f:05d}-{i:03d}" for i in range(patients)]
+        doc = {
+            "schema_version": "1.0", "cohort_id": f"c-{f}", "name": f"Legacy cohort {f}",
+            "description": "benchmark", "tags": ["bench"], "created_at": "2024-01-01T00:00:00Z",
+            "entities": {
+                "patients": [{"mrn": m, "name": {"given_name": f"G{rng.randrange(999)}", "family_name": f"F{rng.randrange(9999)}"},
+                              "birth_date": f"19{rng.randrange(20, 99)}-0{rng.randrange(1, 9)}-1{rng.randrange(9)}",
+                              "gender": rng.choice("FMOU"), "address": {"city": "Zürich", "postal_code": str(8000 + rng.randrange(99))}}
+                             for m in mrn],
+                "encounters": [{"encounter_id": f"E{f}-{i}", "patient_mrn": rng.choice(mrn), "class_code": rng.choice(["I", "O", "E"]),
+                                "admission_time": f"2023-0{rng.randrange(1, 9)}-1{rng.randrange(9)}T08:00:00Z"}
+                               for i in range(encounters)],
+                "lab_results": [{"patient_mrn": rng.choice(mrn), "loinc_code": "2345-7",
+                                 "value": "<5" if rng.random() < 0.02 else round(rng.random() * 200, 1), "unit": "mg/dL"}
+                                for _ in range(labs)],
+            },
+        }
+        with open(os.path.join(folder, f"cohort-{f:05d}.json"), "w") as out:
+            json.dump(doc, out)
+    return per_file * files
+
+
+def migrate(args):
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    legacy = os.path.join(work, "cohorts")
+    entities = make_legacy_cohorts(legacy, args.files, args.entities)
+    size = sum(os.path.getsize(os.path.join(legacy, f)) for f in os.listdir(legacy))
+    print(f"Input: {args.files:,} spec v1.0 cohort files, {entities:,} entities, {size / 1e6:.0f} MB of JSON.\n")
+    print("| run | wall s | files/s | entities/s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    store = os.path.join(work, "store")
+    for label, extra in [("dry run", ["--dry-run"]), ("migrate (backup, import, verify)", []), ("again (all already migrated)", [])]:
+        t, rss = run([COHORT, "--store", store, "--quiet", "migrate", *extra, legacy])
+        print(f"| {label} | {t:.1f} | {args.files / t:,.0f} | {entities / t:,.0f} | {rss / 1e6:.0f} |")
+        if label == "dry run":
+            subprocess.run([COHORT, "--store", store, "--quiet", "init"], check=True, stdout=subprocess.DEVNULL)
+    shutil.rmtree(work)
+
+
 def simulate(args):
     import json
     import duckdb
@@ -322,7 +375,9 @@ def web(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate"])
+    p.add_argument("--files", type=int, default=10_000)
+    p.add_argument("--entities", type=int, default=1_000_000)
     p.add_argument("--patients", type=int, default=1_000_000)
     p.add_argument("--sizes", default="100000,1000000,5000000")
     p.add_argument("--gb", type=float, default=1.0)
@@ -335,7 +390,7 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web}[args.which](args)
+     "web": web, "migrate": migrate}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -446,7 +446,10 @@ fn import(
             planned[index].report.set(Outcome::Cancelled, "interrupted before this source was imported");
             continue;
         }
-        match stage(store, &conn, &mut planned[index], options, &spill) {
+        let t = Instant::now();
+        let staged = stage(store, &conn, &mut planned[index], options, &spill);
+        tracing::debug!(seconds = t.elapsed().as_secs_f64(), source = %planned[index].report.source.display(), "staged");
+        match staged {
             Ok(staged) => {
                 batch_entities += planned[index].report.entities.iter().map(|(_, n)| n).sum::<u64>();
                 batch.push(Staged { index, ..staged });
@@ -663,7 +666,9 @@ fn flush(
     let (commits, rest): (Vec<PendingCommit>, Vec<(usize, Value, DatasetKind)>) =
         batch.into_iter().map(|s| (s.commit, (s.index, s.expected, s.kind))).unzip();
     let provenances: Vec<Value> = commits.iter().map(|c| c.meta.provenance.clone()).collect();
+    let t = Instant::now();
     let outcomes = store.commit_batch(commits)?;
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), versions = outcomes.len(), "committed a batch");
     let mut created = Vec::new();
     for ((outcome, (index, expected, kind)), provenance) in outcomes.into_iter().zip(rest).zip(provenances) {
         let report = &mut planned[index].report;
@@ -692,6 +697,7 @@ fn flush(
         .iter()
         .map(|(_, d, v, ..)| VersionRef::parse(&format!("{d}@{v}")).expect("a valid reference"))
         .collect();
+    let t = Instant::now();
     let resolved = store.resolve_all(&refs)?;
     let mut failed = Vec::new();
     for ((index, dataset, version, expected, kind, provenance), r) in created.into_iter().zip(resolved) {
@@ -731,6 +737,7 @@ fn flush(
             }
         }
     }
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "verified a batch");
     // A later `failed` entry outweighs the `migrated` one the commit wrote: a re-run tries again.
     store.record_imports(&failed)?;
     Ok(())

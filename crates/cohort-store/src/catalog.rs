@@ -495,10 +495,17 @@ pub fn update_dataset_info(
     Ok(())
 }
 
+/// Runs a statement through the connection's cache of prepared statements: DuckDB's parser costs
+/// more than the insert itself, and a batch commit runs the same few inserts many times.
+fn exec_cached(conn: &Connection, sql: &str, params: impl duckdb::Params) -> duckdb::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 /// Inserts a version with its tables, files and columns.
 pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> Result<()> {
     let ctx = "recording a new version";
-    conn.execute(
+    exec_cached(
+        conn,
         "INSERT INTO versions VALUES (?, ?, make_timestamp(?), ?, ?, ?, ?, 'active', ?, ?, ?)",
         params![
             v.dataset_id,
@@ -515,7 +522,8 @@ pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> 
     )
     .map_err(db(ctx))?;
     for t in v.tables {
-        conn.execute(
+        exec_cached(
+            conn,
             "INSERT INTO dataset_tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 v.dataset_id,
@@ -530,14 +538,16 @@ pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> 
         )
         .map_err(db(ctx))?;
         for (part, f) in t.files.iter().enumerate() {
-            conn.execute(
+            exec_cached(
+                conn,
                 "INSERT INTO table_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 params![v.dataset_id, v.version, t.name, part as i32, f.path, f.sha256, f.rows as i64, f.bytes as i64],
             )
             .map_err(db(ctx))?;
         }
         for c in &t.columns {
-            conn.execute(
+            exec_cached(
+                conn,
                 "INSERT INTO table_columns (dataset_id, version, table_name, ordinal, name, sql_type, arrow_type, \
                  nullable, role, label, null_count, min_value, max_value, value_labels, missing_codes) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -646,7 +656,8 @@ pub fn record_relationship_decision(conn: &Connection, dataset_id: i64, d: &Rela
 
 /// Appends an entry to the import journal.
 pub fn insert_import(conn: &Connection, r: &ImportRecord) -> Result<()> {
-    conn.execute(
+    exec_cached(
+        conn,
         "INSERT INTO import_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?))",
         params![
             r.source_sha256,

@@ -92,13 +92,16 @@ impl Store {
     ///
     /// The outer error means none was committed (the lock or the catalog was unavailable).
     pub fn commit_batch(&self, items: Vec<PendingCommit>) -> Result<Vec<Result<CommitOutcome>>> {
+        // One engine for every item: opening one costs more than inspecting a small version.
+        let engine = duck::open_engine(self.settings(), &self.layout().spill_dir())?;
         let mut work: Vec<(PendingCommit, Option<Result<Prepared>>)> = items
             .into_iter()
             .map(|item| {
-                let prepared = item.staging.prepare();
+                let prepared = item.staging.prepare(&engine);
                 (item, Some(prepared))
             })
             .collect();
+        drop(engine);
         let outcomes = self.write(|conn| {
             let mut outcomes = Vec::with_capacity(work.len());
             for (item, prepared) in &mut work {
@@ -293,7 +296,9 @@ impl Staging {
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
     pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
-        let prepared = self.prepare()?;
+        let engine = duck::open_engine(self.store.settings(), &self.store.layout().spill_dir())?;
+        let prepared = self.prepare(&engine)?;
+        drop(engine);
         let store = self.store.clone();
         let outcome = store.write(|conn| {
             let outcome = self.record(conn, prepared, &meta, None, false)?;
@@ -308,9 +313,9 @@ impl Staging {
 
     /// Everything a commit does before it needs the catalog lock: inspecting, fsyncing and
     /// hashing the staged files.
-    fn prepare(&self) -> Result<Prepared> {
+    fn prepare(&self, engine: &duckdb::Connection) -> Result<Prepared> {
         let started = std::time::Instant::now();
-        let tables = self.inspect()?;
+        let tables = self.inspect(engine)?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "inspected staged files");
         fsutil::sync_dir(&self.dir)?;
         // Notes enter the hash only when there are any, so versions without notes keep the hash
@@ -453,12 +458,11 @@ impl Staging {
     }
 
     /// Names, fsyncs, hashes and reads the footer of every staged file.
-    fn inspect(&self) -> Result<Vec<TableInfo>> {
+    fn inspect(&self, engine: &duckdb::Connection) -> Result<Vec<TableInfo>> {
         let bad = |detail: String| StoreError::BadStaging { dataset: self.dataset.to_string(), detail };
         if self.tables.is_empty() {
             return Err(bad("there are no tables to commit".into()));
         }
-        let engine = duck::open_engine(self.store.settings(), &self.store.layout().spill_dir())?;
         let mut out = Vec::new();
         for table in &self.tables {
             let dir = self.dir.join(table.as_str());
@@ -488,7 +492,7 @@ impl Staging {
             fsutil::sync_dir(&dir)?;
             let schema = footers[0].schema.clone();
             let stats = column_stats(&footers);
-            let sql_types = describe(&engine, &parts)?;
+            let sql_types = describe(engine, &parts)?;
             let columns = schema
                 .fields()
                 .iter()
