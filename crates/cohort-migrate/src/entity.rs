@@ -45,6 +45,20 @@ pub fn canonical(key: &str) -> String {
     plural(&k)
 }
 
+/// The singular of a canonical (plural) type name: `diagnoses` to `diagnosis`.
+pub fn singular(plural_name: &str) -> String {
+    if let Some((s, _)) = KNOWN.iter().find(|(_, p)| *p == plural_name) {
+        return (*s).to_string();
+    }
+    if let Some(stem) = plural_name.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if let Some(stem) = plural_name.strip_suffix("ses") {
+        format!("{stem}sis")
+    } else {
+        plural_name.strip_suffix('s').unwrap_or(plural_name).to_string()
+    }
+}
+
 fn plural(word: &str) -> String {
     if let Some(stem) = word.strip_suffix("is") {
         format!("{stem}es")
@@ -73,5 +87,8 @@ mod tests {
         assert_eq!(canonical("device"), "devices");
         assert_eq!(canonical("prognosis"), "prognoses");
         assert!(is_known("vital-sign") && !is_known("address"));
+        assert_eq!(singular("diagnoses"), "diagnosis");
+        assert_eq!(singular("therapies"), "therapy");
+        assert_eq!(singular("devices"), "device");
     }
 }

@@ -496,10 +496,11 @@ fn stage(
         std::process::id(),
         SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let mut write = |table: &str, rows: &[table::Row]| -> Result<table::Written, String> {
+    let mut write = |table: &str, rows: &[table::Row], leading: &[&str]| -> Result<table::Written, String> {
         let table = TableName::from_file_stem(table).map_err(|e| e.to_string())?;
         let dir = staging.table_dir(&table).map_err(|e| e.to_string())?;
-        table::write(conn, rows, &scratch, &dir.join("part-0.parquet")).map_err(|e| format!("table `{table}`: {e}"))
+        table::write(conn, rows, leading, &scratch, &dir.join("part-0.parquet"))
+            .map_err(|e| format!("table `{table}`: {e}"))
     };
     let mut mixed_notes = Vec::new();
     let mut note_mixed = |table: &str, w: &table::Written| {
@@ -519,7 +520,12 @@ fn stage(
                 } else {
                     let rows: Vec<table::Row> = t.entities.iter().map(entity_row).collect();
                     let table_name = TableName::from_file_stem(&t.name).map_err(|e| e.to_string())?;
-                    let w = write(table_name.as_str(), &rows)?;
+                    // Identifiers first, then references to other entities.
+                    let own_id = format!("{}_id", entity::singular(&t.name));
+                    let mut leading = vec!["id", own_id.as_str()];
+                    leading.extend(["mrn", "member_id", "usubjid", "prescription_number", "_entity_id"]);
+                    leading.extend(["patient_mrn", "patient_id", "encounter_id", "claim_id"]);
+                    let w = write(table_name.as_str(), &rows, &leading)?;
                     note_mixed(table_name.as_str(), &w);
                     Some(table_name.to_string())
                 };
@@ -530,9 +536,9 @@ fn stage(
         }
         Legacy::Simulation(s) => {
             let tables = simulation::tables(s);
-            let w = write("visits", &tables.visits)?;
+            let w = write("visits", &tables.visits, &simulation::VISIT_COLUMNS)?;
             note_mixed("visits", &w);
-            write("patients", &tables.patients)?;
+            write("patients", &tables.patients, &simulation::PATIENT_COLUMNS)?;
             let mut whole = s.document.clone();
             whole.insert("patient_histories".into(), Value::Object(s.histories.clone()));
             (json!({"document": s.document}), Value::Object(whole), None, None)
@@ -543,7 +549,7 @@ fn stage(
                 .iter()
                 .map(|o| table::Row { fields: o.clone(), original: Some(Value::Object(o.clone()).to_string()) })
                 .collect();
-            let w = write(table.as_str(), &rows)?;
+            let w = write(table.as_str(), &rows, &["id"])?;
             note_mixed(table.as_str(), &w);
             let expected = Value::Array(r.iter().cloned().map(Value::Object).collect());
             (json!({"table": table}), expected, None, None)

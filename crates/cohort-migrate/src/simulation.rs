@@ -7,6 +7,39 @@ use serde_json::{Map, Value, json};
 use crate::legacy::Simulation;
 use crate::table::Row;
 
+/// The columns `visits` starts with (the visit's own fields follow by name).
+pub const VISIT_COLUMNS: [&str; 12] = [
+    "patient_id",
+    "visit_number",
+    "day",
+    "date",
+    "days_since_enrolment",
+    "phase",
+    "disease_state",
+    "vision",
+    "injected",
+    "cumulative_injections",
+    "is_discontinuation_visit",
+    "discontinuation_type",
+];
+
+/// The columns of `patients`, in order.
+pub const PATIENT_COLUMNS: [&str; 13] = [
+    "patient_id",
+    "enrolment_day",
+    "enrolment_date",
+    "baseline_vision",
+    "final_vision",
+    "final_disease_state",
+    "total_visits",
+    "total_injections",
+    "discontinued",
+    "discontinuation_day",
+    "discontinuation_type",
+    "discontinuation_visits",
+    "retreatment_count",
+];
+
 /// The `visits` and `patients` rows of a run.
 pub struct Tables {
     /// One row per visit, in patient order then visit order.

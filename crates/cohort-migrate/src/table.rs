@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use cohort_store::name::quote_literal;
+use cohort_store::name::{quote_ident, quote_literal};
 use duckdb::Connection;
 use serde_json::{Map, Value};
 
@@ -79,8 +79,15 @@ pub struct Written {
     pub mixed: BTreeMap<String, u64>,
 }
 
-/// Writes `rows` to the Parquet file `target`, through the NDJSON file `scratch`.
-pub fn write(conn: &Connection, rows: &[Row], scratch: &Path, target: &Path) -> Result<Written, String> {
+/// Writes `rows` to the Parquet file `target`, through the NDJSON file `scratch`. Of `leading`,
+/// the columns every row has come first, in that order; the rest follow by name.
+pub fn write(
+    conn: &Connection,
+    rows: &[Row],
+    leading: &[&str],
+    scratch: &Path,
+    target: &Path,
+) -> Result<Written, String> {
     let kinds = column_kinds(rows);
     let mut written = Written { rows: rows.len() as u64, ..Written::default() };
     {
@@ -111,11 +118,22 @@ pub fn write(conn: &Connection, rows: &[Row], scratch: &Path, target: &Path) -> 
         out.flush().map_err(|e| e.to_string())?;
     }
     // Every row, not a sample, decides the types; the original JSON goes last.
-    let columns = if rows.iter().any(|r| r.original.is_some()) {
-        format!("* EXCLUDE ({ORIGINAL_JSON}), {ORIGINAL_JSON}")
-    } else {
-        "*".into()
-    };
+    let mut first: Vec<String> = Vec::new();
+    for l in leading {
+        if !first.contains(&quote_ident(l)) && !kinds.contains_key(*l) && rows.iter().all(|r| r.fields.contains_key(*l))
+        {
+            first.push(quote_ident(l));
+        }
+    }
+    let mut last = Vec::new();
+    if rows.iter().any(|r| r.original.is_some()) {
+        last.push(ORIGINAL_JSON.to_string());
+    }
+    let excluded: Vec<String> = first.iter().chain(&last).cloned().collect();
+    let mut columns = first.clone();
+    columns.push(if excluded.is_empty() { "*".into() } else { format!("* EXCLUDE ({})", excluded.join(", ")) });
+    columns.extend(last);
+    let columns = columns.join(", ");
     let sql = format!(
         "COPY (SELECT {columns} FROM read_json({}, format = 'newline_delimited', records = true, \
          sample_size = -1)) TO {} (FORMAT parquet, COMPRESSION zstd)",
