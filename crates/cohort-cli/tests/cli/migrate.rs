@@ -494,3 +494,25 @@ fn a_fifty_megabyte_cohort_round_trips() {
     assert_eq!(env.scalar("SELECT count(*) FROM big.patients"), p.to_string());
     assert_eq!(export(&env, "big"), doc);
 }
+
+/// With no path, the legacy apps' folders under the home directory are searched.
+#[test]
+fn with_no_path_the_legacy_folders_are_searched() {
+    let env = Env::new();
+    let home = env.path("home");
+    write_json(&home.join(".healthsim/cohorts/diabetes.json"), &spec_v1());
+    write_json(&home.join(".healthsim/workspaces/hf.json"), &workspace_v2());
+    let out = env.cmd().args(["--json", "migrate", "--dry-run"]).env("HOME", &home).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = by_source(&plan);
+    assert_eq!(files.len(), 2, "{plan}");
+    assert_eq!(files["diabetes.json"]["outcome"], "would-migrate");
+    assert_eq!(files["hf.json"]["shape"], "workspace-v2");
+
+    let empty = env.path("empty-home");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = env.cmd().args(["migrate", "--dry-run"]).env("HOME", &empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no legacy folders found"));
+}
