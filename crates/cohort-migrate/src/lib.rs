@@ -232,15 +232,15 @@ pub fn migrate(
 }
 
 /// Reads a source and recognises it.
-fn read(source: &Source, bytes: &[(PathBuf, Vec<u8>)]) -> Result<(Shape, Legacy), Refusal> {
+fn read(source: &Source, bytes: &[(PathBuf, Vec<u8>, String)]) -> Result<(Shape, Legacy), Refusal> {
     match &source.folder_files {
         None => {
-            let (path, bytes) = &bytes[0];
+            let (path, bytes, _) = &bytes[0];
             legacy::read_document(legacy::parse_json(path, bytes)?)
         }
         Some(_) => {
             let mut files = Vec::new();
-            for (path, bytes) in bytes {
+            for (path, bytes, _) in bytes {
                 let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
                 let value = legacy::parse_json(path, bytes).map_err(|r| match r {
                     Refusal::Invalid(m) => Refusal::Invalid(format!("{name}: {m}")),
@@ -391,18 +391,13 @@ fn back_up(root: &Path, planned: &mut [Planned], to_import: &[usize]) -> Result<
     for (n, (i, l)) in loaded.iter().enumerate() {
         let p = &planned[*i];
         let folder = p.source.folder_files.as_ref().map(|_| p.source.stem());
-        for (path, bytes) in &l.files {
+        for (path, bytes, sha256) in &l.files {
             let mut copy = PathBuf::from(format!("{n:05}"));
             if let Some(f) = &folder {
                 copy.push(f);
             }
             copy.push(path.file_name().unwrap_or_default());
-            items.push(backup::ToBackUp {
-                original: path,
-                copy,
-                bytes,
-                sha256: cohort_store::hash::sha256_bytes(bytes),
-            });
+            items.push(backup::ToBackUp { original: path, copy, bytes, sha256: sha256.clone() });
         }
     }
     Ok(backup::create(root, &items)?.dir)
@@ -447,12 +442,12 @@ fn import(
             continue;
         }
         let t = Instant::now();
-        let staged = stage(store, &conn, &mut planned[index], options, &spill);
+        let staged = stage(store, &conn, index, &mut planned[index], options, &spill);
         tracing::debug!(seconds = t.elapsed().as_secs_f64(), source = %planned[index].report.source.display(), "staged");
         match staged {
             Ok(staged) => {
                 batch_entities += planned[index].report.entities.iter().map(|(_, n)| n).sum::<u64>();
-                batch.push(Staged { index, ..staged });
+                batch.push(staged);
             }
             Err(why) => planned[index].report.set(Outcome::Failed, why),
         }
@@ -477,6 +472,7 @@ fn import(
 fn stage(
     store: &Store,
     conn: &duckdb::Connection,
+    index: usize,
     p: &mut Planned,
     options: &MigrateOptions,
     spill: &Path,
@@ -567,9 +563,9 @@ fn stage(
     let sources = loaded
         .files
         .iter()
-        .map(|(path, bytes)| SourceFile {
+        .map(|(path, bytes, sha256)| SourceFile {
             path: std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string(),
-            sha256: cohort_store::hash::sha256_bytes(bytes),
+            sha256: sha256.clone(),
             bytes: bytes.len() as u64,
             table: None,
         })
@@ -599,7 +595,7 @@ fn stage(
         recorded_at: jiff::Timestamp::now(),
     };
     Ok(Staged {
-        index: 0,
+        index,
         commit: PendingCommit { staging, meta, import: Some(import), only_new: !options.overwrite },
         expected,
         kind: p.kind,
@@ -642,10 +638,9 @@ fn check(
         rows.collect::<duckdb::Result<_>>().map_err(|e| e.to_string())?
     };
     let mut out = Vec::new();
-    for (aggregate, stored, sql) in simulation::check_queries(&run.document, &columns) {
-        let sql = sql
-            .replace("FROM patients", &format!("FROM {}", part("patients")))
-            .replace("FROM visits", &format!("FROM {}", part("visits")));
+    for (aggregate, stored, sql) in
+        simulation::check_queries(&run.document, &columns, &part("patients"), &part("visits"))
+    {
         let derived: Option<f64> =
             conn.query_row(&sql, [], |r| r.get(0)).map_err(|e| format!("checking `{aggregate}`: {e}"))?;
         let derived = derived.map(|d| json!(d)).unwrap_or(Value::Null);

@@ -173,21 +173,26 @@ pub struct Check {
     pub agrees: bool,
 }
 
-/// The SQL that derives each checkable aggregate from the tables `patients` and `visits`, with the
-/// aggregate's place in the legacy file. `discontinuation_counts` is checked per type.
-pub fn check_queries(document: &Map<String, Value>, visit_columns: &[String]) -> Vec<(String, Value, String)> {
+/// The SQL that derives each checkable aggregate from the tables (`patients` and `visits` are the
+/// SQL that reads each), with the aggregate's place in the legacy file. `discontinuation_counts` is checked per type.
+pub fn check_queries(
+    document: &Map<String, Value>,
+    visit_columns: &[String],
+    patients: &str,
+    visits: &str,
+) -> Vec<(String, Value, String)> {
     let mut out = Vec::new();
     let mut add = |key: &str, sql: String| {
         if let Some(v) = document.get(key).filter(|v| v.is_number()) {
             out.push((key.to_string(), v.clone(), sql));
         }
     };
-    add("patient_count", "SELECT count(*) FROM patients".into());
-    add("total_injections", "SELECT sum(total_injections) FROM patients".into());
-    add("mean_injections", "SELECT avg(total_injections) FROM patients".into());
-    add("total_discontinuations", "SELECT sum(discontinuation_visits) FROM patients".into());
-    add("unique_discontinued_patients", "SELECT count(*) FILTER (WHERE discontinued) FROM patients".into());
-    add("retreatments", "SELECT sum(retreatment_count) FROM patients".into());
+    add("patient_count", format!("SELECT count(*) FROM {patients}"));
+    add("total_injections", format!("SELECT sum(total_injections) FROM {patients}"));
+    add("mean_injections", format!("SELECT avg(total_injections) FROM {patients}"));
+    add("total_discontinuations", format!("SELECT sum(discontinuation_visits) FROM {patients}"));
+    add("unique_discontinued_patients", format!("SELECT count(*) FILTER (WHERE discontinued) FROM {patients}"));
+    add("retreatments", format!("SELECT sum(retreatment_count) FROM {patients}"));
     let has = |c: &str| visit_columns.iter().any(|v| v == c);
     if let Some(Value::Object(counts)) = document.get("discontinuation_counts")
         && has("discontinuation_type")
@@ -201,7 +206,7 @@ pub fn check_queries(document: &Map<String, Value>, visit_columns: &[String]) ->
                 format!("discontinuation_counts.{kind}"),
                 stored.clone(),
                 format!(
-                    "SELECT count(*) FROM visits WHERE is_discontinuation_visit AND \
+                    "SELECT count(*) FROM {visits} WHERE is_discontinuation_visit AND \
                      replace(replace(replace(lower(discontinuation_type::VARCHAR), ' ', ''), '_', ''), '-', '') = {}",
                     cohort_store::name::quote_literal(&norm)
                 ),

@@ -26,8 +26,8 @@ pub struct Source {
 
 /// A source's bytes, read once: what is hashed, backed up and parsed are the same bytes.
 pub struct Loaded {
-    /// (file, bytes) for each file; one for a plain file.
-    pub files: Vec<(PathBuf, Vec<u8>)>,
+    /// (file, bytes, their SHA-256) for each file; one for a plain file.
+    pub files: Vec<(PathBuf, Vec<u8>, String)>,
     /// SHA-256 of the file, or of the folder's file names and hashes.
     pub sha256: String,
     /// Total bytes.
@@ -40,10 +40,11 @@ impl Source {
         match &self.folder_files {
             None => {
                 let bytes = fs_err::read(&self.path)?;
+                let sha256 = sha256_bytes(&bytes);
                 Ok(Loaded {
-                    sha256: sha256_bytes(&bytes),
+                    sha256: sha256.clone(),
                     bytes: bytes.len() as u64,
-                    files: vec![(self.path.clone(), bytes)],
+                    files: vec![(self.path.clone(), bytes, sha256)],
                 })
             }
             Some(files) => {
@@ -52,13 +53,14 @@ impl Source {
                 for f in files {
                     let bytes = fs_err::read(f)?;
                     let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    let sha256 = sha256_bytes(&bytes);
                     parts.push(name);
-                    parts.push(sha256_bytes(&bytes));
-                    loaded.push((f.clone(), bytes));
+                    parts.push(sha256.clone());
+                    loaded.push((f.clone(), bytes, sha256));
                 }
                 Ok(Loaded {
                     sha256: sha256_parts(parts.iter().map(String::as_str)),
-                    bytes: loaded.iter().map(|(_, b)| b.len() as u64).sum(),
+                    bytes: loaded.iter().map(|(_, b, _)| b.len() as u64).sum(),
                     files: loaded,
                 })
             }
