@@ -9,6 +9,7 @@
   python3 scripts/bench.py validation                         # the model's figures for 100,000 T&E patients
   python3 scripts/bench.py web      [--patients 1000000]      # results page of a run: first byte, charts drawn, wrk
   python3 scripts/bench.py migrate  [--files 10000 --entities 1000000]  # cohort migrate of many legacy JSON files
+  python3 scripts/bench.py audit                              # what the audit log costs a participant-level request (wrk)
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -373,9 +374,67 @@ def web(args):
     shutil.rmtree(work)
 
 
+def audit(args):
+    """What writing the audit log costs a request, under wrk with an API token. Two endpoints that
+    both answer from the server's catalog cache, one audited (a dataset's detail) and one not (the
+    dataset list), so the difference is the audit write; each with the log on this disk (every
+    batch fdatasync'd) and on tmpfs (/dev/shm, where a sync costs nothing). A page of rows, which
+    does real work per request, for scale. Records are counted afterwards and the chain verified."""
+    import json
+    import re
+
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: `apt-get install wrk`")
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    csv = os.path.join(work, "people.csv")
+    with open(csv, "w") as f:
+        f.write("person_id,name,age\n")
+        for i in range(10_000):
+            f.write(f"P{i:05},Person {i},{20 + i % 60}\n")
+    results = []
+    for where in ["disk", "tmpfs"]:
+        store = os.path.join(work, f"store-{where}")
+        subprocess.run([COHORT, "--store", store, "--quiet", "ingest", csv, "--name", "people"], check=True)
+        subprocess.run([COHORT, "--store", store, "--quiet", "user", "add", "admin", "--role", "admin", "--password-stdin"],
+                       input="plum violin harbour\n", text=True, check=True)
+        if where == "tmpfs":
+            shm = tempfile.mkdtemp(prefix="cohort-audit-", dir="/dev/shm")
+            shutil.move(os.path.join(store, "audit"), os.path.join(shm, "audit"))
+            os.symlink(os.path.join(shm, "audit"), os.path.join(store, "audit"))
+        token = json.loads(subprocess.run([COHORT, "--store", store, "--json", "user", "token", "add", "admin"],
+                                          check=True, capture_output=True, text=True).stdout)["token"]
+        proc = subprocess.Popen([COHORT, "--store", store, "--json", "serve", "--addr", "127.0.0.1:0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        url = json.loads(proc.stdout.readline())["url"].rstrip("/")
+        before = int(json.loads(subprocess.run([COHORT, "--store", store, "--json", "audit", "verify"],
+                                               capture_output=True, text=True).stdout)["entries"])
+        for label, path, audited in [("dataset detail (audited)", "/api/v1/datasets/people", True),
+                                     ("dataset list (not audited)", "/api/v1/datasets", False),
+                                     ("rows (audited)", "/api/v1/datasets/people/tables/people/rows?limit=10", True)]:
+            for connections in [1, 64]:
+                out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", "-d10s", "--latency",
+                                      "-H", f"Authorization: Bearer {token}", url + path],
+                                     check=True, capture_output=True, text=True).stdout
+                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                total = int(re.search(r"(\d+) requests in", out).group(1))
+                p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
+                p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
+                results.append((where, label, connections, rps, p50, p99, total if audited else 0))
+        proc.terminate(); proc.wait()
+        check = json.loads(subprocess.run([COHORT, "--store", store, "--json", "audit", "verify"],
+                                          capture_output=True, text=True).stdout)
+        recorded = int(check["entries"]) - before
+        served = sum(r[6] for r in results if r[0] == where)
+        print(f"<!-- {where}: {served} audited requests completed, {recorded} records, intact: {not check['problems']} -->")
+    print("| audit log on | endpoint | connections | requests/s | p50 | p99 |\n|---|---|---|---|---|---|")
+    for where, label, connections, rps, p50, p99, _ in results:
+        print(f"| {where} | {label} | {connections} | {rps:,.0f} | {p50} | {p99} |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit"])
     p.add_argument("--files", type=int, default=10_000)
     p.add_argument("--entities", type=int, default=1_000_000)
     p.add_argument("--patients", type=int, default=1_000_000)
@@ -390,7 +449,7 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 // Browser tests of `cohort serve`, driven by Playwright in Debian's Chromium.
 //
-//   node run.mjs BASE_URL OUT_DIR
+//   COHORT_USER=... COHORT_PASSWORD=... node run.mjs BASE_URL OUT_DIR
 //
-// BASE_URL is a running `cohort serve --demo`. Each check asserts on what the page holds (chart
+// BASE_URL is a running `cohort serve --demo` on a store with that admin account. Every request
+// the page makes is written to OUT_DIR/requests.json, so that the Rust side can check that each
+// participant-level one left exactly one audit record. Each check asserts on what the page holds (chart
 // data, table rows), not only that an element exists. Files the Rust side compares (a download)
 // go to OUT_DIR. Prints one line per check; exits 1 on the first failure.
 import { chromium } from "playwright-core";
@@ -30,6 +32,14 @@ const browser = await chromium.launch({
 });
 const context = await browser.newContext({ acceptDownloads: true });
 const page = await context.newPage();
+const requests = [];
+// A request the page gave up on (a navigation away while a chart was loading) may or may not have
+// reached the server: it is kept apart from those that finished.
+const note = (finished) => (r) =>
+  r.url().startsWith(base) && requests.push({ method: r.method(), url: r.url().slice(base.length), finished });
+page.on("requestfinished", note(true));
+page.on("requestfailed", note(false));
+const [user, password] = [process.env.COHORT_USER, process.env.COHORT_PASSWORD];
 const problems = [];
 page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
 page.on("console", (m) => m.type() === "error" && problems.push(`console error: ${m.text()}`));
@@ -60,6 +70,26 @@ async function chartsSettled(selector = ".chart") {
 // Traces of a drawn Plotly chart, as plain data.
 const traces = (id) =>
   page.evaluate((id) => document.getElementById(id).data.map((t) => ({ name: t.name, meta: t.meta, x: Array.from(t.x || []), y: Array.from(t.y || []) })), id);
+
+await check("logging in: a wrong password is refused, the right one opens the app", async () => {
+  await page.goto(`${base}/query`);
+  await page.waitForURL(/\/login\?next=%2Fquery/);
+  await page.fill("input[name=user]", user);
+  await page.fill("input[name=password]", "not the password at all");
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#login-error");
+  assert.match(await page.textContent("#login-error"), /Wrong name or password/);
+  // The refused login answers 401, which Chromium reports on the console: expected here.
+  problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("status of 401")));
+  await page.fill("input[name=password]", password);
+  await page.click("#login button[type=submit]");
+  await page.waitForURL(`${base}/query`);
+  await page.waitForFunction(() => document.querySelector("#who .user"));
+  assert.equal(await page.textContent("#who .user"), `${user} (admin)`);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "cohort_session");
+  assert.ok(session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+});
 
 await check("the home page lists the demo datasets", async () => {
   await page.goto(base);
@@ -125,6 +155,9 @@ await check("the table downloads as CSV", async () => {
   await page.waitForSelector("#rows a:text('CSV')");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#rows a:text('CSV')")]);
   await download.saveAs(path.join(out, "visits.csv"));
+  // Playwright reports a download, not a request event, for the link's navigation.
+  const url = download.url().slice(base.length);
+  if (!requests.some((r) => r.url === url)) requests.push({ method: "GET", url, finished: true });
 });
 
 await check("a simulation runs, its progress survives a refresh and reaches 100%", async () => {
@@ -203,5 +236,22 @@ await check("the SQL console runs a query and keeps it in the history", async ()
   assert.ok(first.includes("GROUP BY site"), `the history shows the query: ${first}`);
 });
 
+await check("the audit page lists this session's reads and the chain is intact", async () => {
+  await page.goto(`${base}/admin/audit?action=query`);
+  assert.equal(await page.getAttribute("#audit-state", "data-state"), "intact");
+  const asked = await page.locator("#audit tbody tr code.asked").allTextContents();
+  assert.ok(asked.some((a) => a.includes("GROUP BY site")), `the console query is recorded: ${asked}`);
+});
+
+await check("logging out ends the session", async () => {
+  await page.goto(`${base}/`);
+  await page.waitForSelector("#who form.logout button");
+  await page.click("#who form.logout button");
+  await page.waitForURL(/\/login/);
+  await page.goto(`${base}/datasets/demo-trial`);
+  await page.waitForURL(/\/login\?next=/);
+});
+
+fs.writeFileSync(path.join(out, "requests.json"), JSON.stringify(requests));
 await browser.close();
 console.log("all browser checks passed");

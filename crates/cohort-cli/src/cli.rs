@@ -167,7 +167,24 @@ Examples:
     #[command(subcommand)]
     Protocol(ProtocolCommand),
     /// Serve the web app and its JSON API (`/api/v1`) over the store; `--demo` adds example data.
+    #[command(after_help = "\
+A store without accounts is served to this machine only (loopback), to whoever can reach it.
+Once an account exists, everyone logs in; a non-loopback --addr needs an admin account first:
+
+  cohort user add alice --role admin
+  cohort serve --addr 0.0.0.0:8080
+
+Put a TLS-terminating proxy in front: session cookies are marked Secure, so browsers send them
+only over HTTPS (and to localhost). Every participant-level request is in the audit log
+(`cohort audit show`).")]
     Serve(ServeArgs),
+    /// Accounts of the web app and their API tokens: add, remove, list, passwd, role, grant,
+    /// token.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit log of participant-level access and administrative actions: verify, show.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Check every file against its recorded SHA-256 and row count.
     Doctor {
         /// Quarantine versions with broken files and rewrite datasets.duckdb.
@@ -179,8 +196,8 @@ Examples:
 /// `cohort serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback only until cohort has accounts (see --insecure-no-auth);
-    /// port 0 picks a free one.
+    /// Address to listen on; port 0 picks a free one. An address other than loopback needs an
+    /// admin account (`cohort user add NAME --role admin`).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
     pub addr: std::net::SocketAddr,
     /// Add example data if missing: two 2,000-patient simulation runs (treat-and-extend and
@@ -190,9 +207,138 @@ pub struct ServeArgs {
     /// The largest file a web upload accepts.
     #[arg(long, default_value = "2GB", value_name = "SIZE", value_parser = cohort_store::parse_size)]
     pub max_upload_size: u64,
-    /// Listen on a non-loopback address although anyone who reaches it can read every dataset.
+    /// Log out a browser session unused for this long.
+    #[arg(long, default_value = "30m", value_name = "DURATION", value_parser = parse_duration)]
+    pub session_idle: std::time::Duration,
+    /// Log out a browser session this long after login, however busy.
+    #[arg(long, default_value = "12h", value_name = "DURATION", value_parser = parse_duration)]
+    pub session_max: std::time::Duration,
+    /// Send session cookies without `Secure`, so that they also travel over plain HTTP to an
+    /// address other than localhost. Only on a network you trust: anyone on it can read them.
     #[arg(long)]
-    pub insecure_no_auth: bool,
+    pub insecure_cookies: bool,
+}
+
+/// `30m`, `12h`, `90d`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::SignedDuration = text
+        .parse::<jiff::Span>()
+        .ok()
+        .and_then(|s| s.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok())
+        .ok_or_else(|| format!("`{text}` is not a duration: write for example 30m, 12h or 90d"))?;
+    std::time::Duration::try_from(span).map_err(|_| format!("`{text}` must be positive"))
+}
+
+/// `cohort user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is asked for twice on a terminal, or read from standard
+    /// input with --password-stdin; it needs at least 12 characters.
+    Add {
+        /// Its name: lowercase letters, digits, `.`, `_`, `-`.
+        name: String,
+        /// viewer (aggregates), analyst (participant-level data, queries, downloads) or admin
+        /// (accounts, uploads, rollbacks, publishing, the audit log).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove an account; its API tokens stop working and its sessions end.
+    Remove {
+        /// The account.
+        name: String,
+    },
+    /// List the accounts with their roles, grants and tokens.
+    List,
+    /// Set a new password; the account's sessions end.
+    Passwd {
+        /// The account.
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an account's role.
+    Role {
+        /// The account.
+        name: String,
+        /// viewer, analyst or admin.
+        role: String,
+    },
+    /// Limit an account to some datasets (`--all` lifts the limit). Others are invisible to
+    /// it: not listed, not queryable, answered as not found.
+    Grant {
+        /// The account.
+        name: String,
+        /// The datasets it may see (replacing any earlier list).
+        #[arg(required_unless_present = "all")]
+        datasets: Vec<String>,
+        /// Every dataset.
+        #[arg(long, conflicts_with = "datasets")]
+        all: bool,
+    },
+    /// API tokens for scripts: `Authorization: Bearer <token>`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `cohort user token`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and kept only as a hash.
+    Add {
+        /// The account it acts for.
+        user: String,
+        /// What it is for (`nightly-report`).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Its scope: a role no higher than the account's (default: the account's).
+        #[arg(long)]
+        role: Option<String>,
+        /// How long it works (`90d`); default: until revoked.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke {
+        /// The id `list` shows.
+        id: String,
+    },
+}
+
+/// `cohort audit`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every entry's hash and its link to the one before, and the head: any edited,
+    /// deleted, inserted, reordered or cut-off entry is found. Exit code 3 if the log is not intact.
+    Verify {
+        /// The head hash recorded earlier somewhere else (an earlier `verify`): the log must
+        /// still contain it, which catches a wholesale rewrite of both files.
+        #[arg(long, value_name = "HASH")]
+        expect: Option<String>,
+    },
+    /// Show entries, oldest first.
+    Show {
+        /// Only this account's.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only those about this dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Only those at or after this date or time (`2026-11-01`, `2026-11-01T09:00:00Z`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this action (`dataset.rows`, `query`, `table.download`, `login`, `user.add`, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// The newest N only.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+    },
 }
 
 /// `cohort simulate`.

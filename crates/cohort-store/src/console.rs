@@ -60,7 +60,8 @@ pub struct HistoryEntry {
 }
 
 /// Runs `sql` in the console: a page of `limit` rows from `offset`, stopped after `timeout`.
-/// Records the run (success or failure) in the history as `by`.
+/// Only datasets `may_read` accepts are mounted (and their files readable): to the query, the
+/// others do not exist. Records the run (success or failure) in the history as `by`.
 pub fn run_console(
     store: &Store,
     sql: &str,
@@ -68,11 +69,12 @@ pub fn run_console(
     limit: u64,
     timeout: Duration,
     by: &str,
+    may_read: &dyn Fn(&str) -> bool,
 ) -> Result<ConsoleResult> {
     let started = Instant::now();
     let sql = sql.trim().trim_end_matches(';').trim();
     let mut datasets = Vec::new();
-    let result = run(store, sql, offset, limit, timeout, &mut datasets);
+    let result = run(store, sql, offset, limit, timeout, may_read, &mut datasets);
     let entry = HistoryEntry {
         at: Timestamp::now(),
         by: by.to_string(),
@@ -95,21 +97,27 @@ fn run(
     offset: u64,
     limit: u64,
     timeout: Duration,
+    may_read: &dyn Fn(&str) -> bool,
     datasets: &mut Vec<String>,
 ) -> Result<ConsoleResult> {
     if sql.is_empty() {
         return Err(StoreError::QueryRefused { reason: "the query is empty".into() });
     }
     let mut session = Session::new(store)?;
+    let mut readable = Vec::new();
     for (reference, version) in store.resolve_existing(&referenced_versions(sql))? {
+        if !may_read(version.dataset.as_str()) {
+            continue;
+        }
         session.mount(store, &version, &reference.to_string())?;
         datasets.push(format!("{}@{}", version.dataset, version.version));
+        readable.push(store.layout().dataset_dir(version.dataset_id));
     }
     datasets.sort();
     datasets.dedup();
     let conn = session.connection();
     check_one_select(conn, sql)?;
-    lock_down(conn, store)?;
+    lock_down(conn, store, &readable)?;
     let wrapped = format!("(\n{sql}\n) AS {}", quote_ident("q"));
     let columns = with_deadline(conn, timeout, || {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {wrapped} LIMIT 0"))?;
@@ -160,16 +168,19 @@ fn check_one_select(conn: &Connection, sql: &str) -> Result<()> {
     }
 }
 
-/// Lets the session read only the store's dataset files, and freezes its settings.
-fn lock_down(conn: &Connection, store: &Store) -> Result<()> {
-    let datasets = format!("{}/", store.layout().datasets().display());
-    let spill = format!("{}/", store.layout().spill_dir().display());
+/// Lets the session read only the files of the datasets mounted (`readable`), and freezes its
+/// settings.
+fn lock_down(conn: &Connection, store: &Store, readable: &[std::path::PathBuf]) -> Result<()> {
+    let allowed: Vec<String> = readable
+        .iter()
+        .chain(std::iter::once(&store.layout().spill_dir()))
+        .map(|dir| quote_literal(&format!("{}/", dir.display())))
+        .collect();
     conn.execute_batch(&format!(
-        "SET allowed_directories = [{}, {}];
+        "SET allowed_directories = [{}];
          SET enable_external_access = false;
          SET lock_configuration = true;",
-        quote_literal(&datasets),
-        quote_literal(&spill)
+        allowed.join(", ")
     ))
     .map_err(|e| StoreError::duckdb("sandboxing the console's session", e))
 }

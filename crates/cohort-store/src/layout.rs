@@ -81,6 +81,16 @@ impl Layout {
         self.root.join("history").join("queries.jsonl")
     }
 
+    /// Accounts and API tokens (`cohort user`), private to the store's owner.
+    pub fn access_dir(&self) -> PathBuf {
+        self.root.join("access")
+    }
+
+    /// The audit log (`cohort audit`).
+    pub fn audit_dir(&self) -> PathBuf {
+        self.root.join("audit")
+    }
+
     /// DuckDB's spill directory for this process.
     pub fn spill_dir(&self) -> PathBuf {
         self.root.join("tmp").join(std::process::id().to_string())

@@ -18,6 +18,10 @@ const cohort = (() => {
     return node;
   }
 
+  // The session's CSRF token, which every state-changing request carries (the server compares
+  // it with the session's own; the cookie alone proves nothing).
+  const csrfToken = () => (document.cookie.split("; ").find((c) => c.startsWith("cohort_csrf=")) || "").slice(12);
+
   async function api(path, options = {}) {
     const init = { headers: { Accept: "application/json" }, ...options };
     if (options.json !== undefined) {
@@ -25,6 +29,7 @@ const cohort = (() => {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.json);
     }
+    if (init.method && init.method !== "GET") init.headers["X-CSRF-Token"] = csrfToken();
     const response = await fetch("/api/v1" + path, init);
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -708,6 +713,7 @@ const cohort = (() => {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("PUT", url);
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
       xhr.upload.addEventListener("progress", (e) => e.lengthComputable && onProgress(e.loaded / e.total));
       xhr.addEventListener("load", () => {
         const body = JSON.parse(xhr.responseText || "{}");
@@ -770,6 +776,34 @@ const cohort = (() => {
   function homePage() {
     for (const button of $$("button[data-resume]")) button.addEventListener("click", () => resume(button.dataset.resume));
   }
+
+  // The header's account line: who is logged in, a logout button, and only the links the role
+  // may follow (the server refuses the others anyway).
+  async function whoAmI() {
+    const box = $("#who");
+    if (!box || location.pathname === "/login") return;
+    let me;
+    try {
+      me = await api("/me");
+    } catch {
+      return;
+    }
+    const rank = { viewer: 1, analyst: 2, admin: 3 };
+    for (const link of $$("nav [data-needs]")) link.hidden = rank[me.role] < rank[link.dataset.needs];
+    if (me.via === "local") {
+      box.replaceChildren(el("span", { class: "desc", text: "local, no accounts" }));
+      return;
+    }
+    const form = el("form", { method: "post", action: "/logout", class: "logout" }, el("button", { type: "submit", text: "Log out" }));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": csrfToken() } });
+      location.href = "/login";
+    });
+    box.replaceChildren(el("span", { class: "user", text: `${me.user} (${me.role})` }), " ", form);
+  }
+  if (document.readyState !== "loading") whoAmI();
+  else document.addEventListener("DOMContentLoaded", whoAmI);
 
   return { api, resultsPage, comparePage, datasetPage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
 })();

@@ -1,7 +1,8 @@
 /*!
 `cohort serve`: the web app over a store, and the JSON API its pages use.
 
-Layers, as in the folders: [`api`] answers `/api/v1/...` with JSON (described by
+Layers, as in the folders: [`access`] decides who may call what and records participant-level
+requests in the audit log, before any other code runs; [`api`] answers `/api/v1/...` with JSON (described by
 `/api/v1/openapi.json`); [`pages`] renders server-side HTML with askama templates, filled from the
 same functions the API uses, plus a little JavaScript (`assets/`) that draws charts from the
 API's aggregates; [`tasks`] runs simulations in the background with progress events;
@@ -10,6 +11,7 @@ its visit table.
 */
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod api;
 mod assets;
 pub mod demo;

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Extension, Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use cohort_auth::Principal;
 use cohort_store::{DatasetKind, VersionRef};
 
 use cohort_analysis::dictionary::DictionaryEntry;
@@ -23,6 +24,24 @@ use crate::api::system::{Status, server_status};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Every page route (method, pattern), for tools that classify requests the way
+/// [`crate::access::policy`] does (the audit tests).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/datasets/{name}"),
+    ("GET", "/simulate"),
+    ("GET", "/simulations/{name}"),
+    ("GET", "/compare"),
+    ("GET", "/query"),
+    ("GET", "/upload"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/admin/users"),
+    ("GET", "/admin/audit"),
+    ("GET", "/assets/{file}"),
+];
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -32,6 +51,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/compare", get(compare))
         .route("/query", get(query))
         .route("/upload", get(upload))
+        .route("/login", get(crate::access::login::form).post(crate::access::login::submit))
+        .route("/logout", axum::routing::post(crate::access::login::logout))
+        .route("/admin/users", get(crate::access::pages::users))
+        .route("/admin/audit", get(crate::access::pages::audit))
         .fallback(|| async { PageError(ApiError::not_found("no_such_page", "There is no such page.")) })
 }
 
@@ -68,7 +91,7 @@ impl IntoResponse for PageError {
     }
 }
 
-fn render(template: &impl Template) -> Html<String> {
+pub(crate) fn render(template: &impl Template) -> Html<String> {
     Html(template.render().unwrap_or_else(|e| format!("<h1>The page could not be drawn</h1><p>{e}</p>")))
 }
 
@@ -127,9 +150,9 @@ struct HomePage {
     recent: Vec<String>,
 }
 
-async fn home(State(state): State<AppState>) -> PageResult {
+async fn home(State(state): State<AppState>, Extension(who): Extension<Principal>) -> PageResult {
     let status = server_status(&state).await?;
-    let datasets = list_datasets(&state)
+    let datasets = list_datasets(&state, &who)
         .await?
         .into_iter()
         .map(|d| DatasetRow {
@@ -322,12 +345,20 @@ struct ComparePage {
     results_json: String,
 }
 
-async fn compare(State(state): State<AppState>, RawQuery(query): RawQuery) -> PageResult {
+async fn compare(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
     // `runs` repeats (`?runs=a&runs=b`), which a map would collapse.
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::invalid(format!("the query string is malformed: {e}")))?;
     let chosen: Vec<String> = pairs.into_iter().filter(|(k, v)| k == "runs" && !v.is_empty()).map(|(_, v)| v).collect();
-    let simulations: Vec<String> = list_datasets(&state)
+    if let Some(hidden) = chosen.iter().find(|run| !who.may_see(run.split('@').next().unwrap_or(run))) {
+        let name = hidden.split('@').next().unwrap_or(hidden).to_string();
+        return Err(ApiError::from(cohort_store::StoreError::DatasetNotFound { name, similar: Vec::new() }).into());
+    }
+    let simulations: Vec<String> = list_datasets(&state, &who)
         .await?
         .into_iter()
         .filter(|d| d.kind == DatasetKind::Simulation)
@@ -361,8 +392,12 @@ struct QueryPage {
     history: Vec<HistoryRow>,
 }
 
-async fn query(State(state): State<AppState>, Query(params): Query<HashMap<String, String>>) -> PageResult {
-    let history = query_history(&state, 50)
+async fn query(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> PageResult {
+    let history = query_history(&state, &who, 50)
         .await?
         .into_iter()
         .map(|h| HistoryRow {

@@ -8,27 +8,28 @@ use cohort_store::CancelToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
-use crate::{api, assets, pages};
+use crate::{access, api, assets, pages};
 
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Address to listen on.
     pub addr: SocketAddr,
-    /// Accept a non-loopback address although there is no access control yet.
-    pub insecure_no_auth: bool,
 }
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// A non-loopback address without `--insecure-no-auth`.
+    /// A non-loopback address for a store without an admin account.
     #[error(
-        "refusing to listen on {0}: cohort has no accounts yet, so anyone who can reach this address could read \
-         participant-level data; listen on 127.0.0.1 (the default) and use an SSH tunnel, or pass \
-         --insecure-no-auth if the network is trusted"
+        "refusing to listen on {0}: this store has no admin account, and without accounts anyone who can reach \
+         the address could read participant-level data; create one first with `cohort user add NAME --role admin`, \
+         or listen on 127.0.0.1 (the default)"
     )]
-    NotLoopback(SocketAddr),
+    NoAccounts(SocketAddr),
+    /// The accounts file cannot be read.
+    #[error("cannot read the accounts: {0}")]
+    Accounts(String),
     /// The address is taken or not ours.
     #[error("cannot listen on {addr}: {source} (is another server running? choose another --addr)")]
     Bind {
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -68,8 +70,11 @@ pub fn serve(
     stop: CancelToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    if !config.addr.ip().is_loopback() && !config.insecure_no_auth {
-        return Err(ServeError::NotLoopback(config.addr));
+    if !config.addr.ip().is_loopback() {
+        let accounts = state.access.accounts.snapshot().map_err(|e| ServeError::Accounts(e.to_string()))?;
+        if !accounts.users.iter().any(|u| u.role == cohort_auth::Role::Admin) {
+            return Err(ServeError::NoAccounts(config.addr));
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Serve)?;
     runtime.block_on(async move {
@@ -100,6 +105,9 @@ pub fn serve(
             }
             state.tasks.cancel_all();
         };
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServeError::Serve)
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Serve)
     })
 }

@@ -29,6 +29,8 @@ pub struct Inner {
     pub started: jiff::Timestamp,
     /// The largest file an upload accepts, in bytes.
     pub max_upload_bytes: u64,
+    /// Accounts, sessions and the audit log.
+    pub access: crate::access::Access,
     /// The catalog's answers, kept while the catalog files are unchanged.
     catalog: Mutex<CatalogCache>,
     /// Rendered pages that depend only on an immutable version (a run's results), by key.
@@ -63,7 +65,15 @@ impl AppState {
 
     /// State over `store` whose uploads accept files of at most `max_upload_bytes`.
     pub fn with_upload_limit(store: Store, max_upload_bytes: u64) -> Self {
+        Self::with_config(store, max_upload_bytes, crate::access::AccessConfig::default())
+    }
+
+    /// State over `store` with upload limit and access settings.
+    pub fn with_config(store: Store, max_upload_bytes: u64, access: crate::access::AccessConfig) -> Self {
+        let layout = store.layout();
+        let access = crate::access::Access::new(&layout.access_dir(), &layout.audit_dir(), access);
         AppState(Arc::new(Inner {
+            access,
             store,
             tasks: Tasks::default(),
             results: Mutex::default(),
@@ -130,6 +140,11 @@ impl AppState {
         let detail = Arc::new(self.store.detail(reference)?);
         self.catalog_cache().details.insert(key, detail.clone());
         Ok(detail)
+    }
+
+    /// The version `reference` names, from the cache while the catalog is unchanged (blocking).
+    pub fn resolve(&self, reference: &VersionRef) -> Result<cohort_store::ResolvedVersion, StoreError> {
+        Ok(self.detail(reference)?.shown.clone())
     }
 
     /// Bytes the store takes on disk, measured at most every few seconds (blocking).

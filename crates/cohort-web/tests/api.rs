@@ -581,13 +581,13 @@ async fn uploads_stream_files_to_disk_then_ingest_them() {
 }
 
 #[test]
-fn a_non_loopback_address_is_refused_without_the_insecure_flag() {
+fn a_non_loopback_address_is_refused_without_an_admin_account() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(&dir.path().join("store"), Settings::default()).unwrap();
-    let config = cohort_web::ServeConfig { addr: "0.0.0.0:0".parse().unwrap(), insecure_no_auth: false };
+    let config = cohort_web::ServeConfig { addr: "0.0.0.0:0".parse().unwrap() };
     let err = cohort_web::serve(AppState::new(store), config, cohort_store::CancelToken::default(), |_| {
         panic!("it must not start")
     })
     .unwrap_err();
-    assert!(err.to_string().contains("--insecure-no-auth"), "{err}");
+    assert!(err.to_string().contains("cohort user add NAME --role admin"), "{err}");
 }

@@ -39,6 +39,15 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
             names.join(", ")
         );
     }
+    let mut audited = super::audit::entry("export", cohort_audit::Outcome::Served)
+        .asked(std::env::args().collect::<Vec<_>>().join(" "));
+    audited.datasets = vec![format!("{}@{}", version.dataset, version.version)];
+    audited.rows = Some(tables.iter().map(|t| t.rows).sum());
+    audited.detail = Some(format!(
+        "format {format:?}, tables {}",
+        tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+    ));
+    super::audit::record(&store, audited)?;
     for t in tables {
         let dest = match output_dir {
             Some(dir) => Destination::File(dir.join(format!("{}.{}", t.name, format.extension()))),
@@ -72,6 +81,13 @@ fn legacy_json(
     }
     let session = Session::new(store)?;
     let document = cohort_migrate::export::legacy_json(store, session.connection(), &target.version)?;
+    let version = store.resolve(&target.version)?;
+    let mut audited = super::audit::entry("export", cohort_audit::Outcome::Served)
+        .asked(std::env::args().collect::<Vec<_>>().join(" "));
+    audited.datasets = vec![format!("{}@{}", version.dataset, version.version)];
+    audited.rows = Some(version.tables.iter().map(|t| t.rows).sum());
+    audited.detail = Some("format cohort-json".into());
+    super::audit::record(store, audited)?;
     let mut text = serde_json::to_vec_pretty(&document)?;
     text.push(b'\n');
     match &args.output {

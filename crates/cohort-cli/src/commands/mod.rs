@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the exit status.
 
+mod audit;
 mod dictionary;
 mod doctor;
 mod export;
@@ -15,6 +16,7 @@ mod rollback;
 mod serve;
 mod show;
 mod simulate;
+mod user;
 mod versions;
 
 use anyhow::Context as _;
@@ -88,5 +90,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Protocol(action) => protocol::run(&ctx, action),
         Command::Simulate(args) => simulate::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::User(action) => user::run(&ctx, action),
+        Command::Audit(action) => audit::run(&ctx, action),
     }
 }

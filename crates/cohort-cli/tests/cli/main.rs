@@ -1,5 +1,6 @@
 //! Tests of the real `cohort` binary: each runs it as a user would, on a fresh temporary store.
 
+mod access;
 mod archive;
 mod bad_input;
 mod dictionary;

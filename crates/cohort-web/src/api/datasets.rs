@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use cohort_analysis::dictionary::DictionaryEntry;
@@ -17,22 +17,29 @@ use cohort_store::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::access::Served;
 use crate::error::{ApiError, blocking};
 use crate::state::AppState;
+use cohort_auth::Principal;
 
 /// Rows a page of a table may hold at most.
 pub const MAX_PAGE_ROWS: u64 = 1_000;
 
-/// `GET /api/v1/datasets`: every dataset.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DatasetSummary>>, ApiError> {
-    Ok(Json(list_datasets(&state).await?))
+/// `GET /api/v1/datasets`: every dataset the account may see.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<Vec<DatasetSummary>>, ApiError> {
+    Ok(Json(list_datasets(&state, &who).await?))
 }
 
-/// Every dataset, newest change first.
-pub async fn list_datasets(state: &AppState) -> Result<Vec<DatasetSummary>, ApiError> {
+/// Every dataset `who` may see, newest change first.
+pub async fn list_datasets(state: &AppState, who: &Principal) -> Result<Vec<DatasetSummary>, ApiError> {
     let state = state.clone();
+    let who = who.clone();
     blocking(move || {
-        let mut all = (*state.datasets()?).clone();
+        let mut all: Vec<DatasetSummary> =
+            state.datasets()?.iter().filter(|d| who.may_see(d.name.as_str())).cloned().collect();
         all.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
         Ok(all)
     })
@@ -40,8 +47,12 @@ pub async fn list_datasets(state: &AppState) -> Result<Vec<DatasetSummary>, ApiE
 }
 
 /// `GET /api/v1/datasets/{name}`: tables, columns and versions (`NAME@N` for an older version).
-pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<DatasetDetail>, ApiError> {
-    Ok(Json((*dataset_detail(&state, &name).await?).clone()))
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<(Extension<Served>, Json<DatasetDetail>), ApiError> {
+    let detail = dataset_detail(&state, &name).await?;
+    Ok((Extension(Served::version(&detail.shown, None)), Json((*detail).clone())))
 }
 
 /// The detail of `reference` (`NAME` or `NAME@N`).
@@ -113,6 +124,8 @@ pub struct RowsPage {
     pub offset: u64,
     /// Rows asked for.
     pub limit: u64,
+    /// The version read (`NAME@N`).
+    pub version: String,
 }
 
 /// `GET /api/v1/datasets/{name}/tables/{table}/rows`.
@@ -120,9 +133,11 @@ pub async fn rows(
     State(state): State<AppState>,
     Path((name, table)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<RowsPage>, ApiError> {
+) -> Result<(Extension<Served>, Json<RowsPage>), ApiError> {
     let query = RowsQuery::from_params(params)?;
-    Ok(Json(table_rows(&state, &name, &table, query).await?))
+    let page = table_rows(&state, &name, &table, query).await?;
+    let served = Served { rows: Some(page.rows.len() as u64), datasets: vec![page.version.clone()], asked: None };
+    Ok((Extension(served), Json(page)))
 }
 
 /// A page of `reference`'s table `table`.
@@ -133,9 +148,10 @@ pub async fn table_rows(
     query: RowsQuery,
 ) -> Result<RowsPage, ApiError> {
     let store = state.store.clone();
+    let app = state.clone();
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
     blocking(move || {
-        let version = store.resolve(&reference)?;
+        let version = app.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table)?;
         let selection = Selection::parse(info, &query)?;
         let offset = query.offset.unwrap_or(0);
@@ -163,6 +179,7 @@ pub async fn table_rows(
             })
             .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
         Ok(RowsPage {
+            version: format!("{}@{}", version.dataset, version.version),
             columns: info.columns.iter().map(|c| c.name.clone()).collect(),
             rows,
             total: total as u64,
@@ -262,10 +279,26 @@ pub async fn download(
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
     let table_name = table.clone();
-    let file = blocking(move || {
-        let version = store.resolve(&reference)?;
+    let app = state.clone();
+    let (file, served) = blocking(move || {
+        let version = app.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table_name)?;
         let selection = Selection::parse(info, &query)?;
+        let rows = if selection.where_clause.is_empty() {
+            info.rows
+        } else {
+            let session = Session::new(&store)?;
+            let n: i64 = session
+                .connection()
+                .query_row(
+                    &format!("SELECT count(*) FROM {} {}", table_source(&store, info), selection.where_clause),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(StoreError::sql)?;
+            n.max(0) as u64
+        };
+        let served = Served::version(&version, Some(rows));
         let spill = store.layout().spill_dir();
         std::fs::create_dir_all(&spill).map_err(|e| ApiError::from(StoreError::from(e)))?;
         let path = spill.join(format!("download-{}-{}.{}", std::process::id(), unique(), format.extension()));
@@ -287,7 +320,7 @@ pub async fn download(
         // The open handle keeps the bytes; the name goes now, so nothing is left behind however
         // the download ends.
         let _ = std::fs::remove_file(&path);
-        Ok(file)
+        Ok((file, served))
     })
     .await?;
     let filename = format!("{}-{}.{}", name.replace('@', "-v"), table, format.extension());
@@ -307,6 +340,7 @@ pub async fn download(
     if let Some(len) = length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
+    response.extensions_mut().insert(served);
     Ok(response)
 }
 
@@ -472,7 +506,7 @@ pub async fn table_dictionary(
     let app = state.clone();
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
     blocking(move || {
-        let version = store.resolve(&reference)?;
+        let version = app.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table)?;
         if let Some(hit) = app.dictionaries.lock().expect("not poisoned").get(&info.sha256) {
             return Ok(hit.clone());
@@ -531,8 +565,9 @@ pub async fn column_summary(
 ) -> Result<Json<ColumnSummary>, ApiError> {
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
+    let app = state.clone();
     blocking(move || {
-        let version = store.resolve(&reference)?;
+        let version = app.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table)?;
         let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {
             ApiError::not_found("column_not_found", format!("`{reference}.{table}` has no column `{column}`"))

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "hint"}}` with a fitting HTTP status; `openapi.json` describes
 //! every route.
 
+pub mod access;
 pub mod datasets;
 pub mod openapi;
 pub mod query;
@@ -40,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route("/uploads/{id}/ingest", post(uploads::ingest_upload))
         .route("/query", post(query::run))
         .route("/query/history", get(query::list_history))
+        .route("/me", get(access::me))
+        .route("/users", get(access::users))
+        .route("/audit", get(access::audit))
+        .route("/audit/verify", get(access::verify))
         .route("/tasks", get(tasks::list))
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/events", get(tasks::events))

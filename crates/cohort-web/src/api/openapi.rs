@@ -69,6 +69,15 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
          it cannot read files, attach, install or change settings. Recorded in the history.",
     ),
     ("get", "/query/history", "The console's runs, newest first (`limit`, default 100)."),
+    ("get", "/me", "Who the request runs as: account, role, how it proved it, dataset grants."),
+    ("get", "/users", "Every account with its role, grants and API tokens (never secrets). Admins."),
+    (
+        "get",
+        "/audit",
+        "Audit log entries, newest first: `user`, `dataset`, `since` (date or timestamp), `action`, `limit` \
+         (default 200). Admins.",
+    ),
+    ("get", "/audit/verify", "Checks the audit log's hash chain and head. Admins."),
     ("get", "/tasks", "Every task of this server's life, newest first."),
     ("get", "/tasks/{id}", "One task."),
     ("get", "/tasks/{id}/events", "Server-sent `progress` events with the task's state until it ends."),
@@ -99,11 +108,22 @@ pub fn openapi() -> Value {
         } else {
             json!({"description": "OK", "content": {"application/json": {}}})
         };
+        let rule = crate::access::policy::policy(
+            &method.to_uppercase().parse().expect("a method"),
+            Some(&format!("/api/v1{path}")),
+        );
+        let role = match rule.need {
+            crate::access::policy::Need::Anyone => "public",
+            crate::access::policy::Need::Role(r) => r.as_str(),
+        };
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = json!({
             "summary": summary,
             "parameters": parameters,
-            "responses": {"200": ok, "400": error, "404": error}
+            "x-cohort-role": role,
+            "x-cohort-audited": rule.audit.is_some(),
+            "security": [{"session": []}, {"token": []}],
+            "responses": {"200": ok, "400": error, "401": error, "403": error, "404": error}
         });
     }
     json!({
@@ -115,7 +135,13 @@ pub fn openapi() -> Value {
         },
         "servers": [{"url": "/api/v1"}],
         "paths": paths,
-        "components": {"schemas": {"Error": {
+        "components": {
+          "securitySchemes": {
+            "token": {"type": "http", "scheme": "bearer", "description": "An API token from `cohort user token add`"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "cohort_session",
+                        "description": "A browser session from /login; state-changing requests also need X-CSRF-Token"}
+          },
+          "schemas": {"Error": {
             "type": "object",
             "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
                 "code": {"type": "string", "description": "Stable, for scripts"},

@@ -1,10 +1,12 @@
 //! The SQL console: one read-only SELECT over the store, a page at a time, and its history.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
+use cohort_auth::Principal;
 use cohort_store::console::{HistoryEntry, history, run_console};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Served;
 use crate::error::{ApiError, blocking};
 use crate::state::AppState;
 
@@ -49,29 +51,40 @@ pub struct QueryPage {
 /// `POST /api/v1/query`.
 pub async fn run(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Json(request): Json<QueryRequest>,
-) -> Result<Json<QueryPage>, ApiError> {
+) -> Result<(Extension<Served>, Json<QueryPage>), ApiError> {
     let limit = request.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE_ROWS {
         return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
     }
     let store = state.store.clone();
     blocking(move || {
-        let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, "web")?;
+        let may_read = |name: &str| who.may_see(name);
+        let by = format!("web:{}", who.user);
+        let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, &by, &may_read)?;
         let rows = result
             .rows
             .iter()
             .map(|r| serde_json::from_str(r).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Json(QueryPage {
-            columns: result.columns,
-            rows,
-            total: result.total,
-            offset: result.offset,
-            limit: result.limit,
-            seconds: result.seconds,
-            datasets: result.datasets,
-        }))
+        let served = Served {
+            rows: Some(rows.len() as u64),
+            datasets: result.datasets.clone(),
+            asked: Some(request.sql.clone()),
+        };
+        Ok((
+            Extension(served),
+            Json(QueryPage {
+                columns: result.columns,
+                rows,
+                total: result.total,
+                offset: result.offset,
+                limit: result.limit,
+                seconds: result.seconds,
+                datasets: result.datasets,
+            }),
+        ))
     })
     .await
 }
@@ -86,13 +99,19 @@ pub struct HistoryQuery {
 /// `GET /api/v1/query/history`: the newest console runs first.
 pub async fn list_history(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    Ok(Json(query_history(&state, query.limit.unwrap_or(100)).await?))
+    Ok(Json(query_history(&state, &who, query.limit.unwrap_or(100)).await?))
 }
 
-/// The newest `limit` console runs.
-pub async fn query_history(state: &AppState, limit: usize) -> Result<Vec<HistoryEntry>, ApiError> {
+/// The newest `limit` console runs over datasets `who` may see.
+pub async fn query_history(state: &AppState, who: &Principal, limit: usize) -> Result<Vec<HistoryEntry>, ApiError> {
     let store = state.store.clone();
-    blocking(move || Ok(history(&store, limit)?)).await
+    let who = who.clone();
+    blocking(move || {
+        let visible = |e: &HistoryEntry| e.datasets.iter().all(|d| who.may_see(d.split('@').next().unwrap_or(d)));
+        Ok(history(&store, usize::MAX)?.into_iter().filter(visible).take(limit).collect())
+    })
+    .await
 }

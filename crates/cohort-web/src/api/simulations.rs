@@ -387,7 +387,7 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
 pub async fn patient(
     State(state): State<AppState>,
     Path((name, patient_id)): Path<(String, String)>,
-) -> Result<Json<Timeline>, ApiError> {
+) -> Result<(axum::Extension<crate::access::Served>, Json<Timeline>), ApiError> {
     let patient_id: i64 = patient_id
         .parse()
         .map_err(|_| ApiError::invalid(format!("a patient id is a whole number, not `{patient_id}`")))?;
@@ -398,9 +398,11 @@ pub async fn patient(
         let run = resolve_run(&app, &reference)?;
         let mut session = Session::new(&store)?;
         session.mount(&store, &run.version, "run")?;
-        patient_timeline(&session, "run", patient_id)?.map(Json).ok_or_else(|| {
+        let timeline = patient_timeline(&session, "run", patient_id)?.ok_or_else(|| {
             ApiError::not_found("patient_not_found", format!("`{reference}` has no patient {patient_id}"))
-        })
+        })?;
+        let served = crate::access::Served::version(&run.version, Some(timeline.visits.len() as u64));
+        Ok((axum::Extension(served), Json(timeline)))
     })
     .await
 }

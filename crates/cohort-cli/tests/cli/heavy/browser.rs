@@ -1,6 +1,9 @@
 //! The web app in a real browser: Playwright drives Debian's Chromium (both installed by
-//! `scripts/test`) through `tests/browser/run.mjs` against `cohort serve --demo`.
+//! `scripts/test`) through `tests/browser/run.mjs` against `cohort serve --demo` on a store with
+//! an admin account, and every participant-level request the browser made must have left exactly
+//! one audit record.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -9,6 +12,15 @@ use crate::util::Env;
 #[test]
 fn the_web_app_works_in_chromium() {
     let env = Env::new();
+    let password = "plum violin harbour";
+    let mut add = env
+        .cmd()
+        .args(["user", "add", "admin", "--role", "admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), format!("{password}\n").as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
     let mut server = env
         .cmd()
         .args(["--json", "serve", "--demo", "--addr", "127.0.0.1:0"])
@@ -32,6 +44,8 @@ fn the_web_app_works_in_chromium() {
         .arg(&out_dir)
         // Chromium writes its profile under HOME: keep it in the test's directory.
         .env("HOME", &home)
+        .env("COHORT_USER", "admin")
+        .env("COHORT_PASSWORD", password)
         .output()
         .expect("node runs (scripts/test installs the browser tests' packages)");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -45,6 +59,7 @@ fn the_web_app_works_in_chromium() {
     );
     assert!(run.status.success(), "browser checks failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all browser checks passed"), "{stdout}");
+    check_audit(&env, &out_dir);
 
     // The browser's download equals `cohort export` of the same table, byte for byte.
     let exported = env.path("visits-export.csv");
@@ -54,4 +69,55 @@ fn the_web_app_works_in_chromium() {
         std::fs::read(&exported).unwrap(),
         "the downloaded CSV differs from `cohort export`"
     );
+}
+
+/// The route pattern of `path` among the app's routes.
+fn route_of(method: &str, path: &str) -> Option<String> {
+    let api = cohort_web::api::openapi::ROUTES.iter().map(|(m, p, _)| (m.to_uppercase(), format!("/api/v1{p}")));
+    let pages = cohort_web::pages::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string()));
+    let segments: Vec<&str> = path.split('/').collect();
+    api.chain(pages).filter(|(m, _)| m == method).map(|(_, p)| p).find(|pattern| {
+        let want: Vec<&str> = pattern.split('/').collect();
+        want.len() == segments.len() && want.iter().zip(&segments).all(|(w, s)| w.starts_with('{') || w == s)
+    })
+}
+
+/// Each participant-level request the browser made (by method, path and query) left exactly one
+/// audit record. A request the page gave up on may or may not have reached the server, so it may
+/// have one record or none; nothing else may.
+fn check_audit(env: &Env, out_dir: &std::path::Path) {
+    let requests: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("requests.json")).unwrap()).unwrap();
+    let mut finished: BTreeMap<String, usize> = BTreeMap::new();
+    let mut abandoned: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &requests {
+        let (method, url) = (r["method"].as_str().unwrap(), r["url"].as_str().unwrap());
+        let path = url.split('?').next().unwrap();
+        let Some(route) = route_of(method, path) else { continue };
+        let policy = cohort_web::access::policy::policy(&method.parse().unwrap(), Some(&route));
+        if policy.audit.is_some() {
+            let counts = if r["finished"] == true { &mut finished } else { &mut abandoned };
+            *counts.entry(format!("{method} {url}")).or_default() += 1;
+        }
+    }
+    let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
+    for r in env.json(&["audit", "show"]).as_array().unwrap() {
+        if r["actor"]["via"] != "cli"
+            && let Some(asked) = r["asked"].as_str()
+        {
+            *recorded.entry(asked.lines().next().unwrap().to_string()).or_default() += 1;
+        }
+    }
+    assert!(finished.values().sum::<usize>() > 20, "the browser made participant-level requests: {finished:?}");
+    let keys: BTreeSet<&String> = finished.keys().chain(abandoned.keys()).chain(recorded.keys()).collect();
+    for key in keys {
+        let (done, gave_up) = (finished.get(key).copied().unwrap_or(0), abandoned.get(key).copied().unwrap_or(0));
+        let records = recorded.get(key).copied().unwrap_or(0);
+        assert!(
+            (done..=done + gave_up).contains(&records),
+            "{key}: {done} finished and {gave_up} abandoned requests, but {records} audit records"
+        );
+    }
+    let verified = env.ok(&["audit", "verify"]);
+    assert!(verified.stdout.contains("intact"), "{}", verified.stdout);
 }

@@ -1,0 +1,596 @@
+//! Access control end to end, through the router: who sees what (a crawler over every route with
+//! canary values planted in the data), sessions, CSRF, login throttling, API tokens, and the
+//! audit record of every participant-level request.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Method, Request, StatusCode, header};
+use cohort_audit::{AuditLog, Filter, Outcome, Record};
+use cohort_auth::{Accounts, Role, SessionPolicy, ThrottlePolicy};
+use cohort_ingest::{IngestOptions, IngestRequest, ingest};
+use cohort_store::{CancelToken, DatasetName, NoProgress, Settings, Store};
+use cohort_web::access::AccessConfig;
+use cohort_web::{AppState, router};
+use tower::ServiceExt;
+
+/// Values that exist only in participant-level rows of `registry`.
+const CANARIES: [&str; 6] = [
+    "CANARY-NAME-Zq81",
+    "canary.mail@example.org",
+    "CANARY-MRN-55127",
+    "CANARY-NOTE-ff20",
+    "CANARY-SITE-Kx7",
+    "1907-04-13",
+];
+
+const PASSWORD: &str = "plum violin harbour";
+
+struct App {
+    _dir: tempfile::TempDir,
+    store: Store,
+    state: AppState,
+    accounts: Accounts,
+}
+
+/// A response, with its body as text.
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+/// How a request proves who it is.
+#[derive(Clone, Default, Debug)]
+struct Who {
+    label: &'static str,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    token: Option<String>,
+}
+
+fn registry_csv() -> String {
+    let mut csv = String::from("person_id,full_name,email,mrn,site,birth_date,note\n");
+    for i in 0..30 {
+        let (name, mail, mrn, note, site, birth) = if i == 7 {
+            (CANARIES[0], CANARIES[1], CANARIES[2], CANARIES[3], CANARIES[4], CANARIES[5])
+        } else {
+            ("Someone Else", "someone@example.net", "MRN-1", "routine", "Site A", "1950-01-01")
+        };
+        csv.push_str(&format!("P{i:03},{name},{mail},{mrn},{site},{birth},{note}\n"));
+    }
+    csv
+}
+
+fn app_with(config: AccessConfig, demo: bool) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("store"), Settings::default()).unwrap();
+    if demo {
+        cohort_web::demo::seed(&store).unwrap();
+    }
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, registry_csv()).unwrap();
+    let request = IngestRequest {
+        name: DatasetName::new("registry").unwrap(),
+        files: vec![csv],
+        description: None,
+        tags: None,
+        created_by: "test".into(),
+        options: IngestOptions::default(),
+    };
+    ingest(&store, &request, &NoProgress, &CancelToken::default()).unwrap();
+    let state = AppState::with_config(store.clone(), 1 << 20, config);
+    let accounts = Accounts::new(store.layout().access_dir());
+    App { _dir: dir, store, state, accounts }
+}
+
+fn app() -> App {
+    app_with(AccessConfig::default(), false)
+}
+
+impl App {
+    async fn send(&self, who: &Who, method: Method, uri: &str, body: Option<(&str, String)>) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri).header(header::HOST, "127.0.0.1:8080");
+        if let Some(cookie) = &who.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        if let Some(csrf) = &who.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(token) = &who.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some((content_type, text)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                Body::from(text)
+            }
+            None => Body::empty(),
+        };
+        let response = router(self.state.clone()).oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    async fn get(&self, who: &Who, uri: &str) -> Reply {
+        self.send(who, Method::GET, uri, None).await
+    }
+
+    async fn post_json(&self, who: &Who, uri: &str, json: serde_json::Value) -> Reply {
+        self.send(who, Method::POST, uri, Some(("application/json", json.to_string()))).await
+    }
+
+    async fn login(&self, user: &str, password: &str) -> Reply {
+        let form = serde_urlencoded::to_string([("user", user), ("password", password), ("next", "/")]).unwrap();
+        self.send(&Who::default(), Method::POST, "/login", Some(("application/x-www-form-urlencoded", form))).await
+    }
+
+    /// Logs in and returns the session's cookie and CSRF token.
+    async fn session(&self, label: &'static str, user: &str) -> Who {
+        let reply = self.login(user, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{user}: {}", reply.body);
+        let cookies: Vec<String> =
+            reply.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let value = |name: &str| {
+            cookies
+                .iter()
+                .find_map(|c| {
+                    c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_string())
+                })
+                .unwrap()
+        };
+        let session = value("cohort_session");
+        let csrf = value("cohort_csrf");
+        let cookie_line = cookies.iter().find(|c| c.starts_with("cohort_session=")).unwrap();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+            assert!(cookie_line.contains(attribute), "{cookie_line} lacks {attribute}");
+        }
+        Who {
+            label,
+            cookie: Some(format!("cohort_session={session}; cohort_csrf={csrf}")),
+            csrf: Some(csrf),
+            token: None,
+        }
+    }
+
+    fn token(&self, label: &'static str, user: &str, role: Option<Role>) -> Who {
+        let (_, secret) = self.accounts.create_token(user, "test", role, None).unwrap();
+        Who { label, token: Some(secret), ..Who::default() }
+    }
+
+    fn audit(&self) -> Vec<Record> {
+        AuditLog::new(self.store.layout().audit_dir()).records(&Filter::default()).unwrap()
+    }
+
+    fn add_users(&self) {
+        self.accounts.add_user("root", Role::Admin, PASSWORD).unwrap();
+        self.accounts.add_user("ana", Role::Analyst, PASSWORD).unwrap();
+        self.accounts.add_user("vic", Role::Viewer, PASSWORD).unwrap();
+        self.accounts.add_user("gina", Role::Analyst, PASSWORD).unwrap();
+        self.accounts.set_grants("gina", Some(["demo-trial".to_string(), "demo-tae".to_string()].into())).unwrap();
+    }
+}
+
+fn canaries_in(text: &str) -> Vec<&'static str> {
+    CANARIES.iter().copied().filter(|c| text.contains(c)).collect()
+}
+
+/// Every page and every API route, with its parameters filled for `registry` (or a simulation
+/// run for simulation routes): what the crawler visits.
+fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
+    let mut out: Vec<(Method, String, Option<serde_json::Value>)> = [
+        "/",
+        "/datasets/registry",
+        "/datasets/registry?table=people",
+        "/simulate",
+        "/simulations/demo-tae",
+        "/compare?runs=demo-tae&runs=demo-tnt",
+        "/compare?runs=registry&runs=demo-tae",
+        "/query",
+        "/query?sql=SELECT%20*%20FROM%20registry.people",
+        "/upload",
+        "/admin/users",
+        "/admin/audit",
+        "/login",
+    ]
+    .iter()
+    .map(|p| (Method::GET, p.to_string(), None))
+    .collect();
+    for (method, path, _) in cohort_web::api::openapi::ROUTES {
+        let simulation = path.starts_with("/simulations/") || path.starts_with("/tasks");
+        let filled = path
+            .replace("{name}", if simulation { "demo-tae" } else { "registry" })
+            .replace("{table}", "people")
+            .replace("{column}", "full_name")
+            .replace("{id}", "1")
+            .replace("{file}", "x.csv");
+        let method: Method = method.to_uppercase().parse().unwrap();
+        let body = match (method.clone(), *path) {
+            (Method::POST, "/query") => Some(serde_json::json!({"sql": "SELECT * FROM registry.people"})),
+            (Method::POST, "/datasets/{name}/rollback") => Some(serde_json::json!({"version": 1})),
+            (Method::POST, "/simulations/estimate") => {
+                Some(serde_json::json!({"protocol": "aflibercept-tae", "patients": 10, "years": 1}))
+            }
+            (Method::POST, _) => Some(serde_json::json!({})),
+            _ => None,
+        };
+        let uri = if path.ends_with("/download") {
+            format!("/api/v1{filled}?format=csv")
+        } else {
+            format!("/api/v1{filled}")
+        };
+        // Starting things (simulations, uploads) is not a read; the crawler leaves them out and
+        // the role tests below cover them.
+        if method == Method::POST
+            && ["/simulations", "/uploads", "/uploads/{id}/ingest", "/simulations/{name}/resume", "/tasks/{id}/cancel"]
+                .contains(path)
+        {
+            continue;
+        }
+        if method == Method::PUT {
+            continue;
+        }
+        out.push((method, uri, body));
+    }
+    out
+}
+
+/// The crawler: every route, as nobody, as each role, with sessions and with tokens. Canary
+/// values appear only for those who may read `registry`'s rows, and for them they do appear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_participant_value_reaches_a_role_that_must_not_see_it() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let who = vec![
+        Who { label: "anonymous", ..Who::default() },
+        app.session("viewer", "vic").await,
+        app.session("granted analyst", "gina").await,
+        app.token("viewer token", "vic", None),
+        app.token("analyst token scoped to viewer", "ana", Some(Role::Viewer)),
+        Who { label: "forged token", token: Some("cohort_deadbeef_0000".into()), ..Who::default() },
+        Who {
+            label: "forged cookie",
+            cookie: Some("cohort_session=abc; cohort_csrf=abc".into()),
+            csrf: Some("abc".into()),
+            ..Who::default()
+        },
+        app.session("analyst", "ana").await,
+        app.session("admin", "root").await,
+        app.token("admin token", "root", None),
+    ];
+    let may_read_registry = ["analyst", "admin", "admin token"];
+    let routes = routes();
+    assert!(routes.len() > 30, "the crawler visits every route");
+    for w in &who {
+        let mut seen = BTreeSet::new();
+        for (method, uri, body) in &routes {
+            let reply = match body {
+                Some(json) => app.post_json(w, uri, json.clone()).await,
+                None => app.send(w, method.clone(), uri, None).await,
+            };
+            assert!(reply.status != StatusCode::INTERNAL_SERVER_ERROR, "{} {method} {uri}: {}", w.label, reply.body);
+            let found = canaries_in(&reply.body);
+            if !may_read_registry.contains(&w.label) {
+                assert!(found.is_empty(), "{} got {found:?} from {method} {uri}", w.label);
+            }
+            seen.extend(found);
+        }
+        if may_read_registry.contains(&w.label) {
+            assert_eq!(seen.len(), CANARIES.len(), "{} should see every canary somewhere", w.label);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_grants_and_what_each_may_reach() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let anonymous = Who::default();
+    let vic = app.session("viewer", "vic").await;
+    let ana = app.session("analyst", "ana").await;
+    let gina = app.session("granted", "gina").await;
+
+    // Not logged in: pages send to the login page, the API answers 401.
+    let page = app.get(&anonymous, "/datasets/registry").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers[header::LOCATION], "/login?next=%2Fdatasets%2Fregistry");
+    let api = app.get(&anonymous, "/api/v1/datasets").await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    assert!(api.headers.contains_key(header::WWW_AUTHENTICATE));
+    assert_eq!(app.get(&anonymous, "/login").await.status, StatusCode::OK);
+
+    // A viewer sees the list and simulation aggregates, not rows.
+    assert_eq!(app.get(&vic, "/api/v1/datasets").await.status, StatusCode::OK);
+    assert_eq!(app.get(&vic, "/api/v1/simulations/demo-tae/results").await.status, StatusCode::OK);
+    let rows = app.get(&vic, "/api/v1/datasets/registry/tables/people/rows").await;
+    assert_eq!(rows.status, StatusCode::FORBIDDEN);
+    assert!(rows.body.contains("needs the analyst role"), "{}", rows.body);
+    assert_eq!(app.get(&vic, "/api/v1/simulations/demo-tae/patients/1").await.status, StatusCode::FORBIDDEN);
+
+    // An analyst reads rows; only an admin uploads, rolls back, or reads the audit log.
+    assert_eq!(app.get(&ana, "/api/v1/datasets/registry/tables/people/rows").await.status, StatusCode::OK);
+    assert_eq!(app.get(&ana, "/api/v1/audit").await.status, StatusCode::FORBIDDEN);
+    let rollback = app.post_json(&ana, "/api/v1/datasets/registry/rollback", serde_json::json!({"version": 1})).await;
+    assert_eq!(rollback.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post_json(&ana, "/api/v1/uploads", serde_json::json!({})).await.status, StatusCode::FORBIDDEN);
+
+    // Grants: gina sees only her datasets, and the others do not exist for her.
+    let list = app.get(&gina, "/api/v1/datasets").await;
+    let names: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&list.body)
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names.iter().collect::<BTreeSet<_>>(),
+        ["demo-tae", "demo-trial"].iter().map(|s| s.to_string()).collect::<Vec<_>>().iter().collect()
+    );
+    for uri in ["/api/v1/datasets/registry", "/api/v1/datasets/registry@1/tables/people/rows", "/datasets/registry"] {
+        let reply = app.get(&gina, uri).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(
+            reply.body,
+            app.get(&gina, &uri.replace("registry", "no-such-thing")).await.body.replace("no-such-thing", "registry"),
+            "a refusal reads like a missing dataset"
+        );
+    }
+    let query =
+        app.post_json(&gina, "/api/v1/query", serde_json::json!({"sql": "SELECT * FROM registry.people"})).await;
+    assert_eq!(query.status, StatusCode::BAD_REQUEST, "{}", query.body);
+    assert!(canaries_in(&query.body).is_empty());
+    let trial = app
+        .post_json(
+            &gina,
+            "/api/v1/query",
+            serde_json::json!({"sql": "SELECT count(*) AS n FROM \"demo-trial\".patients"}),
+        )
+        .await;
+    assert_eq!(trial.status, StatusCode::OK, "{}", trial.body);
+
+    // Every refused participant-level request is in the audit log.
+    let refused: Vec<Record> = app.audit().into_iter().filter(|r| r.entry.outcome == Outcome::Refused).collect();
+    assert!(refused.iter().any(|r| r.entry.actor.user == "vic" && r.entry.action == "dataset.rows"), "{refused:#?}");
+    assert!(refused.iter().any(|r| r.entry.actor.user == "gina" && r.entry.datasets == ["registry@1"]), "{refused:#?}");
+    assert!(refused.iter().any(|r| r.entry.actor.role == "public" && r.entry.action == "dataset.page"), "{refused:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_forged_and_expired_sessions_are_refused() {
+    let app = app_with(
+        AccessConfig {
+            sessions: SessionPolicy { idle: Duration::from_millis(600), absolute: Duration::from_secs(60) },
+            ..AccessConfig::default()
+        },
+        false,
+    );
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let sql = serde_json::json!({"sql": "SELECT count(*) AS n FROM registry.people"});
+
+    // The session's token is required on anything that changes state or runs a query.
+    let without = Who { csrf: None, ..ana.clone() };
+    let reply = app.post_json(&without, "/api/v1/query", sql.clone()).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    assert!(reply.body.contains("X-CSRF-Token header is missing"), "{}", reply.body);
+    let wrong = Who { csrf: Some("0".repeat(64)), ..ana.clone() };
+    assert_eq!(app.post_json(&wrong, "/api/v1/query", sql.clone()).await.status, StatusCode::FORBIDDEN);
+    // A cross-site form post is refused even with the cookie sent along.
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/query")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, ana.cookie.clone().unwrap())
+        .header("x-csrf-token", ana.csrf.clone().unwrap())
+        .header(header::CONTENT_TYPE, "application/json");
+    request = request.header("sec-fetch-site", "cross-site");
+    let response = router(app.state.clone()).oneshot(request.body(Body::from(sql.to_string())).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let ok = app.post_json(&ana, "/api/v1/query", sql.clone()).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+
+    // A forged session id is nobody; an idle session ends; a password change ends sessions.
+    let forged = Who { cookie: Some(format!("cohort_session={}", "ab".repeat(32))), ..Who::default() };
+    assert_eq!(app.get(&forged, "/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let idle = app.get(&ana, "/api/v1/me").await;
+    assert_eq!(idle.status, StatusCode::UNAUTHORIZED);
+    assert!(idle.body.contains("idle too long"), "{}", idle.body);
+    let again = app.session("analyst", "ana").await;
+    assert_eq!(app.get(&again, "/api/v1/me").await.status, StatusCode::OK);
+    app.accounts.set_password("ana", "quiet lantern meadow").unwrap();
+    let changed = app.get(&again, "/api/v1/me").await;
+    assert_eq!(changed.status, StatusCode::UNAUTHORIZED);
+
+    // Logging out ends the session on the server, not only in the browser.
+    let root = app.session("admin", "root").await;
+    let out = app.send(&root, Method::POST, "/logout", None).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.headers.get_all(header::SET_COOKIE).iter().any(|c| c.to_str().unwrap().contains("Max-Age=0")));
+    assert_eq!(app.get(&root, "/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_at_their_absolute_limit() {
+    let app = app_with(
+        AccessConfig {
+            sessions: SessionPolicy { idle: Duration::from_secs(60), absolute: Duration::from_millis(700) },
+            ..AccessConfig::default()
+        },
+        false,
+    );
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    for _ in 0..3 {
+        assert_eq!(app.get(&ana, "/api/v1/me").await.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let expired = app.get(&ana, "/api/v1/me").await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert!(expired.body.contains("time limit"), "{}", expired.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_slowed_and_locked_out() {
+    let app = app_with(
+        AccessConfig {
+            throttle: ThrottlePolicy {
+                max_failures: 5,
+                lockout: Duration::from_secs(600),
+                per_address: 8,
+                window: Duration::from_secs(600),
+            },
+            ..AccessConfig::default()
+        },
+        false,
+    );
+    app.add_users();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let reply = app.login("ana", "wrong guess number one").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(reply.body.contains("Wrong name or password"));
+    }
+    // Each guess costs an Argon2id hash.
+    assert!(started.elapsed() >= Duration::from_millis(5 * 5), "{:?}", started.elapsed());
+    let locked = app.login("ana", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits out the lock");
+    assert!(locked.body.contains("locked"), "{}", locked.body);
+    assert!(locked.headers.contains_key(header::RETRY_AFTER));
+    // Unknown names lock the same way, so lockouts do not reveal which names exist.
+    let ghost = app.login("nobody", "wrong guess number one").await;
+    assert_eq!(ghost.status, StatusCode::UNAUTHORIZED);
+    // The address has now made 7 attempts; past 8 it is turned away before any password check.
+    app.login("vic", "wrong").await;
+    let flood = app.login("root", PASSWORD).await;
+    assert_eq!(flood.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(flood.body.contains("from your address"), "{}", flood.body);
+    let logins: Vec<Record> = app.audit().into_iter().filter(|r| r.entry.action == "login").collect();
+    assert_eq!(logins.len(), 9);
+    assert!(logins.iter().all(|r| r.entry.outcome == Outcome::Refused));
+    assert!(
+        logins.iter().all(|r| !r.entry.asked.as_deref().unwrap_or("").contains("guess")),
+        "passwords never reach the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_scoped_and_revocable() {
+    let app = app();
+    app.add_users();
+    let (info, secret) = app.accounts.create_token("ana", "nightly", None, None).unwrap();
+    let token = Who { token: Some(secret), ..Who::default() };
+    // No CSRF token needed: a bearer token is not sent by browsers on their own.
+    let reply = app
+        .post_json(&token, "/api/v1/query", serde_json::json!({"sql": "SELECT count(*) AS n FROM registry.people"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let me: serde_json::Value = serde_json::from_str(&app.get(&token, "/api/v1/me").await.body).unwrap();
+    assert_eq!(me["via"], format!("token:{}", info.id));
+    app.accounts.revoke_token(&info.id).unwrap();
+    let revoked = app.get(&token, "/api/v1/datasets/registry/tables/people/rows").await;
+    assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+    assert!(revoked.body.contains("revoked"), "{}", revoked.body);
+    let bad_header = Request::builder()
+        .uri("/api/v1/me")
+        .header(header::HOST, "127.0.0.1")
+        .header(header::AUTHORIZATION, "Basic YW5hOnB3")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(router(app.state.clone()).oneshot(bad_header).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let last = app.audit().pop().unwrap();
+    assert_eq!((last.entry.action.as_str(), last.entry.outcome), ("dataset.rows", Outcome::Refused));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_participant_level_request_is_recorded_once_with_its_rows() {
+    let app = app();
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let before = app.audit().len();
+    let rows = app.get(&ana, "/api/v1/datasets/registry/tables/people/rows?limit=7").await;
+    assert_eq!(rows.status, StatusCode::OK);
+    let query = app
+        .post_json(&ana, "/api/v1/query", serde_json::json!({"sql": "SELECT full_name FROM registry.people LIMIT 3"}))
+        .await;
+    assert_eq!(query.status, StatusCode::OK);
+    let download =
+        app.get(&ana, "/api/v1/datasets/registry/tables/people/download?format=csv&filter.site=Site%20A").await;
+    assert_eq!(download.status, StatusCode::OK);
+    let page = app.get(&ana, "/datasets/registry").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let records = app.audit();
+    let new = &records[before..];
+    let summary: Vec<(&str, Option<u64>, Vec<String>)> =
+        new.iter().map(|r| (r.entry.action.as_str(), r.entry.rows, r.entry.datasets.clone())).collect();
+    assert_eq!(
+        summary,
+        [
+            ("dataset.rows", Some(7), vec!["registry@1".to_string()]),
+            ("query", Some(3), vec!["registry@1".to_string()]),
+            ("table.download", Some(29), vec!["registry@1".to_string()]),
+            ("dataset.page", None, vec!["registry@1".to_string()]),
+        ]
+    );
+    for r in new {
+        assert_eq!(r.entry.actor.user, "ana");
+        assert_eq!(r.entry.actor.via, "session");
+        assert_eq!(r.entry.outcome, Outcome::Served);
+    }
+    assert!(new[1].entry.asked.as_deref().unwrap().contains("SELECT full_name FROM registry.people LIMIT 3"));
+    assert!(
+        new[0].entry.asked.as_deref().unwrap().starts_with("GET /api/v1/datasets/registry/tables/people/rows?limit=7")
+    );
+    // Aggregates and the login page are not participant-level and leave no record.
+    app.get(&ana, "/api/v1/datasets").await;
+    app.get(&ana, "/login").await;
+    assert_eq!(app.audit().len(), records.len());
+    let check = AuditLog::new(app.store.layout().audit_dir()).verify(None).unwrap();
+    assert!(check.is_intact(), "{:?}", check.problems);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_audit_record_cannot_be_written_is_not_served() {
+    let app = app();
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let log = app.store.layout().audit_dir().join("audit.log");
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let reply = app.get(&ana, "/api/v1/datasets/registry/tables/people/rows").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+    assert!(reply.body.contains("audit record could not be written"), "{}", reply.body);
+    assert!(canaries_in(&reply.body).is_empty());
+    let query = app.post_json(&ana, "/api/v1/query", serde_json::json!({"sql": "SELECT * FROM registry.people"})).await;
+    assert_eq!(query.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(canaries_in(&query.body).is_empty());
+    // Aggregates do not need the log.
+    assert_eq!(app.get(&ana, "/api/v1/datasets").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_accounts_answers_only_loopback_names() {
+    let app = app();
+    let local = app.get(&Who::default(), "/api/v1/me").await;
+    assert_eq!(local.status, StatusCode::OK);
+    assert!(local.body.contains("\"via\":\"local\""), "{}", local.body);
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example.
+    let request = Request::builder()
+        .uri("/api/v1/datasets/registry/tables/people/rows")
+        .header(header::HOST, "evil.example:8080")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(app.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    assert!(canaries_in(&String::from_utf8_lossy(&body)).is_empty());
+    // Local reads are recorded too.
+    let rows = app.get(&Who::default(), "/api/v1/datasets/registry/tables/people/rows").await;
+    assert_eq!(rows.status, StatusCode::OK);
+    let last = app.audit().pop().unwrap();
+    assert_eq!((last.entry.actor.user.as_str(), last.entry.actor.via.as_str()), ("local", "local"));
+}
