@@ -178,6 +178,30 @@ Put a TLS-terminating proxy in front: session cookies are marked Secure, so brow
 only over HTTPS (and to localhost). Every participant-level request is in the audit log
 (`cohort audit show`).")]
     Serve(ServeArgs),
+    /// Publish a dataset's public face: aggregates with every count from 1 to k-1 suppressed,
+    /// as a checksummed bundle that holds no participant-level data.
+    #[command(after_help = "\
+The profile (YAML) says what the columns mean:
+
+  table: patients            # one row per participant
+  participant: patient_id
+  enrolled: enrolled_on      # enrolment over time, retention
+  site: site                 # counts per site (published as Site 1, Site 2, ...: never names)
+  region: region
+  categories: [sex, diagnosis]
+  numeric: [age, baseline_va]
+  visits:                    # longitudinal summaries
+    table: visits
+    participant: patient_id
+    date: visit_date
+    domains: {vision: [va_letters], imaging: [oct_thickness]}
+  cutoff: 2026-06-30         # default: the latest date in the data
+  k: 11                      # counts 1 to k-1 are never published
+
+Examples:
+  cohort publish registry --profile public.yaml --output registry-public.json
+  cohort serve --public registry-public.json --addr 0.0.0.0:8080")]
+    Publish(PublishArgs),
     /// Accounts of the web app and their API tokens: add, remove, list, passwd, role, grant,
     /// token.
     #[command(subcommand)]
@@ -227,6 +251,22 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .and_then(|s| s.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok())
         .ok_or_else(|| format!("`{text}` is not a duration: write for example 30m, 12h or 90d"))?;
     std::time::Duration::try_from(span).map_err(|_| format!("`{text}` must be positive"))
+}
+
+/// `cohort publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The dataset (`NAME` or `NAME@N`).
+    pub dataset: String,
+    /// The publish profile (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub profile: std::path::PathBuf,
+    /// Where to write the bundle (default `NAME-vN.bundle.json`).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// The suppression threshold, overriding the profile's (default 11).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(2..))]
+    pub k: Option<u64>,
 }
 
 /// `cohort user`.

@@ -10,6 +10,7 @@ mod init;
 mod list;
 mod migrate;
 mod protocol;
+mod publish;
 mod query;
 mod relate;
 mod rollback;
@@ -90,6 +91,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
         Command::Protocol(action) => protocol::run(&ctx, action),
         Command::Simulate(args) => simulate::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Publish(args) => publish::run(&ctx, args),
         Command::User(action) => user::run(&ctx, action),
         Command::Audit(action) => audit::run(&ctx, action),
     }

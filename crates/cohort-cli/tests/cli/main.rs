@@ -11,6 +11,7 @@ mod interop;
 mod json;
 mod migrate;
 mod protocol;
+mod publish;
 mod relationships;
 mod roundtrip;
 mod schema;

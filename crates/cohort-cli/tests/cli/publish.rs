@@ -1,0 +1,45 @@
+//! `cohort publish`: a bundle of aggregates, audited, with no participant value in it.
+
+use crate::util::Env;
+
+#[test]
+fn publish_writes_a_bundle_without_participant_values_and_explains_bad_profiles() {
+    let env = Env::new();
+    let mut csv = String::from("id,name,sex,site,enrolled\n");
+    for i in 0..200 {
+        let sex = if i % 50 == 0 {
+            "X"
+        } else if i % 2 == 0 {
+            "F"
+        } else {
+            "M"
+        };
+        let site = if i < 3 { "St Canary Clinic" } else { "Big Hospital" };
+        csv.push_str(&format!("P{i},Person {i},{sex},{site},2024-0{}-15\n", 1 + i % 6));
+    }
+    let data = env.write("people.csv", csv);
+    env.ok(&["ingest", data.to_str().unwrap(), "--name", "reg"]);
+    let profile =
+        env.write("public.yaml", "table: people\nparticipant: id\nenrolled: enrolled\nsite: site\ncategories: [sex]\n");
+    let out = env.path("reg.json");
+    let summary =
+        env.json(&["publish", "reg", "--profile", profile.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert_eq!(summary["k"], 11);
+    assert!(summary["suppressed"].as_u64().unwrap() >= 2, "{summary}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    for secret in ["St Canary Clinic", "Person 1", "P17"] {
+        assert!(!text.contains(secret), "{secret} is in the bundle");
+    }
+    let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(bundle["participants"], 200);
+    let sex = bundle["tables"].as_array().unwrap().iter().find(|t| t["id"] == "category-sex").unwrap();
+    let x = sex["cells"].as_array().unwrap().iter().find(|c| c["key"] == "X").unwrap();
+    assert!(x["count"].is_null(), "4 participants of sex X are suppressed: {sex}");
+    let audited = env.json(&["audit", "show", "--action", "publish"]);
+    assert_eq!(audited[0]["datasets"], serde_json::json!(["reg@1"]));
+
+    let bad = env.write("bad.yaml", "table: people\nparticipant: id\ncategories: [gender]\n");
+    let r = env.fails(&["publish", "reg", "--profile", bad.to_str().unwrap(), "--output", out.to_str().unwrap()], 1);
+    assert!(r.stderr.contains("people.gender") && r.stderr.contains("sex"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text, "a failed publish leaves the old bundle alone");
+}

@@ -1,0 +1,221 @@
+/*!
+`cohort publish`: a dataset's public face, as a versioned bundle of aggregates that holds no
+participant-level data and can be served anywhere (`cohort serve --public`).
+
+A [`profile::Profile`] says which table holds the participants and what its columns mean;
+[`compute`] asks DuckDB for counts by category, site and region, enrolment by month, numeric
+summaries and histograms, longitudinal summaries (visits per participant, gaps, person-years,
+retention, activity), data availability and column completeness. Every count passes through
+[`suppress::suppress`], the one place small-cell suppression happens: no count from 1 to k-1
+is published, and no hidden cell can be recovered from a table's total. A bundle carries the
+SHA-256 of its contents, so a bundle edited by hand is refused when read.
+*/
+#![deny(missing_docs)]
+
+pub mod compute;
+pub mod profile;
+pub mod suppress;
+
+use std::path::{Path, PathBuf};
+
+use cohort_store::{Session, Store, VersionRef};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use compute::{DictionaryEntry, Longitudinal, NumericSummary};
+pub use profile::Profile;
+pub use suppress::{Cell, DEFAULT_K, Table};
+
+/// What a bundle file says it is.
+pub const FORMAT: &str = "cohort-public-bundle/1";
+
+/// Why publishing or reading a bundle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The profile cannot be read or parsed.
+    #[error("the profile {} is not valid: {message}", path.display())]
+    Profile {
+        /// The file.
+        path: PathBuf,
+        /// Why (with the line, from the YAML parser).
+        message: String,
+    },
+    /// The profile names a table or column the dataset does not have.
+    #[error("the profile names {what} `{name}`, which `{dataset}` does not have (it has: {available})")]
+    Missing {
+        /// `table` or `column`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The dataset version.
+        dataset: String,
+        /// What it has.
+        available: String,
+    },
+    /// A store error.
+    #[error(transparent)]
+    Store(#[from] cohort_store::StoreError),
+    /// An aggregate could not be computed.
+    #[error("computing {what} failed: {message}")]
+    Query {
+        /// Which figure.
+        what: String,
+        /// DuckDB's message.
+        message: String,
+    },
+    /// A bundle file cannot be read.
+    #[error("cannot read the bundle {}: {message}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A bundle's contents do not match its checksum.
+    #[error(
+        "the bundle {} was changed after it was published (its checksum does not match its contents); \
+         publish it again with `cohort publish`", path.display()
+    )]
+    Tampered {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// A published bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// [`FORMAT`].
+    pub format: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The dataset version it was computed from.
+    pub version: u32,
+    /// When.
+    pub published_at: Timestamp,
+    /// The suppression threshold.
+    pub k: u64,
+    /// The SHA-256 of the profile file.
+    pub profile_sha256: String,
+    /// The data cutoff used.
+    pub cutoff: Option<String>,
+    /// Participants (`None` when fewer than k).
+    pub participants: Option<u64>,
+    /// Every count table, suppressed.
+    pub tables: Vec<Table>,
+    /// Numeric summaries.
+    pub numeric: Vec<NumericSummary>,
+    /// Longitudinal summaries.
+    pub longitudinal: Option<Longitudinal>,
+    /// Columns with their completeness.
+    pub dictionary: Vec<DictionaryEntry>,
+    /// The SHA-256 of this bundle serialised with an empty checksum.
+    pub checksum: String,
+}
+
+impl Bundle {
+    fn digest(&self) -> String {
+        let mut unsigned = self.clone();
+        unsigned.checksum = String::new();
+        hex::encode(Sha256::digest(serde_json::to_vec(&unsigned).expect("a bundle serialises")))
+    }
+
+    /// The bundle as JSON, checksummed.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut signed = self.clone();
+        signed.checksum = self.digest();
+        let mut bytes = serde_json::to_vec_pretty(&signed).expect("a bundle serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Reads a bundle, refusing one whose contents do not match its checksum.
+    pub fn read(path: &Path) -> Result<Bundle, PublishError> {
+        let bytes =
+            std::fs::read(path).map_err(|e| PublishError::Read { path: path.into(), message: e.to_string() })?;
+        let bundle: Bundle = serde_json::from_slice(&bytes)
+            .map_err(|e| PublishError::Read { path: path.into(), message: format!("not a cohort bundle ({e})") })?;
+        if bundle.format != FORMAT {
+            return Err(PublishError::Read {
+                path: path.into(),
+                message: format!("its format is `{}`, this cohort reads `{FORMAT}`", bundle.format),
+            });
+        }
+        if bundle.digest() != bundle.checksum {
+            return Err(PublishError::Tampered { path: path.into() });
+        }
+        Ok(bundle)
+    }
+
+    /// The table with id `id`.
+    pub fn table(&self, id: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.id == id)
+    }
+}
+
+/// Computes the bundle of `reference` under `profile` (whose file text is `profile_text`);
+/// `k` overrides the profile's threshold.
+pub fn publish(
+    store: &Store,
+    reference: &VersionRef,
+    profile: &Profile,
+    profile_text: &str,
+    k: Option<u64>,
+) -> Result<Bundle, PublishError> {
+    let version = store.resolve(reference)?;
+    let dataset = format!("{}@{}", version.dataset, version.version);
+    let require_table = |name: &str| {
+        version.table(name).ok_or_else(|| PublishError::Missing {
+            what: "table",
+            name: name.into(),
+            dataset: dataset.clone(),
+            available: version.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    };
+    let require_columns = |table: &str, columns: &[&String]| -> Result<(), PublishError> {
+        let info = require_table(table)?;
+        for c in columns {
+            if !info.columns.iter().any(|col| &col.name == *c) {
+                return Err(PublishError::Missing {
+                    what: "column",
+                    name: format!("{table}.{c}"),
+                    dataset: dataset.clone(),
+                    available: info.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        Ok(())
+    };
+    let mut columns: Vec<&String> = vec![&profile.participant];
+    columns.extend(profile.enrolled.iter().chain(&profile.site).chain(&profile.region));
+    columns.extend(profile.categories.iter().chain(&profile.numeric));
+    require_columns(&profile.table, &columns)?;
+    if let Some(v) = &profile.visits {
+        let mut columns = vec![&v.participant, &v.date];
+        columns.extend(v.domains.values().flatten());
+        require_columns(&v.table, &columns)?;
+    }
+    let k = k.or(profile.k).unwrap_or(DEFAULT_K);
+    let mut session = Session::new(store)?;
+    session.mount(store, &version, "d")?;
+    let figures = compute::figures(session.connection(), profile, k)?;
+    let mut bundle = Bundle {
+        format: FORMAT.into(),
+        dataset: version.dataset.to_string(),
+        version: version.version,
+        published_at: Timestamp::now(),
+        k,
+        profile_sha256: hex::encode(Sha256::digest(profile_text.as_bytes())),
+        cutoff: figures.cutoff,
+        participants: figures.participants,
+        tables: figures.tables,
+        numeric: figures.numeric,
+        longitudinal: figures.longitudinal,
+        dictionary: figures.dictionary,
+        checksum: String::new(),
+    };
+    bundle.checksum = bundle.digest();
+    Ok(bundle)
+}

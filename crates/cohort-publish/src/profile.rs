@@ -1,0 +1,74 @@
+//! The publish profile: which table holds the participants and what its columns mean.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::PublishError;
+
+/// A publish profile (YAML). Unknown keys are refused, so a typo is not silently ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The table with one row per participant.
+    pub table: String,
+    /// Its participant id column.
+    pub participant: String,
+    /// The enrolment date column, for enrolment over time and retention.
+    #[serde(default)]
+    pub enrolled: Option<String>,
+    /// The site column (counted per site).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The region column (counted per region).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Categorical columns to count participants by.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Numeric columns to summarise (n, quartiles, a binned histogram).
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    /// The visits (or encounters) table, for longitudinal summaries.
+    #[serde(default)]
+    pub visits: Option<VisitsProfile>,
+    /// The data cutoff (`YYYY-MM-DD`); default: the latest date in the data.
+    #[serde(default)]
+    pub cutoff: Option<String>,
+    /// The suppression threshold: counts from 1 to k-1 are never published (default 11).
+    #[serde(default)]
+    pub k: Option<u64>,
+}
+
+/// The longitudinal part of a profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitsProfile {
+    /// The table with one row per visit.
+    pub table: String,
+    /// Its participant id column.
+    pub participant: String,
+    /// Its visit date column.
+    pub date: String,
+    /// Clinical domains and the columns that hold them, for data availability.
+    #[serde(default)]
+    pub domains: BTreeMap<String, Vec<String>>,
+}
+
+impl Profile {
+    /// Reads and parses `path`; errors name the file and the line.
+    pub fn read(path: &Path) -> Result<(Profile, String), PublishError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PublishError::Profile { path: path.into(), message: e.to_string() })?;
+        let profile: Profile = serde_saphyr::from_str(&text)
+            .map_err(|e| PublishError::Profile { path: path.into(), message: e.to_string() })?;
+        if profile.k == Some(0) || profile.k == Some(1) {
+            return Err(PublishError::Profile {
+                path: path.into(),
+                message: "k must be at least 2 (11 is the usual policy)".into(),
+            });
+        }
+        Ok((profile, text))
+    }
+}
