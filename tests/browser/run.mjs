@@ -33,12 +33,18 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ acceptDownloads: true });
 const page = await context.newPage();
 const requests = [];
-// A request the page gave up on (a navigation away while a chart was loading) may or may not have
-// reached the server: it is kept apart from those that finished.
-const note = (finished) => (r) =>
-  r.url().startsWith(base) && requests.push({ method: r.method(), url: r.url().slice(base.length), finished });
-page.on("requestfinished", note(true));
-page.on("requestfailed", note(false));
+// Every request the page started, and whether it finished. One it gave up on (a reload while a
+// table was loading) may or may not have reached the server, and Chromium does not always report
+// its end, so anything not seen to finish counts as given up.
+const started = new Map();
+page.on("request", (r) => {
+  if (r.url().startsWith(base)) {
+    const entry = { method: r.method(), url: r.url().slice(base.length), finished: false };
+    started.set(r, entry);
+    requests.push(entry);
+  }
+});
+page.on("requestfinished", (r) => started.has(r) && (started.get(r).finished = true));
 const [user, password] = [process.env.COHORT_USER, process.env.COHORT_PASSWORD];
 const problems = [];
 page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));

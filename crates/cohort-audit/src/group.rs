@@ -48,17 +48,17 @@ impl GroupWriter {
                             Err(_) => break,
                         }
                     }
-                    let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
+                    let (entries, waiting): (Vec<Entry>, Vec<_>) = batch.into_iter().map(|j| (j.entry, j.done)).unzip();
                     match writer_log.append(&entries) {
                         Ok(seqs) => {
-                            for (job, seq) in batch.into_iter().zip(seqs) {
-                                let _ = job.done.send(Ok(seq));
+                            for (done, seq) in waiting.into_iter().zip(seqs) {
+                                let _ = done.send(Ok(seq));
                             }
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "audit records could not be written");
-                            for job in batch {
-                                let _ = job.done.send(Err(e.clone()));
+                            for done in waiting {
+                                let _ = done.send(Err(e.clone()));
                             }
                         }
                     }

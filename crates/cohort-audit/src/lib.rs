@@ -25,5 +25,5 @@ mod record;
 
 pub use error::AuditError;
 pub use group::GroupWriter;
-pub use log::{AuditLog, Filter, GENESIS, Head, Problem, Verification};
+pub use log::{AuditLog, Filter, GENESIS, Head, Problem, Verification, parse_since};
 pub use record::{Actor, Entry, Outcome, Record};

@@ -84,6 +84,19 @@ pub struct Filter {
     pub action: Option<String>,
 }
 
+/// A date (`2026-11-01`, midnight UTC) or a timestamp (`2026-11-01T09:00:00Z`), as the start of
+/// [`Filter::since`].
+pub fn parse_since(text: &str) -> Result<Timestamp, String> {
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| format!("since must be a date (2026-11-01) or a timestamp, not `{text}`"))
+}
+
 impl Filter {
     /// Whether `record` passes.
     pub fn accepts(&self, record: &Record) -> bool {

@@ -66,6 +66,13 @@ pub struct Sessions {
     live: Mutex<HashMap<String, Session>>,
 }
 
+impl Session {
+    /// Whether `sent` is this session's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, sent: &str) -> bool {
+        crate::secret::same(&self.csrf, sent)
+    }
+}
+
 impl Sessions {
     /// No sessions yet, under `policy`.
     pub fn new(policy: SessionPolicy) -> Self {
@@ -166,6 +173,7 @@ mod tests {
         let sessions = Sessions::default();
         let (id, session) = sessions.start("ana");
         assert_eq!(session.csrf.len(), 64);
+        assert!(session.csrf_matches(&session.csrf.clone()) && !session.csrf_matches(&"0".repeat(64)));
         assert_eq!(sessions.check("0".repeat(64).as_str()).unwrap_err(), SessionRefusal::Unknown);
         sessions.end(&id);
         assert_eq!(sessions.check(&id).unwrap_err(), SessionRefusal::Unknown);

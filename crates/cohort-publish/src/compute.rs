@@ -172,7 +172,7 @@ pub fn figures(conn: &Connection, profile: &Profile, k: u64) -> Result<Figures, 
         out.numeric.push(summary);
     }
     if let Some(visits) = &profile.visits {
-        let (longitudinal, tables) = longitudinal(conn, profile, visits, cutoff.as_deref(), k)?;
+        let (longitudinal, tables) = longitudinal(conn, profile, visits, participants, cutoff.as_deref(), k)?;
         out.tables.extend(tables.into_iter().map(|c| suppress(c, k)));
         out.longitudinal = Some(longitudinal);
     }
@@ -196,12 +196,13 @@ fn numeric(
     histogram: bool,
 ) -> Result<(NumericSummary, Option<Counts>), PublishError> {
     let sql = format!(
-        "SELECT count({expr}), quantile_cont({expr}::DOUBLE, 0.25), median({expr}::DOUBLE), quantile_cont({expr}::DOUBLE, 0.75), \
-         quantile_cont({expr}::DOUBLE, 0.05), quantile_cont({expr}::DOUBLE, 0.95) FROM {from}"
+        "SELECT count(*), count({expr}), quantile_cont({expr}::DOUBLE, 0.25), median({expr}::DOUBLE), \
+         quantile_cont({expr}::DOUBLE, 0.75), quantile_cont({expr}::DOUBLE, 0.05), quantile_cont({expr}::DOUBLE, 0.95) FROM {from}"
     );
-    let (n, [q1, median, q3, lo, hi]) = conn
+    let (rows, n, [q1, median, q3, lo, hi]) = conn
         .query_row(&sql, [], |r| {
-            Ok((r.get::<_, i64>(0)?, [r.get::<_, Option<f64>>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]))
+            let quantiles = [r.get::<_, Option<f64>>(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?];
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, quantiles))
         })
         .map_err(sql_err(column))?;
     let n = n.max(0) as u64;
@@ -211,7 +212,6 @@ fn numeric(
     if !histogram {
         return Ok((NumericSummary { column: column.into(), q1, median, q3, histogram: None }, None));
     }
-    let rows: i64 = scalar(conn, column, &format!("SELECT count(*) FROM {from}"))?;
     let id = format!("histogram-{column}");
     let (lo, hi) = (lo.unwrap_or(0.0).floor(), hi.unwrap_or(0.0).ceil());
     let width = ((hi - lo) / 10.0).max(1.0).ceil();
@@ -243,6 +243,7 @@ fn longitudinal(
     conn: &Connection,
     profile: &Profile,
     visits: &crate::profile::VisitsProfile,
+    participants: u64,
     cutoff: Option<&str>,
     k: u64,
 ) -> Result<(Longitudinal, Vec<Counts>), PublishError> {
@@ -290,8 +291,7 @@ fn longitudinal(
     // which the visits-per-participant table partitions differently.
     let (median_gap_days, _) = numeric(conn, &gaps, "median_gap_days", "gap", k, false)?;
 
-    let participants: i64 = scalar(conn, "participants", &format!("SELECT count(DISTINCT {pid}) FROM {t}"))?;
-    let person_years = if profile.enrolled.is_some() && single(participants.max(0) as u64, k).is_some() {
+    let person_years = if profile.enrolled.is_some() && single(participants, k).is_some() {
         scalar::<Option<f64>>(
             conn,
             "person-years",
@@ -325,8 +325,7 @@ fn longitudinal(
                     conn,
                     "retention",
                     &format!(
-                        "{per}, vv2 AS (SELECT {vpid} AS id, max(CAST({vdate} AS DATE)) AS last FROM {v} GROUP BY 1) \
-                         SELECT CASE WHEN per.last >= per.enrolled + INTERVAL {year} YEAR THEN 'retained' ELSE 'not retained' END, count(*) \
+                        "{per} SELECT CASE WHEN per.last >= per.enrolled + INTERVAL {year} YEAR THEN 'retained' ELSE 'not retained' END, count(*) \
                          FROM per WHERE per.enrolled <= {c} - INTERVAL {year} YEAR GROUP BY 1"
                     ),
                 )?;
@@ -362,10 +361,7 @@ fn longitudinal(
             id: id.clone(),
             title: format!("Participants with {domain} data"),
             dimension: "availability".into(),
-            cells: vec![
-                ("with data".into(), with),
-                ("without".into(), (participants.max(0) as u64).saturating_sub(with)),
-            ],
+            cells: vec![("with data".into(), with), ("without".into(), participants.saturating_sub(with))],
         });
         ids.push(id);
     }

@@ -165,7 +165,7 @@ pub fn publish(
     k: Option<u64>,
 ) -> Result<Bundle, PublishError> {
     let version = store.resolve(reference)?;
-    let dataset = format!("{}@{}", version.dataset, version.version);
+    let dataset = version.label();
     let require_table = |name: &str| {
         version.table(name).ok_or_else(|| PublishError::Missing {
             what: "table",

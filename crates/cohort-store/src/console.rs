@@ -110,11 +110,9 @@ fn run(
             continue;
         }
         session.mount(store, &version, &reference.to_string())?;
-        datasets.push(format!("{}@{}", version.dataset, version.version));
         readable.push(store.layout().dataset_dir(version.dataset_id));
     }
-    datasets.sort();
-    datasets.dedup();
+    *datasets = session.mounted();
     let conn = session.connection();
     check_one_select(conn, sql)?;
     lock_down(conn, store, &readable)?;

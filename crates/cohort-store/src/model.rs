@@ -264,6 +264,11 @@ pub struct ResolvedVersion {
 }
 
 impl ResolvedVersion {
+    /// `NAME@N`: the version pinned, as the audit log and the console report it.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.dataset, self.version)
+    }
+
     /// The table called `name`.
     pub fn table(&self, name: &str) -> Option<&TableInfo> {
         self.tables.iter().find(|t| t.name == name)

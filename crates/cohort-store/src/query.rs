@@ -18,6 +18,8 @@ use crate::views::table_source;
 /// An engine connection with datasets mounted.
 pub struct Session {
     conn: Connection,
+    /// `NAME@N` of every version mounted, in mounting order.
+    mounted: Vec<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -31,7 +33,7 @@ impl Session {
     pub fn new(store: &Store) -> Result<Self> {
         let spill = store.layout().spill_dir();
         fs_err::create_dir_all(&spill)?;
-        Ok(Session { conn: duck::open_engine(store.settings(), &spill)? })
+        Ok(Session { conn: duck::open_engine(store.settings(), &spill)?, mounted: Vec::new() })
     }
 
     /// A session with every dataset (and `NAME@N` version) that `sql` mentions mounted.
@@ -58,7 +60,16 @@ impl Session {
         self.conn.execute_batch(&sql).map_err(|e| {
             StoreError::duckdb(format!("mounting `{schema}` (run `cohort doctor` if files are missing)"), e)
         })?;
+        self.mounted.push(version.label());
         Ok(())
+    }
+
+    /// The versions mounted (`NAME@N`), sorted, each once: what a query over this session can read.
+    pub fn mounted(&self) -> Vec<String> {
+        let mut mounted = self.mounted.clone();
+        mounted.sort();
+        mounted.dedup();
+        mounted
     }
 
     /// The engine connection.

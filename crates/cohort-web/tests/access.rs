@@ -328,7 +328,12 @@ async fn roles_grants_and_what_each_may_reach() {
         names.iter().collect::<BTreeSet<_>>(),
         ["demo-tae", "demo-trial"].iter().map(|s| s.to_string()).collect::<Vec<_>>().iter().collect()
     );
-    for uri in ["/api/v1/datasets/registry", "/api/v1/datasets/registry@1/tables/people/rows", "/datasets/registry"] {
+    for uri in [
+        "/api/v1/datasets/registry",
+        "/api/v1/datasets/registry@1/tables/people/rows",
+        "/api/v1/datasets/registry%401/tables/people/rows",
+        "/datasets/registry",
+    ] {
         let reply = app.get(&gina, uri).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
         assert_eq!(

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, command: &AuditCommand) -> anyhow::Result<ExitStatus> 
         AuditCommand::Show { user, dataset, since, action, last } => {
             let since = since
                 .as_deref()
-                .map(|s| cohort_web::api::access::parse_since(s).map_err(|e| anyhow::anyhow!(e.message)))
+                .map(|s| cohort_audit::parse_since(s).map_err(anyhow::Error::msg))
                 .transpose()
                 .context("invalid --since")?;
             let filter = Filter { user: user.clone(), dataset: dataset.clone(), since, action: action.clone() };

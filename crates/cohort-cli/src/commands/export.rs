@@ -14,7 +14,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let target = TableRef::parse(&args.target)?;
     let version = store.resolve(&target.version)?;
     let format = match args.format {
-        Some(ExportFormat::CohortJson) => return legacy_json(ctx, &store, &target, args),
+        Some(ExportFormat::CohortJson) => return legacy_json(ctx, &store, &target, &version, args),
         Some(ExportFormat::Csv) => OutputFormat::Csv,
         Some(ExportFormat::Parquet) => OutputFormat::Parquet,
         Some(ExportFormat::Json) => OutputFormat::Json,
@@ -39,15 +39,9 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
             names.join(", ")
         );
     }
-    let mut audited = super::audit::entry("export", cohort_audit::Outcome::Served)
-        .asked(std::env::args().collect::<Vec<_>>().join(" "));
-    audited.datasets = vec![format!("{}@{}", version.dataset, version.version)];
-    audited.rows = Some(tables.iter().map(|t| t.rows).sum());
-    audited.detail = Some(format!(
-        "format {format:?}, tables {}",
-        tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-    ));
-    super::audit::record(&store, audited)?;
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = tables.iter().map(|t| t.rows).sum();
+    record_export(&store, &version, rows, format!("format {format:?}, tables {}", names.join(", ")))?;
     for t in tables {
         let dest = match output_dir {
             Some(dir) => Destination::File(dir.join(format!("{}.{}", t.name, format.extension()))),
@@ -74,20 +68,17 @@ fn legacy_json(
     ctx: &Context,
     store: &cohort_store::Store,
     target: &TableRef,
+    version: &cohort_store::ResolvedVersion,
     args: &ExportArgs,
 ) -> anyhow::Result<ExitStatus> {
     if target.table.is_some() {
         bail!("`--format cohort-json` writes a whole dataset: give `NAME` or `NAME@N`, not a table");
     }
     let session = Session::new(store)?;
-    let document = cohort_migrate::export::legacy_json(store, session.connection(), &target.version)?;
-    let version = store.resolve(&target.version)?;
-    let mut audited = super::audit::entry("export", cohort_audit::Outcome::Served)
-        .asked(std::env::args().collect::<Vec<_>>().join(" "));
-    audited.datasets = vec![format!("{}@{}", version.dataset, version.version)];
-    audited.rows = Some(version.tables.iter().map(|t| t.rows).sum());
-    audited.detail = Some("format cohort-json".into());
-    super::audit::record(store, audited)?;
+    // The version resolved above, pinned, so that what is recorded is what is written.
+    let pinned = cohort_store::VersionRef { dataset: version.dataset.clone(), version: Some(version.version) };
+    let document = cohort_migrate::export::legacy_json(store, session.connection(), &pinned)?;
+    record_export(store, version, version.tables.iter().map(|t| t.rows).sum(), "format cohort-json".into())?;
     let mut text = serde_json::to_vec_pretty(&document)?;
     text.push(b'\n');
     match &args.output {
@@ -101,4 +92,19 @@ fn legacy_json(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// Records an export of `rows` rows of `version` in the audit log, before anything is written.
+fn record_export(
+    store: &cohort_store::Store,
+    version: &cohort_store::ResolvedVersion,
+    rows: u64,
+    detail: String,
+) -> anyhow::Result<()> {
+    let mut audited = super::audit::entry("export", cohort_audit::Outcome::Served)
+        .asked(std::env::args().collect::<Vec<_>>().join(" "));
+    audited.datasets = vec![version.label()];
+    audited.rows = Some(rows);
+    audited.detail = Some(detail);
+    super::audit::record(store, audited)
 }

@@ -19,15 +19,9 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> anyhow::Result<ExitStatus> {
         bail!("the SQL statement is empty");
     }
     let session = Session::for_sql(&store, sql)?;
-    // Recorded before anything is read: the datasets a query could touch, and its SQL.
+    // Recorded before anything is read: the datasets the query can touch, and its SQL.
     let mut audited = super::audit::entry("query", cohort_audit::Outcome::Served).asked(sql);
-    audited.datasets = store
-        .resolve_existing(&cohort_store::query::referenced_versions(sql))?
-        .into_iter()
-        .map(|(_, v)| format!("{}@{}", v.dataset, v.version))
-        .collect();
-    audited.datasets.sort();
-    audited.datasets.dedup();
+    audited.datasets = session.mounted();
     super::audit::record(&store, audited)?;
     let format = match (args.format, args.output.as_deref().and_then(format_of_path)) {
         (Some(f), _) => f,

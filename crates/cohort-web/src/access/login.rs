@@ -4,7 +4,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use cohort_audit::{Entry, Outcome};
 use cohort_auth::Verdict;
 use serde::Deserialize;
@@ -45,10 +45,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 fn page(status: StatusCode, next: String, user: String, message: Option<String>) -> Response {
-    let html = LoginPage { next, user, message }
-        .render()
-        .unwrap_or_else(|e| format!("<h1>The page could not be drawn</h1><p>{e}</p>"));
-    (status, Html(html)).into_response()
+    (status, crate::pages::render(&LoginPage { next, user, message })).into_response()
 }
 
 /// `GET /login`.

@@ -11,12 +11,13 @@ pub mod policy;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use cohort_audit::{Actor, AuditLog, Entry, GroupWriter, Outcome};
-use cohort_auth::{Accounts, LoginThrottle, Principal, SessionPolicy, Sessions, ThrottlePolicy, Via};
+use cohort_auth::{Accounts, LoginThrottle, Principal, Session, SessionPolicy, Sessions, ThrottlePolicy, Via};
 
 use crate::error::ApiError;
 use crate::pages::PageError;
@@ -90,7 +91,7 @@ pub struct Served {
 impl Served {
     /// `version` was read, and `rows` participant-level rows left.
     pub fn version(version: &cohort_store::ResolvedVersion, rows: Option<u64>) -> Self {
-        Served { rows, datasets: vec![format!("{}@{}", version.dataset, version.version)], asked: None }
+        Served { rows, datasets: vec![version.label()], asked: None }
     }
 }
 
@@ -99,7 +100,7 @@ impl Served {
 pub struct ClientAddr(pub IpAddr);
 
 /// What is known about a request before it runs.
-struct Request0 {
+struct Incoming {
     route: Option<String>,
     policy: Policy,
     from: IpAddr,
@@ -111,19 +112,25 @@ struct Request0 {
 /// Who is asking, as far as the request shows.
 struct Identity {
     principal: Option<Principal>,
-    /// The session's CSRF token, when they came with a session.
-    csrf: Option<String>,
+    /// Their session, when they came with one (its CSRF token).
+    session: Option<Session>,
     /// Why credentials they presented were not accepted.
     problem: Option<String>,
 }
 
 /// The middleware every route passes through.
-pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn guard(
+    State(state): State<AppState>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
     let policy = policy::policy(request.method(), route.as_deref());
     let uri = request.uri();
-    let r = Request0 {
-        dataset: route.as_deref().and_then(|route| path_param(route, uri.path(), "name")),
+    let r = Incoming {
+        // A route without parameters (or no route) rejects the extractor: no dataset then.
+        dataset: params.ok().and_then(|p| p.iter().find(|(key, _)| *key == "name").map(|(_, v)| v.to_string())),
         api: uri.path().starts_with("/api/"),
         asked: format!("{} {}", request.method(), uri.path_and_query().map_or(uri.path(), |p| p.as_str())),
         from: client_address(&request),
@@ -209,7 +216,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
 }
 
 /// Answers a refused request, recording it first when the route is audited.
-async fn refuse(state: &AppState, r: &Request0, who: Option<&Principal>, e: ApiError) -> Response {
+async fn refuse(state: &AppState, r: &Incoming, who: Option<&Principal>, e: ApiError) -> Response {
     if r.policy.audit.is_some()
         && let Err(audit) = record(state, r, who, Outcome::Refused, None, Some(e.message.clone())).await
     {
@@ -221,7 +228,7 @@ async fn refuse(state: &AppState, r: &Request0, who: Option<&Principal>, e: ApiE
 /// Writes the audit record of a request; an error to answer with if it cannot be written.
 async fn record(
     state: &AppState,
-    r: &Request0,
+    r: &Incoming,
     who: Option<&Principal>,
     outcome: Outcome,
     served: Option<Served>,
@@ -260,7 +267,7 @@ async fn resolved(state: &AppState, reference: &str, outcome: Outcome) -> String
     .ok()
     .flatten();
     match detail {
-        Some(d) => format!("{}@{}", d.shown.dataset, d.shown.version),
+        Some(d) => d.shown.label(),
         None => reference.to_string(),
     }
 }
@@ -291,13 +298,13 @@ fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError>
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let presented = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
         return Ok(match presented.map(|t| access.accounts.check_token(t)) {
-            Some(Ok(p)) => Identity { principal: Some(p), csrf: None, problem: None },
+            Some(Ok(p)) => Identity { principal: Some(p), session: None, problem: None },
             Some(Err(why)) => {
-                Identity { principal: None, csrf: None, problem: Some(format!("the API token was refused: {why}")) }
+                Identity { principal: None, session: None, problem: Some(format!("the API token was refused: {why}")) }
             }
             None => Identity {
                 principal: None,
-                csrf: None,
+                session: None,
                 problem: Some("the Authorization header must be `Bearer <token>`".into()),
             },
         });
@@ -305,22 +312,22 @@ fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError>
     if let Some(id) = cookie(headers, SESSION_COOKIE) {
         return Ok(match access.sessions.check(id) {
             Ok(session) => match access.accounts.session_principal(&session.user, session.started) {
-                Ok(Some(p)) => Identity { principal: Some(p), csrf: Some(session.csrf), problem: None },
+                Ok(Some(p)) => Identity { principal: Some(p), session: Some(session), problem: None },
                 Ok(None) => {
                     access.sessions.end(id);
                     Identity {
                         principal: None,
-                        csrf: None,
+                        session: None,
                         problem: Some("your account or password changed; log in again".into()),
                     }
                 }
                 Err(e) => return Err(ApiError::internal(e.to_string())),
             },
-            Err(refusal) => Identity { principal: None, csrf: None, problem: Some(refusal.message().into()) },
+            Err(refusal) => Identity { principal: None, session: None, problem: Some(refusal.message().into()) },
         });
     }
     let any = access.accounts.any().map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Identity { principal: (!any).then(Principal::local), csrf: None, problem: None })
+    Ok(Identity { principal: (!any).then(Principal::local), session: None, problem: None })
 }
 
 /// Refuses a state-changing request from another site, or a session's request without its
@@ -342,12 +349,12 @@ fn check_csrf(headers: &HeaderMap, identity: &Identity) -> Result<(), ApiError> 
             return Err(forged(&format!("its origin {origin} is not this server")));
         }
     }
-    if let Some(expected) = &identity.csrf {
+    if let Some(session) = &identity.session {
         let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if sent.is_empty() {
             return Err(forged("the X-CSRF-Token header is missing"));
         }
-        if sent != expected {
+        if !session.csrf_matches(sent) {
             return Err(forged("the X-CSRF-Token header does not match the session"));
         }
     }
@@ -380,33 +387,6 @@ fn client_address(request: &Request) -> IpAddr {
     request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
-/// The value of `{param}` in `path`, matched against the route pattern `route`.
-fn path_param(route: &str, path: &str, param: &str) -> Option<String> {
-    let want = format!("{{{param}}}");
-    let position = route.split('/').position(|segment| segment == want)?;
-    let raw = path.split('/').nth(position)?;
-    Some(percent_decode(raw))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 pub(crate) fn urlencode(text: &str) -> String {
     serde_urlencoded::to_string([("", text)]).map(|s| s[1..].to_string()).unwrap_or_default()
 }
@@ -414,19 +394,6 @@ pub(crate) fn urlencode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn path_params_follow_the_route_pattern() {
-        assert_eq!(
-            path_param(
-                "/api/v1/datasets/{name}/tables/{table}/rows",
-                "/api/v1/datasets/trial%402/tables/visits/rows",
-                "name"
-            ),
-            Some("trial@2".to_string())
-        );
-        assert_eq!(path_param("/query", "/query", "name"), None);
-    }
 
     #[test]
     fn loopback_hosts() {

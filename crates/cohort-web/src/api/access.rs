@@ -87,24 +87,17 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-/// A date or a timestamp as the start of a range.
-pub fn parse_since(text: &str) -> Result<jiff::Timestamp, ApiError> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    text.parse::<jiff::civil::Date>()
-        .ok()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| z.timestamp())
-        .ok_or_else(|| ApiError::invalid(format!("since must be a date (2026-11-01) or a timestamp, not `{text}`")))
-}
-
 /// The newest entries that `query` accepts, newest first.
 pub async fn audit_entries(state: &AppState, query: AuditQuery) -> Result<Vec<Record>, ApiError> {
     let filter = Filter {
         user: query.user.filter(|s| !s.is_empty()),
         dataset: query.dataset.filter(|s| !s.is_empty()),
-        since: query.since.as_deref().filter(|s| !s.is_empty()).map(parse_since).transpose()?,
+        since: query
+            .since
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| cohort_audit::parse_since(s).map_err(ApiError::invalid))
+            .transpose()?,
         action: query.action.filter(|s| !s.is_empty()),
     };
     let limit = query.limit.unwrap_or(200);

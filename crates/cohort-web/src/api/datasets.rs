@@ -179,7 +179,7 @@ pub async fn table_rows(
             })
             .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
         Ok(RowsPage {
-            version: format!("{}@{}", version.dataset, version.version),
+            version: version.label(),
             columns: info.columns.iter().map(|c| c.name.clone()).collect(),
             rows,
             total: total as u64,
@@ -284,10 +284,10 @@ pub async fn download(
         let version = app.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table_name)?;
         let selection = Selection::parse(info, &query)?;
+        let session = Session::new(&store)?;
         let rows = if selection.where_clause.is_empty() {
             info.rows
         } else {
-            let session = Session::new(&store)?;
             let n: i64 = session
                 .connection()
                 .query_row(
@@ -308,7 +308,6 @@ pub async fn download(
             selection.where_clause,
             selection.order_clause
         );
-        let session = Session::new(&store)?;
         match format {
             Download::Copy(format) => {
                 let watch = Watch { progress: &NoProgress, total: info.bytes, cancel: &CancelToken::default() };
