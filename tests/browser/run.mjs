@@ -258,6 +258,29 @@ await check("logging out ends the session", async () => {
   await page.waitForURL(/\/login\?next=/);
 });
 
+// The public face (`cohort serve --public`) of the demo trial, published by the test.
+const publicBase = process.env.COHORT_PUBLIC_URL;
+if (publicBase) {
+  await check("the public dashboard draws the published bundle and shows hidden counts as hidden", async () => {
+    await page.goto(`${publicBase}/`);
+    await page.click("#bundles a[href='/datasets/demo-trial']");
+    await page.waitForURL(/\/datasets\/demo-trial$/);
+    await chartsSettled();
+    const bundle = await page.evaluate(async () => (await fetch("/api/v1/datasets/demo-trial")).json());
+    const drawn = await page.$$eval(".chart[data-table]", (charts) => charts.filter((c) => c.dataset.state === "drawn").map((c) => c.dataset.table));
+    assert.ok(drawn.includes("category-sex") && drawn.includes("site"), `charts drawn: ${drawn}`);
+    for (const id of drawn) {
+      const table = bundle.tables.find((t) => t.id === id);
+      const [trace] = await traces(`chart-${id}`);
+      assert.deepEqual(trace.x, table.cells.map((c) => c.key), `${id}: the chart's categories are the bundle's`);
+      assert.deepEqual(trace.y, table.cells.map((c) => c.count), `${id}: the chart's bars are the bundle's counts`);
+    }
+    assert.equal(await page.getAttribute("#chart-retention", "data-state"), "drawn");
+    const site = await page.locator("#table-site tbody").textContent();
+    assert.ok(site.includes("hidden") && !site.includes("S0"), `sites are numbered, small ones hidden: ${site}`);
+  });
+}
+
 fs.writeFileSync(path.join(out, "requests.json"), JSON.stringify(requests));
 await browser.close();
 console.log("all browser checks passed");

@@ -241,6 +241,11 @@ pub struct ServeArgs {
     /// address other than localhost. Only on a network you trust: anyone on it can read them.
     #[arg(long)]
     pub insecure_cookies: bool,
+    /// Serve only these published bundles (from `cohort publish`) as a public dashboard: no
+    /// store, no accounts, no participant-level data, so any address is allowed. Each bundle's
+    /// checksum is verified first; an edited bundle is refused.
+    #[arg(long, value_name = "BUNDLE", num_args = 1.., conflicts_with_all = ["demo", "insecure_cookies"])]
+    pub public: Vec<std::path::PathBuf>,
 }
 
 /// `30m`, `12h`, `90d`, `1h 30m`.

@@ -777,11 +777,60 @@ const cohort = (() => {
     for (const button of $$("button[data-resume]")) button.addEventListener("click", () => resume(button.dataset.resume));
   }
 
+  // The public face (`cohort serve --public`): every chart is drawn from the bundle embedded in
+  // the page, which is what /api/v1/datasets/NAME returns. A hidden count has no bar; its label
+  // says it is hidden.
+  function publicPage() {
+    const bundle = JSON.parse($("#bundle-data").textContent);
+    const tables = new Map(bundle.tables.map((t) => [t.id, t]));
+    onPlotly(() => {
+      for (const node of $$(".chart[data-table]")) {
+        const table = tables.get(node.dataset.table);
+        const cells = table.cells;
+        const months = table.id === "enrolment-by-month";
+        const shown = cells.some((c) => c.count > 0);
+        plot(node.id, shown ? [{
+          type: "bar",
+          x: cells.map((c) => c.key),
+          y: cells.map((c) => c.count),
+          marker: { color: SERIES[0] },
+          hovertemplate: "%{x}: %{y} participants<extra></extra>",
+        }] : [], {
+          xaxis: { type: "category", categoryorder: "array", categoryarray: cells.map((c) => c.key), title: { text: table.dimension } },
+          yaxis: { title: { text: "Participants" }, rangemode: "tozero" },
+          showlegend: false,
+          // Placed by category index: a category whose only bar is hidden has no position of its own.
+          annotations: cells.flatMap((c, i) => (c.count === null ? [i] : [])).map((i) => ({
+            x: i, y: 0, yanchor: "bottom", text: "hidden", showarrow: false, textangle: months ? -90 : 0, font: { size: 10, color: "#5c5c5c" },
+          })),
+        }, "Every count of this table is hidden.");
+      }
+      const retention = [1, 2, 3, 4, 5].map((year) => tables.get("retention-year-" + year)).filter(Boolean);
+      const shares = retention.map((t) => {
+        const retained = t.cells.find((c) => c.key === "retained");
+        return retained && retained.count !== null && t.total ? (100 * retained.count) / t.total : null;
+      });
+      if ($("#chart-retention")) {
+        plot("chart-retention", shares.some((s) => s !== null) ? [{
+          x: retention.map((t, i) => i + 1),
+          y: shares,
+          mode: "lines+markers",
+          marker: { color: SERIES[2] },
+          hovertemplate: "year %{x}: %{y:.1f}% retained<extra></extra>",
+        }] : [], {
+          xaxis: { title: { text: "Years after enrolment" }, dtick: 1 },
+          yaxis: { title: { text: "Retained (%)" }, range: [0, 100] },
+          showlegend: false,
+        }, "Retention is hidden: too few participants were enrolled long enough.");
+      }
+    });
+  }
+
   // The header's account line: who is logged in, a logout button, and only the links the role
   // may follow (the server refuses the others anyway).
   async function whoAmI() {
     const box = $("#who");
-    if (!box || location.pathname === "/login") return;
+    if (!box || location.pathname === "/login" || document.body.dataset.face === "public") return;
     let me;
     try {
       me = await api("/me");
@@ -805,5 +854,5 @@ const cohort = (() => {
   if (document.readyState !== "loading") whoAmI();
   else document.addEventListener("DOMContentLoaded", whoAmI);
 
-  return { api, resultsPage, comparePage, datasetPage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
+  return { api, publicPage, resultsPage, comparePage, datasetPage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
 })();

@@ -10,8 +10,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::state::AppState;
-
 struct Asset {
     name: &'static str,
     content_type: &'static str,
@@ -56,7 +54,7 @@ pub fn url(name: &str) -> &'static str {
     ASSETS.iter().find(|a| a.name == name).map(|a| a.url.as_str()).unwrap_or("/assets/missing")
 }
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/assets/{file}", get(serve))
 }
 

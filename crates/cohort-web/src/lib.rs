@@ -7,7 +7,8 @@ requests in the audit log, before any other code runs; [`api`] answers `/api/v1/
 same functions the API uses, plus a little JavaScript (`assets/`) that draws charts from the
 API's aggregates; [`tasks`] runs simulations in the background with progress events;
 [`state`] is what they share. The browser only ever receives aggregates of a simulation, never
-its visit table.
+its visit table. [`public`] is the other face: `cohort serve --public` answers from published
+bundles of aggregates alone, with no store behind it.
 */
 #![deny(missing_docs)]
 
@@ -17,9 +18,10 @@ mod assets;
 pub mod demo;
 pub mod error;
 pub mod pages;
+pub mod public;
 pub mod server;
 pub mod state;
 pub mod tasks;
 
-pub use server::{ServeConfig, router, serve};
+pub use server::{ServeConfig, public_router, router, serve, serve_public};
 pub use state::AppState;

@@ -97,8 +97,8 @@ pub(crate) fn render(template: &impl Template) -> Html<String> {
 
 type PageResult = Result<Html<String>, PageError>;
 
-/// `1234567` as `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
+/// `1234567` as `1,234,567`, as every page prints counts.
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -291,7 +291,7 @@ struct ResultsPage {
 }
 
 /// JSON safe to place inside a `<script>` element.
-fn script_json(value: &serde_json::Value) -> String {
+pub(crate) fn script_json(value: &serde_json::Value) -> String {
     value.to_string().replace("</", "<\\/").replace("<!--", "<\\!--")
 }
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, header};
 use cohort_store::CancelToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::public::{self, PublicSite};
 use crate::state::AppState;
 use crate::{access, api, assets, pages};
 
@@ -45,11 +46,19 @@ pub enum ServeError {
 
 /// Every route of the app.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(pages::routes())
-        .nest("/api/v1", api::routes())
-        .merge(assets::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
+    hardened(
+        Router::new()
+            .merge(pages::routes())
+            .nest("/api/v1", api::routes())
+            .merge(assets::routes())
+            .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
+            .with_state(state),
+    )
+}
+
+/// Headers every answer carries, on either face.
+fn hardened(router: Router) -> Router {
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -58,7 +67,6 @@ pub fn router(state: AppState) -> Router {
             header::HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("same-origin"),
         ))
-        .with_state(state)
 }
 
 /// Serves `state` at `config.addr` until `stop` is cancelled (Ctrl-C) or SIGTERM arrives; `on_ready`
@@ -76,6 +84,33 @@ pub fn serve(
             return Err(ServeError::NoAccounts(config.addr));
         }
     }
+    let app = router(state.clone());
+    run(app, config, stop, on_ready, move || state.tasks.cancel_all())
+}
+
+/// Serves the public face of `site` (published bundles, no store) like [`serve`]. Any address
+/// is allowed: there is nothing participant-level to protect.
+pub fn serve_public(
+    site: PublicSite,
+    config: ServeConfig,
+    stop: CancelToken,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    run(public_router(site), config, stop, on_ready, || {})
+}
+
+/// Every route of the public face, with the same headers as the app.
+pub fn public_router(site: PublicSite) -> Router {
+    hardened(public::router(site))
+}
+
+fn run(
+    app: Router,
+    config: ServeConfig,
+    stop: CancelToken,
+    on_ready: impl FnOnce(SocketAddr),
+    on_shutdown: impl FnOnce() + Send + 'static,
+) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Serve)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -83,7 +118,6 @@ pub fn serve(
             .map_err(|source| ServeError::Bind { addr: config.addr, source })?;
         let bound = listener.local_addr().map_err(ServeError::Serve)?;
         on_ready(bound);
-        let app = router(state.clone());
         let shutdown = async move {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             let terminated = async {
@@ -103,7 +137,7 @@ pub fn serve(
                 _ = terminated => {}
                 _ = stopped => {}
             }
-            state.tasks.cancel_all();
+            on_shutdown();
         };
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)

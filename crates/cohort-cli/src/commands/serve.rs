@@ -2,6 +2,7 @@
 
 use cohort_auth::SessionPolicy;
 use cohort_web::access::AccessConfig;
+use cohort_web::public::PublicSite;
 use cohort_web::{AppState, ServeConfig};
 
 use super::Context;
@@ -9,6 +10,9 @@ use crate::ExitStatus;
 use crate::cli::ServeArgs;
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitStatus> {
+    if !args.public.is_empty() {
+        return public(ctx, args);
+    }
     let store = ctx.open_or_create_store()?;
     if args.demo {
         let added = cohort_web::demo::seed(&store)?;
@@ -36,5 +40,23 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitStatus> {
             }
         },
     )?;
+    Ok(ExitStatus::Success)
+}
+
+/// `--public`: published bundles only. The store is never opened.
+fn public(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitStatus> {
+    let site = PublicSite::load(&args.public)?;
+    let datasets: Vec<String> = site.datasets().map(String::from).collect();
+    let json = ctx.global.json;
+    cohort_web::serve_public(site, ServeConfig { addr: args.addr }, ctx.cancel.clone(), |addr| {
+        if json {
+            println!("{}", serde_json::json!({"url": format!("http://{addr}/"), "public": datasets}));
+        } else {
+            println!(
+                "cohort is serving the public figures of {} at http://{addr}/ (Ctrl-C stops it)",
+                datasets.join(", ")
+            );
+        }
+    })?;
     Ok(ExitStatus::Success)
 }

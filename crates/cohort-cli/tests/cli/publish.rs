@@ -42,4 +42,10 @@ fn publish_writes_a_bundle_without_participant_values_and_explains_bad_profiles(
     let r = env.fails(&["publish", "reg", "--profile", bad.to_str().unwrap(), "--output", out.to_str().unwrap()], 1);
     assert!(r.stderr.contains("people.gender") && r.stderr.contains("sex"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text, "a failed publish leaves the old bundle alone");
+
+    // `serve --public` verifies each bundle before it listens: an edited one stops it.
+    let edited = env.write("edited.json", text.replacen("\"participants\": 200", "\"participants\": 210", 1));
+    let r = env.fails(&["serve", "--public", edited.to_str().unwrap(), "--addr", "127.0.0.1:0"], 1);
+    assert!(r.stderr.contains("edited.json") && r.stderr.contains("changed after it was published"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "nothing was served: {}", r.stdout);
 }

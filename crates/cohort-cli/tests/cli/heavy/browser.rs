@@ -1,7 +1,8 @@
 //! The web app in a real browser: Playwright drives Debian's Chromium (both installed by
 //! `scripts/test`) through `tests/browser/run.mjs` against `cohort serve --demo` on a store with
 //! an admin account, and every participant-level request the browser made must have left exactly
-//! one audit record.
+//! one audit record. A second server, `cohort serve --public`, shows the demo trial's published
+//! bundle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -21,17 +22,21 @@ fn the_web_app_works_in_chromium() {
         .unwrap();
     std::io::Write::write_all(&mut add.stdin.take().unwrap(), format!("{password}\n").as_bytes()).unwrap();
     assert!(add.wait().unwrap().success());
-    let mut server = env
-        .cmd()
-        .args(["--json", "serve", "--demo", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cohort serve starts");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).expect("the server prints its URL");
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
-    let url = ready["url"].as_str().unwrap().trim_end_matches('/').to_string();
+    let (mut server, url) = started(env.cmd().args(["--json", "serve", "--demo", "--addr", "127.0.0.1:0"]));
+
+    // The demo trial's public face, served by a second process with no store.
+    let bundle = env.path("demo-trial.bundle.json");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo-trial.public.yaml");
+    env.ok(&["publish", "demo-trial", "--profile", profile, "--output", bundle.to_str().unwrap()]);
+    let (mut public, public_url) =
+        started(Command::new(crate::util::BIN).args(["--store", env.path("no-store-here").to_str().unwrap()]).args([
+            "--json",
+            "serve",
+            "--public",
+            bundle.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ]));
 
     let browser_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser");
     let out_dir = env.path("browser-out");
@@ -46,12 +51,16 @@ fn the_web_app_works_in_chromium() {
         .env("HOME", &home)
         .env("COHORT_USER", "admin")
         .env("COHORT_PASSWORD", password)
+        .env("COHORT_PUBLIC_URL", &public_url)
         .output()
         .expect("node runs (scripts/test installs the browser tests' packages)");
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    let _ = server.kill();
-    let _ = server.wait();
+    for process in [&mut server, &mut public] {
+        let _ = process.kill();
+        let _ = process.wait();
+    }
+    assert!(!env.path("no-store-here").exists(), "the public server never touched a store");
     eprintln!("{stdout}");
     assert!(
         !stderr.contains("Cannot find package 'playwright-core'"),
@@ -69,6 +78,16 @@ fn the_web_app_works_in_chromium() {
         std::fs::read(&exported).unwrap(),
         "the downloaded CSV differs from `cohort export`"
     );
+}
+
+/// Starts a `cohort --json serve` command; returns it with the URL it printed once ready.
+fn started(serve: &mut Command) -> (std::process::Child, String) {
+    let mut child =
+        serve.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap_or_else(|e| panic!("{serve:?}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the server prints its URL");
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
+    (child, ready["url"].as_str().unwrap().trim_end_matches('/').to_string())
 }
 
 /// The route pattern of `path` among the app's routes.

@@ -1,0 +1,239 @@
+//! A bundle as the dashboard shows it: the figures grouped by what a reader asks (how many, since
+//! when, who, where, for how long, with what data), each table also drawn as a chart from the
+//! same bundle. A hidden count is shown as hidden, never as a number.
+
+use askama::Template;
+use cohort_publish::{Bundle, NumericSummary, Table};
+
+use crate::pages::{script_json, thousands};
+
+/// One row of a count table.
+pub(super) struct RowView {
+    pub key: String,
+    pub count: String,
+    pub share: String,
+}
+
+/// A count table, ready to print.
+pub(super) struct TableView {
+    pub id: String,
+    pub title: String,
+    pub dimension: String,
+    pub rows: Vec<RowView>,
+    pub total: String,
+    pub hidden: usize,
+}
+
+/// A numeric column's summary.
+pub(super) struct NumericView {
+    pub column: String,
+    pub q1: String,
+    pub median: String,
+    pub q3: String,
+    pub histogram: Option<TableView>,
+}
+
+/// Retention at one year.
+pub(super) struct RetentionRow {
+    pub year: String,
+    pub eligible: String,
+    pub retained: String,
+    pub share: String,
+}
+
+/// Data availability of one domain.
+pub(super) struct AvailabilityRow {
+    pub domain: String,
+    pub with: String,
+    pub share: String,
+}
+
+/// One dictionary line.
+pub(super) struct ColumnView {
+    pub table: String,
+    pub column: String,
+    pub sql_type: String,
+    pub completeness: String,
+}
+
+/// A key figure; `people` when it counts participants or visits (and so passed suppression).
+pub(super) struct Figure {
+    pub label: &'static str,
+    pub value: String,
+    pub people: bool,
+}
+
+/// The dashboard of one bundle.
+#[derive(Template)]
+#[template(path = "public_dataset.html")]
+pub(super) struct Dashboard {
+    pub dataset: String,
+    pub version: u32,
+    pub published: String,
+    pub cutoff: String,
+    pub k: u64,
+    pub figures: Vec<Figure>,
+    pub enrolment: Option<TableView>,
+    pub categories: Vec<TableView>,
+    pub numeric: Vec<NumericView>,
+    pub places: Vec<TableView>,
+    pub follow_up: Vec<TableView>,
+    pub median_gap: Option<NumericView>,
+    pub retention: Vec<RetentionRow>,
+    pub availability: Vec<AvailabilityRow>,
+    pub other: Vec<TableView>,
+    pub dictionary: Vec<ColumnView>,
+    pub bundle_json: String,
+}
+
+const HIDDEN: &str = "hidden";
+
+fn count(n: Option<u64>) -> String {
+    n.map_or_else(|| HIDDEN.into(), thousands)
+}
+
+fn share(part: Option<u64>, whole: Option<u64>) -> String {
+    match (part, whole) {
+        (Some(p), Some(w)) if w > 0 => format!("{:.1}%", p as f64 * 100.0 / w as f64),
+        _ => String::new(),
+    }
+}
+
+fn number(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+        None => HIDDEN.into(),
+    }
+}
+
+fn cell(table: &Table, key: &str) -> Option<u64> {
+    table.cells.iter().find(|c| c.key == key).and_then(|c| c.count)
+}
+
+impl TableView {
+    fn of(table: &Table) -> TableView {
+        TableView {
+            id: table.id.clone(),
+            title: table.title.clone(),
+            dimension: table.dimension.clone(),
+            rows: table
+                .cells
+                .iter()
+                .map(|c| RowView { key: c.key.clone(), count: count(c.count), share: share(c.count, table.total) })
+                .collect(),
+            total: count(table.total),
+            hidden: table.hidden(),
+        }
+    }
+}
+
+impl NumericView {
+    fn of(summary: &NumericSummary, bundle: &Bundle) -> NumericView {
+        NumericView {
+            column: summary.column.clone(),
+            q1: number(summary.q1),
+            median: number(summary.median),
+            q3: number(summary.q3),
+            histogram: summary.histogram.as_deref().and_then(|id| bundle.table(id)).map(TableView::of),
+        }
+    }
+}
+
+impl Dashboard {
+    pub(super) fn of(bundle: &Bundle) -> Dashboard {
+        let mut placed: Vec<&str> = Vec::new();
+        let mut take = |id: &str| -> Option<&Table> {
+            let table = bundle.table(id)?;
+            placed.push(&table.id);
+            Some(table)
+        };
+        let enrolment = take("enrolment-by-month").map(TableView::of);
+        let categories: Vec<TableView> = bundle
+            .tables
+            .iter()
+            .filter(|t| t.id.starts_with("category-"))
+            .filter_map(|t| take(&t.id))
+            .map(TableView::of)
+            .collect();
+        let numeric: Vec<NumericView> = bundle
+            .numeric
+            .iter()
+            .map(|n| {
+                if let Some(id) = &n.histogram {
+                    take(id);
+                }
+                NumericView::of(n, bundle)
+            })
+            .collect();
+        let places: Vec<TableView> = ["region", "site"].iter().filter_map(|id| take(id)).map(TableView::of).collect();
+        let follow_up: Vec<TableView> =
+            ["visits-per-participant", "active"].iter().filter_map(|id| take(id)).map(TableView::of).collect();
+        let retention: Vec<RetentionRow> = (1..=5)
+            .filter_map(|year| {
+                let table = take(&format!("retention-year-{year}"))?;
+                let retained = cell(table, "retained");
+                Some(RetentionRow {
+                    year: year.to_string(),
+                    eligible: count(table.total),
+                    retained: count(retained),
+                    share: share(retained, table.total),
+                })
+            })
+            .collect();
+        let availability: Vec<AvailabilityRow> = bundle
+            .tables
+            .iter()
+            .filter_map(|t| Some((t.id.strip_prefix("availability-")?, t)))
+            .filter_map(|(domain, t)| {
+                let table = take(&t.id)?;
+                let with = cell(table, "with data");
+                Some(AvailabilityRow { domain: domain.into(), with: count(with), share: share(with, table.total) })
+            })
+            .collect();
+        let other = bundle.tables.iter().filter(|t| !placed.contains(&t.id.as_str())).map(TableView::of).collect();
+
+        let figure = |label, value, people| Figure { label, value, people };
+        let mut figures = vec![figure("Participants", count(bundle.participants), true)];
+        if let Some(l) = &bundle.longitudinal {
+            figures.push(figure("Visits", count(l.visits), true));
+            figures.push(figure("Person-years of follow-up", number(l.person_years), false));
+        }
+        if let Some(active) = bundle.table("active") {
+            figures.push(figure("Active (a visit in the last 12 months)", count(cell(active, "active")), true));
+        }
+        if let Some(sites) = bundle.table("site") {
+            let n = sites.cells.iter().filter(|c| c.key != "(missing)").count();
+            figures.push(figure("Sites", thousands(n as u64), false));
+        }
+        let bundle_value = serde_json::to_value(bundle).expect("a bundle serialises");
+        Dashboard {
+            dataset: bundle.dataset.clone(),
+            version: bundle.version,
+            published: bundle.published_at.strftime("%Y-%m-%d").to_string(),
+            cutoff: bundle.cutoff.clone().unwrap_or_else(|| "none".into()),
+            k: bundle.k,
+            figures,
+            enrolment,
+            categories,
+            numeric,
+            places,
+            follow_up,
+            median_gap: bundle.longitudinal.as_ref().map(|l| NumericView::of(&l.median_gap_days, bundle)),
+            retention,
+            availability,
+            other,
+            dictionary: bundle
+                .dictionary
+                .iter()
+                .map(|d| ColumnView {
+                    table: d.table.clone(),
+                    column: d.column.clone(),
+                    sql_type: d.sql_type.clone(),
+                    completeness: d.completeness.map_or_else(|| HIDDEN.into(), |c| format!("{:.1}%", c * 100.0)),
+                })
+                .collect(),
+            bundle_json: script_json(&bundle_value),
+        }
+    }
+}
