@@ -623,6 +623,11 @@ pub struct ExportArgs {
     /// A file (one table) or a directory (every table). Default: standard output.
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// De-identify under this export profile: a YAML file, the name of one in the store's
+    /// `export-profiles/`, or `full` (everything as it is). The profile gives every column one
+    /// rule: keep, drop, hash, dates, zip3, age or free_text; see the README.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
 }
 
 /// Arguments of `cohort relate`.

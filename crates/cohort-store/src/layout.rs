@@ -86,6 +86,16 @@ impl Layout {
         self.root.join("access")
     }
 
+    /// Named export profiles (`cohort export --profile NAME` reads `NAME.yaml` here).
+    pub fn export_profiles_dir(&self) -> PathBuf {
+        self.root.join("export-profiles")
+    }
+
+    /// The keys of export profiles, one per profile, private to the store's owner.
+    pub fn export_keys_dir(&self) -> PathBuf {
+        self.access_dir().join("export-keys")
+    }
+
     /// The audit log (`cohort audit`).
     pub fn audit_dir(&self) -> PathBuf {
         self.root.join("audit")

@@ -407,3 +407,22 @@ pub struct ImportRecord {
     /// When.
     pub recorded_at: Timestamp,
 }
+
+/// Whether a DuckDB SQL type is a number.
+pub fn is_numeric(sql_type: &str) -> bool {
+    matches!(
+        sql_type,
+        "TINYINT"
+            | "SMALLINT"
+            | "INTEGER"
+            | "BIGINT"
+            | "HUGEINT"
+            | "UTINYINT"
+            | "USMALLINT"
+            | "UINTEGER"
+            | "UBIGINT"
+            | "UHUGEINT"
+            | "FLOAT"
+            | "DOUBLE"
+    ) || sql_type.starts_with("DECIMAL")
+}

@@ -27,6 +27,15 @@ const CANARIES: [&str; 6] = [
 
 const PASSWORD: &str = "plum violin harbour";
 
+/// The store's de-identifying export profile for `registry`.
+const DEID_PROFILE: &str = "\
+tables:
+  people:
+    participant: person_id
+    drop: [full_name, email, mrn, site, note]
+    dates: [birth_date]
+";
+
 struct App {
     _dir: tempfile::TempDir,
     store: Store,
@@ -39,6 +48,7 @@ struct Reply {
     status: StatusCode,
     headers: axum::http::HeaderMap,
     body: String,
+    bytes: Vec<u8>,
 }
 
 /// How a request proves who it is.
@@ -80,6 +90,8 @@ fn app_with(config: AccessConfig, demo: bool) -> App {
         options: IngestOptions::default(),
     };
     ingest(&store, &request, &NoProgress, &CancelToken::default()).unwrap();
+    std::fs::create_dir_all(store.layout().export_profiles_dir()).unwrap();
+    std::fs::write(store.layout().export_profiles_dir().join("deid.yaml"), DEID_PROFILE).unwrap();
     let state = AppState::with_config(store.clone(), 1 << 20, config);
     let accounts = Accounts::new(store.layout().access_dir());
     App { _dir: dir, store, state, accounts }
@@ -112,7 +124,7 @@ impl App {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec() }
     }
 
     async fn get(&self, who: &Who, uri: &str) -> Reply {
@@ -219,6 +231,8 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
         };
         let uri = if path.ends_with("/download") {
             format!("/api/v1{filled}?format=csv")
+        } else if path.ends_with("/export") {
+            format!("/api/v1{filled}?profile=deid")
         } else {
             format!("/api/v1{filled}")
         };
@@ -556,6 +570,68 @@ async fn each_participant_level_request_is_recorded_once_with_its_rows() {
     assert_eq!(app.audit().len(), records.len());
     let check = AuditLog::new(app.store.layout().audit_dir()).verify(None).unwrap();
     assert!(check.is_intact(), "{:?}", check.problems);
+}
+
+/// The files of a ZIP answer, by name.
+fn unzipped(reply: &Reply) -> std::collections::BTreeMap<String, String> {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/zip");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(reply.bytes.clone())).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut file = zip.by_index(i).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+            (file.name().unwrap().to_string(), text)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn de_identified_exports_hide_every_identifier_and_the_full_profile_needs_an_admin() {
+    let app = app();
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let root = app.session("admin", "root").await;
+    let before = app.audit().len();
+
+    let files = unzipped(&app.get(&ana, "/api/v1/datasets/registry/export?profile=deid").await);
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["export-profile.yaml", "people.csv"]);
+    let people = &files["people.csv"];
+    assert_eq!(people.lines().next().unwrap(), "person_id,birth_date");
+    assert_eq!(people.lines().count(), 31);
+    assert!(canaries_in(people).is_empty(), "{:?} in a de-identified export", canaries_in(people));
+    assert!(!people.contains("P007"), "participant ids are pseudonyms");
+
+    // `full` is the data as stored: refused to an analyst (and recorded), served to an admin.
+    let refused = app.get(&ana, "/api/v1/datasets/registry/export?profile=full").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("admin role"), "{}", refused.body);
+    let full = unzipped(&app.get(&root, "/api/v1/datasets/registry/export?profile=full").await);
+    assert_eq!(canaries_in(&full["people.csv"]).len(), CANARIES.len());
+
+    // Only the store's profiles, by name.
+    let path = app.get(&ana, "/api/v1/datasets/registry/export?profile=..%2F..%2Fetc%2Fpasswd").await;
+    assert_eq!(path.status, StatusCode::BAD_REQUEST);
+    let missing = app.get(&ana, "/api/v1/datasets/registry/export?profile=nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("deid"), "the error lists the profiles there are: {}", missing.body);
+
+    let new: Vec<_> = app.audit()[before..].iter().map(|r| r.entry.clone()).collect();
+    let summary: Vec<(&str, &str, Outcome, Option<u64>)> =
+        new.iter().map(|e| (e.actor.user.as_str(), e.action.as_str(), e.outcome, e.rows)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("ana", "dataset.export", Outcome::Served, Some(30)),
+            ("ana", "dataset.export", Outcome::Refused, None),
+            ("root", "dataset.export", Outcome::Served, Some(30)),
+            ("ana", "dataset.export", Outcome::Failed, None),
+            ("ana", "dataset.export", Outcome::Failed, None),
+        ]
+    );
+    assert!(new[0].asked.as_deref().unwrap().contains("profile deid"), "{:?}", new[0].asked);
+    assert!(new[2].asked.as_deref().unwrap().contains("profile full"), "{:?}", new[2].asked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 mod access;
 mod archive;
 mod bad_input;
+mod deid;
 mod dictionary;
 mod excel;
 mod heavy;

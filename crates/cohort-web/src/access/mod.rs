@@ -206,9 +206,16 @@ pub async fn guard(
         return response;
     }
     let status = response.status();
-    let outcome = if status.is_success() || status.is_redirection() { Outcome::Served } else { Outcome::Failed };
+    let outcome = if status.is_success() || status.is_redirection() {
+        Outcome::Served
+    } else if status == StatusCode::FORBIDDEN {
+        // A handler's own refusal (the `full` export profile for a non-admin).
+        Outcome::Refused
+    } else {
+        Outcome::Failed
+    };
     let served = response.extensions().get::<Served>().cloned();
-    let detail = (outcome == Outcome::Failed).then(|| format!("HTTP {}", status.as_u16()));
+    let detail = (outcome != Outcome::Served).then(|| format!("HTTP {}", status.as_u16()));
     match record(&state, &r, identity.principal.as_ref(), outcome, served, detail).await {
         Ok(()) => response,
         Err(e) => e.into_response(),

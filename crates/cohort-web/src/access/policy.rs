@@ -63,6 +63,8 @@ pub fn policy(method: &Method, route: Option<&str>) -> Policy {
         (true, "/api/v1/datasets/{name}/tables/{table}/dictionary") => audited(Analyst, "dataset.dictionary"),
         (true, "/api/v1/datasets/{name}/tables/{table}/columns/{column}") => audited(Analyst, "dataset.column"),
         (true, "/api/v1/datasets/{name}/tables/{table}/download") => audited(Analyst, "table.download"),
+        // De-identified under a named profile; the handler refuses `full` to all but admins.
+        (true, "/api/v1/datasets/{name}/export") => audited(Analyst, "dataset.export"),
         (false, "/api/v1/query") => audited(Analyst, "query"),
         (true, "/api/v1/query/history") => audited(Analyst, "query.history"),
         (true, "/api/v1/simulations/{name}/patients/{id}") => audited(Analyst, "simulation.patient"),

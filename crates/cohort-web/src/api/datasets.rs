@@ -328,6 +328,11 @@ pub async fn download(
         Download::Excel => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         Download::Copy(_) => "text/csv; charset=utf-8",
     };
+    Ok(attachment(file, &filename, content_type, served))
+}
+
+/// `file` (already unlinked) streamed as a download called `filename`, with what it served.
+pub(crate) fn attachment(file: std::fs::File, filename: &str, content_type: &'static str, served: Served) -> Response {
     let length = file.metadata().map(|m| m.len()).ok();
     let body = Body::from_stream(read_chunks(tokio::fs::File::from_std(file)));
     let mut response = body.into_response();
@@ -340,7 +345,7 @@ pub async fn download(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     response.extensions_mut().insert(served);
-    Ok(response)
+    response
 }
 
 /// A download's file format.
@@ -359,25 +364,6 @@ impl Download {
             Download::Excel => "xlsx",
         }
     }
-}
-
-/// Whether a DuckDB SQL type is a number.
-fn is_numeric(sql_type: &str) -> bool {
-    matches!(
-        sql_type,
-        "TINYINT"
-            | "SMALLINT"
-            | "INTEGER"
-            | "BIGINT"
-            | "HUGEINT"
-            | "UTINYINT"
-            | "USMALLINT"
-            | "UINTEGER"
-            | "UBIGINT"
-            | "UHUGEINT"
-            | "FLOAT"
-            | "DOUBLE"
-    ) || sql_type.starts_with("DECIMAL")
 }
 
 /// Rows a worksheet holds, the header included.
@@ -407,7 +393,7 @@ fn write_xlsx(
         .iter()
         .map(|c| {
             let ident = quote_ident(&c.name);
-            if is_numeric(&c.sql_type) {
+            if cohort_store::model::is_numeric(&c.sql_type) {
                 format!("CAST({ident} AS DOUBLE)")
             } else if c.sql_type == "BOOLEAN" {
                 ident
@@ -428,7 +414,7 @@ fn write_xlsx(
     while let Some(row) = rows.next().map_err(StoreError::sql)? {
         for (i, c) in table.columns.iter().enumerate() {
             let col = i as u16;
-            if is_numeric(&c.sql_type) {
+            if cohort_store::model::is_numeric(&c.sql_type) {
                 if let Some(v) = row.get::<_, Option<f64>>(i).map_err(StoreError::sql)? {
                     sheet.write_number(r, col, v).map_err(excel)?;
                 }
@@ -583,7 +569,7 @@ pub async fn column_summary(
         };
         let missing = scalar(format!("SELECT count(*) FILTER (WHERE {c} IS NULL) FROM {source}"))?;
         let t = col.sql_type.as_str();
-        let numeric = is_numeric(t);
+        let numeric = cohort_store::model::is_numeric(t);
         if col.role.as_deref() == Some("identifier") {
             let distinct = scalar(format!("SELECT approx_count_distinct({c}) FROM {source}"))?;
             return Ok(Json(ColumnSummary::Identifier { distinct, missing }));

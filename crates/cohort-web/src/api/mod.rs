@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod datasets;
+pub mod exports;
 pub mod openapi;
 pub mod query;
 pub mod simulations;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets/{name}/tables/{table}/dictionary", get(datasets::dictionary))
         .route("/datasets/{name}/tables/{table}/columns/{column}", get(datasets::column_summary))
         .route("/datasets/{name}/tables/{table}/download", get(datasets::download))
+        .route("/datasets/{name}/export", get(exports::export))
         .route("/datasets/{name}/rollback", post(datasets::rollback))
         .route("/protocols", get(simulations::protocols))
         .route("/simulations", post(simulations::start))

@@ -33,6 +33,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/datasets/{name}/tables/{table}/download",
         "The whole table (with the same filters and sort as rows) as `format=csv`, `format=parquet` or `format=xlsx`.",
     ),
+    (
+        "get",
+        "/datasets/{name}/export",
+        "The dataset de-identified under export profile `profile=NAME` (one of the store's `export-profiles/`; \
+         `full`, as stored, needs the admin role), as a ZIP of `format=csv` or `format=parquet` files with the profile.",
+    ),
     ("post", "/datasets/{name}/rollback", "Make version `{\"version\": N}` current again."),
     ("get", "/protocols", "The built-in treatment protocols with their YAML."),
     (
@@ -105,6 +111,8 @@ pub fn openapi() -> Value {
                 "application/vnd.apache.parquet": {},
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}
             }})
+        } else if path.ends_with("/export") {
+            json!({"description": "A ZIP of the de-identified tables", "content": {"application/zip": {}}})
         } else {
             json!({"description": "OK", "content": {"application/json": {}}})
         };

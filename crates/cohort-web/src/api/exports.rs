@@ -1,0 +1,122 @@
+//! De-identified exports: a dataset under one of the store's export profiles, as a ZIP of its
+//! tables and the profile that made them. A named profile needs the analyst role; `full` (the
+//! data as stored) needs admin. Either way the export is audited, with the profile named.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use cohort_auth::{Principal, Role};
+use cohort_deid::{DeidError, ExportProfile, FULL, Key, ProfileSource};
+use cohort_store::export::{Watch, copy_select};
+use cohort_store::{CancelToken, Destination, NoProgress, OutputFormat, Session, StoreError, VersionRef, table_source};
+
+use crate::access::Served;
+use crate::api::datasets::attachment;
+use crate::error::{ApiError, blocking};
+use crate::state::AppState;
+
+impl From<DeidError> for ApiError {
+    fn from(e: DeidError) -> Self {
+        match &e {
+            DeidError::NotFound { .. } => ApiError::not_found("profile_not_found", e.to_string()),
+            DeidError::Profile { .. } | DeidError::Mismatch { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_invalid", e.to_string())
+                    .with_hint("an admin can correct the profile in the store's export-profiles/ folder")
+            }
+            DeidError::Key { .. } | DeidError::Sql(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> ApiError {
+    ApiError::from(StoreError::from(e))
+}
+
+/// `GET /api/v1/datasets/{name}/export?profile=NAME&format=csv|parquet`.
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let profile = params.get("profile").cloned().ok_or_else(|| {
+        ApiError::invalid("give the export profile: `profile=NAME` (one of the store's export-profiles/)")
+    })?;
+    // A name, never a path: the profiles an admin put in the store are the only ones on offer.
+    if profile.is_empty() || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::invalid(format!("`{profile}` is not a profile name (letters, digits, - and _)")));
+    }
+    if profile == FULL && who.role < Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the `full` profile exports participant data as stored; it needs the admin role",
+        )
+        .with_hint("ask for a de-identified profile instead, or ask an admin"));
+    }
+    let format = match params.get("format").map(String::as_str).unwrap_or("csv") {
+        "csv" => OutputFormat::Csv,
+        "parquet" => OutputFormat::Parquet,
+        other => return Err(ApiError::invalid(format!("format must be csv or parquet, not `{other}`"))),
+    };
+    let reference = VersionRef::parse(&name)?;
+    let app = state.clone();
+    let asked = profile.clone();
+    let (file, version_label, served) = blocking(move || {
+        let store = &app.store;
+        let version = app.resolve(&reference)?;
+        let source = cohort_deid::locate(&store.layout().export_profiles_dir(), &asked)?;
+        let mut session = Session::new(store)?;
+        // (table, rows, SELECT) for each table, and the profile's text to ship with them.
+        let (tables, profile_text): (Vec<(String, u64, String)>, Option<String>) = match &source {
+            ProfileSource::Full => (
+                version
+                    .tables
+                    .iter()
+                    .map(|t| (t.name.clone(), t.rows, format!("SELECT * FROM {}", table_source(store, t))))
+                    .collect(),
+                None,
+            ),
+            ProfileSource::File { name, path } => {
+                let (profile, text) = ExportProfile::read(path)?;
+                let plan = cohort_deid::plan(&version, &profile, path, None)?;
+                session.mount(store, &version, "d")?;
+                let key = Key::for_profile(&store.layout().export_keys_dir(), name)?;
+                cohort_deid::prepare(session.connection(), &plan, &key)?;
+                (plan.tables.into_iter().map(|t| (t.table, t.rows, t.select)).collect(), Some(text))
+            }
+        };
+        let spill = store.layout().spill_dir();
+        std::fs::create_dir_all(&spill).map_err(io)?;
+        let work = tempfile::Builder::new().prefix("export-").tempdir_in(&spill).map_err(io)?;
+        let zip_path = work.path().join("export.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).map_err(io)?);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let zipped = |e: zip::result::ZipError| ApiError::internal(format!("writing the ZIP failed: {e}"));
+        let mut rows = 0;
+        for (table, table_rows, select) in &tables {
+            let path = work.path().join(format!("{table}.{}", format.extension()));
+            let watch = Watch { progress: &NoProgress, total: 0, cancel: &CancelToken::default() };
+            copy_select(session.connection(), select, format, &Destination::File(path.clone()), &watch)?;
+            zip.start_file(format!("{table}.{}", format.extension()), options).map_err(zipped)?;
+            std::io::copy(&mut std::fs::File::open(&path).map_err(io)?, &mut zip).map_err(io)?;
+            std::fs::remove_file(&path).map_err(io)?;
+            rows += table_rows;
+        }
+        if let Some(text) = &profile_text {
+            zip.start_file("export-profile.yaml", options).map_err(zipped)?;
+            zip.write_all(text.as_bytes()).map_err(io)?;
+        }
+        zip.finish().map_err(zipped)?;
+        let file = std::fs::File::open(&zip_path).map_err(io)?;
+        // The open handle keeps the bytes; the folder goes with `work`, whatever the download does.
+        let mut served = Served::version(&version, Some(rows));
+        served.asked = Some(format!("profile {asked} ({} tables, format {})", tables.len(), format.extension()));
+        Ok((file, format!("{}-v{}", version.dataset, version.version), served))
+    })
+    .await?;
+    Ok(attachment(file, &format!("{version_label}-{profile}.zip"), "application/zip", served))
+}
