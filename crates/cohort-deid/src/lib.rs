@@ -369,7 +369,8 @@ pub fn prepare(conn: &Connection, plan: &Plan, key: &Key) -> Result<u64, DeidErr
     let distinct = plan
         .ids
         .iter()
-        .map(|(t, c)| format!("SELECT CAST({c} AS VARCHAR) AS v FROM {t} WHERE {c} IS NOT NULL"))
+        // Each id once (the joins would repeat a row per duplicate), even from a single column.
+        .map(|(t, c)| format!("SELECT DISTINCT CAST({c} AS VARCHAR) AS v FROM {t} WHERE {c} IS NOT NULL"))
         .collect::<Vec<_>>()
         .join(" UNION ");
     let mut stmt = conn.prepare(&distinct)?;

@@ -246,6 +246,19 @@ fn no_canary_survives_and_every_interval_within_a_participant_does() {
     let visit_ids: std::collections::BTreeSet<_> = tables["visits"].iter().map(|v| v["visit_id"].clone()).collect();
     assert_eq!(visit_ids.len(), 120, "each visit id keeps its own pseudonym");
 
+    // One table whose only id is the participant's: each row once, however many rows share one.
+    std::fs::write(
+        &r.profile_path,
+        PROFILE
+            .replace("    hash: [visit_id]\n", "")
+            .replace("keep: [visual_acuity]", "keep: [visual_acuity, visit_id]"),
+    )
+    .unwrap();
+    let (profile, _) = ExportProfile::read(&r.profile_path).unwrap();
+    let visits_only = cohort_deid::plan(&r.version, &profile, &r.profile_path, Some("visits")).unwrap();
+    assert_eq!(visits_only.tables.len(), 1);
+    assert_eq!(exported(&r, &visits_only, &key)["visits"].len(), 120);
+
     // Another key: other pseudonyms and offsets, so two profiles' exports cannot be linked.
     let other = exported(&r, &plan, &Key::from_bytes([8; 32]));
     assert!(other["patients"].iter().all(|row| !patient_ids.contains(row["patient_id"].as_deref().unwrap())));
