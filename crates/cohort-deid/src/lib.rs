@@ -21,7 +21,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use cohort_store::{ResolvedVersion, TableInfo};
+use cohort_store::{ResolvedVersion, Session, Store, StoreError, TableInfo, table_source};
 use duckdb::Connection;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -79,6 +79,9 @@ pub enum DeidError {
     /// A query failed.
     #[error("preparing the pseudonyms failed: {0}")]
     Sql(#[from] duckdb::Error),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] cohort_store::StoreError),
 }
 
 /// Where a profile comes from.
@@ -193,10 +196,10 @@ pub struct TablePlan {
     pub table: String,
     /// Its rows.
     pub rows: u64,
-    /// The `SELECT` that writes it de-identified.
+    /// Its bytes of Parquet (the scale of a copy's progress).
+    pub bytes: u64,
+    /// The `SELECT` that writes it.
     pub select: String,
-    /// Each column and its rule, in table order (dropped columns included).
-    pub columns: Vec<(String, Rule)>,
 }
 
 /// A checked export: one `SELECT` per table, and what the profile left out.
@@ -296,7 +299,6 @@ fn table_plan(info: &TableInfo, rules: &TableRules, ids: &mut Vec<(String, Strin
         ids.push((t.clone(), ident(p)));
     }
     let mut select = Vec::new();
-    let mut columns = Vec::new();
     for column in &info.columns {
         let rule = named.iter().find(|(c, _)| *c == column.name).expect("every column is named").1;
         let c = format!("t.{}", ident(&column.name));
@@ -345,7 +347,6 @@ fn table_plan(info: &TableInfo, rules: &TableRules, ids: &mut Vec<(String, Strin
         if let Some(expr) = expr {
             select.push(format!("{expr} AS {alias}"));
         }
-        columns.push((column.name.clone(), rule));
     }
     if select.is_empty() {
         return Err(format!("every column of `{table}` is dropped; leave the table out of the profile instead"));
@@ -353,8 +354,8 @@ fn table_plan(info: &TableInfo, rules: &TableRules, ids: &mut Vec<(String, Strin
     Ok(TablePlan {
         table: table.clone(),
         rows: info.rows,
+        bytes: info.bytes,
         select: format!("SELECT {} FROM {t} AS t {}", select.join(", "), joins.join(" ")),
-        columns,
     })
 }
 
@@ -381,4 +382,76 @@ pub fn prepare(conn: &Connection, plan: &Plan, key: &Key) -> Result<u64, DeidErr
     }
     appender.flush()?;
     Ok(values.len() as u64)
+}
+
+/// An export ready to write: each table's `SELECT`, over the session that runs them.
+pub struct Export {
+    /// The engine with the version mounted and, for a profile, its pseudonyms in place.
+    pub session: Session,
+    /// The tables to write.
+    pub tables: Vec<TablePlan>,
+    /// Tables of the version the profile does not name (not exported).
+    pub left_out: Vec<String>,
+    /// What the audit log says of the profile: `profile NAME (sha256 ...)` or `profile full`.
+    pub profile: String,
+    /// The profile's text, to ship with the files; `None` for [`FULL`].
+    pub profile_text: Option<String>,
+}
+
+/// Prepares the export of `version` (or of its table `only`) under `source`: [`FULL`] selects
+/// every column as stored; a profile file is read, checked with [`plan`] and its pseudonyms
+/// filled with [`prepare`] under the profile's key in the store.
+pub fn prepare_export(
+    store: &Store,
+    version: &ResolvedVersion,
+    source: &ProfileSource,
+    only: Option<&str>,
+) -> Result<Export, DeidError> {
+    if let Some(table) = only
+        && version.table(table).is_none()
+    {
+        return Err(StoreError::TableNotFound {
+            dataset: version.label(),
+            table: table.into(),
+            available: version.tables.iter().map(|t| t.name.clone()).collect(),
+        }
+        .into());
+    }
+    let mut session = Session::new(store)?;
+    match source {
+        ProfileSource::Full => {
+            let tables = version
+                .tables
+                .iter()
+                .filter(|t| only.is_none_or(|o| o == t.name))
+                .map(|t| TablePlan {
+                    table: t.name.clone(),
+                    rows: t.rows,
+                    bytes: t.bytes,
+                    select: format!("SELECT * FROM {}", table_source(store, t)),
+                })
+                .collect();
+            Ok(Export {
+                session,
+                tables,
+                left_out: Vec::new(),
+                profile: "profile full (as stored)".into(),
+                profile_text: None,
+            })
+        }
+        ProfileSource::File { name, path } => {
+            let (profile, text) = ExportProfile::read(path)?;
+            let plan = plan(version, &profile, path, only)?;
+            session.mount(store, version, "d")?;
+            prepare(session.connection(), &plan, &Key::for_profile(&store.layout().export_keys_dir(), name)?)?;
+            let digest = cohort_store::hash::sha256_parts([text.as_str()]);
+            Ok(Export {
+                session,
+                tables: plan.tables,
+                left_out: plan.left_out,
+                profile: format!("profile {name} (sha256 {})", &digest[..16]),
+                profile_text: Some(text),
+            })
+        }
+    }
 }

@@ -1,9 +1,9 @@
 //! `cohort export`.
 
 use anyhow::bail;
-use cohort_deid::{ExportProfile, Key, ProfileSource};
+use cohort_deid::ProfileSource;
 use cohort_store::export::{Watch, copy_select};
-use cohort_store::{Destination, OutputFormat, Session, StoreError, TableRef, table_source};
+use cohort_store::{Destination, OutputFormat, Session, TableRef};
 
 use super::Context;
 use super::query::{destination, format_of_path};
@@ -14,137 +14,64 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
     let target = TableRef::parse(&args.target)?;
     let version = store.resolve(&target.version)?;
-    let profile = match &args.profile {
+    let source = match &args.profile {
         Some(spec) => Some(cohort_deid::locate(&store.layout().export_profiles_dir(), spec)?),
         None => None,
     };
-    if let Some(ProfileSource::File { name, path }) = &profile {
-        if args.format == Some(ExportFormat::CohortJson) {
-            bail!("`--format cohort-json` writes a dataset as it is; a de-identified export is CSV, Parquet or JSON");
-        }
-        return deidentified(ctx, &store, &target, &version, args, name, path);
-    }
     let format = match args.format {
+        Some(ExportFormat::CohortJson) if matches!(source, Some(ProfileSource::File { .. })) => {
+            bail!("`--format cohort-json` writes a dataset as it is; a de-identified export is CSV, Parquet or JSON")
+        }
         Some(ExportFormat::CohortJson) => return legacy_json(ctx, &store, &target, &version, args),
         Some(ExportFormat::Csv) => OutputFormat::Csv,
         Some(ExportFormat::Parquet) => OutputFormat::Parquet,
         Some(ExportFormat::Json) => OutputFormat::Json,
         None => args.output.as_deref().and_then(format_of_path).unwrap_or(OutputFormat::Csv),
     };
-    let tables: Vec<_> = match &target.table {
-        Some(name) => vec![version.table(name.as_str()).ok_or_else(|| StoreError::TableNotFound {
-            dataset: target.version.to_string(),
-            table: name.to_string(),
-            available: version.tables.iter().map(|t| t.name.clone()).collect(),
-        })?],
-        None => version.tables.iter().collect(),
-    };
-    let session = Session::new(&store)?;
+    // No profile is the data as stored, like `--profile full`, and only the log tells them apart.
+    let export = cohort_deid::prepare_export(
+        &store,
+        &version,
+        source.as_ref().unwrap_or(&ProfileSource::Full),
+        target.table.as_ref().map(|t| t.as_str()),
+    )?;
     let output_dir = args.output.as_ref().filter(|p| p.is_dir());
-    if tables.len() > 1 && output_dir.is_none() {
-        let names: Vec<_> = tables.iter().map(|t| format!("{}.{}", args.target, t.name)).collect();
+    if export.tables.len() > 1 && output_dir.is_none() {
+        let names: Vec<_> = export.tables.iter().map(|t| format!("{}.{}", args.target, t.table)).collect();
         bail!(
             "`{}` has {} tables: export one ({}) or give `--output DIR` for all",
             args.target,
-            tables.len(),
+            export.tables.len(),
             names.join(", ")
         );
     }
-    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    let rows = tables.iter().map(|t| t.rows).sum();
-    let full = if profile == Some(ProfileSource::Full) { "profile full (as stored), " } else { "" };
-    record_export(&store, &version, rows, format!("{full}format {format:?}, tables {}", names.join(", ")))?;
-    for t in tables {
-        let dest = match output_dir {
-            Some(dir) => Destination::File(dir.join(format!("{}.{}", t.name, format.extension()))),
-            None => destination(args.output.as_deref(), format)?,
-        };
-        let bars = ctx.bars();
-        let watch = Watch { progress: &bars, total: t.bytes, cancel: ctx.cancel };
-        copy_select(
-            session.connection(),
-            &format!("SELECT * FROM {}", table_source(&store, t)),
-            format,
-            &dest,
-            &watch,
-        )?;
-        if let Destination::File(path) = &dest {
-            ctx.note(format!("wrote {} ({} rows)", path.display(), t.rows));
-        }
+    let names: Vec<&str> = export.tables.iter().map(|t| t.table.as_str()).collect();
+    let mut detail = format!("format {format:?}, tables {}", names.join(", "));
+    if source.is_some() {
+        detail = format!("{}, {detail}", export.profile);
     }
-    Ok(ExitStatus::Success)
-}
-
-/// `--profile NAME`: the tables the profile names, de-identified by DuckDB as it writes them.
-fn deidentified(
-    ctx: &Context,
-    store: &cohort_store::Store,
-    target: &TableRef,
-    version: &cohort_store::ResolvedVersion,
-    args: &ExportArgs,
-    name: &str,
-    path: &std::path::Path,
-) -> anyhow::Result<ExitStatus> {
-    let (profile, text) = ExportProfile::read(path)?;
-    if let Some(table) = &target.table
-        && version.table(table.as_str()).is_none()
-    {
-        return Err(StoreError::TableNotFound {
-            dataset: target.version.to_string(),
-            table: table.to_string(),
-            available: version.tables.iter().map(|t| t.name.clone()).collect(),
-        }
-        .into());
+    if !export.left_out.is_empty() {
+        detail.push_str(&format!("; left out {}", export.left_out.join(", ")));
     }
-    let plan = cohort_deid::plan(version, &profile, path, target.table.as_ref().map(|t| t.as_str()))?;
-    let format = match args.format {
-        Some(ExportFormat::Parquet) => OutputFormat::Parquet,
-        Some(ExportFormat::Json) => OutputFormat::Json,
-        Some(ExportFormat::Csv) => OutputFormat::Csv,
-        Some(ExportFormat::CohortJson) => unreachable!("refused by the caller"),
-        None => args.output.as_deref().and_then(format_of_path).unwrap_or(OutputFormat::Csv),
+    record_export(&store, &version, export.tables.iter().map(|t| t.rows).sum(), detail)?;
+    let deidentified = match &source {
+        Some(ProfileSource::File { name, .. }) => format!(", de-identified under `{name}`"),
+        _ => String::new(),
     };
-    let output_dir = args.output.as_ref().filter(|p| p.is_dir());
-    if plan.tables.len() > 1 && output_dir.is_none() {
-        let names: Vec<_> = plan.tables.iter().map(|t| t.table.as_str()).collect();
-        bail!(
-            "the profile exports {} tables of `{}` ({}): give `--output DIR` for all, or name one as `{}.TABLE`",
-            plan.tables.len(),
-            args.target,
-            names.join(", "),
-            args.target
-        );
-    }
-    let mut session = Session::new(store)?;
-    session.mount(store, version, "d")?;
-    let key = Key::for_profile(&store.layout().export_keys_dir(), name)?;
-    cohort_deid::prepare(session.connection(), &plan, &key)?;
-
-    let names: Vec<&str> = plan.tables.iter().map(|t| t.table.as_str()).collect();
-    let mut detail = format!(
-        "profile {name} (sha256 {}), format {format:?}, tables {}",
-        &cohort_store::hash::sha256_parts([text.as_str()])[..16],
-        names.join(", ")
-    );
-    if !plan.left_out.is_empty() {
-        detail.push_str(&format!("; left out {}", plan.left_out.join(", ")));
-    }
-    record_export(store, version, plan.tables.iter().map(|t| t.rows).sum(), detail)?;
-    for t in &plan.tables {
+    for t in &export.tables {
         let dest = match output_dir {
             Some(dir) => Destination::File(dir.join(format!("{}.{}", t.table, format.extension()))),
             None => destination(args.output.as_deref(), format)?,
         };
         let bars = ctx.bars();
-        let bytes = version.table(&t.table).map_or(0, |info| info.bytes);
-        let watch = Watch { progress: &bars, total: bytes, cancel: ctx.cancel };
-        copy_select(session.connection(), &t.select, format, &dest, &watch)?;
+        let watch = Watch { progress: &bars, total: t.bytes, cancel: ctx.cancel };
+        copy_select(export.session.connection(), &t.select, format, &dest, &watch)?;
         if let Destination::File(path) = &dest {
-            ctx.note(format!("wrote {} ({} rows, de-identified under `{name}`)", path.display(), t.rows));
+            ctx.note(format!("wrote {} ({} rows{deidentified})", path.display(), t.rows));
         }
     }
-    if !plan.left_out.is_empty() {
-        ctx.note(format!("left out (not in the profile): {}", plan.left_out.join(", ")));
+    if !export.left_out.is_empty() {
+        ctx.note(format!("left out (not in the profile): {}", export.left_out.join(", ")));
     }
     Ok(ExitStatus::Success)
 }

@@ -9,9 +9,9 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use cohort_auth::{Principal, Role};
-use cohort_deid::{DeidError, ExportProfile, FULL, Key, ProfileSource};
+use cohort_deid::{DeidError, FULL};
 use cohort_store::export::{Watch, copy_select};
-use cohort_store::{CancelToken, Destination, NoProgress, OutputFormat, Session, StoreError, VersionRef, table_source};
+use cohort_store::{CancelToken, Destination, NoProgress, OutputFormat, StoreError, VersionRef};
 
 use crate::access::Served;
 use crate::api::datasets::attachment;
@@ -20,13 +20,15 @@ use crate::state::AppState;
 
 impl From<DeidError> for ApiError {
     fn from(e: DeidError) -> Self {
-        match &e {
-            DeidError::NotFound { .. } => ApiError::not_found("profile_not_found", e.to_string()),
+        let message = e.to_string();
+        match e {
+            DeidError::Store(e) => e.into(),
+            DeidError::NotFound { .. } => ApiError::not_found("profile_not_found", message),
             DeidError::Profile { .. } | DeidError::Mismatch { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_invalid", e.to_string())
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_invalid", message)
                     .with_hint("an admin can correct the profile in the store's export-profiles/ folder")
             }
-            DeidError::Key { .. } | DeidError::Sql(_) => ApiError::internal(e.to_string()),
+            DeidError::Key { .. } | DeidError::Sql(_) => ApiError::internal(message),
         }
     }
 }
@@ -69,26 +71,7 @@ pub async fn export(
         let store = &app.store;
         let version = app.resolve(&reference)?;
         let source = cohort_deid::locate(&store.layout().export_profiles_dir(), &asked)?;
-        let mut session = Session::new(store)?;
-        // (table, rows, SELECT) for each table, and the profile's text to ship with them.
-        let (tables, profile_text): (Vec<(String, u64, String)>, Option<String>) = match &source {
-            ProfileSource::Full => (
-                version
-                    .tables
-                    .iter()
-                    .map(|t| (t.name.clone(), t.rows, format!("SELECT * FROM {}", table_source(store, t))))
-                    .collect(),
-                None,
-            ),
-            ProfileSource::File { name, path } => {
-                let (profile, text) = ExportProfile::read(path)?;
-                let plan = cohort_deid::plan(&version, &profile, path, None)?;
-                session.mount(store, &version, "d")?;
-                let key = Key::for_profile(&store.layout().export_keys_dir(), name)?;
-                cohort_deid::prepare(session.connection(), &plan, &key)?;
-                (plan.tables.into_iter().map(|t| (t.table, t.rows, t.select)).collect(), Some(text))
-            }
-        };
+        let export = cohort_deid::prepare_export(store, &version, &source, None)?;
         let spill = store.layout().spill_dir();
         std::fs::create_dir_all(&spill).map_err(io)?;
         let work = tempfile::Builder::new().prefix("export-").tempdir_in(&spill).map_err(io)?;
@@ -97,16 +80,17 @@ pub async fn export(
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         let zipped = |e: zip::result::ZipError| ApiError::internal(format!("writing the ZIP failed: {e}"));
         let mut rows = 0;
-        for (table, table_rows, select) in &tables {
-            let path = work.path().join(format!("{table}.{}", format.extension()));
-            let watch = Watch { progress: &NoProgress, total: 0, cancel: &CancelToken::default() };
-            copy_select(session.connection(), select, format, &Destination::File(path.clone()), &watch)?;
-            zip.start_file(format!("{table}.{}", format.extension()), options).map_err(zipped)?;
+        for t in &export.tables {
+            let file_name = format!("{}.{}", t.table, format.extension());
+            let path = work.path().join(&file_name);
+            let watch = Watch { progress: &NoProgress, total: t.bytes, cancel: &CancelToken::default() };
+            copy_select(export.session.connection(), &t.select, format, &Destination::File(path.clone()), &watch)?;
+            zip.start_file(file_name, options).map_err(zipped)?;
             std::io::copy(&mut std::fs::File::open(&path).map_err(io)?, &mut zip).map_err(io)?;
             std::fs::remove_file(&path).map_err(io)?;
-            rows += table_rows;
+            rows += t.rows;
         }
-        if let Some(text) = &profile_text {
+        if let Some(text) = &export.profile_text {
             zip.start_file("export-profile.yaml", options).map_err(zipped)?;
             zip.write_all(text.as_bytes()).map_err(io)?;
         }
@@ -114,7 +98,8 @@ pub async fn export(
         let file = std::fs::File::open(&zip_path).map_err(io)?;
         // The open handle keeps the bytes; the folder goes with `work`, whatever the download does.
         let mut served = Served::version(&version, Some(rows));
-        served.asked = Some(format!("profile {asked} ({} tables, format {})", tables.len(), format.extension()));
+        served.asked =
+            Some(format!("{}, {} tables, format {}", export.profile, export.tables.len(), format.extension()));
         Ok((file, format!("{}-v{}", version.dataset, version.version), served))
     })
     .await?;

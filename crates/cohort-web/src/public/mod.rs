@@ -13,11 +13,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use cohort_publish::{Bundle, PublishError};
 use serde::Serialize;
 
@@ -56,10 +57,19 @@ pub enum PublicError {
     },
 }
 
-/// The verified bundles a public server answers from, by dataset name.
+/// The verified bundles a public server answers from. A bundle never changes, so every answer
+/// (its JSON, its dashboard, the list and the home page) is made once, when the server starts.
 #[derive(Debug, Clone)]
 pub struct PublicSite {
-    bundles: Arc<BTreeMap<String, Bundle>>,
+    inner: Arc<Answers>,
+}
+
+#[derive(Debug)]
+struct Answers {
+    /// By dataset name: the bundle as published (checksum included) and its dashboard.
+    datasets: BTreeMap<String, (Bytes, Bytes)>,
+    list: Bytes,
+    home: Bytes,
 }
 
 impl PublicSite {
@@ -68,29 +78,38 @@ impl PublicSite {
         if paths.is_empty() {
             return Err(PublicError::NoBundles);
         }
-        let mut bundles = BTreeMap::new();
-        let mut files: BTreeMap<String, &PathBuf> = BTreeMap::new();
+        let mut bundles: BTreeMap<String, (Bundle, &PathBuf)> = BTreeMap::new();
         for path in paths {
             let bundle = Bundle::read(path)?;
-            if let Some(first) = files.insert(bundle.dataset.clone(), path) {
+            if let Some((_, first)) = bundles.get(&bundle.dataset) {
                 return Err(PublicError::Duplicate {
                     dataset: bundle.dataset,
                     first: first.display().to_string(),
                     second: path.display().to_string(),
                 });
             }
-            bundles.insert(bundle.dataset.clone(), bundle);
+            bundles.insert(bundle.dataset.clone(), (bundle, path));
         }
-        Ok(PublicSite { bundles: Arc::new(bundles) })
+        let listed: Vec<Listed> = bundles.values().map(|(b, _)| Listed::of(b)).collect();
+        let list = serde_json::to_vec(&serde_json::json!({ "datasets": listed })).expect("the list serialises");
+        let home = render(&HomePage { datasets: listed }).0;
+        let datasets = bundles
+            .into_iter()
+            .map(|(name, (bundle, _))| {
+                let page = render(&view::Dashboard::of(&bundle)).0;
+                (name, (Bytes::from(bundle.to_json()), Bytes::from(page)))
+            })
+            .collect();
+        Ok(PublicSite { inner: Arc::new(Answers { datasets, list: list.into(), home: home.into() }) })
     }
 
     /// The datasets served, in name order.
     pub fn datasets(&self) -> impl Iterator<Item = &str> {
-        self.bundles.keys().map(String::as_str)
+        self.inner.datasets.keys().map(String::as_str)
     }
 
-    fn bundle(&self, name: &str) -> Result<&Bundle, ApiError> {
-        self.bundles.get(name).ok_or_else(|| {
+    fn published(&self, name: &str) -> Result<&(Bytes, Bytes), ApiError> {
+        self.inner.datasets.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.datasets().collect();
             ApiError::not_found("dataset_not_found", format!("No published dataset is called `{name}`."))
                 .with_hint(format!("This server publishes: {}.", known.join(", ")))
@@ -123,10 +142,9 @@ struct Listed {
     api_url: String,
 }
 
-fn listed(site: &PublicSite) -> Vec<Listed> {
-    site.bundles
-        .values()
-        .map(|b| Listed {
+impl Listed {
+    fn of(b: &Bundle) -> Listed {
+        Listed {
             dataset: b.dataset.clone(),
             version: b.version,
             published_at: b.published_at.strftime("%Y-%m-%d").to_string(),
@@ -135,18 +153,25 @@ fn listed(site: &PublicSite) -> Vec<Listed> {
             k: b.k,
             url: format!("/datasets/{}", b.dataset),
             api_url: format!("/api/v1/datasets/{}", b.dataset),
-        })
-        .collect()
+        }
+    }
 }
 
-async fn list(State(site): State<PublicSite>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "datasets": listed(&site) }))
+fn json(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+fn html(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], body).into_response()
+}
+
+async fn list(State(site): State<PublicSite>) -> Response {
+    json(site.inner.list.clone())
 }
 
 /// The bundle exactly as published and verified, checksum included.
 async fn bundle(State(site): State<PublicSite>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let bundle = site.bundle(&name)?;
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bundle.to_json()).into_response())
+    Ok(json(site.published(&name)?.0.clone()))
 }
 
 #[derive(Template)]
@@ -155,11 +180,10 @@ struct HomePage {
     datasets: Vec<Listed>,
 }
 
-async fn home(State(site): State<PublicSite>) -> Html<String> {
-    render(&HomePage { datasets: listed(&site) })
+async fn home(State(site): State<PublicSite>) -> Response {
+    html(site.inner.home.clone())
 }
 
-async fn dashboard(State(site): State<PublicSite>, Path(name): Path<String>) -> Result<Html<String>, PageError> {
-    let bundle = site.bundle(&name)?;
-    Ok(render(&view::Dashboard::of(bundle)))
+async fn dashboard(State(site): State<PublicSite>, Path(name): Path<String>) -> Result<Response, PageError> {
+    Ok(html(site.published(&name)?.1.clone()))
 }
