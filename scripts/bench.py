@@ -10,6 +10,7 @@
   python3 scripts/bench.py web      [--patients 1000000]      # results page of a run: first byte, charts drawn, wrk
   python3 scripts/bench.py migrate  [--files 10000 --entities 1000000]  # cohort migrate of many legacy JSON files
   python3 scripts/bench.py audit                              # what the audit log costs a participant-level request (wrk)
+  python3 scripts/bench.py wide     [--columns 500,1000,2000 --rows 1000]  # wide CSVs: cohort ingest vs DuckDB COPY
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -468,9 +469,61 @@ def deid(args):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def make_wide_csv(path, columns, rows):
+    """A wide CSV as registries and EHR extracts have: an id, then numbers, decimals, codes and
+    dates in turn, with a few missing values; deterministic."""
+    import random
+
+    rng = random.Random(columns)
+    with open(path, "w") as f:
+        f.write("patient_id," + ",".join(f"v{i:04d}" for i in range(columns - 1)) + "\n")
+        for r in range(rows):
+            cells = []
+            for i in range(columns - 1):
+                kind = i % 5
+                if rng.random() < 0.02:
+                    cells.append("")
+                elif kind == 0:
+                    cells.append(str(rng.randint(0, 120)))
+                elif kind == 1:
+                    cells.append(f"{rng.random() * 100:.2f}")
+                elif kind == 2:
+                    cells.append(rng.choice(["A", "B", "C", "D"]))
+                elif kind == 3:
+                    cells.append(f"2023-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
+                else:
+                    cells.append(rng.choice(["yes", "no"]))
+            f.write(f"P{r:05d}," + ",".join(cells) + "\n")
+
+
+def wide(args):
+    work = tempfile.mkdtemp(prefix="cohort-bench-wide-", dir=args.workdir)
+    rows = args.rows if args.rows != 10_000_000 else 1000
+    print(f"Each CSV has {rows:,} rows; {args.repeat} runs of each contender, interleaved (median).\n")
+    print("| columns | CSV MB | cohort ingest s | DuckDB COPY s | cohort / DuckDB | cohort s per 1,000 columns |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for columns in [int(c) for c in args.columns.split(",")]:
+        csv = os.path.join(work, f"wide{columns}.csv")
+        make_wide_csv(csv, columns, rows)
+        subprocess.run(["sync"])
+        times = {"cohort": [], "duckdb": []}
+        for i in range(args.repeat):
+            store = os.path.join(work, f"store{columns}-{i}")
+            times["cohort"].append(run([COHORT, "--store", store, "--quiet", "ingest", csv, "--name", "wide"])[0])
+            shutil.rmtree(store)
+            out = os.path.join(work, f"duck{columns}-{i}.parquet")
+            times["duckdb"].append(run([sys.executable, "-c",
+                f"import duckdb; duckdb.sql(\"COPY (FROM read_csv('{csv}')) TO '{out}' (COMPRESSION zstd)\")"])[0])
+            os.remove(out)
+        c, d = statistics.median(times["cohort"]), statistics.median(times["duckdb"])
+        print(f"| {columns:,} | {os.path.getsize(csv) / 1e6:.1f} | {c:.2f} | {d:.2f} | {c / d:.2f}x | {c / columns * 1000:.2f} |")
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide"])
+    p.add_argument("--columns", default="500,1000,2000")
     p.add_argument("--files", type=int, default=10_000)
     p.add_argument("--entities", type=int, default=1_000_000)
     p.add_argument("--patients", type=int, default=1_000_000)
@@ -485,7 +538,7 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate, "audit": audit, "deid": deid}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,32 @@ await check("an uploaded CSV becomes a dataset with a dictionary", async () => {
   assert.equal(byName.measured_on[1], "DATE");
 });
 
+await check("an upload's report shows every value set aside and keeps every decimal", async () => {
+  // The issue's lab export: decimals, one censored value. Uploaded, HbA1c 5.4 stayed 5.4 and the
+  // report said nothing before; now the page shows what was set aside before the user leaves.
+  const csv = path.join(out, "hba1c.csv");
+  const values = ["5.4", "8.6", "6.8", "7.15", "6.0"];
+  const lines = ["patient_id,hba1c"];
+  for (let i = 0; i < 40; i++) lines.push(`P${String(i).padStart(3, "0")},${values[i % values.length]}`);
+  lines.push("P040,<4.0");
+  fs.writeFileSync(csv, lines.join("\n") + "\n");
+  await page.goto(`${base}/upload`);
+  await page.setInputFiles("#files", csv);
+  await page.waitForFunction(() => document.querySelector("input[name=name]").value === "hba1c");
+  await page.click("#upload-start");
+  await page.waitForSelector("#upload-report[data-state=done]");
+  const report = await page.textContent("#upload-report");
+  assert.match(report, /hba1c: 1 value\(s\) of another kind than the rest set aside as empty \(e\.g\. "<4\.0"\)/, report);
+  assert.match(report, /41 rows · 0 duplicate row\(s\)/, report);
+  assert.doesNotMatch(report, /object Object/, report);
+  assert.match(report, /from hba1c\.csv \(CSV\)/, report);
+  const stored = await page.evaluate(async () => {
+    const r = await fetch("/api/v1/datasets/hba1c/tables/hba1c/rows?limit=5");
+    return (await r.json()).rows.map((row) => row.hba1c);
+  });
+  assert.deepEqual(stored, [5.4, 8.6, 6.8, 7.15, 6], "decimals are stored as given");
+});
+
 await check("a dataset page shows its dictionary, sorts and filters rows in the URL", async () => {
   await page.goto(`${base}/datasets/demo-trial?table=patients`);
   const columns = await page.locator("#dictionary tbody tr td:first-child").allTextContents();

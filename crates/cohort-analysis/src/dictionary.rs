@@ -1,5 +1,6 @@
 //! A table's data dictionary: each column's type, role and label from the catalog, with its
-//! completeness, distinct values and range measured by DuckDB's `SUMMARIZE` over the table's files.
+//! completeness and range measured by DuckDB's `SUMMARIZE` over the table's files, and its exact
+//! number of distinct values (`SUMMARIZE`'s own is an estimate).
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ pub struct DictionaryEntry {
     pub label: Option<String>,
     /// Percentage of rows with a value.
     pub completeness: f64,
-    /// Approximate number of distinct values.
+    /// Number of distinct values (exact; nulls are not counted).
     pub distinct: u64,
     /// Smallest value, as text.
     pub min: Option<String>,
@@ -60,29 +61,33 @@ pub fn table_dictionary(
     session: &Session,
     table: &TableInfo,
 ) -> Result<Vec<DictionaryEntry>, StoreError> {
+    let source = table_source(store, table);
     let sql = format!(
-        "SELECT column_name, approx_unique::BIGINT, min::VARCHAR, max::VARCHAR, avg::VARCHAR, \
-         null_percentage::DOUBLE FROM (SUMMARIZE SELECT * FROM {})",
-        table_source(store, table)
+        "SELECT column_name, min::VARCHAR, max::VARCHAR, avg::VARCHAR, null_percentage::DOUBLE \
+         FROM (SUMMARIZE SELECT * FROM {source})"
     );
-    type Summary = (String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<f64>);
+    type Summary = (String, Option<String>, Option<String>, Option<String>, Option<f64>);
     let summaries: Vec<Summary> =
-        query_rows(session, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+        query_rows(session, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    let distinct = cohort_store::duck::distinct_counts(session.connection(), &source, &names, table.rows)
+        .map_err(StoreError::sql)?;
     Ok(table
         .columns
         .iter()
-        .map(|c| {
+        .zip(distinct)
+        .map(|(c, distinct)| {
             let s = summaries.iter().find(|s| s.0 == c.name);
             DictionaryEntry {
                 column: c.name.clone(),
                 sql_type: c.sql_type.clone(),
                 role: c.role.clone(),
                 label: c.label.clone(),
-                completeness: if table.rows == 0 { 0.0 } else { 100.0 - s.and_then(|s| s.5).unwrap_or(0.0) },
-                distinct: s.and_then(|s| s.1).unwrap_or(0).max(0) as u64,
-                min: s.and_then(|s| s.2.clone()).or_else(|| c.min.clone()),
-                max: s.and_then(|s| s.3.clone()).or_else(|| c.max.clone()),
-                mean: s.and_then(|s| s.4.clone()),
+                completeness: if table.rows == 0 { 0.0 } else { 100.0 - s.and_then(|s| s.4).unwrap_or(0.0) },
+                distinct,
+                min: s.and_then(|s| s.1.clone()).or_else(|| c.min.clone()),
+                max: s.and_then(|s| s.2.clone()).or_else(|| c.max.clone()),
+                mean: s.and_then(|s| s.3.clone()),
                 value_labels: c.value_labels.clone(),
                 missing: c.missing.clone(),
             }

@@ -489,7 +489,8 @@ pub enum ProtocolCommand {
 /// `cohort ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files to load (CSV, TSV, TXT, optionally gzipped; Parquet).
+    /// Files to load: CSV, TSV or TXT (optionally gzipped), Excel or OpenDocument workbooks,
+    /// SPSS, Stata or SAS files, Parquet, JSON, or ZIP archives of these.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Dataset name (default: the file's name, when there is one file).
@@ -525,6 +526,16 @@ pub struct IngestArgs {
     /// Latin-1 when the start of the file is not valid UTF-8).
     #[arg(long, value_parser = ["utf-8", "utf-16", "latin-1"])]
     pub encoding: Option<String>,
+    /// Numbers in text files use a decimal comma (`60,5` is 60.5), as European exports do.
+    /// Without it, a decimal comma is recognised in files whose fields are not comma-separated,
+    /// wherever no comma could be a thousands separator.
+    #[arg(long)]
+    pub decimal_comma: bool,
+    /// How dates in text files are written, as a strftime format (`%d/%m/%Y`, `%m/%d/%Y`,
+    /// `%d.%m.%Y`). Without it, the format is detected, and a column whose day and month cannot
+    /// be told apart (no day after the 12th) is kept as text.
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<String>,
     /// A YAML file of column types, roles and labels that replace what is inferred
     /// (`columns: { visits.va: { type: integer, role: measure, label: "..." } }`). Kept with the
     /// version and applied again by later ingests that give none.

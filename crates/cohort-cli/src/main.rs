@@ -32,6 +32,9 @@ pub enum ExitStatus {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
+    if !matches!(cli.command, crate::cli::Command::Serve(_)) {
+        end_quietly_on_closed_pipe();
+    }
     init_tracing(cli.global.verbose);
     let cancel = CancelToken::new();
     {
@@ -62,6 +65,18 @@ fn limit_malloc_arenas() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);
         }
+    }
+}
+
+/// `cohort query ... | head` closes the pipe after a few lines. Rust ignores SIGPIPE, so every
+/// later write fails and `println!` panics; a command-line tool should instead end at once, as
+/// `cat` does, with the status a shell reports for it (141). The server keeps ignoring SIGPIPE:
+/// a browser closing a connection must never end it.
+fn end_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -1,20 +1,21 @@
-//! Delimited text through DuckDB's CSV sniffer (delimiter, quoting, header, types, dates), with
-//! identifier-like columns and codes with leading zeros kept as text.
+//! Delimited text: DuckDB's CSV sniffer finds the dialect (delimiter, quoting, header) and suggests
+//! a type per column; every column is then read as text and converted by cohort under the rule of
+//! [`crate::typing`], over the whole column, so that no value changes without the report saying so.
+//! Identifier-like columns and codes with leading zeros stay text.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use cohort_store::name::{quote_ident, quote_literal};
 use cohort_store::roles::is_identifier_name;
+use cohort_store::{CancelToken, Progress};
 use duckdb::Connection;
 use serde::Serialize;
 
 use crate::IngestOptions;
 use crate::error::{IngestError, Result};
-use crate::run::{copy_sql, describe, explain};
-
-/// Rows of the file examined for leading zeros in numeric-looking columns.
-const LEADING_ZERO_SAMPLE_ROWS: usize = 100_000;
+use crate::run::{copy_sql, describe, explain, run_with_progress};
+use crate::typing::{self, Candidate, Decision, Notation, ValueType};
 
 /// The dialect the sniffer found, recorded in provenance.
 #[derive(Debug, Clone, Serialize)]
@@ -33,55 +34,305 @@ pub struct Dialect {
     pub text_columns: BTreeMap<String, String>,
     /// The character encoding read (`utf-8`, `utf-16` or `latin-1`).
     pub encoding: String,
-    /// The type the sniffer chose for each column.
-    #[serde(skip)]
-    pub sniffed_types: BTreeMap<String, String>,
+    /// Whether numbers were read with a decimal comma throughout (`--decimal-comma`).
+    pub decimal_comma: bool,
+    /// Columns whose numbers were found to use a decimal comma (`60,5`), in a file whose fields
+    /// are not separated by commas.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decimal_comma_columns: Vec<String>,
 }
 
-/// A column that held values of another type than most of its values: those were stored as
-/// nulls, or, when too many, the column was kept as text.
+/// A column that held values of another kind than most of its values: those were set aside as
+/// nulls (counted here, with examples), or the column was kept as text.
 #[derive(Debug, Clone, Serialize)]
 pub struct Coerced {
     /// The column.
     pub column: String,
-    /// The type most of its values have.
+    /// The SQL type most of its values have.
     pub to_type: String,
-    /// Values that are not of that type.
+    /// Values set aside as nulls; when kept as text, the values that are not of the type.
     pub values: u64,
     /// Up to five of them.
     pub examples: Vec<String>,
-    /// Whether the column was kept as text instead (more than [`MAX_COERCED_SHARE`] of its
-    /// values were not of the type).
+    /// Whether the column was kept as text instead, and nothing set aside.
     pub kept_as_text: bool,
+    /// Why it was kept as text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
-/// Share of a column's values that may be set to null for not fitting its type; beyond it, the
-/// column is kept as text and nothing is lost.
-pub const MAX_COERCED_SHARE: f64 = 0.05;
+/// A column of a delimited file, and the type it is to be stored as.
+#[derive(Debug, Clone)]
+struct ColumnPlan {
+    name: String,
+    ty: ValueType,
+    notation: Notation,
+    /// Given with `--type`: a value that does not fit is an error.
+    forced: bool,
+    /// Values that do not fit become nulls (the report counts them).
+    set_aside: bool,
+}
 
-/// `TRY_CAST` of a text column read by `read_csv`. DuckDB 2.0 pushes a `TRY_CAST` of a bare
-/// column into the CSV reader as a strict conversion, which then fails on the very values it
-/// should turn into nulls; wrapping the column in `nullif` keeps the cast where it is written.
-fn try_cast_text(column: &str, to_type: &str) -> String {
-    format!("TRY_CAST(nullif({column}, chr(0)) AS {to_type})")
+/// How to read a delimited file: its text reader and each column's type.
+pub struct CsvPlan {
+    /// `read_csv(...)` with every column as text.
+    reader: String,
+    /// The dialect found.
+    pub dialect: Dialect,
+    columns: Vec<ColumnPlan>,
+}
+
+impl CsvPlan {
+    /// The `SELECT` that converts every column to its type, failing on a value that does not fit.
+    fn select(&self) -> String {
+        let columns: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let expr = if c.set_aside {
+                    typing::lenient(&c.name, &c.ty, c.notation)
+                } else {
+                    typing::guarded(&c.name, i, &c.ty, c.notation)
+                };
+                format!("{expr} AS {}", quote_ident(&c.name))
+            })
+            .collect();
+        format!("SELECT {} FROM {}", columns.join(", "), self.reader)
+    }
+}
+
+/// Converts the delimited file `path` to the Parquet file `target` under the rule of
+/// [`crate::typing`]: the sniffer's types are tried in one guarded pass; if a value does not fit,
+/// the columns concerned are measured whole and decided again. `forced` gives the `--type`
+/// overrides of this table's columns. Returns the dialect and what was set aside or kept as text.
+#[allow(clippy::too_many_arguments)]
+pub fn convert(
+    conn: &Connection,
+    path: &Path,
+    tab: bool,
+    options: &IngestOptions,
+    forced: &dyn Fn(&str) -> Option<ValueType>,
+    target: &Path,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(Dialect, Vec<Coerced>)> {
+    typing::install(conn).map_err(|e| explain(path, &e.to_string()))?;
+    let mut plan = plan(conn, path, tab, options, forced)?;
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut coerced = Vec::new();
+    let mut measured = false;
+    loop {
+        let started = std::time::Instant::now();
+        let copy = copy_sql(&plan.select(), target);
+        tracing::debug!(sql = %copy, "converting");
+        let copied = run_with_progress(conn, &copy, path, len, progress, cancel);
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), ok = copied.is_ok(), "converted with types");
+        let failed = match copied {
+            Ok(()) => break,
+            Err(IngestError::Invalid { message, .. }) if typing::misfit_column(&message).is_some() => {
+                typing::misfit_column(&message).expect("checked")
+            }
+            Err(e) => return Err(e),
+        };
+        let column = &plan.columns[failed];
+        if column.forced {
+            return Err(forced_misfit(conn, path, &plan.reader, column, options.decimal_comma));
+        }
+        if measured {
+            return Err(explain(
+                path,
+                &format!("column `{}`: a value does not fit the type it was measured to have", column.name),
+            ));
+        }
+        // A value the sniffer's sample did not show: measure every inferred column whole.
+        coerced.extend(redecide(conn, path, &mut plan, options)?);
+        measured = true;
+    }
+    if !measured && options.date_format.is_none() {
+        let ambiguous = ambiguous_day_month(conn, target, &plan.columns).map_err(|e| explain(path, &e.to_string()))?;
+        if !ambiguous.is_empty() {
+            for c in plan.columns.iter_mut().filter(|c| ambiguous.contains(&c.name)) {
+                coerced.push(Coerced {
+                    column: c.name.clone(),
+                    to_type: c.ty.sql_type().into(),
+                    values: 0,
+                    examples: Vec::new(),
+                    kept_as_text: true,
+                    reason: Some(AMBIGUOUS_DAY_MONTH.into()),
+                });
+                c.ty = ValueType::Text;
+            }
+            run_with_progress(conn, &copy_sql(&plan.select(), target), path, len, progress, cancel)?;
+        }
+    }
+    let keep_text: Vec<String> = plan
+        .columns
+        .iter()
+        .filter(|c| {
+            c.forced
+                || options.text_columns.contains(&c.name)
+                || plan.dialect.text_columns.contains_key(&c.name)
+                || coerced.iter().any(|k| k.column == c.name)
+        })
+        .map(|c| c.name.clone())
+        .collect();
+    let started = std::time::Instant::now();
+    let refined = refine_text_columns(conn, target, &plan.dialect, &|c| keep_text.iter().any(|k| k == c))
+        .map_err(|e| explain(path, &e.to_string()))?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "looked for typed values in text columns");
+    let mut dialect = plan.dialect;
+    for (column, comma) in &refined.decimal_comma {
+        if *comma {
+            dialect.decimal_comma_columns.push(column.clone());
+        }
+    }
+    coerced.extend(refined.coerced);
+    Ok((dialect, coerced))
+}
+
+const AMBIGUOUS_DAY_MONTH: &str =
+    "day and month cannot be told apart (no day is after the 12th): give `--date-format`, such as `%d/%m/%Y`";
+
+/// Measures every inferred, non-text column of `plan` over the whole file and decides its type.
+fn redecide(conn: &Connection, path: &Path, plan: &mut CsvPlan, options: &IngestOptions) -> Result<Vec<Coerced>> {
+    let candidates: Vec<Candidate> = plan
+        .columns
+        .iter()
+        .filter(|c| !c.forced && !c.ty.is_text())
+        .map(|c| Candidate {
+            column: c.name.clone(),
+            ty: c.ty.clone(),
+            notation: c.notation,
+            day_month_given: options.date_format.is_some(),
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let profiles = typing::profile(conn, &plan.reader, &candidates).map_err(|e| explain(path, &e.to_string()))?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), columns = candidates.len(), "measured whole columns");
+    let mut coerced = Vec::new();
+    for (candidate, profile) in candidates.iter().zip(profiles) {
+        let decision = typing::decide(&candidate.ty, &profile);
+        let c = plan.columns.iter_mut().find(|c| c.name == candidate.column).expect("a column of the plan");
+        if let Some(report) = coerced_report(&candidate.column, &decision) {
+            coerced.push(report);
+        }
+        c.set_aside = decision.set_aside > 0;
+        c.ty = decision.ty;
+    }
+    Ok(coerced)
+}
+
+/// What the report says of a decision, if anything: values set aside, or the column kept as text.
+fn coerced_report(column: &str, d: &Decision) -> Option<Coerced> {
+    if let Some(reason) = &d.kept_as_text {
+        return Some(Coerced {
+            column: column.to_string(),
+            to_type: d.considered.sql_type().into(),
+            values: d.misfits,
+            examples: d.examples.clone(),
+            kept_as_text: true,
+            reason: Some(reason.clone()),
+        });
+    }
+    (d.set_aside > 0).then(|| Coerced {
+        column: column.to_string(),
+        to_type: d.ty.sql_type().into(),
+        values: d.set_aside,
+        examples: d.examples.clone(),
+        kept_as_text: false,
+        reason: None,
+    })
+}
+
+/// The error for a value that does not fit the type `--type` gave its column: the column, the
+/// row and the value.
+fn forced_misfit(
+    conn: &Connection,
+    path: &Path,
+    reader: &str,
+    column: &ColumnPlan,
+    decimal_comma: bool,
+) -> IngestError {
+    let found = typing::first_misfit(conn, reader, &column.name, &column.ty, column.notation);
+    let (row, value) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => (0, String::new()),
+        Err(e) => return explain(path, &e.to_string()),
+    };
+    let comma_number = typing::ValueType::Decimal.fits(&quote_literal(&value), Notation { decimal_comma: true });
+    let has_comma = value.contains(',') && comma_number.is_some();
+    let hint = if has_comma && !decimal_comma && matches!(column.ty, ValueType::Decimal | ValueType::Integer) {
+        "it is written with a decimal comma: pass `--decimal-comma`".to_string()
+    } else {
+        format!("correct the value, or store the column as text with `--type {}=text`", column.name)
+    };
+    IngestError::Invalid {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!(
+            "column `{}`, row {row}: `{value}` is not {} (`--type` asked for it)",
+            column.name,
+            column.ty.describe()
+        ),
+        hint: Some(hint),
+    }
+}
+
+/// Date and timestamp columns of `target` read with a sniffed format with day and month as
+/// numbers, in which no day is after the 12th while some day and month differ: either order
+/// would read every value.
+fn ambiguous_day_month(conn: &Connection, target: &Path, columns: &[ColumnPlan]) -> duckdb::Result<Vec<String>> {
+    let dated: Vec<&ColumnPlan> = columns
+        .iter()
+        .filter(|c| !c.forced)
+        .filter(|c| match &c.ty {
+            ValueType::Date { format: Some(f) } | ValueType::Timestamp { format: Some(f), .. } => {
+                typing::day_and_month_could_swap(f)
+            }
+            _ => false,
+        })
+        .collect();
+    if dated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let measures: Vec<String> = dated
+        .iter()
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            format!("coalesce(max(day({q})) <= 12 AND bool_or(day({q}) <> month({q})), false)")
+        })
+        .collect();
+    let flags: Vec<bool> = conn.query_row(
+        &format!("SELECT {} FROM read_parquet({})", measures.join(", "), quote_literal(&target.to_string_lossy())),
+        [],
+        |r| (0..dated.len()).map(|i| r.get(i)).collect(),
+    )?;
+    Ok(dated.into_iter().zip(flags).filter(|(_, a)| *a).map(|(c, _)| c.name.clone()).collect())
 }
 
 /// Rows of a table looked at first, to rule out columns that are plainly text.
 const REFINE_SAMPLE_ROWS: u64 = 100_000;
 
-/// Values a text column needs before it is looked at as a mostly-typed column.
-const MIN_VALUES_TO_REFINE: i64 = 20;
+/// What [`refine_text_columns`] changed.
+#[derive(Default)]
+struct Refined {
+    coerced: Vec<Coerced>,
+    /// Columns given a number type, and whether with a decimal comma.
+    decimal_comma: Vec<(String, bool)>,
+}
 
-/// Text columns of the Parquet file `target` whose values are nearly all whole numbers, numbers
-/// or dates (the sniffer keeps a column as text for a single value that is not): at least
-/// 1 - [`MAX_COERCED_SHARE`] of the values fit, and the rest become nulls, with their count and
-/// examples returned. `keep` names columns to leave as text (identifiers, leading zeros, asked
-/// for). Rewrites `target` when a column changes.
-pub fn refine_text_columns(
+/// Text columns of the Parquet file `target` whose every value is a number, a date or a date and
+/// time (the sniffer keeps a column as text for a single value that is not, or for a leading
+/// `+`), or all but a few values of another kind, which are set aside. Numbers with a decimal
+/// comma are recognised in files whose delimiter is not a comma. `keep` names columns to leave as
+/// text. Rewrites `target` when a column changes.
+fn refine_text_columns(
     conn: &Connection,
     target: &Path,
+    dialect: &Dialect,
     keep: &dyn Fn(&str) -> bool,
-) -> duckdb::Result<Vec<Coerced>> {
+) -> duckdb::Result<Refined> {
     let source = format!("read_parquet({})", quote_literal(&target.to_string_lossy()));
     let text: Vec<String> = describe(conn, &format!("SELECT * FROM {source}"))?
         .into_iter()
@@ -89,171 +340,99 @@ pub fn refine_text_columns(
         .map(|(name, _)| name)
         .collect();
     if text.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Refined::default());
     }
-    const TYPES: [&str; 3] = ["BIGINT", "DOUBLE", "DATE"];
-    let count_fits = |columns: &[String], from: &str| -> duckdb::Result<Vec<i64>> {
-        let mut measures = Vec::new();
-        for c in columns {
-            let q = quote_ident(c);
-            measures.push(format!("count({q})"));
-            measures.extend(TYPES.iter().map(|t| format!("count(TRY_CAST({q} AS {t}))")));
+    let point = Notation { decimal_comma: dialect.decimal_comma };
+    let mut kinds = vec![
+        (ValueType::Decimal, point),
+        (ValueType::Date { format: None }, point),
+        (ValueType::Timestamp { format: None, zoned: false }, point),
+    ];
+    if !dialect.decimal_comma && dialect.delimiter != "," {
+        kinds.insert(1, (ValueType::Decimal, Notation { decimal_comma: true }));
+    }
+    // A first look at the start of the table rules out most text columns (names, notes) cheaply:
+    // a column is a candidate when at least half its values there are of one kind.
+    let mut measures = Vec::new();
+    for c in &text {
+        let q = quote_ident(c);
+        measures.push(format!("count({q})"));
+        for (ty, n) in &kinds {
+            let fits = ty.fits(&q, *n).expect("ISO forms have patterns");
+            // Not `count(*) FILTER`, which DuckDB evaluates far slower (see `typing::profile`).
+            measures.push(format!("coalesce(sum(CASE WHEN {fits} THEN 1 ELSE 0 END), 0)::BIGINT"));
         }
-        conn.query_row(&format!("SELECT {} FROM {from}", measures.join(", ")), [], |r| {
-            (0..measures.len()).map(|i| r.get::<_, i64>(i)).collect()
-        })
-    };
-    // A first look at the start of the table rules out most text columns (names, notes) cheaply;
-    // only the rest are counted over the whole table.
-    let sample = count_fits(&text, &format!("(SELECT * FROM {source} LIMIT {REFINE_SAMPLE_ROWS})"))?;
-    let text: Vec<String> = text
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            let present = sample[4 * i];
-            present > 0 && sample[4 * i + 1..4 * i + 4].iter().any(|n| *n as f64 >= 0.5 * present as f64)
-        })
-        .map(|(_, c)| c)
-        .collect();
-    if text.is_empty() {
-        return Ok(Vec::new());
     }
-    let counts = count_fits(&text, &source)?;
-    let mut chosen = Vec::new();
-    for (i, c) in text.iter().enumerate() {
-        let present = counts[4 * i];
-        if present < MIN_VALUES_TO_REFINE {
+    let per = kinds.len() + 1;
+    let sample: Vec<i64> = conn.query_row(
+        &format!("SELECT {} FROM (SELECT * FROM {source} LIMIT {REFINE_SAMPLE_ROWS})", measures.join(", ")),
+        [],
+        |r| (0..measures.len()).map(|i| r.get::<_, i64>(i)).collect(),
+    )?;
+    let candidates: Vec<Candidate> = text
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let present = sample[per * i];
+            let best = (0..kinds.len()).max_by_key(|k| (sample[per * i + 1 + k], std::cmp::Reverse(*k)))?;
+            (present > 0 && sample[per * i + 1 + best] as f64 >= 0.5 * present as f64).then(|| Candidate {
+                column: c.clone(),
+                ty: kinds[best].0.clone(),
+                notation: kinds[best].1,
+                day_month_given: false,
+            })
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Refined::default());
+    }
+    let profiles = typing::profile(conn, &source, &candidates)?;
+    let mut refined = Refined::default();
+    let mut casts = Vec::new();
+    for (candidate, profile) in candidates.iter().zip(&profiles) {
+        let mut decision = typing::decide(&candidate.ty, profile);
+        let comma_guessed = candidate.notation.decimal_comma && !dialect.decimal_comma;
+        if comma_guessed && !decision.ty.is_text() && typing::comma_could_be_thousands(profile) {
+            decision = Decision {
+                ty: ValueType::Text,
+                set_aside: 0,
+                examples: Vec::new(),
+                misfits: 0,
+                considered: decision.considered.clone(),
+                kept_as_text: Some(
+                    "every comma has three digits after it, so it could separate thousands: give `--decimal-comma` \
+                     if it is a decimal comma"
+                        .into(),
+                ),
+            };
+        }
+        // A column of text that merely could have been something else is not news; one whose
+        // values were mostly of a type is.
+        if decision.kept_as_text.is_some() && profile.fits < profile.present / 2 {
             continue;
         }
-        let fits = |n: i64| n < present && n as f64 >= (1.0 - MAX_COERCED_SHARE) * present as f64;
-        if let Some(t) = TYPES.iter().zip(&counts[4 * i + 1..4 * i + 4]).find(|(_, n)| fits(**n)).map(|(t, _)| t) {
-            chosen.push((c.clone(), t.to_string()));
+        if let Some(report) = coerced_report(&candidate.column, &decision) {
+            refined.coerced.push(report);
         }
+        if decision.ty.is_text() {
+            continue;
+        }
+        if matches!(decision.ty, ValueType::Decimal | ValueType::Integer) {
+            refined.decimal_comma.push((candidate.column.clone(), comma_guessed && profile.commas > 0));
+        }
+        casts.push(format!(
+            "{} AS {}",
+            typing::lenient(&candidate.column, &decision.ty, candidate.notation),
+            quote_ident(&candidate.column)
+        ));
     }
-    if chosen.is_empty() {
-        return Ok(Vec::new());
+    if casts.is_empty() {
+        return Ok(refined);
     }
-    let coerced = misfits(conn, &source, &chosen)?
-        .into_iter()
-        .zip(&chosen)
-        .map(|((_, values, examples), (column, to_type))| Coerced {
-            column: column.clone(),
-            to_type: to_type.clone(),
-            values: values.max(0) as u64,
-            examples,
-            kept_as_text: false,
-        })
-        .collect();
-    let casts: Vec<String> =
-        chosen.iter().map(|(c, t)| format!("{} AS {}", try_cast_text(&quote_ident(c), t), quote_ident(c))).collect();
     let rewritten = target.with_extension("refined.parquet");
     conn.execute_batch(&copy_sql(&format!("SELECT * REPLACE ({}) FROM {source}", casts.join(", ")), &rewritten))?;
     std::fs::rename(&rewritten, target).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
-    Ok(coerced)
-}
-
-/// For each `(column, type)` of what `from` reads: the values present, those that are not of the
-/// type, and up to five of these, in one scan.
-fn misfits(
-    conn: &Connection,
-    from: &str,
-    columns: &[(String, String)],
-) -> duckdb::Result<Vec<(i64, i64, Vec<String>)>> {
-    let mut measures = Vec::new();
-    for (c, t) in columns {
-        let q = quote_ident(c);
-        let misfit = format!("{q} IS NOT NULL AND {} IS NULL", try_cast_text(&q, t));
-        measures.push(format!("count({q})"));
-        measures.push(format!("count(*) FILTER (WHERE {misfit})"));
-        measures.push(format!(
-            "coalesce(list_slice(list(DISTINCT {q} ORDER BY {q}) FILTER (WHERE {misfit}), 1, 5), [])::VARCHAR[]"
-        ));
-    }
-    conn.query_row(&format!("SELECT {} FROM {from}", measures.join(", ")), [], |r| {
-        (0..columns.len())
-            .map(|i| {
-                let examples = match r.get::<_, duckdb::types::Value>(3 * i + 2)? {
-                    duckdb::types::Value::List(items) => items
-                        .into_iter()
-                        .filter_map(|v| match v {
-                            duckdb::types::Value::Text(t) => Some(t),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                Ok((r.get(3 * i)?, r.get(3 * i + 1)?, examples))
-            })
-            .collect()
-    })
-}
-
-/// After a typed read of `typed_reader` failed on a value that does not fit its column's type:
-/// finds the columns with such values, reads them as text, and turns the misfits into nulls (or,
-/// past [`MAX_COERCED_SHARE`], keeps the column as text). Returns the `SELECT`, the dialect and
-/// what was coerced.
-pub fn coerce_mixed(
-    conn: &Connection,
-    path: &Path,
-    tab: bool,
-    options: &IngestOptions,
-    typed_reader: &str,
-    sniffed: &Dialect,
-) -> Result<(String, Dialect, Vec<Coerced>)> {
-    static SCAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SCAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (errors, scans) = (format!("cohort_rejects_{n}"), format!("cohort_reject_scans_{n}"));
-    let scan = format!(
-        "{}, store_rejects = true, ignore_errors = true, rejects_table = {}, rejects_scan = {})",
-        typed_reader.strip_suffix(')').unwrap_or(typed_reader),
-        quote_literal(&errors),
-        quote_literal(&scans)
-    );
-    // Counting every column makes the reader convert every value (a bare count(*) would not).
-    conn.execute_batch(&format!("SELECT count(COLUMNS(*)) FROM {scan}")).map_err(|e| explain(path, &e.to_string()))?;
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT DISTINCT column_name FROM {} WHERE error_type = 'CAST' ORDER BY 1",
-            quote_ident(&errors)
-        ))
-        .map_err(|e| explain(path, &e.to_string()))?;
-    let failing: Vec<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| explain(path, &e.to_string()))?;
-    let _ = conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}",
-        quote_ident(&errors),
-        quote_ident(&scans)
-    ));
-    let failing: Vec<(String, String)> =
-        failing.into_iter().filter_map(|c| sniffed.sniffed_types.get(&c).map(|t| (c, t.clone()))).collect();
-    if failing.is_empty() {
-        return Err(explain(path, "Conversion Error: a value does not fit its column's type"));
-    }
-    let mut text_options = options.clone();
-    text_options.text_columns.extend(failing.iter().map(|(c, _)| c.clone()));
-    let (reader, mut dialect) = reader_sql(conn, path, tab, &text_options)?;
-    let figures = misfits(conn, &reader, &failing).map_err(|e| explain(path, &e.to_string()))?;
-    let mut coerced = Vec::new();
-    let mut casts = Vec::new();
-    for ((column, to_type), (present, misfit_count, examples)) in failing.into_iter().zip(figures) {
-        let kept_as_text = present == 0 || misfit_count as f64 > MAX_COERCED_SHARE * present as f64;
-        if kept_as_text {
-            let reason = format!("mixed types: {misfit_count} of {present} values are not {to_type}");
-            dialect.text_columns.insert(column.clone(), reason);
-        } else {
-            casts.push(format!("{} AS {}", try_cast_text(&quote_ident(&column), &to_type), quote_ident(&column)));
-            dialect.text_columns.remove(&column);
-        }
-        coerced.push(Coerced { column, to_type, values: misfit_count.max(0) as u64, examples, kept_as_text });
-    }
-    let select = if casts.is_empty() {
-        format!("SELECT * FROM {reader}")
-    } else {
-        format!("SELECT * REPLACE ({}) FROM {reader}", casts.join(", "))
-    };
-    Ok((select, dialect, coerced))
+    Ok(refined)
 }
 
 /// Delimiters tried when the sniffer's answer looks wrong.
@@ -263,14 +442,18 @@ struct Sniffed {
     delimiter: String,
     quote: String,
     escape: String,
+    comment: String,
     header: bool,
     skip_rows: i64,
     columns: Vec<SniffedColumn>,
+    date_format: Option<String>,
+    timestamp_format: Option<String>,
 }
 
 fn sniff(conn: &Connection, file: &str, options: &str) -> duckdb::Result<Sniffed> {
     let sql = format!(
-        "SELECT Delimiter, Quote, Escape, HasHeader, SkipRows::BIGINT, to_json(Columns)::VARCHAR FROM sniff_csv({file}, {options})"
+        "SELECT Delimiter, Quote, Escape, HasHeader, SkipRows::BIGINT, to_json(Columns)::VARCHAR, DateFormat, \
+         TimestampFormat, Comment FROM sniff_csv({file}, {options})"
     );
     conn.query_row(&sql, [], |r| {
         let columns: String = r.get(5)?;
@@ -281,6 +464,9 @@ fn sniff(conn: &Connection, file: &str, options: &str) -> duckdb::Result<Sniffed
             header: r.get(3)?,
             skip_rows: r.get(4)?,
             columns: serde_json::from_str(&columns).unwrap_or_default(),
+            date_format: r.get(6)?,
+            timestamp_format: r.get(7)?,
+            comment: r.get(8)?,
         })
     })
 }
@@ -357,13 +543,26 @@ pub fn detect_encoding(path: &Path) -> &'static str {
     }
 }
 
-/// Builds the `read_csv(...)` call that reads `path` faithfully, sniffing its dialect first.
-pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOptions) -> Result<(String, Dialect)> {
+/// Sniffs the dialect of `path` and plans its reading: a `read_csv(...)` of every column as text,
+/// and the type each column is to have (`forced` gives those of `--type`).
+fn plan(
+    conn: &Connection,
+    path: &Path,
+    tab: bool,
+    options: &IngestOptions,
+    forced: &dyn Fn(&str) -> Option<ValueType>,
+) -> Result<CsvPlan> {
     let file = quote_literal(&path.to_string_lossy());
     let nulls = options.null_strings.iter().map(|s| quote_literal(s)).collect::<Vec<_>>().join(", ");
     // Options that hold for every read of this file; the dialect is added once it is known.
     let encoding = options.encoding.clone().unwrap_or_else(|| detect_encoding(path).to_string());
     let mut base = format!("nullstr = [{nulls}], encoding = {}", quote_literal(&encoding));
+    if options.decimal_comma {
+        base.push_str(", decimal_separator = ','");
+    }
+    if let Some(f) = &options.date_format {
+        base.push_str(&format!(", dateformat = {}", quote_literal(f)));
+    }
     if let Some(h) = options.header {
         base.push_str(&format!(", header = {h}"));
     }
@@ -401,7 +600,8 @@ pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOpt
         }
         _ => sniffed,
     };
-    let Sniffed { delimiter, quote, escape, header, skip_rows, columns } = sniffed;
+    let Sniffed { delimiter, quote, escape, comment, header, skip_rows, columns, date_format, timestamp_format } =
+        sniffed;
     if skip_rows > 0 && options.skip_rows.is_none() {
         // The sniffer drops leading lines that do not fit the rest. A title above the header is
         // one reason; a malformed row near the top is another, and rows are never lost silently.
@@ -428,55 +628,57 @@ pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOpt
         quote_literal(&encoding),
         quote_literal(&delimiter)
     );
-    for (option, value) in [("quote", &quote), ("escape", &escape)] {
+    for (option, value) in [("quote", &quote), ("escape", &escape), ("comment", &comment)] {
         if value != "(empty)" {
             dialect_sql.push_str(&format!(", {option} = {}", quote_literal(value)));
         }
     }
 
+    let date_format = options.date_format.clone().or(date_format);
+    let notation = Notation { decimal_comma: options.decimal_comma };
     let mut text_columns = BTreeMap::new();
+    let mut planned = Vec::with_capacity(columns.len());
     for c in &columns {
-        if is_text_type(&c.r#type) {
-            continue;
-        }
-        if options.text_columns.iter().any(|t| t == &c.name) {
-            text_columns.insert(c.name.clone(), "requested with --text-columns".to_string());
-        } else if is_identifier_name(&c.name) {
-            text_columns.insert(c.name.clone(), "identifier-like name".to_string());
-        }
-    }
-    let integer_candidates: Vec<&SniffedColumn> =
-        columns.iter().filter(|c| is_integer_type(&c.r#type) && !text_columns.contains_key(&c.name)).collect();
-    if !integer_candidates.is_empty() {
-        let checks = integer_candidates
-            .iter()
-            .map(|c| format!("coalesce(bool_or(regexp_matches({}, '^\\s*[+-]?0[0-9]')), false)", quote_ident(&c.name)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sample = format!(
-            "SELECT {checks} FROM (SELECT * FROM read_csv({file}, {dialect_sql}, all_varchar = true) LIMIT {LEADING_ZERO_SAMPLE_ROWS})"
-        );
-        let flags: Vec<bool> = conn
-            .query_row(&sample, [], |r| (0..integer_candidates.len()).map(|i| r.get::<_, bool>(i)).collect())
-            .map_err(|e| explain(path, &e.to_string()))?;
-        for (c, leading_zero) in integer_candidates.iter().zip(flags) {
-            if leading_zero {
-                text_columns.insert(c.name.clone(), "values with leading zeros".to_string());
+        let sniffed = ValueType::from_sniffed(&c.r#type, date_format.as_deref(), timestamp_format.as_deref());
+        let (ty, is_forced) = match forced(&c.name) {
+            Some(ty) => (ty, true),
+            None if options.text_columns.iter().any(|t| t == &c.name) => {
+                if !sniffed.is_text() {
+                    text_columns.insert(c.name.clone(), "requested with --text-columns".to_string());
+                }
+                (ValueType::Text, false)
             }
-        }
+            None if is_identifier_name(&c.name) => {
+                if !sniffed.is_text() {
+                    text_columns.insert(c.name.clone(), "identifier-like name".to_string());
+                }
+                (ValueType::Text, false)
+            }
+            None => (sniffed, false),
+        };
+        // A format whose values cohort does not read as they are (two-digit years) keeps text.
+        let ty = match ty.fits("v", notation) {
+            None => {
+                text_columns.insert(
+                    c.name.clone(),
+                    "two-digit years: the century would be a guess; give `--date-format` with `%Y` if the file has four"
+                        .to_string(),
+                );
+                ValueType::Text
+            }
+            Some(_) => ty,
+        };
+        planned.push(ColumnPlan { name: c.name.clone(), ty, notation, forced: is_forced, set_aside: false });
     }
-
-    let mut sql = format!("read_csv({file}, {dialect_sql}");
-    if !text_columns.is_empty() {
-        let types =
-            text_columns.keys().map(|n| format!("{}: 'VARCHAR'", quote_literal(n))).collect::<Vec<_>>().join(", ");
-        sql.push_str(&format!(", types = {{{types}}}"));
-    }
-    sql.push(')');
-    let sniffed_types = columns.iter().map(|c| (c.name.clone(), c.r#type.clone())).collect();
-    Ok((
-        sql,
-        Dialect {
+    Ok(CsvPlan {
+        // Every column as text, named as the sniffer found them, and no detection: binding a
+        // `read_csv` that detects runs the sniffer again, which on a file of 2,000 columns takes
+        // seconds each time the reader is planned.
+        reader: format!(
+            "read_csv({file}, auto_detect = false, {dialect_sql}, columns = {{{}}})",
+            columns.iter().map(|c| format!("{}: 'VARCHAR'", quote_literal(&c.name))).collect::<Vec<_>>().join(", ")
+        ),
+        dialect: Dialect {
             delimiter,
             quote,
             escape,
@@ -484,24 +686,15 @@ pub fn reader_sql(conn: &Connection, path: &Path, tab: bool, options: &IngestOpt
             skip_rows: skip_rows.max(0) as u64,
             text_columns,
             encoding,
-            sniffed_types,
+            decimal_comma: options.decimal_comma,
+            decimal_comma_columns: Vec::new(),
         },
-    ))
+        columns: planned,
+    })
 }
 
 #[derive(serde::Deserialize)]
 struct SniffedColumn {
     name: String,
     r#type: String,
-}
-
-fn is_text_type(t: &str) -> bool {
-    t.eq_ignore_ascii_case("VARCHAR")
-}
-
-fn is_integer_type(t: &str) -> bool {
-    matches!(
-        t.to_ascii_uppercase().as_str(),
-        "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT" | "UINTEGER" | "UBIGINT"
-    )
 }

@@ -37,6 +37,7 @@ pub mod relationships;
 mod run;
 pub mod schema;
 pub mod stat;
+pub mod typing;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -72,6 +73,15 @@ pub struct IngestOptions {
     pub text_columns: Vec<String>,
     /// The encoding of delimited text (`utf-8`, `utf-16`, `latin-1`); `None`: detected.
     pub encoding: Option<String>,
+    /// Numbers in delimited text are written with a decimal comma (`60,5`). Without it, a decimal
+    /// comma is recognised in columns of files whose fields are not separated by commas, where no
+    /// comma could separate thousands.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub decimal_comma: bool,
+    /// The `strptime` format of dates in delimited text (`%d/%m/%Y`); `None`: detected, and a
+    /// column whose day and month cannot be told apart stays text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_format: Option<String>,
     /// Types, roles and labels that replace what is inferred. Empty: those the dataset's current
     /// version was made with, if any.
     #[serde(skip_serializing_if = "schema::SchemaOverrides::is_empty")]
@@ -90,6 +100,8 @@ impl Default for IngestOptions {
             null_strings: DEFAULT_NULL_STRINGS.iter().map(|s| s.to_string()).collect(),
             text_columns: Vec::new(),
             encoding: None,
+            decimal_comma: false,
+            date_format: None,
             schema: schema::SchemaOverrides::default(),
             max_file_bytes: None,
         }
@@ -383,56 +395,50 @@ fn convert(
         let target = dir.join("part-0.parquet");
         let mut stat_table = None;
         let overrides = &request.options.schema;
-        let mut csv_options = request.options.clone();
-        csv_options.text_columns.extend(overrides.text_columns_for(s.table.as_str()));
-        let mut csv_reader = None;
-        let (select, mut dialect) = match s.format {
+        let table_name = s.table.as_str();
+        let converting = format!("converting {}", display_name(&s.path));
+        let (dialect, coerced) = match s.format {
             Format::Csv { tab } => {
-                let (reader, dialect) = csv::reader_sql(&conn, &s.path, tab, &csv_options)?;
-                let select = format!("SELECT * FROM {reader}");
-                csv_reader = Some((tab, reader));
-                (select, Some(dialect))
+                progress.begin(&converting, Some(s.len));
+                let mut csv_options = request.options.clone();
+                csv_options.text_columns.extend(overrides.text_columns_for(table_name));
+                let date_format = request.options.date_format.as_deref();
+                let forced = |column: &str| {
+                    let name = overrides.for_column(table_name, column)?.value_type.as_deref()?;
+                    typing::ValueType::from_override(name, date_format)
+                };
+                let (dialect, coerced) =
+                    csv::convert(&conn, &s.path, tab, &csv_options, &forced, &target, progress, cancel)?;
+                (Some(dialect), coerced)
             }
-            Format::Parquet => (parquet::reader_sql(&conn, &s.path)?, None),
-            Format::Json => (json::reader_sql(&conn, &s.path)?, None),
-            Format::Stat(kind) => {
-                // In this ingest's own scratch folder, which goes however the ingest ends.
-                fs_err::create_dir_all(scratch).map_err(cohort_store::StoreError::from)?;
-                let read = scratch.join(format!("stat-{index}.parquet"));
-                let table = stat::read_to_parquet(&s.path, kind, &read, progress, cancel)?;
-                let select = stat::select_with_labels(&read, &table);
-                stat_table = Some((table, read));
-                (select, None)
+            format => {
+                let select = match format {
+                    Format::Parquet => parquet::reader_sql(&conn, &s.path)?,
+                    Format::Json => json::reader_sql(&conn, &s.path)?,
+                    Format::Stat(kind) => {
+                        // In this ingest's own scratch folder, which goes however the ingest ends.
+                        fs_err::create_dir_all(scratch).map_err(cohort_store::StoreError::from)?;
+                        let read = scratch.join(format!("stat-{index}.parquet"));
+                        let table = stat::read_to_parquet(&s.path, kind, &read, progress, cancel)?;
+                        let select = stat::select_with_labels(&read, &table);
+                        stat_table = Some((table, read));
+                        select
+                    }
+                    Format::Csv { .. } => unreachable!("handled above"),
+                };
+                let (typed, columns) = apply_types(&conn, &s.path, &select, &s.table, overrides)?;
+                progress.begin(&converting, Some(s.len));
+                match run::run_with_progress(&conn, &run::copy_sql(&typed, &target), &s.path, s.len, progress, cancel) {
+                    Err(IngestError::Invalid { message, .. }) if typing::misfit_column(&message).is_some() => {
+                        let (column, ty) = &columns[typing::misfit_column(&message).expect("checked")];
+                        return Err(typed_misfit(&conn, &s.path, &select, column, ty));
+                    }
+                    Err(e) if format == Format::Parquet => return Err(parquet::damaged(&s.path, e)),
+                    other => other?,
+                }
+                (None, Vec::new())
             }
         };
-        let select = apply_types(&conn, &s.path, select, &s.table, overrides)?;
-        let copy = run::copy_sql(&select, &target);
-        progress.begin(&format!("converting {}", display_name(&s.path)), Some(s.len));
-        let mut coerced = Vec::new();
-        match run::run_with_progress(&conn, &copy, &s.path, s.len, progress, cancel) {
-            Err(IngestError::Invalid { message, .. })
-                if message.starts_with(run::MISFIT)
-                    && let Some((tab, reader)) = &csv_reader =>
-            {
-                let sniffed = dialect.as_ref().expect("CSV sources have a dialect");
-                let (select, text_dialect, found) =
-                    csv::coerce_mixed(&conn, &s.path, *tab, &csv_options, reader, sniffed)?;
-                let select = apply_types(&conn, &s.path, select, &s.table, overrides)?;
-                run::run_with_progress(&conn, &run::copy_sql(&select, &target), &s.path, s.len, progress, cancel)?;
-                dialect = Some(text_dialect);
-                coerced = found;
-            }
-            other => other?,
-        }
-        if csv_reader.is_some() {
-            let text_kept = dialect.as_ref().map(|d| d.text_columns.clone()).unwrap_or_default();
-            let typed = |c: &str| overrides.for_column(s.table.as_str(), c).is_some_and(|o| o.value_type.is_some());
-            let refined = csv::refine_text_columns(&conn, &target, &|c| {
-                text_kept.contains_key(c) || typed(c) || csv_options.text_columns.iter().any(|t| t == c)
-            })
-            .map_err(|e| run::explain(&s.path, &e.to_string()))?;
-            coerced.extend(refined);
-        }
         progress.finish();
         tracing::info!(table = %s.table, "converted");
         let file_label = stat_table.as_ref().and_then(|(t, _)| t.file_label.clone());
@@ -508,30 +514,90 @@ pub struct Relationships {
     pub links: Vec<cohort_store::Relationship>,
 }
 
-/// `select` with each column whose type is overridden cast to that type.
+/// `select` (of a Parquet, JSON or statistical file) with each column whose type `--type`
+/// overrides converted to that type, and the overridden `(column, type)` pairs by the position a
+/// misfit error names. A value that would not read back the same under the new type fails the
+/// conversion ([`typed_misfit`] explains it) rather than being rounded or cut.
 fn apply_types(
     conn: &duckdb::Connection,
     path: &Path,
-    select: String,
+    select: &str,
     table: &TableName,
     overrides: &schema::SchemaOverrides,
-) -> Result<String> {
+) -> Result<(String, Vec<(String, typing::ValueType)>)> {
     if overrides.is_empty() {
-        return Ok(select);
+        return Ok((select.to_string(), Vec::new()));
     }
-    let columns = run::describe(conn, &select).map_err(|e| run::explain(path, &e.to_string()))?;
-    let casts: Vec<String> = columns
-        .iter()
-        .filter_map(|(name, ty)| {
-            let target =
-                overrides.for_column(table.as_str(), name)?.value_type.as_deref().and_then(schema::sql_type)?;
-            (target != ty).then(|| format!("CAST({0} AS {target}) AS {0}", cohort_store::name::quote_ident(name)))
-        })
-        .collect();
+    typing::install(conn).map_err(|e| run::explain(path, &e.to_string()))?;
+    let columns = run::describe(conn, select).map_err(|e| run::explain(path, &e.to_string()))?;
+    let mut changed = Vec::new();
+    let mut casts = Vec::new();
+    for (name, source_type) in &columns {
+        let Some(target) = overrides
+            .for_column(table.as_str(), name)
+            .and_then(|o| o.value_type.as_deref())
+            .and_then(|t| typing::ValueType::from_override(t, None))
+        else {
+            continue;
+        };
+        if target.sql_type() == source_type {
+            continue;
+        }
+        let q = cohort_store::name::quote_ident(name);
+        let index = changed.len();
+        let expr = if source_type == "VARCHAR" {
+            typing::guarded(name, index, &target, typing::Notation::default())
+        } else if target.is_text() {
+            format!("CAST({q} AS VARCHAR)")
+        } else {
+            // A typed value converts when converting it back gives the value again.
+            let t = target.sql_type();
+            format!(
+                "CASE WHEN {q} IS NULL THEN NULL WHEN CAST(TRY_CAST({q} AS {t}) AS {source_type}) = {q} \
+                 THEN TRY_CAST({q} AS {t}) ELSE {} END",
+                typing::misfit_error(index)
+            )
+        };
+        casts.push(format!("{expr} AS {q}"));
+        changed.push((name.clone(), target));
+    }
     if casts.is_empty() {
-        return Ok(select);
+        return Ok((select.to_string(), changed));
     }
-    Ok(format!("SELECT * REPLACE ({}) FROM ({select})", casts.join(", ")))
+    Ok((format!("SELECT * REPLACE ({}) FROM ({select})", casts.join(", ")), changed))
+}
+
+/// The error for a value of `column` that does not read back the same as `ty`, which `--type`
+/// asked for: the column and the first such value.
+fn typed_misfit(
+    conn: &duckdb::Connection,
+    path: &Path,
+    select: &str,
+    column: &str,
+    ty: &typing::ValueType,
+) -> IngestError {
+    let q = cohort_store::name::quote_ident(column);
+    let t = ty.sql_type();
+    let example: Option<String> = conn
+        .query_row(
+            &format!(
+                "SELECT CAST({q} AS VARCHAR) FROM ({select}) WHERE {q} IS NOT NULL AND \
+                 (TRY_CAST({q} AS {t}) IS NULL OR CAST(TRY_CAST({q} AS {t}) AS VARCHAR) <> CAST({q} AS VARCHAR)) LIMIT 1"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    IngestError::Invalid {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!(
+            "column `{column}`: {} is not {} (`--type` asked for it), and would change if converted",
+            example.map(|e| format!("`{e}`")).unwrap_or_else(|| "a value".into()),
+            ty.describe()
+        ),
+        hint: Some(format!("correct the value, or leave the column's type as it is (drop `--type {column}=...`)")),
+    }
 }
 
 /// Records the labels, code lists and missing codes of a statistical file's columns, and marks

@@ -6,12 +6,32 @@ use std::path::Path;
 use cohort_store::name::{quote_ident, quote_literal};
 use duckdb::Connection;
 
-use crate::error::Result;
+use crate::error::{IngestError, Result};
 use crate::run::{describe, explain};
 
 /// Builds the `SELECT` that reads `path` with types normalised for interchange.
 pub fn reader_sql(conn: &Connection, path: &Path) -> Result<String> {
     normalised_select(conn, path, &format!("read_parquet({})", quote_literal(&path.to_string_lossy())))
+        .map_err(|e| damaged(path, e))
+}
+
+/// An error reading the Parquet file `path`, said as what it almost always is: a damaged or
+/// incomplete file (DuckDB's own words, such as "Out of buffer" or "No magic bytes found", say
+/// where its decoder stopped, not what a user should do). Disk-full and cancellation pass through.
+pub fn damaged(path: &Path, error: IngestError) -> IngestError {
+    match error {
+        IngestError::Invalid { message, .. } => IngestError::Invalid {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("this is not a readable Parquet file: it is damaged or incomplete ({message})"),
+            hint: Some(
+                "check that the file was copied or downloaded whole (compare its size with the original), or write \
+                 it again from the program that made it"
+                    .into(),
+            ),
+        },
+        other => other,
+    }
 }
 
 /// `SELECT` from `source` (a table function reading `path`), with each column whose type does not

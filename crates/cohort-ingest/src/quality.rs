@@ -13,8 +13,13 @@ pub struct ColumnQuality {
     pub column: String,
     /// Percentage of rows without a value.
     pub missing_percent: f64,
-    /// Approximate distinct values.
+    /// Distinct values (nulls not counted): exact, unless `distinct_is_estimate`.
     pub distinct: u64,
+    /// Whether `distinct` is DuckDB's HyperLogLog estimate (tables over a million rows, where an
+    /// exact count would cost the ingest a large share of its time; `cohort dictionary` counts
+    /// exactly).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub distinct_is_estimate: bool,
 }
 
 /// A table's quality report.
@@ -35,6 +40,9 @@ pub struct TableQuality {
 /// Tables up to this many rows are assessed at ingest. Beyond, the extra scan would cost a large
 /// share of the ingest itself; `cohort dictionary` measures such tables on demand.
 pub const ASSESSED_UP_TO_ROWS: i64 = 5_000_000;
+
+/// Tables up to this many rows have their distinct values counted exactly at ingest.
+const EXACT_DISTINCT_UP_TO_ROWS: u64 = 1_000_000;
 
 /// Assesses the Parquet file `path` just written for a table, whose `(name, SQL type)` columns
 /// are `columns`; `None` past [`ASSESSED_UP_TO_ROWS`].
@@ -62,6 +70,13 @@ pub fn assess(
     })?;
     let distinct_rows = figures[0];
     let figures = &figures[1..];
+    let estimated = rows as u64 > EXACT_DISTINCT_UP_TO_ROWS;
+    let exact = if estimated {
+        None
+    } else {
+        let names: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
+        Some(cohort_store::duck::distinct_counts(conn, &source, &names, rows as u64)?)
+    };
     let mut report = TableQuality {
         rows: rows as u64,
         duplicate_rows: (rows - distinct_rows).max(0) as u64,
@@ -70,11 +85,13 @@ pub fn assess(
         columns: Vec::new(),
     };
     for (i, (name, ty)) in columns.iter().enumerate() {
-        let (present, distinct) = (figures[2 * i], figures[2 * i + 1]);
+        let present = figures[2 * i];
+        let distinct = exact.as_ref().map_or(figures[2 * i + 1], |e| e[i] as i64);
         report.columns.push(ColumnQuality {
             column: name.clone(),
             missing_percent: if rows == 0 { 0.0 } else { 100.0 * (rows - present) as f64 / rows as f64 },
             distinct: distinct.max(0) as u64,
+            distinct_is_estimate: estimated,
         });
         // Nested values, flags and measurements are not keys, however distinct they happen to be.
         let keyable = !ty.contains('[')
@@ -82,12 +99,16 @@ pub fn assess(
             && !ty.starts_with("MAP")
             && !matches!(ty.as_str(), "BOOLEAN" | "DOUBLE" | "FLOAT");
         let identifier = cohort_store::roles::is_identifier_name(name);
-        // The approximate count finds the columns worth an exact check.
+        // Past a million rows, the estimate finds the columns worth an exact count.
         if rows > 0 && keyable && (identifier || (present == rows && distinct as f64 >= 0.97 * rows as f64)) {
-            let exact: i64 =
-                conn.query_row(&format!("SELECT count(DISTINCT {}) FROM {source}", quote_ident(name)), [], |r| {
-                    r.get(0)
-                })?;
+            let exact: i64 = match &exact {
+                Some(counted) => counted[i] as i64,
+                None => {
+                    conn.query_row(&format!("SELECT count(DISTINCT {}) FROM {source}", quote_ident(name)), [], |r| {
+                        r.get(0)
+                    })?
+                }
+            };
             if present == rows && exact == rows {
                 report.candidate_keys.push(name.clone());
             } else if identifier {

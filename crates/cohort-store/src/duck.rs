@@ -109,3 +109,45 @@ pub fn run_interruptible(
         Err(e) => Err(RunError::Failed(e)),
     }
 }
+
+/// Tables up to this many rows have their distinct values counted in one pass over all columns
+/// at once; bigger ones a column at a time.
+const DISTINCT_IN_ONE_PASS_ROWS: u64 = 1_000_000;
+
+/// The exact number of distinct values of each of `columns` in what `source` reads (a table
+/// function such as `read_parquet([...])`), which has `rows` rows; nulls are not values.
+///
+/// DuckDB's `approx_count_distinct` is a HyperLogLog estimate, off by up to 7% in tests here (217
+/// for a key of 228 values), and `count(DISTINCT ...)` of many columns in one query builds a
+/// hash table per column (2,000 columns of 1,000 rows took minutes). Values of every column as
+/// text, unpivoted into one (column, value) table, are counted by a single grouping instead:
+/// 2,000 such columns in under a second. Past [`DISTINCT_IN_ONE_PASS_ROWS`] rows, each column is
+/// counted on its own, which reads one column of the Parquet files at a time.
+pub fn distinct_counts(conn: &Connection, source: &str, columns: &[String], rows: u64) -> duckdb::Result<Vec<u64>> {
+    use crate::name::quote_ident;
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    if rows <= DISTINCT_IN_ONE_PASS_ROWS {
+        let projection: Vec<String> =
+            columns.iter().map(|c| format!("CAST({0} AS VARCHAR) AS {0}", quote_ident(c))).collect();
+        let sql = format!(
+            "SELECT column_name, count(DISTINCT value) FROM (UNPIVOT (SELECT {} FROM {source}) ON COLUMNS(*) \
+             INTO NAME column_name VALUE value) GROUP BY column_name",
+            projection.join(", ")
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let counted: std::collections::HashMap<String, i64> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<duckdb::Result<_>>()?;
+        return Ok(columns.iter().map(|c| counted.get(c).copied().unwrap_or(0).max(0) as u64).collect());
+    }
+    columns
+        .iter()
+        .map(|c| {
+            conn.query_row(&format!("SELECT count(DISTINCT {}) FROM {source}", quote_ident(c)), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+        })
+        .collect()
+}

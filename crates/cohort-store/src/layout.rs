@@ -106,6 +106,13 @@ impl Layout {
         self.root.join("tmp").join(std::process::id().to_string())
     }
 
+    /// Removes this process's spill directory if nothing is left in it, as a command ends, so
+    /// that a store does not collect an empty folder per command run.
+    pub fn remove_spill_dir_if_empty(&self) {
+        // `remove_dir` refuses a folder that still holds something: exactly the condition wanted.
+        let _ = std::fs::remove_dir(self.spill_dir());
+    }
+
     /// Resolves a path recorded in the catalog (relative to the root).
     pub fn resolve(&self, relative: &str) -> PathBuf {
         self.root.join(relative)

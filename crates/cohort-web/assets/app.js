@@ -725,6 +725,68 @@ const cohort = (() => {
     });
   }
 
+  // A format as the ingest report gives it (`"parquet"`, `{"csv": {"tab": false}}`,
+  // `{"stat": "spss"}`), in words.
+  function formatName(format) {
+    if (typeof format === "string") return format === "json" ? "JSON" : format.charAt(0).toUpperCase() + format.slice(1);
+    if (format.csv) return format.csv.tab ? "TSV" : "CSV";
+    if (format.stat) return { spss: "SPSS", spss_portable: "SPSS portable", stata: "Stata", sas: "SAS", sas_transport: "SAS transport" }[format.stat] || format.stat;
+    return Object.keys(format)[0] || "file";
+  }
+
+  const examples = (values) => (values && values.length ? ` (e.g. ${values.map((v) => JSON.stringify(v)).join(", ")})` : "");
+
+  // The ingest report, as the CLI prints it: what each file became, every value set aside and
+  // every type decision, then the quality of each table. Nothing a user should know is left in
+  // the JSON alone.
+  function ingestReport(report) {
+    const o = report.outcome;
+    const name = o.dataset;
+    const out = [el("p", { class: "report-summary", text: o.outcome === "created"
+      ? `${name}: version ${o.version}, ${number(o.rows)} rows in ${report.seconds.toFixed(1)} s.`
+      : `${name}: unchanged (version ${o.version} already holds these files).` })];
+    for (const t of report.tables) {
+      const section = el("section", { class: "table-report" },
+        el("h2", {}, el("a", { href: `/datasets/${encodeURIComponent(name)}?table=${encodeURIComponent(t.table)}`, text: t.table }),
+          ` from ${t.source.split("/").pop()} (${formatName(t.format)})`));
+      const notes = [];
+      for (const c of t.coerced || []) {
+        notes.push(c.kept_as_text
+          ? `${c.column}: kept as text: ${c.reason || "values of another type"}${examples(c.examples)}`
+          : `${c.column}: ${number(c.values)} value(s) of another kind than the rest set aside as empty${examples(c.examples)}`);
+      }
+      const d = t.dialect;
+      if (d) {
+        for (const [column, why] of Object.entries(d.text_columns || {})) notes.push(`${column}: kept as text (${why})`);
+        for (const column of d.decimal_comma_columns || []) notes.push(`${column}: numbers read with a decimal comma (60,5 is 60.5)`);
+      }
+      section.append(notes.length
+        ? el("ul", { class: "report-notes" }, ...notes.map((n) => el("li", { text: n })))
+        : el("p", { text: "Every value was stored as given." }));
+      const q = t.quality;
+      if (q) {
+        const facts = [`${number(q.rows)} rows`, `${number(q.duplicate_rows)} duplicate row(s)`];
+        if (q.candidate_keys.length) facts.push(`key: ${q.candidate_keys.join(", ")}`);
+        for (const [column, n] of q.identifiers_not_unique) facts.push(`${column} repeats or lacks a value in ${number(n)} row(s)`);
+        section.append(el("p", { text: facts.join(" · ") }));
+        const wrap = el("div", { class: "table-wrap" });
+        wrap.append(el("table", { class: "grid" },
+          el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Column" }), el("th", { scope: "col", text: "Missing" }), el("th", { scope: "col", text: "Distinct" }))),
+          el("tbody", {}, ...q.columns.map((c) => el("tr", {},
+            el("td", { text: c.column }),
+            el("td", { class: "num", text: `${number(c.missing_percent, 1)}%` }),
+            el("td", { class: "num", text: (c.distinct_is_estimate ? "≈" : "") + number(c.distinct) }))))));
+        section.append(wrap);
+      } else if (o.outcome === "created") {
+        section.append(el("p", { text: "Too big to assess here: the data dictionary measures it on request." }));
+      }
+      out.push(section);
+    }
+    for (const doc of report.documents || []) out.push(el("p", { text: `${doc.source.split("/").pop()}: attached to the version as ${doc.name}` }));
+    out.push(el("p", {}, el("a", { href: `/datasets/${encodeURIComponent(name)}`, text: "See its data dictionary" })));
+    return out;
+  }
+
   function uploadPage() {
     const form = $("#upload-form");
     const drop = $("#drop");
@@ -756,12 +818,7 @@ const cohort = (() => {
           bar.value = 1;
         }
         const report = await api(`/uploads/${upload.id}/ingest`, { json: { name: form.name.value, description: form.description.value || null } });
-        const o = report.outcome;
-        const name = o.dataset;
-        $("#upload-report").replaceChildren(
-          el("p", { text: o.outcome === "created" ? `${name}: version ${o.version}, ${number(o.rows)} rows in ${report.seconds.toFixed(1)} s.` : `${name}: unchanged (version ${o.version} already holds these files).` }),
-          el("ul", {}, ...report.tables.map((t) => el("li", {}, el("a", { href: `/datasets/${encodeURIComponent(name)}?table=${encodeURIComponent(t.table)}`, text: t.table }), ` from ${t.source.split("/").pop()} (${t.format})`))),
-          el("p", {}, el("a", { href: `/datasets/${encodeURIComponent(name)}`, text: "See its data dictionary" })));
+        $("#upload-report").replaceChildren(...ingestReport(report));
         $("#upload-report").dataset.state = "done";
         files = [];
       } catch (e) {

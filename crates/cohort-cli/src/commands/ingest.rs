@@ -37,6 +37,8 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         },
         text_columns: args.text_columns.clone(),
         encoding: args.encoding.clone(),
+        decimal_comma: args.decimal_comma,
+        date_format: args.date_format.clone(),
         schema: schema_overrides(args)?,
         max_file_bytes: args.max_file_size,
     };
@@ -61,14 +63,14 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
     for t in &report.tables {
         for c in &t.coerced {
             let examples = c.examples.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+            let examples = if examples.is_empty() { String::new() } else { format!(" (e.g. {examples})") };
             if c.kept_as_text {
-                ctx.note(format!(
-                    "  {}.{}: kept as text, {} values are not {} (e.g. {examples})",
-                    t.table, c.column, c.values, c.to_type
-                ));
+                let why = c.reason.as_deref().unwrap_or("values of another type");
+                ctx.note(format!("  {}.{}: kept as text: {why}{examples}", t.table, c.column));
             } else {
                 ctx.note(format!(
-                    "  {}.{}: {} value(s) that are not {} stored as null (e.g. {examples}); `--text-columns {}` keeps them",
+                    "  {}.{}: {} value(s) of another kind than {} set aside as null{examples}; `--text-columns {}` \
+                     keeps them",
                     t.table, c.column, c.values, c.to_type, c.column
                 ));
             }
@@ -76,6 +78,9 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> anyhow::Result<ExitStatus> {
         if let Some(d) = &t.dialect {
             for (column, why) in &d.text_columns {
                 ctx.note(format!("  {}.{column}: kept as text ({why})", t.table));
+            }
+            for column in &d.decimal_comma_columns {
+                ctx.note(format!("  {}.{column}: numbers read with a decimal comma (`60,5` is 60.5)", t.table));
             }
         }
     }

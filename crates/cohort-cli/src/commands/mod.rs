@@ -74,25 +74,32 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> anyhow::Result<ExitStatus> {
     let settings = Settings { memory_limit, threads: cli.global.threads, ..Settings::default() };
     settings.validate().map_err(anyhow::Error::msg).context("invalid --memory-limit")?;
     let ctx = Context { global: &cli.global, settings, cancel };
-    match &cli.command {
-        Command::Init => init::run(&ctx),
-        Command::Ingest(args) => ingest::run(&ctx, args),
-        Command::Migrate(args) => migrate::run(&ctx, args),
-        Command::List => list::run(&ctx),
-        Command::Show { dataset } => show::run(&ctx, dataset),
-        Command::Dictionary { dataset, table, csv } => dictionary::run(&ctx, dataset, table.as_deref(), *csv),
-        Command::Relate(args) => relate::run(&ctx, args),
-        Command::Query(args) => query::run(&ctx, args),
-        Command::Export(args) => export::run(&ctx, args),
-        Command::Versions { dataset } => versions::run(&ctx, dataset),
-        Command::Rollback { dataset, to } => rollback::run(&ctx, dataset, *to),
-        Command::Gc { keep, discard_interrupted, dry_run } => gc::run(&ctx, *keep, *discard_interrupted, *dry_run),
-        Command::Doctor { repair } => doctor::run(&ctx, *repair),
-        Command::Protocol(action) => protocol::run(&ctx, action),
-        Command::Simulate(args) => simulate::run(&ctx, args),
-        Command::Serve(args) => serve::run(&ctx, args),
-        Command::Publish(args) => publish::run(&ctx, args),
-        Command::User(action) => user::run(&ctx, action),
-        Command::Audit(action) => audit::run(&ctx, action),
+    let status = dispatch(&ctx, &cli.command);
+    let root = std::path::absolute(&cli.global.store).unwrap_or_else(|_| cli.global.store.clone());
+    cohort_store::layout::Layout::new(root).remove_spill_dir_if_empty();
+    status
+}
+
+fn dispatch(ctx: &Context<'_>, command: &Command) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::Init => init::run(ctx),
+        Command::Ingest(args) => ingest::run(ctx, args),
+        Command::Migrate(args) => migrate::run(ctx, args),
+        Command::List => list::run(ctx),
+        Command::Show { dataset } => show::run(ctx, dataset),
+        Command::Dictionary { dataset, table, csv } => dictionary::run(ctx, dataset, table.as_deref(), *csv),
+        Command::Relate(args) => relate::run(ctx, args),
+        Command::Query(args) => query::run(ctx, args),
+        Command::Export(args) => export::run(ctx, args),
+        Command::Versions { dataset } => versions::run(ctx, dataset),
+        Command::Rollback { dataset, to } => rollback::run(ctx, dataset, *to),
+        Command::Gc { keep, discard_interrupted, dry_run } => gc::run(ctx, *keep, *discard_interrupted, *dry_run),
+        Command::Doctor { repair } => doctor::run(ctx, *repair),
+        Command::Protocol(action) => protocol::run(ctx, action),
+        Command::Simulate(args) => simulate::run(ctx, args),
+        Command::Serve(args) => serve::run(ctx, args),
+        Command::Publish(args) => publish::run(ctx, args),
+        Command::User(action) => user::run(ctx, action),
+        Command::Audit(action) => audit::run(ctx, action),
     }
 }

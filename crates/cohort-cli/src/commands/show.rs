@@ -109,14 +109,17 @@ fn quality_of(detail: &cohort_store::DatasetDetail, table: &str) -> Option<Strin
             .flatten()
             .filter_map(|e| e.as_str().map(|e| format!("{e:?}")))
             .collect();
-        parts.push(format!(
-            "{}: {} value(s) not {} {} (e.g. {})",
-            c["column"].as_str().unwrap_or("?"),
-            c["values"],
-            c["to_type"].as_str().unwrap_or("?"),
-            if c["kept_as_text"] == true { "so kept as text" } else { "stored as null" },
-            examples.join(", ")
-        ));
+        let column = c["column"].as_str().unwrap_or("?");
+        let examples = if examples.is_empty() { String::new() } else { format!(" (e.g. {})", examples.join(", ")) };
+        parts.push(if c["kept_as_text"] == true {
+            format!("{column}: kept as text: {}{examples}", c["reason"].as_str().unwrap_or("values of another type"))
+        } else {
+            format!(
+                "{column}: {} value(s) of another kind than {} set aside as null{examples}",
+                c["values"],
+                c["to_type"].as_str().unwrap_or("?")
+            )
+        });
     }
     Some(format!("quality: {}", parts.join("; ")))
 }

@@ -1,6 +1,6 @@
 //! `cohort user`, `cohort audit`, and `cohort serve` refusing to expose a store without accounts.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use crate::util::{Env, Run};
@@ -8,16 +8,7 @@ use crate::util::{Env, Run};
 const PASSWORD: &str = "plum violin harbour";
 
 fn with_stdin(env: &Env, args: &[&str], input: &str) -> Run {
-    let mut child = env
-        .cmd()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cohort runs");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap().into()
+    env.exec_with_stdin(args, input)
 }
 
 fn add(env: &Env, name: &str, role: &str) {

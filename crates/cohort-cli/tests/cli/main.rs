@@ -8,6 +8,7 @@ mod dictionary;
 mod excel;
 mod heavy;
 mod help;
+mod hygiene;
 mod interop;
 mod json;
 mod migrate;

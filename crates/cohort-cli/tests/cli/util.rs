@@ -104,6 +104,20 @@ impl Env {
         self.cmd().args(args).output().expect("run cohort").into()
     }
 
+    /// Runs with `args`, giving it `input` on standard input (a password, say).
+    pub fn exec_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cohort runs");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap().into()
+    }
+
     /// Runs with `args` and requires success.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.exec(args);

@@ -571,7 +571,7 @@ pub async fn column_summary(
         let t = col.sql_type.as_str();
         let numeric = cohort_store::model::is_numeric(t);
         if col.role.as_deref() == Some("identifier") {
-            let distinct = scalar(format!("SELECT approx_count_distinct({c}) FROM {source}"))?;
+            let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
             return Ok(Json(ColumnSummary::Identifier { distinct, missing }));
         }
         if numeric {
@@ -607,7 +607,7 @@ pub async fn column_summary(
         let values = pairs(format!(
             "SELECT CAST({c} AS VARCHAR), count(*) FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
         ))?;
-        let distinct = scalar(format!("SELECT approx_count_distinct({c}) FROM {source}"))?;
+        let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
         Ok(Json(ColumnSummary::Categorical { values, distinct, missing }))
     })
     .await

@@ -14,14 +14,9 @@ use crate::util::Env;
 fn the_web_app_works_in_chromium() {
     let env = Env::new();
     let password = "plum violin harbour";
-    let mut add = env
-        .cmd()
-        .args(["user", "add", "admin", "--role", "admin", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut add.stdin.take().unwrap(), format!("{password}\n").as_bytes()).unwrap();
-    assert!(add.wait().unwrap().success());
+    let add = env
+        .exec_with_stdin(&["user", "add", "admin", "--role", "admin", "--password-stdin"], &format!("{}\n", password));
+    assert_eq!(add.code, 0, "{}", add.stderr);
     let (mut server, url) = started(env.cmd().args(["--json", "serve", "--demo", "--addr", "127.0.0.1:0"]));
 
     // The demo trial's public face, served by a second process with no store.
