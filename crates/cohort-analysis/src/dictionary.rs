@@ -55,6 +55,9 @@ impl DictionaryEntry {
     }
 }
 
+/// Columns summarised by one query.
+const SUMMARIZED_AT_ONCE: usize = 100;
+
 /// The dictionary of `table`, in column order.
 pub fn table_dictionary(
     store: &Store,
@@ -62,13 +65,19 @@ pub fn table_dictionary(
     table: &TableInfo,
 ) -> Result<Vec<DictionaryEntry>, StoreError> {
     let source = table_source(store, table);
-    let sql = format!(
-        "SELECT column_name, min::VARCHAR, max::VARCHAR, avg::VARCHAR, null_percentage::DOUBLE \
-         FROM (SUMMARIZE SELECT * FROM {source})"
-    );
     type Summary = (String, Option<String>, Option<String>, Option<String>, Option<f64>);
-    let summaries: Vec<Summary> =
-        query_rows(session, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let mut summaries: Vec<Summary> = Vec::with_capacity(table.columns.len());
+    // `SUMMARIZE` keeps every column's quantile sketches at once: 2,000 columns ran out of a
+    // 1 GB budget. A batch of columns at a time stays small.
+    for batch in table.columns.chunks(SUMMARIZED_AT_ONCE) {
+        let projection: Vec<String> = batch.iter().map(|c| cohort_store::name::quote_ident(&c.name)).collect();
+        let sql = format!(
+            "SELECT column_name, min::VARCHAR, max::VARCHAR, avg::VARCHAR, null_percentage::DOUBLE \
+             FROM (SUMMARIZE SELECT {} FROM {source})",
+            projection.join(", ")
+        );
+        summaries.extend(query_rows(session, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?);
+    }
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let distinct = cohort_store::duck::distinct_counts(session.connection(), &source, &names, table.rows)
         .map_err(StoreError::sql)?;

@@ -460,7 +460,9 @@ fn convert(
                 staging.annotate(&s.table, column, notes);
             }
         }
+        let started = Instant::now();
         let quality = quality::assess(&conn, &target, &columns).map_err(|e| run::explain(&s.path, &e.to_string()))?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "assessed quality");
         staged.push((target, columns));
         tables.push(TableReport {
             table: s.table.to_string(),
@@ -500,7 +502,10 @@ fn convert(
             candidate_keys: t.quality.as_ref().map(|q| q.candidate_keys.as_slice()).unwrap_or_default(),
         })
         .collect();
-    let (keys, links) = relationships::detect(&conn, &staged)
+    let started = Instant::now();
+    let detected = relationships::detect(&conn, &staged);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "detected keys and relationships");
+    let (keys, links) = detected
         .map_err(|e| IngestError::Store(cohort_store::StoreError::duckdb("detecting keys and relationships", e)))?;
     Ok((staging, tables, Relationships { keys, links }))
 }

@@ -59,18 +59,19 @@ pub fn assess(
     if rows > ASSESSED_UP_TO_ROWS {
         return Ok(None);
     }
+    let estimated = rows as u64 > EXACT_DISTINCT_UP_TO_ROWS;
     let mut measures = vec!["count(DISTINCT hash(t))".to_string()];
     for (c, _) in columns {
         let c = quote_ident(c);
         measures.push(format!("count({c})"));
-        measures.push(format!("approx_count_distinct({c})"));
+        // Counted exactly below when the table is small enough; estimated in this scan otherwise.
+        measures.push(if estimated { format!("approx_count_distinct({c})") } else { "0".into() });
     }
     let figures: Vec<i64> = conn.query_row(&format!("SELECT {} FROM {source} t", measures.join(", ")), [], |r| {
         (0..measures.len()).map(|i| r.get::<_, i64>(i)).collect()
     })?;
     let distinct_rows = figures[0];
     let figures = &figures[1..];
-    let estimated = rows as u64 > EXACT_DISTINCT_UP_TO_ROWS;
     let exact = if estimated {
         None
     } else {

@@ -545,13 +545,12 @@ pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> 
             )
             .map_err(db(ctx))?;
         }
+        // One appender per table, not an INSERT per column: a table of 2,000 columns took 1.6 s
+        // of INSERTs. The appender writes in the transaction the commit runs in.
+        let mut columns = conn.appender("table_columns").map_err(db(ctx))?;
         for c in &t.columns {
-            exec_cached(
-                conn,
-                "INSERT INTO table_columns (dataset_id, version, table_name, ordinal, name, sql_type, arrow_type, \
-                 nullable, role, label, null_count, min_value, max_value, value_labels, missing_codes) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params![
+            columns
+                .append_row(params![
                     v.dataset_id,
                     v.version,
                     t.name,
@@ -567,10 +566,10 @@ pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> 
                     c.max,
                     c.value_labels.as_ref().map(|v| serde_json::to_string(v).expect("labels serialise")),
                     c.missing.as_ref().map(|v| serde_json::to_string(v).expect("missing codes serialise"))
-                ],
-            )
-            .map_err(db(ctx))?;
+                ])
+                .map_err(db(ctx))?;
         }
+        columns.flush().map_err(db(ctx))?;
     }
     Ok(())
 }

@@ -301,9 +301,13 @@ impl Staging {
         drop(engine);
         let store = self.store.clone();
         let outcome = store.write(|conn| {
+            let started = std::time::Instant::now();
             let outcome = self.record(conn, prepared, &meta, None, false)?;
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "recorded the version in the catalog");
             if matches!(outcome, CommitOutcome::Created { .. }) {
+                let started = std::time::Instant::now();
                 store.refresh_views(conn)?;
+                tracing::debug!(seconds = started.elapsed().as_secs_f64(), "rewrote the views");
             }
             Ok(outcome)
         })?;

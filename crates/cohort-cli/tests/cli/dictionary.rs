@@ -148,3 +148,38 @@ fn distinct_values_are_counted_exactly() {
         assert_eq!((distinct("sample"), distinct("batch")), (Some(unique), Some(13)), "{name}");
     }
 }
+
+/// A table of 2,000 columns ingests with a type per column, and its dictionary (whose `SUMMARIZE`
+/// of every column at once ran out of a 1 GB budget) comes back whole.
+#[test]
+fn a_table_of_two_thousand_columns_ingests_and_has_a_dictionary() {
+    let env = Env::new();
+    let columns = 2_000;
+    let mut csv = String::from("patient_id");
+    for c in 1..columns {
+        csv.push_str(&format!(",v{c:04}"));
+    }
+    csv.push('\n');
+    for r in 0..60 {
+        csv.push_str(&format!("P{r:03}"));
+        for c in 1..columns {
+            csv.push(',');
+            csv.push_str(&match c % 4 {
+                0 => format!("{}", (r * c) % 97),
+                1 => format!("{}.{}", r % 10, c % 10),
+                2 => ["A", "B", "C"][(r + c) % 3].to_string(),
+                _ => format!("2023-{:02}-{:02}", 1 + (r + c) % 12, 13 + (r + c) % 15),
+            });
+        }
+        csv.push('\n');
+    }
+    let file = env.write("wide.csv", &csv);
+    let report = env.json(&["ingest", file.to_str().unwrap(), "--name", "wide"]);
+    assert_eq!(report["tables"][0]["quality"]["columns"].as_array().map(Vec::len), Some(columns));
+    let json = env.json(&["dictionary", "wide"]);
+    let entries = json["wide"].as_array().unwrap();
+    assert_eq!(entries.len(), columns);
+    let ty = |i: usize| entries[i]["sql_type"].as_str().unwrap().to_string();
+    assert_eq!([ty(1), ty(2), ty(3), ty(4)], ["DOUBLE", "VARCHAR", "DATE", "BIGINT"]);
+    assert_eq!(entries[4]["distinct"].as_u64().map(|d| d > 1), Some(true));
+}

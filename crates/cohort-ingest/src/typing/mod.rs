@@ -239,6 +239,29 @@ pub fn install(conn: &Connection) -> duckdb::Result<()> {
     Ok(())
 }
 
+/// Whether `text` is a value of `ty`, judged in Rust without a query: exactly for numbers, truth
+/// values and dates; for ISO timestamps, by their date and a time of day after it. For choosing
+/// the columns worth measuring whole, never for storing a value.
+pub fn looks_like(ty: &ValueType, notation: Notation, text: &str) -> bool {
+    let t = text.as_bytes();
+    match ty {
+        ValueType::Integer => exact::integer(t).is_some(),
+        ValueType::Decimal => exact::decimal(t, notation.decimal_comma).is_some(),
+        ValueType::Boolean => exact::boolean(t).is_some(),
+        ValueType::Date { format } => {
+            exact::DateFormat::parse(format.as_deref().unwrap_or("%Y-%m-%d")).is_some_and(|f| f.days(t).is_some())
+        }
+        ValueType::Timestamp { .. } => {
+            let t = t.trim_ascii();
+            t.len() >= 16
+                && matches!(t[10], b' ' | b'T')
+                && t[13] == b':'
+                && exact::DateFormat::parse("%Y-%m-%d").is_some_and(|f| f.days(&t[..10]).is_some())
+        }
+        ValueType::Time | ValueType::Text => false,
+    }
+}
+
 /// Whether dates written in `format` could be read with day and month the other way round:
 /// both are numbers, and the year does not come first (year-month-day is the one order written
 /// with the year first).
