@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of the store (issue 2), measured side by side in one run.
 
-  python3 scripts/bench.py ingest   [--gb 1.0] [--repeat 3]   # cohort vs DuckDB COPY vs pandas
+  python3 scripts/bench.py ingest   [--gb 1.0] [--repeat 3] [--baseline OLD-BINARY] [--no-pandas]  # cohort vs DuckDB COPY vs pandas
   python3 scripts/bench.py catalog  [--rows 10000000]         # show / list / count(*) latency
   python3 scripts/bench.py memory   [--gb 1.0]                # peak RSS of ingest under several caps
   python3 scripts/bench.py excel    [--mb 200]                # a big Excel workbook under a 1 GB cap
@@ -77,6 +77,12 @@ def ingest(args):
         "pandas read_csv + to_parquet": lambda i: [sys.executable, "-c",
             f"import pandas as pd; pd.read_csv('{csv}').to_parquet('{work}/pandas{i}.parquet')"],
     }
+    if args.baseline:
+        # An earlier build of cohort (say, of the last commit), to measure a change side by side.
+        contenders[f"cohort ingest, baseline ({os.path.basename(args.baseline)})"] = lambda i: [
+            args.baseline, "--store", os.path.join(work, f"base{i}"), "--quiet", "ingest", csv, "--name", "visits"]
+    if args.no_pandas:
+        del contenders["pandas read_csv + to_parquet"]
     results = {}
     for i in range(args.repeat):
         for name, cmd in contenders.items():
@@ -524,6 +530,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide"])
     p.add_argument("--columns", default="500,1000,2000")
+    p.add_argument("--baseline", default=None, help="ingest: another cohort binary to run side by side")
+    p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
     p.add_argument("--files", type=int, default=10_000)
     p.add_argument("--entities", type=int, default=1_000_000)
     p.add_argument("--patients", type=int, default=1_000_000)
