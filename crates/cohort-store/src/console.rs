@@ -4,9 +4,11 @@
 //!
 //! Three fences, each enough on its own for most attacks: DuckDB itself must accept the text as
 //! one SELECT (`json_serialize_sql` refuses anything else: COPY, ATTACH, INSTALL, SET, PRAGMA,
-//! writes); external access is then switched off with only the store's `datasets/` readable, so
-//! `read_csv('/etc/passwd')` fails (spilling to the store's `tmp/` still works); and the configuration is locked, so a statement cannot turn
-//! either back on.
+//! writes); external access is then switched off with only the folders of the dataset versions
+//! the query names (and the account may see) readable, so `read_csv('/etc/passwd')` fails, and so
+//! does reading the store's scratch folder, catalog, accounts or audit log (spilling to `tmp/`
+//! still works: DuckDB's own temporary files are not reads by the query); and the configuration is
+//! locked, so a statement cannot turn either back on.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,7 +105,15 @@ fn run(
     if sql.is_empty() {
         return Err(StoreError::QueryRefused { reason: "the query is empty".into() });
     }
+    // DuckDB lets a query read its own temporary directory whatever `allowed_directories` says:
+    // each console run spills into a folder of its own, which holds nothing but its own spill
+    // and goes when the run ends.
+    let own_spill = OwnSpill::new(store)?;
     let mut session = Session::new(store)?;
+    session
+        .connection()
+        .execute_batch(&format!("SET temp_directory = {}", quote_literal(&own_spill.0.to_string_lossy())))
+        .map_err(|e| StoreError::duckdb("giving the console's session its own spill folder", e))?;
     let mut readable = Vec::new();
     for (reference, version) in store.resolve_existing(&referenced_versions(sql))? {
         if !may_read(version.dataset.as_str()) {
@@ -115,7 +125,7 @@ fn run(
     *datasets = session.mounted();
     let conn = session.connection();
     check_one_select(conn, sql)?;
-    lock_down(conn, store, &readable)?;
+    lock_down(conn, &readable)?;
     let wrapped = format!("(\n{sql}\n) AS {}", quote_ident("q"));
     let columns = with_deadline(conn, timeout, || {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {wrapped} LIMIT 0"))?;
@@ -144,6 +154,25 @@ fn run(
     })
 }
 
+/// A console run's own spill folder under the store's, removed with what is in it when dropped
+/// (after the session, whose temporary files are gone by then).
+struct OwnSpill(std::path::PathBuf);
+
+impl OwnSpill {
+    fn new(store: &Store) -> Result<OwnSpill> {
+        static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = store.layout().spill_dir().join(format!("console-{}", RUN.fetch_add(1, Ordering::Relaxed)));
+        fs_err::create_dir_all(&dir)?;
+        Ok(OwnSpill(dir))
+    }
+}
+
+impl Drop for OwnSpill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Refuses anything but exactly one SELECT, as DuckDB's own parser sees it.
 fn check_one_select(conn: &Connection, sql: &str) -> Result<()> {
     let parsed: String =
@@ -167,13 +196,10 @@ fn check_one_select(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 /// Lets the session read only the files of the datasets mounted (`readable`), and freezes its
-/// settings.
-fn lock_down(conn: &Connection, store: &Store, readable: &[std::path::PathBuf]) -> Result<()> {
-    let allowed: Vec<String> = readable
-        .iter()
-        .chain(std::iter::once(&store.layout().spill_dir()))
-        .map(|dir| quote_literal(&format!("{}/", dir.display())))
-        .collect();
+/// settings. The store's scratch folder is not among them: uploads wait and downloads are written
+/// there, and DuckDB spills to its temporary directory without it being readable to queries.
+fn lock_down(conn: &Connection, readable: &[std::path::PathBuf]) -> Result<()> {
+    let allowed: Vec<String> = readable.iter().map(|dir| quote_literal(&format!("{}/", dir.display()))).collect();
     conn.execute_batch(&format!(
         "SET allowed_directories = [{}];
          SET enable_external_access = false;

@@ -675,3 +675,76 @@ async fn a_store_without_accounts_answers_only_loopback_names() {
     let last = app.audit().pop().unwrap();
     assert_eq!((last.entry.actor.user.as_str(), last.entry.actor.via.as_str()), ("local", "local"));
 }
+
+/// Finding 1 of the security review: the console could read the server's scratch folder, where
+/// uploads wait and downloads are written. It reads the files of the datasets it names, and
+/// nothing else of the store; each read is audited with those datasets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_reads_nothing_outside_the_datasets_it_names() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let root = app.session("admin", "root").await;
+    let gina = app.session("granted", "gina").await;
+
+    // An upload waiting to be ingested, and a download being written, as the server keeps them.
+    let upload = app.post_json(&root, "/api/v1/uploads", serde_json::json!({})).await;
+    assert_eq!(upload.status, StatusCode::CREATED, "{}", upload.body);
+    let id = serde_json::from_str::<serde_json::Value>(&upload.body).unwrap()["id"].as_str().unwrap().to_string();
+    let put = app
+        .send(&root, Method::PUT, &format!("/api/v1/uploads/{id}/files/people.csv"), Some(("text/csv", registry_csv())))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let spill = app.store.layout().spill_dir();
+    std::fs::write(spill.join(".download-registry.csv"), registry_csv()).unwrap();
+    let store = app.store.root().display().to_string();
+    let spill = spill.display().to_string();
+
+    let probes = [
+        "SELECT current_setting('allowed_directories') AS dirs".to_string(),
+        format!("SELECT * FROM read_csv('{spill}/uploads/*/*')"),
+        format!("SELECT * FROM read_csv('{spill}/.download-*')"),
+        format!("SELECT * FROM read_text('{spill}/uploads/{id}/people.csv')"),
+        format!("SELECT * FROM glob('{store}/**')"),
+        format!("SELECT * FROM read_text('{store}/tmp/**')"),
+        format!("SELECT * FROM read_parquet('{store}/datasets/*/*/*/*.parquet')"),
+        format!("SELECT * FROM read_text('{store}/access/accounts.json')"),
+        format!("SELECT * FROM read_text('{store}/audit/audit.log')"),
+        format!("SELECT * FROM read_csv('{store}/catalog.duckdb')"),
+    ];
+    for sql in &probes {
+        let reply = app.post_json(&gina, "/api/v1/query", serde_json::json!({ "sql": sql })).await;
+        assert!(canaries_in(&reply.body).is_empty(), "{sql} leaked: {}", reply.body);
+        // Refusals quote the query; an answer must name no private file.
+        if reply.status == StatusCode::OK {
+            for private in [format!("{spill}/uploads"), format!("{spill}/.download"), format!("{store}/access")] {
+                assert!(!reply.body.contains(&private), "{sql} shows {private}: {}", reply.body);
+            }
+        }
+    }
+    // What the console may read: the folders of the datasets named, and its own spill folder (which
+    // DuckDB always allows, and which holds only the run's own spill).
+    let dirs = app
+        .post_json(
+            &gina,
+            "/api/v1/query",
+            serde_json::json!({"sql": "SELECT unnest(current_setting('allowed_directories')) AS dir FROM \"demo-trial\".patients LIMIT 5"}),
+        )
+        .await;
+    assert_eq!(dirs.status, StatusCode::OK, "{}", dirs.body);
+    let dirs: Vec<String> = serde_json::from_str::<serde_json::Value>(&dirs.body).unwrap()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dir"].as_str().unwrap().to_string())
+        .collect();
+    assert!(dirs.iter().any(|d| d.starts_with(&format!("{store}/datasets/"))), "{dirs:?}");
+    for dir in &dirs {
+        let own_spill = dir.starts_with(&format!("{spill}/console-"));
+        assert!(dir.starts_with(&format!("{store}/datasets/")) || own_spill, "the console may read {dir}");
+    }
+
+    // What the console read is in its audit record.
+    let audited = app.audit().into_iter().rev().find(|r| r.entry.actor.user == "gina" && r.entry.action == "query");
+    let audited = audited.expect("the console run is audited");
+    assert_eq!(audited.entry.datasets, ["demo-trial@1"], "{audited:#?}");
+}

@@ -565,7 +565,8 @@ async fn uploads_stream_files_to_disk_then_ingest_them() {
     let (status, _) = app.post(&format!("/api/v1/uploads/{id}/ingest"), json!({"name": "eyes"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an ingested upload is gone");
 
-    // A file that is not a table: a clear error, nothing committed, the upload kept for a retry.
+    // A file that is not a table: a clear error naming the file as uploaded (not where the server
+    // kept it), nothing committed, and the upload gone.
     let (_, upload) = app.post("/api/v1/uploads", json!({})).await;
     let id = upload["id"].as_str().unwrap();
     let request = Request::put(format!("/api/v1/uploads/{id}/files/bad.xyz")).body(Body::from("?")).unwrap();
@@ -576,8 +577,16 @@ async fn uploads_stream_files_to_disk_then_ingest_them() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("ingest_failed")),
         "{body}"
     );
-    assert!(body["error"]["message"].as_str().unwrap().contains("bad.xyz"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("`bad.xyz`"), "{body}");
+    assert!(
+        !body.to_string().contains(&app.store.root().display().to_string()),
+        "the server's paths stay private: {body}"
+    );
     app.error("/api/v1/datasets/bad", StatusCode::NOT_FOUND, "dataset_not_found").await;
+    assert!(!app.store.layout().spill_dir().join("uploads").join(id).exists(), "a failed upload's files are removed");
+    let (status, _) = app.post(&format!("/api/v1/uploads/{id}/ingest"), json!({"name": "bad"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Uploads: files streamed to disk one request each (`PUT`, raw body, so the browser can show
 //! progress and no multipart parser holds them), with a size limit, then ingested as one dataset
 //! version. The files wait in the store's `tmp/<pid>/uploads/<id>/`, which recovery removes if the
-//! server dies, and go once ingested.
+//! server dies, which the console cannot read (see `cohort_store::console`), and which goes as
+//! soon as the ingest ends, whether it worked or not.
 
 use std::path::PathBuf;
 
@@ -119,7 +120,9 @@ pub struct IngestUpload {
 
 /// `POST /api/v1/uploads/{id}/ingest`: ingests every file of the upload as one version of
 /// `name` (one table per file) and answers with the ingest report. On any error nothing is
-/// committed; the files stay so the request can be retried.
+/// committed, and the files go too: participant data does not wait on the server for a retry
+/// that may never come (the browser sends them again). Errors name files as uploaded, never
+/// where the server kept them.
 pub async fn ingest_upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -147,21 +150,37 @@ pub async fn ingest_upload(
             created_by: "web via cohort serve".into(),
             options: IngestOptions::default(),
         };
-        let report = ingest(&store, &request, &NoProgress, &CancelToken::default()).map_err(ingest_error)?;
+        let ingested = ingest(&store, &request, &NoProgress, &CancelToken::default());
         let _ = std::fs::remove_dir_all(&dir);
+        let mut report = ingested.map_err(|e| ingest_error(e, &dir))?;
+        // The report names sources as the client sent them, not as the server stored them.
+        for t in &mut report.tables {
+            t.source = as_uploaded(&t.source, &dir);
+        }
+        for d in &mut report.documents {
+            d.source = as_uploaded(std::path::Path::new(&d.source), &dir).display().to_string();
+        }
         Ok(Json(report))
     })
     .await
 }
 
-fn ingest_error(e: cohort_ingest::IngestError) -> ApiError {
-    let hint = e.hint();
+/// `path` (or `path!entry` inside an archive) as the client named it: without the upload's folder.
+fn as_uploaded(path: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    let folder = format!("{}/", dir.display());
+    PathBuf::from(text.replace(&folder, ""))
+}
+
+fn ingest_error(e: cohort_ingest::IngestError, dir: &std::path::Path) -> ApiError {
+    let hint = e.hint().map(|h| h.replace(&format!("{}/", dir.display()), ""));
     let status = match e.class() {
         cohort_store::ErrorClass::User => StatusCode::UNPROCESSABLE_ENTITY,
         cohort_store::ErrorClass::Resource => StatusCode::INSUFFICIENT_STORAGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let error = ApiError::new(status, "ingest_failed", e.to_string());
+    let message = e.to_string().replace(&format!("{}/", dir.display()), "");
+    let error = ApiError::new(status, "ingest_failed", message);
     match hint {
         Some(h) => error.with_hint(h),
         None => error,
