@@ -115,10 +115,10 @@ fn run(
         .execute_batch(&format!("SET temp_directory = {}", quote_literal(&own_spill.0.to_string_lossy())))
         .map_err(|e| StoreError::duckdb("giving the console's session its own spill folder", e))?;
     let mut readable = Vec::new();
-    for (reference, version) in store.resolve_existing(&referenced_versions(sql))? {
-        if !may_read(version.dataset.as_str()) {
-            continue;
-        }
+    // Names the account may not read are left out before anything is looked up, so that the
+    // answer for them (`secret@99`) is the answer for a name that does not exist.
+    let references: Vec<_> = referenced_versions(sql).into_iter().filter(|r| may_read(r.dataset.as_str())).collect();
+    for (reference, version) in store.resolve_existing(&references)? {
         session.mount(store, &version, &reference.to_string())?;
         readable.push(store.layout().dataset_dir(version.dataset_id));
     }

@@ -151,7 +151,7 @@ struct HomePage {
 }
 
 async fn home(State(state): State<AppState>, Extension(who): Extension<Principal>) -> PageResult {
-    let status = server_status(&state).await?;
+    let status = server_status(&state, &who).await?;
     let datasets = list_datasets(&state, &who)
         .await?
         .into_iter()
@@ -184,7 +184,7 @@ async fn home(State(state): State<AppState>, Extension(who): Extension<Principal
         memory: status.memory_bytes.map(size).unwrap_or_else(|| "unknown".into()),
         memory_limit: size(status.memory_limit_bytes),
         datasets,
-        interrupted: interrupted_runs(&state).await?,
+        interrupted: interrupted_runs(&state, &who).await?,
         recent,
         status,
     };

@@ -47,6 +47,8 @@ pub struct TaskView {
     pub kind: &'static str,
     /// The dataset the task writes.
     pub dataset: String,
+    /// The account that started it: only it and admins see, follow or cancel the task.
+    pub owner: String,
     /// Where it is.
     pub state: TaskState,
     /// What it is doing now (`simulating patients`).
@@ -169,13 +171,14 @@ impl Default for Tasks {
 }
 
 impl Tasks {
-    /// Registers a queued task for `dataset`.
-    pub fn create(&self, kind: &'static str, dataset: &str) -> Arc<Task> {
+    /// Registers a queued task for `dataset`, started by `owner`.
+    pub fn create(&self, kind: &'static str, dataset: &str, owner: &str) -> Arc<Task> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let view = TaskView {
             id,
             kind,
             dataset: dataset.to_string(),
+            owner: owner.to_string(),
             state: TaskState::Queued,
             phase: "queued".into(),
             done: 0,

@@ -748,3 +748,132 @@ async fn the_console_reads_nothing_outside_the_datasets_it_names() {
     let audited = audited.expect("the console run is audited");
     assert_eq!(audited.entry.datasets, ["demo-trial@1"], "{audited:#?}");
 }
+
+/// Waits until task `id`, as `who` sees it, satisfies `done`; returns its view.
+async fn wait_for(app: &App, who: &Who, id: u64, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let view: serde_json::Value =
+            serde_json::from_str(&app.get(who, &format!("/api/v1/tasks/{id}")).await.body).unwrap();
+        if done(&view) {
+            return view;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "task {id}: {view}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Finding 2: grants stopped at reading. A grant-limited analyst started a run named after a
+/// dataset it cannot see (replacing it), listed every user's tasks and interrupted runs, and
+/// cancelled another analyst's run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_cover_tasks_runs_and_the_names_they_write() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let gina = app.session("granted", "gina").await;
+    let root = app.session("admin", "root").await;
+    let run = |name: &str, patients: u64| serde_json::json!({"protocol": "aflibercept-tae", "patients": patients, "years": 1, "name": name});
+
+    // A name outside the grant is refused alike whether a dataset has it or not, and nothing changes.
+    let taken = app.post_json(&gina, "/api/v1/simulations", run("registry", 100)).await;
+    let free = app.post_json(&gina, "/api/v1/simulations", run("no-such-dataset", 100)).await;
+    assert_eq!(taken.status, StatusCode::FORBIDDEN, "{}", taken.body);
+    assert_eq!((free.status, free.body.replace("no-such-dataset", "registry")), (taken.status, taken.body.clone()));
+    assert_eq!(app.store.versions(&DatasetName::new("registry").unwrap()).unwrap().len(), 1);
+
+    // Another analyst's task: invisible to gina, and her cancel reads like one of a task that
+    // does not exist; the owner and admins see it.
+    let started = app.post_json(&ana, "/api/v1/simulations", run("ana-run", 600_000)).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let id = serde_json::from_str::<serde_json::Value>(&started.body).unwrap()["id"].as_u64().unwrap();
+    let listed = |who: &Who| {
+        let (app, who) = (&app, who.clone());
+        async move {
+            let body = app.get(&who, "/api/v1/tasks").await.body;
+            serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap().iter().any(|t| t["id"] == id)
+        }
+    };
+    assert!(!listed(&gina).await && listed(&ana).await && listed(&root).await);
+    for suffix in ["", "/cancel"] {
+        let method = if suffix.is_empty() { Method::GET } else { Method::POST };
+        let json = || Some(("application/json", "{}".to_string()));
+        let mine = app.send(&gina, method.clone(), &format!("/api/v1/tasks/{id}{suffix}"), json()).await;
+        let none = app.send(&gina, method, &format!("/api/v1/tasks/9999{suffix}"), json()).await;
+        assert_eq!(mine.status, StatusCode::NOT_FOUND, "{suffix}: {}", mine.body);
+        assert_eq!(mine.body.replace(&format!("task {id} "), "task 9999 "), none.body, "{suffix}");
+    }
+    let events = app.get(&gina, &format!("/api/v1/tasks/{id}/events")).await;
+    assert_eq!(events.status, StatusCode::NOT_FOUND);
+    let view = wait_for(&app, &ana, id, |v| {
+        v["done"].as_u64().unwrap_or(0) > 0 || v["state"] != "running" && v["state"] != "queued"
+    })
+    .await;
+    assert_ne!(view["state"], "cancelled", "gina's cancel did nothing");
+    let cancel = app.post_json(&ana, &format!("/api/v1/tasks/{id}/cancel"), serde_json::json!({})).await;
+    assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
+    assert_eq!(wait_for(&app, &ana, id, |v| v["state"] == "cancelled").await["owner"], "ana");
+
+    // The interrupted run is ana's business: gina neither sees nor resumes it.
+    let interrupted = |who: &Who| {
+        let (app, who) = (&app, who.clone());
+        async move { app.get(&who, "/api/v1/simulations/interrupted").await.body.contains("ana-run") }
+    };
+    assert!(interrupted(&ana).await && !interrupted(&gina).await);
+    let resume = app.post_json(&gina, "/api/v1/simulations/ana-run/resume", serde_json::json!({})).await;
+    let nothing = app.post_json(&gina, "/api/v1/simulations/no-such-run/resume", serde_json::json!({})).await;
+    assert_eq!(resume.status, StatusCode::NOT_FOUND, "{}", resume.body);
+    assert_eq!(resume.body.replace("ana-run", "no-such-run"), nothing.body);
+    assert!(!app.get(&gina, "/").await.body.contains("ana-run"), "the home page lists only gina's runs");
+}
+
+/// Finding 4: names leaked through the status, the home page and errors about versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_outside_the_grant_are_never_told() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let gina = app.session("granted", "gina").await;
+    let store = app.store.root().display().to_string();
+    for path in ["/api/v1/status", "/", "/api/v1/datasets", "/query", "/simulate"] {
+        let reply = app.get(&gina, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert!(!reply.body.contains("registry"), "{path} names a dataset outside the grant: {}", reply.body);
+        assert!(!reply.body.contains(&store), "{path} tells a non-admin where the store is");
+    }
+    let status: serde_json::Value = serde_json::from_str(&app.get(&gina, "/api/v1/status").await.body).unwrap();
+    assert_eq!(status["datasets"], 2, "only the granted datasets are counted: {status}");
+    // `notthere` has as many letters as `registry`, so that errors quoting the query line up.
+    for (secret, missing) in [
+        ("SELECT * FROM \"registry@99\".people", "SELECT * FROM \"notthere@99\".people"),
+        ("SELECT * FROM \"registry@1\".people", "SELECT * FROM \"notthere@1\".people"),
+        ("SELECT * FROM registry.people", "SELECT * FROM notthere.people"),
+    ] {
+        let a = app.post_json(&gina, "/api/v1/query", serde_json::json!({ "sql": secret })).await;
+        let b = app.post_json(&gina, "/api/v1/query", serde_json::json!({ "sql": missing })).await;
+        assert_eq!(a.status, b.status, "{secret}: {} / {}", a.body, b.body);
+        assert_eq!(a.body.replace("registry", "notthere"), b.body, "{secret}");
+    }
+}
+
+/// Finding 5: one analyst's query history showed another's queries, literals and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_account_sees_its_own_query_history() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let gina = app.session("granted", "gina").await;
+    let root = app.session("admin", "root").await;
+    let sql = "SELECT count(*) AS n FROM \"demo-trial\".patients WHERE patient_id <> 'CANARY-PRIVATE-1'";
+    assert_eq!(app.post_json(&ana, "/api/v1/query", serde_json::json!({ "sql": sql })).await.status, StatusCode::OK);
+    let mine = "SELECT 1 AS gina_was_here FROM \"demo-trial\".patients LIMIT 1";
+    assert_eq!(app.post_json(&gina, "/api/v1/query", serde_json::json!({ "sql": mine })).await.status, StatusCode::OK);
+    let history = |who: &Who| {
+        let (app, who) = (&app, who.clone());
+        async move { app.get(&who, "/api/v1/query/history").await.body }
+    };
+    let (for_ana, for_gina, for_root) = (history(&ana).await, history(&gina).await, history(&root).await);
+    assert!(for_ana.contains("CANARY-PRIVATE-1") && !for_ana.contains("gina_was_here"), "{for_ana}");
+    assert!(!for_gina.contains("CANARY-PRIVATE-1") && for_gina.contains("gina_was_here"), "{for_gina}");
+    assert!(for_root.contains("CANARY-PRIVATE-1") && for_root.contains("gina_was_here"), "admins see every query");
+    assert!(!app.get(&gina, "/query").await.body.contains("CANARY-PRIVATE-1"), "nor on the console's page");
+}

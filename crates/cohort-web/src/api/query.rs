@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Query, State};
-use cohort_auth::Principal;
+use cohort_auth::{Principal, Role};
 use cohort_store::console::{HistoryEntry, history, run_console};
 use serde::{Deserialize, Serialize};
 
@@ -105,12 +105,17 @@ pub async fn list_history(
     Ok(Json(query_history(&state, &who, query.limit.unwrap_or(100)).await?))
 }
 
-/// The newest `limit` console runs over datasets `who` may see.
+/// The newest `limit` console runs of `who` (of everyone, for an admin): a query's text holds
+/// what its author typed (an identifier, a note), which is theirs alone.
 pub async fn query_history(state: &AppState, who: &Principal, limit: usize) -> Result<Vec<HistoryEntry>, ApiError> {
     let store = state.store.clone();
     let who = who.clone();
     blocking(move || {
-        let visible = |e: &HistoryEntry| e.datasets.iter().all(|d| who.may_see(d.split('@').next().unwrap_or(d)));
+        let own = format!("web:{}", who.user);
+        let visible = |e: &HistoryEntry| {
+            (who.has(Role::Admin) || e.by == own)
+                && e.datasets.iter().all(|d| who.may_see(d.split('@').next().unwrap_or(d)))
+        };
         Ok(history(&store, usize::MAX)?.into_iter().filter(visible).take(limit).collect())
     })
     .await

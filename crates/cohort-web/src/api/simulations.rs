@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cohort_analysis::results::run_results;
 use cohort_analysis::timeline::{Timeline, patient_timeline};
+use cohort_auth::Principal;
 use cohort_sim::job::{
     JobError, Provenance, check_name_free_for_simulation, interrupted_run, resume_in_store, run_in_store,
 };
@@ -178,9 +179,19 @@ fn threads() -> usize {
 /// `POST /api/v1/simulations`: starts a run in the background; answers 202 with its task.
 pub async fn start(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Json(request): Json<SimulationRequest>,
 ) -> Result<(StatusCode, Json<TaskView>), ApiError> {
     let checked = check(&request)?;
+    if !who.may_see(checked.name.as_str()) {
+        // One answer whether or not a dataset of that name exists: grants do not reveal names.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "outside_grant",
+            format!("`{}` is not among the datasets granted to `{}`", checked.name, who.user),
+        )
+        .with_hint("name the run after a dataset granted to you, or ask an admin to grant the name"));
+    }
     let store = state.store.clone();
     let name = checked.name.clone();
     blocking(move || {
@@ -195,7 +206,7 @@ pub async fn start(
         Ok(())
     })
     .await?;
-    let task = claim(&state, "simulate", &checked.name)?;
+    let task = claim(&state, "simulate", &checked.name, &who)?;
     let store = state.store.clone();
     state.tasks.spawn(task.clone(), move |task: &Task| {
         let run = RunSpec {
@@ -221,16 +232,23 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, Json(task.view())))
 }
 
-/// Registers a task for `name`, refusing when one is already writing it.
-fn claim(state: &AppState, kind: &'static str, name: &DatasetName) -> Result<Arc<Task>, ApiError> {
+/// Registers a task of `who` for `name`, refusing when one is already writing it (whose number
+/// only its owner and admins are told).
+fn claim(state: &AppState, kind: &'static str, name: &DatasetName, who: &Principal) -> Result<Arc<Task>, ApiError> {
     if let Some(existing) = state.tasks.active_for(name.as_str()) {
+        let view = existing.view();
+        let which = if crate::api::tasks::may_see_task(who, &view) {
+            format!("task {}", view.id)
+        } else {
+            "another task".to_string()
+        };
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "task_running",
-            format!("task {} is already writing `{name}`", existing.view().id),
+            format!("{which} is already writing `{name}`"),
         ));
     }
-    Ok(state.tasks.create(kind, name.as_str()))
+    Ok(state.tasks.create(kind, name.as_str(), &who.user))
 }
 
 fn finish(outcome: Result<cohort_sim::job::JobOutcome, JobError>) -> Result<Option<u32>, (TaskState, String)> {
@@ -264,13 +282,16 @@ pub struct InterruptedRun {
     pub running: bool,
 }
 
-/// `GET /api/v1/simulations/interrupted`: runs that can be resumed.
-pub async fn interrupted(State(state): State<AppState>) -> Result<Json<Vec<InterruptedRun>>, ApiError> {
-    Ok(Json(interrupted_runs(&state).await?))
+/// `GET /api/v1/simulations/interrupted`: runs that can be resumed, of the datasets `who` may see.
+pub async fn interrupted(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<Vec<InterruptedRun>>, ApiError> {
+    Ok(Json(interrupted_runs(&state, &who).await?))
 }
 
-/// Runs that can be resumed (started here or by `cohort simulate`).
-pub async fn interrupted_runs(state: &AppState) -> Result<Vec<InterruptedRun>, ApiError> {
+/// Runs that can be resumed (started here or by `cohort simulate`), of the datasets `who` may see.
+pub async fn interrupted_runs(state: &AppState, who: &Principal) -> Result<Vec<InterruptedRun>, ApiError> {
     let store = state.store.clone();
     let runs = blocking(move || {
         let mut runs = Vec::new();
@@ -289,6 +310,7 @@ pub async fn interrupted_runs(state: &AppState) -> Result<Vec<InterruptedRun>, A
     .await?;
     Ok(runs
         .into_iter()
+        .filter(|r| who.may_see(&r.dataset))
         .map(|mut r| {
             r.running = state.tasks.active_for(&r.dataset).is_some();
             r
@@ -299,10 +321,12 @@ pub async fn interrupted_runs(state: &AppState) -> Result<Vec<InterruptedRun>, A
 /// `POST /api/v1/simulations/{name}/resume`: finishes an interrupted run in the background.
 pub async fn resume(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<TaskView>), ApiError> {
+    // The access guard has checked the name against the grants, as for any route naming one.
     let name = DatasetName::new(&name)?;
-    let task = claim(&state, "resume", &name)?;
+    let task = claim(&state, "resume", &name, &who)?;
     let store = state.store.clone();
     state.tasks.spawn(task.clone(), move |task: &Task| {
         let exec = Execution {

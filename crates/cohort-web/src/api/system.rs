@@ -1,7 +1,8 @@
 //! The server and its store: size on disk, memory in use against the limit, recent activity.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
+use cohort_auth::{Principal, Role};
 use serde::Serialize;
 
 use crate::error::{ApiError, blocking};
@@ -10,11 +11,12 @@ use crate::state::AppState;
 /// What the home page shows about the server.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    /// The store's directory.
-    pub store: String,
+    /// The store's directory (told to admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     /// Bytes the store takes on disk.
     pub store_bytes: u64,
-    /// Datasets in the store.
+    /// Datasets in the store that the account may see.
     pub datasets: usize,
     /// The server's resident memory in bytes, when the system says.
     pub memory_bytes: Option<u64>,
@@ -24,7 +26,7 @@ pub struct Status {
     pub version: &'static str,
     /// When the server started.
     pub started_at: jiff::Timestamp,
-    /// The latest changes: `(dataset, version, when, by whom)`, newest first.
+    /// The latest changes to datasets the account may see, newest first.
     pub recent: Vec<Activity>,
 }
 
@@ -42,20 +44,25 @@ pub struct Activity {
 }
 
 /// `GET /api/v1/status`.
-pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    Ok(Json(server_status(&state).await?))
+pub async fn status(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<Status>, ApiError> {
+    Ok(Json(server_status(&state, &who).await?))
 }
 
-/// The server's status now.
-pub async fn server_status(state: &AppState) -> Result<Status, ApiError> {
+/// The server's status now, as `who` may see it: datasets outside their grants are not counted
+/// or named, and only admins are told where the store is.
+pub async fn server_status(state: &AppState, who: &Principal) -> Result<Status, ApiError> {
     let state = state.clone();
+    let who = who.clone();
     let started_at = state.started;
     blocking(move || {
         let store = &state.store;
-        let mut datasets = (*state.datasets()?).clone();
+        let mut datasets: Vec<_> = state.datasets()?.iter().filter(|d| who.may_see(d.name.as_str())).cloned().collect();
         datasets.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
         Ok(Status {
-            store: store.root().display().to_string(),
+            store: who.has(Role::Admin).then(|| store.root().display().to_string()),
             store_bytes: state.store_bytes(),
             datasets: datasets.len(),
             memory_bytes: resident_bytes(),
