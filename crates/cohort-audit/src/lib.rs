@@ -18,11 +18,13 @@ shows (`--expect`).
 */
 #![deny(missing_docs)]
 
+mod anchor;
 mod error;
 mod group;
 mod log;
 mod record;
 
+pub use anchor::{Anchor, last_anchor, record_anchor};
 pub use error::AuditError;
 pub use group::GroupWriter;
 pub use log::{AuditLog, Filter, GENESIS, Head, Problem, Verification, parse_since};

@@ -360,11 +360,22 @@ pub enum TokenCommand {
 pub enum AuditCommand {
     /// Check every entry's hash and its link to the one before, and the head: any edited,
     /// deleted, inserted, reordered or cut-off entry is found. Exit code 3 if the log is not intact.
+    ///
+    /// The log checks itself against its own head file, so a log cut at its end with the head
+    /// rewritten to match would pass: keep the head somewhere else (`--record FILE` on another
+    /// disk or machine, or the hash printed in a ticket) and check against it later.
     Verify {
         /// The head hash recorded earlier somewhere else (an earlier `verify`): the log must
         /// still contain it, which catches a wholesale rewrite of both files.
-        #[arg(long, value_name = "HASH")]
+        #[arg(long, value_name = "HASH", conflicts_with = "expect_from")]
         expect: Option<String>,
+        /// Like `--expect`, with the newest head recorded in FILE by `--record`.
+        #[arg(long, value_name = "FILE")]
+        expect_from: Option<std::path::PathBuf>,
+        /// After a verification that finds the log intact, append its head to FILE (kept
+        /// outside the store), for a later `--expect-from FILE`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<std::path::PathBuf>,
     },
     /// Show entries, oldest first.
     Show {

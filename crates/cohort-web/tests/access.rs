@@ -877,3 +877,25 @@ async fn each_account_sees_its_own_query_history() {
     assert!(for_root.contains("CANARY-PRIVATE-1") && for_root.contains("gina_was_here"), "admins see every query");
     assert!(!app.get(&gina, "/query").await.body.contains("CANARY-PRIVATE-1"), "nor on the console's page");
 }
+
+/// Finding 7: a HEAD request was recorded as having served rows, though no body left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_request_is_recorded_as_such() {
+    let app = app();
+    app.add_users();
+    let ana = app.session("analyst", "ana").await;
+    let path = "/api/v1/datasets/registry/tables/people/rows";
+    let head = app.send(&ana, Method::HEAD, path, None).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.bytes.is_empty(), "no body");
+    let get = app.get(&ana, path).await;
+    assert_eq!(get.status, StatusCode::OK);
+    let records: Vec<Record> = app.audit().into_iter().filter(|r| r.entry.action == "dataset.rows").collect();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert!(records[0].entry.asked.as_deref().unwrap().starts_with("HEAD "), "{records:#?}");
+    assert_eq!(
+        (records[0].entry.rows, records[0].entry.detail.as_deref()),
+        (None, Some("HEAD: headers only, no rows sent"))
+    );
+    assert_eq!(records[1].entry.rows, Some(30), "the GET served its rows");
+}

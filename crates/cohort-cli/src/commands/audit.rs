@@ -12,8 +12,32 @@ pub fn run(ctx: &Context, command: &AuditCommand) -> anyhow::Result<ExitStatus> 
     let store = ctx.open_store()?;
     let log = AuditLog::new(store.layout().audit_dir());
     match command {
-        AuditCommand::Verify { expect } => {
-            let check = log.verify(expect.as_deref())?;
+        AuditCommand::Verify { expect, expect_from, record } => {
+            let anchor = match expect_from {
+                Some(file) => Some(
+                    cohort_audit::last_anchor(file)?
+                        .with_context(|| format!("{} records no head yet (write one with `--record`)", file.display()))?
+                        .head,
+                ),
+                None => expect.clone(),
+            };
+            let check = log.verify(anchor.as_deref())?;
+            if anchor.is_none() {
+                ctx.note(
+                    "warning: checked against the log's own head file only; a log cut at its end with its head \
+                     rewritten to match would pass. Keep the head elsewhere (`--record FILE` on another disk, or \
+                     the hash below in a ticket) and check later with `--expect-from FILE` or `--expect HASH`.",
+                );
+            }
+            if let Some(file) = record.as_ref().filter(|_| check.is_intact()) {
+                let recorded = cohort_audit::record_anchor(file, &check)?;
+                ctx.note(format!(
+                    "Recorded head {} ({} entries) in {}",
+                    recorded.head,
+                    recorded.entries,
+                    file.display()
+                ));
+            }
             if ctx.global.json {
                 println!("{}", serde_json::to_string_pretty(&check)?);
             } else if check.is_intact() {

@@ -114,6 +114,48 @@ fn audit_verify_finds_tampering_and_show_filters() {
     assert!(r.stdout.contains("no entry has the expected hash"), "{}", r.stdout);
 }
 
+/// Finding 7: a log whose end was cut and whose head file was rewritten to match passed
+/// `verify` without a word. It still passes on its own (nothing in the store can tell), but
+/// `verify` says so, and a head recorded outside the store with `--record` catches it.
+#[test]
+fn a_cut_log_with_a_matching_head_is_caught_by_a_head_kept_elsewhere() {
+    let env = Env::new();
+    let csv = env.write("people.csv", "id,name\n1,Ann\n2,Bo\n");
+    env.ok(&["ingest", csv.to_str().unwrap(), "--name", "people"]);
+    for _ in 0..3 {
+        env.ok(&["query", "SELECT * FROM people.people"]);
+    }
+    let anchors = env.path("elsewhere/anchors.jsonl");
+    std::fs::create_dir_all(anchors.parent().unwrap()).unwrap();
+    let plain = env.ok(&["audit", "verify"]);
+    assert!(plain.stderr.contains("warning: checked against the log's own head file only"), "{}", plain.stderr);
+    let recorded = env.ok(&["audit", "verify", "--record", anchors.to_str().unwrap()]);
+    assert!(recorded.stderr.contains("Recorded head"), "{}", recorded.stderr);
+    env.ok(&["audit", "verify", "--expect-from", anchors.to_str().unwrap()]);
+
+    // Cut the last two entries and rewrite the head to the new last one, as an intruder would.
+    let log = env.store().join("audit/audit.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kept: Vec<&str> = text.lines().take(text.lines().count() - 2).collect();
+    std::fs::write(&log, kept.join("\n") + "\n").unwrap();
+    let last: serde_json::Value = serde_json::from_str(kept.last().unwrap()).unwrap();
+    let head = serde_json::json!({"seq": last["seq"], "hash": last["hash"]});
+    std::fs::write(env.store().join("audit/audit.head"), head.to_string()).unwrap();
+
+    let fooled = env.ok(&["audit", "verify"]);
+    assert!(
+        fooled.stdout.contains("intact") && fooled.stderr.contains("warning"),
+        "{}{}",
+        fooled.stdout,
+        fooled.stderr
+    );
+    let caught = env.fails(&["audit", "verify", "--expect-from", anchors.to_str().unwrap()], 3);
+    assert!(caught.stdout.contains("no entry has the expected hash"), "{}", caught.stdout);
+    let nothing = env.write("empty-anchors.jsonl", "");
+    let r = env.fails(&["audit", "verify", "--expect-from", nothing.to_str().unwrap()], 1);
+    assert!(r.stderr.contains("records no head yet"), "{}", r.stderr);
+}
+
 #[test]
 fn serve_needs_an_admin_account_for_any_address_but_loopback() {
     let env = Env::new();

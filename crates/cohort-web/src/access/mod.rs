@@ -255,8 +255,13 @@ async fn record(
     } else {
         Vec::new()
     };
-    entry.rows = if outcome == Outcome::Served { served.rows } else { None };
-    entry.detail = detail;
+    // A HEAD request runs the GET handler, whose body (and rows) the server then drops.
+    let headers_only = r.asked.starts_with("HEAD ");
+    entry.rows = if outcome == Outcome::Served && !headers_only { served.rows } else { None };
+    entry.detail = match (headers_only, detail) {
+        (true, None) => Some("HEAD: headers only, no rows sent".into()),
+        (_, detail) => detail,
+    };
     write_audit(state, entry, r.route.as_deref().unwrap_or("?")).await
 }
 
