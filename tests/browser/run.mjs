@@ -287,7 +287,7 @@ await check("logging out ends the session", async () => {
 // The public face (`cohort serve --public`) of the demo trial, published by the test.
 const publicBase = process.env.COHORT_PUBLIC_URL;
 if (publicBase) {
-  await check("the public dashboard draws the published bundle and shows hidden counts as hidden", async () => {
+  await check("the public dashboard draws the published bundle and never names a suppressed cell", async () => {
     await page.goto(`${publicBase}/`);
     await page.click("#bundles a[href='/datasets/demo-trial']");
     await page.waitForURL(/\/datasets\/demo-trial$/);
@@ -303,7 +303,10 @@ if (publicBase) {
     }
     assert.equal(await page.getAttribute("#chart-retention", "data-state"), "drawn");
     const site = await page.locator("#table-site tbody").textContent();
-    assert.ok(site.includes("hidden") && !site.includes("S0"), `sites are numbered, small ones hidden: ${site}`);
+    const siteTable = bundle.tables.find((t) => t.id === "site");
+    assert.ok(!site.includes("S0"), `sites are numbered, never named: ${site}`);
+    for (const c of siteTable.cells) assert.ok(c.key === "(others, suppressed)" || c.count === null || c.count >= bundle.k, `site ${c.key}: ${c.count}`);
+    if (siteTable.cells.some((c) => c.key === "(others, suppressed)")) assert.ok(site.includes("(others, suppressed)"), site);
   });
 }
 

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use compute::{DictionaryEntry, Longitudinal, NumericSummary};
 pub use profile::Profile;
-pub use suppress::{Cell, DEFAULT_K, Table};
+pub use suppress::{Cell, DEFAULT_K, SUPPRESSED_KEY, Table};
 
 /// What a bundle file says it is.
 pub const FORMAT: &str = "cohort-public-bundle/1";
@@ -72,6 +72,18 @@ pub enum PublishError {
         /// Why.
         message: String,
     },
+    /// k is below the floor without the profile saying why.
+    #[error(
+        "k = {k} is below the floor of {floor}: counts from {k} to {} would be published; a profile that \
+         must publish so says `allow_k_below: {floor}` and why in `k_reason: ...` (recorded in the bundle)",
+        floor - 1
+    )]
+    KBelowFloor {
+        /// The k asked for.
+        k: u64,
+        /// [`DEFAULT_K`].
+        floor: u64,
+    },
     /// A bundle's contents do not match its checksum.
     #[error(
         "the bundle {} was changed after it was published (its checksum does not match its contents); \
@@ -97,6 +109,9 @@ pub struct Bundle {
     pub published_at: Timestamp,
     /// The suppression threshold.
     pub k: u64,
+    /// Why k is below [`DEFAULT_K`], the floor, when it is (from the profile's `k_reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_reason: Option<String>,
     /// The SHA-256 of the profile file.
     pub profile_sha256: String,
     /// The data cutoff used.
@@ -198,6 +213,7 @@ pub fn publish(
         require_columns(&v.table, &columns)?;
     }
     let k = k.or(profile.k).unwrap_or(DEFAULT_K);
+    let k_reason = profile.allowance_below_floor(k)?;
     let mut session = Session::new(store)?;
     session.mount(store, &version, "d")?;
     let figures = compute::figures(session.connection(), profile, k)?;
@@ -207,6 +223,7 @@ pub fn publish(
         version: version.version,
         published_at: Timestamp::now(),
         k,
+        k_reason,
         profile_sha256: hex::encode(Sha256::digest(profile_text.as_bytes())),
         cutoff: figures.cutoff,
         participants: figures.participants,

@@ -36,9 +36,33 @@ pub struct Profile {
     /// The data cutoff (`YYYY-MM-DD`); default: the latest date in the data.
     #[serde(default)]
     pub cutoff: Option<String>,
-    /// The suppression threshold: counts from 1 to k-1 are never published (default 11).
+    /// The suppression threshold: counts from 1 to k-1 are never published (default 11, which
+    /// is also the floor).
     #[serde(default)]
     pub k: Option<u64>,
+    /// Acknowledges publishing with k below this floor: must be 11 ([`crate::DEFAULT_K`]) to allow
+    /// a lower k, and needs `k_reason`.
+    #[serde(default)]
+    pub allow_k_below: Option<u64>,
+    /// Why this dataset may be published with k below the floor (an ethics approval, say); recorded
+    /// in every bundle published so.
+    #[serde(default)]
+    pub k_reason: Option<String>,
+}
+
+impl Profile {
+    /// For a `k` below the floor, the profile's reason for allowing it (recorded in the bundle);
+    /// an error when the profile does not allow it. `None` for a k at or above the floor.
+    pub fn allowance_below_floor(&self, k: u64) -> Result<Option<String>, PublishError> {
+        if k >= crate::DEFAULT_K {
+            return Ok(None);
+        }
+        let reason = self.k_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        match (self.allow_k_below, reason) {
+            (Some(floor), Some(reason)) if floor == crate::DEFAULT_K && k >= 2 => Ok(Some(reason.to_string())),
+            _ => Err(PublishError::KBelowFloor { k, floor: crate::DEFAULT_K }),
+        }
+    }
 }
 
 /// The longitudinal part of a profile.

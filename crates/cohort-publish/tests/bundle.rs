@@ -1,7 +1,7 @@
 //! Publishing generated datasets and scanning every number of the bundle: no count from 1 to
 //! k-1 anywhere, and no hidden cell recoverable from a table's total.
 
-use cohort_publish::{Bundle, Profile, PublishError, publish, suppress::is_small};
+use cohort_publish::{Bundle, Profile, PublishError, SUPPRESSED_KEY, publish, suppress::is_small};
 use cohort_store::{DatasetKind, DatasetName, Settings, Store, TableName, VersionMeta, VersionRef};
 use proptest::prelude::*;
 
@@ -84,8 +84,23 @@ fn check(bundle: &Bundle) -> Result<(), TestCaseError> {
         } else {
             prop_assert!(t.cells.iter().all(|c| c.count.is_none()), "{}: a hidden total hides every cell", t.id);
         }
+        // No label of a cell from 1 to k-1 (or hidden to protect one) appears: hidden cells are
+        // one unnamed cell, and a table with one lists no zeros beside it.
+        let merged = t.cells.iter().any(|c| c.key == SUPPRESSED_KEY);
+        for c in t.cells.iter().filter(|c| c.key != SUPPRESSED_KEY) {
+            let n = c.count;
+            prop_assert!(n.is_some_and(|n| !is_small(n, k)), "{}: `{}` listed with {n:?}", t.id, c.key);
+            prop_assert!(!(merged && n == Some(0)), "{}: `{}` listed as 0 beside suppressed cells", t.id, c.key);
+        }
     }
     Ok(())
+}
+
+/// The profile, allowing a k below the floor with a reason.
+fn profile_allowing_low_k() -> String {
+    format!(
+        "{PROFILE}allow_k_below: 11\nk_reason: \"aggregate counts of 5 and more approved by the ethics board (ref. 2026-17)\"\n"
+    )
 }
 
 /// Integers under keys that hold counts of participants or visits.
@@ -111,8 +126,10 @@ proptest! {
     fn no_small_count_and_nothing_recoverable(seed in 0u64..1000, participants in 1usize..400, k in prop_oneof![Just(11u64), 2u64..30]) {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with(dir.path(), seed, participants);
-        let profile: Profile = serde_saphyr::from_str(PROFILE).unwrap();
-        let bundle = publish(&store, &VersionRef::parse("reg").unwrap(), &profile, PROFILE, Some(k)).unwrap();
+        let text = profile_allowing_low_k();
+        let profile: Profile = serde_saphyr::from_str(&text).unwrap();
+        let bundle = publish(&store, &VersionRef::parse("reg").unwrap(), &profile, &text, Some(k)).unwrap();
+        prop_assert_eq!(bundle.k_reason.is_some(), k < 11);
         check(&bundle)?;
         // Sites are never named.
         let text = String::from_utf8(bundle.to_json()).unwrap();
@@ -165,4 +182,34 @@ fn an_edited_bundle_is_refused_and_a_bad_profile_is_explained() {
     std::fs::write(&file, "table: participants\nparticipant: id\nsites: site\n").unwrap();
     let err = Profile::read(&file).unwrap_err().to_string();
     assert!(err.contains("bad.yaml") && err.contains("sites"), "{err}");
+}
+
+/// Finding 6: `--k 2` was accepted, and a 4-participant bundle listed a rare diagnosis and one
+/// enrolment month per participant, each with its count hidden.
+#[test]
+fn k_has_a_floor_and_suppressed_cells_are_never_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), 11, 4);
+    let profile: Profile = serde_saphyr::from_str(PROFILE).unwrap();
+    let reg = VersionRef::parse("reg").unwrap();
+    let err = publish(&store, &reg, &profile, PROFILE, Some(2)).unwrap_err();
+    assert!(matches!(err, PublishError::KBelowFloor { k: 2, floor: 11 }), "{err}");
+    assert!(err.to_string().contains("allow_k_below: 11") && err.to_string().contains("k_reason"), "{err}");
+    let no_reason: Profile = serde_saphyr::from_str(&format!("{PROFILE}allow_k_below: 11\n")).unwrap();
+    assert!(publish(&store, &reg, &no_reason, PROFILE, Some(5)).is_err(), "a reason is needed too");
+
+    let bundle = publish(&store, &reg, &profile, PROFILE, None).unwrap();
+    let text = String::from_utf8(bundle.to_json()).unwrap();
+    for rare in ["rare", "RVO", "DMO", "AMD", "\"F\"", "\"M\"", "\"X\""] {
+        assert!(!text.contains(rare), "{rare} is named in a bundle of 4 participants");
+    }
+    let months = bundle.table("enrolment-by-month").unwrap();
+    assert_eq!(months.cells.len(), 1, "no month is listed one by one: {:?}", months.cells);
+    assert_eq!((months.cells[0].key.as_str(), months.cells[0].count), (SUPPRESSED_KEY, None));
+
+    let text = profile_allowing_low_k();
+    let low: Profile = serde_saphyr::from_str(&text).unwrap();
+    let bundle = publish(&store, &reg, &low, &text, Some(2)).unwrap();
+    assert_eq!(bundle.k, 2);
+    assert!(bundle.k_reason.as_deref().unwrap().contains("ethics board"), "the reason is in the bundle");
 }

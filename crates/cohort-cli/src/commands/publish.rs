@@ -20,19 +20,20 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> anyhow::Result<ExitStatus> {
     entry.detail = Some(format!("k = {}, {} tables, to {}", bundle.k, bundle.tables.len(), output.display()));
     super::audit::record(&store, entry)?;
     cohort_store::fsutil::write_atomic(&output, &bundle.to_json())?;
-    let hidden: usize = bundle.tables.iter().map(|t| t.hidden()).sum();
+    let hidden = bundle.tables.iter().filter(|t| t.has_suppressed()).count();
     let cells: usize = bundle.tables.iter().map(|t| t.cells.len()).sum();
     if ctx.global.json {
         println!(
             "{}",
             serde_json::json!({
                 "bundle": output, "dataset": bundle.dataset, "version": bundle.version, "k": bundle.k,
-                "tables": bundle.tables.len(), "cells": cells, "suppressed": hidden, "checksum": bundle.checksum,
+                "tables": bundle.tables.len(), "cells": cells, "tables_with_suppressed_cells": hidden,
+                "k_reason": bundle.k_reason, "checksum": bundle.checksum,
             })
         );
     } else {
         ctx.note(format!(
-            "published {}@{} to {}: {} tables, {cells} cells of which {hidden} suppressed (k = {})",
+            "published {}@{} to {}: {} tables ({hidden} with suppressed cells), {cells} cells (k = {})",
             bundle.dataset,
             bundle.version,
             output.display(),

@@ -21,7 +21,8 @@ pub(super) struct TableView {
     pub dimension: String,
     pub rows: Vec<RowView>,
     pub total: String,
-    pub hidden: usize,
+    /// Whether cells were suppressed (counted together, unnamed).
+    pub suppressed: bool,
 }
 
 /// A numeric column's summary.
@@ -72,6 +73,7 @@ pub(super) struct Dashboard {
     pub published: String,
     pub cutoff: String,
     pub k: u64,
+    pub k_reason: Option<String>,
     pub figures: Vec<Figure>,
     pub enrolment: Option<TableView>,
     pub categories: Vec<TableView>,
@@ -123,7 +125,7 @@ impl TableView {
                 .map(|c| RowView { key: c.key.clone(), count: count(c.count), share: share(c.count, table.total) })
                 .collect(),
             total: count(table.total),
-            hidden: table.hidden(),
+            suppressed: table.has_suppressed(),
         }
     }
 }
@@ -213,6 +215,7 @@ impl Dashboard {
             published: bundle.published_at.strftime("%Y-%m-%d").to_string(),
             cutoff: bundle.cutoff.clone().unwrap_or_else(|| "none".into()),
             k: bundle.k,
+            k_reason: bundle.k_reason.clone(),
             figures,
             enrolment,
             categories,
