@@ -11,6 +11,7 @@
   python3 scripts/bench.py migrate  [--files 10000 --entities 1000000]  # cohort migrate of many legacy JSON files
   python3 scripts/bench.py audit                              # what the audit log costs a participant-level request (wrk)
   python3 scripts/bench.py wide     [--columns 500,1000,2000 --rows 1000]  # wide CSVs: cohort ingest vs DuckDB COPY
+  python3 scripts/bench.py admission [--repeat 3]                        # what the engine slots cost one console query
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -439,6 +440,57 @@ def audit(args):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def admission(args):
+    """What the server's engine slots (one memory budget shared by its queries) cost one query:
+    the same console query, one at a time, against a server with the slots and one started with
+    `--engine-slots 0` (no admission control, as before), alternating request by request."""
+    import json
+    import urllib.request
+
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    csv = os.path.join(work, "people.csv")
+    with open(csv, "w") as f:
+        f.write("person_id,name,age\n")
+        for i in range(100_000):
+            f.write(f"P{i:06},Person {i},{20 + i % 60}\n")
+    store = os.path.join(work, "store")
+    subprocess.run([COHORT, "--store", store, "--quiet", "ingest", csv, "--name", "people"], check=True)
+    subprocess.run([COHORT, "--store", store, "--quiet", "user", "add", "admin", "--role", "admin", "--password-stdin"],
+                   input="plum violin harbour\n", text=True, check=True)
+    token = json.loads(subprocess.run([COHORT, "--store", store, "--json", "user", "token", "add", "admin"],
+                                      check=True, capture_output=True, text=True).stdout)["token"]
+    servers = {}
+    for label, extra in [("with engine slots (default: 4 under 1 GB)", []), ("without (--engine-slots 0)", ["--engine-slots", "0"])]:
+        proc = subprocess.Popen([COHORT, "--store", store, "--json", "serve", "--addr", "127.0.0.1:0", *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        servers[label] = (proc, json.loads(proc.stdout.readline())["url"].rstrip("/"))
+    body = json.dumps({"sql": "SELECT age, count(*) AS n FROM people.people GROUP BY age ORDER BY age"}).encode()
+
+    def query(url):
+        request = urllib.request.Request(url + "/api/v1/query", data=body, method="POST", headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        start = time.perf_counter()
+        with urllib.request.urlopen(request) as response:
+            response.read()
+        return (time.perf_counter() - start) * 1000
+
+    times = {label: [] for label in servers}
+    for _ in range(20):  # warm both
+        for label, (_, url) in servers.items():
+            query(url)
+    for _ in range(args.repeat * 100):
+        for label, (_, url) in servers.items():
+            times[label].append(query(url))
+    for proc, _ in servers.values():
+        proc.terminate(); proc.wait()
+    print(f"One console query (GROUP BY over 100,000 rows), {args.repeat * 100} times each, alternating:\n")
+    print("| server | p50 ms | p90 ms | mean ms |\n|---|---:|---:|---:|")
+    for label, t in times.items():
+        t.sort()
+        print(f"| {label} | {t[len(t) // 2]:.2f} | {t[len(t) * 9 // 10]:.2f} | {statistics.mean(t):.2f} |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def deid(args):
     """What de-identifying costs an export: `cohort export` of a simulation's visit table as it is,
     and under a profile that pseudonymises the patient id (a keyed hash, joined from a table of
@@ -528,7 +580,7 @@ def wide(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission"])
     p.add_argument("--columns", default="500,1000,2000")
     p.add_argument("--baseline", default=None, help="ingest: another cohort binary to run side by side")
     p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
@@ -546,7 +598,7 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -246,6 +246,12 @@ pub struct ServeArgs {
     /// checksum is verified first; an edited bundle is refused.
     #[arg(long, value_name = "BUNDLE", num_args = 1.., conflicts_with_all = ["demo", "insecure_cookies"])]
     pub public: Vec<std::path::PathBuf>,
+    /// Queries, downloads and other data work that may run at once, sharing `--memory-limit`
+    /// (the cap of the whole process) equally; more wait their turn (503 after 30 s). Default:
+    /// one per 250 MB of the cap, at most 8. `0` gives each its own whole cap and no limit on how
+    /// many (the process can then use several times the cap).
+    #[arg(long, value_name = "N")]
+    pub engine_slots: Option<usize>,
 }
 
 /// `30m`, `12h`, `90d`, `1h 30m`.

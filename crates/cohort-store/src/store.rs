@@ -106,6 +106,12 @@ impl Store {
         &self.settings
     }
 
+    /// The same store, with other resource settings (a server gives each of its engines a share
+    /// of the process's memory cap).
+    pub fn with_settings(&self, settings: Settings) -> Store {
+        Store { layout: self.layout.clone(), settings }
+    }
+
     /// Runs `f` on a read-only catalog connection under the shared lock.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let _lock = CatalogLock::acquire(&self.layout.catalog_lock(), LockMode::Shared, self.settings.lock_timeout)?;

@@ -60,6 +60,14 @@ impl From<StoreError> for ApiError {
             StoreError::NoCurrentVersion { .. } => (StatusCode::NOT_FOUND, "no_current_version"),
             StoreError::TableNotFound { .. } => (StatusCode::NOT_FOUND, "table_not_found"),
             StoreError::InvalidName { .. } => (StatusCode::BAD_REQUEST, "invalid_name"),
+            StoreError::Sql { .. } if e.to_string().contains("Out of Memory") => {
+                let message = e.to_string();
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_too_big", message).with_hint(
+                    "the query needs more memory than its share of the server's cap (`--memory-limit`, shared by \
+                     `--engine-slots` queries at once): narrow it (fewer rows or columns, no giant string_agg), or \
+                     ask an admin for fewer slots or a larger cap",
+                );
+            }
             StoreError::Sql { .. } => (StatusCode::BAD_REQUEST, "sql_error"),
             StoreError::QueryRefused { .. } => (StatusCode::FORBIDDEN, "query_refused"),
             StoreError::QueryTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "query_timeout"),

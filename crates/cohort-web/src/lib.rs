@@ -16,6 +16,7 @@ pub mod access;
 pub mod api;
 mod assets;
 pub mod demo;
+pub mod engines;
 pub mod error;
 pub mod pages;
 pub mod public;

@@ -16,8 +16,10 @@ pub struct AppState(Arc<Inner>);
 
 /// The state behind an [`AppState`].
 pub struct Inner {
-    /// The store served.
+    /// The store served, with the settings each engine runs under (its share of the cap).
     pub store: Store,
+    /// The engine slots that share the process's memory cap.
+    pub engines: crate::engines::EngineSlots,
     /// Simulation runs started from the web.
     pub tasks: Tasks,
     /// Runs' results, by version content hash: stored versions never change, so entries never go
@@ -70,11 +72,24 @@ impl AppState {
 
     /// State over `store` with upload limit and access settings.
     pub fn with_config(store: Store, max_upload_bytes: u64, access: crate::access::AccessConfig) -> Self {
+        Self::with_engines(store, max_upload_bytes, access, None)
+    }
+
+    /// State over `store` whose memory cap (`store.settings().memory_limit`, the process's) is
+    /// shared by `engine_slots` engines (`None`: as many as it holds; `Some(0)`: no sharing).
+    pub fn with_engines(
+        store: Store,
+        max_upload_bytes: u64,
+        access: crate::access::AccessConfig,
+        engine_slots: Option<usize>,
+    ) -> Self {
         let layout = store.layout();
         let access = crate::access::Access::new(&layout.access_dir(), &layout.audit_dir(), access);
+        let (engines, engine_settings) = crate::engines::EngineSlots::for_cap(store.settings(), engine_slots);
         AppState(Arc::new(Inner {
             access,
-            store,
+            store: store.with_settings(engine_settings),
+            engines,
             tasks: Tasks::default(),
             results: Mutex::default(),
             dictionaries: Mutex::default(),

@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitStatus> {
     let json = ctx.global.json;
     let root = store.root().display().to_string();
     cohort_web::serve(
-        AppState::with_config(store, args.max_upload_size, access),
+        AppState::with_engines(store, args.max_upload_size, access, args.engine_slots),
         config,
         ctx.cancel.clone(),
         |addr| {

@@ -150,44 +150,46 @@ pub async fn table_rows(
     let store = state.store.clone();
     let app = state.clone();
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
-    blocking(move || {
-        let version = app.resolve(&reference)?;
-        let info = find_table(&version.tables, &reference, &table)?;
-        let selection = Selection::parse(info, &query)?;
-        let offset = query.offset.unwrap_or(0);
-        let limit = query.limit.unwrap_or(50);
-        if limit == 0 || limit > MAX_PAGE_ROWS {
-            return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
-        }
-        let source = table_source(&store, info);
-        let session = Session::new(&store)?;
-        let conn = session.connection();
-        let total: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {source} {}", selection.where_clause), [], |r| r.get(0))
-            .map_err(StoreError::sql)?;
-        let sql = format!(
-            "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT {limit} OFFSET {offset}) t",
-            selection.where_clause, selection.order_clause
-        );
-        let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(StoreError::sql)?
-            .map(|r| {
-                let text = r.map_err(StoreError::sql)?;
-                serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
+    state
+        .engines
+        .run(move || {
+            let version = app.resolve(&reference)?;
+            let info = find_table(&version.tables, &reference, &table)?;
+            let selection = Selection::parse(info, &query)?;
+            let offset = query.offset.unwrap_or(0);
+            let limit = query.limit.unwrap_or(50);
+            if limit == 0 || limit > MAX_PAGE_ROWS {
+                return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
+            }
+            let source = table_source(&store, info);
+            let session = Session::new(&store)?;
+            let conn = session.connection();
+            let total: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {source} {}", selection.where_clause), [], |r| r.get(0))
+                .map_err(StoreError::sql)?;
+            let sql = format!(
+                "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT {limit} OFFSET {offset}) t",
+                selection.where_clause, selection.order_clause
+            );
+            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(StoreError::sql)?
+                .map(|r| {
+                    let text = r.map_err(StoreError::sql)?;
+                    serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
+                })
+                .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
+            Ok(RowsPage {
+                version: version.label(),
+                columns: info.columns.iter().map(|c| c.name.clone()).collect(),
+                rows,
+                total: total as u64,
+                offset,
+                limit,
             })
-            .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
-        Ok(RowsPage {
-            version: version.label(),
-            columns: info.columns.iter().map(|c| c.name.clone()).collect(),
-            rows,
-            total: total as u64,
-            offset,
-            limit,
         })
-    })
-    .await
+        .await
 }
 
 fn find_table<'a>(tables: &'a [TableInfo], reference: &VersionRef, table: &str) -> Result<&'a TableInfo, ApiError> {
@@ -280,48 +282,50 @@ pub async fn download(
     let reference = VersionRef::parse(&name)?;
     let table_name = table.clone();
     let app = state.clone();
-    let (file, served) = blocking(move || {
-        let version = app.resolve(&reference)?;
-        let info = find_table(&version.tables, &reference, &table_name)?;
-        let selection = Selection::parse(info, &query)?;
-        let session = Session::new(&store)?;
-        let rows = if selection.where_clause.is_empty() {
-            info.rows
-        } else {
-            let n: i64 = session
-                .connection()
-                .query_row(
-                    &format!("SELECT count(*) FROM {} {}", table_source(&store, info), selection.where_clause),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(StoreError::sql)?;
-            n.max(0) as u64
-        };
-        let served = Served::version(&version, Some(rows));
-        let spill = store.layout().spill_dir();
-        std::fs::create_dir_all(&spill).map_err(|e| ApiError::from(StoreError::from(e)))?;
-        let path = spill.join(format!("download-{}-{}.{}", std::process::id(), unique(), format.extension()));
-        let select = format!(
-            "SELECT * FROM {} {} {}",
-            table_source(&store, info),
-            selection.where_clause,
-            selection.order_clause
-        );
-        match format {
-            Download::Copy(format) => {
-                let watch = Watch { progress: &NoProgress, total: info.bytes, cancel: &CancelToken::default() };
-                copy_select(session.connection(), &select, format, &Destination::File(path.clone()), &watch)?;
+    let (file, served) = state
+        .engines
+        .run(move || {
+            let version = app.resolve(&reference)?;
+            let info = find_table(&version.tables, &reference, &table_name)?;
+            let selection = Selection::parse(info, &query)?;
+            let session = Session::new(&store)?;
+            let rows = if selection.where_clause.is_empty() {
+                info.rows
+            } else {
+                let n: i64 = session
+                    .connection()
+                    .query_row(
+                        &format!("SELECT count(*) FROM {} {}", table_source(&store, info), selection.where_clause),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(StoreError::sql)?;
+                n.max(0) as u64
+            };
+            let served = Served::version(&version, Some(rows));
+            let spill = store.layout().spill_dir();
+            std::fs::create_dir_all(&spill).map_err(|e| ApiError::from(StoreError::from(e)))?;
+            let path = spill.join(format!("download-{}-{}.{}", std::process::id(), unique(), format.extension()));
+            let select = format!(
+                "SELECT * FROM {} {} {}",
+                table_source(&store, info),
+                selection.where_clause,
+                selection.order_clause
+            );
+            match format {
+                Download::Copy(format) => {
+                    let watch = Watch { progress: &NoProgress, total: info.bytes, cancel: &CancelToken::default() };
+                    copy_select(session.connection(), &select, format, &Destination::File(path.clone()), &watch)?;
+                }
+                Download::Excel => write_xlsx(session.connection(), &select, info, &path)?,
             }
-            Download::Excel => write_xlsx(session.connection(), &select, info, &path)?,
-        }
-        let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
-        // The open handle keeps the bytes; the name goes now, so nothing is left behind however
-        // the download ends.
-        let _ = std::fs::remove_file(&path);
-        Ok((file, served))
-    })
-    .await?;
+            let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
+            // The open handle keeps the bytes; the name goes now, so nothing is left behind however
+            // the download ends.
+            let _ = std::fs::remove_file(&path);
+            Ok((file, served))
+        })
+        .await?;
     let filename = format!("{}-{}.{}", name.replace('@', "-v"), table, format.extension());
     let content_type = match format {
         Download::Copy(OutputFormat::Parquet) => "application/vnd.apache.parquet",
@@ -490,18 +494,20 @@ pub async fn table_dictionary(
     let store = state.store.clone();
     let app = state.clone();
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
-    blocking(move || {
-        let version = app.resolve(&reference)?;
-        let info = find_table(&version.tables, &reference, &table)?;
-        if let Some(hit) = app.dictionaries.lock().expect("not poisoned").get(&info.sha256) {
-            return Ok(hit.clone());
-        }
-        let session = Session::new(&store)?;
-        let entries = std::sync::Arc::new(cohort_analysis::dictionary::table_dictionary(&store, &session, info)?);
-        app.dictionaries.lock().expect("not poisoned").insert(info.sha256.clone(), entries.clone());
-        Ok(entries)
-    })
-    .await
+    state
+        .engines
+        .run(move || {
+            let version = app.resolve(&reference)?;
+            let info = find_table(&version.tables, &reference, &table)?;
+            if let Some(hit) = app.dictionaries.lock().expect("not poisoned").get(&info.sha256) {
+                return Ok(hit.clone());
+            }
+            let session = Session::new(&store)?;
+            let entries = std::sync::Arc::new(cohort_analysis::dictionary::table_dictionary(&store, &session, info)?);
+            app.dictionaries.lock().expect("not poisoned").insert(info.sha256.clone(), entries.clone());
+            Ok(entries)
+        })
+        .await
 }
 
 /// What one column holds, for its summary chart.
@@ -551,7 +557,7 @@ pub async fn column_summary(
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
     let app = state.clone();
-    blocking(move || {
+    state.engines.run(move || {
         let version = app.resolve(&reference)?;
         let info = find_table(&version.tables, &reference, &table)?;
         let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {

@@ -15,7 +15,7 @@ use cohort_store::{CancelToken, Destination, NoProgress, OutputFormat, StoreErro
 
 use crate::access::Served;
 use crate::api::datasets::attachment;
-use crate::error::{ApiError, blocking};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 impl From<DeidError> for ApiError {
@@ -67,41 +67,43 @@ pub async fn export(
     let reference = VersionRef::parse(&name)?;
     let app = state.clone();
     let asked = profile.clone();
-    let (file, version_label, served) = blocking(move || {
-        let store = &app.store;
-        let version = app.resolve(&reference)?;
-        let source = cohort_deid::locate(&store.layout().export_profiles_dir(), &asked)?;
-        let export = cohort_deid::prepare_export(store, &version, &source, None)?;
-        let spill = store.layout().spill_dir();
-        std::fs::create_dir_all(&spill).map_err(io)?;
-        let work = tempfile::Builder::new().prefix("export-").tempdir_in(&spill).map_err(io)?;
-        let zip_path = work.path().join("export.zip");
-        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).map_err(io)?);
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        let zipped = |e: zip::result::ZipError| ApiError::internal(format!("writing the ZIP failed: {e}"));
-        let mut rows = 0;
-        for t in &export.tables {
-            let file_name = format!("{}.{}", t.table, format.extension());
-            let path = work.path().join(&file_name);
-            let watch = Watch { progress: &NoProgress, total: t.bytes, cancel: &CancelToken::default() };
-            copy_select(export.session.connection(), &t.select, format, &Destination::File(path.clone()), &watch)?;
-            zip.start_file(file_name, options).map_err(zipped)?;
-            std::io::copy(&mut std::fs::File::open(&path).map_err(io)?, &mut zip).map_err(io)?;
-            std::fs::remove_file(&path).map_err(io)?;
-            rows += t.rows;
-        }
-        if let Some(text) = &export.profile_text {
-            zip.start_file("export-profile.yaml", options).map_err(zipped)?;
-            zip.write_all(text.as_bytes()).map_err(io)?;
-        }
-        zip.finish().map_err(zipped)?;
-        let file = std::fs::File::open(&zip_path).map_err(io)?;
-        // The open handle keeps the bytes; the folder goes with `work`, whatever the download does.
-        let mut served = Served::version(&version, Some(rows));
-        served.asked =
-            Some(format!("{}, {} tables, format {}", export.profile, export.tables.len(), format.extension()));
-        Ok((file, format!("{}-v{}", version.dataset, version.version), served))
-    })
-    .await?;
+    let (file, version_label, served) = state
+        .engines
+        .run(move || {
+            let store = &app.store;
+            let version = app.resolve(&reference)?;
+            let source = cohort_deid::locate(&store.layout().export_profiles_dir(), &asked)?;
+            let export = cohort_deid::prepare_export(store, &version, &source, None)?;
+            let spill = store.layout().spill_dir();
+            std::fs::create_dir_all(&spill).map_err(io)?;
+            let work = tempfile::Builder::new().prefix("export-").tempdir_in(&spill).map_err(io)?;
+            let zip_path = work.path().join("export.zip");
+            let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).map_err(io)?);
+            let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            let zipped = |e: zip::result::ZipError| ApiError::internal(format!("writing the ZIP failed: {e}"));
+            let mut rows = 0;
+            for t in &export.tables {
+                let file_name = format!("{}.{}", t.table, format.extension());
+                let path = work.path().join(&file_name);
+                let watch = Watch { progress: &NoProgress, total: t.bytes, cancel: &CancelToken::default() };
+                copy_select(export.session.connection(), &t.select, format, &Destination::File(path.clone()), &watch)?;
+                zip.start_file(file_name, options).map_err(zipped)?;
+                std::io::copy(&mut std::fs::File::open(&path).map_err(io)?, &mut zip).map_err(io)?;
+                std::fs::remove_file(&path).map_err(io)?;
+                rows += t.rows;
+            }
+            if let Some(text) = &export.profile_text {
+                zip.start_file("export-profile.yaml", options).map_err(zipped)?;
+                zip.write_all(text.as_bytes()).map_err(io)?;
+            }
+            zip.finish().map_err(zipped)?;
+            let file = std::fs::File::open(&zip_path).map_err(io)?;
+            // The open handle keeps the bytes; the folder goes with `work`, whatever the download does.
+            let mut served = Served::version(&version, Some(rows));
+            served.asked =
+                Some(format!("{}, {} tables, format {}", export.profile, export.tables.len(), format.extension()));
+            Ok((file, format!("{}-v{}", version.dataset, version.version), served))
+        })
+        .await?;
     Ok(attachment(file, &format!("{version_label}-{profile}.zip"), "application/zip", served))
 }

@@ -59,34 +59,36 @@ pub async fn run(
         return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
     }
     let store = state.store.clone();
-    blocking(move || {
-        let may_read = |name: &str| who.may_see(name);
-        let by = format!("web:{}", who.user);
-        let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, &by, &may_read)?;
-        let rows = result
-            .rows
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let served = Served {
-            rows: Some(rows.len() as u64),
-            datasets: result.datasets.clone(),
-            asked: Some(request.sql.clone()),
-        };
-        Ok((
-            Extension(served),
-            Json(QueryPage {
-                columns: result.columns,
-                rows,
-                total: result.total,
-                offset: result.offset,
-                limit: result.limit,
-                seconds: result.seconds,
-                datasets: result.datasets,
-            }),
-        ))
-    })
-    .await
+    state
+        .engines
+        .run(move || {
+            let may_read = |name: &str| who.may_see(name);
+            let by = format!("web:{}", who.user);
+            let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, &by, &may_read)?;
+            let rows = result
+                .rows
+                .iter()
+                .map(|r| serde_json::from_str(r).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let served = Served {
+                rows: Some(rows.len() as u64),
+                datasets: result.datasets.clone(),
+                asked: Some(request.sql.clone()),
+            };
+            Ok((
+                Extension(served),
+                Json(QueryPage {
+                    columns: result.columns,
+                    rows,
+                    total: result.total,
+                    offset: result.offset,
+                    limit: result.limit,
+                    seconds: result.seconds,
+                    datasets: result.datasets,
+                }),
+            ))
+        })
+        .await
 }
 
 /// `?limit=N` for the history.

@@ -387,24 +387,26 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
     let reference = VersionRef::parse(reference)?;
     let store = state.store.clone();
     let app = state.clone();
-    blocking(move || {
-        let run = resolve_run(&app, &reference)?;
-        let key = format!("results:{}", run.content_hash);
-        if let Some(hit) = app.results.lock().expect("not poisoned").get(&key) {
-            return Ok(hit.clone());
-        }
-        let mut session = Session::new(&store)?;
-        session.mount(&store, &run.version, "run")?;
-        let results = run_results(&store, &run.version, &session, "run", run.start, run.horizon_day)?;
-        let mut value = serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?;
-        value["dataset"] = run.version.dataset.to_string().into();
-        value["version"] = run.version.version.into();
-        value["horizon_day"] = run.horizon_day.into();
-        let value = Arc::new(value);
-        app.results.lock().expect("not poisoned").insert(key, value.clone());
-        Ok(value)
-    })
-    .await
+    state
+        .engines
+        .run(move || {
+            let run = resolve_run(&app, &reference)?;
+            let key = format!("results:{}", run.content_hash);
+            if let Some(hit) = app.results.lock().expect("not poisoned").get(&key) {
+                return Ok(hit.clone());
+            }
+            let mut session = Session::new(&store)?;
+            session.mount(&store, &run.version, "run")?;
+            let results = run_results(&store, &run.version, &session, "run", run.start, run.horizon_day)?;
+            let mut value = serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?;
+            value["dataset"] = run.version.dataset.to_string().into();
+            value["version"] = run.version.version.into();
+            value["horizon_day"] = run.horizon_day.into();
+            let value = Arc::new(value);
+            app.results.lock().expect("not poisoned").insert(key, value.clone());
+            Ok(value)
+        })
+        .await
 }
 
 /// `GET /api/v1/simulations/{name}/patients/{id}`: one patient's timeline.
@@ -418,15 +420,17 @@ pub async fn patient(
     let reference = VersionRef::parse(&name)?;
     let store = state.store.clone();
     let app = state.clone();
-    blocking(move || {
-        let run = resolve_run(&app, &reference)?;
-        let mut session = Session::new(&store)?;
-        session.mount(&store, &run.version, "run")?;
-        let timeline = patient_timeline(&session, "run", patient_id)?.ok_or_else(|| {
-            ApiError::not_found("patient_not_found", format!("`{reference}` has no patient {patient_id}"))
-        })?;
-        let served = crate::access::Served::version(&run.version, Some(timeline.visits.len() as u64));
-        Ok((axum::Extension(served), Json(timeline)))
-    })
-    .await
+    state
+        .engines
+        .run(move || {
+            let run = resolve_run(&app, &reference)?;
+            let mut session = Session::new(&store)?;
+            session.mount(&store, &run.version, "run")?;
+            let timeline = patient_timeline(&session, "run", patient_id)?.ok_or_else(|| {
+                ApiError::not_found("patient_not_found", format!("`{reference}` has no patient {patient_id}"))
+            })?;
+            let served = crate::access::Served::version(&run.version, Some(timeline.visits.len() as u64));
+            Ok((axum::Extension(served), Json(timeline)))
+        })
+        .await
 }

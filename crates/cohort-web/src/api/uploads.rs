@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{ApiError, blocking};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The largest file an upload accepts by default.
@@ -131,38 +131,40 @@ pub async fn ingest_upload(
     let dir = upload_dir(&state, &id)?;
     let name = DatasetName::new(request.name.trim())?;
     let store = state.store.clone();
-    blocking(move || {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|_| ApiError::not_found("upload_not_found", format!("there is no upload `{id}`")))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(ApiError::invalid("the upload has no files yet"));
-        }
-        let request = IngestRequest {
-            name,
-            files,
-            description: request.description,
-            tags: None,
-            created_by: "web via cohort serve".into(),
-            options: IngestOptions::default(),
-        };
-        let ingested = ingest(&store, &request, &NoProgress, &CancelToken::default());
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut report = ingested.map_err(|e| ingest_error(e, &dir))?;
-        // The report names sources as the client sent them, not as the server stored them.
-        for t in &mut report.tables {
-            t.source = as_uploaded(&t.source, &dir);
-        }
-        for d in &mut report.documents {
-            d.source = as_uploaded(std::path::Path::new(&d.source), &dir).display().to_string();
-        }
-        Ok(Json(report))
-    })
-    .await
+    state
+        .engines
+        .run(move || {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|_| ApiError::not_found("upload_not_found", format!("there is no upload `{id}`")))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(ApiError::invalid("the upload has no files yet"));
+            }
+            let request = IngestRequest {
+                name,
+                files,
+                description: request.description,
+                tags: None,
+                created_by: "web via cohort serve".into(),
+                options: IngestOptions::default(),
+            };
+            let ingested = ingest(&store, &request, &NoProgress, &CancelToken::default());
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut report = ingested.map_err(|e| ingest_error(e, &dir))?;
+            // The report names sources as the client sent them, not as the server stored them.
+            for t in &mut report.tables {
+                t.source = as_uploaded(&t.source, &dir);
+            }
+            for d in &mut report.documents {
+                d.source = as_uploaded(std::path::Path::new(&d.source), &dir).display().to_string();
+            }
+            Ok(Json(report))
+        })
+        .await
 }
 
 /// `path` (or `path!entry` inside an archive) as the client named it: without the upload's folder.

@@ -76,7 +76,8 @@ fn the_web_app_works_in_chromium() {
 }
 
 /// Starts a `cohort --json serve` command; returns it with the URL it printed once ready.
-fn started(serve: &mut Command) -> (std::process::Child, String) {
+/// Starts `cohort serve` (with `--json`) and returns the process and its URL.
+pub(super) fn started(serve: &mut Command) -> (std::process::Child, String) {
     let mut child =
         serve.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap_or_else(|e| panic!("{serve:?}: {e}"));
     let mut line = String::new();
