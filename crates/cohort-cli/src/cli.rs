@@ -74,8 +74,10 @@ under the same name makes a new version; identical content makes none. Identifie
     /// results from before Parquet. Originals are copied to a verified backup, never moved.
     #[command(after_help = "\
 With no PATH, looks in ~/.healthsim/cohorts, ~/.healthsim/scenarios and ~/.healthsim/workspaces.
-A folder of per-entity files (patient.json, claims.json, an optional cohort.json) is one cohort;
-other folders are searched for JSON files.
+A folder of per-entity files (patient.json, person.json, claims.json, an optional cohort.json,
+README, HL7 and X12 files) is one cohort, named after the folder: entity files become tables,
+other JSON the `documents` table, other files attachments. Folders holding whole cohort files
+are searched for JSON files.
 
 Every source is reported as migrated, already migrated, conflict (its name is taken), skipped
 (not a shape cohort knows) or failed (corrupt: the line and column are named; the file stays
@@ -87,7 +89,8 @@ Examples:
   cohort migrate --dry-run
   cohort migrate ~/old-app/cohorts/diabetes.json ~/old-app/runs/
   cohort migrate --json results.json > report.json
-  cohort export diabetes-cohort --format cohort-json -o diabetes.json")]
+  cohort export diabetes-cohort --format cohort-json -o diabetes.json
+  cohort export ward-7 --format cohort-folder -o ward-7-again/")]
     Migrate(MigrateArgs),
     /// List datasets.
     List,
@@ -612,7 +615,8 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// When a dataset of the same name exists, add the source as its new version (the old
-    /// version stays) instead of reporting a conflict.
+    /// version stays) instead of reporting a conflict. Folders never clash: one migrated before
+    /// becomes a new version of its dataset, a new one gets a free name (`ward-7-2`).
     #[arg(long)]
     pub overwrite: bool,
     /// Do not copy the originals to a backup folder first.
@@ -638,6 +642,9 @@ pub enum ExportFormat {
     /// A migrated dataset written back as its legacy JSON: a cohort as a spec v1.0 document
     /// (`schema_version`, `name`, ..., `entities`), a simulation run with `patient_histories`.
     CohortJson,
+    /// A cohort migrated from a folder written back as that folder, every file of it (JSON
+    /// files, documents, README, HL7, X12, ...), into `--output DIR` (new or empty).
+    CohortFolder,
 }
 
 /// `cohort export`.

@@ -35,16 +35,37 @@ pub struct Backup {
     pub files: Vec<BackedUp>,
 }
 
+/// What a backed-up copy is made from.
+pub enum Content<'a> {
+    /// The bytes read from the original (and imported).
+    Bytes(&'a [u8]),
+    /// The original on disk, copied as it is (a folder's README, HL7 or PDF file); the copy is
+    /// checked against the checksum taken when it was planned.
+    File,
+}
+
 /// One file to back up.
 pub struct ToBackUp<'a> {
     /// Where it is.
     pub original: &'a Path,
     /// Where its copy goes, relative to the backup's `files/` folder.
     pub copy: PathBuf,
-    /// The bytes read from it (and imported).
-    pub bytes: &'a [u8],
-    /// Their SHA-256.
+    /// What the copy is made from.
+    pub content: Content<'a>,
+    /// SHA-256 of its bytes.
     pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Copies `from` to `to` atomically (a temporary file beside it, fsynced, then renamed).
+fn copy_atomic(from: &Path, to: &Path) -> std::io::Result<()> {
+    let dir = to.parent().expect("a copy has a folder");
+    let tmp = dir.join(format!(".{}.tmp-{}", to.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    fs_err::copy(from, &tmp)?;
+    fsutil::sync_file(&tmp)?;
+    fs_err::rename(&tmp, to)?;
+    fsutil::sync_dir(dir)
 }
 
 /// Copies `files` into a new folder `<root>/migrate-<UTC time>/files/`, writes the manifest, then
@@ -66,14 +87,17 @@ pub fn create(root: &Path, files: &[ToBackUp<'_>]) -> Result<Backup> {
         let target = dir.join(&copy);
         let write = || -> std::io::Result<()> {
             fs_err::create_dir_all(target.parent().expect("has a parent"))?;
-            fsutil::write_atomic(&target, f.bytes)
+            match f.content {
+                Content::Bytes(bytes) => fsutil::write_atomic(&target, bytes),
+                Content::File => copy_atomic(f.original, &target),
+            }
         };
         write().map_err(|e| fail(&dir, format!("copying `{}`: {e}", f.original.display())))?;
         backup.files.push(BackedUp {
             original: f.original.to_path_buf(),
             copy,
             sha256: f.sha256.clone(),
-            bytes: f.bytes.len() as u64,
+            bytes: f.bytes,
         });
     }
     let manifest = serde_json::to_vec_pretty(&backup).expect("manifest serialises");
@@ -92,7 +116,11 @@ pub fn verify(dir: &Path) -> Result<()> {
         let (sha, bytes) = sha256_file(&dir.join(&f.copy), |_| {})
             .map_err(|e| fail(format!("reading `{}`: {e}", f.copy.display())))?;
         if sha != f.sha256 || bytes != f.bytes {
-            return Err(fail(format!("the copy of `{}` does not match its checksum", f.original.display())));
+            return Err(fail(format!(
+                "the copy of `{}` does not match its checksum (did the file change while the migration ran? run it \
+                 again)",
+                f.original.display()
+            )));
         }
     }
     Ok(())

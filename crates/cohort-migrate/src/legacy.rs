@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::entity;
@@ -84,11 +84,13 @@ pub struct Cohort {
     pub types: Vec<EntityType>,
     /// What was filled in because the source lacked it (`created_at` from the file's time, ...).
     pub notes: Vec<String>,
+    /// For a folder per cohort: how each of its files was read, and the JSON documents kept whole.
+    pub folder: Option<FolderContent>,
 }
 
 impl Cohort {
     fn new(header: Map<String, Value>) -> Self {
-        Cohort { header, types: Vec::new(), notes: Vec::new() }
+        Cohort { header, types: Vec::new(), notes: Vec::new(), folder: None }
     }
 
     fn add(&mut self, key: &str, entity: Entity) {
@@ -188,11 +190,16 @@ pub enum Refusal {
 
 /// Parses a file's bytes as JSON, or as NDJSON (one value per line); errors give line and column.
 pub fn parse_json(path: &Path, bytes: &[u8]) -> Result<Value, Refusal> {
+    parse_json_lines(path, bytes).map(|(v, _)| v)
+}
+
+/// [`parse_json`], and whether the file was read as NDJSON (its values then form the list).
+pub fn parse_json_lines(path: &Path, bytes: &[u8]) -> Result<(Value, bool), Refusal> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let ndjson = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("ndjson") || e.eq_ignore_ascii_case("jsonl"));
     if !ndjson {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(v) => return Ok(v),
+            Ok(v) => return Ok((v, false)),
             // A second value after the first, on a new line: perhaps NDJSON.
             Err(e) if e.classify() == serde_json::error::Category::Syntax && e.line() > 1 && looks_ndjson(bytes) => {}
             Err(e) => return Err(Refusal::Invalid(describe(&e, 0))),
@@ -208,7 +215,7 @@ pub fn parse_json(path: &Path, bytes: &[u8]) -> Result<Value, Refusal> {
             Err(e) => return Err(Refusal::Invalid(describe(&e, i))),
         }
     }
-    Ok(Value::Array(records))
+    Ok((Value::Array(records), true))
 }
 
 fn looks_ndjson(bytes: &[u8]) -> bool {
@@ -390,49 +397,261 @@ fn flat(doc: Map<String, Value>) -> Result<Cohort, Refusal> {
     Ok(cohort)
 }
 
-/// Reads a folder-per-cohort: `files` are (name, parsed JSON), sorted by name.
-pub fn folder(name: &str, files: Vec<(String, Value)>) -> Result<Cohort, Refusal> {
+/// One file of a folder per cohort, as read from disk.
+pub struct FolderInput<'a> {
+    /// Its name in the folder.
+    pub name: String,
+    /// Its bytes, for a JSON file (`.json`, `.ndjson`, `.jsonl`); `None` for any other file, which
+    /// is attached to the version as it is.
+    pub json: Option<&'a [u8]>,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What a file of a folder per cohort became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// `cohort.json` or `scenario.json`: the cohort's metadata, in its header.
+    Meta,
+    /// A list of entities of one type.
+    List,
+    /// One entity.
+    Object,
+    /// An object whose values are entities (or lists of them) of several types, by key.
+    Kinds,
+    /// A JSON document that is not entities, kept whole in the `documents` table.
+    Document,
+    /// Any other file (README, HL7, X12, PDF), attached to the version byte for byte.
+    Attachment,
+}
+
+/// Entities of one type read from one file (for [`Layout::Kinds`], under one key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// The entity type (its table holds them, in the order read).
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    /// The key (or, for a whole file, the file's stem) they were under.
+    pub key: String,
+    /// How many.
+    pub count: u64,
+    /// Under [`Layout::Kinds`]: the key held one object, not a list.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single: bool,
+}
+
+/// How one file of a folder per cohort was read, so that it can be written back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FolderFile {
+    /// Its name in the folder.
+    pub file: String,
+    /// What it became.
+    pub layout: Layout,
+    /// For entity files: the entities it held, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// For [`Layout::Meta`]: each of its keys as (key in the cohort's header, key in the file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<(String, String)>,
+    /// It was NDJSON: one value per line.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ndjson: bool,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What a folder per cohort holds beside its entities.
+#[derive(Debug, Clone, Default)]
+pub struct FolderContent {
+    /// Every file of the folder, in name order.
+    pub files: Vec<FolderFile>,
+    /// The JSON documents that are not entities: (file, its text exactly as in the file).
+    pub documents: Vec<(String, String)>,
+}
+
+impl FolderContent {
+    /// The files attached to the version as they are.
+    pub fn attachments(&self) -> impl Iterator<Item = &FolderFile> {
+        self.files.iter().filter(|f| f.layout == Layout::Attachment)
+    }
+}
+
+/// Whether a file's stem names a folder's metadata file.
+pub fn is_meta_stem(stem: &str) -> bool {
+    stem.eq_ignore_ascii_case("cohort") || stem.eq_ignore_ascii_case("scenario")
+}
+
+/// A file name without its last extension.
+pub fn stem_of(file: &str) -> &str {
+    file.rsplit_once('.').map_or(file, |(s, _)| s).trim()
+}
+
+/// Whether an object looks like an entity: it has an identifier or a reference to one (`id`,
+/// `*_id`, `mrn`, `*_mrn`, `usubjid`, `prescription_number`).
+fn has_identifier(o: &Map<String, Value>) -> bool {
+    o.keys().any(|k| {
+        let k = k.to_ascii_lowercase();
+        k == "id"
+            || k.ends_with("_id")
+            || k == "mrn"
+            || k.ends_with("_mrn")
+            || k == "usubjid"
+            || k == "prescription_number"
+    })
+}
+
+/// Reads a folder per cohort: `files` are every file in it, sorted by name.
+///
+/// The first `cohort.json` or `scenario.json` holding an object is the metadata. Entity files are
+/// a list of objects (named after the file), an object whose values are objects or lists of
+/// objects under at least one entity type's name (`encounter.json` with `facility`, `provider`
+/// and `encounter`), or one object that is an entity: the file is named after an entity type, or
+/// the object has an identifier. Any other JSON (a scalar, a list of strings, settings, NDJSON of
+/// mixed values) is a document kept whole, and every other file an attachment. Only a JSON file
+/// that cannot be parsed makes the folder fail, naming the file.
+pub fn folder(name: &str, files: Vec<FolderInput<'_>>) -> Result<Cohort, Refusal> {
     let mut header = Map::new();
     header.insert("schema_version".into(), Value::String("1.0".into()));
     let mut cohort = Cohort::new(Map::new());
     let mut meta = None;
-    for (file, value) in files {
-        let stem = file.rsplit_once('.').map_or(file.as_str(), |(s, _)| s).to_string();
-        if stem == "cohort" || stem == "scenario" {
-            match value {
-                Value::Object(m) => meta = Some(m),
-                other => return Err(Refusal::Invalid(format!("{file} is a {}, not an object", kind(&other)))),
-            }
+    let mut content = FolderContent::default();
+    for input in files {
+        let mut entry = FolderFile {
+            file: input.name.clone(),
+            layout: Layout::Attachment,
+            parts: Vec::new(),
+            keys: Vec::new(),
+            ndjson: false,
+            sha256: input.sha256.clone(),
+            bytes: input.bytes,
+        };
+        let Some(bytes) = input.json else {
+            content.files.push(entry);
             continue;
-        }
+        };
+        let file = &input.name;
+        let (value, ndjson) = parse_json_lines(Path::new(file), bytes).map_err(|r| match r {
+            Refusal::Invalid(m) => Refusal::Invalid(format!(
+                "{file}: {m}; the folder is one cohort, so fix the file (or move it out of the folder) and run again"
+            )),
+            other => other,
+        })?;
+        entry.ndjson = ndjson;
+        let stem = stem_of(file).to_string();
+        let named = entity::is_known(&stem);
         match value {
+            Value::Object(m) if meta.is_none() && is_meta_stem(&stem) => {
+                // `id` is the cohort's id, unless the file also has a `cohort_id`.
+                let rename = !m.contains_key("cohort_id");
+                entry.keys = m
+                    .keys()
+                    .map(|k| (if k == "id" && rename { "cohort_id".to_string() } else { k.clone() }, k.clone()))
+                    .collect();
+                entry.layout = Layout::Meta;
+                meta = Some(m);
+            }
+            Value::Array(items) if items.iter().all(Value::is_object) && (named || !items.is_empty()) => {
+                ensure_type(&mut cohort, &stem);
+                entry.parts.push(Part {
+                    entity_type: entity::canonical(&stem),
+                    key: stem.clone(),
+                    count: items.len() as u64,
+                    single: false,
+                });
+                for data in items.into_iter().filter_map(into_object) {
+                    cohort.add(&stem, Entity { data, wrapper: None });
+                }
+                entry.layout = Layout::List;
+            }
             // An object whose values are all objects (or lists of them) holds several kinds:
             // `encounter.json` with `facility`, `provider` and `encounter`.
-            Value::Object(o) if !o.is_empty() && o.values().all(is_objects) => {
+            Value::Object(o)
+                if !o.is_empty() && o.values().all(is_objects) && o.keys().any(|k| entity::is_known(k)) =>
+            {
                 for (key, list) in o {
                     ensure_type(&mut cohort, &key);
-                    for data in objects(list, &format!("{file}: {key}"))? {
+                    let (items, single) = match list {
+                        Value::Object(one) => (vec![one], true),
+                        Value::Array(items) => (items.into_iter().filter_map(into_object).collect(), false),
+                        _ => unreachable!("checked by is_objects"),
+                    };
+                    entry.parts.push(Part {
+                        entity_type: entity::canonical(&key),
+                        key: key.clone(),
+                        count: items.len() as u64,
+                        single,
+                    });
+                    for data in items {
                         cohort.add(&key, Entity { data, wrapper: None });
                     }
                 }
+                entry.layout = Layout::Kinds;
             }
-            other => {
+            Value::Object(o) if !is_meta_stem(&stem) && (named || has_identifier(&o)) => {
                 ensure_type(&mut cohort, &stem);
-                for data in objects(other, &file)? {
-                    cohort.add(&stem, Entity { data, wrapper: None });
-                }
+                entry.parts.push(Part {
+                    entity_type: entity::canonical(&stem),
+                    key: stem.clone(),
+                    count: 1,
+                    single: true,
+                });
+                cohort.add(&stem, Entity { data: o, wrapper: None });
+                entry.layout = Layout::Object;
             }
+            _ => match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => {
+                    content.documents.push((file.clone(), text));
+                    entry.layout = Layout::Document;
+                }
+                // Parsed JSON is UTF-8; should it not be, the bytes are still kept.
+                Err(_) => entry.layout = Layout::Attachment,
+            },
         }
+        content.files.push(entry);
     }
-    for (k, v) in meta.unwrap_or_default() {
-        header.insert(if k == "id" { "cohort_id".into() } else { k }, v);
+    let meta = meta.unwrap_or_default();
+    let rename = !meta.contains_key("cohort_id");
+    for (k, v) in meta {
+        header.insert(if k == "id" && rename { "cohort_id".into() } else { k }, v);
     }
     if !header.contains_key("name") {
         header.insert("name".into(), Value::String(name.to_string()));
         cohort.notes.push("`name` taken from the folder's name".into());
     }
+    let listed = |names: Vec<&str>| {
+        let shown: Vec<&str> = names.iter().take(10).copied().collect();
+        let more = names.len().saturating_sub(shown.len());
+        format!("{}{}", shown.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
+    };
+    if !content.documents.is_empty() {
+        cohort.notes.push(format!(
+            "{} JSON document(s) that are not entities kept whole in table `{DOCUMENTS_TABLE}`: {}",
+            content.documents.len(),
+            listed(content.documents.iter().map(|(f, _)| f.as_str()).collect())
+        ));
+    }
+    let attached: Vec<&str> = content.attachments().map(|f| f.file.as_str()).collect();
+    if !attached.is_empty() {
+        cohort.notes.push(format!("{} other file(s) attached to the version: {}", attached.len(), listed(attached)));
+    }
     cohort.header = header;
+    cohort.folder = Some(content);
     Ok(cohort)
+}
+
+/// The table of a folder's JSON documents that are not entities.
+pub const DOCUMENTS_TABLE: &str = "documents";
+
+fn into_object(v: Value) -> Option<Map<String, Value>> {
+    match v {
+        Value::Object(o) => Some(o),
+        _ => None,
+    }
 }
 
 fn is_objects(v: &Value) -> bool {
@@ -513,6 +732,84 @@ mod tests {
         assert_eq!(err, Refusal::Invalid("line 1, column 9: key must be a string".into()));
         let nd = parse_json(Path::new("r.json"), b"{\"a\":1}\n{\"a\":2}\n").unwrap();
         assert_eq!(nd, json!([{"a": 1}, {"a": 2}]));
+    }
+
+    fn input<'a>(name: &str, json: Option<&'a [u8]>) -> FolderInput<'a> {
+        FolderInput {
+            name: name.into(),
+            json,
+            sha256: format!("sha-{name}"),
+            bytes: json.map_or(7, |b| b.len() as u64),
+        }
+    }
+
+    #[test]
+    fn every_file_of_a_folder_is_read_and_laid_out() {
+        let files = vec![
+            input("README.md", None),
+            input("cohort.json", Some(br#"{"id": "c1", "name": "Pilot", "tags": ["x"]}"#)),
+            input("codes.json", Some(br#"["E11.9", "I10"]"#)),
+            input("encounter.json", Some(br#"{"facility": {"name": "Nord"}, "encounter": [{"encounter_id": "E1"}]}"#)),
+            input("enrollment.json", Some(br#"{"enrollment_id": "N1", "coverages": [{"line": "HLT"}]}"#)),
+            input("events.ndjson", Some(b"{\"id\": 1}\n{\"id\": 2}\n")),
+            input("patient.json", Some(b"[]")),
+            input("person.json", Some(br#"{"person_id": {"system": "x", "value": "1"}, "name": {"given": "A"}}"#)),
+            input("scenario.json", Some(br#"{"id": "s1"}"#)),
+            input("settings.json", Some(br#"{"theme": "dark"}"#)),
+        ];
+        let c = folder("pilot", files).unwrap();
+        let content = c.folder.as_ref().unwrap();
+        let layouts: Vec<(&str, Layout)> = content.files.iter().map(|f| (f.file.as_str(), f.layout)).collect();
+        assert_eq!(
+            layouts,
+            [
+                ("README.md", Layout::Attachment),
+                ("cohort.json", Layout::Meta),
+                ("codes.json", Layout::Document),
+                ("encounter.json", Layout::Kinds),
+                ("enrollment.json", Layout::Object),
+                ("events.ndjson", Layout::List),
+                // Named after an entity type: an empty list of patients.
+                ("patient.json", Layout::List),
+                // Objects of other names, but no entity type among them: one person.
+                ("person.json", Layout::Object),
+                // A second metadata file is kept whole, not merged.
+                ("scenario.json", Layout::Document),
+                ("settings.json", Layout::Document),
+            ]
+        );
+        assert!(content.files[5].ndjson);
+        assert_eq!(
+            content.files[1].keys,
+            [("cohort_id".into(), "id".into()), ("name".into(), "name".into()), ("tags".into(), "tags".into())]
+        );
+        assert_eq!(c.title(), Some("Pilot"));
+        assert_eq!(
+            c.counts(),
+            [
+                ("encounters".to_string(), 1),
+                ("facilities".to_string(), 1),
+                ("enrollments".to_string(), 1),
+                ("events".to_string(), 2),
+                ("patients".to_string(), 0),
+                ("persons".to_string(), 1),
+            ]
+        );
+        let parts = &content.files[3].parts;
+        assert_eq!((parts[0].key.as_str(), parts[0].count), ("encounter", 1));
+        assert!(parts[1].single && parts[1].entity_type == "facilities");
+        let documents: Vec<&str> = content.documents.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(documents, ["codes.json", "scenario.json", "settings.json"]);
+        assert_eq!(content.documents[0].1, r#"["E11.9", "I10"]"#, "the text exactly as in the file");
+        assert!(c.notes.iter().any(|n| n.contains("3 JSON document(s)")), "{:?}", c.notes);
+        assert!(c.notes.iter().any(|n| n.contains("1 other file(s) attached to the version: README.md")));
+    }
+
+    #[test]
+    fn a_corrupt_file_fails_its_folder_by_name() {
+        let err = folder("f", vec![input("patient.json", Some(b"[{\"mrn\": 1},"))]).unwrap_err();
+        let Refusal::Invalid(m) = err else { panic!() };
+        assert!(m.starts_with("patient.json: line 1, column 12") && m.contains("fix the file"), "{m}");
     }
 
     #[test]

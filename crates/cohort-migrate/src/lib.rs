@@ -14,7 +14,11 @@ A migration runs in four steps:
    transaction, so a crash leaves every source either imported and journaled or neither, and a
    re-run finishes the rest.
 4. **Verify.** Each new version is written back to JSON from the store and compared with the
-   source, and its entity counts with the source's.
+   source, and its entity counts with the source's; a folder's every file is written back and
+   compared (JSON files as values, documents and attachments byte for byte).
+
+Converting a source that was read cannot fail on valid JSON (see [`table`]), so the plan of a
+dry run is what a run does.
 */
 #![deny(missing_docs)]
 
@@ -32,9 +36,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cohort_store::duck;
+use cohort_store::hash::{sha256_bytes, sha256_file};
 use cohort_store::{
-    CancelToken, CommitOutcome, DatasetKind, DatasetName, ImportRecord, PendingCommit, Progress, SourceFile, Store,
-    StoreError, TableName, VersionMeta, VersionRef, table_source,
+    ATTACHMENTS_DIR, CancelToken, CommitOutcome, DatasetKind, DatasetName, ImportRecord, PendingCommit, Progress,
+    SourceFile, Store, StoreError, TableName, VersionMeta, VersionRef, table_source,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -159,7 +164,8 @@ pub struct Report {
     pub backup: Option<PathBuf>,
     /// Every source, in the order found.
     pub files: Vec<FileReport>,
-    /// Files passed over while looking through folders (not JSON), with why.
+    /// Files passed over while looking through folders (not JSON outside a cohort folder, or
+    /// hidden in one), with why.
     pub passed_over: Vec<(PathBuf, String)>,
     /// Wall time in seconds.
     pub seconds: f64,
@@ -175,9 +181,13 @@ impl Report {
 /// A source, planned.
 struct Planned {
     source: Source,
+    /// The source's absolute path, as the journal records it.
+    identity: String,
     report: FileReport,
     name: Option<DatasetName>,
     kind: DatasetKind,
+    /// Refuse to commit into a dataset that exists (it must be new, as planned).
+    only_new: bool,
 }
 
 /// Finds the sources under `paths` (or the default legacy locations under `home` when there are
@@ -213,7 +223,7 @@ pub fn migrate(
             .filter_map(|p| {
                 Some(ImportRecord {
                     source_sha256: p.report.sha256.clone()?,
-                    source: p.report.source.display().to_string(),
+                    source: p.identity.clone(),
                     shape: p.report.shape.map(Shape::as_str).unwrap_or("unrecognised").into(),
                     outcome: p.report.outcome.as_str().into(),
                     dataset: p.report.dataset.clone(),
@@ -232,22 +242,23 @@ pub fn migrate(
 }
 
 /// Reads a source and recognises it.
-fn read(source: &Source, bytes: &[(PathBuf, Vec<u8>, String)]) -> Result<(Shape, Legacy), Refusal> {
+fn read(source: &Source, loaded: &source::Loaded) -> Result<(Shape, Legacy), Refusal> {
     match &source.folder_files {
         None => {
-            let (path, bytes, _) = &bytes[0];
-            legacy::read_document(legacy::parse_json(path, bytes)?)
+            let file = &loaded.files[0];
+            legacy::read_document(legacy::parse_json(&file.path, file.content.as_deref().unwrap_or_default())?)
         }
         Some(_) => {
-            let mut files = Vec::new();
-            for (path, bytes, _) in bytes {
-                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let value = legacy::parse_json(path, bytes).map_err(|r| match r {
-                    Refusal::Invalid(m) => Refusal::Invalid(format!("{name}: {m}")),
-                    other => other,
-                })?;
-                files.push((name, value));
-            }
+            let files = loaded
+                .files
+                .iter()
+                .map(|f| legacy::FolderInput {
+                    name: f.name(),
+                    json: f.content.as_deref(),
+                    sha256: f.sha256.clone(),
+                    bytes: f.bytes,
+                })
+                .collect();
             legacy::folder(&source.stem(), files).map(|c| (Shape::FolderPerCohort, Legacy::Cohort(c)))
         }
     }
@@ -268,6 +279,21 @@ fn title(source: &Source, legacy: &Legacy) -> String {
     }
 }
 
+/// `base`, or with `-2`, `-3`, ... when that is in `taken`: the first free one.
+fn unique_name(base: &DatasetName, taken: impl Fn(&str) -> bool) -> DatasetName {
+    if !taken(base.as_str()) {
+        return base.clone();
+    }
+    (2u32..)
+        .map(|n| {
+            let suffix = format!("-{n}");
+            let stem: String = base.as_str().chars().take(64 - suffix.len()).collect();
+            DatasetName::new(&format!("{}{suffix}", stem.trim_end_matches('-'))).expect("a name with a number")
+        })
+        .find(|name| !taken(name.as_str()))
+        .expect("a free name")
+}
+
 fn plan(
     store: &Store,
     sources: Vec<Source>,
@@ -278,8 +304,13 @@ fn plan(
     let existing: HashMap<String, DatasetKind> =
         store.list()?.into_iter().map(|d| (d.name.to_string(), d.kind)).collect();
     let mut done: HashMap<String, ImportRecord> = HashMap::new();
+    // What each place last became, so a folder that changed becomes a new version of its dataset.
+    let mut made_from: HashMap<String, String> = HashMap::new();
     for r in store.import_journal()? {
         if r.outcome == Outcome::Migrated.as_str() {
+            if let Some(d) = &r.dataset {
+                made_from.insert(r.source.clone(), d.clone());
+            }
             done.insert(r.source_sha256.clone(), r);
         }
     }
@@ -289,45 +320,56 @@ fn plan(
     progress.begin("reading legacy files", Some(sources.len() as u64));
     for source in sources {
         progress.advance(1);
-        let mut report = FileReport::new(&source.path);
+        let report = FileReport::new(&source.path);
+        let identity = source.identity();
+        let mut p = Planned { source, identity, report, name: None, kind: DatasetKind::Cohort, only_new: true };
+        let report = &mut p.report;
         if cancel.is_cancelled() {
             report.set(Outcome::Cancelled, "interrupted before this source was read");
-            planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+            planned.push(p);
             continue;
         }
-        let loaded = match source.load() {
+        let loaded = match p.source.load() {
             Ok(l) => l,
             Err(e) => {
                 report.set(Outcome::Failed, format!("cannot read it: {e}"));
-                planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+                planned.push(p);
                 continue;
             }
         };
         report.sha256 = Some(loaded.sha256.clone());
         report.bytes = loaded.bytes;
-        let (shape, legacy) = match read(&source, &loaded.files) {
+        let (shape, legacy) = match read(&p.source, &loaded) {
             Ok(r) => r,
             Err(Refusal::Unrecognised(why)) => {
                 report.set(Outcome::Skipped, format!("not a legacy shape cohort knows: {why}"));
-                planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+                planned.push(p);
                 continue;
             }
             Err(Refusal::Invalid(why)) => {
                 report.set(Outcome::Failed, why);
-                planned.push(Planned { source, report, name: None, kind: DatasetKind::Cohort });
+                planned.push(p);
                 continue;
             }
         };
         let kind = kind_of(&legacy);
+        p.kind = kind;
         report.shape = Some(shape);
         report.kind = Some(kind.as_str().into());
         report.entities = legacy.counts();
+        // A folder's JSON documents make a table too; its attachments alone do not (a version
+        // needs a table), so a folder of only metadata and a README is skipped, as the run would.
+        let mut documents = false;
         if let Legacy::Cohort(c) = &legacy {
             report.notes.extend(c.notes.iter().cloned());
+            documents = c.folder.as_ref().is_some_and(|f| !f.documents.is_empty());
         }
-        let name = options.name.clone().unwrap_or_else(|| export::dataset_name(&title(&source, &legacy)));
-        report.dataset = Some(name.to_string());
+        let base = options.name.clone().unwrap_or_else(|| export::dataset_name(&title(&p.source, &legacy)));
+        report.dataset = Some(base.to_string());
+        let mut name = base.clone();
         let first_time = seen.insert(loaded.sha256.clone());
+        // A folder names itself: it never clashes (see `folder_name`).
+        let folder = p.source.folder_files.is_some() && options.name.is_none();
         if let Some(r) = done.get(&loaded.sha256) {
             report.outcome = Outcome::AlreadyMigrated;
             report.dataset = r.dataset.clone();
@@ -335,8 +377,16 @@ fn plan(
             report.reason = Some(format!("the journal has it, from `{}`", r.source));
         } else if !first_time {
             report.set(Outcome::AlreadyMigrated, "the same content appears earlier in this run");
-        } else if report.entities.iter().all(|(_, n)| *n == 0) {
-            report.set(Outcome::Skipped, "it holds no entities: nothing to migrate");
+        } else if report.entities.iter().all(|(_, n)| *n == 0) && !documents {
+            let what = if p.source.folder_files.is_some() { "no entities and no other JSON" } else { "no entities" };
+            report.set(Outcome::Skipped, format!("it holds {what}: nothing to migrate"));
+        } else if folder {
+            report.outcome = Outcome::WouldMigrate;
+            let (n, only_new, note) = folder_name(&base, &p.identity, &made_from, &existing, &taken);
+            name = n;
+            p.only_new = only_new;
+            report.dataset = Some(name.to_string());
+            report.notes.extend(note);
         } else if let Some(existing_kind) = existing.get(name.as_str()) {
             if !options.overwrite {
                 report.set(
@@ -355,6 +405,7 @@ fn plan(
                 );
             } else {
                 report.outcome = Outcome::WouldMigrate;
+                p.only_new = false;
                 report.notes.push(format!("becomes a new version of `{name}`"));
             }
         } else if taken.contains(name.as_str()) && !options.overwrite {
@@ -367,14 +418,49 @@ fn plan(
             );
         } else {
             report.outcome = Outcome::WouldMigrate;
+            p.only_new = !options.overwrite;
         }
-        if report.outcome == Outcome::WouldMigrate {
+        if p.report.outcome == Outcome::WouldMigrate {
             taken.insert(name.to_string());
         }
-        planned.push(Planned { source, report, name: Some(name), kind });
+        p.name = Some(name);
+        planned.push(p);
     }
     progress.finish();
     Ok(planned)
+}
+
+/// The dataset a folder per cohort goes to, whether it must be new, and a note saying why.
+///
+/// A folder migrated before from the same place (the journal records each source's absolute path)
+/// becomes a new version of the dataset it made then. Otherwise it is named after itself (or its
+/// `cohort.json` name), with `-2`, `-3`, ... when a dataset of that name exists or an earlier
+/// source of this run takes it: two `ward-7` folders, or a folder named like a dataset from
+/// elsewhere, both migrate, and nothing is ever added to a dataset this folder did not make.
+fn folder_name(
+    base: &DatasetName,
+    identity: &str,
+    made_from: &HashMap<String, String>,
+    existing: &HashMap<String, DatasetKind>,
+    taken: &HashSet<String>,
+) -> (DatasetName, bool, Option<String>) {
+    if let Some(before) = made_from.get(identity)
+        && existing.get(before) == Some(&DatasetKind::Cohort)
+        && !taken.contains(before)
+        && let Ok(name) = DatasetName::new(before)
+    {
+        return (
+            name,
+            false,
+            Some(format!("its content changed: a new version of `{before}`, which it became before")),
+        );
+    }
+    let name = unique_name(base, |n| existing.contains_key(n) || taken.contains(n));
+    let note = (name != *base).then(|| {
+        let by = if existing.contains_key(base.as_str()) { "a dataset in the store" } else { "an earlier source" };
+        format!("`{base}` is taken by {by}, so this folder is named `{name}`")
+    });
+    (name, true, note)
 }
 
 fn back_up(root: &Path, planned: &mut [Planned], to_import: &[usize]) -> Result<PathBuf> {
@@ -391,13 +477,18 @@ fn back_up(root: &Path, planned: &mut [Planned], to_import: &[usize]) -> Result<
     for (n, (i, l)) in loaded.iter().enumerate() {
         let p = &planned[*i];
         let folder = p.source.folder_files.as_ref().map(|_| p.source.stem());
-        for (path, bytes, sha256) in &l.files {
+        // Every file of a folder, JSON or not: the folder is the cohort.
+        for f in &l.files {
             let mut copy = PathBuf::from(format!("{n:05}"));
-            if let Some(f) = &folder {
-                copy.push(f);
+            if let Some(folder) = &folder {
+                copy.push(folder);
             }
-            copy.push(path.file_name().unwrap_or_default());
-            items.push(backup::ToBackUp { original: path, copy, bytes, sha256: sha256.clone() });
+            copy.push(f.path.file_name().unwrap_or_default());
+            let content = match &f.content {
+                Some(bytes) => backup::Content::Bytes(bytes),
+                None => backup::Content::File,
+            };
+            items.push(backup::ToBackUp { original: &f.path, copy, content, sha256: f.sha256.clone(), bytes: f.bytes });
         }
     }
     Ok(backup::create(root, &items)?.dir)
@@ -409,6 +500,18 @@ struct Staged {
     commit: PendingCommit,
     expected: Value,
     kind: DatasetKind,
+    /// Rows each table must hold: (what the report calls it, its table, how many).
+    rows: Vec<(String, Option<String>, u64)>,
+    /// For a folder per cohort: what each file must be written back as.
+    files: Option<Vec<(String, Expected)>>,
+}
+
+/// What a file of a folder must be written back as.
+enum Expected {
+    /// This JSON value (entity files and the metadata file are rebuilt from the tables).
+    Json(Value),
+    /// Bytes with this SHA-256 (documents and attachments are kept as they were).
+    Bytes(String),
 }
 
 /// Sources go to the store in batches: one lock and one rewrite of `datasets.duckdb` per batch.
@@ -468,6 +571,38 @@ fn import(
     Ok(())
 }
 
+/// The table each entity type of a cohort goes to: its name as a table name, made unique with
+/// `_2`, `_3`, ... (types such as `lab.results` and `lab_results` would otherwise share one), and
+/// never the documents table when the cohort has documents. `None` for a type without entities.
+fn entity_tables(c: &legacy::Cohort) -> Vec<Option<TableName>> {
+    let mut used: HashSet<String> = HashSet::new();
+    if c.folder.as_ref().is_some_and(|f| !f.documents.is_empty()) {
+        used.insert(legacy::DOCUMENTS_TABLE.into());
+    }
+    c.types
+        .iter()
+        .map(|t| {
+            if t.entities.is_empty() {
+                return None;
+            }
+            let base = TableName::from_file_stem(&t.name).expect("a table name from a stem");
+            let name = (1u32..)
+                .map(|n| match n {
+                    1 => base.clone(),
+                    n => {
+                        let suffix = format!("_{n}");
+                        let stem: String = base.as_str().chars().take(64 - suffix.len()).collect();
+                        TableName::new(&format!("{stem}{suffix}")).expect("a table name with a number")
+                    }
+                })
+                .find(|name| !used.contains(name.as_str()))
+                .expect("a free name");
+            used.insert(name.to_string());
+            Some(name)
+        })
+        .collect()
+}
+
 /// Converts one source into a staged version.
 fn stage(
     store: &Store,
@@ -481,7 +616,7 @@ fn stage(
     if Some(&loaded.sha256) != p.report.sha256.as_ref() {
         return Err("it changed while the migration ran; run it again".into());
     }
-    let (shape, legacy) = read(&p.source, &loaded.files).map_err(|r| match r {
+    let (shape, legacy) = read(&p.source, &loaded).map_err(|r| match r {
         Refusal::Invalid(m) | Refusal::Unrecognised(m) => m,
     })?;
     let name = p.name.clone().expect("planned sources have a name");
@@ -492,49 +627,111 @@ fn stage(
         std::process::id(),
         SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let mut write = |table: &str, rows: &[table::Row], leading: &[&str]| -> Result<table::Written, String> {
-        let table = TableName::from_file_stem(table).map_err(|e| e.to_string())?;
-        let dir = staging.table_dir(&table).map_err(|e| e.to_string())?;
-        table::write(conn, rows, leading, &scratch, &dir.join("part-0.parquet"))
-            .map_err(|e| format!("table `{table}`: {e}"))
+    // Where a table's rows came from, for messages: the file, or the folder's files.
+    let from = |files: &[String]| match files {
+        [] => p.report.source.display().to_string(),
+        [one] => one.clone(),
+        many => many.join(", "),
     };
-    let mut mixed_notes = Vec::new();
-    let mut note_mixed = |table: &str, w: &table::Written| {
-        for (field, n) in &w.mixed {
-            mixed_notes.push(format!(
-                "{table}.{field}: {n} value(s) of another kind than the column's kept as JSON in `{field}{}`",
+    let mut notes = Vec::new();
+    let mut write =
+        |table: &TableName, rows: &[table::Row], leading: &[&str], files: &[String]| -> Result<(), String> {
+            let dir = staging.table_dir(table).map_err(|e| e.to_string())?;
+            let w = table::write(conn, rows, leading, &scratch, &dir.join("part-0.parquet"))
+                .map_err(|e| format!("table `{table}` (from {}): {e}", from(files)))?;
+            for (field, n) in &w.mixed {
+                notes.push(format!(
+                    "{table}.{field}: {n} value(s) that do not fit the column's type kept as JSON in `{field}{}`",
+                    table::MIXED_SUFFIX
+                ));
+            }
+            for (field, column) in &w.renamed {
+                notes.push(format!(
+                    "{table}.{field:?}: stored as column `{column}` (another field has that name up to case, or it is \
+                 empty or reserved)"
+                ));
+            }
+            if let Some(why) = &w.as_text {
+                notes.push(format!(
+                "{table} (from {}): DuckDB could not type its values ({why}), so each field is kept as JSON text in \
+                 `<field>{}`",
+                from(files),
                 table::MIXED_SUFFIX
             ));
-        }
-    };
+            }
+            Ok(())
+        };
+    let mut rows_expected = Vec::new();
+    let mut expected_files = None;
+    let mut attachments = Vec::new();
     let (legacy_json, expected, description, tags) = match &legacy {
         Legacy::Cohort(c) => {
+            let tables = entity_tables(c);
             let mut types = Vec::new();
-            for t in &c.types {
-                let table = if t.entities.is_empty() {
-                    None
-                } else {
+            for (t, table) in c.types.iter().zip(&tables) {
+                if let Some(table) = table {
                     let rows: Vec<table::Row> = t.entities.iter().map(entity_row).collect();
-                    let table_name = TableName::from_file_stem(&t.name).map_err(|e| e.to_string())?;
                     // Identifiers first, then references to other entities.
                     let own_id = format!("{}_id", entity::singular(&t.name));
                     let mut leading = vec!["id", own_id.as_str()];
                     leading.extend(["mrn", "member_id", "usubjid", "prescription_number", "_entity_id"]);
                     leading.extend(["patient_mrn", "patient_id", "encounter_id", "claim_id"]);
-                    let w = write(table_name.as_str(), &rows, &leading)?;
-                    note_mixed(table_name.as_str(), &w);
-                    Some(table_name.to_string())
-                };
+                    let files: Vec<String> = c
+                        .folder
+                        .iter()
+                        .flat_map(|f| &f.files)
+                        .filter(|f| f.parts.iter().any(|part| part.entity_type == t.name))
+                        .map(|f| f.file.clone())
+                        .collect();
+                    write(table, &rows, &leading, &files)?;
+                }
+                rows_expected.push((t.name.clone(), table.as_ref().map(TableName::to_string), t.entities.len() as u64));
                 types.push(json!({"name": t.name, "keys": t.keys, "count": t.entities.len(), "table": table}));
             }
-            let legacy = json!({"header": c.header, "entity_types": types, "notes": c.notes});
+            let mut legacy = json!({"header": c.header, "entity_types": types, "notes": c.notes});
+            if let Some(folder) = &c.folder {
+                if !folder.documents.is_empty() {
+                    let table = TableName::new(legacy::DOCUMENTS_TABLE).expect("a valid name");
+                    let dir = staging.table_dir(&table).map_err(|e| e.to_string())?;
+                    table::write_documents(conn, &folder.documents, &dir.join("part-0.parquet"))?;
+                    rows_expected.push((table.to_string(), Some(table.to_string()), folder.documents.len() as u64));
+                }
+                for f in folder.attachments() {
+                    let path = p.source.path.join(&f.file);
+                    let (sha256, bytes) = staging.attach(&f.file, &path).map_err(|e| format!("{}: {e}", f.file))?;
+                    if sha256 != f.sha256 {
+                        return Err(format!("{} changed while the migration ran; run it again", f.file));
+                    }
+                    let source = std::path::absolute(&path).unwrap_or(path).display().to_string();
+                    attachments.push(json!({"name": f.file, "source": source, "sha256": sha256, "bytes": bytes}));
+                }
+                legacy["folder"] = json!({"files": folder.files, "documents_table": legacy::DOCUMENTS_TABLE});
+                let mut files = Vec::new();
+                for (f, l) in folder.files.iter().zip(&loaded.files) {
+                    let expected = match (f.layout, &l.content) {
+                        (legacy::Layout::Document | legacy::Layout::Attachment, _) | (_, None) => {
+                            Expected::Bytes(f.sha256.clone())
+                        }
+                        (_, Some(bytes)) => {
+                            Expected::Json(legacy::parse_json(&l.path, bytes).map_err(|r| match r {
+                                Refusal::Invalid(m) | Refusal::Unrecognised(m) => format!("{}: {m}", f.file),
+                            })?)
+                        }
+                    };
+                    files.push((f.file.clone(), expected));
+                }
+                expected_files = Some(files);
+            }
             (legacy, c.v1_document(), c.description(), Some(c.tags()))
         }
         Legacy::Simulation(s) => {
             let tables = simulation::tables(s);
-            let w = write("visits", &tables.visits, &simulation::VISIT_COLUMNS)?;
-            note_mixed("visits", &w);
-            write("patients", &tables.patients, &simulation::PATIENT_COLUMNS)?;
+            let visits = TableName::new("visits").expect("a valid name");
+            let patients = TableName::new("patients").expect("a valid name");
+            write(&visits, &tables.visits, &simulation::VISIT_COLUMNS, &[])?;
+            write(&patients, &tables.patients, &simulation::PATIENT_COLUMNS, &[])?;
+            rows_expected.push(("patients".into(), Some("patients".into()), tables.patients.len() as u64));
+            rows_expected.push(("visits".into(), Some("visits".into()), tables.visits.len() as u64));
             let mut whole = s.document.clone();
             whole.insert("patient_histories".into(), Value::Object(s.histories.clone()));
             (json!({"document": s.document}), Value::Object(whole), None, None)
@@ -545,13 +742,13 @@ fn stage(
                 .iter()
                 .map(|o| table::Row { fields: o.clone(), original: Some(Value::Object(o.clone()).to_string()) })
                 .collect();
-            let w = write(table.as_str(), &rows, &["id"])?;
-            note_mixed(table.as_str(), &w);
+            write(&table, &rows, &["id"], &[])?;
+            rows_expected.push(("records".into(), Some(table.to_string()), r.len() as u64));
             let expected = Value::Array(r.iter().cloned().map(Value::Object).collect());
             (json!({"table": table}), expected, None, None)
         }
     };
-    p.report.notes.extend(mixed_notes);
+    p.report.notes.extend(notes);
     if let Legacy::Simulation(s) = &legacy {
         p.report.checks = check(conn, &staging, s)?;
         for c in p.report.checks.iter().filter(|c| !c.agrees) {
@@ -563,14 +760,14 @@ fn stage(
     let sources = loaded
         .files
         .iter()
-        .map(|(path, bytes, sha256)| SourceFile {
-            path: std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string(),
-            sha256: sha256.clone(),
-            bytes: bytes.len() as u64,
+        .map(|f| SourceFile {
+            path: std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone()).display().to_string(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
             table: None,
         })
         .collect();
-    let provenance = json!({
+    let mut provenance = json!({
         "tool": "cohort",
         "tool_version": cohort_store::VERSION,
         "command": "migrate",
@@ -581,11 +778,15 @@ fn stage(
         "checks": p.report.checks,
         "notes": p.report.notes,
     });
+    if !attachments.is_empty() {
+        // Where `cohort show` lists a version's attachments.
+        provenance["attachments"] = Value::Array(attachments);
+    }
     let meta =
         VersionMeta { kind: p.kind, description, tags, created_by: options.created_by.clone(), sources, provenance };
     let import = ImportRecord {
         source_sha256: loaded.sha256.clone(),
-        source: p.report.source.display().to_string(),
+        source: p.identity.clone(),
         shape: shape.as_str().into(),
         outcome: Outcome::Migrated.as_str().into(),
         dataset: None,
@@ -596,9 +797,11 @@ fn stage(
     };
     Ok(Staged {
         index,
-        commit: PendingCommit { staging, meta, import: Some(import), only_new: !options.overwrite },
+        commit: PendingCommit { staging, meta, import: Some(import), only_new: p.only_new },
         expected,
         kind: p.kind,
+        rows: rows_expected,
+        files: expected_files,
     })
 }
 
@@ -664,19 +867,20 @@ fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    let (commits, rest): (Vec<PendingCommit>, Vec<(usize, Value, DatasetKind)>) =
-        batch.into_iter().map(|s| (s.commit, (s.index, s.expected, s.kind))).unzip();
+    type ToVerify = (usize, Value, DatasetKind, Vec<(String, Option<String>, u64)>, Option<Vec<(String, Expected)>>);
+    let (commits, rest): (Vec<PendingCommit>, Vec<ToVerify>) =
+        batch.into_iter().map(|s| (s.commit, (s.index, s.expected, s.kind, s.rows, s.files))).unzip();
     let provenances: Vec<Value> = commits.iter().map(|c| c.meta.provenance.clone()).collect();
     let t = Instant::now();
     let outcomes = store.commit_batch(commits)?;
     tracing::debug!(seconds = t.elapsed().as_secs_f64(), versions = outcomes.len(), "committed a batch");
     let mut created = Vec::new();
-    for ((outcome, (index, expected, kind)), provenance) in outcomes.into_iter().zip(rest).zip(provenances) {
-        let report = &mut planned[index].report;
+    for ((outcome, check), provenance) in outcomes.into_iter().zip(rest).zip(provenances) {
+        let report = &mut planned[check.0].report;
         match outcome {
             Ok(CommitOutcome::Created { dataset, version, .. }) => {
                 report.version = Some(version);
-                created.push((index, dataset, version, expected, kind, provenance));
+                created.push((dataset, version, check, provenance));
             }
             Ok(CommitOutcome::Unchanged { version, .. }) => {
                 report.version = Some(version);
@@ -694,31 +898,33 @@ fn flush(
         return Ok(());
     }
     // Verify from the store: one catalog read for the whole batch.
-    let refs: Vec<VersionRef> = created
-        .iter()
-        .map(|(_, d, v, ..)| VersionRef::parse(&format!("{d}@{v}")).expect("a valid reference"))
-        .collect();
+    let refs: Vec<VersionRef> =
+        created.iter().map(|(d, v, ..)| VersionRef::parse(&format!("{d}@{v}")).expect("a valid reference")).collect();
     let t = Instant::now();
     let resolved = store.resolve_all(&refs)?;
     let mut failed = Vec::new();
-    for ((index, dataset, version, expected, kind, provenance), r) in created.into_iter().zip(resolved) {
+    for ((dataset, version, (index, expected, kind, rows, files), provenance), r) in created.into_iter().zip(resolved) {
         let source = |t: &str| r.table(t).map(|t| table_source(store, t));
+        let identity = planned[index].identity.clone();
         let report = &mut planned[index].report;
         let verdict = export::rebuild(kind, &provenance, conn, &source).and_then(|back| {
             let counts: BTreeMap<&str, u64> = r.tables.iter().map(|t| (t.name.as_str(), t.rows)).collect();
-            for (table, n) in &report.entities {
-                let stored = match kind {
-                    DatasetKind::Upload => r.tables.first().map_or(0, |t| t.rows),
-                    _ => counts
-                        .get(TableName::from_file_stem(table).map(|t| t.to_string()).unwrap_or_default().as_str())
-                        .copied()
-                        .unwrap_or(0),
-                };
+            for (what, table, n) in &rows {
+                let stored = table.as_deref().and_then(|t| counts.get(t)).copied().unwrap_or(0);
                 if stored != *n {
-                    return Err(format!("{table}: {n} in the source, {stored} stored"));
+                    return Err(format!("{what}: {n} in the source, {stored} stored"));
                 }
             }
-            if back == expected { Ok(()) } else { Err(first_difference(&expected, &back)) }
+            if back != expected {
+                return Err(first_difference(&expected, &back));
+            }
+            match &files {
+                Some(files) => {
+                    let attachments = store.layout().version_dir(r.dataset_id, r.version).join(ATTACHMENTS_DIR);
+                    verify_folder(&provenance, conn, &source, &attachments, files)
+                }
+                None => Ok(()),
+            }
         });
         match verdict {
             Ok(()) => report.outcome = Outcome::Migrated,
@@ -726,7 +932,7 @@ fn flush(
                 report.set(Outcome::Failed, format!("version {version} of `{dataset}` did not verify: {why}"));
                 failed.push(ImportRecord {
                     source_sha256: report.sha256.clone().unwrap_or_default(),
-                    source: report.source.display().to_string(),
+                    source: identity,
                     shape: report.shape.map(Shape::as_str).unwrap_or_default().into(),
                     outcome: Outcome::Failed.as_str().into(),
                     dataset: Some(dataset.to_string()),
@@ -741,6 +947,46 @@ fn flush(
     tracing::debug!(seconds = t.elapsed().as_secs_f64(), "verified a batch");
     // A later `failed` entry outweighs the `migrated` one the commit wrote: a re-run tries again.
     store.record_imports(&failed)?;
+    Ok(())
+}
+
+/// Checks that every file of a folder is written back from the store as it was: JSON files as
+/// equal values, documents byte for byte, attachments by the SHA-256 of the version's copy.
+fn verify_folder(
+    provenance: &Value,
+    conn: &duckdb::Connection,
+    source: &dyn Fn(&str) -> Option<String>,
+    attachments: &Path,
+    files: &[(String, Expected)],
+) -> Result<(), String> {
+    let back = export::rebuild_folder(provenance, conn, source)?;
+    if back.len() != files.len() || back.iter().zip(files).any(|((a, _), (b, _))| a != b) {
+        let names = |f: &mut dyn Iterator<Item = &String>| f.cloned().collect::<Vec<_>>().join(", ");
+        return Err(format!(
+            "the folder's files are {}, but {} are written back",
+            names(&mut files.iter().map(|(f, _)| f)),
+            names(&mut back.iter().map(|(f, _)| f))
+        ));
+    }
+    for ((file, rebuilt), (_, expected)) in back.iter().zip(files) {
+        let same = match (rebuilt, expected) {
+            (export::Rebuilt::Json { value, .. }, Expected::Json(original)) => {
+                if value != original {
+                    return Err(format!("{file}: {}", first_difference(original, value)));
+                }
+                true
+            }
+            (export::Rebuilt::Text(text), Expected::Bytes(sha256)) => sha256_bytes(text.as_bytes()) == *sha256,
+            (export::Rebuilt::Attachment { name, .. }, Expected::Bytes(sha256)) => {
+                let (copy, _) = sha256_file(&attachments.join(name), |_| {}).map_err(|e| format!("{file}: {e}"))?;
+                copy == *sha256
+            }
+            _ => false,
+        };
+        if !same {
+            return Err(format!("{file} is not written back byte for byte"));
+        }
+    }
     Ok(())
 }
 

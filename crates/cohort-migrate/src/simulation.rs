@@ -206,7 +206,7 @@ pub fn check_queries(
                 format!("discontinuation_counts.{kind}"),
                 stored.clone(),
                 format!(
-                    "SELECT count(*) FROM {visits} WHERE is_discontinuation_visit AND \
+                    "SELECT count(*) FROM {visits} WHERE TRY_CAST(is_discontinuation_visit AS BOOLEAN) AND \
                      replace(replace(replace(lower(discontinuation_type::VARCHAR), ' ', ''), '_', ''), '-', '') = {}",
                     cohort_store::name::quote_literal(&norm)
                 ),

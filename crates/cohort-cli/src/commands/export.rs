@@ -22,7 +22,11 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
         Some(ExportFormat::CohortJson) if matches!(source, Some(ProfileSource::File { .. })) => {
             bail!("`--format cohort-json` writes a dataset as it is; a de-identified export is CSV, Parquet or JSON")
         }
+        Some(ExportFormat::CohortFolder) if matches!(source, Some(ProfileSource::File { .. })) => {
+            bail!("`--format cohort-folder` writes a dataset as it is; a de-identified export is CSV, Parquet or JSON")
+        }
         Some(ExportFormat::CohortJson) => return legacy_json(ctx, &store, &target, &version, args),
+        Some(ExportFormat::CohortFolder) => return legacy_folder(ctx, &store, &target, &version, args),
         Some(ExportFormat::Csv) => OutputFormat::Csv,
         Some(ExportFormat::Parquet) => OutputFormat::Parquet,
         Some(ExportFormat::Json) => OutputFormat::Json,
@@ -104,6 +108,31 @@ fn legacy_json(
             std::io::stdout().write_all(&text)?;
         }
     }
+    Ok(ExitStatus::Success)
+}
+
+/// `--format cohort-folder`: a dataset migrated from a folder, written back as every file it had.
+fn legacy_folder(
+    ctx: &Context,
+    store: &cohort_store::Store,
+    target: &TableRef,
+    version: &cohort_store::ResolvedVersion,
+    args: &ExportArgs,
+) -> anyhow::Result<ExitStatus> {
+    if target.table.is_some() {
+        bail!("`--format cohort-folder` writes a whole dataset: give `NAME` or `NAME@N`, not a table");
+    }
+    let Some(dir) = &args.output else {
+        bail!("`--format cohort-folder` writes a folder: give `--output DIR` (a new or empty folder)");
+    };
+    let session = Session::new(store)?;
+    // The version resolved above, pinned, so that what is recorded is what is written.
+    let pinned = cohort_store::VersionRef { dataset: version.dataset.clone(), version: Some(version.version) };
+    let folder = cohort_migrate::export::Folder::rebuild(store, session.connection(), &pinned)?;
+    record_export(store, version, version.tables.iter().map(|t| t.rows).sum(), "format cohort-folder".into())?;
+    folder.write(dir)?;
+    let files = folder.files();
+    ctx.note(format!("wrote {} ({} files: {})", dir.display(), files.len(), files.join(", ")));
     Ok(ExitStatus::Success)
 }
 

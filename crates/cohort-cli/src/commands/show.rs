@@ -68,9 +68,11 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
             let dir = store.root().join(&v.path).join(cohort_store::ATTACHMENTS_DIR);
             for a in attachments {
                 let name = a["name"].as_str().unwrap_or_default();
+                let sha256 = a["sha256"].as_str().unwrap_or_default();
                 println!(
-                    "  {name} ({}) from {}",
+                    "  {name} ({}, sha256 {}) from {}",
                     bytes(a["bytes"].as_u64().unwrap_or(0)),
+                    &sha256[..sha256.len().min(16)],
                     a["source"].as_str().unwrap_or("?")
                 );
                 println!("    {}", dir.join(name).display());

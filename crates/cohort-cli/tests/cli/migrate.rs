@@ -516,3 +516,430 @@ fn with_no_path_the_legacy_folders_are_searched() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no legacy folders found"));
 }
+
+/// A saved cohort folder as the legacy app left it: entity files of names no list knows beside
+/// known ones, nested objects and lists, and the README, HL7 message and X12 transactions that
+/// belong to the cohort. Returns the JSON files' content by name.
+fn saved_folder(dir: &Path) -> BTreeMap<String, Value> {
+    let address = |street: &str, city: &str, zip: &str| json!({"line1": street, "line2": null, "city": city, "state": "MA", "postal_code": zip, "country": "US"});
+    let json_files = BTreeMap::from([
+        (
+            "patient.json".to_string(),
+            json!([
+                {"mrn": "MRN-100234", "name": {"given_name": "Maria", "middle_name": "L", "family_name": "Gonzalez",
+                 "prefix": null, "suffix": null}, "birth_date": "1961-04-12", "gender": "F", "race": "2106-3",
+                 "ethnicity": "2135-2", "ssn": "999-12-3456", "address": address("12 Elm St", "Springfield", "01103"),
+                 "contact": {"phone": "+1 413 555 0101", "email": "maria.gonzalez@example.org"},
+                 "conditions": [{"code": "E11.9", "onset": "2015-06-01"}]},
+                {"mrn": "MRN-100235", "name": {"given_name": "James", "family_name": "O'Neil"},
+                 "birth_date": "1948-11-30", "gender": "M", "address": address("4 Oak Ave", "Chicopee", "01020"),
+                 "contact": {"phone": "+1 413 555 0199"}, "conditions": []}
+            ]),
+        ),
+        (
+            "person.json".to_string(),
+            json!({"person_id": "PER-100234", "mrn": "MRN-100234", "ssn": "999-12-3456",
+                   "name": {"given_name": "Maria", "family_name": "Gonzalez"}, "birth_date": "1961-04-12",
+                   "identifiers": [{"system": "MRN", "value": "MRN-100234"}, {"system": "MEMBER", "value": "MEM-88121"}],
+                   "address": address("12 Elm St", "Springfield", "01103")}),
+        ),
+        (
+            "member.json".to_string(),
+            json!([{"member_id": "MEM-88121", "subscriber_id": "SUB-88121", "relationship": "18",
+                    "name": {"given_name": "Maria", "family_name": "Gonzalez"}, "birth_date": "1961-04-12",
+                    "gender": "F", "plan": {"plan_code": "HMO-GOLD", "group_number": "GRP-4410",
+                    "payer": {"name": "Commonwealth Health Plan", "payer_id": "CHP01"}},
+                    "enrollment_segments": [
+                        {"start_date": "2022-01-01", "end_date": "2022-12-31", "coverage": "HLT", "pcp_npi": "1234567893"},
+                        {"start_date": "2023-01-01", "end_date": null, "coverage": "HLT", "pcp_npi": "1234567893"}]}]),
+        ),
+        (
+            "claims.json".to_string(),
+            json!([
+                {"claim_id": "CLM-2023-0001", "member_id": "MEM-88121", "claim_type": "837P", "status": "paid",
+                 "service_date": "2023-03-14", "billing_provider": {"npi": "1234567893", "name": "Springfield Family Medicine"},
+                 "diagnoses": ["E11.9", "I10"], "total_charge": 245.0, "total_paid": 180.5,
+                 "claim_lines": [
+                    {"line_number": 1, "procedure_code": "99214", "modifiers": [], "charge": 180.0, "units": 1},
+                    {"line_number": 2, "procedure_code": "83036", "modifiers": ["QW"], "charge": 65.0, "units": 1}]},
+                {"claim_id": "CLM-2023-0002", "member_id": "MEM-88121", "claim_type": "837P", "status": "denied",
+                 "service_date": "2023-05-02", "billing_provider": {"npi": "1234567893", "name": "Springfield Family Medicine"},
+                 "diagnoses": ["E11.9"], "total_charge": 95.0, "total_paid": 0,
+                 "denial_reason": "CO-97", "claim_lines": [
+                    {"line_number": 1, "procedure_code": "99213", "modifiers": [], "charge": 95.0, "units": 1}]}
+            ]),
+        ),
+        (
+            "enrollment.json".to_string(),
+            json!({"enrollment_id": "ENR-5512", "member_id": "MEM-88121", "sponsor": "Acme Manufacturing",
+                   "maintenance_type": "021", "effective_date": "2022-01-01",
+                   "coverages": [{"insurance_line": "HLT", "plan_code": "HMO-GOLD", "start": "2022-01-01"},
+                                 {"insurance_line": "DEN", "plan_code": "DEN-BASIC", "start": "2022-07-01"}],
+                   "dependents": [{"relationship": "01", "name": {"given_name": "Luis", "family_name": "Gonzalez"},
+                                   "birth_date": "1959-02-20"}]}),
+        ),
+    ]);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, value) in &json_files {
+        write_json(&dir.join(name), value);
+    }
+    std::fs::write(
+        dir.join("README.md"),
+        "# Diabetes pilot\n\nSaved by the cohort builder on 2023-06-01. One member, her claims and enrollment.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("adt-a01-admission.hl7"),
+        "MSH|^~\\&|HEALTHSIM|SPRINGFIELD|EHR|HOSP|20230314083000||ADT^A01|MSG00001|P|2.5.1\r\
+         EVN|A01|20230314083000\r\
+         PID|1||MRN-100234^^^SPRINGFIELD^MR||Gonzalez^Maria^L||19610412|F|||12 Elm St^^Springfield^MA^01103\r\
+         PV1|1|I|MED^201^A|E|||1234567893^Patel^Anita\r",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("claim-837p.edi"),
+        "ISA*00*          *00*          *ZZ*HEALTHSIM      *ZZ*CHP01          *230315*1200*^*00501*000000001*0*P*:~\
+         GS*HC*HEALTHSIM*CHP01*20230315*1200*1*X*005010X222A1~ST*837*0001*005010X222A1~\
+         CLM*CLM-2023-0001*245***11:B:1*Y*A*Y*Y~HI*ABK:E119*ABF:I10~LX*1~SV1*HC:99214*180*UN*1***1~\
+         SE*7*0001~GE*1*1~IEA*1*000000001~",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("enrollment-834.edi"),
+        "ISA*00*          *00*          *ZZ*ACME           *ZZ*CHP01          *211215*0900*^*00501*000000002*0*P*:~\
+         GS*BE*ACME*CHP01*20211215*0900*2*X*005010X220A1~ST*834*0001*005010X220A1~BGN*00*ENR-5512*20211215~\
+         INS*Y*18*021*28*A***FT~REF*0F*SUB-88121~NM1*IL*1*Gonzalez*Maria****34*999123456~\
+         HD*021**HLT*HMO-GOLD~DTP*348*D8*20220101~SE*9*0001~GE*1*2~IEA*1*000000002~",
+    )
+    .unwrap();
+    json_files
+}
+
+/// Every file directly in `dir` with its bytes.
+fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// The folder `export --format cohort-folder` writes equals `original`: JSON files as JSON
+/// values, every other file byte for byte.
+fn assert_same_folder(original: &Path, back: &Path) {
+    let (a, b) = (files_in(original), files_in(back));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the files written back differ");
+    for (name, bytes) in &a {
+        if name.ends_with(".json") {
+            let (x, y): (Value, Value) =
+                (serde_json::from_slice(bytes).unwrap(), serde_json::from_slice(&b[name]).unwrap());
+            assert_eq!(x, y, "{name} written back differs");
+        } else {
+            assert!(*bytes == b[name], "{name} is not written back byte for byte");
+        }
+    }
+}
+
+/// The real-data problem: a saved folder whose files are not all named after entity types was
+/// split into datasets called `patient` and `claims`, its other JSON and its README, HL7 and X12
+/// files left out. It is one cohort, named after the folder, with every file in it.
+#[test]
+fn a_saved_folder_is_one_cohort_with_every_file() {
+    let env = Env::new();
+    let folder = env.path("saved/diabetes-pilot");
+    let json_files = saved_folder(&folder);
+    let report = migrate_json(&env, &[env.path("saved").to_str().unwrap()], 0);
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "one source, the folder: {report}");
+    let f = &files[0];
+    assert_eq!(PathBuf::from(f["source"].as_str().unwrap()), folder);
+    assert_eq!((f["shape"].as_str(), f["outcome"].as_str()), (Some("folder-per-cohort"), Some("migrated")), "{f}");
+    assert_eq!(f["dataset"], "diabetes-pilot");
+    assert_eq!(
+        f["entities"],
+        json!([["claims", 2], ["enrollments", 1], ["members", 1], ["patients", 2], ["persons", 1]])
+    );
+    assert!(report["passed_over"].as_array().unwrap().is_empty(), "{report}");
+    let list = env.json(&["list"]);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["diabetes-pilot"]);
+
+    // Every entity type a table, nested objects and lists kept as structs and lists.
+    let show = env.json(&["show", "diabetes-pilot"]);
+    let tables: Vec<&str> =
+        show["shown"]["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["claims", "enrollments", "members", "patients", "persons"]);
+    let q = |sql: &str| env.scalar(sql);
+    assert_eq!(q("SELECT plan.payer.payer_id FROM \"diabetes-pilot\".members"), "CHP01");
+    assert_eq!(q("SELECT len(enrollment_segments) FROM \"diabetes-pilot\".members"), "2");
+    assert_eq!(q("SELECT sum(len(claim_lines)) FROM \"diabetes-pilot\".claims"), "3");
+    assert_eq!(q("SELECT coverages[2].plan_code FROM \"diabetes-pilot\".enrollments"), "DEN-BASIC");
+    assert_eq!(q("SELECT name.family_name FROM \"diabetes-pilot\".patients WHERE mrn = 'MRN-100235'"), "O'Neil");
+    assert_eq!(q("SELECT identifiers[2].value FROM \"diabetes-pilot\".persons"), "MEM-88121");
+
+    // The other files are attachments, each with its SHA-256, listed by `cohort show`.
+    let others = ["README.md", "adt-a01-admission.hl7", "claim-837p.edi", "enrollment-834.edi"];
+    let provenance = &show["versions"][0]["provenance"];
+    let attachments: BTreeMap<&str, &str> = provenance["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["sha256"].as_str().unwrap()))
+        .collect();
+    let text = env.ok(&["show", "diabetes-pilot"]).stdout;
+    for name in others {
+        let sha = cohort_store::hash::sha256_file(&folder.join(name), |_| {}).unwrap().0;
+        assert_eq!(attachments.get(name), Some(&sha.as_str()), "{name}");
+        assert!(text.contains(&format!("{name} (")) && text.contains(&sha[..16]), "`show` lacks {name}:\n{text}");
+    }
+    assert!(text.contains("Attachments of version 1"), "{text}");
+
+    // The backup holds every file of the folder, checksummed.
+    let backup = PathBuf::from(report["backup"].as_str().unwrap());
+    let manifest: Value = serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    let backed_up: BTreeMap<String, String> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let original = PathBuf::from(f["original"].as_str().unwrap());
+            (original.file_name().unwrap().to_string_lossy().into_owned(), f["sha256"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(backed_up.len(), 9, "5 JSON files and 4 others: {manifest}");
+    for (name, sha) in &backed_up {
+        assert_eq!(*sha, cohort_store::hash::sha256_file(&folder.join(name), |_| {}).unwrap().0, "{name}");
+    }
+
+    // The folder written back: every file, JSON as equal values, the others byte for byte.
+    let back = env.path("back/diabetes-pilot");
+    env.ok(&["export", "diabetes-pilot", "--format", "cohort-folder", "--output", back.to_str().unwrap()]);
+    assert_same_folder(&folder, &back);
+    assert_eq!(files_in(&back).len(), json_files.len() + others.len());
+    // Never into a folder that has files, and the folder is left as it was.
+    let r =
+        env.fails(&["export", "diabetes-pilot", "--format", "cohort-folder", "--output", back.to_str().unwrap()], 1);
+    assert!(r.stderr.contains("not empty"), "{}", r.stderr);
+    assert_same_folder(&folder, &back);
+    // The spec v1.0 document still comes out, with the folder's name and every entity.
+    let doc = export(&env, "diabetes-pilot");
+    assert_eq!(doc["name"], "diabetes-pilot");
+    assert_eq!(doc["entities"]["claims"], json_files["claims.json"]);
+    assert_eq!(doc["entities"]["enrollments"][0], json_files["enrollment.json"]);
+}
+
+/// Folders of one name in different places, and a folder named like a dataset from elsewhere,
+/// all migrate under names of their own; a folder that changed becomes a new version of the
+/// dataset it made before.
+#[test]
+fn folders_never_clash_and_a_changed_folder_is_a_new_version() {
+    let env = Env::new();
+    let ward = |site: &str, mrns: &[&str]| {
+        let dir = env.path(&format!("{site}/ward-7"));
+        let patients: Vec<Value> = mrns.iter().map(|m| json!({"mrn": m, "site": site})).collect();
+        write_json(&dir.join("patient.json"), &json!(patients));
+        dir
+    };
+    ward("site-a", &["A-1", "A-2"]);
+    ward("site-b", &["B-1"]);
+    // `icu` exists already, from elsewhere; so does `patient`, once made from a loose file.
+    let csv = env.write("icu.csv", "bed,occupied\n1,true\n2,false\n");
+    env.ok(&["ingest", csv.to_str().unwrap(), "--name", "icu"]);
+    write_json(&env.path("loose/patient.json"), &json!([{"mrn": "L-1"}]));
+    env.ok(&["migrate", "--no-backup", env.path("loose/patient.json").to_str().unwrap()]);
+    let icu = env.path("units/icu");
+    write_json(&icu.join("patient.json"), &json!([{"mrn": "I-1"}]));
+    std::fs::write(icu.join("README.md"), "ICU beds").unwrap();
+    let paths = [env.path("site-a"), env.path("site-b"), env.path("units")];
+    let args: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+
+    let names = |report: &Value| -> Vec<(String, String, String)> {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let source = f["source"].as_str().unwrap();
+                let at = source.strip_prefix(env.dir.path().to_str().unwrap()).unwrap().to_string();
+                (at, f["outcome"].as_str().unwrap().to_string(), f["dataset"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let plan = migrate_json(&env, &[&["--dry-run"], args.as_slice()].concat(), 0);
+    let expected = [("/site-a/ward-7", "ward-7"), ("/site-b/ward-7", "ward-7-2"), ("/units/icu", "icu-2")];
+    let would: Vec<_> = expected.iter().map(|(s, d)| (s.to_string(), "would-migrate".into(), d.to_string())).collect();
+    assert_eq!(names(&plan), would);
+    let report = migrate_json(&env, &args, 0);
+    let done: Vec<_> = expected.iter().map(|(s, d)| (s.to_string(), "migrated".into(), d.to_string())).collect();
+    assert_eq!(names(&report), done, "{report}");
+    assert!(report["files"][1]["notes"].to_string().contains("`ward-7` is taken"), "{report}");
+    assert_eq!(env.scalar("SELECT string_agg(mrn, ' ' ORDER BY mrn) FROM \"ward-7\".patients"), "A-1 A-2");
+    assert_eq!(env.scalar("SELECT mrn FROM \"ward-7-2\".patients"), "B-1");
+    assert_eq!(env.scalar("SELECT count(*) FROM icu.icu"), "2", "the dataset from elsewhere is untouched");
+    assert_eq!(env.json(&["versions", "icu"]).as_array().unwrap().len(), 1);
+    assert_eq!(env.scalar("SELECT mrn FROM \"icu-2\".patients"), "I-1");
+    assert_eq!(env.scalar("SELECT mrn FROM patient.patient"), "L-1");
+
+    // Again: the journal knows every folder.
+    let again = migrate_json(&env, &args, 0);
+    assert!(names(&again).iter().all(|(_, o, _)| o == "already-migrated"), "{again}");
+
+    // site-a's folder changes: a new version of the dataset it made, whatever else is named so.
+    ward("site-a", &["A-1", "A-2", "A-3"]);
+    let report = migrate_json(&env, &args, 0);
+    let outcomes = names(&report);
+    assert_eq!(outcomes[0], ("/site-a/ward-7".into(), "migrated".into(), "ward-7".into()), "{report}");
+    assert_eq!(report["files"][0]["version"], 2);
+    assert_eq!(outcomes[1].1, "already-migrated");
+    assert_eq!(env.scalar("SELECT count(*) FROM \"ward-7\".patients"), "3");
+    assert_eq!(env.scalar("SELECT count(*) FROM \"ward-7@1\".patients"), "2", "the old version stays");
+    assert_eq!(env.json(&["versions", "ward-7-2"]).as_array().unwrap().len(), 1);
+    assert_eq!(env.json(&["list"]).as_array().unwrap().len(), 5);
+}
+
+/// One entity list with fifteen shapes of object: keys that come and go, one key a number, text,
+/// object, list or boolean from row to row, nested objects whose inner fields differ in type or
+/// only in case, an empty key and a field named like cohort's own column.
+fn fifteen_shapes() -> Value {
+    json!([
+        {"mrn": "P01", "age": 54, "name": {"given": "Ana", "family": "Silva"}, "address": {"city": "Porto", "zip": 4000}},
+        {"mrn": "P02", "age": "fifty", "name": "Bo Li", "address": {"city": "Lyon", "zip": "69001"}},
+        {"mrn": "P03", "age": {"years": 61, "months": 2}, "name": ["Cy", "Doe"], "active": true},
+        {"mrn": "P04", "age": [61], "active": "yes", "tags": ["a", "b"]},
+        {"mrn": 5, "age": true, "tags": "a,b", "address": ["Main St 1", "Bern"]},
+        {"id": "X6", "address": {"city": {"name": "Zug", "canton": "ZG"}, "zip": 6300}},
+        {"id": 7, "address": {"city": "Chur", "zip": 7000, "lines": ["Bahnhofstrasse 1"]}, "tags": [1, "two", {"three": 3}]},
+        {"mrn": "P08", "address": {"City": "Sion", "zip": 1950}},
+        {"mrn": "P09", "visits": [{"date": "2023-01-02", "score": 3}, {"date": "2023-02-01", "score": "n/a"}]},
+        {"mrn": "P10", "visits": [{"date": 20230301}], "Name": "upper-case key"},
+        {"mrn": "P11", "birth_date": "1970-01-01", "weight": 70.5, "extra": null},
+        {"mrn": "P12", "birth_date": "not known", "weight": 71},
+        {"mrn": "P13", "contact": {"phone": {"home": "+41 1", "mobile": "+41 2"}}},
+        {"mrn": "P14", "contact": {"phone": "+41 3", "email": null}, "": "an empty key",
+         "_original_json": "a field named like cohort's column"},
+        {"mrn": "P15", "flags": {}, "notes": [], "nested": {"a": {"b": {"c": [1, {"d": "deep"}]}}}}
+    ])
+}
+
+/// Entity lists of any mix of shapes migrate, verify and write back; what does not fit a column
+/// is in `<field>__json`; and the dry run said beforehand exactly what the run then did.
+#[test]
+fn fifteen_shapes_of_entity_migrate_and_the_dry_run_says_so() {
+    let env = Env::new();
+    let root = legacy(&env);
+    let shapes = root.join("cohorts/shapes");
+    write_json(&shapes.join("patient.json"), &fifteen_shapes());
+    // Fifteen shapes that share no key: DuckDB took such rows for maps (a binder error naming
+    // cohort's scratch file) after the dry run had said "would migrate".
+    let disjoint: Vec<Value> =
+        (0..15).map(|i| Value::Object((0..5).map(|j| (format!("field_{i}_{j}"), json!(i * j))).collect())).collect();
+    write_json(&shapes.join("encounter.json"), &json!(disjoint));
+    // Two that once passed a dry run and failed in the run: a run whose patients have no visits
+    // (an empty table), and a folder of only metadata and a README (no table at all).
+    write_json(
+        &root.join("runs/no-visits.json"),
+        &json!({"simulation_type": "DES", "patient_count": 2, "patient_histories": {"P1": [], "P2": []}}),
+    );
+    write_json(&root.join("cohorts/readme-only/cohort.json"), &json!({"id": "r", "name": "Readme only"}));
+    std::fs::write(root.join("cohorts/readme-only/README.md"), "nothing saved yet").unwrap();
+    let plan = migrate_json(&env, &["--dry-run", root.to_str().unwrap()], 1);
+    let report = migrate_json(&env, &[root.to_str().unwrap()], 1);
+    let (planned, done) = (by_source(&plan), by_source(&report));
+    assert_eq!(planned.keys().collect::<Vec<_>>(), done.keys().collect::<Vec<_>>());
+    for (source, p) in &planned {
+        let d = &done[source];
+        let expected = match p["outcome"].as_str().unwrap() {
+            "would-migrate" => "migrated",
+            other => other,
+        };
+        assert_eq!(d["outcome"], expected, "{source}: the dry run said {p}, the run did {d}");
+        assert_eq!(
+            (&d["dataset"], &d["entities"], &d["shape"]),
+            (&p["dataset"], &p["entities"], &p["shape"]),
+            "{source}"
+        );
+    }
+    assert_eq!(done["no-visits.json"]["outcome"], "migrated", "{}", done["no-visits.json"]);
+    assert_eq!(export(&env, "no-visits")["patient_histories"], json!({"P1": [], "P2": []}));
+    assert_eq!(done["readme-only"]["outcome"], "skipped", "{}", done["readme-only"]);
+    let s = &done["shapes"];
+    assert_eq!(s["outcome"], "migrated", "{s}");
+    assert_eq!(s["entities"], json!([["encounters", 15], ["patients", 15]]));
+    assert_eq!(env.scalar("SELECT field_14_4 FROM shapes.encounters WHERE field_14_4 IS NOT NULL"), "56");
+
+    // What does not fit a column is in its `__json` column, nested conflicts too.
+    let q = |sql: &str| env.scalar(sql);
+    assert_eq!(q("SELECT count(*) FROM shapes.patients"), "15");
+    assert_eq!(q("SELECT count(*) FROM shapes.patients WHERE age__json IS NOT NULL"), "4");
+    assert_eq!(q("SELECT age FROM shapes.patients WHERE mrn = 'P02'"), "fifty");
+    assert_eq!(q("SELECT age__json::JSON->>'years' FROM shapes.patients WHERE mrn = 'P03'"), "61");
+    assert_eq!(q("SELECT mrn__json FROM shapes.patients WHERE mrn IS NULL AND mrn__json IS NOT NULL"), "5");
+    assert_eq!(q("SELECT address.city FROM shapes.patients WHERE mrn = 'P01'"), "Porto");
+    assert_eq!(q("SELECT address.lines[1] FROM shapes.patients WHERE id__json = '7'"), "Bahnhofstrasse 1");
+    // Porto and Chur fit; Lyon's zip is text, Zug's city an object, Sion's `City` another spelling,
+    // and Bern's address a list: those four are kept whole as JSON.
+    assert_eq!(q("SELECT count(*) FROM shapes.patients WHERE address__json IS NOT NULL"), "4");
+    assert_eq!(
+        q("SELECT address__json FROM shapes.patients WHERE mrn = 'P08'"),
+        "\"{\"\"City\"\":\"\"Sion\"\",\"\"zip\"\":1950}\""
+    );
+    assert_eq!(q("SELECT count(*) FROM shapes.patients WHERE visits__json IS NOT NULL"), "2");
+    assert_eq!(q("SELECT typeof(birth_date) FROM shapes.patients LIMIT 1"), "VARCHAR");
+    assert_eq!(q("SELECT sum(weight) FROM shapes.patients"), "141.5");
+    assert_eq!(
+        q("SELECT \"_original_json_2\" FROM shapes.patients WHERE mrn = 'P14'"),
+        "a field named like cohort's column"
+    );
+    assert_eq!(q("SELECT \"_\" FROM shapes.patients WHERE mrn = 'P14'"), "an empty key");
+    assert_eq!(q("SELECT \"Name_2\" FROM shapes.patients WHERE mrn = 'P10'"), "upper-case key");
+    // A list of a number and an object, deep inside: the whole value is kept as JSON.
+    assert_eq!(q("SELECT nested__json::JSON->'a'->'b'->'c'->1->>'d' FROM shapes.patients WHERE mrn = 'P15'"), "deep");
+    let notes = s["notes"].to_string();
+    assert!(notes.contains("patients.age: 4 value(s) that do not fit"), "{notes}");
+    assert!(notes.contains("stored as column `Name_2`"), "{notes}");
+    assert!(!notes.contains(".ndjson") && !notes.contains("migrate-"), "a note names a temporary file: {notes}");
+
+    // Written back: the folder's file, and the spec v1.0 document.
+    let back = env.path("back/shapes");
+    env.ok(&["export", "shapes", "--format", "cohort-folder", "--output", back.to_str().unwrap()]);
+    assert_same_folder(&shapes, &back);
+    assert_eq!(export(&env, "shapes")["entities"]["patients"], fifteen_shapes());
+}
+
+/// JSON that is not entities, inside a cohort folder, is kept whole in `documents` and written
+/// back byte for byte; it never makes the folder fail or be skipped.
+#[test]
+fn other_json_in_a_cohort_folder_lands_in_documents() {
+    let env = Env::new();
+    let dir = env.path("cohorts/asthma");
+    write_json(&dir.join("patient.json"), &json!([{"mrn": "AS-1", "gender": "F"}]));
+    let settings = "{\n  \"theme\": \"dark\",\n  \"page_size\": 50,\n  \"show_ssn\": false\n}\n";
+    std::fs::write(dir.join("settings.json"), settings).unwrap();
+    std::fs::write(dir.join("codes.json"), "[\"J45.20\", \"J45.21\",\n \"J45.901\"]").unwrap();
+    std::fs::write(dir.join("threshold.json"), "0.75").unwrap();
+    std::fs::write(dir.join("log.ndjson"), "{\"event\": \"opened\"}\n42\n\"closed\"\n").unwrap();
+    let report = migrate_json(&env, &[env.path("cohorts").to_str().unwrap()], 0);
+    let f = &report["files"][0];
+    assert_eq!((f["outcome"].as_str(), f["dataset"].as_str()), (Some("migrated"), Some("asthma")), "{report}");
+    assert_eq!(report["files"].as_array().unwrap().len(), 1);
+    assert!(f["notes"].to_string().contains("4 JSON document(s) that are not entities"), "{f}");
+    assert_eq!(
+        env.query_csv("SELECT file FROM asthma.documents ORDER BY file"),
+        "file\ncodes.json\nlog.ndjson\nsettings.json\nthreshold.json\n"
+    );
+    assert_eq!(
+        env.scalar("SELECT \"json\"::JSON->>'theme' FROM asthma.documents WHERE file = 'settings.json'"),
+        "dark"
+    );
+    assert_eq!(env.scalar("SELECT count(*) FROM asthma.patients"), "1");
+    let back = env.path("asthma-again");
+    std::fs::create_dir(&back).unwrap();
+    env.ok(&["export", "asthma", "--format", "cohort-folder", "-o", back.to_str().unwrap()]);
+    assert_same_folder(&dir, &back);
+    let (original, again) = (files_in(&dir), files_in(&back));
+    for document in ["settings.json", "codes.json", "threshold.json", "log.ndjson"] {
+        assert!(original[document] == again[document], "{document} is not written back byte for byte");
+    }
+}
