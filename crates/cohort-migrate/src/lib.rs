@@ -639,7 +639,17 @@ fn stage(
             let dir = staging.table_dir(table).map_err(|e| e.to_string())?;
             let w = table::write(conn, rows, leading, &scratch, &dir.join("part-0.parquet"))
                 .map_err(|e| format!("table `{table}` (from {}): {e}", from(files)))?;
-            for (field, n) in &w.mixed {
+            for (field, n) in &w.digits {
+                notes.push(format!(
+                    "{table}.{field}: {n} number(s) with more digits than the column's type holds kept as written, \
+                     as JSON in `{field}{}`",
+                    table::MIXED_SUFFIX
+                ));
+            }
+            for (field, n) in w.mixed.iter().map(|(f, n)| (f, n - w.digits.get(f).copied().unwrap_or(0))) {
+                if n == 0 {
+                    continue;
+                }
                 notes.push(format!(
                     "{table}.{field}: {n} value(s) that do not fit the column's type kept as JSON in `{field}{}`",
                     table::MIXED_SUFFIX

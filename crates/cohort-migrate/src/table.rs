@@ -7,7 +7,10 @@
 //! ignore case). A value that does not fit — a word in a number column, a list where the others
 //! have an object, an address whose `city` is an object where the others have text — goes whole,
 //! as JSON text, to a companion column `<field>__json`, so no value is dropped or silently turned
-//! into text. Column names are made unique ignoring case, and absent fields are written as nulls,
+//! into text. Numbers are written as the file wrote them: a place whose numbers are all whole
+//! and fit 64 bits becomes `BIGINT`; elsewhere a number that a double cannot hold exactly (a
+//! 25-digit accession, a decimal with 19 significant digits) is set apart in the same way rather
+//! than rounded. Column names are made unique ignoring case, and absent fields are written as nulls,
 //! so DuckDB sees records of one shape and never reads the row itself as a `MAP` (which made rows
 //! of many shapes fail with a binder error). Should DuckDB still refuse, the rows are written
 //! again with every value as JSON text ([`Written::as_text`]), which cannot fail.
@@ -60,6 +63,8 @@ pub struct Row {
 #[derive(Default)]
 struct Seen {
     counts: [u64; KINDS.len()],
+    /// Numbers that are not integers fitting 64 bits: if any, the place is typed `DOUBLE`.
+    not_whole: u64,
     /// Inside objects: by key.
     fields: BTreeMap<String, Seen>,
     /// Inside lists: their items.
@@ -71,6 +76,7 @@ impl Seen {
         let Some(k) = kind(v) else { return };
         self.counts[k as usize] += 1;
         match v {
+            Value::Number(n) if n.as_i64().is_none() => self.not_whole += 1,
             Value::Array(items) => {
                 let seen = self.items.get_or_insert_with(Default::default);
                 for item in items {
@@ -118,6 +124,7 @@ impl Seen {
                     spelling.into_values().map(|(key, _)| (key.to_string(), self.fields[key].keep())).collect(),
                 )
             }
+            Kind::Number if self.not_whole == 0 => Keep::Whole,
             scalar => Keep::Scalar(*scalar),
         }
     }
@@ -128,6 +135,9 @@ impl Seen {
 enum Keep {
     /// Only nulls were seen here.
     Nothing,
+    /// Numbers, all integers that fit 64 bits (DuckDB types the place `BIGINT`).
+    Whole,
+    /// A scalar; for numbers, typed `DOUBLE`, so only those a double holds exactly fit.
     Scalar(Kind),
     List(Box<Keep>),
     Object(BTreeMap<String, Keep>),
@@ -139,9 +149,44 @@ fn fits(v: &Value, keep: &Keep) -> bool {
         (Value::Null, _) => true,
         (Value::Array(items), Keep::List(inner)) => items.iter().all(|i| fits(i, inner)),
         (Value::Object(o), Keep::Object(fields)) => o.iter().all(|(k, v)| fields.get(k).is_some_and(|f| fits(v, f))),
+        (Value::Number(n), Keep::Whole) => n.as_i64().is_some(),
+        (Value::Number(n), Keep::Scalar(Kind::Number)) => double_holds(n),
         (v, Keep::Scalar(k)) => kind(v) == Some(*k),
         _ => false,
     }
+}
+
+/// Whether a double holds `n` exactly as written: its shortest decimal form has the same
+/// significant digits and scale as the text (`1.50` is held; `0.1234567890123456789` is not).
+/// Relies on serde_json's `arbitrary_precision`, which keeps a number's text.
+fn double_holds(n: &serde_json::Number) -> bool {
+    let Some(f) = n.as_f64().filter(|f| f.is_finite()) else { return false };
+    decimal_digits(&n.to_string()) == decimal_digits(&format!("{f:e}"))
+}
+
+/// A decimal number's text as (negative, significant digits, exponent) with the value
+/// `0.DIGITS x 10^exponent`; zero is `(false, "", 0)`. `None` if it is not a decimal number.
+fn decimal_digits(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], text[at + 1..].parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !(whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    let leading_zeros = digits.len() - digits.trim_start_matches('0').len();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0');
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let point = whole.len() as i64 - leading_zeros as i64 + exponent;
+    Some((negative, significant.to_string(), point))
 }
 
 /// How one field is written: the column of values that fit, the column of those that do not.
@@ -220,6 +265,8 @@ pub struct Written {
     pub rows: u64,
     /// Fields with values that do not fit their column, with how many went to `<field>__json`.
     pub mixed: BTreeMap<String, u64>,
+    /// Of those, the numbers set apart because a double cannot hold them exactly.
+    pub digits: BTreeMap<String, u64>,
     /// Fields stored under another column name than their own (it differs from another field's
     /// only in case, is empty, or is [`ORIGINAL_JSON`]): field to column.
     pub renamed: BTreeMap<String, String>,
@@ -256,7 +303,7 @@ pub fn write(
         }
     }
     let has_original = rows.iter().any(|r| r.original.is_some());
-    let typed = write_typed(conn, rows, &fields, leading, has_original, scratch, target, &mut written.mixed);
+    let typed = write_typed(conn, rows, &fields, leading, has_original, scratch, target, &mut written);
     let result = match typed {
         Ok(()) => Ok(written),
         Err(why) => {
@@ -265,6 +312,7 @@ pub fn write(
             write_text(conn, rows, has_original, scratch, target).map(|renamed| Written {
                 rows: rows.len() as u64,
                 mixed: BTreeMap::new(),
+                digits: BTreeMap::new(),
                 renamed,
                 as_text: Some(why),
             })
@@ -315,7 +363,7 @@ fn write_typed(
     has_original: bool,
     scratch: &Path,
     target: &Path,
-    mixed: &mut BTreeMap<String, u64>,
+    written: &mut Written,
 ) -> Result<(), String> {
     let mut out = scratch_writer(scratch)?;
     for r in rows {
@@ -323,8 +371,11 @@ fn write_typed(
         for f in fields {
             let value = r.fields.get(&f.field).filter(|v| !v.is_null());
             let misfit = value.filter(|v| !fits(v, &f.keep));
-            if misfit.is_some() {
-                *mixed.entry(f.field.clone()).or_default() += 1;
+            if let Some(v) = misfit {
+                *written.mixed.entry(f.field.clone()).or_default() += 1;
+                if v.is_number() && matches!(f.keep, Keep::Whole | Keep::Scalar(Kind::Number)) {
+                    *written.digits.entry(f.field.clone()).or_default() += 1;
+                }
             }
             if let Some(t) = &f.typed {
                 cells.push((t.as_str(), value.filter(|_| misfit.is_none()).map_or(Cell::Null, Cell::Value)));
@@ -482,6 +533,39 @@ mod tests {
         assert_eq!(field(&plans, "v").keep, Keep::Scalar(Kind::Number));
         assert_eq!(field(&plans, "v").mixed.as_deref(), Some("v__json"));
         assert_eq!(field(&plans, "w").mixed, None);
+    }
+
+    #[test]
+    fn numbers_a_double_cannot_hold_are_set_apart_not_rounded() {
+        let parse = |text: &str| -> Vec<Row> {
+            let rows: Vec<Value> = serde_json::from_str(text).unwrap();
+            rows.iter().map(|v| Row { original: None, fields: v.as_object().unwrap().clone() }).collect()
+        };
+        // Whole numbers that fit 64 bits stay whole, however many digits they have.
+        let whole = parse(r#"[{"id": 9007199254740993}, {"id": 42}]"#);
+        let plans = plan(&whole);
+        assert_eq!((&field(&plans, "id").keep, &field(&plans, "id").mixed), (&Keep::Whole, &None));
+        // Beside a fraction the column is DOUBLE: 2^53 + 1, 25 digits and 19 significant digits
+        // would be rounded, so they go to the JSON column; 1.50 and 1e-7 are held exactly.
+        let rows = parse(
+            r#"[{"v": 1.50}, {"v": 9007199254740993}, {"v": 1234567890123456789012345},
+                {"v": 0.1234567890123456789}, {"v": 1e-7}, {"v": -0.0}, {"v": 4503599627370496}]"#,
+        );
+        let plans = plan(&rows);
+        let v = field(&plans, "v");
+        assert_eq!((&v.keep, v.mixed.as_deref()), (&Keep::Scalar(Kind::Number), Some("v__json")));
+        let fit: Vec<bool> = rows.iter().map(|r| fits(&r.fields["v"], &v.keep)).collect();
+        assert_eq!(fit, [true, false, false, false, true, true, true]);
+    }
+
+    #[test]
+    fn decimal_digits_normalise_spelling_not_value() {
+        assert_eq!(decimal_digits("1.50"), decimal_digits("1.5e0"));
+        assert_eq!(decimal_digits("150"), decimal_digits("1.5E2"));
+        assert_eq!(decimal_digits("0.00120"), Some((false, "12".into(), -2)));
+        assert_eq!(decimal_digits("-0.0"), Some((false, String::new(), 0)));
+        assert_ne!(decimal_digits("-1.5"), decimal_digits("1.5"));
+        assert_eq!(decimal_digits("1.5x"), None);
     }
 
     #[test]

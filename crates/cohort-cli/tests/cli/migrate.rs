@@ -943,3 +943,33 @@ fn other_json_in_a_cohort_folder_lands_in_documents() {
         assert!(original[document] == again[document], "{document} is not written back byte for byte");
     }
 }
+
+/// Numbers are written back as they were written: a 25-digit identifier and a decimal with more
+/// digits than a double keeps survive migration and `cohort export --format cohort-json` as text,
+/// digit for digit (they were parsed into doubles and came back rounded).
+#[test]
+fn big_and_precise_numbers_come_back_digit_for_digit() {
+    let env = Env::new();
+    let text = r#"{"schema_version": "1.0", "name": "Precise", "created_at": "2024-01-01T00:00:00Z",
+        "entities": {"lab_results": [
+            {"id": "L1", "accession": 1234567890123456789012345, "value": 0.1234567890123456789, "unit": "mg/L"},
+            {"id": "L2", "accession": 42, "value": 1.50, "unit": "mg/L"}
+        ]}}"#;
+    let file = env.write("precise.json", text);
+    let report = migrate_json(&env, &["--no-backup", file.to_str().unwrap()], 0);
+    let file_report = &by_source(&report)["precise.json"];
+    assert_eq!(file_report["outcome"], "migrated", "{report}");
+    // The columns hold no rounded number: what a double cannot hold is kept as written, and said.
+    assert!(
+        file_report["notes"].to_string().contains("lab_results.accession: 1 number(s) with more digits"),
+        "{report}"
+    );
+    assert_eq!(
+        env.query_csv("SELECT accession, accession__json, value, value__json FROM precise.lab_results ORDER BY id"),
+        "accession,accession__json,value,value__json\n,1234567890123456789012345,,0.1234567890123456789\n42,,1.5,\n"
+    );
+    let out = env.ok(&["export", "precise", "--format", "cohort-json"]).stdout;
+    for digits in ["1234567890123456789012345", "0.1234567890123456789", "1.50"] {
+        assert!(out.contains(digits), "{digits} did not come back as written:\n{out}");
+    }
+}
