@@ -2,6 +2,9 @@
 Analyses over stored datasets, computed where the data is (DuckDB over Parquet) so that only
 aggregates leave the store: what a chart needs, never the participant-level rows.
 
+For any table, [`analyze`]: a plan (describe, compare groups, correlate, regress, survival) run
+on the rows its filters keep, with the counts and methods behind every number.
+
 For any table, [`dictionary`]: each column's type, role, label, completeness, distinct values and
 range (the data dictionary).
 
@@ -17,6 +20,7 @@ For a simulation run (its tables `patients` and `visits` mounted in a [`cohort_s
 */
 #![deny(missing_docs)]
 
+pub mod analyze;
 pub mod burden;
 pub mod dictionary;
 pub mod discontinuation;

@@ -111,6 +111,26 @@ Examples:
         #[arg(long)]
         csv: bool,
     },
+    /// Statistics on a dataset: describe, compare groups, correlate, regress, survival.
+    ///
+    /// Give a plan file (YAML or JSON), or a dataset and an analysis with its variables. Every
+    /// answer says which rows were used (and why others were not) and how it was computed;
+    /// `--plan` prints the plan instead of running it, to save, edit and run again.
+    ///
+    ///   cohort analyze trial describe age sex --by arm
+    ///   cohort analyze trial compare va --by arm --where "age >= 65"
+    ///   cohort analyze trial correlate age weight crp
+    ///   cohort analyze trial linear va --predictors age,sex,stage
+    ///   cohort analyze trial logistic died --predictors age,sex,stage --reference stage=I
+    ///   cohort analyze trial logistic status=dead --predictors age,sex
+    ///   cohort analyze trial survival --time days --event died --by arm
+    ///   cohort analyze trial cox --time days --event died --predictors age,sex,stage
+    ///   cohort analyze plan.yaml
+    ///
+    /// Filters (`--where`, repeatable, all must hold): COLUMN OP VALUE with OP one of
+    /// = != < <= > >= in (values separated by commas), not in, is null, not null.
+    #[command(verbatim_doc_comment)]
+    Analyze(AnalyzeArgs),
     /// Show, confirm or correct the keys and relationships found between a dataset's tables, and
     /// build the one-row-per-participant unified view.
     ///
@@ -663,6 +683,45 @@ pub struct ExportArgs {
     /// rule: keep, drop, hash, dates, zip3, age or free_text; see the README.
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
+}
+
+/// Arguments of `cohort analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// A plan file (`.yaml`, `.yml`, `.json`), or `NAME` / `NAME@N` of a dataset.
+    pub target: String,
+    /// The analysis: describe, compare, correlate, linear, logistic, survival, cox.
+    pub analysis: Option<String>,
+    /// The variables: described, compared or correlated; a model's outcome (`NAME=VALUE` names
+    /// the value that is the event).
+    pub variables: Vec<String>,
+    /// The table (needed when the version has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Group by this column (describe, compare, survival).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// A model's predictors, separated by commas.
+    #[arg(long, value_delimiter = ',')]
+    pub predictors: Vec<String>,
+    /// Follow-up time (survival, cox).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// The event column (survival, cox); `COLUMN=VALUE` when the event is not 1 or true.
+    #[arg(long)]
+    pub event: Option<String>,
+    /// The reference level of a categorical predictor: `PREDICTOR=LEVEL` (repeatable).
+    #[arg(long, value_name = "PREDICTOR=LEVEL")]
+    pub reference: Vec<String>,
+    /// Keep only rows where COLUMN OP VALUE holds (repeatable).
+    #[arg(long = "where", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// 1 - the confidence level of intervals.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Print the plan (YAML; JSON with --json) instead of running it.
+    #[arg(long)]
+    pub plan: bool,
 }
 
 /// Arguments of `cohort relate`.

@@ -178,6 +178,35 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// Up to three of `names` within a small edit distance of `name` (ignoring ASCII case), or
+/// starting with it, closest first: the "did you mean" of every error that names something.
+pub fn similar_names(name: &str, names: &[String]) -> Vec<String> {
+    let lower = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (edit_distance(&lower, &n.to_ascii_lowercase()), n))
+        .filter(|(d, n)| *d <= 2.max(name.len() / 3) || n.to_ascii_lowercase().starts_with(&lower))
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
+/// Levenshtein distance between `a` and `b`, in characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

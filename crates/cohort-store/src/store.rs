@@ -15,6 +15,7 @@ use crate::fsutil;
 use crate::layout::Layout;
 use crate::lock::{CatalogLock, LivenessLock, LockMode};
 use crate::model::{DatasetDetail, DatasetSummary, RelationshipDecision, ResolvedVersion, VersionInfo, VersionStatus};
+use crate::name::similar_names;
 use crate::name::{DatasetName, VersionRef};
 use crate::settings::Settings;
 use crate::staging::Staging;
@@ -438,36 +439,10 @@ pub(crate) fn resolve_in(conn: &Connection, r: &VersionRef) -> Result<ResolvedVe
     })
 }
 
-/// Names within a small edit distance of `name`, or sharing a prefix with it.
-fn similar_names(name: &str, names: &[String]) -> Vec<String> {
-    let lower = name.to_ascii_lowercase();
-    let mut scored: Vec<(usize, &String)> = names
-        .iter()
-        .map(|n| (edit_distance(&lower, &n.to_ascii_lowercase()), n))
-        .filter(|(d, n)| *d <= 2.max(name.len() / 3) || n.to_ascii_lowercase().starts_with(&lower))
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::name::edit_distance;
 
     #[test]
     fn suggestions() {

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the exit status.
 
+mod analyze;
 mod audit;
 mod dictionary;
 mod doctor;
@@ -88,6 +89,7 @@ fn dispatch(ctx: &Context<'_>, command: &Command) -> anyhow::Result<ExitStatus> 
         Command::List => list::run(ctx),
         Command::Show { dataset } => show::run(ctx, dataset),
         Command::Dictionary { dataset, table, csv } => dictionary::run(ctx, dataset, table.as_deref(), *csv),
+        Command::Analyze(args) => analyze::run(ctx, args),
         Command::Relate(args) => relate::run(ctx, args),
         Command::Query(args) => query::run(ctx, args),
         Command::Export(args) => export::run(ctx, args),

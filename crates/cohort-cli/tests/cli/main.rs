@@ -1,6 +1,7 @@
 //! Tests of the real `cohort` binary: each runs it as a user would, on a fresh temporary store.
 
 mod access;
+mod analyze;
 mod archive;
 mod bad_input;
 mod deid;

@@ -1,0 +1,714 @@
+//! Each analysis: from the rows read to the numbers, the method sentences and the warnings.
+
+use std::collections::BTreeMap;
+
+use cohort_stats::compare::{self, Moments};
+use cohort_stats::{correlate, describe, regress, survival};
+use serde::Serialize;
+
+use super::AnalyzeError;
+use super::frame::{Column, Frame, RowCounts, Values};
+use super::plan::{Analysis, Plan};
+
+/// The numbers of an answer, by analysis.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    /// Per variable: overall, or per group.
+    Describe {
+        /// One entry per variable described.
+        variables: Vec<Described>,
+    },
+    /// A variable across groups.
+    Compare(Box<Compared>),
+    /// Correlation matrices.
+    Correlate {
+        /// The variables, in the matrices' order.
+        variables: Vec<String>,
+        /// Pearson's r for each pair (row, column), from the rows complete for all variables.
+        pearson: Vec<Vec<correlate::Correlation>>,
+        /// Spearman's rho for each pair.
+        spearman: Vec<Vec<correlate::Correlation>>,
+    },
+    /// A linear model.
+    Linear {
+        /// How categorical predictors were coded.
+        coding: Vec<Coding>,
+        /// The fit.
+        fit: regress::Linear,
+    },
+    /// A logistic model.
+    Logistic {
+        /// How categorical predictors were coded.
+        coding: Vec<Coding>,
+        /// Which outcome value counts as the event (coded 1).
+        event: String,
+        /// The fit.
+        fit: regress::Logistic,
+    },
+    /// Kaplan-Meier curves and the log-rank test.
+    Survival {
+        /// Which value of the event column is the event.
+        event: String,
+        /// Times at which the numbers at risk are given (for the table under a chart).
+        at_risk_times: Vec<f64>,
+        /// One curve overall, or one per group in order.
+        curves: Vec<Curve>,
+        /// The log-rank test across groups (when grouped); its groups in the curves' order.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        logrank: Option<survival::LogRank>,
+    },
+    /// A Cox proportional hazards model.
+    Cox {
+        /// How categorical predictors were coded.
+        coding: Vec<Coding>,
+        /// Which value of the event column is the event.
+        event: String,
+        /// The fit, with the proportional-hazards test per predictor.
+        fit: Box<survival::Cox>,
+    },
+}
+
+/// One Kaplan-Meier curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    /// The group (`null` overall).
+    pub group: Option<String>,
+    /// The estimate, step by step, with its confidence band and median.
+    pub estimate: survival::KaplanMeier,
+    /// Subjects at risk at each of the answer's `at_risk_times`.
+    pub at_risk: Vec<usize>,
+}
+
+/// One variable described.
+#[derive(Debug, Clone, Serialize)]
+pub struct Described {
+    /// The column.
+    pub variable: String,
+    /// Its label, when the source gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Overall (group `null`), or one entry per group in order.
+    pub groups: Vec<GroupSummary>,
+}
+
+/// A summary of one variable in one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupSummary {
+    /// The group's level (`null` overall).
+    pub group: Option<String>,
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// Numbers or categories summarised.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Summary {
+    /// A numeric variable.
+    Numeric(describe::Numeric),
+    /// A categorical variable: counts and percentages of those present.
+    Categorical {
+        /// Values present.
+        n: u64,
+        /// Values missing.
+        missing: u64,
+        /// Each level, most common first (ties by level).
+        levels: Vec<Level>,
+    },
+}
+
+/// A category's count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Level {
+    /// The level.
+    pub level: String,
+    /// Rows with it.
+    pub count: u64,
+    /// Percent of the values present.
+    pub percent: f64,
+}
+
+/// A variable compared across groups.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    /// The variable.
+    pub variable: String,
+    /// The grouping column.
+    pub by: String,
+    /// The groups in order, each summarised.
+    pub groups: Vec<GroupSummary>,
+    /// Welch's t-test (numbers, two groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub welch_t: Option<compare::WelchT>,
+    /// Mann-Whitney U (numbers, two groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mann_whitney: Option<compare::MannWhitney>,
+    /// One-way ANOVA (numbers, more groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anova: Option<compare::Anova>,
+    /// Kruskal-Wallis (numbers, more groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kruskal_wallis: Option<compare::KruskalWallis>,
+    /// The contingency table (categories): rows are the variable's levels, columns the groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<Contingency>,
+    /// Chi-square test of independence (categories).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chi_square: Option<compare::ChiSquare>,
+    /// Fisher's exact test (2x2 tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fisher: Option<compare::Fisher>,
+}
+
+/// Counts of a variable's levels (rows) by group (columns).
+#[derive(Debug, Clone, Serialize)]
+pub struct Contingency {
+    /// The variable's levels.
+    pub rows: Vec<String>,
+    /// The groups.
+    pub columns: Vec<String>,
+    /// Counts, by row.
+    pub counts: Vec<Vec<u64>>,
+}
+
+/// How a categorical predictor entered a model: one indicator per level but the reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coding {
+    /// The predictor.
+    pub predictor: String,
+    /// The level every other is compared with.
+    pub reference: String,
+    /// The other levels, each a term named `predictor=level`.
+    pub levels: Vec<String>,
+}
+
+pub(super) struct Computed {
+    pub rows: RowCounts,
+    pub method: Vec<String>,
+    pub warnings: Vec<String>,
+    pub output: Output,
+}
+
+/// Groups with more levels than this are refused: a grouping column should be categorical.
+const MAX_GROUPS: usize = 50;
+
+pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeError> {
+    let alpha = plan.alpha;
+    let confidence = format!("{}%", format_percent(1.0 - alpha));
+    match &plan.analysis {
+        Analysis::Describe { variables, by } => {
+            // Each variable keeps its own missing values: only rows without a group are left out.
+            let needed: Vec<&str> = by.iter().map(String::as_str).collect();
+            let (rows, mut counts) = frame.complete(&needed);
+            counts.used = rows.len() as u64;
+            let groups = match by {
+                Some(by) => Some(group_rows(frame.column(by), &rows)?),
+                None => None,
+            };
+            let described = variables
+                .iter()
+                .map(|v| {
+                    let column = frame.column(v);
+                    let groups = match &groups {
+                        None => vec![GroupSummary { group: None, summary: summarise(column, &rows) }],
+                        Some(groups) => groups
+                            .iter()
+                            .map(|(level, rows)| GroupSummary {
+                                group: Some(level.clone()),
+                                summary: summarise(column, rows),
+                            })
+                            .collect(),
+                    };
+                    Described { variable: v.clone(), label: column.label.clone(), groups }
+                })
+                .collect();
+            Ok(Computed {
+                rows: counts,
+                method: vec![
+                    "Numbers: mean, sample standard deviation (n - 1), and quartiles by linear interpolation \
+                     (numpy's default, R type 7); missing values counted, not used."
+                        .into(),
+                    "Categories: counts, and percentages of the values present.".into(),
+                ],
+                warnings: Vec::new(),
+                output: Output::Describe { variables: described },
+            })
+        }
+        Analysis::Compare { variable, by } => {
+            let (rows, counts) = frame.complete(&[variable, by]);
+            let groups = group_rows(frame.column(by), &rows)?;
+            if groups.len() < 2 {
+                return Err(AnalyzeError::Data(format!(
+                    "`{by}` has {} group(s) among the rows used; comparing needs two or more",
+                    groups.len()
+                )));
+            }
+            let column = frame.column(variable);
+            let summaries: Vec<GroupSummary> = groups
+                .iter()
+                .map(|(level, rows)| GroupSummary { group: Some(level.clone()), summary: summarise(column, rows) })
+                .collect();
+            let mut out = Compared {
+                variable: variable.clone(),
+                by: by.clone(),
+                groups: summaries,
+                welch_t: None,
+                mann_whitney: None,
+                anova: None,
+                kruskal_wallis: None,
+                table: None,
+                chi_square: None,
+                fisher: None,
+            };
+            let mut method = Vec::new();
+            let mut warnings = Vec::new();
+            match &column.values {
+                Values::Numbers(values) => {
+                    let samples: Vec<Vec<f64>> =
+                        groups.iter().map(|(_, rows)| rows.iter().map(|i| values[*i]).collect()).collect();
+                    let slices: Vec<&[f64]> = samples.iter().map(Vec::as_slice).collect();
+                    let (sums, ties) = compare::rank_sums(&slices);
+                    if let Some((level, rows)) = groups.iter().find(|(_, rows)| rows.len() < 2) {
+                        return Err(AnalyzeError::Data(format!(
+                            "group `{level}` of `{by}` has {} row(s) with `{variable}`; each group needs at least two",
+                            rows.len()
+                        )));
+                    }
+                    let moments: Vec<Moments> = samples.iter().map(|s| Moments::of(s)).collect();
+                    if groups.len() == 2 {
+                        out.welch_t = Some(compare::welch_t(moments[0], moments[1], alpha).map_err(data)?);
+                        out.mann_whitney = Some(compare::mann_whitney(sums[0], sums[1], ties).map_err(data)?);
+                        method.push(format!(
+                            "Welch's t-test (unequal variances), two-sided, difference `{}` minus `{}` with its {confidence} \
+                             interval; Cohen's d on the pooled SD, Hedges' g corrected (scipy.stats.ttest_ind, \
+                             equal_var=False).",
+                            groups[0].0, groups[1].0
+                        ));
+                        method.push(
+                            "Mann-Whitney U of the first group, normal approximation with tie and continuity \
+                             corrections, two-sided; rank-biserial correlation (scipy.stats.mannwhitneyu, \
+                             method=\"asymptotic\")."
+                                .into(),
+                        );
+                    } else {
+                        out.anova = Some(compare::anova(&moments).map_err(data)?);
+                        out.kruskal_wallis = Some(compare::kruskal_wallis(&sums, ties).map_err(data)?);
+                        method.push("One-way ANOVA, F test; eta squared (scipy.stats.f_oneway).".into());
+                        method.push(
+                            "Kruskal-Wallis H with tie correction, chi-square approximation; epsilon squared \
+                             (scipy.stats.kruskal)."
+                                .into(),
+                        );
+                    }
+                }
+                Values::Categories(_) => {
+                    let levels = sorted_levels(column, &rows);
+                    let mut counts = vec![vec![0u64; groups.len()]; levels.len()];
+                    for (g, (_, rows)) in groups.iter().enumerate() {
+                        for i in rows {
+                            let level = column.level(*i).expect("complete rows have values");
+                            let r = levels.binary_search(&level).expect("a level seen");
+                            counts[r][g] += 1;
+                        }
+                    }
+                    let table: Vec<Vec<f64>> = counts.iter().map(|r| r.iter().map(|c| *c as f64).collect()).collect();
+                    let chi = compare::chi_square(&table).map_err(data)?;
+                    if let Some(w) = &chi.warning {
+                        warnings.push(w.clone());
+                    }
+                    method.push(format!(
+                        "Chi-square test of independence{}; Cramér's V (scipy.stats.chi2_contingency).",
+                        if chi.yates { " with Yates' continuity correction (a 2x2 table)" } else { "" }
+                    ));
+                    if levels.len() == 2 && groups.len() == 2 {
+                        out.fisher =
+                            Some(compare::fisher_exact([[counts[0][0], counts[0][1]], [counts[1][0], counts[1][1]]]));
+                        method.push(
+                            "Fisher's exact test, two-sided, sample odds ratio (scipy.stats.fisher_exact).".into(),
+                        );
+                    }
+                    out.chi_square = Some(chi);
+                    out.table = Some(Contingency {
+                        rows: levels,
+                        columns: groups.iter().map(|(l, _)| l.clone()).collect(),
+                        counts,
+                    });
+                }
+            }
+            Ok(Computed { rows: counts, method, warnings, output: Output::Compare(Box::new(out)) })
+        }
+        Analysis::Correlate { variables } => {
+            if variables.len() < 2 {
+                return Err(AnalyzeError::Plan("correlations need two or more variables".into()));
+            }
+            let names: Vec<&str> = variables.iter().map(String::as_str).collect();
+            let (rows, counts) = frame.complete(&names);
+            let columns: Vec<Vec<f64>> = names
+                .iter()
+                .map(|n| Ok(pick(frame.column(n).numbers("a correlated variable")?, &rows)))
+                .collect::<Result<_, AnalyzeError>>()?;
+            let matrix = |f: fn(&[f64], &[f64], f64) -> correlate::Correlation| {
+                columns.iter().map(|x| columns.iter().map(|y| f(x, y, alpha)).collect()).collect()
+            };
+            let mut warnings = Vec::new();
+            if rows.len() < 3 {
+                warnings.push(format!("only {} complete row(s): p-values need at least three", rows.len()));
+            }
+            Ok(Computed {
+                rows: counts,
+                method: vec![format!(
+                    "Pearson's r and Spearman's rho (Pearson's r of average ranks) on the rows complete for \
+                         every variable; two-sided p from t on n - 2 degrees of freedom; {confidence} intervals by \
+                         Fisher's z (scipy.stats.pearsonr, spearmanr)."
+                )],
+                warnings,
+                output: Output::Correlate {
+                    variables: variables.clone(),
+                    pearson: matrix(correlate::pearson),
+                    spearman: matrix(correlate::spearman),
+                },
+            })
+        }
+        Analysis::Linear { outcome, predictors, reference } => {
+            let names: Vec<&str> =
+                std::iter::once(outcome.as_str()).chain(predictors.iter().map(String::as_str)).collect();
+            let (rows, counts) = frame.complete(&names);
+            let y = pick(frame.column(outcome).numbers("the outcome")?, &rows);
+            let design = design(frame, predictors, reference, &rows)?;
+            let fit = regress::linear(&y, &design.columns, &design.names, alpha).map_err(data)?;
+            Ok(Computed {
+                rows: counts,
+                method: vec![format!(
+                    "Ordinary least squares with an intercept, solved by QR on centred and scaled predictors; \
+                     t tests and {confidence} intervals on the residual degrees of freedom (statsmodels OLS). \
+                     Categorical predictors: one indicator per level against the reference level."
+                )],
+                warnings: Vec::new(),
+                output: Output::Linear { coding: design.coding, fit },
+            })
+        }
+        Analysis::Logistic { outcome, predictors, event, reference } => {
+            let names: Vec<&str> =
+                std::iter::once(outcome.as_str()).chain(predictors.iter().map(String::as_str)).collect();
+            let (rows, counts) = frame.complete(&names);
+            let (y, event) = binary(frame.column(outcome), event.as_deref(), &rows, "outcome")?;
+            let design = design(frame, predictors, reference, &rows)?;
+            let fit = regress::logistic(&y, &design.columns, &design.names, alpha).map_err(data)?;
+            let warnings = fit.warnings.clone();
+            Ok(Computed {
+                rows: counts,
+                method: vec![format!(
+                    "Logistic regression by maximum likelihood (Newton's method) with an intercept; odds ratios \
+                     exp(coefficient); Wald z tests and {confidence} intervals (statsmodels Logit). `{outcome}` = \
+                     {event} is the event. Categorical predictors: one indicator per level against the reference \
+                     level."
+                )],
+                warnings,
+                output: Output::Logistic { coding: design.coding, event, fit },
+            })
+        }
+        Analysis::Survival { time, event, event_value, by } => {
+            let names: Vec<&str> = [time.as_str(), event.as_str()].into_iter().chain(by.as_deref()).collect();
+            let (rows, counts) = frame.complete(&names);
+            let times = pick(frame.column(time).numbers("the time")?, &rows);
+            let (events, event_shown) = binary(frame.column(event), event_value.as_deref(), &rows, "event")?;
+            let happened: Vec<bool> = events.iter().map(|e| *e == 1.0).collect();
+            let groups: Vec<(Option<String>, Vec<usize>)> = match by {
+                None => vec![(None, (0..rows.len()).collect())],
+                Some(by) => {
+                    let grouped = group_rows(frame.column(by), &rows)?;
+                    // Positions within `rows`, for the picked time and event vectors.
+                    let position: BTreeMap<usize, usize> = rows.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+                    grouped.into_iter().map(|(l, g)| (Some(l), g.iter().map(|i| position[i]).collect())).collect()
+                }
+            };
+            let max_time = times.iter().copied().fold(0.0, f64::max);
+            let at_risk_times = nice_times(max_time);
+            let mut curves = Vec::new();
+            let mut warnings = Vec::new();
+            for (group, members) in &groups {
+                let t: Vec<f64> = members.iter().map(|k| times[*k]).collect();
+                let e: Vec<bool> = members.iter().map(|k| happened[*k]).collect();
+                let estimate = survival::kaplan_meier(&t, &e, alpha).map_err(data)?;
+                if estimate.events == 0 {
+                    warnings.push(format!(
+                        "{}: no events, so survival stays at 1 and the median is not reached",
+                        group.as_deref().map_or("overall".to_string(), |g| format!("group `{g}`"))
+                    ));
+                }
+                let at_risk = estimate.at_risk_at(&at_risk_times);
+                curves.push(Curve { group: group.clone(), estimate, at_risk });
+            }
+            let mut method = vec![format!(
+                "Kaplan-Meier product-limit estimate; {confidence} bands by Greenwood's variance on the log(-log) \
+                 scale; median survival where the curve first reaches 0.5, its interval where the bands do \
+                 (lifelines KaplanMeierFitter). `{event}` = {event_shown} is the event; other rows are censored."
+            )];
+            let logrank = if groups.len() > 1 {
+                let mut label = vec![0u32; rows.len()];
+                for (g, (_, members)) in groups.iter().enumerate() {
+                    for k in members {
+                        label[*k] = g as u32;
+                    }
+                }
+                method.push(
+                    "Log-rank test across the groups, chi-square on k - 1 degrees of freedom (lifelines \
+                             multivariate_logrank_test)."
+                        .into(),
+                );
+                Some(survival::logrank(&times, &happened, &label).map_err(data)?)
+            } else {
+                None
+            };
+            Ok(Computed {
+                rows: counts,
+                method,
+                warnings,
+                output: Output::Survival { event: event_shown, at_risk_times, curves, logrank },
+            })
+        }
+        Analysis::Cox { time, event, event_value, predictors, reference } => {
+            let names: Vec<&str> =
+                [time.as_str(), event.as_str()].into_iter().chain(predictors.iter().map(String::as_str)).collect();
+            let (rows, counts) = frame.complete(&names);
+            let times = pick(frame.column(time).numbers("the time")?, &rows);
+            let (events, event_shown) = binary(frame.column(event), event_value.as_deref(), &rows, "event")?;
+            let happened: Vec<bool> = events.iter().map(|e| *e == 1.0).collect();
+            let design = design(frame, predictors, reference, &rows)?;
+            let fit = survival::cox(&times, &happened, &design.columns, &design.names).map_err(data)?;
+            let mut warnings: Vec<String> = fit.warnings.iter().map(ToString::to_string).collect();
+            for test in &fit.proportional_hazards {
+                if test.p < alpha {
+                    warnings.push(format!(
+                        "proportional hazards may not hold for `{}` (scaled Schoenfeld residuals against rank of \
+                         time: p = {:.4}): its hazard ratio is an average over follow-up; consider stratifying or a \
+                         time-varying effect",
+                        test.covariate, test.p
+                    ));
+                }
+            }
+            Ok(Computed {
+                rows: counts,
+                method: vec![
+                    format!(
+                        "Cox proportional hazards, partial likelihood with Efron's method for tied times, fitted by \
+                         Newton-Raphson on standardised predictors; Wald z tests; hazard ratios exp(coefficient) with \
+                         95% intervals; Harrell's concordance (lifelines CoxPHFitter). `{event}` = {event_shown} is \
+                         the event."
+                    ),
+                    "Proportional-hazards test per predictor: scaled Schoenfeld residuals against the rank of time \
+                     (lifelines proportional_hazard_test, time_transform=\"rank\")."
+                        .into(),
+                ],
+                warnings,
+                output: Output::Cox { coding: design.coding, event: event_shown, fit: Box::new(fit) },
+            })
+        }
+    }
+}
+
+/// Times for an at-risk table: 0 and round steps (1, 2 or 5 times a power of ten) up to `max`.
+fn nice_times(max: f64) -> Vec<f64> {
+    if max.is_nan() || max <= 0.0 {
+        return vec![0.0];
+    }
+    let rough = max / 5.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * power).find(|s| *s >= rough).unwrap_or(10.0 * power);
+    (0..).map(|k| k as f64 * step).take_while(|t| *t <= max).collect()
+}
+
+fn data(e: impl std::fmt::Display) -> AnalyzeError {
+    AnalyzeError::Data(e.to_string())
+}
+
+fn format_percent(share: f64) -> String {
+    let p = share * 100.0;
+    if (p - p.round()).abs() < 1e-9 { format!("{}", p.round() as i64) } else { format!("{p}") }
+}
+
+fn pick(values: &[f64], rows: &[usize]) -> Vec<f64> {
+    rows.iter().map(|i| values[*i]).collect()
+}
+
+/// The levels present in `rows`, sorted (numbers numerically, text as text).
+fn sorted_levels(column: &Column, rows: &[usize]) -> Vec<String> {
+    match &column.values {
+        Values::Numbers(v) => {
+            let mut numbers: Vec<f64> = rows.iter().map(|i| v[*i]).filter(|x| x.is_finite()).collect();
+            numbers.sort_unstable_by(f64::total_cmp);
+            numbers.dedup();
+            if column.sql_type == "BOOLEAN" {
+                return numbers.into_iter().map(|b| (b != 0.0).to_string()).collect();
+            }
+            numbers.into_iter().map(super::frame::format_number).collect()
+        }
+        Values::Categories(v) => {
+            let mut levels: Vec<String> = rows.iter().filter_map(|i| v[*i].clone()).collect();
+            levels.sort_unstable();
+            levels.dedup();
+            levels
+        }
+    }
+}
+
+/// The rows of each group, groups in sorted order.
+fn group_rows(by: &Column, rows: &[usize]) -> Result<Vec<(String, Vec<usize>)>, AnalyzeError> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in rows {
+        if let Some(level) = by.level(*i) {
+            groups.entry(level).or_default().push(*i);
+        }
+        if groups.len() > MAX_GROUPS {
+            return Err(AnalyzeError::Plan(format!(
+                "`{}` has more than {MAX_GROUPS} distinct values: group by a categorical column (or filter to fewer \
+                 groups)",
+                by.name
+            )));
+        }
+    }
+    let order = sorted_levels(by, rows);
+    Ok(order
+        .into_iter()
+        .map(|level| {
+            let rows = groups.remove(&level).unwrap_or_default();
+            (level, rows)
+        })
+        .collect())
+}
+
+fn summarise(column: &Column, rows: &[usize]) -> Summary {
+    match &column.values {
+        Values::Numbers(v) => Summary::Numeric(describe::numeric(&pick(v, rows))),
+        Values::Categories(v) => {
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut missing = 0;
+            for i in rows {
+                match &v[*i] {
+                    Some(level) => *counts.entry(level).or_default() += 1,
+                    None => missing += 1,
+                }
+            }
+            let n: u64 = counts.values().sum();
+            let mut levels: Vec<Level> = counts
+                .into_iter()
+                .map(|(level, count)| Level {
+                    level: level.to_string(),
+                    count,
+                    percent: 100.0 * count as f64 / n as f64,
+                })
+                .collect();
+            levels.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.level.cmp(&b.level)));
+            Summary::Categorical { n, missing, levels }
+        }
+    }
+}
+
+/// A 0/1 outcome from a boolean, 0/1 numbers, or two categories with the event named.
+fn binary(
+    column: &Column,
+    event: Option<&str>,
+    rows: &[usize],
+    role: &str,
+) -> Result<(Vec<f64>, String), AnalyzeError> {
+    let levels = sorted_levels(column, rows);
+    let name = &column.name;
+    let event = match event {
+        Some(e) => {
+            if !levels.iter().any(|l| l == e) {
+                return Err(AnalyzeError::Plan(format!(
+                    "the {role} `{name}` has no value `{e}` among the rows used; its values are {}",
+                    levels.join(", ")
+                )));
+            }
+            e.to_string()
+        }
+        None if column.sql_type == "BOOLEAN" => "true".to_string(),
+        None if levels.iter().all(|l| l == "0" || l == "1") => "1".to_string(),
+        None if levels.len() == 2 && matches!(column.values, Values::Categories(_)) => {
+            return Err(AnalyzeError::Plan(format!(
+                "the {role} `{name}` has values {} and {}: say which one is the event, as COLUMN=VALUE (for example {}={})",
+                levels[0], levels[1], name, levels[1]
+            )));
+        }
+        None => {
+            return Err(AnalyzeError::Plan(format!(
+                "the {role} `{name}` must be 0/1 or true/false, or name the event value; it has {} value(s): {}",
+                levels.len(),
+                levels.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    let y = rows.iter().map(|i| if column.level(*i).as_deref() == Some(event.as_str()) { 1.0 } else { 0.0 }).collect();
+    Ok((y, event))
+}
+
+/// Predictors as model columns: numbers as they are, categories as indicators.
+struct Design {
+    columns: Vec<Vec<f64>>,
+    names: Vec<String>,
+    coding: Vec<Coding>,
+}
+
+fn design(
+    frame: &Frame,
+    predictors: &[String],
+    reference: &BTreeMap<String, String>,
+    rows: &[usize],
+) -> Result<Design, AnalyzeError> {
+    if predictors.is_empty() {
+        return Err(AnalyzeError::Plan("a model needs at least one predictor".into()));
+    }
+    if let Some(unknown) = reference.keys().find(|k| !predictors.contains(k)) {
+        return Err(AnalyzeError::Plan(format!(
+            "a reference level is given for `{unknown}`, which is not a predictor"
+        )));
+    }
+    let mut out = Design { columns: Vec::new(), names: Vec::new(), coding: Vec::new() };
+    for p in predictors {
+        let column = frame.column(p);
+        match &column.values {
+            Values::Numbers(v) if !reference.contains_key(p) => {
+                out.columns.push(pick(v, rows));
+                // A boolean enters as 1 for true: its term says so.
+                out.names.push(if column.sql_type == "BOOLEAN" { format!("{p}=true") } else { p.clone() });
+            }
+            _ => {
+                let levels = sorted_levels(column, rows);
+                if levels.len() > MAX_GROUPS {
+                    return Err(AnalyzeError::Plan(format!(
+                        "predictor `{p}` has {} categories; a categorical predictor should have at most {MAX_GROUPS}",
+                        levels.len()
+                    )));
+                }
+                let base = match reference.get(p) {
+                    Some(r) if levels.contains(r) => r.clone(),
+                    Some(r) => {
+                        return Err(AnalyzeError::Plan(format!(
+                            "reference level `{r}` of `{p}` is not among its values: {}",
+                            levels.join(", ")
+                        )));
+                    }
+                    None => {
+                        levels.first().cloned().ok_or_else(|| AnalyzeError::Data(format!("`{p}` has no values")))?
+                    }
+                };
+                let others: Vec<String> = levels.iter().filter(|l| **l != base).cloned().collect();
+                if others.is_empty() {
+                    return Err(AnalyzeError::Data(format!(
+                        "predictor `{p}` has one value (`{base}`) in every row used, so its effect cannot be estimated"
+                    )));
+                }
+                let values: Vec<Option<String>> = rows.iter().map(|i| column.level(*i)).collect();
+                for level in &others {
+                    out.columns.push(values.iter().map(|v| f64::from(v.as_deref() == Some(level.as_str()))).collect());
+                    out.names.push(format!("{p}={level}"));
+                }
+                out.coding.push(Coding { predictor: p.clone(), reference: base, levels: others });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,234 @@
+//! `cohort analyze` end to end: lifelines' GBSG2 breast-cancer trial ingested from CSV, analysed
+//! by the real binary, and every number compared with scipy and statsmodels on the same rows
+//! (`tests/analyze/reference.py`, run in the test). Then plans, bytes, and bad input.
+
+use serde_json::Value;
+
+use crate::util::Env;
+
+/// The trial ingested as `gbsg2`, and the reference answers.
+fn trial() -> (Env, Value) {
+    let env = Env::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/analyze/reference.py");
+    let out = std::process::Command::new("python3").args([script, env.path("").to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the reference script failed (./scripts/test installs its packages):\n{stderr}");
+    let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+    env.ok(&["ingest", env.path("gbsg2.csv").to_str().unwrap(), "--name", "gbsg2"]);
+    (env, reference)
+}
+
+#[track_caller]
+fn close(what: &str, ours: &Value, theirs: &Value, tolerance: f64) {
+    let (a, b) = (ours.as_f64().unwrap_or(f64::NAN), theirs.as_f64().unwrap_or(f64::NAN));
+    assert!((a - b).abs() <= tolerance * b.abs().max(1e-300) || (a - b).abs() < 1e-12, "{what}: {a} vs reference {b}");
+}
+
+fn estimate(what: &str, ours: &Value, theirs: &Value) {
+    close(what, ours, theirs, 1e-6);
+}
+
+#[track_caller]
+fn p_value(what: &str, ours: &Value, theirs: &Value) {
+    let (a, b) = (ours.as_f64().unwrap(), theirs.as_f64().unwrap());
+    assert!((a - b).abs() <= 1e-4, "{what}: p {a} vs reference {b}");
+}
+
+#[test]
+fn every_analysis_agrees_with_scipy_and_statsmodels() {
+    let (env, r) = trial();
+
+    let d = env.json(&["analyze", "gbsg2", "describe", "age", "--by", "tgrade"]);
+    let groups = d["result"]["variables"][0]["groups"].as_array().unwrap();
+    assert_eq!(groups.iter().map(|g| g["group"].as_str().unwrap()).collect::<Vec<_>>(), ["I", "II", "III"]);
+    for g in groups {
+        let theirs = &r["describe"][g["group"].as_str().unwrap()];
+        for stat in ["n", "mean", "sd", "q1", "median", "q3"] {
+            estimate(&format!("describe {stat}"), &g[stat], &theirs[stat]);
+        }
+    }
+
+    let c = env.json(&["analyze", "gbsg2", "compare", "age", "--by", "horTh"]);
+    let res = &c["result"];
+    for k in ["t", "df"] {
+        estimate(&format!("welch {k}"), &res["welch_t"][k], &r["welch"][k]);
+    }
+    estimate("welch ci", &res["welch_t"]["ci"][0], &r["welch"]["ci"][0]);
+    estimate("welch ci", &res["welch_t"]["ci"][1], &r["welch"]["ci"][1]);
+    p_value("welch", &res["welch_t"]["p"], &r["welch"]["p"]);
+    estimate("U", &res["mann_whitney"]["u"], &r["mann_whitney"]["u"]);
+    p_value("mann-whitney", &res["mann_whitney"]["p"], &r["mann_whitney"]["p"]);
+
+    let c = env.json(&["analyze", "gbsg2", "compare", "tsize", "--by", "tgrade", "--where", "age >= 40"]);
+    assert_eq!(c["rows"]["after_filters"], r["anova"]["rows"]);
+    assert_eq!(c["rows"]["table"], 686);
+    estimate("F", &c["result"]["anova"]["f"], &r["anova"]["f"]);
+    p_value("anova", &c["result"]["anova"]["p"], &r["anova"]["p"]);
+    estimate("H", &c["result"]["kruskal_wallis"]["h"], &r["kruskal"]["h"]);
+    p_value("kruskal", &c["result"]["kruskal_wallis"]["p"], &r["kruskal"]["p"]);
+
+    let c = env.json(&["analyze", "gbsg2", "compare", "menostat", "--by", "horTh"]);
+    assert_eq!(c["result"]["table"]["counts"], r["chi2"]["table"]);
+    estimate("chi2", &c["result"]["chi_square"]["chi2"], &r["chi2"]["chi2"]);
+    p_value("chi2", &c["result"]["chi_square"]["p"], &r["chi2"]["p"]);
+    estimate("fisher OR", &c["result"]["fisher"]["odds_ratio"], &r["fisher"]["odds_ratio"]);
+    p_value("fisher", &c["result"]["fisher"]["p"], &r["fisher"]["p"]);
+
+    let c = env.json(&["analyze", "gbsg2", "correlate", "age", "tsize", "pnodes"]);
+    for method in ["pearson", "spearman"] {
+        for i in 0..3 {
+            for j in 0..3 {
+                estimate(method, &c["result"][method][i][j]["r"], &r[method][i][j]);
+            }
+        }
+    }
+
+    let l = env.json(&["analyze", "gbsg2", "linear", "tsize", "--predictors", "age,pnodes,menostat"]);
+    let terms = l["result"]["fit"]["terms"].as_array().unwrap();
+    assert_eq!(l["result"]["coding"][0]["reference"], "Post");
+    for (j, term) in terms.iter().enumerate() {
+        estimate("linear estimate", &term["estimate"], &r["linear"]["params"][j]);
+        estimate("linear se", &term["se"], &r["linear"]["bse"][j]);
+        p_value("linear", &term["p"], &r["linear"]["p"][j]);
+    }
+    estimate("R2", &l["result"]["fit"]["r_squared"], &r["linear"]["r2"]);
+
+    let l = env.json(&[
+        "analyze",
+        "gbsg2",
+        "logistic",
+        "cens",
+        "--predictors",
+        "age,horTh,tgrade,pnodes",
+        "--reference",
+        "tgrade=I",
+    ]);
+    let terms = l["result"]["fit"]["terms"].as_array().unwrap();
+    let names: Vec<&str> = terms.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        r["logistic"]["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>()
+    );
+    for (j, term) in terms.iter().enumerate() {
+        estimate("logistic estimate", &term["estimate"], &r["logistic"]["params"][j]);
+        estimate("logistic se", &term["se"], &r["logistic"]["bse"][j]);
+        p_value("logistic", &term["p"], &r["logistic"]["p"][j]);
+    }
+    estimate("log-likelihood", &l["result"]["fit"]["log_likelihood"], &r["logistic"]["llf"]);
+
+    let s = env.json(&["analyze", "gbsg2", "survival", "--time", "time", "--event", "cens", "--by", "horTh"]);
+    for curve in s["result"]["curves"].as_array().unwrap() {
+        let theirs = &r["survival"]["curves"][curve["group"].as_str().unwrap()];
+        let steps = curve["estimate"]["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), theirs["timeline"].as_array().unwrap().len());
+        for (k, step) in steps.iter().enumerate() {
+            estimate("KM time", &step["time"], &theirs["timeline"][k]);
+            estimate("KM survival", &step["survival"], &theirs["survival"][k]);
+        }
+        let median = &curve["estimate"]["median"];
+        for (ours, key) in [("time", "median"), ("lower", "lower"), ("upper", "upper")] {
+            // Not reached is null here and infinity (null in JSON) there.
+            assert_eq!(median[ours].is_null(), theirs[key].is_null(), "median {ours}");
+            if !theirs[key].is_null() {
+                estimate("median", &median[ours], &theirs[key]);
+            }
+        }
+    }
+    estimate("log-rank", &s["result"]["logrank"]["statistic"], &r["survival"]["logrank"]["statistic"]);
+    p_value("log-rank", &s["result"]["logrank"]["p"], &r["survival"]["logrank"]["p"]);
+
+    let c = env.json(&[
+        "analyze",
+        "gbsg2",
+        "cox",
+        "--time",
+        "time",
+        "--event",
+        "cens",
+        "--predictors",
+        "age,horTh,tgrade,pnodes,progrec",
+    ]);
+    let fit = &c["result"]["fit"];
+    for (j, coefficient) in fit["coefficients"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(coefficient["name"], r["cox"]["names"][j]);
+        estimate("cox coefficient", &coefficient["coef"], &r["cox"]["params"][j]);
+        estimate("cox se", &coefficient["se"], &r["cox"]["se"][j]);
+        p_value("cox", &coefficient["p"], &r["cox"]["p"][j]);
+        p_value("PH test", &fit["proportional_hazards"][j]["p"], &r["cox"]["ph_p"][j]);
+    }
+    estimate("concordance", &fit["concordance"], &r["cox"]["concordance"]);
+    assert!(c["warnings"].to_string().contains("proportional hazards may not hold for `age`"), "{}", c["warnings"]);
+}
+
+/// The plan is the unit: `--plan` writes it, the file runs it, and the answer is the same bytes
+/// every time, carrying the plan, the version, its content hash and the row counts.
+#[test]
+fn a_saved_plan_replays_to_the_same_bytes() {
+    let (env, _) = trial();
+    let shorthand = ["analyze", "gbsg2", "logistic", "cens", "--predictors", "age,tgrade", "--where", "pnodes < 10"];
+    let yaml = env.ok(&[&shorthand[..], &["--plan"]].concat()).stdout;
+    assert!(yaml.contains("type: logistic") && yaml.contains("pnodes"), "{yaml}");
+    let plan = env.write("plan.yaml", &yaml);
+    let first = env.ok(&[&["--json"], &shorthand[..]].concat()).stdout;
+    let again = env.ok(&["--json", "analyze", plan.to_str().unwrap()]).stdout;
+    assert_eq!(first, again);
+    let answer: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(answer["dataset"], "gbsg2@1");
+    assert_eq!(answer["content_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(answer["plan"]["filters"][0]["column"], "pnodes");
+    assert!(answer["rows"]["after_filters"].as_u64().unwrap() < 686);
+    assert!(answer["method"][0].as_str().unwrap().contains("Newton"));
+    // People read it too: the rows used and how the numbers were computed.
+    let text = env.ok(&shorthand).stdout;
+    assert!(text.contains("after filters") && text.contains("How this was computed"), "{text}");
+}
+
+/// Bad questions get an answer that says what is wrong and what to do, exit 1, and no panic.
+#[test]
+fn bad_questions_are_explained() {
+    let (env, _) = trial();
+    let csv = "id,arm,score,status,note\n1,A,1.5,0,x\n2,A,2.5,1,y\n3,B,3.5,0,z\n4,B,4.5,1,w\n5,C,5.5,2,v\n";
+    env.write("tiny.csv", csv);
+    env.ok(&["ingest", env.path("tiny.csv").to_str().unwrap(), "--name", "tiny"]);
+    let cases: &[(&[&str], &str)] = &[
+        (&["analyze", "gbsg2", "compare", "menostat", "--by", "agee"], "did you mean `age`"),
+        (&["analyze", "gbsg2", "correlate", "age", "tgrade"], "a number is needed"),
+        (&["analyze", "gbsg2", "compare", "age", "--by", "horTh", "--where", "age > 1000"], "leave no rows"),
+        (&["analyze", "tiny", "compare", "score", "--by", "arm", "--where", "arm = A"], "needs two or more"),
+        (&["analyze", "tiny", "compare", "score", "--by", "arm"], "at least two"),
+        (&["analyze", "tiny", "logistic", "status", "--predictors", "score"], "must be 0/1"),
+        (&["analyze", "tiny", "linear", "score", "--predictors", "id,status,arm"], "more rows than coefficients"),
+        (&["analyze", "gbsg2", "compare", "age", "--by", "time"], "more than 50 distinct values"),
+        (&["analyze", "gbsg2", "means", "age"], "no analysis `means`"),
+        (&["analyze", "gbsg2", "compare", "age", "--by", "horTh", "--where", "age ~ 3"], "COLUMN OP VALUE"),
+        (&["analyze", "gbsg2", "logistic", "menostat", "--predictors", "age"], "say which one is the event"),
+        (&["analyze", "tiny", "survival", "--time", "score", "--event", "status"], "must be 0/1"),
+        (&["analyze", "tiny", "survival", "--time", "arm", "--event", "status=1"], "a number is needed"),
+        (&["analyze", "tiny", "cox", "--time", "score", "--event", "status=9", "--predictors", "id"], "no value `9`"),
+    ];
+    for (args, expected) in cases {
+        let run = env.fails(args, 1);
+        assert!(run.stderr.contains(expected), "{args:?}: expected {expected:?} in\n{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    }
+    // The event named, the same question answers.
+    let ok = env.json(&["analyze", "gbsg2", "logistic", "menostat=Pre", "--predictors", "age"]);
+    assert_eq!(ok["result"]["event"], "Pre");
+    // Perfect separation is fitted and said, not hidden.
+    let sep = "x,y\n1,0\n2,0\n3,0\n4,1\n5,1\n6,1\n";
+    env.write("sep.csv", sep);
+    env.ok(&["ingest", env.path("sep.csv").to_str().unwrap(), "--name", "sep"]);
+    let fit = env.json(&["analyze", "sep", "logistic", "y", "--predictors", "x"]);
+    assert!(fit["warnings"].to_string().contains("separation"), "{fit}");
+    // Negative times and everything censored.
+    env.write("neg.csv", "t,e,g\n-1,1,a\n2,0,a\n3,1,b\n4,0,b\n");
+    env.ok(&["ingest", env.path("neg.csv").to_str().unwrap(), "--name", "neg"]);
+    let run = env.fails(&["analyze", "neg", "survival", "--time", "t", "--event", "e"], 1);
+    assert!(run.stderr.contains("negative"), "{}", run.stderr);
+    env.write("censored.csv", "t,e,g\n1,0,a\n2,0,a\n3,0,b\n4,0,b\n");
+    env.ok(&["ingest", env.path("censored.csv").to_str().unwrap(), "--name", "censored"]);
+    let km = env.json(&["analyze", "censored", "survival", "--time", "t", "--event", "e"]);
+    assert!(km["warnings"].to_string().contains("no events"), "{km}");
+    let run = env.fails(&["analyze", "censored", "cox", "--time", "t", "--event", "e", "--predictors", "g"], 1);
+    assert!(run.stderr.contains("no events") || run.stderr.contains("No events"), "{}", run.stderr);
+}

@@ -1,0 +1,96 @@
+//! Pearson's and Spearman's correlation of two columns, with n, p and a confidence interval.
+
+use serde::Serialize;
+
+use crate::dist::{t_two_sided, z_quantile};
+use crate::rank::average_ranks;
+
+/// A correlation coefficient with what it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Correlation {
+    /// The coefficient, from -1 to 1 (NaN when a column has no spread).
+    pub r: f64,
+    /// Pairs used (both values present).
+    pub n: u64,
+    /// Two-sided p-value of r = 0 (the t test on n - 2 degrees of freedom, as scipy).
+    pub p: f64,
+    /// Confidence interval of r by Fisher's z transform (scipy's `confidence_interval()` for
+    /// Pearson's r); NaN with fewer than four pairs.
+    pub ci: [f64; 2],
+}
+
+/// Pearson's r of the pairs where both `x` and `y` are present (not NaN).
+pub fn pearson(x: &[f64], y: &[f64], alpha: f64) -> Correlation {
+    let (x, y) = complete_pairs(x, y);
+    from_pairs(&x, &y, alpha)
+}
+
+/// Spearman's rho (Pearson's r of the ranks, ties averaged) of the complete pairs, as
+/// `scipy.stats.spearmanr`; the interval uses Fisher's z as for Pearson's r.
+pub fn spearman(x: &[f64], y: &[f64], alpha: f64) -> Correlation {
+    let (x, y) = complete_pairs(x, y);
+    let (rx, _) = average_ranks(&x);
+    let (ry, _) = average_ranks(&y);
+    from_pairs(&rx, &ry, alpha)
+}
+
+/// Pearson's r from sums over complete pairs, for callers that aggregate where the data is:
+/// n, the means, and the sums of squared and cross deviations.
+pub fn pearson_from_moments(n: u64, sxx: f64, syy: f64, sxy: f64, alpha: f64) -> Correlation {
+    let r = (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0);
+    finish(r, n, alpha)
+}
+
+fn complete_pairs(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    x.iter().zip(y).filter(|(a, b)| !a.is_nan() && !b.is_nan()).map(|(a, b)| (*a, *b)).unzip()
+}
+
+fn from_pairs(x: &[f64], y: &[f64], alpha: f64) -> Correlation {
+    let n = x.len();
+    if n == 0 {
+        return finish(f64::NAN, 0, alpha);
+    }
+    let mx = x.iter().sum::<f64>() / n as f64;
+    let my = y.iter().sum::<f64>() / n as f64;
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        let (dx, dy) = (a - mx, b - my);
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    pearson_from_moments(n as u64, sxx, syy, sxy, alpha)
+}
+
+fn finish(r: f64, n: u64, alpha: f64) -> Correlation {
+    let nf = n as f64;
+    let p = if n < 3 || r.is_nan() {
+        f64::NAN
+    } else if r.abs() == 1.0 {
+        0.0
+    } else {
+        t_two_sided(r * ((nf - 2.0) / (1.0 - r * r)).sqrt(), nf - 2.0)
+    };
+    let ci = if n < 4 || r.is_nan() {
+        [f64::NAN, f64::NAN]
+    } else {
+        let z = r.atanh();
+        let half = z_quantile(1.0 - alpha / 2.0) / (nf - 3.0).sqrt();
+        [(z - half).tanh(), (z + half).tanh()]
+    };
+    Correlation { r, n, p, ci }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perfect_and_missing_pairs() {
+        let c = pearson(&[1.0, 2.0, f64::NAN, 4.0], &[2.0, 4.0, 5.0, 8.0], 0.05);
+        assert_eq!((c.r, c.n, c.p), (1.0, 3, 0.0));
+        let s = spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 9.0, 1.0, 0.0], 0.05);
+        assert_eq!(s.r, -1.0);
+        assert!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], 0.05).r.is_nan());
+    }
+}
