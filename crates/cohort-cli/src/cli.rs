@@ -126,6 +126,7 @@ Examples:
     ///   cohort analyze trial survival --time days --event died --by arm
     ///   cohort analyze trial cox --time days --event died --predictors age,sex,stage
     ///   cohort analyze plan.yaml
+    ///   cohort analyze --history            (then --replay N runs entry N again)
     ///
     /// Filters (`--where`, repeatable, all must hold): COLUMN OP VALUE with OP one of
     /// = != < <= > >= in (values separated by commas), not in, is null, not null.
@@ -689,7 +690,8 @@ pub struct ExportArgs {
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
     /// A plan file (`.yaml`, `.yml`, `.json`), or `NAME` / `NAME@N` of a dataset.
-    pub target: String,
+    #[arg(required_unless_present_any = ["history", "replay"])]
+    pub target: Option<String>,
     /// The analysis: describe, compare, correlate, linear, logistic, survival, cox.
     pub analysis: Option<String>,
     /// The variables: described, compared or correlated; a model's outcome (`NAME=VALUE` names
@@ -722,6 +724,15 @@ pub struct AnalyzeArgs {
     /// Print the plan (YAML; JSON with --json) instead of running it.
     #[arg(long)]
     pub plan: bool,
+    /// List the analyses run on this store, newest first (of DATASET, when given).
+    #[arg(long, conflicts_with_all = ["analysis", "replay", "plan"])]
+    pub history: bool,
+    /// Entries `--history` lists.
+    #[arg(long, default_value_t = 20, requires = "history")]
+    pub limit: usize,
+    /// Run again the plan of history entry N (1 is the newest, as `--history` numbers them).
+    #[arg(long, value_name = "N", conflicts_with_all = ["target", "analysis"])]
+    pub replay: Option<usize>,
 }
 
 /// Arguments of `cohort relate`.

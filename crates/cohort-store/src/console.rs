@@ -10,7 +10,6 @@
 //! still works: DuckDB's own temporary files are not reads by the query); and the configuration is
 //! locked, so a statement cannot turn either back on.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -237,17 +236,10 @@ fn with_deadline<T>(conn: &Connection, timeout: Duration, work: impl FnOnce() ->
     }
 }
 
-/// Appends `entry` to the history: one JSON line written with one `write` on an `O_APPEND` file,
-/// so lines from concurrent processes never interleave.
+/// Appends `entry` to the history (see [`crate::fsutil::append_line`]).
 fn record(store: &Store, entry: &HistoryEntry) -> Result<()> {
-    let path = store.layout().query_history();
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let mut line = serde_json::to_vec(entry).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
-    line.push(b'\n');
-    let mut file = fs_err::OpenOptions::new().create(true).append(true).open(&path)?;
-    file.write_all(&line)?;
+    let line = serde_json::to_vec(entry).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    crate::fsutil::append_line(&store.layout().query_history(), &line)?;
     Ok(())
 }
 

@@ -36,6 +36,19 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
+/// Appends `line` and a newline to the file at `path` (made, with its folder, if missing) in one
+/// `write` on an `O_APPEND` file, so that lines from concurrent processes never interleave: the
+/// histories of the console and of analyses.
+pub fn append_line(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line);
+    bytes.push(b'\n');
+    fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(&bytes)
+}
+
 /// Removes a directory tree if it exists.
 pub fn remove_dir_all_if_exists(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(path) {

@@ -81,6 +81,16 @@ impl Layout {
         self.root.join("history").join("queries.jsonl")
     }
 
+    /// The history of analyses (`cohort analyze`, the Analyze page): JSON lines, appended.
+    pub fn analysis_history(&self) -> PathBuf {
+        self.root.join("history").join("analyses.jsonl")
+    }
+
+    /// Answers of analyses by (version, content, plan, engine): the same plan answers from here.
+    pub fn analysis_cache(&self) -> PathBuf {
+        self.root.join("cache").join("analyses")
+    }
+
     /// Accounts and API tokens (`cohort user`), private to the store's owner.
     pub fn access_dir(&self) -> PathBuf {
         self.root.join("access")

@@ -899,3 +899,54 @@ async fn a_head_request_is_recorded_as_such() {
     );
     assert_eq!(records[1].entry.rows, Some(30), "the GET served its rows");
 }
+
+/// Statistics read participant-level rows: analysts within their grants may run them; each run is
+/// audited with its plan and kept in a history its author (and admins) can read; the same plan
+/// answers with the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyses_are_for_analysts_within_their_grants_and_audited_with_their_plan() {
+    let app = app_with(AccessConfig::default(), true);
+    app.add_users();
+    let (ana, vic, gina, root) = (
+        app.session("analyst", "ana").await,
+        app.session("viewer", "vic").await,
+        app.session("granted", "gina").await,
+        app.session("admin", "root").await,
+    );
+    let uri = "/api/v1/datasets/registry/analyses";
+    let plan = serde_json::json!({"analysis": {"type": "describe", "variables": ["site"]}});
+    let first = app.post_json(&ana, uri, plan.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let answer: serde_json::Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!((answer["dataset"].as_str(), answer["rows"]["used"].as_u64()), (Some("registry@1"), Some(30)));
+    assert!(answer["method"][0].as_str().unwrap().contains("quartiles"), "{answer}");
+    assert_eq!(app.post_json(&ana, uri, plan.clone()).await.bytes, first.bytes, "the same plan, the same bytes");
+
+    assert_eq!(app.post_json(&vic, uri, plan.clone()).await.status, StatusCode::FORBIDDEN);
+    let outside = app.post_json(&gina, uri, plan.clone()).await;
+    let nowhere = app.post_json(&gina, "/api/v1/datasets/no-such-dataset/analyses", plan.clone()).await;
+    assert_eq!((outside.status, nowhere.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(outside.body.replace("registry", "X"), nowhere.body.replace("no-such-dataset", "X"));
+    let bad = app
+        .post_json(&ana, uri, serde_json::json!({"analysis": {"type": "compare", "variable": "site", "by": "sitee"}}))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("did you mean `site`"), "{}", bad.body);
+
+    let records: Vec<Record> = app.audit().into_iter().filter(|r| r.entry.action == "dataset.analysis").collect();
+    let outcomes: Vec<Outcome> = records.iter().map(|r| r.entry.outcome).collect();
+    use Outcome::{Failed, Refused, Served};
+    assert_eq!(outcomes, [Served, Served, Refused, Refused, Refused, Failed], "{records:#?}");
+    assert_eq!(records[0].entry.datasets, ["registry@1"]);
+    assert!(records[0].entry.asked.as_deref().unwrap().contains("\"type\":\"describe\""), "{records:#?}");
+    assert_eq!(records[0].entry.rows, None, "aggregates, not rows, left");
+
+    let mine = app.get(&ana, uri).await;
+    let entries: serde_json::Value = serde_json::from_str(&mine.body).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3, "{entries}");
+    assert_eq!(entries[2]["cached"], false);
+    assert_eq!(entries[1]["cached"], true);
+    assert!(entries[0]["error"].as_str().unwrap().contains("sitee"));
+    assert_eq!(app.get(&root, uri).await.body, mine.body, "admins see everyone's");
+    assert_eq!(app.get(&gina, uri).await.status, StatusCode::NOT_FOUND);
+}

@@ -8,6 +8,7 @@
 //! version gives the same bytes.
 
 pub mod frame;
+pub mod history;
 pub mod plan;
 mod run;
 
@@ -64,12 +65,20 @@ pub struct Answer {
     pub method: Vec<String>,
     /// What the reader should know before trusting the numbers.
     pub warnings: Vec<String>,
+    /// The answer in one line, as the history lists it.
+    pub summary: String,
     /// The numbers.
     pub result: Output,
 }
 
-/// Runs `plan` on `store`.
-pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, AnalyzeError> {
+/// A plan's dataset version and table resolved: what its answer depends on.
+struct Resolved {
+    version: cohort_store::ResolvedVersion,
+    table: cohort_store::TableInfo,
+    effective: Plan,
+}
+
+fn resolve(store: &Store, plan: &Plan) -> Result<Resolved, AnalyzeError> {
     let reference = VersionRef::parse(&plan.dataset)?;
     let version = store.resolve(&reference)?;
     let table = match &plan.table {
@@ -87,13 +96,26 @@ pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, Anal
                 version.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
             )));
         }
-    };
+    }
+    .clone();
     if !(plan.alpha > 0.0 && plan.alpha < 1.0) {
         return Err(AnalyzeError::Plan(format!(
             "alpha must be between 0 and 1 (0.05 gives 95% intervals), not {}",
             plan.alpha
         )));
     }
+    let mut effective = plan.clone();
+    effective.table = Some(table.name.clone());
+    Ok(Resolved { version, table, effective })
+}
+
+/// Runs `plan` on `store`.
+pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, AnalyzeError> {
+    answer(store, session, &resolve(store, plan)?)
+}
+
+fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, AnalyzeError> {
+    let (version, table, plan) = (&r.version, &r.table, &r.effective);
     let source = cohort_store::table_source(store, table);
     let frame = frame::load(session, &source, table, &plan.analysis.columns(), &plan.filters)?;
     if frame.rows == 0 {
@@ -103,18 +125,113 @@ pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, Anal
             format!("the filters leave no rows of the {} in table `{}`: loosen them", table.rows, table.name)
         }));
     }
-    let mut effective = plan.clone();
-    effective.table = Some(table.name.clone());
     let computed = run::compute(&frame, plan)?;
     Ok(Answer {
-        plan: effective,
+        plan: plan.clone(),
         dataset: version.label(),
         table: table.name.clone(),
         content_sha256: table.sha256.clone(),
         engine: ENGINE.to_string(),
+        summary: computed.output.summary(&computed.rows),
         rows: computed.rows,
         method: computed.method,
         warnings: computed.warnings,
         result: computed.output,
     })
+}
+
+/// An answer as JSON text, and whether it came from the cache.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The answer, pretty-printed JSON: the same bytes for the same plan and version.
+    pub json: String,
+    /// The version analysed (`NAME@N`).
+    pub dataset: String,
+    /// Rows used.
+    pub rows: u64,
+    /// The answer in a line.
+    pub summary: String,
+    /// Whether it was read from the cache rather than computed.
+    pub cached: bool,
+}
+
+/// The cache key: the version, its content, the engine and the effective plan.
+fn cache_key(r: &Resolved) -> String {
+    cohort_store::hash::sha256_parts([
+        r.version.label().as_str(),
+        r.table.sha256.as_str(),
+        ENGINE,
+        r.effective.canonical().as_str(),
+    ])
+}
+
+/// Runs `plan`, or reads its answer from the cache (keyed by version, content hash, canonical
+/// plan and engine), and records the run in the history as `by`, whether it answered or not.
+pub fn run_recorded(store: &Store, session: &Session, plan: &Plan, by: &str) -> Result<Reply, AnalyzeError> {
+    let started = std::time::Instant::now();
+    let result = cached_reply(store, session, plan);
+    let outcome = result.as_ref().map(|r| (r.dataset.clone(), r.rows, r.summary.clone(), r.cached));
+    remember(store, plan, by, outcome, started);
+    result
+}
+
+/// Runs `plan` afresh (for a caller that shows the typed answer) and records it as `by`.
+pub fn run_fresh_recorded(store: &Store, session: &Session, plan: &Plan, by: &str) -> Result<Answer, AnalyzeError> {
+    let started = std::time::Instant::now();
+    let result = run(store, session, plan);
+    let outcome = result.as_ref().map(|a| (a.dataset.clone(), a.rows.used, a.summary.clone(), false));
+    remember(store, plan, by, outcome, started);
+    result
+}
+
+fn remember(
+    store: &Store,
+    plan: &Plan,
+    by: &str,
+    outcome: Result<(String, u64, String, bool), &AnalyzeError>,
+    started: std::time::Instant,
+) {
+    let (ok, error) = match outcome {
+        Ok(ok) => (Some(ok), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let entry = history::Entry {
+        at: jiff::Timestamp::now(),
+        by: by.to_string(),
+        plan: plan.clone(),
+        dataset: ok.as_ref().map(|o| o.0.clone()),
+        rows: ok.as_ref().map(|o| o.1),
+        summary: ok.as_ref().map(|o| o.2.clone()),
+        cached: ok.as_ref().is_some_and(|o| o.3),
+        error,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Err(e) = history::record(store, &entry) {
+        tracing::warn!(error = %e, "could not record the analysis in the history");
+    }
+}
+
+fn cached_reply(store: &Store, session: &Session, plan: &Plan) -> Result<Reply, AnalyzeError> {
+    let resolved = resolve(store, plan)?;
+    let path = store.layout().analysis_cache().join(format!("{}.json", cache_key(&resolved)));
+    if let Ok(json) = std::fs::read_to_string(&path)
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
+    {
+        return Ok(Reply {
+            dataset: resolved.version.label(),
+            rows: value["rows"]["used"].as_u64().unwrap_or(0),
+            summary: value["summary"].as_str().unwrap_or_default().to_string(),
+            json,
+            cached: true,
+        });
+    }
+    let answer = answer(store, session, &resolved)?;
+    let json = serde_json::to_string_pretty(&answer).expect("an answer serialises");
+    // The cache only saves time: an answer that cannot be kept is still given.
+    let kept = std::fs::create_dir_all(store.layout().analysis_cache())
+        .and_then(|_| cohort_store::fsutil::write_atomic(&path, json.as_bytes()));
+    if let Err(e) = kept {
+        tracing::warn!(error = %e, "could not cache the analysis");
+    }
+    Ok(Reply { dataset: answer.dataset, rows: answer.rows.used, summary: answer.summary, json, cached: false })
 }

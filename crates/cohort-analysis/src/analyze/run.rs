@@ -69,6 +69,67 @@ pub enum Output {
     },
 }
 
+impl Output {
+    /// The answer in one line: the headline numbers, for the history.
+    pub fn summary(&self, rows: &RowCounts) -> String {
+        let n = rows.used;
+        let p = |p: f64| if p < 0.001 { "p < 0.001".to_string() } else { format!("p = {p:.3}") };
+        match self {
+            Output::Describe { variables } => {
+                let names: Vec<&str> = variables.iter().map(|v| v.variable.as_str()).collect();
+                format!("{} described over {n} rows", names.join(", "))
+            }
+            Output::Compare(c) => {
+                let tests: Vec<String> = [
+                    c.welch_t.as_ref().map(|t| format!("Welch's t {}", p(t.p))),
+                    c.mann_whitney.as_ref().map(|u| format!("Mann-Whitney {}", p(u.p))),
+                    c.anova.as_ref().map(|a| format!("ANOVA {}", p(a.p))),
+                    c.kruskal_wallis.as_ref().map(|k| format!("Kruskal-Wallis {}", p(k.p))),
+                    c.chi_square.as_ref().map(|x| format!("chi-square {}", p(x.p))),
+                    c.fisher.as_ref().map(|f| format!("Fisher {}", p(f.p))),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                format!("{} by {} ({} groups, {n} rows): {}", c.variable, c.by, c.groups.len(), tests.join("; "))
+            }
+            Output::Correlate { variables, .. } => {
+                format!("correlations of {} over {n} complete rows", variables.join(", "))
+            }
+            Output::Linear { fit, .. } => {
+                format!("R² = {:.3} over {n} rows, {} terms (F {})", fit.r_squared, fit.terms.len(), p(fit.f_p))
+            }
+            Output::Logistic { fit, .. } => format!(
+                "{} terms over {n} rows ({} events), likelihood-ratio {}",
+                fit.terms.len(),
+                fit.events,
+                p(fit.lr_p)
+            ),
+            Output::Survival { curves, logrank, .. } => {
+                let medians: Vec<String> = curves
+                    .iter()
+                    .map(|c| {
+                        let median = c.estimate.median.time.map_or("not reached".to_string(), |m| format!("{m}"));
+                        match &c.group {
+                            Some(g) => format!("{g}: median {median}"),
+                            None => format!("median {median}"),
+                        }
+                    })
+                    .collect();
+                let test = logrank.as_ref().map(|l| format!("; log-rank {}", p(l.p))).unwrap_or_default();
+                format!("{} ({n} subjects){test}", medians.join(", "))
+            }
+            Output::Cox { fit, .. } => format!(
+                "{} terms over {n} subjects ({} events), concordance {:.3}, likelihood-ratio {}",
+                fit.coefficients.len(),
+                fit.events,
+                fit.concordance,
+                p(fit.likelihood_ratio.p)
+            ),
+        }
+    }
+}
+
 /// One Kaplan-Meier curve.
 #[derive(Debug, Clone, Serialize)]
 pub struct Curve {

@@ -4,16 +4,22 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
 use cohort_analysis::analyze::run_output::{GroupSummary, Summary};
-use cohort_analysis::analyze::{self, Analysis, Answer, Filter, Output, Plan};
+use cohort_analysis::analyze::{self, Analysis, Answer, Filter, Output, Plan, history};
 use cohort_store::Session;
 
 use super::Context;
 use crate::ExitStatus;
 use crate::cli::AnalyzeArgs;
-use crate::ui::{count, print_json, table};
+use crate::ui::{count, print_json, table, when};
 
 pub fn run(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {
-    let plan = plan_of(args)?;
+    if args.history {
+        return list_history(ctx, args);
+    }
+    let plan = match args.replay {
+        Some(n) => replayed(ctx, n)?,
+        None => plan_of(args)?,
+    };
     if args.plan {
         if ctx.global.json {
             print_json(&plan)?;
@@ -24,27 +30,76 @@ pub fn run(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {
     }
     let store = ctx.open_store()?;
     let session = Session::new(&store)?;
-    let answer = analyze::run(&store, &session, &plan)?;
+    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     if ctx.global.json {
-        print_json(&answer)?;
+        let reply = analyze::run_recorded(&store, &session, &plan, &by)?;
+        println!("{}", reply.json);
     } else {
-        show(&answer);
+        show(&analyze::run_fresh_recorded(&store, &session, &plan, &by)?);
     }
     Ok(ExitStatus::Success)
+}
+
+fn list_history(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store()?;
+    let name = args.target.as_deref().map(|t| t.split('@').next().unwrap_or(t).to_string());
+    let of_dataset = |e: &history::Entry| name.as_ref().is_none_or(|n| e.plan.dataset.split('@').next() == Some(n));
+    let entries = history::history(&store, args.limit, of_dataset)?;
+    if ctx.global.json {
+        print_json(&entries)?;
+        return Ok(ExitStatus::Success);
+    }
+    if entries.is_empty() {
+        ctx.note("No analyses yet: `cohort analyze DATASET describe COLUMN` runs one.");
+        return Ok(ExitStatus::Success);
+    }
+    let mut out = table(&["#", "when", "by", "dataset", "analysis", "answer"]);
+    for (i, e) in entries.iter().enumerate() {
+        out.add_row(vec![
+            (i + 1).to_string(),
+            when(e.at),
+            e.by.clone(),
+            e.dataset.clone().unwrap_or_else(|| e.plan.dataset.clone()),
+            e.plan.analysis.kind().to_string(),
+            match (&e.summary, &e.error) {
+                (Some(s), _) => s.clone(),
+                (None, Some(err)) => format!("failed: {err}"),
+                (None, None) => String::new(),
+            },
+        ]);
+    }
+    println!("{out}");
+    ctx.note("`cohort analyze --replay N` runs entry N again; add --plan to see or save its plan.");
+    Ok(ExitStatus::Success)
+}
+
+/// The plan of history entry `n` (1 is the newest, counted over the whole store's history).
+fn replayed(ctx: &Context, n: usize) -> anyhow::Result<Plan> {
+    let store = ctx.open_store()?;
+    let entries = history::history(&store, n, |_| true)?;
+    match entries.get(n.wrapping_sub(1)) {
+        Some(e) => Ok(e.plan.clone()),
+        None => bail!(
+            "the history has {} entr{}: `cohort analyze --history` lists them",
+            entries.len(),
+            if entries.len() == 1 { "y" } else { "ies" }
+        ),
+    }
 }
 
 const KINDS: &str = "describe, compare, correlate, linear, logistic, survival, cox";
 
 /// The plan the arguments describe: read from a file, or built from the shorthand.
 fn plan_of(args: &AnalyzeArgs) -> anyhow::Result<Plan> {
-    let path = std::path::Path::new(&args.target);
-    let is_file = [".yaml", ".yml", ".json"].iter().any(|e| args.target.to_ascii_lowercase().ends_with(e));
+    let target = args.target.clone().expect("clap requires a target without --history or --replay");
+    let path = std::path::Path::new(&target);
+    let is_file = [".yaml", ".yml", ".json"].iter().any(|e| target.to_ascii_lowercase().ends_with(e));
     if is_file {
         if args.analysis.is_some() {
-            bail!("a plan file says everything: give `cohort analyze {}` alone", args.target);
+            bail!("a plan file says everything: give `cohort analyze {}` alone", target);
         }
         let text = std::fs::read_to_string(path).with_context(|| format!("reading the plan {}", path.display()))?;
-        let plan: Plan = if args.target.to_ascii_lowercase().ends_with(".json") {
+        let plan: Plan = if target.to_ascii_lowercase().ends_with(".json") {
             serde_json::from_str(&text).with_context(|| format!("{} is not a valid plan", path.display()))?
         } else {
             serde_saphyr::from_str(&text)
@@ -53,13 +108,13 @@ fn plan_of(args: &AnalyzeArgs) -> anyhow::Result<Plan> {
         return Ok(plan);
     }
     let Some(kind) = args.analysis.as_deref() else {
-        bail!("say which analysis to run on `{}`: {KINDS} (or give a plan file)", args.target);
+        bail!("say which analysis to run on `{}`: {KINDS} (or give a plan file)", target);
     };
     let vars = &args.variables;
     let one = |what: &str| -> anyhow::Result<String> {
         match vars.as_slice() {
             [v] => Ok(v.clone()),
-            [] => bail!("`{kind}` needs {what}: cohort analyze {} {kind} COLUMN ...", args.target),
+            [] => bail!("`{kind}` needs {what}: cohort analyze {} {kind} COLUMN ...", target),
             _ => bail!("`{kind}` takes one {what}, not {}", vars.join(", ")),
         }
     };
@@ -77,7 +132,7 @@ fn plan_of(args: &AnalyzeArgs) -> anyhow::Result<Plan> {
     let analysis = match kind {
         "describe" => {
             if vars.is_empty() {
-                bail!("`describe` needs the columns to describe: cohort analyze {} describe age sex", args.target);
+                bail!("`describe` needs the columns to describe: cohort analyze {} describe age sex", target);
             }
             Analysis::Describe { variables: vars.clone(), by: args.by.clone() }
         }
@@ -107,7 +162,7 @@ fn plan_of(args: &AnalyzeArgs) -> anyhow::Result<Plan> {
         other => bail!("there is no analysis `{other}`; choose one of {KINDS}"),
     };
     let filters = args.filters.iter().map(|f| parse_filter(f)).collect::<anyhow::Result<_>>()?;
-    Ok(Plan { dataset: args.target.clone(), table: args.table.clone(), filters, analysis, alpha: args.alpha })
+    Ok(Plan { dataset: target.clone(), table: args.table.clone(), filters, analysis, alpha: args.alpha })
 }
 
 fn references(given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

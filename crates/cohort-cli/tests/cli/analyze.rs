@@ -181,6 +181,29 @@ fn a_saved_plan_replays_to_the_same_bytes() {
     // People read it too: the rows used and how the numbers were computed.
     let text = env.ok(&shorthand).stdout;
     assert!(text.contains("after filters") && text.contains("How this was computed"), "{text}");
+
+    // Every run is in the history, which survives the process; the second identical run came
+    // from the cache, and any entry replays to the same bytes.
+    let history = env.json(&["analyze", "--history"]);
+    let entries = history.as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{history}");
+    assert_eq!(entries[0]["dataset"], "gbsg2@1");
+    assert!(entries[0]["summary"].as_str().unwrap().contains("likelihood-ratio"), "{history}");
+    assert_eq!(entries[1]["cached"], true, "the plan file's run answers from the cache: {history}");
+    assert_eq!(entries[2]["cached"], false);
+    assert_eq!(env.ok(&["--json", "analyze", "--replay", "2"]).stdout, first);
+    let listed = env.ok(&["analyze", "--history"]).stdout;
+    assert!(listed.contains("logistic") && listed.contains("gbsg2@1"), "{listed}");
+
+    // A new version is a new answer, never the old one from the cache.
+    env.ok(&["ingest", env.path("gbsg2.csv").to_str().unwrap(), "--name", "gbsg2", "--label", "age=Age in years"]);
+    let newer: Value = serde_json::from_str(&env.ok(&[&["--json"], &shorthand[..]].concat()).stdout).unwrap();
+    assert_eq!(newer["dataset"], "gbsg2@2");
+    assert_eq!(newer["result"], answer["result"]);
+    // Failures are kept too, with why.
+    env.fails(&["analyze", "gbsg2", "compare", "nothing", "--by", "horTh"], 1);
+    let last = &env.json(&["analyze", "gbsg2", "--history", "--limit", "1"])[0];
+    assert!(last["error"].as_str().unwrap().contains("no column `nothing`"), "{last}");
 }
 
 /// Bad questions get an answer that says what is wrong and what to do, exit 1, and no panic.

@@ -68,6 +68,9 @@ pub fn policy(method: &Method, route: Option<&str>) -> Policy {
         (false, "/api/v1/query") => audited(Analyst, "query"),
         (true, "/api/v1/query/history") => audited(Analyst, "query.history"),
         (true, "/api/v1/simulations/{name}/patients/{id}") => audited(Analyst, "simulation.patient"),
+        // Statistics read participant-level rows, though only aggregates leave.
+        (false, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analysis"),
+        (true, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analyses"),
 
         // Simulations: synthetic data, run by analysts.
         (true, "/simulate") | (true, "/api/v1/simulations/interrupted") => role(Analyst),

@@ -3,6 +3,7 @@
 //! every route.
 
 pub mod access;
+pub mod analyses;
 pub mod datasets;
 pub mod exports;
 pub mod openapi;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets/{name}/tables/{table}/download", get(datasets::download))
         .route("/datasets/{name}/export", get(exports::export))
         .route("/datasets/{name}/rollback", post(datasets::rollback))
+        .route("/datasets/{name}/analyses", get(analyses::list).post(analyses::run))
         .route("/protocols", get(simulations::protocols))
         .route("/simulations", post(simulations::start))
         .route("/simulations/estimate", post(simulations::estimate_run))

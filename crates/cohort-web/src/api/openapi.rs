@@ -40,6 +40,15 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
          `full`, as stored, needs the admin role), as a ZIP of `format=csv` or `format=parquet` files with the profile.",
     ),
     ("post", "/datasets/{name}/rollback", "Make version `{\"version\": N}` current again."),
+    (
+        "post",
+        "/datasets/{name}/analyses",
+        "Run an analysis plan on the dataset: `analysis` ({\"type\": describe|compare|correlate|linear|logistic|\
+         survival|cox, ...variables}), optional `version`, `table`, `filters` ([{column, op, value}]), `alpha`. \
+         Answers the result with the plan as run, the version and its content hash, rows used and dropped, the \
+         methods and warnings; the same plan on the same version gives the same bytes.",
+    ),
+    ("get", "/datasets/{name}/analyses", "The analyses run on the dataset, newest first (`limit`, default 50)."),
     ("get", "/protocols", "The built-in treatment protocols with their YAML."),
     (
         "post",

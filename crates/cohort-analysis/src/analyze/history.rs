@@ -1,0 +1,56 @@
+//! Every analysis run, kept: who, when, the plan, the version and a one-line answer, in a JSON
+//! lines file in the store that survives restarts; any entry's plan replays.
+
+use cohort_store::{Store, StoreError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::plan::Plan;
+
+/// One run, as the history keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// When it ran.
+    pub at: Timestamp,
+    /// Who ran it: `cli:USER` or `web:ACCOUNT`.
+    pub by: String,
+    /// The plan as given.
+    pub plan: Plan,
+    /// The version analysed (`NAME@N`), when it was resolved.
+    pub dataset: Option<String>,
+    /// Rows used, when it answered.
+    pub rows: Option<u64>,
+    /// The answer in a line, when it answered.
+    pub summary: Option<String>,
+    /// Whether the answer came from the cache.
+    #[serde(default)]
+    pub cached: bool,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// Appends `entry` to the history.
+pub fn record(store: &Store, entry: &Entry) -> Result<(), StoreError> {
+    let line = serde_json::to_vec(entry).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    cohort_store::fsutil::append_line(&store.layout().analysis_history(), &line)?;
+    Ok(())
+}
+
+/// The newest `limit` entries that `keep` accepts, newest first. Lines that do not parse (a torn
+/// write after a crash) are skipped.
+pub fn history(store: &Store, limit: usize, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>, StoreError> {
+    let text = match std::fs::read_to_string(store.layout().analysis_history()) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter(|e| keep(e))
+        .take(limit)
+        .collect())
+}

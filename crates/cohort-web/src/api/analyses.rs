@@ -1,0 +1,110 @@
+//! Statistics on a dataset: `POST /api/v1/datasets/{name}/analyses` takes a plan and answers it
+//! (the same JSON `cohort analyze --json` prints, byte for byte), `GET` lists the history.
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cohort_analysis::analyze::{self, Analysis, AnalyzeError, Filter, Plan, history};
+use cohort_auth::{Principal, Role};
+use cohort_store::{DatasetName, Session};
+use serde::Deserialize;
+
+use crate::access::Served;
+use crate::error::{ApiError, blocking};
+use crate::state::AppState;
+
+/// A plan for the dataset in the path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisRequest {
+    /// The version (default: the current one).
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// The table (needed when the version has several).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Which rows: all must hold.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    /// What to compute.
+    pub analysis: Analysis,
+    /// 1 - the confidence level (default 0.05).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+impl From<AnalyzeError> for ApiError {
+    fn from(e: AnalyzeError) -> Self {
+        match e {
+            AnalyzeError::Store(e) => e.into(),
+            AnalyzeError::Plan(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", m),
+            AnalyzeError::Data(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsuitable_data", m),
+            AnalyzeError::Query(m) => ApiError::internal(format!("reading the rows: {m}")),
+        }
+    }
+}
+
+/// `POST /api/v1/datasets/{name}/analyses`: the answer, with the plan as run, the version and its
+/// content hash, the rows used and dropped, the methods and the warnings. Recorded in the
+/// history; the same plan on the same version answers from the cache.
+pub async fn run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(request): Json<AnalysisRequest>,
+) -> Result<(Extension<Served>, Response), ApiError> {
+    let dataset = DatasetName::new(&name)?;
+    let plan = Plan {
+        dataset: match request.version {
+            Some(v) => format!("{dataset}@{v}"),
+            None => dataset.to_string(),
+        },
+        table: request.table,
+        filters: request.filters,
+        analysis: request.analysis,
+        alpha: request.alpha.unwrap_or(0.05),
+    };
+    let store = state.store.clone();
+    let by = format!("web:{}", who.user);
+    state
+        .engines
+        .run(move || {
+            let session = Session::new(&store)?;
+            let reply = analyze::run_recorded(&store, &session, &plan, &by)?;
+            // Aggregates leave, not rows; the plan says what was asked of which rows.
+            let served = Served { rows: None, datasets: vec![reply.dataset.clone()], asked: Some(plan.canonical()) };
+            let response = ([(header::CONTENT_TYPE, "application/json")], reply.json).into_response();
+            Ok((Extension(served), response))
+        })
+        .await
+}
+
+/// `?limit=N` for the history.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// Entries to return (default 50).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/datasets/{name}/analyses`: the analyses of this dataset, newest first; each
+/// account sees its own (admins everyone's), as with the console's history.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Vec<history::Entry>>, ApiError> {
+    let dataset = DatasetName::new(name.split('@').next().unwrap_or(&name))?.to_string();
+    let store = state.store.clone();
+    let limit = query.limit.unwrap_or(50);
+    let entries = blocking(move || {
+        let own = format!("web:{}", who.user);
+        let visible = |e: &history::Entry| {
+            e.plan.dataset.split('@').next() == Some(dataset.as_str()) && (who.has(Role::Admin) || e.by == own)
+        };
+        Ok(history::history(&store, limit, visible)?)
+    })
+    .await?;
+    Ok(Json(entries))
+}
