@@ -103,6 +103,111 @@ await check("the home page lists the demo datasets", async () => {
   for (const n of ["demo-tae", "demo-tnt", "demo-trial"]) assert.ok(names.includes(n), `${n} missing from ${names}`);
 });
 
+// The Analyze page, on lifelines' GBSG2 trial (ingested by the Rust side as `gbsg2`): every
+// number drawn or tabled is the API's answer to the same plan.
+const analyses = (plan) =>
+  page.evaluate(async (plan) => {
+    const csrf = (document.cookie.split("; ").find((c) => c.startsWith("cohort_csrf=")) || "").slice(12);
+    const r = await fetch("/api/v1/datasets/gbsg2/analyses", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(plan) });
+    return r.json();
+  }, plan);
+const runAnalysis = async () => {
+  await page.evaluate(() => (document.querySelector("#answer").dataset.state = "waiting"));
+  await page.click("#analyze-form button[type=submit]");
+  await page.waitForFunction(() => ["done", "error", "invalid"].includes(document.querySelector("#answer").dataset.state));
+  assert.equal(await page.getAttribute("#answer", "data-state"), "done", await page.textContent("#answer"));
+  await chartsSettled("#answer .chart");
+};
+const tableText = (selector) => page.$$eval(`${selector} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+
+await check("Analyze: Kaplan-Meier curves with bands, the at-risk table and the log-rank test are the API's", async () => {
+  await page.goto(`${base}/datasets/gbsg2`);
+  await page.click("#analyze-link");
+  await page.waitForURL(/\/datasets\/gbsg2\/analyze/);
+  await page.selectOption("#analysis-kind", "survival");
+  assert.equal(await page.isVisible("#predictors"), false, "fields of other analyses are hidden");
+  await page.selectOption("#time", "time");
+  await page.selectOption("#event", "cens");
+  await page.selectOption("#by", "horTh");
+  await runAnalysis();
+  const api = await analyses({ analysis: { type: "survival", time: "time", event: "cens", by: "horTh" } });
+  const drawn = await traces("chart-km");
+  assert.equal(drawn.length, 6, "a curve and two band edges per group");
+  for (const [k, curve] of api.result.curves.entries()) {
+    const [upper, lower, line] = drawn.slice(3 * k, 3 * k + 3);
+    assert.equal(line.name, curve.group);
+    assert.deepEqual(line.y, curve.estimate.steps.map((s) => s.survival));
+    assert.deepEqual(lower.y, curve.estimate.steps.map((s) => s.lower));
+    assert.deepEqual(upper.y, curve.estimate.steps.map((s) => s.upper));
+  }
+  const atRisk = await tableText("#at-risk");
+  assert.deepEqual(atRisk.map((r) => r.slice(1).map((n) => Number(n.replace(/,/g, "")))), api.result.curves.map((c) => c.at_risk));
+  assert.match(await page.textContent("#logrank"), new RegExp(`p ${api.result.logrank.p < 0.001 ? "<0.001" : api.result.logrank.p.toFixed(3)}`));
+  const how = await page.textContent("#how");
+  assert.match(how, /Greenwood/);
+  assert.match(how, /gbsg2@1/);
+  assert.deepEqual(JSON.parse(await page.textContent("#how-plan")), api.plan);
+  assert.deepEqual((await tableText("#how-rows"))[2], ["used", "686"]);
+});
+
+await check("Analyze: a Cox model's forest plot and table, with a filter, are the API's", async () => {
+  await page.selectOption("#analysis-kind", "cox");
+  await page.selectOption("#predictors", ["age", "horTh", "tgrade", "pnodes"]);
+  await page.click("#add-filter");
+  const filter = page.locator("#filters .filter").last();
+  await filter.locator("select").first().selectOption("age");
+  await filter.locator("select").nth(1).selectOption(">=");
+  await filter.locator("input").fill("45");
+  await runAnalysis();
+  const api = await analyses({
+    filters: [{ column: "age", op: ">=", value: 45 }],
+    analysis: { type: "cox", time: "time", event: "cens", predictors: ["horTh", "age", "tgrade", "pnodes"] },
+  });
+  // The page sends the predictors in the table's column order.
+  assert.deepEqual(JSON.parse(await page.textContent("#how-plan")), api.plan);
+  assert.ok(api.rows.after_filters < 686, "the filter kept fewer rows");
+  const [forest] = await traces("chart-forest");
+  assert.deepEqual(forest.y, api.result.fit.coefficients.map((c) => c.name));
+  assert.deepEqual(forest.x, api.result.fit.coefficients.map((c) => c.hazard_ratio));
+  assert.match(await page.textContent("#answer-rows"), new RegExp(`${api.rows.after_filters} after filters`));
+  const rows = await tableText("#terms");
+  assert.deepEqual(rows.map((r) => r[0]), ["horTh=true", "age", "tgrade=II", "tgrade=III", "pnodes"]);
+});
+
+await check("Analyze: box plots, a heat map and histograms draw the answer's numbers; kinds are checked first", async () => {
+  await page.goto(`${base}/datasets/gbsg2/analyze`);
+  await page.selectOption("#analysis-kind", "compare");
+  await page.selectOption("#variable", "tsize");
+  await page.selectOption("#by", "tgrade");
+  await runAnalysis();
+  const compare = await analyses({ analysis: { type: "compare", variable: "tsize", by: "tgrade" } });
+  const boxes = await page.evaluate(() => document.getElementById("chart-compare").data.map((t) => [t.name, t.median[0], t.q1[0], t.q3[0]]));
+  assert.deepEqual(boxes, compare.result.groups.map((g) => [g.group, g.median, g.q1, g.q3]));
+  assert.match((await tableText("#tests"))[0][0], /ANOVA/);
+
+  await page.selectOption("#analysis-kind", "correlate");
+  await page.selectOption("#variables", ["age", "tgrade"]);
+  await page.click("#analyze-form button[type=submit]");
+  await page.waitForSelector("#answer[data-state=invalid]");
+  assert.match(await page.textContent("#answer"), /tgrade` is category, but correlate needs number/);
+  await page.selectOption("#variables", ["age", "tsize", "pnodes"]);
+  await runAnalysis();
+  const correlate = await analyses({ analysis: { type: "correlate", variables: ["age", "tsize", "pnodes"] } });
+  const z = await page.evaluate(() => document.getElementById("chart-correlate").data[0].z);
+  assert.deepEqual(z, correlate.result.pearson.map((row) => row.map((c) => c.r)));
+
+  await page.selectOption("#analysis-kind", "describe");
+  await page.selectOption("#variables", ["age"]);
+  await runAnalysis();
+  // Still grouped by tumour grade, as the comparison was: one histogram per grade.
+  const bars = await traces("chart-describe-0");
+  assert.deepEqual(bars.map((t) => t.name), ["I", "II", "III"]);
+  assert.equal(bars.flatMap((t) => t.y).reduce((a, b) => a + b, 0), 686, "the histograms count every patient once");
+  const history = await tableText("#history");
+  assert.ok(history.length >= 4, "each run is in the history");
+  assert.equal(history[0][1], "describe");
+});
+
 await check("an uploaded CSV becomes a dataset with a dictionary", async () => {
   const csv = path.join(out, "eyes.csv");
   fs.writeFileSync(csv, "eye_id,side,iop_mmhg,measured_on\n001,L,14.5,2024-01-03\n002,R,,2024-01-04\n003,L,21.0,2024-02-01\n");

@@ -50,6 +50,46 @@ pub fn numeric(values: &[f64]) -> Numeric {
     }
 }
 
+/// One bar of a histogram: values in `[lower, upper)` (the last bar includes its upper edge).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bin {
+    /// Lower edge.
+    pub lower: f64,
+    /// Upper edge.
+    pub upper: f64,
+    /// Values in the bar.
+    pub count: u64,
+}
+
+/// A histogram of `values` (NaN left out) in `bins` bars of equal width from the lowest value to
+/// the highest, as `numpy.histogram(values, bins)`; one bar when every value is the same, none
+/// without values.
+pub fn histogram(values: &[f64], bins: usize) -> Vec<Bin> {
+    let present = values.iter().copied().filter(|v| v.is_finite());
+    let (min, max) = present.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if bins == 0 || min > max {
+        return Vec::new();
+    }
+    if min == max {
+        return vec![Bin { lower: min - 0.5, upper: max + 0.5, count: present.count() as u64 }];
+    }
+    let width = (max - min) / bins as f64;
+    let mut counts = vec![0u64; bins];
+    for v in present {
+        let i = (((v - min) / width) as usize).min(bins - 1);
+        counts[i] += 1;
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, count)| Bin {
+            lower: min + i as f64 * width,
+            upper: if i + 1 == bins { max } else { min + (i + 1) as f64 * width },
+            count,
+        })
+        .collect()
+}
+
 /// Mean and sample variance (NaN variance for fewer than two values), by Welford's update so
 /// that large values with a small spread keep their digits.
 pub fn mean_var(values: &[f64]) -> (f64, f64) {
@@ -88,6 +128,16 @@ mod tests {
         assert!((s.sd - 12.5f64.sqrt()).abs() < 1e-12);
         let two = numeric(&[1.0, 2.0]);
         assert_eq!((two.q1, two.median, two.q3), (1.25, 1.5, 1.75));
+    }
+
+    #[test]
+    fn histograms_bin_like_numpy() {
+        // numpy.histogram([1, 2, 2, 3, 10], bins=3): counts [4, 0, 1], edges 1, 4, 7, 10.
+        let h = histogram(&[1.0, 2.0, 2.0, 3.0, 10.0, f64::NAN], 3);
+        assert_eq!(h.iter().map(|b| b.count).collect::<Vec<_>>(), [4, 0, 1]);
+        assert_eq!((h[0].lower, h[1].lower, h[2].lower, h[2].upper), (1.0, 4.0, 7.0, 10.0));
+        assert_eq!(histogram(&[5.0, 5.0], 10).len(), 1);
+        assert!(histogram(&[], 10).is_empty());
     }
 
     #[test]

@@ -706,6 +706,328 @@ const cohort = (() => {
     await showHistory();
   }
 
+  // ---- analyze page ------------------------------------------------------------------------
+
+  // Which kinds of column each field takes: checked here before anything is sent.
+  const FIELD_KINDS = {
+    variables: { describe: ["number", "boolean", "category"], correlate: ["number", "boolean"] },
+    variable: ["number", "boolean", "category"],
+    outcome: { linear: ["number"], logistic: ["number", "boolean", "category"] },
+    time: ["number"],
+    event: ["number", "boolean", "category"],
+    by: ["boolean", "category", "number"],
+    predictors: ["number", "boolean", "category"],
+  };
+  const FILTER_OPS = ["=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null"];
+  const p3 = (p) => (p === null || p === undefined ? "–" : p < 0.001 ? "<0.001" : p.toFixed(3));
+  const sig = (x) => {
+    if (x === null || x === undefined || Number.isNaN(x)) return "–";
+    if (!Number.isFinite(x)) return x > 0 ? "∞" : "-∞";
+    if (Number.isInteger(x)) return number(x);
+    const magnitude = Math.floor(Math.log10(Math.abs(x)));
+    return x.toFixed(Math.min(8, Math.max(0, 3 - magnitude)));
+  };
+  const ci = (lo, hi) => `${sig(lo)} to ${sig(hi)}`;
+
+  function table(headers, rows, attributes = {}) {
+    return el("div", { class: "scroll" }, el("table", { class: "list", ...attributes },
+      el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { class: typeof c === "number" ? "num" : null, text: typeof c === "number" ? sig(c) : c })))))));
+  }
+
+  function chartBox(id, label) {
+    return el("div", { class: "chart", id, role: "img", "aria-label": label });
+  }
+
+  function analyzePage() {
+    const form = $("#analyze-form");
+    const dataset = form.dataset.dataset;
+    const name = dataset.split("@")[0];
+    const version = dataset.includes("@") ? Number(dataset.split("@")[1]) : undefined;
+    const options = $("#column-options").content;
+    const kindOf = (column) => (options.querySelector(`option[value="${CSS.escape(column)}"]`) || {}).dataset?.kind;
+    const fill = (select, keep = []) => {
+      for (const o of options.querySelectorAll("option")) select.append(o.cloneNode(true));
+      for (const o of select.options) o.selected = keep.includes(o.value);
+    };
+    for (const id of ["variables", "variable", "outcome", "time", "event", "by", "predictors"]) fill($("#" + id));
+    const kind = $("#analysis-kind");
+    const showFields = () => {
+      for (const label of $$("[data-for]", form)) label.hidden = !label.dataset.for.split(" ").includes(kind.value);
+    };
+    kind.addEventListener("change", showFields);
+    showFields();
+
+    function addFilter(filter = {}) {
+      const column = el("select", { "aria-label": "Filter column" });
+      fill(column);
+      if (filter.column) column.value = filter.column;
+      const op = el("select", { "aria-label": "Comparison" }, ...FILTER_OPS.map((o) => el("option", { value: o, text: o })));
+      if (filter.op) op.value = filter.op;
+      const value = el("input", { type: "text", "aria-label": "Value (several separated by commas for in)", value: filter.value === undefined ? "" : Array.isArray(filter.value) ? filter.value.join(", ") : String(filter.value) });
+      const row = el("div", { class: "inline filter" }, column, op, value,
+        el("button", { type: "button", text: "Remove", onclick: () => row.remove() }));
+      $("#filters").append(row);
+    }
+    $("#add-filter").addEventListener("click", () => addFilter());
+
+    const typed = (text) => (text !== "" && !Number.isNaN(Number(text)) ? Number(text) : text);
+    const selected = (id) => Array.from($("#" + id).selectedOptions).map((o) => o.value);
+
+    // The plan the form describes, or an error saying what to fix.
+    function planOf() {
+      const k = kind.value;
+      const one = (id) => $("#" + id).value;
+      const eventValue = $("#event-value").value.trim() || undefined;
+      const by = one("by") || undefined;
+      const analysis = {
+        describe: () => ({ type: "describe", variables: selected("variables"), by }),
+        compare: () => ({ type: "compare", variable: one("variable"), by }),
+        correlate: () => ({ type: "correlate", variables: selected("variables") }),
+        linear: () => ({ type: "linear", outcome: one("outcome"), predictors: selected("predictors") }),
+        logistic: () => ({ type: "logistic", outcome: one("outcome"), predictors: selected("predictors"), event: eventValue }),
+        survival: () => ({ type: "survival", time: one("time"), event: one("event"), event_value: eventValue, by }),
+        cox: () => ({ type: "cox", time: one("time"), event: one("event"), event_value: eventValue, predictors: selected("predictors") }),
+      }[k]();
+      const problems = [];
+      const check = (field, columns) => {
+        const allowed = Array.isArray(FIELD_KINDS[field]) ? FIELD_KINDS[field] : FIELD_KINDS[field][k];
+        for (const c of columns) if (c && !allowed.includes(kindOf(c))) problems.push(`${field} \`${c}\` is ${kindOf(c)}, but ${k} needs ${allowed.join(" or ")}`);
+      };
+      if (["describe", "correlate"].includes(k)) {
+        if (analysis.variables.length < (k === "correlate" ? 2 : 1)) problems.push(k === "correlate" ? "pick two or more variables" : "pick at least one variable");
+        check("variables", analysis.variables);
+      }
+      if (k === "compare") {
+        if (!by) problems.push("choose the column whose groups are compared (Group by)");
+        check("variable", [analysis.variable]);
+      }
+      if (["linear", "logistic"].includes(k)) check("outcome", [analysis.outcome]);
+      if (["survival", "cox"].includes(k)) check("time", [analysis.time]);
+      if (["linear", "logistic", "cox"].includes(k) && analysis.predictors.length === 0) problems.push("pick at least one predictor");
+      const filters = $$("#filters .filter").map((row) => {
+        const [column, op, value] = row.querySelectorAll("select, input");
+        const f = { column: column.value, op: op.value };
+        if (op.value === "in" || op.value === "not in") f.value = value.value.split(",").map((v) => typed(v.trim()));
+        else if (!op.value.includes("null")) {
+          if (value.value.trim() === "") problems.push(`the filter on \`${column.value}\` needs a value`);
+          f.value = typed(value.value.trim());
+        }
+        return f;
+      });
+      return { problems, request: { version, table: form.dataset.table, filters, analysis } };
+    }
+
+    async function run(request) {
+      const status = $("#analyze-status");
+      const out = $("#answer");
+      status.textContent = "Running…";
+      out.dataset.state = "running";
+      try {
+        const answer = await api(`/datasets/${encodeURIComponent(name)}/analyses`, { json: request });
+        status.textContent = "";
+        showAnswer(out, answer);
+        out.dataset.state = "done";
+      } catch (e) {
+        status.textContent = "";
+        out.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
+        out.dataset.state = "error";
+      }
+      await showAnalysisHistory(name, run);
+    }
+
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const { problems, request } = planOf();
+      if (problems.length) {
+        $("#answer").replaceChildren(el("div", { class: "error", role: "alert" }, el("p", { text: "Before this can run:" }),
+          el("ul", {}, ...problems.map((p) => el("li", { text: p })))));
+        $("#answer").dataset.state = "invalid";
+        return;
+      }
+      run(request);
+    });
+    showAnalysisHistory(name, run);
+  }
+
+  async function showAnalysisHistory(name, run) {
+    const box = $("#analysis-history");
+    const entries = await api(`/datasets/${encodeURIComponent(name)}/analyses?limit=20`).catch(() => null);
+    if (!entries) return;
+    if (entries.length === 0) {
+      box.replaceChildren(el("p", { class: "empty", text: "No analyses of this dataset yet." }));
+      return;
+    }
+    const when = (t) => t.replace("T", " ").slice(0, 16) + " UTC";
+    box.replaceChildren(el("table", { class: "list", id: "history" },
+      el("thead", {}, el("tr", {}, ...["When", "Analysis", "Version", "Answer", ""].map((h) => el("th", { text: h })))),
+      el("tbody", {}, ...entries.map((h) => el("tr", {},
+        el("td", { text: when(h.at) }),
+        el("td", { text: h.plan.analysis.type }),
+        el("td", { text: h.dataset || h.plan.dataset }),
+        el("td", {}, h.summary ? h.summary : el("span", { class: "error", text: h.error || "" })),
+        el("td", {}, el("button", { type: "button", text: "Run again", onclick: () => {
+          const [, v] = h.plan.dataset.split("@");
+          run({ version: v ? Number(v) : undefined, table: h.plan.table, filters: h.plan.filters || [], analysis: h.plan.analysis, alpha: h.plan.alpha });
+        } })))))));
+  }
+
+  function showAnswer(out, a) {
+    const r = a.result;
+    const rows = a.rows;
+    const missing = Object.entries(rows.missing).map(([c, n]) => `${number(n)} missing ${c}`).join(", ");
+    const parts = [
+      el("h2", { text: a.summary }),
+      el("p", { class: "desc", id: "answer-rows", text: `${a.dataset}, table ${a.table}: ${number(rows.table)} rows, ${number(rows.after_filters)} after filters, ${number(rows.used)} used${missing ? ` (${missing})` : ""}.` }),
+    ];
+    if (a.warnings.length) parts.push(el("div", { class: "warnings", role: "alert" }, el("ul", {}, ...a.warnings.map((w) => el("li", { text: w })))));
+    const charts = [];
+    const body = el("div", { class: "answer-body" });
+    parts.push(body);
+    ({ describe: showDescribe, compare: showCompare, correlate: showCorrelate, linear: showModel, logistic: showModel, survival: showSurvival, cox: showModel }[r.type])(body, r, charts, a.plan.analysis);
+    parts.push(el("details", { class: "how", open: true, id: "how" },
+      el("summary", { text: "How this was computed" }),
+      el("ul", {}, ...a.method.map((m) => el("li", { text: m })),
+        el("li", { text: `${a.engine} on ${a.dataset}, table ${a.table}, content SHA-256 ${a.content_sha256.slice(0, 16)}…` })),
+      table(["Rows", "Count"], [["in the table", number(rows.table)], ["after the filters", number(rows.after_filters)], ["used", number(rows.used)],
+        ...Object.entries(rows.missing).map(([c, n]) => [`left out: ${c} missing`, number(n)])], { id: "how-rows" }),
+      el("p", { text: "The plan (save it, or run it with cohort analyze PLAN.json):" }),
+      el("pre", { class: "plan", id: "how-plan", text: JSON.stringify(a.plan, null, 2) })));
+    out.replaceChildren(...parts);
+    onPlotly(() => charts.forEach((draw) => draw()));
+  }
+
+  const groupName = (g) => (g === null || g === undefined ? "all" : g);
+
+  function showDescribe(body, r, charts) {
+    r.variables.forEach((v, i) => {
+      body.append(el("h3", { text: v.variable + (v.label ? ` — ${v.label}` : "") }));
+      const id = `chart-describe-${i}`;
+      if (v.groups[0].kind === "numeric") {
+        body.append(table(["Group", "n", "Missing", "Mean", "SD", "Median", "IQR", "Min", "Max"],
+          v.groups.map((g) => [groupName(g.group), g.n, g.missing, g.mean, g.sd, g.median, ci(g.q1, g.q3), g.min, g.max])));
+        body.append(chartBox(id, `Histogram of ${v.variable}`));
+        charts.push(() => plot(id, v.groups.map((g, k) => ({
+          type: "bar", name: groupName(g.group), opacity: v.groups.length > 1 ? 0.6 : 1, marker: { color: SERIES[k % SERIES.length] },
+          x: g.histogram.map((b) => (b.lower + b.upper) / 2), y: g.histogram.map((b) => b.count), width: g.histogram.map((b) => b.upper - b.lower),
+          hovertemplate: "%{y} rows<extra>" + groupName(g.group) + "</extra>",
+        })), { barmode: "overlay", xaxis: { title: { text: v.variable } }, yaxis: { title: { text: "rows" } }, hovermode: "closest" }, "No values to draw."));
+      } else {
+        body.append(table(["Group", "Level", "n", "%"], v.groups.flatMap((g) => g.levels.map((l) => [groupName(g.group), l.level, l.count, l.percent.toFixed(1)]))));
+        body.append(chartBox(id, `Counts of ${v.variable}`));
+        charts.push(() => plot(id, v.groups.map((g, k) => ({
+          type: "bar", name: groupName(g.group), marker: { color: SERIES[k % SERIES.length] }, x: g.levels.map((l) => l.level), y: g.levels.map((l) => l.count),
+        })), { barmode: "group", yaxis: { title: { text: "rows" } }, hovermode: "closest" }, "No values to draw."));
+      }
+    });
+  }
+
+  function showCompare(body, r, charts) {
+    const tests = [];
+    if (r.welch_t) tests.push([`Welch's t (difference ${sig(r.welch_t.difference)}, 95% CI ${ci(...r.welch_t.ci)})`, sig(r.welch_t.t), sig(r.welch_t.df), p3(r.welch_t.p), `d = ${sig(r.welch_t.cohens_d)}`]);
+    if (r.mann_whitney) tests.push(["Mann-Whitney U", sig(r.mann_whitney.u), "", p3(r.mann_whitney.p), `r = ${sig(r.mann_whitney.rank_biserial)}`]);
+    if (r.anova) tests.push(["One-way ANOVA (F)", sig(r.anova.f), `${r.anova.df_between}, ${r.anova.df_within}`, p3(r.anova.p), `eta² = ${sig(r.anova.eta_squared)}`]);
+    if (r.kruskal_wallis) tests.push(["Kruskal-Wallis H", sig(r.kruskal_wallis.h), String(r.kruskal_wallis.df), p3(r.kruskal_wallis.p), `epsilon² = ${sig(r.kruskal_wallis.epsilon_squared)}`]);
+    if (r.chi_square) tests.push([`Chi-square${r.chi_square.yates ? " (Yates)" : ""}`, sig(r.chi_square.chi2), String(r.chi_square.df), p3(r.chi_square.p), `Cramér's V = ${sig(r.chi_square.cramers_v)}`]);
+    if (r.fisher) tests.push(["Fisher's exact", "", "", p3(r.fisher.p), `odds ratio = ${sig(r.fisher.odds_ratio)}`]);
+    body.append(table(["Test", "Statistic", "df", "p", "Effect size"], tests, { id: "tests" }));
+    if (r.table) {
+      body.append(table([r.variable, ...r.table.columns], r.table.rows.map((level, i) => [level, ...r.table.counts[i]]), { id: "contingency" }));
+      body.append(chartBox("chart-compare", `Counts of ${r.variable} by ${r.by}`));
+      charts.push(() => plot("chart-compare", r.table.columns.map((g, j) => ({
+        type: "bar", name: g, marker: { color: SERIES[j % SERIES.length] }, x: r.table.rows, y: r.table.counts.map((row) => row[j]),
+      })), { barmode: "group", xaxis: { title: { text: r.variable } }, yaxis: { title: { text: "rows" } }, hovermode: "closest" }));
+    } else {
+      body.append(table(["Group", "n", "Mean", "SD", "Median", "IQR", "Min", "Max"], r.groups.map((g) => [groupName(g.group), g.n, g.mean, g.sd, g.median, ci(g.q1, g.q3), g.min, g.max])));
+      body.append(chartBox("chart-compare", `${r.variable} by ${r.by}: box plots`));
+      // Boxes from the summaries (quartiles, whiskers to the range): no row leaves the server.
+      charts.push(() => plot("chart-compare", r.groups.map((g, k) => ({
+        type: "box", name: groupName(g.group), x: [groupName(g.group)], q1: [g.q1], median: [g.median], q3: [g.q3], lowerfence: [g.min], upperfence: [g.max], mean: [g.mean],
+        marker: { color: SERIES[k % SERIES.length] }, boxpoints: false,
+      })), { yaxis: { title: { text: r.variable } }, xaxis: { title: { text: r.by } }, hovermode: "closest", showlegend: false }));
+    }
+  }
+
+  function showCorrelate(body, r, charts) {
+    const vs = r.variables;
+    body.append(table(["Pair", "n", "Pearson r (95% CI)", "p", "Spearman rho", "p"],
+      vs.flatMap((x, i) => vs.slice(i + 1).map((y, k) => {
+        const j = i + 1 + k, pe = r.pearson[i][j], sp = r.spearman[i][j];
+        return [`${x} – ${y}`, pe.n, `${sig(pe.r)} (${ci(...pe.ci)})`, p3(pe.p), sig(sp.r), p3(sp.p)];
+      })), { id: "correlations" }));
+    body.append(chartBox("chart-correlate", "Heat map of Pearson correlations"));
+    charts.push(() => plot("chart-correlate", [{
+      type: "heatmap", x: vs, y: vs, z: r.pearson.map((row) => row.map((c) => c.r)), zmin: -1, zmax: 1, colorscale: "RdBu", reversescale: true,
+      text: r.pearson.map((row) => row.map((c) => sig(c.r))), texttemplate: "%{text}", hovertemplate: "%{y} – %{x}: r = %{z:.3f}<extra></extra>",
+    }], { yaxis: { autorange: "reversed" }, hovermode: "closest", margin: { l: 120, r: 20, t: 20, b: 100 } }));
+  }
+
+  function showModel(body, r, charts, plan) {
+    const ratio = r.type === "logistic" ? "Odds ratio" : r.type === "cox" ? "Hazard ratio" : null;
+    const terms = r.type === "cox"
+      ? r.fit.coefficients.map((c) => ({ name: c.name, est: c.coef, se: c.se, stat: c.z, p: c.p, ratio: [c.hazard_ratio, c.hazard_ratio_lower, c.hazard_ratio_upper], ph: (r.fit.proportional_hazards.find((t) => t.covariate === c.name) || {}).p }))
+      : r.fit.terms.map((t) => ({ name: t.name, est: t.estimate, se: t.se, stat: t.statistic, p: t.p, ci: t.ci, ratio: t.odds_ratio }));
+    const head = ["Term", ...(ratio ? [ratio, "95% CI"] : ["Estimate", "95% CI"]), "Coefficient", "SE", r.type === "linear" ? "t" : "z", "p", ...(r.type === "cox" ? ["PH test p"] : [])];
+    body.append(table(head, terms.map((t) => [t.name, ...(ratio ? [sig(t.ratio[0]), ci(t.ratio[1], t.ratio[2])] : [sig(t.est), ci(...t.ci)]), sig(t.est), sig(t.se), sig(t.stat), p3(t.p), ...(r.type === "cox" ? [p3(t.ph)] : [])]), { id: "terms" }));
+    const fit = r.fit;
+    const facts = r.type === "linear" ? `n = ${number(fit.n)}, R² = ${sig(fit.r_squared)}, adjusted R² = ${sig(fit.adj_r_squared)}, F p ${p3(fit.f_p)}`
+      : r.type === "logistic" ? `n = ${number(fit.n)}, ${number(fit.events)} with the event (${plan.outcome} = ${r.event}), pseudo R² = ${sig(fit.pseudo_r_squared)}, likelihood-ratio p ${p3(fit.lr_p)}`
+        : `n = ${number(fit.subjects)}, ${number(fit.events)} events (${plan.event} = ${r.event}), concordance ${sig(fit.concordance)}, likelihood-ratio p ${p3(fit.likelihood_ratio.p)}`;
+    body.append(el("p", { text: facts }));
+    for (const c of r.coding || []) body.append(el("p", { class: "desc", text: `${c.predictor}: each level compared with the reference level ${c.reference}.` }));
+    // A forest plot: the intercept is not an effect.
+    const shown = terms.filter((t) => t.name !== "(intercept)");
+    const point = (t) => (ratio ? t.ratio[0] : t.est);
+    const low = (t) => (ratio ? t.ratio[1] : t.ci[0]);
+    const high = (t) => (ratio ? t.ratio[2] : t.ci[1]);
+    body.append(chartBox("chart-forest", `Forest plot of the ${ratio ? ratio.toLowerCase() + "s" : "estimates"}`));
+    charts.push(() => plot("chart-forest", [{
+      type: "scatter", mode: "markers", x: shown.map(point), y: shown.map((t) => t.name), marker: { color: SERIES[0], size: 9, symbol: "square" },
+      error_x: { type: "data", symmetric: false, array: shown.map((t) => high(t) - point(t)), arrayminus: shown.map((t) => point(t) - low(t)), color: SERIES[0] },
+      hovertemplate: "%{y}: %{x:.3f}<extra></extra>", name: ratio || "Estimate",
+    }], {
+      xaxis: { title: { text: ratio ? `${ratio} (95% CI, log scale)` : "Estimate (95% CI)" }, type: ratio ? "log" : "linear", zeroline: !ratio, ...(ratio ? ratioTicks(shown.map(low), shown.map(high)) : {}) },
+      yaxis: { autorange: "reversed", automargin: true }, hovermode: "closest", showlegend: false,
+      shapes: [{ type: "line", x0: ratio ? 1 : 0, x1: ratio ? 1 : 0, yref: "paper", y0: 0, y1: 1, line: { dash: "dot", color: "#777" } }],
+    }));
+  }
+
+  // Round ratios as tick labels of a log axis (Plotly's own minor ticks read as "5 6 7 8 9 1").
+  function ratioTicks(lows, highs) {
+    const finite = (xs) => xs.filter((x) => Number.isFinite(x) && x > 0);
+    const lo = Math.min(1, ...finite(lows)) / 2, hi = Math.max(1, ...finite(highs)) * 2;
+    const ticks = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      for (const m of [1, 2, 5]) {
+        const t = m * 10 ** e;
+        if (t >= lo && t <= hi) ticks.push(Number(t.toPrecision(1)));
+      }
+    }
+    return { tickvals: ticks, ticktext: ticks.map(String) };
+  }
+
+  function showSurvival(body, r, charts, plan) {
+    const shown = (v) => (v === null ? "not reached" : sig(v));
+    body.append(table(["Group", "Subjects", "Events", "Median survival", "95% CI"],
+      r.curves.map((c) => [groupName(c.group), c.estimate.subjects, c.estimate.events, shown(c.estimate.median.time), `${shown(c.estimate.median.lower)} to ${shown(c.estimate.median.upper)}`]), { id: "medians" }));
+    if (r.logrank) body.append(el("p", { id: "logrank", text: `Log-rank test: chi-square ${sig(r.logrank.statistic)} on ${r.logrank.df} df, p ${p3(r.logrank.p)}` }));
+    body.append(chartBox("chart-km", "Kaplan-Meier survival curves with 95% confidence bands"));
+    body.append(el("h3", { text: "Number at risk" }));
+    body.append(table(["Group", ...r.at_risk_times.map(sig)], r.curves.map((c) => [groupName(c.group), ...c.at_risk.map((n) => number(n))]), { id: "at-risk" }));
+    charts.push(() => plot("chart-km", r.curves.flatMap((c, k) => {
+      const color = SERIES[k % SERIES.length];
+      const x = c.estimate.steps.map((s) => s.time);
+      const name = groupName(c.group);
+      return [
+        { x, y: c.estimate.steps.map((s) => s.upper), mode: "lines", line: { width: 0, shape: "hv" }, showlegend: false, hoverinfo: "skip", name: name + " upper" },
+        { x, y: c.estimate.steps.map((s) => s.lower), mode: "lines", line: { width: 0, shape: "hv" }, fill: "tonexty", fillcolor: color + "33", showlegend: false, hoverinfo: "skip", name: name + " lower" },
+        { x, y: c.estimate.steps.map((s) => s.survival), mode: "lines", line: { color, width: 2, shape: "hv" }, name,
+          customdata: c.estimate.steps.map((s) => [s.at_risk, s.lower, s.upper]),
+          hovertemplate: "%{y:.3f} (95% CI %{customdata[1]:.3f}-%{customdata[2]:.3f}), %{customdata[0]} at risk<extra>" + name + "</extra>" },
+      ];
+    }), { yaxis: { title: { text: "Survival" }, range: [0, 1.02] }, xaxis: { title: { text: plan.time } }, legend: { orientation: "h", y: -0.3, traceorder: "normal" }, hovermode: "closest" }));
+  }
+
   // ---- upload page -------------------------------------------------------------------------
 
   // One XMLHttpRequest per file: unlike fetch, it reports upload progress.
@@ -911,5 +1233,5 @@ const cohort = (() => {
   if (document.readyState !== "loading") whoAmI();
   else document.addEventListener("DOMContentLoaded", whoAmI);
 
-  return { api, publicPage, resultsPage, comparePage, datasetPage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
+  return { api, publicPage, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
 })();

@@ -29,6 +29,7 @@ use crate::state::AppState;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/datasets/{name}"),
+    ("GET", "/datasets/{name}/analyze"),
     ("GET", "/simulate"),
     ("GET", "/simulations/{name}"),
     ("GET", "/compare"),
@@ -46,6 +47,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/datasets/{name}", get(dataset))
+        .route("/datasets/{name}/analyze", get(analyze))
         .route("/simulate", get(simulate))
         .route("/simulations/{name}", get(results))
         .route("/compare", get(compare))
@@ -260,6 +262,78 @@ async fn dataset(
                 is_current: v.is_current,
             })
             .collect(),
+    };
+    Ok(render(&page))
+}
+
+/// A column as the Analyze page offers it.
+struct ColumnChoice {
+    name: String,
+    label: String,
+    sql_type: String,
+    /// `number`, `boolean` or `category`: what the page lets it be used for.
+    kind: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "analyze.html")]
+struct AnalyzePage {
+    name: String,
+    reference: String,
+    version: u32,
+    is_current: bool,
+    tables: Vec<String>,
+    table: String,
+    columns: Vec<ColumnChoice>,
+}
+
+/// The Analyze page: an analysis chosen, its variables picked from the table's columns (labels
+/// shown, kinds checked before running), filters; the answer and how it was computed.
+async fn analyze(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> PageResult {
+    let detail = dataset_detail(&state, &reference).await?;
+    let tables: Vec<String> = detail.shown.tables.iter().map(|t| t.name.clone()).collect();
+    let table = match params.get("table") {
+        Some(t) if tables.contains(t) => t.clone(),
+        Some(t) => {
+            return Err(ApiError::not_found("table_not_found", format!("`{reference}` has no table `{t}`"))
+                .with_hint(format!("its tables: {}", tables.join(", ")))
+                .into());
+        }
+        None => tables.first().cloned().unwrap_or_default(),
+    };
+    let columns = detail
+        .shown
+        .table(&table)
+        .map(|t| {
+            t.columns
+                .iter()
+                .map(|c| ColumnChoice {
+                    name: c.name.clone(),
+                    label: c.label.clone().unwrap_or_default(),
+                    sql_type: c.sql_type.clone(),
+                    kind: if c.sql_type == "BOOLEAN" {
+                        "boolean"
+                    } else if cohort_analysis::analyze::frame::is_numeric(&c.sql_type) && c.value_labels.is_none() {
+                        "number"
+                    } else {
+                        "category"
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let page = AnalyzePage {
+        name: detail.summary.name.to_string(),
+        reference: VersionRef::parse(&reference)?.to_string(),
+        version: detail.shown.version,
+        is_current: detail.shown.is_current,
+        tables,
+        table,
+        columns,
     };
     Ok(render(&page))
 }

@@ -197,6 +197,7 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
         "/",
         "/datasets/registry",
         "/datasets/registry?table=people",
+        "/datasets/registry/analyze",
         "/simulate",
         "/simulations/demo-tae",
         "/compare?runs=demo-tae&runs=demo-tnt",

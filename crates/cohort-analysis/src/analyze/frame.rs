@@ -112,7 +112,8 @@ const NUMERIC: [&str; 12] = [
     "BOOLEAN",
 ];
 
-fn is_numeric(sql_type: &str) -> bool {
+/// Whether a column of this DuckDB type is read as numbers (booleans as 0 and 1).
+pub fn is_numeric(sql_type: &str) -> bool {
     NUMERIC.contains(&sql_type) || sql_type.starts_with("DECIMAL")
 }
 

@@ -168,7 +168,13 @@ pub struct GroupSummary {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Summary {
     /// A numeric variable.
-    Numeric(describe::Numeric),
+    Numeric {
+        /// n, missing, mean, SD, quartiles, range.
+        #[serde(flatten)]
+        stats: describe::Numeric,
+        /// 20 bars of equal width over the range.
+        histogram: Vec<describe::Bin>,
+    },
     /// A categorical variable: counts and percentages of those present.
     Categorical {
         /// Values present.
@@ -251,6 +257,9 @@ pub(super) struct Computed {
     pub warnings: Vec<String>,
     pub output: Output,
 }
+
+/// Bars of a numeric summary's histogram.
+const HISTOGRAM_BINS: usize = 20;
 
 /// Groups with more levels than this are refused: a grouping column should be categorical.
 const MAX_GROUPS: usize = 50;
@@ -642,7 +651,13 @@ fn group_rows(by: &Column, rows: &[usize]) -> Result<Vec<(String, Vec<usize>)>, 
 
 fn summarise(column: &Column, rows: &[usize]) -> Summary {
     match &column.values {
-        Values::Numbers(v) => Summary::Numeric(describe::numeric(&pick(v, rows))),
+        Values::Numbers(v) => {
+            let values = pick(v, rows);
+            Summary::Numeric {
+                stats: describe::numeric(&values),
+                histogram: describe::histogram(&values, HISTOGRAM_BINS),
+            }
+        }
         Values::Categories(v) => {
             let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
             let mut missing = 0;

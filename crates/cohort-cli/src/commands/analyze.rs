@@ -531,7 +531,7 @@ fn summaries(groups: &[GroupSummary]) -> comfy_table::Table {
         _ => {
             let mut out = table(&["group", "n", "missing", "mean", "SD", "median", "IQR", "min", "max"]);
             for g in groups {
-                if let Summary::Numeric(s) = &g.summary {
+                if let Summary::Numeric { stats: s, .. } = &g.summary {
                     out.add_row(vec![
                         g.group.clone().unwrap_or_else(|| if grouped { String::new() } else { "all".into() }),
                         count(s.n),

@@ -57,6 +57,7 @@ pub fn policy(method: &Method, route: Option<&str>) -> Policy {
 
         // Participant-level: values, rows, queries, timelines, downloads.
         (true, "/datasets/{name}") => audited(Analyst, "dataset.page"),
+        (true, "/datasets/{name}/analyze") => audited(Analyst, "analyze.page"),
         (true, "/query") => audited(Analyst, "query.page"),
         (true, "/api/v1/datasets/{name}") => audited(Analyst, "dataset.detail"),
         (true, "/api/v1/datasets/{name}/tables/{table}/rows") => audited(Analyst, "dataset.rows"),

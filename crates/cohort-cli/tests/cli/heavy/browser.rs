@@ -17,6 +17,12 @@ fn the_web_app_works_in_chromium() {
     let add = env
         .exec_with_stdin(&["user", "add", "admin", "--role", "admin", "--password-stdin"], &format!("{}\n", password));
     assert_eq!(add.code, 0, "{}", add.stderr);
+    // A real trial for the Analyze page: lifelines' GBSG2 (the script also prints reference
+    // answers, which the CLI tests use).
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/analyze/reference.py");
+    let written = Command::new("python3").args([script, env.path("").to_str().unwrap()]).output().unwrap();
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    env.ok(&["ingest", env.path("gbsg2.csv").to_str().unwrap(), "--name", "gbsg2"]);
     let (mut server, url) = started(env.cmd().args(["--json", "serve", "--demo", "--addr", "127.0.0.1:0"]));
 
     // The demo trial's public face, served by a second process with no store.
