@@ -12,6 +12,7 @@
   python3 scripts/bench.py audit                              # what the audit log costs a participant-level request (wrk)
   python3 scripts/bench.py wide     [--columns 500,1000,2000 --rows 1000]  # wide CSVs: cohort ingest vs DuckDB COPY
   python3 scripts/bench.py admission [--repeat 3]                        # what the engine slots cost one console query
+  python3 scripts/bench.py analyze  [--rows 10000000 --patients 1000000]  # cohort analyze vs pandas/scipy/statsmodels/lifelines
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -578,9 +579,86 @@ def wide(args):
     shutil.rmtree(work)
 
 
+def run_python(code):
+    """Runs Python `code`, which prints the seconds it spent after its imports; returns (seconds,
+    peak RSS bytes): the reference libraries are not charged for starting Python."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed:\n{code}\n{err}")
+    return float(out.strip().splitlines()[-1]), usage.ru_maxrss * 1024
+
+
+def analyze(args):
+    """`cohort analyze` against the reference libraries on the same data, each in its own process:
+    10 million rows for describe / compare / correlate (pandas, scipy), 1 million subjects for
+    Kaplan-Meier with log-rank and Cox (lifelines) and logistic regression (statsmodels)."""
+    work = tempfile.mkdtemp(prefix="cohort-bench-analyze-", dir=args.workdir)
+    rows, subjects = args.rows, args.patients
+    wide = os.path.join(work, "rows.parquet")
+    trial = os.path.join(work, "trial.parquet")
+    import duckdb
+    duckdb.sql("SELECT setseed(0.42)")
+    duckdb.sql(f"""COPY (SELECT i AS id, ['A','B','C'][1 + i % 3] AS arm, 40 + 50 * random() AS age,
+        10 * random() AS x, 10 * random() + (i % 3) AS y, random() AS z FROM range({rows}) t(i))
+        TO '{wide}' (FORMAT parquet)""")
+    # Subjects: exponential times whose hazard depends on the arm and covariates, censored at 5 years
+    # (and at random); ten standard normal covariates for the logistic model.
+    xs = ", ".join(f"sqrt(-2 * ln(random())) * cos(2 * pi() * random()) AS x{k}" for k in range(1, 11))
+    duckdb.sql(f"""COPY (SELECT * EXCLUDE (t, c), least(t, c, 1825)::INTEGER AS days, (t <= least(c, 1825))::INTEGER AS died,
+          (x1 + 0.5 * x2 - 0.25 * x3 + 0.1 * x4 > u * 2 - 1)::INTEGER AS responded
+        FROM (SELECT *, -ln(e1) / (0.0008 * exp(0.3 * arm + 0.2 * x1 - 0.1 * x2)) AS t, -ln(e2) / 0.0004 AS c
+          FROM (SELECT i AS id, (i % 2)::INTEGER AS arm, (random() < 0.5)::INTEGER AS sex, 50 + 30 * random() AS age, {xs},
+            random() AS e1, random() AS e2, random() AS u FROM range({subjects}) t(i)))) TO '{trial}' (FORMAT parquet)""")
+    store = os.path.join(work, "store")
+    run([COHORT, "--store", store, "--quiet", "ingest", wide, "--name", "rows"])
+    run([COHORT, "--store", store, "--quiet", "ingest", trial, "--name", "trial"])
+    limit = args.memory_limit
+    cases = [
+        (f"describe 1 numeric column, {rows:,} rows", ["rows", "describe", "age"],
+         f"import pandas as pd, time; s = time.perf_counter(); d = pd.read_parquet('{wide}', columns=['age']); "
+         "d.describe(); print(time.perf_counter() - s)"),
+        (f"compare a numeric column across 3 groups (ANOVA + Kruskal-Wallis), {rows:,} rows", ["rows", "compare", "y", "--by", "arm"],
+         f"import pandas as pd, time; from scipy import stats; s = time.perf_counter(); d = pd.read_parquet('{wide}', columns=['arm', 'y']); "
+         "g = [v.to_numpy() for _, v in d.groupby('arm').y]; stats.f_oneway(*g); stats.kruskal(*g); print(time.perf_counter() - s)"),
+        (f"correlation matrix of 3 columns (Pearson + Spearman), {rows:,} rows", ["rows", "correlate", "age", "x", "y"],
+         f"import pandas as pd, time; s = time.perf_counter(); d = pd.read_parquet('{wide}', columns=['age', 'x', 'y']); "
+         "d.corr('pearson'); d.corr('spearman'); print(time.perf_counter() - s)"),
+        (f"Kaplan-Meier by arm + log-rank, {subjects:,} subjects", ["trial", "survival", "--time", "days", "--event", "died", "--by", "arm"],
+         f"import pandas as pd, time; from lifelines import KaplanMeierFitter; from lifelines.statistics import multivariate_logrank_test; "
+         f"s = time.perf_counter(); d = pd.read_parquet('{trial}', columns=['days', 'died', 'arm']); "
+         "[KaplanMeierFitter().fit(g.days, g.died) for _, g in d.groupby('arm')]; multivariate_logrank_test(d.days, d.arm, d.died); "
+         "print(time.perf_counter() - s)"),
+        (f"Cox, 5 covariates, {subjects:,} subjects", ["trial", "cox", "--time", "days", "--event", "died", "--predictors", "arm,sex,age,x1,x2"],
+         f"import pandas as pd, time; from lifelines import CoxPHFitter; s = time.perf_counter(); "
+         f"d = pd.read_parquet('{trial}', columns=['days', 'died', 'arm', 'sex', 'age', 'x1', 'x2']); "
+         "CoxPHFitter().fit(d, 'days', 'died'); print(time.perf_counter() - s)"),
+        (f"logistic, 10 predictors, {subjects:,} rows", ["trial", "logistic", "responded", "--predictors", ",".join(f"x{k}" for k in range(1, 11))],
+         f"import pandas as pd, time, statsmodels.api as sm; s = time.perf_counter(); "
+         f"d = pd.read_parquet('{trial}', columns=['responded'] + ['x%d' % k for k in range(1, 11)]); "
+         "sm.Logit(d.responded, sm.add_constant(d.drop(columns='responded'))).fit(disp=0); print(time.perf_counter() - s)"),
+    ]
+    print(f"Data written by DuckDB (seeded); cohort runs with `--memory-limit {limit}`; the reference runs "
+          f"in its own Python process, timed from reading the Parquet file (its imports not counted). Median of {args.repeat}.\n")
+    print("| analysis | cohort s | cohort peak RSS MB | reference | reference s | reference peak RSS MB | speed-up |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for label, cohort_args, code in cases:
+        ours, theirs = [], []
+        for _ in range(args.repeat):
+            ours.append(run([COHORT, "--store", store, "--memory-limit", limit, "analyze", *cohort_args]))
+            theirs.append(run_python(code))
+        (c, c_rss), (r, r_rss) = min(ours), min(theirs)
+        c, r = statistics.median([o[0] for o in ours]), statistics.median([t[0] for t in theirs])
+        c_rss, r_rss = max(o[1] for o in ours), max(t[1] for t in theirs)
+        reference = "pandas" if "corr" in code or "describe" in code else "scipy" if "stats." in code else "lifelines" if "lifelines" in code else "statsmodels"
+        print(f"| {label} | {c:.2f} | {c_rss / 1e6:.0f} | {reference} | {r:.2f} | {r_rss / 1e6:.0f} | {r / c:.1f}x |")
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze"])
     p.add_argument("--columns", default="500,1000,2000")
     p.add_argument("--baseline", default=None, help="ingest: another cohort binary to run side by side")
     p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
@@ -593,12 +671,13 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--workdir", default=None)
+    p.add_argument("--memory-limit", default="2GB", help="analyze: cohort's --memory-limit")
     args = p.parse_args()
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze}[args.which](args)
 
 
 if __name__ == "__main__":

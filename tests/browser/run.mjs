@@ -174,6 +174,47 @@ await check("Analyze: a Cox model's forest plot and table, with a filter, are th
   assert.deepEqual(rows.map((r) => r[0]), ["horTh=true", "age", "tgrade=II", "tgrade=III", "pnodes"]);
 });
 
+await check("Analyze: a question in words shows the plan it was read as, fills the form and answers", async () => {
+  await page.goto(`${base}/datasets/gbsg2/analyze`);
+  await page.fill("#question", "does survival differ by hormonal therapy");
+  await page.evaluate(() => (document.querySelector("#answer").dataset.state = "waiting"));
+  await page.click("#ask-form button[type=submit]");
+  await page.waitForFunction(() => ["done", "error"].includes(document.querySelector("#answer").dataset.state));
+  assert.equal(await page.getAttribute("#understood", "data-state"), "understood");
+  assert.match(await page.textContent("#understood"), /"hormonal therapy" is the column `horTh`/);
+  assert.equal(await page.inputValue("#analysis-kind"), "survival");
+  assert.equal(await page.inputValue("#by"), "horTh");
+  await chartsSettled("#answer .chart");
+  assert.equal((await traces("chart-km")).length, 6);
+  await page.fill("#question", "tell me something");
+  await page.click("#ask-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#understood").dataset.state === "unsure");
+  assert.match(await page.textContent("#understood"), /What would you like to know/);
+});
+
+await check("Analyze: the unified view of a dataset's tables, one row per participant", async () => {
+  await page.goto(`${base}/datasets/demo-trial/analyze`);
+  await page.click("#unified-tab");
+  await page.waitForURL(/view=unified/);
+  assert.equal(await page.isVisible("#ask-form"), false);
+  await page.selectOption("#analysis-kind", "describe");
+  const aggregated = await page.$$eval("#variables option", (os) => os.map((o) => o.value).filter((v) => v.startsWith("visits_")));
+  assert.ok(aggregated.length > 0, "the visits table is aggregated into the view");
+  await page.selectOption("#variables", [aggregated[0]]);
+  await page.selectOption("#by", "sex");
+  await runAnalysis();
+  const answer = await page.evaluate(async (variable) => {
+    const csrf = (document.cookie.split("; ").find((c) => c.startsWith("cohort_csrf=")) || "").slice(12);
+    const r = await fetch("/api/v1/datasets/demo-trial/analyses", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ unified: true, analysis: { type: "describe", variables: [variable], by: "sex" } }) });
+    return r.json();
+  }, aggregated[0]);
+  assert.equal(answer.table, "unified");
+  assert.match(await page.textContent("#answer-rows"), new RegExp(`table unified: ${answer.rows.table} rows`));
+  const [first] = await traces("chart-describe-0");
+  assert.deepEqual(first.y, answer.result.variables[0].groups[0].histogram.map((b) => b.count));
+});
+
 await check("Analyze: box plots, a heat map and histograms draw the answer's numbers; kinds are checked first", async () => {
   await page.goto(`${base}/datasets/gbsg2/analyze`);
   await page.selectOption("#analysis-kind", "compare");

@@ -125,6 +125,7 @@ Examples:
     ///   cohort analyze trial logistic status=dead --predictors age,sex
     ///   cohort analyze trial survival --time days --event died --by arm
     ///   cohort analyze trial cox --time days --event died --predictors age,sex,stage
+    ///   cohort analyze ehr --unified describe visits_n --by sex
     ///   cohort analyze plan.yaml
     ///   cohort analyze --history            (then --replay N runs entry N again)
     ///
@@ -132,6 +133,29 @@ Examples:
     /// = != < <= > >= in (values separated by commas), not in, is null, not null.
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+    /// Ask a question in words; see the plan it was understood as, and its answer.
+    ///
+    /// Words are matched to columns by name, label and close spelling; when a question could be
+    /// read two ways, the answer is a question back. Nothing but a plan is made from the words.
+    ///
+    ///   cohort ask trial "does survival differ by sex"
+    ///   cohort ask trial "what predicts death"
+    ///   cohort ask trial "compare age between arms"
+    ///   cohort ask trial "correlation between age and weight loss"
+    ///   cohort ask trial "how many patients per site" --plan > plan.yaml
+    #[command(verbatim_doc_comment)]
+    Ask {
+        /// `NAME` or `NAME@N`.
+        dataset: String,
+        /// The question.
+        question: String,
+        /// The table (needed when the version has several).
+        #[arg(long)]
+        table: Option<String>,
+        /// Print the plan understood (YAML; JSON with --json) instead of running it.
+        #[arg(long)]
+        plan: bool,
+    },
     /// Show, confirm or correct the keys and relationships found between a dataset's tables, and
     /// build the one-row-per-participant unified view.
     ///
@@ -697,9 +721,12 @@ pub struct AnalyzeArgs {
     /// The variables: described, compared or correlated; a model's outcome (`NAME=VALUE` names
     /// the value that is the event).
     pub variables: Vec<String>,
-    /// The table (needed when the version has several).
+    /// The table (needed when the version has several); with --unified, the participant table.
     #[arg(long)]
     pub table: Option<String>,
+    /// Analyse the one-row-per-participant unified view of all the tables (see `cohort relate`).
+    #[arg(long)]
+    pub unified: bool,
     /// Group by this column (describe, compare, survival).
     #[arg(long)]
     pub by: Option<String>,

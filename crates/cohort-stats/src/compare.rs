@@ -10,7 +10,6 @@ use statrs::function::gamma::ln_gamma;
 
 use crate::describe::mean_var;
 use crate::dist::{chi2_upper, f_upper, t_quantile, t_two_sided, z_two_sided};
-use crate::rank::average_ranks;
 
 /// Why a comparison cannot be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -57,6 +56,26 @@ impl Moments {
     pub fn of(values: &[f64]) -> Moments {
         let (mean, var) = mean_var(values);
         Moments { n: values.len() as u64, mean, var }
+    }
+
+    /// The moments of each group: `group[i]` (in `0..groups`) is the group of `values[i]`.
+    /// Welford's update per group, in one pass.
+    pub fn by_group(values: &[f64], group: &[u32], groups: usize) -> Vec<Moments> {
+        let mut acc = vec![(0u64, 0.0f64, 0.0f64); groups];
+        for (v, g) in values.iter().zip(group) {
+            let (n, mean, m2) = &mut acc[*g as usize];
+            *n += 1;
+            let delta = v - *mean;
+            *mean += delta / *n as f64;
+            *m2 += delta * (v - *mean);
+        }
+        acc.into_iter()
+            .map(|(n, mean, m2)| Moments {
+                n,
+                mean: if n > 0 { mean } else { f64::NAN },
+                var: if n > 1 { m2 / (n - 1) as f64 } else { f64::NAN },
+            })
+            .collect()
     }
 }
 
@@ -168,16 +187,20 @@ pub struct RankSum {
 /// groups of `t` equal values, which the rank tests' variance corrects for.
 pub fn rank_sums(groups: &[&[f64]]) -> (Vec<RankSum>, f64) {
     let all: Vec<f64> = groups.iter().flat_map(|g| g.iter().copied()).collect();
-    let (ranks, ties) = average_ranks(&all);
-    let mut at = 0;
-    let sums = groups
-        .iter()
-        .map(|g| {
-            let sum = ranks[at..at + g.len()].iter().sum();
-            at += g.len();
-            RankSum { n: g.len() as u64, sum }
-        })
-        .collect();
+    let group: Vec<u32> =
+        groups.iter().enumerate().flat_map(|(g, values)| std::iter::repeat_n(g as u32, values.len())).collect();
+    rank_sums_by_group(&all, &group, groups.len())
+}
+
+/// The rank sums of `values` by their group (`group[i]` in `0..groups`), ranked together, and
+/// the tie term: the form for one column and a group code per row, as a table holds them.
+pub fn rank_sums_by_group(values: &[f64], group: &[u32], groups: usize) -> (Vec<RankSum>, f64) {
+    let mut sums = vec![RankSum { n: 0, sum: 0.0 }; groups];
+    let ties = crate::rank::ranked(values, |position, rank| {
+        let g = &mut sums[group[position] as usize];
+        g.n += 1;
+        g.sum += rank;
+    });
     (sums, ties)
 }
 
@@ -356,6 +379,15 @@ mod tests {
         assert!(chi_square(&[vec![0.0, 0.0], vec![1.0, 2.0]]).unwrap_err().to_string().contains("no observations"));
         let (sums, ties) = rank_sums(&[&[1.0, 1.0], &[1.0, 1.0]]);
         assert!(mann_whitney(sums[0], sums[1], ties).is_err());
+    }
+
+    #[test]
+    fn moments_by_group_match_each_group_alone() {
+        let values = [1.0, 10.0, 2.0, 20.0, 3.0, 60.0];
+        let group = [0, 1, 0, 1, 0, 1];
+        let by = Moments::by_group(&values, &group, 2);
+        assert_eq!(by[0], Moments::of(&[1.0, 2.0, 3.0]));
+        assert_eq!(by[1], Moments::of(&[10.0, 20.0, 60.0]));
     }
 
     #[test]

@@ -41,6 +41,39 @@ pub fn pearson_from_moments(n: u64, sxx: f64, syy: f64, sxy: f64, alpha: f64) ->
     finish(r, n, alpha)
 }
 
+/// Pearson's and Spearman's matrices of `columns` (complete: no NaN), each column ranked once:
+/// the form for many variables over many rows.
+pub fn matrices(columns: &[&[f64]], alpha: f64) -> (Vec<Vec<Correlation>>, Vec<Vec<Correlation>>) {
+    use rayon::prelude::*;
+    let ranks: Vec<Vec<f64>> = columns.par_iter().map(|c| average_ranks(c).0).collect();
+    let ranked: Vec<&[f64]> = ranks.iter().map(Vec::as_slice).collect();
+    (matrix(columns, alpha), matrix(&ranked, alpha))
+}
+
+/// Pearson's r of every pair of `columns`: each column's mean and sum of squares once, then one
+/// pass per pair for the cross products.
+fn matrix(columns: &[&[f64]], alpha: f64) -> Vec<Vec<Correlation>> {
+    let k = columns.len();
+    let n = columns.first().map_or(0, |c| c.len());
+    let means: Vec<f64> = columns.iter().map(|c| c.iter().sum::<f64>() / n as f64).collect();
+    let squares: Vec<f64> =
+        columns.iter().zip(&means).map(|(c, m)| c.iter().map(|v| (v - m) * (v - m)).sum()).collect();
+    let mut out: Vec<Vec<Correlation>> = vec![Vec::with_capacity(k); k];
+    for i in 0..k {
+        for j in 0..k {
+            let c = if j < i {
+                out[j][i].clone()
+            } else {
+                let (mx, my) = (means[i], means[j]);
+                let sxy: f64 = columns[i].iter().zip(columns[j]).map(|(x, y)| (x - mx) * (y - my)).sum();
+                pearson_from_moments(n as u64, squares[i], squares[j], sxy, alpha)
+            };
+            out[i].push(c);
+        }
+    }
+    out
+}
+
 fn complete_pairs(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
     x.iter().zip(y).filter(|(a, b)| !a.is_nan() && !b.is_nan()).map(|(a, b)| (*a, *b)).unzip()
 }
@@ -84,6 +117,20 @@ fn finish(r: f64, n: u64, alpha: f64) -> Correlation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrices_match_the_pairwise_forms() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let y = [2.0, 1.0, 4.0, 3.0, 7.0, 5.0];
+        let z = [9.0, 7.0, 7.0, 3.0, 1.0, 2.0];
+        let (pearsons, spearmans) = matrices(&[&x, &y, &z], 0.05);
+        for (i, a) in [&x, &y, &z].iter().enumerate() {
+            for (j, b) in [&x, &y, &z].iter().enumerate() {
+                assert_eq!(pearsons[i][j], pearson(*a, *b, 0.05));
+                assert_eq!(spearmans[i][j], spearman(*a, *b, 0.05));
+            }
+        }
+    }
 
     #[test]
     fn perfect_and_missing_pairs() {

@@ -36,17 +36,18 @@ pub fn numeric(values: &[f64]) -> Numeric {
         return Numeric { n: 0, missing, mean: nan, sd: nan, min: nan, q1: nan, median: nan, q3: nan, max: nan };
     }
     let (mean, var) = mean_var(&present);
-    present.sort_unstable_by(f64::total_cmp);
+    let (min, max) = present.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     Numeric {
         n: n as u64,
         missing,
         mean,
         sd: var.sqrt(),
-        min: present[0],
-        q1: quantile_sorted(&present, 0.25),
-        median: quantile_sorted(&present, 0.5),
-        q3: quantile_sorted(&present, 0.75),
-        max: present[n - 1],
+        min,
+        // The median's selection splits the values; each quartile is selected in its half.
+        median: quantile_selected(&mut present, 0.5),
+        q1: quantile_in(&mut present, 0.25),
+        q3: quantile_in(&mut present, 0.75),
+        max,
     }
 }
 
@@ -74,9 +75,10 @@ pub fn histogram(values: &[f64], bins: usize) -> Vec<Bin> {
         return vec![Bin { lower: min - 0.5, upper: max + 0.5, count: present.count() as u64 }];
     }
     let width = (max - min) / bins as f64;
+    let per_width = bins as f64 / (max - min);
     let mut counts = vec![0u64; bins];
     for v in present {
-        let i = (((v - min) / width) as usize).min(bins - 1);
+        let i = (((v - min) * per_width) as usize).min(bins - 1);
         counts[i] += 1;
     }
     counts
@@ -90,20 +92,52 @@ pub fn histogram(values: &[f64], bins: usize) -> Vec<Bin> {
         .collect()
 }
 
-/// Mean and sample variance (NaN variance for fewer than two values), by Welford's update so
-/// that large values with a small spread keep their digits.
+/// Mean and sample variance (NaN variance for fewer than two values), in two passes (the mean,
+/// then the squared deviations from it), as numpy computes them: exact enough for large values
+/// with a small spread, and free of a division per value.
 pub fn mean_var(values: &[f64]) -> (f64, f64) {
-    let (mut mean, mut m2) = (0.0, 0.0);
-    for (i, v) in values.iter().enumerate() {
-        let delta = v - mean;
-        mean += delta / (i + 1) as f64;
-        m2 += delta * (v - mean);
-    }
     let n = values.len();
     if n == 0 {
         return (f64::NAN, f64::NAN);
     }
-    (mean, if n > 1 { m2 / (n - 1) as f64 } else { f64::NAN })
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let squares: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+    (mean, if n > 1 { squares / (n - 1) as f64 } else { f64::NAN })
+}
+
+/// The `q` quantile of `values` (in any order; they are reordered), interpolating linearly
+/// (R's type 7), by selection rather than a full sort: linear time.
+pub fn quantile_selected(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let h = (values.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let (_, low, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let low = *low;
+    if h == lo as f64 || above.is_empty() {
+        return low;
+    }
+    let high = above.iter().copied().fold(f64::INFINITY, f64::min);
+    low + (h - lo as f64) * (high - low)
+}
+
+/// The `q` quantile of `values` already split around their median by [`quantile_selected`]:
+/// only the half that holds it is searched.
+fn quantile_in(values: &mut [f64], q: f64) -> f64 {
+    let n = values.len();
+    let h = (n - 1) as f64 * q;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    let middle = (n - 1) / 2;
+    let part = if hi <= middle { &mut values[..=middle] } else { &mut values[middle..] };
+    let offset = if hi <= middle { 0 } else { middle };
+    let (_, low, above) = part.select_nth_unstable_by(lo - offset, f64::total_cmp);
+    let low = *low;
+    if lo == hi || above.is_empty() {
+        return low;
+    }
+    let high = above.iter().copied().fold(f64::INFINITY, f64::min);
+    low + (h - lo as f64) * (high - low)
 }
 
 /// The `q` quantile of sorted values, interpolating linearly (R's type 7).
@@ -138,6 +172,22 @@ mod tests {
         assert_eq!((h[0].lower, h[1].lower, h[2].lower, h[2].upper), (1.0, 4.0, 7.0, 10.0));
         assert_eq!(histogram(&[5.0, 5.0], 10).len(), 1);
         assert!(histogram(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn quartiles_by_selection_equal_quartiles_of_the_sorted_values() {
+        let x: Vec<f64> = (0..1001).map(|i| ((i * 7919) % 1009) as f64 / 3.0).collect();
+        for n in [1, 2, 3, 4, 5, 10, 11, 100, 1001] {
+            let values = &x[..n];
+            let s = numeric(values);
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            assert_eq!(
+                (s.q1, s.median, s.q3),
+                (quantile_sorted(&sorted, 0.25), quantile_sorted(&sorted, 0.5), quantile_sorted(&sorted, 0.75)),
+                "n = {n}"
+            );
+        }
     }
 
     #[test]

@@ -211,6 +211,32 @@ fn check_rank(r: &DMatrix<f64>, names: &[String]) -> Result<(), RegressError> {
     Ok(())
 }
 
+/// Refuses a Gram matrix whose Cholesky pivots fall (relatively) to zero: a predictor that the
+/// ones before it determine.
+fn check_gram(gram: &DMatrix<f64>, names: &[String]) -> Result<(), RegressError> {
+    let k = gram.nrows();
+    let mut l = DMatrix::<f64>::zeros(k, k);
+    let largest = gram.diagonal().iter().fold(0.0f64, |m, d| m.max(d.abs()));
+    for j in 0..k {
+        let mut pivot = gram[(j, j)];
+        for p in 0..j {
+            pivot -= l[(j, p)] * l[(j, p)];
+        }
+        if pivot <= largest * 1e-10 {
+            return Err(RegressError::Collinear(names[j.saturating_sub(1)].clone()));
+        }
+        l[(j, j)] = pivot.sqrt();
+        for i in j + 1..k {
+            let mut v = gram[(i, j)];
+            for p in 0..j {
+                v -= l[(i, p)] * l[(j, p)];
+            }
+            l[(i, j)] = v / l[(j, j)];
+        }
+    }
+    Ok(())
+}
+
 fn terms(
     b: &DVector<f64>,
     cov: &DMatrix<f64>,
@@ -247,8 +273,12 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
         return Err(RegressError::OneOutcome(if events == 0 { 0.0 } else { 1.0 }));
     }
     let s = standardise(n, predictors, names)?;
-    check_rank(&s.x.clone().qr().r(), names)?;
     let k = predictors.len() + 1;
+    // Collinearity from the Gram matrix X'X (X'WX with unit weights: eta 0 gives w = 1/4),
+    // which costs one pass, not a QR of the whole design.
+    let mut gram = DMatrix::<f64>::zeros(k, k);
+    information_of(&s.x, &DVector::zeros(n), &mut gram);
+    check_gram(&gram, names)?;
     let mut c = DVector::<f64>::zeros(k);
     let rate = events as f64 / n as f64;
     c[0] = (rate / (1.0 - rate)).ln();
@@ -258,23 +288,15 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
     while iterations < MAX_ITERATIONS {
         iterations += 1;
         let eta = &s.x * &c;
-        let mut score = DVector::<f64>::zeros(k);
-        information.fill(0.0);
+        let mut residual = DVector::<f64>::zeros(n);
         let mut ll = 0.0;
         for i in 0..n {
             let mu = sigmoid(eta[i]);
-            let w = mu * (1.0 - mu);
+            residual[i] = y[i] - mu;
             ll += log_likelihood_of(y[i], eta[i]);
-            let row = s.x.row(i);
-            for a in 0..k {
-                score[a] += row[a] * (y[i] - mu);
-                let wa = w * row[a];
-                for b in 0..=a {
-                    information[(a, b)] += wa * row[b];
-                }
-            }
         }
-        information.fill_upper_triangle_with_lower_triangle();
+        let score = s.x.tr_mul(&residual);
+        information_of(&s.x, &eta, &mut information);
         let Some(chol) = information.clone().cholesky() else { break };
         let step = chol.solve(&score);
         c += &step;
@@ -288,7 +310,6 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
     }
     // The estimates after the last step, and their information, for the standard errors.
     let eta = &s.x * &c;
-    information.fill(0.0);
     let mut ll = 0.0;
     let mut max_eta = 0.0f64;
     let mut perfect = true;
@@ -297,15 +318,8 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
         ll += log_likelihood_of(y[i], eta[i]);
         max_eta = max_eta.max(eta[i].abs());
         perfect &= (mu - y[i]).abs() < 1e-6;
-        let w = mu * (1.0 - mu);
-        let row = s.x.row(i);
-        for a in 0..k {
-            for b in 0..=a {
-                information[(a, b)] += w * row[a] * row[b];
-            }
-        }
     }
-    information.fill_upper_triangle_with_lower_triangle();
+    information_of(&s.x, &eta, &mut information);
     let cov_c = information.clone().try_inverse().unwrap_or_else(|| DMatrix::from_element(k, k, f64::NAN));
     let a = s.back();
     let (b, cov) = (&a * &c, &a * cov_c * a.transpose());
@@ -342,6 +356,62 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
     })
 }
 
+/// X'WX, W = diag(mu (1 - mu)), over blocks of rows that stay in cache: every pair of columns is
+/// summed within a block before the next block is read, so each iteration reads the data once
+/// (a pair-by-pair pass read it once per pair); blocks are shared among cores.
+fn information_of(x: &DMatrix<f64>, eta: &DVector<f64>, information: &mut DMatrix<f64>) {
+    use rayon::prelude::*;
+    const BLOCK: usize = 2048;
+    let (n, k) = x.shape();
+    let data = x.as_slice();
+    let eta = eta.as_slice();
+    let sums = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .fold(
+            || vec![0.0f64; k * k],
+            |mut acc, block| {
+                let rows = block * BLOCK..((block + 1) * BLOCK).min(n);
+                let weights: Vec<f64> = eta[rows.clone()]
+                    .iter()
+                    .map(|e| {
+                        let mu = sigmoid(*e);
+                        mu * (1.0 - mu)
+                    })
+                    .collect();
+                for a in 0..k {
+                    let xa = &data[a * n + rows.start..a * n + rows.end];
+                    let wa: Vec<f64> = xa.iter().zip(&weights).map(|(x, w)| x * w).collect();
+                    for b in 0..=a {
+                        let xb = &data[b * n + rows.start..b * n + rows.end];
+                        acc[a * k + b] += dot(&wa, xb);
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(|| vec![0.0f64; k * k], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
+    for a in 0..k {
+        for b in 0..=a {
+            information[(a, b)] = sums[a * k + b];
+            information[(b, a)] = sums[a * k + b];
+        }
+    }
+}
+
+/// Sum of x_i y_i, with four running sums so that the compiler can use vector instructions.
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks_x = x.chunks_exact(4);
+    let mut chunks_y = y.chunks_exact(4);
+    for (cx, cy) in (&mut chunks_x).zip(&mut chunks_y) {
+        for lane in 0..4 {
+            acc[lane] += cx[lane] * cy[lane];
+        }
+    }
+    let tail: f64 = chunks_x.remainder().iter().zip(chunks_y.remainder()).map(|(a, b)| a * b).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
 fn sigmoid(eta: f64) -> f64 {
     1.0 / (1.0 + (-eta).exp())
 }
@@ -375,6 +445,9 @@ mod tests {
         let y = [1.0, 0.0, 1.0, 0.0, 1.0];
         let x = vec![1.0, 2.0, 3.0, 4.0, 5.0];
         let err = linear(&y, &[x.clone(), x.iter().map(|v| v * 2.0).collect()], &names(&["a", "b"]), 0.05);
+        assert_eq!(err.unwrap_err(), RegressError::Collinear("b".into()));
+        let y01 = [1.0, 0.0, 1.0, 0.0, 0.0];
+        let err = logistic(&y01, &[x.clone(), x.iter().map(|v| v * 2.0 + 1.0).collect()], &names(&["a", "b"]), 0.05);
         assert_eq!(err.unwrap_err(), RegressError::Collinear("b".into()));
         let err = linear(&y, &[vec![7.0; 5]], &names(&["site"]), 0.05);
         assert_eq!(err.unwrap_err(), RegressError::Constant("site".into()));

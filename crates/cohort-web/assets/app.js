@@ -815,7 +815,8 @@ const cohort = (() => {
         }
         return f;
       });
-      return { problems, request: { version, table: form.dataset.table, filters, analysis } };
+      const unified = form.dataset.unified === "true";
+      return { problems, request: { version, table: unified ? undefined : form.dataset.table, unified, filters, analysis } };
     }
 
     async function run(request) {
@@ -823,18 +824,61 @@ const cohort = (() => {
       const out = $("#answer");
       status.textContent = "Running…";
       out.dataset.state = "running";
+      let state;
       try {
         const answer = await api(`/datasets/${encodeURIComponent(name)}/analyses`, { json: request });
         status.textContent = "";
         showAnswer(out, answer);
-        out.dataset.state = "done";
+        state = "done";
       } catch (e) {
         status.textContent = "";
         out.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
-        out.dataset.state = "error";
+        state = "error";
       }
+      // The history lists this run too before the answer counts as shown.
       await showAnalysisHistory(name, run);
+      out.dataset.state = state;
     }
+
+    // The form shows the plan a question was understood as, so it can be changed and run again.
+    function fillForm(analysis) {
+      kind.value = analysis.type;
+      showFields();
+      const set = (id, value) => { if (value !== undefined && value !== null) $("#" + id).value = value; };
+      const setMany = (id, values) => { for (const o of $("#" + id).options) o.selected = (values || []).includes(o.value); };
+      setMany("variables", analysis.variables);
+      set("variable", analysis.variable);
+      set("outcome", analysis.outcome);
+      set("time", analysis.time);
+      set("event", analysis.event);
+      $("#event-value").value = analysis.event_value || (analysis.type === "logistic" && analysis.event) || "";
+      $("#by").value = analysis.by || "";
+      setMany("predictors", analysis.predictors);
+    }
+
+    $("#ask-form")?.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const question = $("#question").value.trim();
+      const box = $("#understood");
+      if (!question) return;
+      try {
+        const understood = await api(`/datasets/${encodeURIComponent(name)}/ask`, { json: { question, version, table: form.dataset.table } });
+        if (understood.outcome === "unsure") {
+          box.replaceChildren(el("div", { class: "warnings", role: "alert" }, el("p", { text: understood.question }),
+            understood.choices.length ? el("p", { text: "Choices: " + understood.choices.join(", ") }) : ""));
+          box.dataset.state = "unsure";
+          return;
+        }
+        box.replaceChildren(el("div", { class: "how" }, el("p", { text: "Understood as:" }),
+          el("ul", {}, ...understood.reading.map((r) => el("li", { text: r })))));
+        box.dataset.state = "understood";
+        fillForm(understood.plan.analysis);
+        run({ version, table: understood.plan.table, filters: understood.plan.filters || [], analysis: understood.plan.analysis });
+      } catch (err) {
+        box.replaceChildren(el("p", { class: "error", role: "alert", text: err.message }));
+        box.dataset.state = "error";
+      }
+    });
 
     form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -868,7 +912,7 @@ const cohort = (() => {
         el("td", {}, h.summary ? h.summary : el("span", { class: "error", text: h.error || "" })),
         el("td", {}, el("button", { type: "button", text: "Run again", onclick: () => {
           const [, v] = h.plan.dataset.split("@");
-          run({ version: v ? Number(v) : undefined, table: h.plan.table, filters: h.plan.filters || [], analysis: h.plan.analysis, alpha: h.plan.alpha });
+          run({ version: v ? Number(v) : undefined, table: h.plan.table, unified: Boolean(h.plan.unified), filters: h.plan.filters || [], analysis: h.plan.analysis, alpha: h.plan.alpha });
         } })))))));
   }
 

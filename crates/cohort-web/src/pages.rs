@@ -284,6 +284,8 @@ struct AnalyzePage {
     is_current: bool,
     tables: Vec<String>,
     table: String,
+    /// Whether the one-row-per-participant unified view is analysed rather than `table`.
+    unified: bool,
     columns: Vec<ColumnChoice>,
 }
 
@@ -305,11 +307,28 @@ async fn analyze(
         }
         None => tables.first().cloned().unwrap_or_default(),
     };
-    let columns = detail
-        .shown
-        .table(&table)
-        .map(|t| {
-            t.columns
+    let unified = params.get("view").is_some_and(|v| v == "unified") && tables.len() > 1;
+    let unified_columns = if unified {
+        let (store, reference) = (state.store.clone(), reference.clone());
+        let built = state
+            .engines
+            .run(move || {
+                let session = cohort_store::Session::new(&store)?;
+                cohort_analysis::analyze::unified_columns(&store, &session, &reference)
+                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_unified_view", e.to_string()))
+            })
+            .await?;
+        Some(built)
+    } else {
+        None
+    };
+    let shown_columns = match &unified_columns {
+        Some(columns) => Some(columns.as_slice()),
+        None => detail.shown.table(&table).map(|t| t.columns.as_slice()),
+    };
+    let columns = shown_columns
+        .map(|columns| {
+            columns
                 .iter()
                 .map(|c| ColumnChoice {
                     name: c.name.clone(),
@@ -333,6 +352,7 @@ async fn analyze(
         is_current: detail.shown.is_current,
         tables,
         table,
+        unified,
         columns,
     };
     Ok(render(&page))

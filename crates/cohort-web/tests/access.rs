@@ -950,4 +950,17 @@ async fn analyses_are_for_analysts_within_their_grants_and_audited_with_their_pl
     assert!(entries[0]["error"].as_str().unwrap().contains("sitee"));
     assert_eq!(app.get(&root, uri).await.body, mine.body, "admins see everyone's");
     assert_eq!(app.get(&gina, uri).await.status, StatusCode::NOT_FOUND);
+
+    // A question in words: read against the dictionary, for analysts within their grants.
+    let ask = "/api/v1/datasets/registry/ask";
+    let question = serde_json::json!({"question": "how many people per site"});
+    let understood = app.post_json(&ana, ask, question.clone()).await;
+    assert_eq!(understood.status, StatusCode::OK, "{}", understood.body);
+    let understood: serde_json::Value = serde_json::from_str(&understood.body).unwrap();
+    assert_eq!(understood["plan"]["analysis"], serde_json::json!({"type": "describe", "variables": ["site"]}));
+    assert_eq!(app.post_json(&vic, ask, question.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post_json(&gina, ask, question.clone()).await.status, StatusCode::NOT_FOUND);
+    let asked: Vec<Record> = app.audit().into_iter().filter(|r| r.entry.action == "dataset.ask").collect();
+    assert_eq!(asked.len(), 3);
+    assert!(asked[0].entry.asked.as_deref().unwrap().contains("how many people per site"), "{asked:#?}");
 }

@@ -5,18 +5,32 @@ use std::collections::BTreeMap;
 
 use cohort_store::name::{quote_ident, quote_literal, similar_names};
 use cohort_store::{Session, TableInfo};
+use duckdb::arrow::array::AsArray;
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::{DataType, Float64Type, UInt32Type};
 use serde::Serialize;
 
 use super::AnalyzeError;
 use super::plan::Filter;
+
+/// Most levels a category is read with as an ENUM; beyond, as text.
+const MAX_ENUM_LEVELS: usize = 10_000;
+
+/// A category code that means "missing".
+pub const MISSING: u32 = u32::MAX;
 
 /// A column as the analysis reads it.
 #[derive(Debug, Clone)]
 pub enum Values {
     /// Numbers (booleans as 0 and 1); NaN is missing.
     Numbers(Vec<f64>),
-    /// Categories: each row's level (None is missing).
-    Categories(Vec<Option<String>>),
+    /// Categories: the levels, sorted, and each row's code into them ([`MISSING`] when absent).
+    Categories {
+        /// The distinct values, sorted.
+        levels: Vec<String>,
+        /// Per row: its level's position, or [`MISSING`].
+        codes: Vec<u32>,
+    },
 }
 
 /// One column read.
@@ -32,12 +46,20 @@ pub struct Column {
     pub values: Values,
 }
 
+/// The levels a column takes on some rows, and each of those rows' level.
+pub struct Levels {
+    /// The levels present, in order (numbers numerically, text as text, false before true).
+    pub names: Vec<String>,
+    /// Per row asked for: its level's position in `names` ([`MISSING`] when absent).
+    pub codes: Vec<u32>,
+}
+
 impl Column {
     /// Whether row `i` has a value.
     pub fn present(&self, i: usize) -> bool {
         match &self.values {
             Values::Numbers(v) => v[i].is_finite(),
-            Values::Categories(v) => v[i].is_some(),
+            Values::Categories { codes, .. } => codes[i] != MISSING,
         }
     }
 
@@ -45,7 +67,7 @@ impl Column {
     pub fn numbers(&self, role: &str) -> Result<&[f64], AnalyzeError> {
         match &self.values {
             Values::Numbers(v) => Ok(v),
-            Values::Categories(_) => Err(AnalyzeError::Plan(format!(
+            Values::Categories { .. } => Err(AnalyzeError::Plan(format!(
                 "{role} `{}` is {} (categories), but a number is needed: choose a numeric column{}",
                 self.name,
                 self.sql_type,
@@ -58,13 +80,70 @@ impl Column {
         }
     }
 
-    /// The levels of row `i` as text (numbers are written as they print, booleans as
-    /// `true`/`false`).
-    pub fn level(&self, i: usize) -> Option<String> {
+    /// The levels on `rows`, and each row's: categories as they are, numbers (a code, a count)
+    /// as they print. More than `limit` levels is an error naming the column and the limit.
+    pub fn levels(&self, rows: &[u32], limit: usize) -> Result<Levels, AnalyzeError> {
+        let too_many = |n: usize| {
+            AnalyzeError::Plan(format!(
+                "`{}` has {n}{} distinct values among the rows used; as groups or categories it may have at most \
+                 {limit}: choose a categorical column (or filter to fewer values)",
+                self.name,
+                if n > limit { "+" } else { "" }
+            ))
+        };
         match &self.values {
-            Values::Numbers(v) if self.sql_type == "BOOLEAN" => v[i].is_finite().then(|| (v[i] != 0.0).to_string()),
-            Values::Numbers(v) => v[i].is_finite().then(|| format_number(v[i])),
-            Values::Categories(v) => v[i].clone(),
+            Values::Categories { levels, codes } => {
+                // Only the levels these rows have, renumbered in order.
+                let mut used = vec![false; levels.len()];
+                for r in rows {
+                    let c = codes[*r as usize];
+                    if c != MISSING {
+                        used[c as usize] = true;
+                    }
+                }
+                let mut renumber = vec![MISSING; levels.len()];
+                let mut names = Vec::new();
+                for (c, level) in levels.iter().enumerate().filter(|(c, _)| used[*c]) {
+                    renumber[c] = names.len() as u32;
+                    names.push(level.clone());
+                }
+                if names.len() > limit {
+                    return Err(too_many(names.len()));
+                }
+                let codes = rows
+                    .iter()
+                    .map(|r| match codes[*r as usize] {
+                        MISSING => MISSING,
+                        c => renumber[c as usize],
+                    })
+                    .collect();
+                Ok(Levels { names, codes })
+            }
+            Values::Numbers(v) => {
+                let mut distinct: Vec<f64> = Vec::new();
+                for r in rows {
+                    let x = v[*r as usize];
+                    if x.is_finite() && !distinct.contains(&x) {
+                        if distinct.len() == limit {
+                            return Err(too_many(limit + 1));
+                        }
+                        distinct.push(x);
+                    }
+                }
+                distinct.sort_unstable_by(f64::total_cmp);
+                let names = distinct
+                    .iter()
+                    .map(|x| if self.sql_type == "BOOLEAN" { (*x != 0.0).to_string() } else { format_number(*x) })
+                    .collect();
+                let codes = rows
+                    .iter()
+                    .map(|r| {
+                        let x = v[*r as usize];
+                        distinct.iter().position(|d| *d == x).map_or(MISSING, |p| p as u32)
+                    })
+                    .collect();
+                Ok(Levels { names, codes })
+            }
         }
     }
 }
@@ -157,7 +236,11 @@ pub fn load(
             name: name.to_string(),
             sql_type: info.sql_type.clone(),
             label: info.label.clone(),
-            values: if numeric { Values::Numbers(Vec::new()) } else { Values::Categories(Vec::new()) },
+            values: if numeric {
+                Values::Numbers(Vec::new())
+            } else {
+                Values::Categories { levels: Vec::new(), codes: Vec::new() }
+            },
         });
     }
     let mut conditions = Vec::new();
@@ -165,35 +248,125 @@ pub fn load(
         let info = column_info(&f.column)?;
         conditions.push(condition(f, is_numeric(&info.sql_type))?);
     }
+    let filtered = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    // Categories come back as codes into their levels (an ENUM, which Arrow carries as a
+    // dictionary), so ten million rows are not ten million strings; a column with more distinct
+    // values than an ENUM should hold is read as text and coded here.
+    for (i, c) in columns.iter_mut().enumerate() {
+        if let Values::Categories { levels, .. } = &mut c.values {
+            let text = format!("CAST({} AS VARCHAR)", quote_ident(&c.name));
+            let present: Vec<String> = conditions.iter().cloned().chain([format!("{text} IS NOT NULL")]).collect();
+            let sql = format!(
+                "SELECT DISTINCT {text} FROM {source} WHERE {} LIMIT {}",
+                present.join(" AND "),
+                MAX_ENUM_LEVELS + 1
+            );
+            let mut stmt = session.connection().prepare(&sql).map_err(|e| AnalyzeError::Query(e.to_string()))?;
+            let distinct: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| AnalyzeError::Query(e.to_string()))?;
+            if distinct.len() <= MAX_ENUM_LEVELS && !distinct.is_empty() {
+                let mut sorted = distinct;
+                sorted.sort_unstable();
+                let members: Vec<String> = sorted.iter().map(|l| quote_literal(l)).collect();
+                select[i] = format!("CAST({text} AS ENUM({}))", members.join(", "));
+                *levels = sorted;
+            }
+        }
+    }
     let sql = format!(
-        "SELECT {} FROM {source}{}",
-        if select.is_empty() { "1".to_string() } else { select.join(", ") },
-        if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) }
+        "SELECT {} FROM {source}{filtered}",
+        if select.is_empty() { "1".to_string() } else { select.join(", ") }
     );
-    let mut stmt = session.connection().prepare(&sql).map_err(|e| AnalyzeError::Query(e.to_string()))?;
-    let mut rows = stmt.query([]).map_err(|e| AnalyzeError::Query(e.to_string()))?;
+    let query = |e: duckdb::Error| AnalyzeError::Query(e.to_string());
+    let mut stmt = session.connection().prepare(&sql).map_err(query)?;
+    let mut numbers: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut interned: Vec<(std::collections::HashMap<String, u32>, Vec<u32>)> = vec![Default::default(); columns.len()];
+    let mut enum_codes: Vec<Vec<u32>> = vec![Vec::new(); columns.len()];
     let mut n = 0;
-    while let Some(row) = rows.next().map_err(|e| AnalyzeError::Query(e.to_string()))? {
-        for (i, c) in columns.iter_mut().enumerate() {
-            match &mut c.values {
-                Values::Numbers(v) => v.push(
-                    row.get::<_, Option<f64>>(i).map_err(|e| AnalyzeError::Query(e.to_string()))?.unwrap_or(f64::NAN),
-                ),
-                Values::Categories(v) => {
-                    v.push(row.get::<_, Option<String>>(i).map_err(|e| AnalyzeError::Query(e.to_string()))?)
+    for batch in stmt.query_arrow([]).map_err(query)? {
+        n += batch.num_rows();
+        for (i, c) in columns.iter().enumerate() {
+            let array = batch.column(i);
+            match &c.values {
+                Values::Numbers(_) => {
+                    let doubles = array.as_primitive_opt::<Float64Type>().ok_or_else(|| {
+                        AnalyzeError::Query(format!("`{}` came back as {}, not numbers", c.name, array.data_type()))
+                    })?;
+                    numbers[i].extend(doubles.iter().map(|v| v.unwrap_or(f64::NAN)));
+                }
+                Values::Categories { levels, .. } if !levels.is_empty() => {
+                    let dictionary =
+                        cast(array, &DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)))
+                            .map_err(|e| AnalyzeError::Query(e.to_string()))?;
+                    let dictionary = dictionary.as_dictionary::<UInt32Type>();
+                    // The batch's dictionary, mapped onto the sorted levels.
+                    let to_level: Vec<u32> = dictionary
+                        .values()
+                        .as_string::<i32>()
+                        .iter()
+                        .map(|v| {
+                            v.and_then(|v| levels.binary_search_by(|l| l.as_str().cmp(v)).ok())
+                                .map_or(MISSING, |p| p as u32)
+                        })
+                        .collect();
+                    enum_codes[i].extend(dictionary.keys().iter().map(|k| k.map_or(MISSING, |k| to_level[k as usize])));
+                }
+                Values::Categories { .. } => {
+                    let text = cast(array, &DataType::Utf8).map_err(|e| AnalyzeError::Query(e.to_string()))?;
+                    let (index, codes) = &mut interned[i];
+                    for value in text.as_string::<i32>().iter() {
+                        codes.push(match value {
+                            None => MISSING,
+                            Some(v) => match index.get(v) {
+                                Some(code) => *code,
+                                None => {
+                                    let code = index.len() as u32;
+                                    index.insert(v.to_string(), code);
+                                    code
+                                }
+                            },
+                        });
+                    }
                 }
             }
         }
-        n += 1;
+    }
+    for (i, c) in columns.iter_mut().enumerate() {
+        match &mut c.values {
+            Values::Numbers(v) => *v = std::mem::take(&mut numbers[i]),
+            Values::Categories { levels, codes } if !levels.is_empty() => *codes = std::mem::take(&mut enum_codes[i]),
+            Values::Categories { levels, codes } => {
+                let (index, first_seen) = std::mem::take(&mut interned[i]);
+                // Codes in sorted order of the levels, so that every answer lists them the same way.
+                let mut by_name: Vec<(String, u32)> = index.into_iter().collect();
+                by_name.sort_unstable();
+                let mut renumber = vec![0u32; by_name.len()];
+                for (sorted, (_, seen)) in by_name.iter().enumerate() {
+                    renumber[*seen as usize] = sorted as u32;
+                }
+                *levels = by_name.into_iter().map(|(name, _)| name).collect();
+                *codes =
+                    first_seen.into_iter().map(|c| if c == MISSING { MISSING } else { renumber[c as usize] }).collect();
+            }
+        }
     }
     // Coded columns read by their labels, so tables and levels say "female", not 2.
     for c in &mut columns {
         let Some(labels) = column_info(&c.name)?.value_labels.as_ref() else { continue };
-        if let Values::Categories(v) = &mut c.values {
-            for level in v.iter_mut().flatten() {
-                if let Some(label) = labels.get(level.as_str()) {
-                    *level = label.clone();
-                }
+        if let Values::Categories { levels, codes } = &mut c.values {
+            let labelled: Vec<String> =
+                levels.iter().map(|l| labels.get(l).cloned().unwrap_or_else(|| l.clone())).collect();
+            let mut order: Vec<usize> = (0..labelled.len()).collect();
+            order.sort_by(|a, b| labelled[*a].cmp(&labelled[*b]));
+            let mut renumber = vec![0u32; order.len()];
+            for (sorted, old) in order.iter().enumerate() {
+                renumber[*old] = sorted as u32;
+            }
+            *levels = order.iter().map(|o| labelled[*o].clone()).collect();
+            for code in codes.iter_mut().filter(|c| **c != MISSING) {
+                *code = renumber[*code as usize];
             }
         }
     }
@@ -207,7 +380,7 @@ impl Frame {
     }
 
     /// The rows where every one of `names` has a value, and the counts of those left out.
-    pub fn complete(&self, names: &[&str]) -> (Vec<usize>, RowCounts) {
+    pub fn complete(&self, names: &[&str]) -> (Vec<u32>, RowCounts) {
         let columns: Vec<&Column> = names.iter().map(|n| self.column(n)).collect();
         let mut missing: BTreeMap<String, u64> = BTreeMap::new();
         let mut used = Vec::with_capacity(self.rows);
@@ -220,7 +393,7 @@ impl Frame {
                 }
             }
             if complete {
-                used.push(i);
+                used.push(i as u32);
             }
         }
         let counts =

@@ -7,6 +7,7 @@
 //! the row counts, how each number was computed and any warnings: the same plan on the same
 //! version gives the same bytes.
 
+pub mod ask;
 pub mod frame;
 pub mod history;
 pub mod plan;
@@ -74,13 +75,59 @@ pub struct Answer {
 /// A plan's dataset version and table resolved: what its answer depends on.
 struct Resolved {
     version: cohort_store::ResolvedVersion,
+    /// The table; for the unified view, a stand-in whose columns are filled in once it is built.
     table: cohort_store::TableInfo,
+    /// The unified view's SQL, when the plan asks for it.
+    unified_sql: Option<String>,
     effective: Plan,
+}
+
+/// The name the unified view goes by in answers.
+pub const UNIFIED: &str = "unified";
+
+/// The unified view of `version`: its SQL, and a stand-in table whose content hash covers every
+/// table it reads and the SQL itself (a relationship decided later changes the view).
+fn unified_view(
+    store: &Store,
+    reference: &VersionRef,
+    version: &cohort_store::ResolvedVersion,
+    root: Option<&str>,
+) -> Result<(String, cohort_store::TableInfo), AnalyzeError> {
+    let detail = store.detail(reference)?;
+    let info =
+        detail.shown_info().ok_or_else(|| AnalyzeError::Plan(format!("{} has no version record", version.label())))?;
+    let decisions = store.relationship_decisions(&reference.dataset)?;
+    let relations = crate::relations::relations(version, info, &decisions);
+    let view = crate::relations::unified(store, version, &relations, root).map_err(|e| {
+        AnalyzeError::Plan(format!(
+            "the unified view of {}: {e}; confirm a relationship with `cohort relate {} --add CHILD.COLUMN=PARENT.KEY`, \
+             or name the participant table",
+            version.label(),
+            reference.dataset
+        ))
+    })?;
+    let parts: Vec<&str> = version.tables.iter().map(|t| t.sha256.as_str()).chain([view.sql.as_str()]).collect();
+    let stand_in = cohort_store::TableInfo {
+        name: UNIFIED.to_string(),
+        rows: 0,
+        bytes: 0,
+        sha256: cohort_store::hash::sha256_parts(parts),
+        path: String::new(),
+        arrow_schema: serde_json::Value::Null,
+        files: Vec::new(),
+        columns: Vec::new(),
+    };
+    Ok((view.sql, stand_in))
 }
 
 fn resolve(store: &Store, plan: &Plan) -> Result<Resolved, AnalyzeError> {
     let reference = VersionRef::parse(&plan.dataset)?;
     let version = store.resolve(&reference)?;
+    if plan.unified {
+        let (sql, table) = unified_view(store, &reference, &version, plan.table.as_deref())?;
+        check_alpha(plan.alpha)?;
+        return Ok(Resolved { version, table, unified_sql: Some(sql), effective: plan.clone() });
+    }
     let table = match &plan.table {
         Some(name) => version.table(name).ok_or_else(|| StoreError::TableNotFound {
             dataset: reference.to_string(),
@@ -98,15 +145,104 @@ fn resolve(store: &Store, plan: &Plan) -> Result<Resolved, AnalyzeError> {
         }
     }
     .clone();
-    if !(plan.alpha > 0.0 && plan.alpha < 1.0) {
-        return Err(AnalyzeError::Plan(format!(
-            "alpha must be between 0 and 1 (0.05 gives 95% intervals), not {}",
-            plan.alpha
-        )));
-    }
+    check_alpha(plan.alpha)?;
     let mut effective = plan.clone();
     effective.table = Some(table.name.clone());
-    Ok(Resolved { version, table, effective })
+    Ok(Resolved { version, table, unified_sql: None, effective })
+}
+
+fn check_alpha(alpha: f64) -> Result<(), AnalyzeError> {
+    if alpha > 0.0 && alpha < 1.0 {
+        Ok(())
+    } else {
+        Err(AnalyzeError::Plan(format!("alpha must be between 0 and 1 (0.05 gives 95% intervals), not {alpha}")))
+    }
+}
+
+/// Builds the unified view in `session` (one row per participant, so small) and describes it as a
+/// table: its columns' types, and the labels and code lists of columns it takes from the tables.
+fn build_unified(
+    session: &Session,
+    version: &cohort_store::ResolvedVersion,
+    sql: &str,
+    stand_in: &cohort_store::TableInfo,
+) -> Result<(String, cohort_store::TableInfo), AnalyzeError> {
+    let query = |e: duckdb::Error| AnalyzeError::Query(e.to_string());
+    let conn = session.connection();
+    conn.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE cohort_unified_view AS {sql}")).map_err(query)?;
+    let mut stmt = conn.prepare("DESCRIBE cohort_unified_view").map_err(query)?;
+    let described: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(query)?;
+    let rows: i64 = conn.query_row("SELECT count(*) FROM cohort_unified_view", [], |r| r.get(0)).map_err(query)?;
+    let from_tables = |name: &str| version.tables.iter().flat_map(|t| &t.columns).find(|c| c.name == name);
+    let columns = described
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, sql_type))| {
+            let known = from_tables(&name);
+            cohort_store::ColumnInfo {
+                ordinal: i as u32,
+                sql_type: sql_type.clone(),
+                arrow_type: String::new(),
+                nullable: true,
+                role: known.and_then(|c| c.role.clone()),
+                label: known.and_then(|c| c.label.clone()),
+                null_count: None,
+                min: None,
+                max: None,
+                value_labels: known.filter(|c| c.sql_type == sql_type).and_then(|c| c.value_labels.clone()),
+                missing: None,
+                name,
+            }
+        })
+        .collect();
+    let table = cohort_store::TableInfo { rows: rows as u64, columns, ..stand_in.clone() };
+    Ok(("cohort_unified_view".to_string(), table))
+}
+
+/// Understands `question` about `dataset`'s table `table` (or its only table) as a plan, from the
+/// table's data dictionary (names, labels, types, distinct values).
+pub fn understand(
+    store: &Store,
+    session: &Session,
+    dataset: &str,
+    table: Option<&str>,
+    question: &str,
+) -> Result<ask::Understood, AnalyzeError> {
+    let probe = Plan {
+        dataset: dataset.to_string(),
+        table: table.map(str::to_string),
+        filters: Vec::new(),
+        analysis: Analysis::Describe { variables: Vec::new(), by: None },
+        alpha: 0.05,
+        unified: false,
+    };
+    let resolved = resolve(store, &probe)?;
+    let dictionary = crate::dictionary::table_dictionary(store, session, &resolved.table)?;
+    Ok(understand_with(dataset, &resolved.table, &dictionary, question))
+}
+
+/// [`understand`] with the dictionary at hand (the server caches it).
+pub fn understand_with(
+    dataset: &str,
+    table: &cohort_store::TableInfo,
+    dictionary: &[crate::dictionary::DictionaryEntry],
+    question: &str,
+) -> ask::Understood {
+    ask::understand(question, dataset, &table.name, dictionary, table.rows)
+}
+
+/// The columns of `dataset`'s unified view (built in `session` to learn them), for a page that
+/// lets people pick variables from it.
+pub fn unified_columns(
+    store: &Store,
+    session: &Session,
+    dataset: &str,
+) -> Result<Vec<cohort_store::ColumnInfo>, AnalyzeError> {
+    let reference = VersionRef::parse(dataset)?;
+    let version = store.resolve(&reference)?;
+    let (sql, stand_in) = unified_view(store, &reference, &version, None)?;
+    Ok(build_unified(session, &version, &sql, &stand_in)?.1.columns)
 }
 
 /// Runs `plan` on `store`.
@@ -115,8 +251,15 @@ pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, Anal
 }
 
 fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, AnalyzeError> {
-    let (version, table, plan) = (&r.version, &r.table, &r.effective);
-    let source = cohort_store::table_source(store, table);
+    let (version, plan) = (&r.version, &r.effective);
+    let (source, built) = match &r.unified_sql {
+        Some(sql) => {
+            let (source, table) = build_unified(session, version, sql, &r.table)?;
+            (source, Some(table))
+        }
+        None => (cohort_store::table_source(store, &r.table), None),
+    };
+    let table = built.as_ref().unwrap_or(&r.table);
     let frame = frame::load(session, &source, table, &plan.analysis.columns(), &plan.filters)?;
     if frame.rows == 0 {
         return Err(AnalyzeError::Data(if plan.filters.is_empty() {

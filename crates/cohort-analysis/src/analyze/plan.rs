@@ -10,9 +10,14 @@ use serde::{Deserialize, Serialize};
 pub struct Plan {
     /// `NAME` (the current version) or `NAME@N`.
     pub dataset: String,
-    /// The table analysed; may be left out when the version has one table.
+    /// The table analysed; may be left out when the version has one table. With `unified`, the
+    /// participant table the view starts from (left out: the table most others refer to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// Analyse the one-row-per-participant unified view of the version's tables (`cohort relate
+    /// --unified`) instead of one table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unified: bool,
     /// Which rows: all filters must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,

@@ -1,13 +1,15 @@
 //! Each analysis: from the rows read to the numbers, the method sentences and the warnings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use cohort_stats::compare::{self, Moments};
 use cohort_stats::{correlate, describe, regress, survival};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::AnalyzeError;
-use super::frame::{Column, Frame, RowCounts, Values};
+use super::frame::{Column, Frame, Levels, MISSING, RowCounts, Values};
 use super::plan::{Analysis, Plan};
 
 /// The numbers of an answer, by analysis.
@@ -261,6 +263,9 @@ pub(super) struct Computed {
 /// Bars of a numeric summary's histogram.
 const HISTOGRAM_BINS: usize = 20;
 
+/// Levels a categorical variable (an outcome, a compared category) may have.
+const MAX_LEVELS: usize = 1_000;
+
 /// Groups with more levels than this are refused: a grouping column should be categorical.
 const MAX_GROUPS: usize = 50;
 
@@ -277,8 +282,9 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                 Some(by) => Some(group_rows(frame.column(by), &rows)?),
                 None => None,
             };
+            // Each variable on its own core: ten million rows take a selection pass or two each.
             let described = variables
-                .iter()
+                .par_iter()
                 .map(|v| {
                     let column = frame.column(v);
                     let groups = match &groups {
@@ -336,17 +342,17 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let mut warnings = Vec::new();
             match &column.values {
                 Values::Numbers(values) => {
-                    let samples: Vec<Vec<f64>> =
-                        groups.iter().map(|(_, rows)| rows.iter().map(|i| values[*i]).collect()).collect();
-                    let slices: Vec<&[f64]> = samples.iter().map(Vec::as_slice).collect();
-                    let (sums, ties) = compare::rank_sums(&slices);
+                    // One pass over the complete rows with each row's group: no copy per group.
+                    let picked = pick(values, &rows);
+                    let Levels { codes, .. } = frame.column(by).levels(&rows, MAX_GROUPS)?;
+                    let (sums, ties) = compare::rank_sums_by_group(&picked, &codes, groups.len());
                     if let Some((level, rows)) = groups.iter().find(|(_, rows)| rows.len() < 2) {
                         return Err(AnalyzeError::Data(format!(
                             "group `{level}` of `{by}` has {} row(s) with `{variable}`; each group needs at least two",
                             rows.len()
                         )));
                     }
-                    let moments: Vec<Moments> = samples.iter().map(|s| Moments::of(s)).collect();
+                    let moments = Moments::by_group(&picked, &codes, groups.len());
                     if groups.len() == 2 {
                         out.welch_t = Some(compare::welch_t(moments[0], moments[1], alpha).map_err(data)?);
                         out.mann_whitney = Some(compare::mann_whitney(sums[0], sums[1], ties).map_err(data)?);
@@ -373,15 +379,12 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                         );
                     }
                 }
-                Values::Categories(_) => {
-                    let levels = sorted_levels(column, &rows);
+                Values::Categories { .. } => {
+                    let Levels { names: levels, codes } = column.levels(&rows, MAX_LEVELS)?;
+                    let Levels { codes: group_codes, .. } = frame.column(by).levels(&rows, MAX_GROUPS)?;
                     let mut counts = vec![vec![0u64; groups.len()]; levels.len()];
-                    for (g, (_, rows)) in groups.iter().enumerate() {
-                        for i in rows {
-                            let level = column.level(*i).expect("complete rows have values");
-                            let r = levels.binary_search(&level).expect("a level seen");
-                            counts[r][g] += 1;
-                        }
+                    for (level, group) in codes.iter().zip(&group_codes) {
+                        counts[*level as usize][*group as usize] += 1;
                     }
                     let table: Vec<Vec<f64>> = counts.iter().map(|r| r.iter().map(|c| *c as f64).collect()).collect();
                     let chi = compare::chi_square(&table).map_err(data)?;
@@ -415,13 +418,12 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             }
             let names: Vec<&str> = variables.iter().map(String::as_str).collect();
             let (rows, counts) = frame.complete(&names);
-            let columns: Vec<Vec<f64>> = names
+            let columns: Vec<Cow<[f64]>> = names
                 .iter()
                 .map(|n| Ok(pick(frame.column(n).numbers("a correlated variable")?, &rows)))
                 .collect::<Result<_, AnalyzeError>>()?;
-            let matrix = |f: fn(&[f64], &[f64], f64) -> correlate::Correlation| {
-                columns.iter().map(|x| columns.iter().map(|y| f(x, y, alpha)).collect()).collect()
-            };
+            let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_ref()).collect();
+            let (pearson, spearman) = correlate::matrices(&slices, alpha);
             let mut warnings = Vec::new();
             if rows.len() < 3 {
                 warnings.push(format!("only {} complete row(s): p-values need at least three", rows.len()));
@@ -434,11 +436,7 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                          Fisher's z (scipy.stats.pearsonr, spearmanr)."
                 )],
                 warnings,
-                output: Output::Correlate {
-                    variables: variables.clone(),
-                    pearson: matrix(correlate::pearson),
-                    spearman: matrix(correlate::spearman),
-                },
+                output: Output::Correlate { variables: variables.clone(), pearson, spearman },
             })
         }
         Analysis::Linear { outcome, predictors, reference } => {
@@ -485,13 +483,16 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let times = pick(frame.column(time).numbers("the time")?, &rows);
             let (events, event_shown) = binary(frame.column(event), event_value.as_deref(), &rows, "event")?;
             let happened: Vec<bool> = events.iter().map(|e| *e == 1.0).collect();
-            let groups: Vec<(Option<String>, Vec<usize>)> = match by {
-                None => vec![(None, (0..rows.len()).collect())],
+            // Positions within `rows`, for the picked time and event vectors.
+            let groups: Vec<(Option<String>, Vec<u32>)> = match by {
+                None => vec![(None, (0..rows.len() as u32).collect())],
                 Some(by) => {
-                    let grouped = group_rows(frame.column(by), &rows)?;
-                    // Positions within `rows`, for the picked time and event vectors.
-                    let position: BTreeMap<usize, usize> = rows.iter().enumerate().map(|(k, i)| (*i, k)).collect();
-                    grouped.into_iter().map(|(l, g)| (Some(l), g.iter().map(|i| position[i]).collect())).collect()
+                    let Levels { names, codes } = frame.column(by).levels(&rows, MAX_GROUPS)?;
+                    let mut members = vec![Vec::new(); names.len()];
+                    for (position, code) in codes.iter().enumerate() {
+                        members[*code as usize].push(position as u32);
+                    }
+                    names.into_iter().map(Some).zip(members).collect()
                 }
             };
             let max_time = times.iter().copied().fold(0.0, f64::max);
@@ -499,8 +500,8 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let mut curves = Vec::new();
             let mut warnings = Vec::new();
             for (group, members) in &groups {
-                let t: Vec<f64> = members.iter().map(|k| times[*k]).collect();
-                let e: Vec<bool> = members.iter().map(|k| happened[*k]).collect();
+                let t: Vec<f64> = members.iter().map(|k| times[*k as usize]).collect();
+                let e: Vec<bool> = members.iter().map(|k| happened[*k as usize]).collect();
                 let estimate = survival::kaplan_meier(&t, &e, alpha).map_err(data)?;
                 if estimate.events == 0 {
                     warnings.push(format!(
@@ -520,7 +521,7 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                 let mut label = vec![0u32; rows.len()];
                 for (g, (_, members)) in groups.iter().enumerate() {
                     for k in members {
-                        label[*k] = g as u32;
+                        label[*k as usize] = g as u32;
                     }
                 }
                 method.push(
@@ -599,57 +600,29 @@ fn format_percent(share: f64) -> String {
     if (p - p.round()).abs() < 1e-9 { format!("{}", p.round() as i64) } else { format!("{p}") }
 }
 
-fn pick(values: &[f64], rows: &[usize]) -> Vec<f64> {
-    rows.iter().map(|i| values[*i]).collect()
-}
-
-/// The levels present in `rows`, sorted (numbers numerically, text as text).
-fn sorted_levels(column: &Column, rows: &[usize]) -> Vec<String> {
-    match &column.values {
-        Values::Numbers(v) => {
-            let mut numbers: Vec<f64> = rows.iter().map(|i| v[*i]).filter(|x| x.is_finite()).collect();
-            numbers.sort_unstable_by(f64::total_cmp);
-            numbers.dedup();
-            if column.sql_type == "BOOLEAN" {
-                return numbers.into_iter().map(|b| (b != 0.0).to_string()).collect();
-            }
-            numbers.into_iter().map(super::frame::format_number).collect()
-        }
-        Values::Categories(v) => {
-            let mut levels: Vec<String> = rows.iter().filter_map(|i| v[*i].clone()).collect();
-            levels.sort_unstable();
-            levels.dedup();
-            levels
-        }
+/// The values of `rows`: the column itself when they are all of its rows (complete rows keep
+/// their order), so ten million complete values are not copied.
+fn pick<'a>(values: &'a [f64], rows: &[u32]) -> Cow<'a, [f64]> {
+    if rows.len() == values.len() {
+        Cow::Borrowed(values)
+    } else {
+        Cow::Owned(rows.iter().map(|i| values[*i as usize]).collect())
     }
 }
 
-/// The rows of each group, groups in sorted order.
-fn group_rows(by: &Column, rows: &[usize]) -> Result<Vec<(String, Vec<usize>)>, AnalyzeError> {
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for i in rows {
-        if let Some(level) = by.level(*i) {
-            groups.entry(level).or_default().push(*i);
-        }
-        if groups.len() > MAX_GROUPS {
-            return Err(AnalyzeError::Plan(format!(
-                "`{}` has more than {MAX_GROUPS} distinct values: group by a categorical column (or filter to fewer \
-                 groups)",
-                by.name
-            )));
+/// The rows of each group, groups in order.
+fn group_rows(by: &Column, rows: &[u32]) -> Result<Vec<(String, Vec<u32>)>, AnalyzeError> {
+    let Levels { names, codes } = by.levels(rows, MAX_GROUPS)?;
+    let mut members = vec![Vec::new(); names.len()];
+    for (row, code) in rows.iter().zip(&codes) {
+        if *code != MISSING {
+            members[*code as usize].push(*row);
         }
     }
-    let order = sorted_levels(by, rows);
-    Ok(order
-        .into_iter()
-        .map(|level| {
-            let rows = groups.remove(&level).unwrap_or_default();
-            (level, rows)
-        })
-        .collect())
+    Ok(names.into_iter().zip(members).collect())
 }
 
-fn summarise(column: &Column, rows: &[usize]) -> Summary {
+fn summarise(column: &Column, rows: &[u32]) -> Summary {
     match &column.values {
         Values::Numbers(v) => {
             let values = pick(v, rows);
@@ -658,23 +631,21 @@ fn summarise(column: &Column, rows: &[usize]) -> Summary {
                 histogram: describe::histogram(&values, HISTOGRAM_BINS),
             }
         }
-        Values::Categories(v) => {
-            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        Values::Categories { levels, codes } => {
+            let mut counts = vec![0u64; levels.len()];
             let mut missing = 0;
             for i in rows {
-                match &v[*i] {
-                    Some(level) => *counts.entry(level).or_default() += 1,
-                    None => missing += 1,
+                match codes[*i as usize] {
+                    MISSING => missing += 1,
+                    c => counts[c as usize] += 1,
                 }
             }
-            let n: u64 = counts.values().sum();
-            let mut levels: Vec<Level> = counts
-                .into_iter()
-                .map(|(level, count)| Level {
-                    level: level.to_string(),
-                    count,
-                    percent: 100.0 * count as f64 / n as f64,
-                })
+            let n: u64 = counts.iter().sum();
+            let mut levels: Vec<Level> = levels
+                .iter()
+                .zip(counts)
+                .filter(|(_, count)| *count > 0)
+                .map(|(level, count)| Level { level: level.clone(), count, percent: 100.0 * count as f64 / n as f64 })
                 .collect();
             levels.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.level.cmp(&b.level)));
             Summary::Categorical { n, missing, levels }
@@ -683,13 +654,8 @@ fn summarise(column: &Column, rows: &[usize]) -> Summary {
 }
 
 /// A 0/1 outcome from a boolean, 0/1 numbers, or two categories with the event named.
-fn binary(
-    column: &Column,
-    event: Option<&str>,
-    rows: &[usize],
-    role: &str,
-) -> Result<(Vec<f64>, String), AnalyzeError> {
-    let levels = sorted_levels(column, rows);
+fn binary(column: &Column, event: Option<&str>, rows: &[u32], role: &str) -> Result<(Vec<f64>, String), AnalyzeError> {
+    let Levels { names: levels, codes } = column.levels(rows, MAX_LEVELS)?;
     let name = &column.name;
     let event = match event {
         Some(e) => {
@@ -703,9 +669,10 @@ fn binary(
         }
         None if column.sql_type == "BOOLEAN" => "true".to_string(),
         None if levels.iter().all(|l| l == "0" || l == "1") => "1".to_string(),
-        None if levels.len() == 2 && matches!(column.values, Values::Categories(_)) => {
+        None if levels.len() == 2 && matches!(column.values, Values::Categories { .. }) => {
             return Err(AnalyzeError::Plan(format!(
-                "the {role} `{name}` has values {} and {}: say which one is the event, as COLUMN=VALUE (for example {}={})",
+                "the {role} `{name}` has values {} and {}: say which one is the event, as COLUMN=VALUE (for example \
+                 {}={})",
                 levels[0], levels[1], name, levels[1]
             )));
         }
@@ -717,7 +684,8 @@ fn binary(
             )));
         }
     };
-    let y = rows.iter().map(|i| if column.level(*i).as_deref() == Some(event.as_str()) { 1.0 } else { 0.0 }).collect();
+    let event_code = levels.iter().position(|l| *l == event).map(|p| p as u32);
+    let y = codes.iter().map(|c| f64::from(Some(*c) == event_code)).collect();
     Ok((y, event))
 }
 
@@ -732,7 +700,7 @@ fn design(
     frame: &Frame,
     predictors: &[String],
     reference: &BTreeMap<String, String>,
-    rows: &[usize],
+    rows: &[u32],
 ) -> Result<Design, AnalyzeError> {
     if predictors.is_empty() {
         return Err(AnalyzeError::Plan("a model needs at least one predictor".into()));
@@ -747,18 +715,12 @@ fn design(
         let column = frame.column(p);
         match &column.values {
             Values::Numbers(v) if !reference.contains_key(p) => {
-                out.columns.push(pick(v, rows));
+                out.columns.push(pick(v, rows).into_owned());
                 // A boolean enters as 1 for true: its term says so.
                 out.names.push(if column.sql_type == "BOOLEAN" { format!("{p}=true") } else { p.clone() });
             }
             _ => {
-                let levels = sorted_levels(column, rows);
-                if levels.len() > MAX_GROUPS {
-                    return Err(AnalyzeError::Plan(format!(
-                        "predictor `{p}` has {} categories; a categorical predictor should have at most {MAX_GROUPS}",
-                        levels.len()
-                    )));
-                }
+                let Levels { names: levels, codes } = column.levels(rows, MAX_GROUPS)?;
                 let base = match reference.get(p) {
                     Some(r) if levels.contains(r) => r.clone(),
                     Some(r) => {
@@ -777,9 +739,9 @@ fn design(
                         "predictor `{p}` has one value (`{base}`) in every row used, so its effect cannot be estimated"
                     )));
                 }
-                let values: Vec<Option<String>> = rows.iter().map(|i| column.level(*i)).collect();
                 for level in &others {
-                    out.columns.push(values.iter().map(|v| f64::from(v.as_deref() == Some(level.as_str()))).collect());
+                    let code = levels.iter().position(|l| l == level).expect("a level of the column") as u32;
+                    out.columns.push(codes.iter().map(|c| f64::from(*c == code)).collect());
                     out.names.push(format!("{p}={level}"));
                 }
                 out.coding.push(Coding { predictor: p.clone(), reference: base, levels: others });

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use cohort_analysis::analyze::ask::Understood;
 use cohort_analysis::analyze::run_output::{GroupSummary, Summary};
 use cohort_analysis::analyze::{self, Analysis, Answer, Filter, Output, Plan, history};
 use cohort_store::Session;
@@ -87,6 +88,51 @@ fn replayed(ctx: &Context, n: usize) -> anyhow::Result<Plan> {
     }
 }
 
+/// `cohort ask`: the question understood as a plan (shown), then run; or the question back.
+pub fn ask(
+    ctx: &Context,
+    dataset: &str,
+    question: &str,
+    table: Option<&str>,
+    plan_only: bool,
+) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store()?;
+    let session = Session::new(&store)?;
+    let understood = analyze::understand(&store, &session, dataset, table, question)?;
+    let (plan, reading) = match understood {
+        Understood::Plan { plan, reading } => (plan, reading),
+        Understood::Unsure { question: back, choices } => {
+            if ctx.global.json {
+                print_json(&Understood::Unsure { question: back.clone(), choices: choices.clone() })?;
+            }
+            let choices = if choices.is_empty() { String::new() } else { format!(": {}", choices.join(", ")) };
+            bail!("{back}{choices}\n(ask again with the column named, or run `cohort analyze` with a plan)");
+        }
+    };
+    if plan_only {
+        if ctx.global.json {
+            print_json(&plan)?;
+        } else {
+            print!("{}", serde_saphyr::to_string(&plan).context("writing the plan as YAML")?);
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    if ctx.global.json {
+        let reply = analyze::run_recorded(&store, &session, &plan, &by)?;
+        let answer: serde_json::Value = serde_json::from_str(&reply.json)?;
+        print_json(&serde_json::json!({ "understood": { "plan": plan, "reading": reading }, "answer": answer }))?;
+    } else {
+        println!("Understood as:");
+        for line in &reading {
+            println!("  - {line}");
+        }
+        println!("{}", serde_saphyr::to_string(&plan.analysis).context("writing the plan as YAML")?);
+        show(&analyze::run_fresh_recorded(&store, &session, &plan, &by)?);
+    }
+    Ok(ExitStatus::Success)
+}
+
 const KINDS: &str = "describe, compare, correlate, linear, logistic, survival, cox";
 
 /// The plan the arguments describe: read from a file, or built from the shorthand.
@@ -162,7 +208,14 @@ fn plan_of(args: &AnalyzeArgs) -> anyhow::Result<Plan> {
         other => bail!("there is no analysis `{other}`; choose one of {KINDS}"),
     };
     let filters = args.filters.iter().map(|f| parse_filter(f)).collect::<anyhow::Result<_>>()?;
-    Ok(Plan { dataset: target.clone(), table: args.table.clone(), filters, analysis, alpha: args.alpha })
+    Ok(Plan {
+        dataset: target.clone(),
+        table: args.table.clone(),
+        filters,
+        analysis,
+        alpha: args.alpha,
+        unified: args.unified,
+    })
 }
 
 fn references(given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

@@ -221,7 +221,7 @@ fn bad_questions_are_explained() {
         (&["analyze", "tiny", "compare", "score", "--by", "arm"], "at least two"),
         (&["analyze", "tiny", "logistic", "status", "--predictors", "score"], "must be 0/1"),
         (&["analyze", "tiny", "linear", "score", "--predictors", "id,status,arm"], "more rows than coefficients"),
-        (&["analyze", "gbsg2", "compare", "age", "--by", "time"], "more than 50 distinct values"),
+        (&["analyze", "gbsg2", "compare", "age", "--by", "time"], "51+ distinct values"),
         (&["analyze", "gbsg2", "means", "age"], "no analysis `means`"),
         (&["analyze", "gbsg2", "compare", "age", "--by", "horTh", "--where", "age ~ 3"], "COLUMN OP VALUE"),
         (&["analyze", "gbsg2", "logistic", "menostat", "--predictors", "age"], "say which one is the event"),
@@ -254,4 +254,46 @@ fn bad_questions_are_explained() {
     assert!(km["warnings"].to_string().contains("no events"), "{km}");
     let run = env.fails(&["analyze", "censored", "cox", "--time", "t", "--event", "e", "--predictors", "g"], 1);
     assert!(run.stderr.contains("no events") || run.stderr.contains("No events"), "{}", run.stderr);
+}
+
+/// `cohort ask`: the questions become plans, shown before they run; a question that
+/// could be read two ways is answered with a question, and no SQL is made from the words.
+#[test]
+fn questions_in_words_become_plans_or_questions_back() {
+    let (env, _) = trial();
+    let ask = |question: &str| env.json(&["ask", "gbsg2", question]);
+    let answer = ask("does survival differ by hormonal therapy");
+    assert_eq!(
+        answer["understood"]["plan"]["analysis"],
+        serde_json::json!({"type": "survival", "time": "time", "event": "cens", "by": "horTh"})
+    );
+    let reading: Vec<&str> =
+        answer["understood"]["reading"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(reading.contains(&"\"hormonal therapy\" is the column `horTh`"), "{reading:?}");
+    assert_eq!(answer["answer"]["result"]["curves"].as_array().unwrap().len(), 2);
+    let compare = ask("compare tumour size between grades");
+    assert_eq!(
+        compare["understood"]["plan"]["analysis"],
+        serde_json::json!({"type": "compare", "variable": "tsize", "by": "tgrade"}),
+        "{compare}"
+    );
+    let correlate = ask("correlation between age and pnodes");
+    assert_eq!(correlate["understood"]["plan"]["analysis"]["variables"], serde_json::json!(["age", "pnodes"]));
+    let cox = ask("what predicts cens");
+    assert_eq!(cox["understood"]["plan"]["analysis"]["type"], "cox", "{cox}");
+    // Shown to people before the answer, and savable.
+    let text = env.ok(&["ask", "gbsg2", "how many patients per tgrade"]).stdout;
+    assert!(text.starts_with("Understood as:") && text.contains("How this was computed"), "{text}");
+    let plan = env.ok(&["ask", "gbsg2", "how many patients per tgrade", "--plan"]).stdout;
+    assert!(plan.contains("type: describe") && plan.contains("tgrade"), "{plan}");
+    // Unsure: a question back, exit 1, nothing run.
+    let vague = env.fails(&["ask", "gbsg2", "tell me something interesting"], 1);
+    assert!(vague.stderr.contains("What would you like to know?"), "{}", vague.stderr);
+    let injection = env.fails(&["ask", "gbsg2", "'; DROP TABLE gbsg2; --"], 1);
+    assert!(
+        !injection.stderr.contains("DROP") || injection.stderr.contains("What would you like to know?"),
+        "{}",
+        injection.stderr
+    );
+    assert_eq!(env.scalar("SELECT count(*) FROM gbsg2.gbsg2"), "686");
 }

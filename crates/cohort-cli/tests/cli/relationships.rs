@@ -158,3 +158,42 @@ fn an_ehr_extract_gets_its_keys_relationships_and_a_unified_view() {
     let bad = env.fails(&["relate", "ehr", "--add", "labs.nope=patients.patient_id"], 1);
     assert!(bad.stderr.contains("no column `nope`"), "{}", bad.stderr);
 }
+
+/// Statistics on the unified view: one row per participant, child tables aggregated, exactly as
+/// `cohort relate --unified` writes it; the answer's hash covers every table the view reads.
+#[test]
+fn analyses_run_on_the_unified_view() {
+    let env = Env::new();
+    env.python_fixtures(WRITE_EXTRACT);
+    let patients = env.json_file("expected.json")["patients"].as_u64().unwrap();
+    env.ok(&["ingest", env.path("ehr.zip").to_str().unwrap(), "--name", "ehr"]);
+    let out = env.path("participants.parquet");
+    env.ok(&["relate", "ehr", "--unified", "--output", out.to_str().unwrap()]);
+    let answer = env.json(&["analyze", "ehr", "--unified", "describe", "admissions_rows", "--by", "sex"]);
+    assert_eq!(
+        (answer["table"].as_str(), answer["rows"]["table"].as_u64()),
+        (Some("unified"), Some(patients)),
+        "{answer}"
+    );
+    assert_eq!(answer["plan"]["unified"], true);
+    assert_eq!(answer["content_sha256"].as_str().unwrap().len(), 64);
+    let groups = answer["result"]["variables"][0]["groups"].as_array().unwrap();
+    let file = out.to_str().unwrap();
+    for g in groups {
+        let sex = g["group"].as_str().unwrap();
+        let reference = env.query_csv(&format!(
+            "SELECT count(*) AS n, avg(admissions_rows) AS mean FROM '{file}' WHERE sex = '{sex}'"
+        ));
+        let line: Vec<&str> = reference.lines().nth(1).unwrap().split(',').collect();
+        assert_eq!(g["n"].as_u64().unwrap().to_string(), line[0], "{sex}");
+        assert!((g["mean"].as_f64().unwrap() - line[1].parse::<f64>().unwrap()).abs() < 1e-9, "{sex}");
+    }
+    // A model across tables: does the number of admissions differ by sex.
+    let compare = env.json(&["analyze", "ehr", "--unified", "compare", "admissions_rows", "--by", "sex"]);
+    assert!(compare["result"]["welch_t"]["p"].as_f64().is_some(), "{compare}");
+    // Without relationships there is no view, and the error says what to do.
+    env.write("lone.csv", "a,b\n1,2\n3,4\n");
+    env.ok(&["ingest", env.path("lone.csv").to_str().unwrap(), "--name", "lone"]);
+    let run = env.fails(&["analyze", "lone", "--unified", "describe", "a"], 1);
+    assert!(run.stderr.contains("cohort relate lone --add"), "{}", run.stderr);
+}

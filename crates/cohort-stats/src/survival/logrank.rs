@@ -1,6 +1,7 @@
 //! The log-rank test of equal survival across groups, as lifelines' `multivariate_logrank_test`.
 
 use nalgebra::{DMatrix, DVector};
+use rayon::slice::ParallelSliceMut;
 use serde::Serialize;
 
 use super::{SurvivalError, check_length, check_time_event};
@@ -50,8 +51,10 @@ pub fn logrank(time: &[f64], event: &[bool], group: &[u32]) -> Result<LogRank, S
     }
     let index: Vec<usize> = group.iter().map(|l| labels.binary_search(l).expect("a label")).collect();
 
-    let mut order: Vec<usize> = (0..time.len()).collect();
-    order.sort_unstable_by(|&a, &b| time[a].partial_cmp(&time[b]).expect("finite times"));
+    // Sorting (time, index) pairs rather than indices into the times keeps the sort in cache.
+    let mut keyed: Vec<(f64, usize)> = time.iter().copied().zip(0..).collect();
+    keyed.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times"));
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
 
     let mut at_risk = vec![0usize; g];
     for &k in &index {

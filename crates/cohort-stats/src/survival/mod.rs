@@ -27,6 +27,8 @@ pub use cox::{Cox, CoxCoefficient, CoxWarning, LikelihoodRatioTest, Proportional
 pub use kaplan_meier::{KaplanMeier, KaplanMeierStep, MedianSurvival, kaplan_meier};
 pub use logrank::{LogRank, LogRankGroup, logrank};
 
+use rayon::slice::ParallelSliceMut;
+
 /// Why a survival method could not run on the data it was given.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SurvivalError {
@@ -146,6 +148,8 @@ fn order_by_time(time: &[f64], event: &[bool]) -> Vec<usize> {
     // the index as last key makes the unstable sort keep input order among ties.
     let mut keys: Vec<(f64, bool, usize)> = (0..time.len()).map(|i| (time[i], event[i], i)).collect();
     // partial_cmp (not total_cmp) so that -0.0 and 0.0 tie; times are validated finite first.
-    keys.sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times").then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    keys.par_sort_unstable_by(|a, b| {
+        a.0.partial_cmp(&b.0).expect("finite times").then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    });
     keys.into_iter().map(|k| k.2).collect()
 }

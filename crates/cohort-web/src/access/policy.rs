@@ -72,6 +72,8 @@ pub fn policy(method: &Method, route: Option<&str>) -> Policy {
         // Statistics read participant-level rows, though only aggregates leave.
         (false, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analysis"),
         (true, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analyses"),
+        // Reads the dictionary (ranges, code lists) to match words to columns.
+        (false, "/api/v1/datasets/{name}/ask") => audited(Analyst, "dataset.ask"),
 
         // Simulations: synthetic data, run by analysts.
         (true, "/simulate") | (true, "/api/v1/simulations/interrupted") => role(Analyst),

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cohort_analysis::analyze::ask::Understood;
 use cohort_analysis::analyze::{self, Analysis, AnalyzeError, Filter, Plan, history};
 use cohort_auth::{Principal, Role};
 use cohort_store::{DatasetName, Session};
@@ -32,6 +33,9 @@ pub struct AnalysisRequest {
     /// 1 - the confidence level (default 0.05).
     #[serde(default)]
     pub alpha: Option<f64>,
+    /// Analyse the one-row-per-participant unified view (`table`: its participant table).
+    #[serde(default)]
+    pub unified: bool,
 }
 
 impl From<AnalyzeError> for ApiError {
@@ -64,6 +68,7 @@ pub async fn run(
         filters: request.filters,
         analysis: request.analysis,
         alpha: request.alpha.unwrap_or(0.05),
+        unified: request.unified,
     };
     let store = state.store.clone();
     let by = format!("web:{}", who.user);
@@ -78,6 +83,62 @@ pub async fn run(
             Ok((Extension(served), response))
         })
         .await
+}
+
+/// A question about the dataset in the path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskRequest {
+    /// The question, in words.
+    pub question: String,
+    /// The version (default: the current one).
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// The table (needed when the version has several).
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// Longest question read.
+const MAX_QUESTION: usize = 500;
+
+/// `POST /api/v1/datasets/{name}/ask`: the question understood as a plan (with how each word was
+/// read), or a question back with the choices that would settle it. Nothing runs: the page shows
+/// the plan and posts it to `/analyses`.
+pub async fn ask(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<AskRequest>,
+) -> Result<(Extension<Served>, Json<Understood>), ApiError> {
+    if request.question.trim().is_empty() || request.question.len() > MAX_QUESTION {
+        return Err(ApiError::invalid(format!("ask a question of 1 to {MAX_QUESTION} characters")));
+    }
+    let dataset = DatasetName::new(&name)?;
+    let reference = match request.version {
+        Some(v) => format!("{dataset}@{v}"),
+        None => dataset.to_string(),
+    };
+    let version = {
+        let (state, reference) = (state.clone(), reference.clone());
+        blocking(move || Ok(state.resolve(&cohort_store::VersionRef::parse(&reference)?)?)).await?
+    };
+    let table = match &request.table {
+        Some(t) => version
+            .table(t)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("table_not_found", format!("`{reference}` has no table `{t}`")))?,
+        None if version.tables.len() == 1 => version.tables[0].clone(),
+        None => {
+            return Err(ApiError::invalid(format!(
+                "`{reference}` has {} tables: say which one with `table`",
+                version.tables.len()
+            )));
+        }
+    };
+    let dictionary = crate::api::datasets::table_dictionary(&state, &reference, &table.name).await?;
+    let understood = analyze::understand_with(&reference, &table, &dictionary, &request.question);
+    let served = Served { rows: None, datasets: vec![version.label()], asked: Some(request.question.clone()) };
+    Ok((Extension(served), Json(understood)))
 }
 
 /// `?limit=N` for the history.

@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets/{name}/export", get(exports::export))
         .route("/datasets/{name}/rollback", post(datasets::rollback))
         .route("/datasets/{name}/analyses", get(analyses::list).post(analyses::run))
+        .route("/datasets/{name}/ask", post(analyses::ask))
         .route("/protocols", get(simulations::protocols))
         .route("/simulations", post(simulations::start))
         .route("/simulations/estimate", post(simulations::estimate_run))

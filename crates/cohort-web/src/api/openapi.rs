@@ -49,6 +49,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
          methods and warnings; the same plan on the same version gives the same bytes.",
     ),
     ("get", "/datasets/{name}/analyses", "The analyses run on the dataset, newest first (`limit`, default 50)."),
+    (
+        "post",
+        "/datasets/{name}/ask",
+        "A question in words (`question`, optional `version`, `table`) understood as a plan, with how each word was \
+         read, or a question back with choices when it could be read two ways. Runs nothing; no SQL is made from it.",
+    ),
     ("get", "/protocols", "The built-in treatment protocols with their YAML."),
     (
         "post",
