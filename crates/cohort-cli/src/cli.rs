@@ -125,7 +125,7 @@ Examples:
     ///   cohort analyze trial logistic status=dead --predictors age,sex
     ///   cohort analyze trial survival --time days --event died --by arm
     ///   cohort analyze trial cox --time days --event died --predictors age,sex,stage
-    ///   cohort analyze ehr --unified describe visits_n --by sex
+    ///   cohort analyze ehr --unified describe admissions_rows --by sex
     ///   cohort analyze plan.yaml
     ///   cohort analyze --history            (then --replay N runs entry N again)
     ///
