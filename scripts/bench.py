@@ -12,7 +12,7 @@
   python3 scripts/bench.py audit                              # what the audit log costs a participant-level request (wrk)
   python3 scripts/bench.py wide     [--columns 500,1000,2000 --rows 1000]  # wide CSVs: cohort ingest vs DuckDB COPY
   python3 scripts/bench.py admission [--repeat 3]                        # what the engine slots cost one console query
-  python3 scripts/bench.py analyze  [--rows 10000000 --patients 1000000]  # cohort analyze vs pandas/scipy/statsmodels/lifelines
+  python3 scripts/bench.py analyze  [--rows 10000000 --patients 1000000] [--only correlation]  # cohort analyze vs pandas/scipy/statsmodels/lifelines
 
 Each contender runs as its own process; wall time and peak RSS (ru_maxrss of that process) are
 recorded. Prints Markdown for docs/benchmarks.md. Needs `cargo build --release` and the packages in
@@ -644,6 +644,8 @@ def analyze(args):
     print("| analysis | cohort s | cohort peak RSS MB | reference | reference s | reference peak RSS MB | speed-up |")
     print("|---|---:|---:|---|---:|---:|---:|")
     for label, cohort_args, code in cases:
+        if args.only and args.only not in label:
+            continue
         ours, theirs = [], []
         for _ in range(args.repeat):
             ours.append(run([COHORT, "--store", store, "--memory-limit", limit, "analyze", *cohort_args]))
@@ -672,6 +674,7 @@ def main():
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--workdir", default=None)
     p.add_argument("--memory-limit", default="2GB", help="analyze: cohort's --memory-limit")
+    p.add_argument("--only", default=None, help="analyze: only the analyses whose label contains this")
     args = p.parse_args()
     if not os.path.exists(COHORT):
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")

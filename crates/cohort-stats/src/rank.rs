@@ -18,7 +18,7 @@ pub fn ranked(values: &[f64], mut each: impl FnMut(usize, f64)) -> f64 {
     // Both zeros become +0.0 first, so that equal numbers have equal keys.
     let key = |v: f64| ordered_bits(if v == 0.0 { 0.0 } else { v });
     let mut order: Vec<(u64, u32)> = values.iter().enumerate().map(|(i, v)| (key(*v), i as u32)).collect();
-    order.par_sort_unstable();
+    order.par_sort_unstable_by_key(|p| p.0);
     let mut ties = 0.0;
     let mut start = 0;
     while start < order.len() {
