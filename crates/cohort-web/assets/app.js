@@ -728,6 +728,8 @@ const cohort = (() => {
     return x.toFixed(Math.min(8, Math.max(0, 3 - magnitude)));
   };
   const ci = (lo, hi) => `${sig(lo)} to ${sig(hi)}`;
+  // The confidence level of the answer shown ("95%" for alpha 0.05), for every interval's label.
+  let level = "95%";
 
   function table(headers, rows, attributes = {}) {
     return el("div", { class: "scroll" }, el("table", { class: "list", ...attributes },
@@ -917,6 +919,7 @@ const cohort = (() => {
   }
 
   function showAnswer(out, a) {
+    level = `${Number(((1 - a.plan.alpha) * 100).toPrecision(4))}%`;
     const r = a.result;
     const rows = a.rows;
     const missing = Object.entries(rows.missing).map(([c, n]) => `${number(n)} missing ${c}`).join(", ");
@@ -968,7 +971,7 @@ const cohort = (() => {
 
   function showCompare(body, r, charts) {
     const tests = [];
-    if (r.welch_t) tests.push([`Welch's t (difference ${sig(r.welch_t.difference)}, 95% CI ${ci(...r.welch_t.ci)})`, sig(r.welch_t.t), sig(r.welch_t.df), p3(r.welch_t.p), `d = ${sig(r.welch_t.cohens_d)}`]);
+    if (r.welch_t) tests.push([`Welch's t (difference ${sig(r.welch_t.difference)}, ${level} CI ${ci(...r.welch_t.ci)})`, sig(r.welch_t.t), sig(r.welch_t.df), p3(r.welch_t.p), `d = ${sig(r.welch_t.cohens_d)}`]);
     if (r.mann_whitney) tests.push(["Mann-Whitney U", sig(r.mann_whitney.u), "", p3(r.mann_whitney.p), `r = ${sig(r.mann_whitney.rank_biserial)}`]);
     if (r.anova) tests.push(["One-way ANOVA (F)", sig(r.anova.f), `${r.anova.df_between}, ${r.anova.df_within}`, p3(r.anova.p), `eta² = ${sig(r.anova.eta_squared)}`]);
     if (r.kruskal_wallis) tests.push(["Kruskal-Wallis H", sig(r.kruskal_wallis.h), String(r.kruskal_wallis.df), p3(r.kruskal_wallis.p), `epsilon² = ${sig(r.kruskal_wallis.epsilon_squared)}`]);
@@ -994,7 +997,7 @@ const cohort = (() => {
 
   function showCorrelate(body, r, charts) {
     const vs = r.variables;
-    body.append(table(["Pair", "n", "Pearson r (95% CI)", "p", "Spearman rho", "p"],
+    body.append(table(["Pair", "n", `Pearson r (${level} CI)`, "p", "Spearman rho", "p"],
       vs.flatMap((x, i) => vs.slice(i + 1).map((y, k) => {
         const j = i + 1 + k, pe = r.pearson[i][j], sp = r.spearman[i][j];
         return [`${x} – ${y}`, pe.n, `${sig(pe.r)} (${ci(...pe.ci)})`, p3(pe.p), sig(sp.r), p3(sp.p)];
@@ -1011,7 +1014,7 @@ const cohort = (() => {
     const terms = r.type === "cox"
       ? r.fit.coefficients.map((c) => ({ name: c.name, est: c.coef, se: c.se, stat: c.z, p: c.p, ratio: [c.hazard_ratio, c.hazard_ratio_lower, c.hazard_ratio_upper], ph: (r.fit.proportional_hazards.find((t) => t.covariate === c.name) || {}).p }))
       : r.fit.terms.map((t) => ({ name: t.name, est: t.estimate, se: t.se, stat: t.statistic, p: t.p, ci: t.ci, ratio: t.odds_ratio }));
-    const head = ["Term", ...(ratio ? [ratio, "95% CI"] : ["Estimate", "95% CI"]), "Coefficient", "SE", r.type === "linear" ? "t" : "z", "p", ...(r.type === "cox" ? ["PH test p"] : [])];
+    const head = ["Term", ...(ratio ? [ratio, `${level} CI`] : ["Estimate", `${level} CI`]), "Coefficient", "SE", r.type === "linear" ? "t" : "z", "p", ...(r.type === "cox" ? ["PH test p"] : [])];
     body.append(table(head, terms.map((t) => [t.name, ...(ratio ? [sig(t.ratio[0]), ci(t.ratio[1], t.ratio[2])] : [sig(t.est), ci(...t.ci)]), sig(t.est), sig(t.se), sig(t.stat), p3(t.p), ...(r.type === "cox" ? [p3(t.ph)] : [])]), { id: "terms" }));
     const fit = r.fit;
     const facts = r.type === "linear" ? `n = ${number(fit.n)}, R² = ${sig(fit.r_squared)}, adjusted R² = ${sig(fit.adj_r_squared)}, F p ${p3(fit.f_p)}`
@@ -1030,7 +1033,7 @@ const cohort = (() => {
       error_x: { type: "data", symmetric: false, array: shown.map((t) => high(t) - point(t)), arrayminus: shown.map((t) => point(t) - low(t)), color: SERIES[0] },
       hovertemplate: "%{y}: %{x:.3f}<extra></extra>", name: ratio || "Estimate",
     }], {
-      xaxis: { title: { text: ratio ? `${ratio} (95% CI, log scale)` : "Estimate (95% CI)" }, type: ratio ? "log" : "linear", zeroline: !ratio, ...(ratio ? ratioTicks(shown.map(low), shown.map(high)) : {}) },
+      xaxis: { title: { text: ratio ? `${ratio} (${level} CI, log scale)` : `Estimate (${level} CI)` }, type: ratio ? "log" : "linear", zeroline: !ratio, ...(ratio ? ratioTicks(shown.map(low), shown.map(high)) : {}) },
       yaxis: { autorange: "reversed", automargin: true }, hovermode: "closest", showlegend: false,
       shapes: [{ type: "line", x0: ratio ? 1 : 0, x1: ratio ? 1 : 0, yref: "paper", y0: 0, y1: 1, line: { dash: "dot", color: "#777" } }],
     }));
@@ -1052,10 +1055,10 @@ const cohort = (() => {
 
   function showSurvival(body, r, charts, plan) {
     const shown = (v) => (v === null ? "not reached" : sig(v));
-    body.append(table(["Group", "Subjects", "Events", "Median survival", "95% CI"],
+    body.append(table(["Group", "Subjects", "Events", "Median survival", `${level} CI`],
       r.curves.map((c) => [groupName(c.group), c.estimate.subjects, c.estimate.events, shown(c.estimate.median.time), `${shown(c.estimate.median.lower)} to ${shown(c.estimate.median.upper)}`]), { id: "medians" }));
     if (r.logrank) body.append(el("p", { id: "logrank", text: `Log-rank test: chi-square ${sig(r.logrank.statistic)} on ${r.logrank.df} df, p ${p3(r.logrank.p)}` }));
-    body.append(chartBox("chart-km", "Kaplan-Meier survival curves with 95% confidence bands"));
+    body.append(chartBox("chart-km", `Kaplan-Meier survival curves with ${level} confidence bands`));
     body.append(el("h3", { text: "Number at risk" }));
     body.append(table(["Group", ...r.at_risk_times.map(sig)], r.curves.map((c) => [groupName(c.group), ...c.at_risk.map((n) => number(n))]), { id: "at-risk" }));
     charts.push(() => plot("chart-km", r.curves.flatMap((c, k) => {
@@ -1067,7 +1070,7 @@ const cohort = (() => {
         { x, y: c.estimate.steps.map((s) => s.lower), mode: "lines", line: { width: 0, shape: "hv" }, fill: "tonexty", fillcolor: color + "33", showlegend: false, hoverinfo: "skip", name: name + " lower" },
         { x, y: c.estimate.steps.map((s) => s.survival), mode: "lines", line: { color, width: 2, shape: "hv" }, name,
           customdata: c.estimate.steps.map((s) => [s.at_risk, s.lower, s.upper]),
-          hovertemplate: "%{y:.3f} (95% CI %{customdata[1]:.3f}-%{customdata[2]:.3f}), %{customdata[0]} at risk<extra>" + name + "</extra>" },
+          hovertemplate: `%{y:.3f} (${level} CI %{customdata[1]:.3f}-%{customdata[2]:.3f}), %{customdata[0]} at risk<extra>` + name + "</extra>" },
       ];
     }), { yaxis: { title: { text: "Survival" }, range: [0, 1.02] }, xaxis: { title: { text: plan.time } }, legend: { orientation: "h", y: -0.3, traceorder: "normal" }, hovermode: "closest" }));
   }

@@ -548,7 +548,13 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let (events, event_shown) = binary(frame.column(event), event_value.as_deref(), &rows, "event")?;
             let happened: Vec<bool> = events.iter().map(|e| *e == 1.0).collect();
             let design = design(frame, predictors, reference, &rows)?;
-            let fit = survival::cox(&times, &happened, &design.columns, &design.names).map_err(data)?;
+            let mut fit = survival::cox(&times, &happened, &design.columns, &design.names).map_err(data)?;
+            // The intervals at the plan's confidence level (the fit gives 95%).
+            let z = cohort_stats::dist::z_quantile(1.0 - alpha / 2.0);
+            for c in &mut fit.coefficients {
+                c.hazard_ratio_lower = (c.coef - z * c.se).exp();
+                c.hazard_ratio_upper = (c.coef + z * c.se).exp();
+            }
             let mut warnings: Vec<String> = fit.warnings.iter().map(ToString::to_string).collect();
             for test in &fit.proportional_hazards {
                 if test.p < alpha {
@@ -566,7 +572,7 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                     format!(
                         "Cox proportional hazards, partial likelihood with Efron's method for tied times, fitted by \
                          Newton-Raphson on standardised predictors; Wald z tests; hazard ratios exp(coefficient) with \
-                         95% intervals; Harrell's concordance (lifelines CoxPHFitter). `{event}` = {event_shown} is \
+                         {confidence} intervals; Harrell's concordance (lifelines CoxPHFitter). `{event}` = {event_shown} is \
                          the event."
                     ),
                     "Proportional-hazards test per predictor: scaled Schoenfeld residuals against the rank of time \

@@ -317,6 +317,8 @@ fn interval(ci: [f64; 2]) -> String {
 
 fn show(answer: &Answer) {
     let plan = &answer.plan;
+    let ci_label =
+        format!("{}% CI", format!("{:.4}", (1.0 - plan.alpha) * 100.0).trim_end_matches('0').trim_end_matches('.'));
     println!("{} on {} (table {})", answer.plan.analysis.kind(), answer.dataset, answer.table);
     if !plan.filters.is_empty() {
         let filters: Vec<String> = plan
@@ -360,7 +362,7 @@ fn show(answer: &Answer) {
             let mut tests = table(&["test", "statistic", "df", "p", "effect size"]);
             if let Some(t) = &c.welch_t {
                 tests.add_row(vec![
-                    format!("Welch's t (difference {}, CI {})", num(t.difference), interval(t.ci)),
+                    format!("Welch's t (difference {}, {ci_label} {})", num(t.difference), interval(t.ci)),
                     num(t.t),
                     num(t.df),
                     p(t.p),
@@ -431,7 +433,7 @@ fn show(answer: &Answer) {
             }
         }
         Output::Linear { coding, fit } => {
-            let mut out = table(&["term", "estimate", "95% CI", "SE", "t", "p"]);
+            let mut out = table(&["term", "estimate", ci_label.as_str(), "SE", "t", "p"]);
             for t in &fit.terms {
                 out.add_row(vec![t.name.clone(), num(t.estimate), interval(t.ci), num(t.se), num(t.statistic), p(t.p)]);
             }
@@ -448,7 +450,7 @@ fn show(answer: &Answer) {
             print_coding(coding);
         }
         Output::Logistic { coding, event, fit } => {
-            let mut out = table(&["term", "odds ratio", "95% CI", "coefficient", "SE", "z", "p"]);
+            let mut out = table(&["term", "odds ratio", ci_label.as_str(), "coefficient", "SE", "z", "p"]);
             for t in &fit.terms {
                 let [or, lo, hi] = t.odds_ratio.unwrap_or([f64::NAN; 3]);
                 out.add_row(vec![
@@ -474,7 +476,7 @@ fn show(answer: &Answer) {
             print_coding(coding);
         }
         Output::Survival { event: _, at_risk_times, curves, logrank } => {
-            let mut out = table(&["group", "subjects", "events", "median survival", "95% CI"]);
+            let mut out = table(&["group", "subjects", "events", "median survival", ci_label.as_str()]);
             for c in curves {
                 let m = &c.estimate.median;
                 let shown = |v: Option<f64>| v.map_or("not reached".to_string(), num);
@@ -502,7 +504,8 @@ fn show(answer: &Answer) {
             }
         }
         Output::Cox { coding, event, fit } => {
-            let mut out = table(&["term", "hazard ratio", "95% CI", "coefficient", "SE", "z", "p", "PH test p"]);
+            let mut out =
+                table(&["term", "hazard ratio", ci_label.as_str(), "coefficient", "SE", "z", "p", "PH test p"]);
             for c in &fit.coefficients {
                 let ph =
                     fit.proportional_hazards.iter().find(|t| t.covariate == c.name).map_or(String::new(), |t| p(t.p));

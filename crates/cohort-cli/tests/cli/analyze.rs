@@ -297,3 +297,26 @@ fn questions_in_words_become_plans_or_questions_back() {
     );
     assert_eq!(env.scalar("SELECT count(*) FROM gbsg2.gbsg2"), "686");
 }
+
+/// The plan's confidence level reaches every interval, the Cox model's too, and every label.
+#[test]
+fn alpha_sets_every_interval_and_its_label() {
+    let (env, _) = trial();
+    let args = ["analyze", "gbsg2", "cox", "--time", "time", "--event", "cens", "--predictors", "age,pnodes"];
+    let ninety = env.json(&[&args[..], &["--alpha", "0.1"]].concat());
+    let ninety_five = env.json(&args);
+    for (c90, c95) in ninety["result"]["fit"]["coefficients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(ninety_five["result"]["fit"]["coefficients"].as_array().unwrap())
+    {
+        let (coef, se) = (c90["coef"].as_f64().unwrap(), c90["se"].as_f64().unwrap());
+        let lower = c90["hazard_ratio_lower"].as_f64().unwrap();
+        assert!((lower - (coef - 1.644_853_626_951_472_2 * se).exp()).abs() < 1e-12, "{c90}");
+        assert!(lower > c95["hazard_ratio_lower"].as_f64().unwrap(), "a 90% interval is narrower");
+    }
+    assert!(ninety["method"][0].as_str().unwrap().contains("90% intervals"), "{}", ninety["method"]);
+    let text = env.ok(&[&args[..], &["--alpha", "0.1"]].concat()).stdout;
+    assert!(text.contains("90% CI"), "{text}");
+}
