@@ -30,15 +30,44 @@ pub fn run(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let store = ctx.open_store()?;
-    let session = Session::new(&store)?;
     let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     if ctx.global.json {
-        let reply = analyze::run_recorded(&store, &session, &plan, &by)?;
+        let Some(reply) = interruptible(ctx, move || {
+            let session = Session::new(&store)?;
+            Ok(analyze::run_recorded(&store, &session, &plan, &by)?)
+        })?
+        else {
+            return Ok(ExitStatus::Interrupted);
+        };
         println!("{}", reply.json);
     } else {
-        show(&analyze::run_fresh_recorded(&store, &session, &plan, &by)?);
+        let Some(answer) = interruptible(ctx, move || {
+            let session = Session::new(&store)?;
+            Ok(analyze::run_fresh_recorded(&store, &session, &plan, &by)?)
+        })?
+        else {
+            return Ok(ExitStatus::Interrupted);
+        };
+        show(&answer);
     }
     Ok(ExitStatus::Success)
+}
+
+/// Runs `work` on its own thread while this one watches for Ctrl-C: an analysis only reads, so
+/// it stops at once (`None`) and nothing is left behind, not even a history line.
+fn interruptible<T: Send + 'static>(
+    ctx: &Context,
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<Option<T>> {
+    let worker = std::thread::spawn(work);
+    while !worker.is_finished() {
+        if ctx.cancel.is_cancelled() {
+            eprintln!("interrupted: nothing was written");
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    worker.join().map_err(|_| anyhow::anyhow!("the analysis failed unexpectedly"))?.map(Some)
 }
 
 fn list_history(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {

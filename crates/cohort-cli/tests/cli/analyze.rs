@@ -320,3 +320,32 @@ fn alpha_sets_every_interval_and_its_label() {
     let text = env.ok(&[&args[..], &["--alpha", "0.1"]].concat()).stdout;
     assert!(text.contains("90% CI"), "{text}");
 }
+
+/// Ctrl-C stops an analysis at once (it only reads): exit 130, and no history line.
+#[test]
+fn ctrl_c_stops_a_long_analysis_at_once() {
+    let env = Env::new();
+    let file = env.path("big.parquet");
+    let script = format!(
+        "import duckdb; duckdb.sql(\"COPY (SELECT i % 2 AS arm, random() * 50 AS x1, random() AS x2, random() AS x3, \
+         (random() * 2000)::INTEGER AS days, (random() < 0.4)::INTEGER AS died FROM range(3000000) t(i)) TO '{}'\")",
+        file.display()
+    );
+    let made = std::process::Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    env.ok(&["ingest", file.to_str().unwrap(), "--name", "big"]);
+    let started = std::time::Instant::now();
+    let child = env
+        .cmd()
+        .args(["analyze", "big", "cox", "--time", "days", "--event", "died", "--predictors", "arm,x1,x2,x3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::util::interrupt_when(child, "the analysis to start", || started.elapsed().as_millis() > 400);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted: nothing was written"));
+    // The whole Cox fit takes about 3.5 s here.
+    assert!(started.elapsed().as_secs_f64() < 2.0, "it stopped at once");
+    assert_eq!(env.json(&["analyze", "--history"]), serde_json::json!([]));
+}
