@@ -282,44 +282,24 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
     let mut c = DVector::<f64>::zeros(k);
     let rate = events as f64 / n as f64;
     c[0] = (rate / (1.0 - rate)).ln();
-    let mut log_likelihood = f64::NEG_INFINITY;
     let (mut iterations, mut converged) = (0, false);
-    let mut information = DMatrix::<f64>::zeros(k, k);
+    let mut pass = newton_pass(&s.x, y, &c);
     while iterations < MAX_ITERATIONS {
         iterations += 1;
-        let eta = &s.x * &c;
-        let mut residual = DVector::<f64>::zeros(n);
-        let mut ll = 0.0;
-        for i in 0..n {
-            let mu = sigmoid(eta[i]);
-            residual[i] = y[i] - mu;
-            ll += log_likelihood_of(y[i], eta[i]);
-        }
-        let score = s.x.tr_mul(&residual);
-        information_of(&s.x, &eta, &mut information);
-        let Some(chol) = information.clone().cholesky() else { break };
-        let step = chol.solve(&score);
+        let Some(chol) = pass.information.clone().cholesky() else { break };
+        let step = chol.solve(&pass.score);
         c += &step;
+        let previous = pass.log_likelihood;
+        // The next pass also gives the new estimates' information, for the standard errors.
+        pass = newton_pass(&s.x, y, &c);
         let change = step.amax();
-        let settled = (ll - log_likelihood).abs() <= 1e-12 * ll.abs().max(1.0);
-        log_likelihood = ll;
+        let settled = (pass.log_likelihood - previous).abs() <= 1e-12 * pass.log_likelihood.abs().max(1.0);
         if change < 1e-10 || (settled && change < 1e-6) {
             converged = true;
             break;
         }
     }
-    // The estimates after the last step, and their information, for the standard errors.
-    let eta = &s.x * &c;
-    let mut ll = 0.0;
-    let mut max_eta = 0.0f64;
-    let mut perfect = true;
-    for i in 0..n {
-        let mu = sigmoid(eta[i]);
-        ll += log_likelihood_of(y[i], eta[i]);
-        max_eta = max_eta.max(eta[i].abs());
-        perfect &= (mu - y[i]).abs() < 1e-6;
-    }
-    information_of(&s.x, &eta, &mut information);
+    let Pass { information, log_likelihood: ll, max_eta, perfect, .. } = pass;
     let cov_c = information.clone().try_inverse().unwrap_or_else(|| DMatrix::from_element(k, k, f64::NAN));
     let a = s.back();
     let (b, cov) = (&a * &c, &a * cov_c * a.transpose());
@@ -396,6 +376,79 @@ fn information_of(x: &DMatrix<f64>, eta: &DVector<f64>, information: &mut DMatri
             information[(b, a)] = sums[a * k + b];
         }
     }
+}
+
+/// What one pass over the rows gives Newton's method at estimates c.
+struct Pass {
+    /// X'(y - mu).
+    score: DVector<f64>,
+    /// X'WX.
+    information: DMatrix<f64>,
+    log_likelihood: f64,
+    /// The largest |eta|, and whether every row is fitted within 1e-6 (separation).
+    max_eta: f64,
+    perfect: bool,
+}
+
+/// One pass over blocks of rows that stay in cache, shared among cores: each block's linear
+/// predictor, then its share of the score, the information and the log-likelihood, so that an
+/// iteration reads the data once.
+fn newton_pass(x: &DMatrix<f64>, y: &[f64], c: &DVector<f64>) -> Pass {
+    use rayon::prelude::*;
+    const BLOCK: usize = 2048;
+    let (n, k) = x.shape();
+    let data = x.as_slice();
+    let empty = || (vec![0.0f64; k], vec![0.0f64; k * k], 0.0f64, 0.0f64, true);
+    let (score, info, ll, max_eta, perfect) = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .fold(empty, |(mut score, mut info, mut ll, mut max_eta, mut perfect), block| {
+            let rows = block * BLOCK..((block + 1) * BLOCK).min(n);
+            let len = rows.len();
+            let mut eta = vec![0.0f64; len];
+            for j in 0..k {
+                let xj = &data[j * n + rows.start..j * n + rows.end];
+                for (e, v) in eta.iter_mut().zip(xj) {
+                    *e += v * c[j];
+                }
+            }
+            let mut weights = vec![0.0f64; len];
+            let mut residual = vec![0.0f64; len];
+            for (i, e) in eta.iter().enumerate() {
+                let mu = sigmoid(*e);
+                let yi = y[rows.start + i];
+                weights[i] = mu * (1.0 - mu);
+                residual[i] = yi - mu;
+                ll += log_likelihood_of(yi, *e);
+                max_eta = max_eta.max(e.abs());
+                perfect &= (mu - yi).abs() < 1e-6;
+            }
+            for a in 0..k {
+                let xa = &data[a * n + rows.start..a * n + rows.end];
+                score[a] += dot(xa, &residual);
+                let wa: Vec<f64> = xa.iter().zip(&weights).map(|(x, w)| x * w).collect();
+                for b in 0..=a {
+                    info[a * k + b] += dot(&wa, &data[b * n + rows.start..b * n + rows.end]);
+                }
+            }
+            (score, info, ll, max_eta, perfect)
+        })
+        .reduce(empty, |a, b| {
+            (
+                a.0.iter().zip(&b.0).map(|(x, y)| x + y).collect(),
+                a.1.iter().zip(&b.1).map(|(x, y)| x + y).collect(),
+                a.2 + b.2,
+                a.3.max(b.3),
+                a.4 && b.4,
+            )
+        });
+    let mut information = DMatrix::<f64>::zeros(k, k);
+    for a in 0..k {
+        for b in 0..=a {
+            information[(a, b)] = info[a * k + b];
+            information[(b, a)] = info[a * k + b];
+        }
+    }
+    Pass { score: DVector::from_vec(score), information, log_likelihood: ll, max_eta, perfect }
 }
 
 /// Sum of x_i y_i, with four running sums so that the compiler can use vector instructions.
