@@ -57,7 +57,11 @@ enum Shape {
 
 fn shape(c: &DictionaryEntry, rows: u64) -> Shape {
     let numeric = super::frame::is_numeric(&c.sql_type) && c.value_labels.is_none();
-    let identifier = c.role.as_deref() == Some("identifier") || (c.distinct > 50 && c.distinct * 10 >= rows * 9);
+    // Nearly one value per row makes an identifier of whole numbers and text, never of measured
+    // decimals (an age in years with a fraction is different in every row).
+    let measured = matches!(c.sql_type.as_str(), "DOUBLE" | "FLOAT") || c.sql_type.starts_with("DECIMAL");
+    let identifier =
+        c.role.as_deref() == Some("identifier") || (!measured && c.distinct > 50 && c.distinct * 10 >= rows * 9);
     if c.sql_type == "BOOLEAN" || (c.distinct == 2 && (numeric || !identifier)) {
         Shape::Binary
     } else if numeric && !identifier {
@@ -372,6 +376,20 @@ fn intent(q: &[String]) -> Option<Intent> {
     None
 }
 
+/// What the reading says when the question named no predictors.
+const NO_PREDICTORS_NAMED: &str = "no predictors were named, so the other columns are: all but identifiers, follow-up times, \
+     columns missing in more than 5% of rows (they would drop those rows) and columns named like the outcome (such as \
+     a discontinuation's type beside `discontinued`, known only once it happened)";
+
+/// Whether `c` may enter a model as a predictor nobody named: analysable, nearly complete, and
+/// not named after the outcome (whose parts are `outcome`), which would be known only afterwards.
+fn usable_predictor(c: &Candidate, outcome: &[String]) -> bool {
+    let stem = |w: &str| w.chars().take(6).collect::<String>();
+    matches!(c.shape, Shape::Number | Shape::Binary | Shape::Category)
+        && c.entry.completeness >= 95.0
+        && !c.parts.iter().any(|p| p.len() >= 4 && outcome.iter().any(|o| o.len() >= 4 && stem(p) == stem(o)))
+}
+
 /// The columns of `shapes` whose name or label has one of `hints`, best first.
 fn by_hint<'a>(candidates: &'a [Candidate<'a>], shapes: &[Shape], hints: &[&str]) -> Vec<&'a Candidate<'a>> {
     candidates
@@ -470,15 +488,14 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                     let mut predictors: Vec<String> =
                         named.iter().map(|(c, _)| column(c)).filter(|c| *c != time && *c != event).collect();
                     if predictors.is_empty() {
+                        let event_parts = candidates.iter().find(|c| c.entry.column == event).map(|c| c.parts.clone());
                         predictors = candidates
                             .iter()
-                            .filter(|c| matches!(c.shape, Shape::Number | Shape::Binary | Shape::Category))
+                            .filter(|c| usable_predictor(c, event_parts.as_deref().unwrap_or_default()))
                             .map(&column)
                             .filter(|c| *c != time && *c != event)
                             .collect();
-                        reading.push(
-                            "no predictors were named, so every other column that is not an identifier is one".into(),
-                        );
+                        reading.push(NO_PREDICTORS_NAMED.into());
                     }
                     Ok(Analysis::Cox { time, event, event_value: None, predictors, reference: Default::default() })
                 }
@@ -493,17 +510,14 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                 if predictors.is_empty() {
                     predictors = candidates
                         .iter()
-                        .filter(|c| matches!(c.shape, Shape::Number | Shape::Binary | Shape::Category))
                         .filter(|c| c.entry.column != outcome.entry.column)
+                        .filter(|c| usable_predictor(c, &outcome.parts))
                         .filter(|c| {
                             !(c.shape == Shape::Number && c.parts.iter().any(|p| TIME_WORDS.contains(&p.as_str())))
                         })
                         .map(&column)
                         .collect();
-                    reading.push(
-                        "no predictors were named, so every other column that is not an identifier or a time is one"
-                            .into(),
-                    );
+                    reading.push(NO_PREDICTORS_NAMED.into());
                 }
                 match outcome.shape {
                     Shape::Binary => Ok(Analysis::Logistic {

@@ -463,7 +463,8 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let (rows, counts) = frame.complete(&names);
             let (y, event) = binary(frame.column(outcome), event.as_deref(), &rows, "outcome")?;
             let design = design(frame, predictors, reference, &rows)?;
-            let fit = regress::logistic(&y, &design.columns, &design.names, alpha).map_err(data)?;
+            let fit = regress::logistic(&y, &design.columns, &design.names, alpha)
+                .map_err(|e| AnalyzeError::Data(format!("{e}{}", left_out(&counts))))?;
             let warnings = fit.warnings.clone();
             Ok(Computed {
                 rows: counts,
@@ -597,6 +598,21 @@ fn nice_times(max: f64) -> Vec<f64> {
     (0..).map(|k| k as f64 * step).take_while(|t| *t <= max).collect()
 }
 
+/// " (rows left out for a missing value: ...)", when any were: what explains a model that cannot be
+/// fitted on the rows that remain.
+fn left_out(counts: &RowCounts) -> String {
+    if counts.missing.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.missing.iter().map(|(c, n)| format!("{n} missing `{c}`")).collect();
+    format!(
+        " ({} of {} rows were left out for a missing value: {})",
+        counts.after_filters - counts.used,
+        counts.after_filters,
+        parts.join(", ")
+    )
+}
+
 fn data(e: impl std::fmt::Display) -> AnalyzeError {
     AnalyzeError::Data(e.to_string())
 }
@@ -630,6 +646,25 @@ fn group_rows(by: &Column, rows: &[u32]) -> Result<Vec<(String, Vec<u32>)>, Anal
 
 fn summarise(column: &Column, rows: &[u32]) -> Summary {
     match &column.values {
+        // true/false are counted, not averaged.
+        Values::Numbers(v) if column.sql_type == "BOOLEAN" => {
+            let (mut yes, mut no, mut missing) = (0u64, 0u64, 0u64);
+            for i in rows {
+                match v[*i as usize] {
+                    x if x.is_nan() => missing += 1,
+                    x if x != 0.0 => yes += 1,
+                    _ => no += 1,
+                }
+            }
+            let n = yes + no;
+            let mut levels: Vec<Level> = [("true", yes), ("false", no)]
+                .into_iter()
+                .filter(|(_, count)| *count > 0)
+                .map(|(level, count)| Level { level: level.into(), count, percent: 100.0 * count as f64 / n as f64 })
+                .collect();
+            levels.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.level.cmp(&b.level)));
+            Summary::Categorical { n, missing, levels }
+        }
         Values::Numbers(v) => {
             let values = pick(v, rows);
             Summary::Numeric {

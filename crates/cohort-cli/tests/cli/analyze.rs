@@ -349,3 +349,25 @@ fn ctrl_c_stops_a_long_analysis_at_once() {
     assert!(started.elapsed().as_secs_f64() < 2.0, "it stopped at once");
     assert_eq!(env.json(&["analyze", "--history"]), serde_json::json!([]));
 }
+
+/// Booleans are counted, not averaged; a model that cannot be fitted on the rows left says which
+/// missing values took the others away.
+#[test]
+fn booleans_are_counted_and_dropped_rows_are_explained() {
+    let (env, _) = trial();
+    let d = env.json(&["analyze", "gbsg2", "describe", "horTh"]);
+    let levels = &d["result"]["variables"][0]["groups"][0];
+    assert_eq!(levels["kind"], "categorical", "{levels}");
+    assert_eq!(
+        levels["levels"],
+        serde_json::json!([
+            {"level": "false", "count": 440, "percent": 440.0 / 686.0 * 100.0},
+            {"level": "true", "count": 246, "percent": 246.0 / 686.0 * 100.0},
+        ])
+    );
+    env.write("stops.csv", "id,stopped,reason,age\n1,1,adverse,70\n2,1,moved,71\n3,0,,72\n4,0,,80\n5,1,adverse,66\n");
+    env.ok(&["ingest", env.path("stops.csv").to_str().unwrap(), "--name", "stops"]);
+    let run = env.fails(&["analyze", "stops", "logistic", "stopped", "--predictors", "age,reason"], 1);
+    assert!(run.stderr.contains("every row used has outcome 1"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 of 5 rows were left out for a missing value: 2 missing `reason`"), "{}", run.stderr);
+}
