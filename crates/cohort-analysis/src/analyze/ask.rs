@@ -322,7 +322,10 @@ fn mentioned<'a>(candidates: &'a [Candidate<'a>], q: &[String]) -> Result<Vec<(&
         match scored.as_slice() {
             [] => at += 1,
             [(best, n, c), rest @ ..] => {
-                let ties: Vec<&Candidate> = rest.iter().filter(|(s, ..)| s == best).map(|(.., c)| *c).collect();
+                // A coded column's `_label` twin (SPSS, Stata, SAS) is the same choice, not a rival.
+                let twin = |t: &Candidate| t.entry.column.strip_suffix("_label") == Some(c.entry.column.as_str());
+                let ties: Vec<&Candidate> =
+                    rest.iter().filter(|(s, ..)| s == best).map(|(.., c)| *c).filter(|t| !twin(t)).collect();
                 if !ties.is_empty() && *best < 100 {
                     let mut choices: Vec<String> = vec![c.entry.column.clone()];
                     choices.extend(ties.iter().map(|t| t.entry.column.clone()));
@@ -374,6 +377,51 @@ fn intent(q: &[String]) -> Option<Intent> {
         return Some(Intent::Count);
     }
     None
+}
+
+/// The value of a two-valued event column that means the event happened, when its values are
+/// words (a code list's labels, or two text values) rather than 0/1 or true/false: the one that
+/// reads as an event ("dead", "died", "relapse", "yes").
+fn event_level(candidates: &[Candidate], event: &str) -> Option<String> {
+    let c = candidates.iter().find(|c| c.entry.column == event)?;
+    let levels: Vec<String> = match &c.entry.value_labels {
+        Some(labels) => labels.values().cloned().collect(),
+        None if c.entry.sql_type == "VARCHAR" => c.entry.min.iter().chain(&c.entry.max).cloned().collect(),
+        None => return None,
+    };
+    // Words of the event itself, not of its absence ("censored", "alive", "no").
+    let eventful = |l: &String| {
+        let w = l.to_lowercase();
+        (SYNONYMS[0].1.contains(&w.as_str()) && w != "status")
+            || [
+                "yes",
+                "y",
+                "event",
+                "relapse",
+                "relapsed",
+                "recurrence",
+                "progression",
+                "progressed",
+                "failure",
+                "failed",
+            ]
+            .contains(&w.as_str())
+    };
+    let found: Vec<&String> = levels.iter().filter(|l| eventful(l)).collect();
+    match found.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    }
+}
+
+/// `columns` without the `_label` twins of coded columns also in it (the same variable twice
+/// would make a model collinear).
+fn without_twins(columns: Vec<String>) -> Vec<String> {
+    let keep: Vec<bool> = columns
+        .iter()
+        .map(|c| !c.strip_suffix("_label").is_some_and(|base| columns.iter().any(|o| o == base)))
+        .collect();
+    columns.into_iter().zip(keep).filter(|(_, k)| *k).map(|(c, _)| c).collect()
 }
 
 /// What the reading says when the question named no predictors.
@@ -442,7 +490,10 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
     };
     let column = |c: &Candidate| c.entry.column.clone();
     let one_of = |found: Vec<&Candidate>, what: &str, fallback: Vec<&Candidate>| -> Result<String, Question> {
-        let pool = if found.is_empty() { fallback } else { found };
+        let mut pool = if found.is_empty() { fallback } else { found };
+        // A coded column and its `_label` twin (SPSS, Stata, SAS) are one choice: the coded one.
+        let names: Vec<String> = pool.iter().map(|c| c.entry.column.clone()).collect();
+        pool.retain(|c| !c.entry.column.strip_suffix("_label").is_some_and(|base| names.iter().any(|n| n == base)));
         match pool.as_slice() {
             [one] => Ok(column(one)),
             [] => Err(Question { question: format!("Which column is {what}?"), choices: Vec::new() }),
@@ -477,13 +528,19 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                     "the event (died, relapsed, ...)",
                     by_hint(&candidates, &[Shape::Binary], EVENT_WORDS),
                 )?;
-                reading.push(format!("`{time}` is the follow-up time and `{event}` says whether the event happened"));
+                let event_value = event_level(&candidates, &event);
+                match &event_value {
+                    Some(v) => reading
+                        .push(format!("`{time}` is the follow-up time and `{event}` = {v} means the event happened")),
+                    None => reading
+                        .push(format!("`{time}` is the follow-up time and `{event}` says whether the event happened")),
+                }
                 if intent == Intent::Survival {
                     let by = names(&[Shape::Binary, Shape::Category]).into_iter().map(column).find(|c| *c != event);
                     if let Some(by) = &by {
                         reading.push(format!("curves are compared across `{by}`"));
                     }
-                    Ok(Analysis::Survival { time, event, event_value: None, by })
+                    Ok(Analysis::Survival { time, event, event_value, by })
                 } else {
                     let mut predictors: Vec<String> =
                         named.iter().map(|(c, _)| column(c)).filter(|c| *c != time && *c != event).collect();
@@ -495,9 +552,10 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                             .map(&column)
                             .filter(|c| *c != time && *c != event)
                             .collect();
+                        predictors = without_twins(predictors);
                         reading.push(NO_PREDICTORS_NAMED.into());
                     }
-                    Ok(Analysis::Cox { time, event, event_value: None, predictors, reference: Default::default() })
+                    Ok(Analysis::Cox { time, event, event_value, predictors, reference: Default::default() })
                 }
             }
             Intent::Survival => unreachable!("a survival question is always read as one"),
@@ -517,6 +575,7 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                         })
                         .map(&column)
                         .collect();
+                    predictors = without_twins(predictors);
                     reading.push(NO_PREDICTORS_NAMED.into());
                 }
                 match outcome.shape {
@@ -679,6 +738,45 @@ mod tests {
             Understood::Unsure { .. }
         ));
         assert!(matches!(understand("compare age", "trial", "patients", &trial(), 500), Understood::Unsure { .. }));
+    }
+
+    #[test]
+    fn a_coded_event_and_its_label_twin_are_one_column_and_the_event_is_named() {
+        let lung = vec![
+            entry("time", "DOUBLE", 186, Some("Survival time in days")),
+            DictionaryEntry {
+                value_labels: Some([("1".to_string(), "censored".to_string()), ("2".into(), "dead".into())].into()),
+                ..entry("status", "DOUBLE", 2, Some("Censoring status"))
+            },
+            entry("status_label", "VARCHAR", 2, Some("Censoring status (value label)")),
+            DictionaryEntry {
+                value_labels: Some([("1".to_string(), "Male".to_string()), ("2".into(), "Female".into())].into()),
+                ..entry("sex", "DOUBLE", 2, Some("Sex"))
+            },
+            entry("sex_label", "VARCHAR", 2, Some("Sex (value label)")),
+            entry("age", "DOUBLE", 42, None),
+        ];
+        for question in ["does survival differ by sex", "what predicts death"] {
+            match understand(question, "lung", "lung", &lung, 228) {
+                Understood::Plan { plan, .. } => match plan.analysis {
+                    Analysis::Survival { event, event_value, by, .. } => {
+                        assert_eq!(
+                            (event.as_str(), event_value.as_deref(), by.as_deref()),
+                            ("status", Some("dead"), Some("sex"))
+                        )
+                    }
+                    Analysis::Cox { event, event_value, predictors, .. } => {
+                        assert_eq!((event.as_str(), event_value.as_deref()), ("status", Some("dead")));
+                        assert!(
+                            predictors.contains(&"age".to_string())
+                                && !predictors.iter().any(|p| p.starts_with("status"))
+                        );
+                    }
+                    other => panic!("{question}: {other:?}"),
+                },
+                other => panic!("{question}: {other:?}"),
+            }
+        }
     }
 
     #[test]

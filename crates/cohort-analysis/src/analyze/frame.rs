@@ -356,8 +356,11 @@ pub fn load(
     for c in &mut columns {
         let Some(labels) = column_info(&c.name)?.value_labels.as_ref() else { continue };
         if let Values::Categories { levels, codes } = &mut c.values {
-            let labelled: Vec<String> =
-                levels.iter().map(|l| labels.get(l).cloned().unwrap_or_else(|| l.clone())).collect();
+            // A coded number reads back as "2.0" where its code list says "2".
+            let label_of = |l: &String| {
+                labels.get(l).or_else(|| l.strip_suffix(".0").and_then(|whole| labels.get(whole))).cloned()
+            };
+            let labelled: Vec<String> = levels.iter().map(|l| label_of(l).unwrap_or_else(|| l.clone())).collect();
             let mut order: Vec<usize> = (0..labelled.len()).collect();
             order.sort_by(|a, b| labelled[*a].cmp(&labelled[*b]));
             let mut renumber = vec![0u32; order.len()];

