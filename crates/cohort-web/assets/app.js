@@ -959,6 +959,9 @@ const cohort = (() => {
           x: g.histogram.map((b) => (b.lower + b.upper) / 2), y: g.histogram.map((b) => b.count), width: g.histogram.map((b) => b.upper - b.lower),
           hovertemplate: "%{y} rows<extra>" + groupName(g.group) + "</extra>",
         })), { barmode: "overlay", xaxis: { title: { text: v.variable } }, yaxis: { title: { text: "rows" } }, hovermode: "closest" }, "No values to draw."));
+      } else if (v.groups[0].kind === "dates") {
+        body.append(table(["Group", "n", "Missing", "Earliest", "Median", "Latest"],
+          v.groups.map((g) => [groupName(g.group), g.n, g.missing, g.earliest, g.median, g.latest])));
       } else {
         body.append(table(["Group", "Level", "n", "%"], v.groups.flatMap((g) => g.levels.map((l) => [groupName(g.group), l.level, l.count, l.percent.toFixed(1)]))));
         body.append(chartBox(id, `Counts of ${v.variable}`));

@@ -177,6 +177,19 @@ pub enum Summary {
         /// 20 bars of equal width over the range.
         histogram: Vec<describe::Bin>,
     },
+    /// Dates (or times): the range and the median, as the column's own text.
+    Dates {
+        /// Values present.
+        n: u64,
+        /// Values missing.
+        missing: u64,
+        /// The earliest.
+        earliest: String,
+        /// The median (the lower middle value for an even count).
+        median: String,
+        /// The latest.
+        latest: String,
+    },
     /// A categorical variable: counts and percentages of those present.
     Categorical {
         /// Values present.
@@ -306,7 +319,8 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                     "Numbers: mean, sample standard deviation (n - 1), and quartiles by linear interpolation \
                      (numpy's default, R type 7); missing values counted, not used."
                         .into(),
-                    "Categories: counts, and percentages of the values present.".into(),
+                    "Categories: counts, and percentages of the values present; dates: earliest, median, latest."
+                        .into(),
                 ],
                 warnings: Vec::new(),
                 output: Output::Describe { variables: described },
@@ -317,8 +331,9 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let groups = group_rows(frame.column(by), &rows)?;
             if groups.len() < 2 {
                 return Err(AnalyzeError::Data(format!(
-                    "`{by}` has {} group(s) among the rows used; comparing needs two or more",
-                    groups.len()
+                    "`{by}` has {} group(s) among the rows used; comparing needs two or more{}",
+                    groups.len(),
+                    left_out(&counts)
                 )));
             }
             let column = frame.column(variable);
@@ -671,6 +686,36 @@ fn summarise(column: &Column, rows: &[u32]) -> Summary {
                 stats: describe::numeric(&values),
                 histogram: describe::histogram(&values, HISTOGRAM_BINS),
             }
+        }
+        // ISO dates and times sort as text in time order: the levels, sorted, are a timeline.
+        Values::Categories { levels, codes }
+            if column.sql_type == "DATE" || column.sql_type.starts_with("TIMESTAMP") =>
+        {
+            let mut counts = vec![0u64; levels.len()];
+            let mut missing = 0;
+            for i in rows {
+                match codes[*i as usize] {
+                    MISSING => missing += 1,
+                    c => counts[c as usize] += 1,
+                }
+            }
+            let n: u64 = counts.iter().sum();
+            let present: Vec<usize> = (0..levels.len()).filter(|l| counts[*l] > 0).collect();
+            let (earliest, latest) = match (present.first(), present.last()) {
+                (Some(first), Some(last)) => (levels[*first].clone(), levels[*last].clone()),
+                _ => (String::new(), String::new()),
+            };
+            let mut seen = 0;
+            let middle = n.saturating_sub(1) / 2;
+            let median = present
+                .iter()
+                .find(|l| {
+                    seen += counts[**l];
+                    seen > middle
+                })
+                .map(|l| levels[*l].clone())
+                .unwrap_or_default();
+            Summary::Dates { n, missing, earliest, median, latest }
         }
         Values::Categories { levels, codes } => {
             let mut counts = vec![0u64; levels.len()];

@@ -598,6 +598,22 @@ fn print_coding(coding: &[analyze::run_output::Coding]) {
 fn summaries(groups: &[GroupSummary]) -> comfy_table::Table {
     let grouped = groups.iter().any(|g| g.group.is_some());
     match groups.first().map(|g| &g.summary) {
+        Some(Summary::Dates { .. }) => {
+            let mut out = table(&["group", "n", "missing", "earliest", "median", "latest"]);
+            for g in groups {
+                if let Summary::Dates { n, missing, earliest, median, latest } = &g.summary {
+                    out.add_row(vec![
+                        g.group.clone().unwrap_or_else(|| "all".into()),
+                        count(*n),
+                        count(*missing),
+                        earliest.clone(),
+                        median.clone(),
+                        latest.clone(),
+                    ]);
+                }
+            }
+            out
+        }
         Some(Summary::Categorical { .. }) => {
             let mut out = table(&["group", "level", "n", "%"]);
             for g in groups {

@@ -421,3 +421,35 @@ json.dump({"medians": medians, "cox": {k: float(v) for k, v in fit.params_.items
         assert!((c["coef"].as_f64().unwrap() - theirs).abs() <= 1e-6 * theirs.abs(), "{c} vs {theirs}");
     }
 }
+
+/// The repository's example trial: dates are summarised as dates, and a comparison that loses
+/// its groups to missing values says so.
+#[test]
+fn dates_are_summarised_as_dates_and_lost_groups_are_explained() {
+    let env = Env::new();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    env.ok(&["ingest", &format!("{examples}/patients.csv"), &format!("{examples}/visits.csv"), "--name", "trial"]);
+    let d = env.json(&["analyze", "trial", "--table", "patients", "describe", "enrolled_on"]);
+    let g = &d["result"]["variables"][0]["groups"][0];
+    let expected = env.query_csv(
+        "SELECT min(enrolled_on) AS earliest, quantile_disc(enrolled_on, 0.5) AS median, max(enrolled_on) AS latest \
+         FROM trial.patients",
+    );
+    assert_eq!(
+        format!(
+            "earliest,median,latest\n{},{},{}\n",
+            g["earliest"].as_str().unwrap(),
+            g["median"].as_str().unwrap(),
+            g["latest"].as_str().unwrap()
+        ),
+        expected,
+        "{g}"
+    );
+    assert_eq!(g["kind"], "dates");
+    let run = env.fails(&["analyze", "trial", "--table", "visits", "compare", "visual_acuity", "--by", "drug"], 1);
+    assert!(
+        run.stderr.contains("comparing needs two or more") && run.stderr.contains("missing `drug`"),
+        "{}",
+        run.stderr
+    );
+}
