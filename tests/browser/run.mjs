@@ -192,6 +192,21 @@ await check("Analyze: a question in words shows the plan it was read as, fills t
   assert.match(await page.textContent("#understood"), /What would you like to know/);
 });
 
+await check("Analyze: a coded SPSS event offers its labels, and the curves are read by label", async () => {
+  await page.goto(`${base}/datasets/lung/analyze`);
+  await page.selectOption("#analysis-kind", "survival");
+  await page.selectOption("#time", "time");
+  await page.selectOption("#event", "status");
+  const offered = await page.$$eval("#event-levels option", (os) => os.map((o) => o.value));
+  assert.deepEqual(offered.sort(), ["censored", "dead"]);
+  await page.fill("#event-value", "dead");
+  await page.selectOption("#by", "sex");
+  await runAnalysis();
+  const drawn = await traces("chart-km");
+  assert.deepEqual(drawn.filter((t) => !/upper|lower/.test(t.name)).map((t) => t.name), ["Female", "Male"]);
+  assert.match(await page.textContent("#how"), /`status` = dead is the event/);
+});
+
 await check("Analyze: the unified view of a dataset's tables, one row per participant", async () => {
   await page.goto(`${base}/datasets/demo-trial/analyze`);
   await page.click("#unified-tab");

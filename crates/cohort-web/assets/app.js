@@ -759,6 +759,13 @@ const cohort = (() => {
     };
     kind.addEventListener("change", showFields);
     showFields();
+    // A coded event or outcome offers its labels as the value that means the event.
+    const offerLevels = (select) => {
+      const option = options.querySelector(`option[value="${CSS.escape(select.value)}"]`);
+      const levels = option && option.dataset.levels ? option.dataset.levels.split("|") : [];
+      $("#event-levels").replaceChildren(...levels.map((l) => el("option", { value: l })));
+    };
+    for (const id of ["event", "outcome"]) $("#" + id).addEventListener("change", (e) => offerLevels(e.target));
 
     function addFilter(filter = {}) {
       const column = el("select", { "aria-label": "Filter column" });

