@@ -192,6 +192,25 @@ await check("Analyze: a question in words shows the plan it was read as, fills t
   assert.match(await page.textContent("#understood"), /What would you like to know/);
 });
 
+await check("Analyze: on a phone's width nothing runs off the side", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    await page.goto(`${base}/datasets/gbsg2/analyze`);
+    await page.fill("#question", "does survival differ by hormonal therapy");
+    await page.evaluate(() => (document.querySelector("#answer").dataset.state = "waiting"));
+    await page.click("#ask-form button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("#answer").dataset.state === "done");
+    await chartsSettled("#answer .chart");
+    const wide = await page.evaluate(() => [...document.querySelectorAll("main *")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".scroll"))
+      .map((e) => `${e.tagName}#${e.id}`));
+    assert.deepEqual(wide, [], "elements wider than the screen");
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "no sideways scrolling");
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 720 });
+  }
+});
+
 await check("Analyze: a coded SPSS event offers its labels, and the curves are read by label", async () => {
   await page.goto(`${base}/datasets/lung/analyze`);
   await page.selectOption("#analysis-kind", "survival");

@@ -912,7 +912,7 @@ const cohort = (() => {
       return;
     }
     const when = (t) => t.replace("T", " ").slice(0, 16) + " UTC";
-    box.replaceChildren(el("table", { class: "list", id: "history" },
+    box.replaceChildren(el("div", { class: "scroll" }, el("table", { class: "list", id: "history" },
       el("thead", {}, el("tr", {}, ...["When", "Analysis", "Version", "Answer", ""].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...entries.map((h) => el("tr", {},
         el("td", { text: when(h.at) }),
@@ -922,7 +922,7 @@ const cohort = (() => {
         el("td", {}, el("button", { type: "button", text: "Run again", onclick: () => {
           const [, v] = h.plan.dataset.split("@");
           run({ version: v ? Number(v) : undefined, table: h.plan.table, unified: Boolean(h.plan.unified), filters: h.plan.filters || [], analysis: h.plan.analysis, alpha: h.plan.alpha });
-        } })))))));
+        } }))))))));
   }
 
   function showAnswer(out, a) {
