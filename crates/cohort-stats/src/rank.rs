@@ -17,25 +17,45 @@ pub fn ranked(values: &[f64], mut each: impl FnMut(usize, f64)) -> f64 {
     // same order (the sign bit flipped for positives, every bit for negatives), as `total_cmp`.
     // Both zeros become +0.0 first, so that equal numbers have equal keys.
     let key = |v: f64| ordered_bits(if v == 0.0 { 0.0 } else { v });
-    let mut order: Vec<(u64, u32)> = values.iter().enumerate().map(|(i, v)| (key(*v), i as u32)).collect();
-    order.par_sort_unstable_by_key(|p| p.0);
+    let mut order: Vec<Keyed> =
+        values.iter().enumerate().map(|(i, v)| Keyed { key: key(*v), position: i as u32 }).collect();
+    order.par_sort_unstable_by_key(|k| k.key());
     let mut ties = 0.0;
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
-        while end < order.len() && order[end].0 == order[start].0 {
+        while end < order.len() && order[end].key() == order[start].key() {
             end += 1;
         }
         // Positions start..end hold equal values: ranks start+1 ..= end, averaged.
         let rank = (start + 1 + end) as f64 / 2.0;
-        for (_, position) in &order[start..end] {
-            each(*position as usize, rank);
+        for k in &order[start..end] {
+            each(k.position() as usize, rank);
         }
         let t = (end - start) as f64;
         ties += t * t * t - t;
         start = end;
     }
     ties
+}
+
+/// A value's sort key and position in 12 bytes, not a tuple's 16: a quarter less memory to move
+/// in a sort of millions.
+#[derive(Clone, Copy)]
+#[repr(C, packed)]
+struct Keyed {
+    key: u64,
+    position: u32,
+}
+
+impl Keyed {
+    fn key(&self) -> u64 {
+        self.key
+    }
+
+    fn position(&self) -> u32 {
+        self.position
+    }
 }
 
 /// `v`'s bits as a u64 that sorts as `f64::total_cmp` sorts the doubles.
