@@ -283,7 +283,8 @@ fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, Anal
     })
 }
 
-/// An answer as JSON text, and whether it came from the cache.
+/// An answer as JSON text, and whether it came from the cache (answers are cached by version,
+/// content hash, engine, this build and the canonical plan).
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// The answer, pretty-printed JSON: the same bytes for the same plan and version.
@@ -304,8 +305,25 @@ fn cache_key(r: &Resolved) -> String {
         r.version.label().as_str(),
         r.table.sha256.as_str(),
         ENGINE,
+        build().as_str(),
         r.effective.canonical().as_str(),
     ])
+}
+
+/// This build of the program (its size and modification time): a cached answer is only ever
+/// served by the build that computed it, so an upgrade that changes a method (within the same
+/// version number) never serves the old method's answer.
+fn build() -> &'static String {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| {
+                let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                format!("{}:{}", m.len(), modified.map_or(0, |d| d.as_nanos()))
+            })
+            .unwrap_or_default()
+    })
 }
 
 /// Runs `plan`, or reads its answer from the cache (keyed by version, content hash, canonical
