@@ -45,6 +45,9 @@ pub enum AnalyzeError {
     /// DuckDB refused the query that reads the rows.
     #[error("reading the rows: {0}")]
     Query(String),
+    /// The rows would take more memory than the analysis may use.
+    #[error("{0}")]
+    TooBig(String),
 }
 
 /// An analysis answered, with everything needed to trust or reproduce it.
@@ -260,7 +263,8 @@ fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, Anal
         None => (cohort_store::table_source(store, &r.table), None),
     };
     let table = built.as_ref().unwrap_or(&r.table);
-    let frame = frame::load(session, &source, table, &plan.analysis.columns(), &plan.filters)?;
+    let frame =
+        frame::load(session, &source, table, &plan.analysis.columns(), &plan.filters, store.settings().memory_limit)?;
     if frame.rows == 0 {
         return Err(AnalyzeError::Data(if plan.filters.is_empty() {
             format!("table `{}` of {} has no rows", table.name, version.label())

@@ -453,3 +453,36 @@ fn dates_are_summarised_as_dates_and_lost_groups_are_explained() {
         run.stderr
     );
 }
+
+/// Rows are read into memory outside DuckDB's budget, so an analysis that would pass the cap is
+/// refused before it reads them, saying what to do; filtered to fewer rows, it runs.
+#[test]
+fn an_analysis_beyond_the_memory_cap_is_refused_before_it_reads() {
+    let env = Env::new();
+    let file = env.path("wide.parquet");
+    let script = format!(
+        "import duckdb; duckdb.sql(\"COPY (SELECT i % 3 AS arm, random() AS a, random() AS b, random() AS c \
+         FROM range(3000000) t(i)) TO '{}'\")",
+        file.display()
+    );
+    let made = std::process::Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    env.ok(&["ingest", file.to_str().unwrap(), "--name", "wide"]);
+    let run = env.fails(&["--memory-limit", "200MB", "analyze", "wide", "correlate", "a", "b", "c", "arm"], 1);
+    assert!(run.stderr.contains("3000000 rows of 4 column(s) need about 288 MB"), "{}", run.stderr);
+    assert!(run.stderr.contains("raise --memory-limit"), "{}", run.stderr);
+    let ok = env.json(&[
+        "--memory-limit",
+        "200MB",
+        "analyze",
+        "wide",
+        "correlate",
+        "a",
+        "b",
+        "c",
+        "arm",
+        "--where",
+        "arm = 1",
+    ]);
+    assert_eq!(ok["rows"]["used"], 1_000_000);
+}

@@ -45,6 +45,7 @@ impl From<AnalyzeError> for ApiError {
             AnalyzeError::Plan(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", m),
             AnalyzeError::Data(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsuitable_data", m),
             AnalyzeError::Query(m) => ApiError::internal(format!("reading the rows: {m}")),
+            AnalyzeError::TooBig(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "analysis_too_big", m),
         }
     }
 }
