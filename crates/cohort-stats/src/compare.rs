@@ -204,12 +204,15 @@ pub fn rank_sums_by_group(values: &[f64], group: &[u32], groups: usize) -> (Vec<
     (sums, ties)
 }
 
-/// The Mann-Whitney U test, as `scipy.stats.mannwhitneyu(method="asymptotic")`: the normal
-/// approximation with tie and continuity corrections.
+/// The Mann-Whitney U test, as `scipy.stats.mannwhitneyu` by default: the exact distribution of
+/// U when a group has 8 or fewer values and no value is tied, otherwise the normal approximation
+/// with tie and continuity corrections.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MannWhitney {
     /// U of the first group: pairs (a, b) with a > b, ties counting one half.
     pub u: f64,
+    /// Whether the p-value is exact (small groups, no ties) rather than the normal approximation.
+    pub exact: bool,
     /// The z statistic (continuity corrected).
     pub z: f64,
     /// Two-sided p-value.
@@ -235,7 +238,35 @@ pub fn mann_whitney(a: RankSum, b: RankSum, ties: f64) -> Result<MannWhitney, Co
         return Err(CompareError::Table("every value is tied, so the ranks cannot be compared".into()));
     }
     let z = (u1.max(u2) - mu - 0.5) / sigma;
-    Ok(MannWhitney { u: u1, z, p: z_two_sided(z).min(1.0), rank_biserial: 2.0 * u1 / (n1 * n2) - 1.0 })
+    let small = a.n.min(b.n) <= 8 && a.n.saturating_mul(b.n) <= 1_000_000;
+    let (p, exact) = if small && ties == 0.0 {
+        ((2.0 * exact_u_at_least(u1.max(u2) as u64, a.n, b.n)).min(1.0), true)
+    } else {
+        (z_two_sided(z).min(1.0), false)
+    };
+    Ok(MannWhitney { u: u1, exact, z, p, rank_biserial: 2.0 * u1 / (n1 * n2) - 1.0 })
+}
+
+/// P(U >= u) for groups of `n1` and `n2` values without ties: the counts of each U are the
+/// coefficients of the Gaussian binomial coefficient [n1 + n2 choose n1] in q, built one factor
+/// (1 - q^(n+i)) / (1 - q^i) at a time, in exact integers.
+fn exact_u_at_least(u: u64, n1: u64, n2: u64) -> f64 {
+    let (m, n) = (n1.min(n2) as usize, n1.max(n2) as usize);
+    let mut counts: Vec<i128> = vec![0; m * n + 1];
+    counts[0] = 1;
+    for i in 1..=m {
+        // Times (1 - q^(n+i)), from the top down so each coefficient is read before it changes.
+        for k in (n + i..counts.len()).rev() {
+            counts[k] -= counts[k - n - i];
+        }
+        // Divided by (1 - q^i): c'[k] = c[k] + c'[k - i].
+        for k in i..counts.len() {
+            counts[k] += counts[k - i];
+        }
+    }
+    let total: i128 = counts.iter().sum();
+    let at_least: i128 = counts.iter().skip(u as usize).sum();
+    at_least as f64 / total as f64
 }
 
 /// The Kruskal-Wallis H test, as `scipy.stats.kruskal` (tie corrected).
@@ -388,6 +419,14 @@ mod tests {
         let by = Moments::by_group(&values, &group, 2);
         assert_eq!(by[0], Moments::of(&[1.0, 2.0, 3.0]));
         assert_eq!(by[1], Moments::of(&[10.0, 20.0, 60.0]));
+    }
+
+    #[test]
+    fn exact_u_counts_every_arrangement() {
+        // Groups of 2 and 2: U takes 0, 1, 2, 2, 3, 4 over the 6 arrangements.
+        assert!((exact_u_at_least(4, 2, 2) - 1.0 / 6.0).abs() < 1e-15);
+        assert!((exact_u_at_least(2, 2, 2) - 4.0 / 6.0).abs() < 1e-15);
+        assert_eq!(exact_u_at_least(0, 3, 5), 1.0);
     }
 
     #[test]

@@ -370,19 +370,25 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                     let moments = Moments::by_group(&picked, &codes, groups.len());
                     if groups.len() == 2 {
                         out.welch_t = Some(compare::welch_t(moments[0], moments[1], alpha).map_err(data)?);
-                        out.mann_whitney = Some(compare::mann_whitney(sums[0], sums[1], ties).map_err(data)?);
+                        let mann_whitney = compare::mann_whitney(sums[0], sums[1], ties).map_err(data)?;
+                        let exact = mann_whitney.exact;
+                        out.mann_whitney = Some(mann_whitney);
                         method.push(format!(
                             "Welch's t-test (unequal variances), two-sided, difference `{}` minus `{}` with its {confidence} \
                              interval; Cohen's d on the pooled SD, Hedges' g corrected (scipy.stats.ttest_ind, \
                              equal_var=False).",
                             groups[0].0, groups[1].0
                         ));
-                        method.push(
+                        method.push(if exact {
+                            "Mann-Whitney U of the first group, two-sided p from U's exact distribution (a group of 8 or \
+                             fewer, no ties); rank-biserial correlation (scipy.stats.mannwhitneyu, its default)."
+                                .to_string()
+                        } else {
                             "Mann-Whitney U of the first group, normal approximation with tie and continuity \
-                             corrections, two-sided; rank-biserial correlation (scipy.stats.mannwhitneyu, \
-                             method=\"asymptotic\")."
-                                .into(),
-                        );
+                             corrections, two-sided; rank-biserial correlation (scipy.stats.mannwhitneyu, its default \
+                             for these sizes)."
+                                .to_string()
+                        });
                     } else {
                         out.anova = Some(compare::anova(&moments).map_err(data)?);
                         out.kruskal_wallis = Some(compare::kruskal_wallis(&sums, ties).map_err(data)?);

@@ -39,6 +39,16 @@ for column in ["age", "tsize", "pnodes", "progrec"]:
     two.append({"column": column, "a": a, "b": b,
                 "welch": {"t": t.statistic, "df": t.df, "p": t.pvalue, "ci": [ci.low, ci.high]},
                 "mann_whitney": {"u": u.statistic, "p": u.pvalue}})
+# Small groups without ties: scipy's default is the exact distribution of U.
+rng = np.random.default_rng(3)
+for n1, n2 in [(5, 7), (8, 30), (3, 3)]:
+    a, b = rng.normal(0, 1, n1), rng.normal(0.5, 1, n2)
+    t = stats.ttest_ind(a, b, equal_var=False)
+    ci = t.confidence_interval(0.95)
+    u = stats.mannwhitneyu(a, b, alternative="two-sided")
+    two.append({"column": f"small {n1}x{n2}", "a": a, "b": b,
+                "welch": {"t": t.statistic, "df": t.df, "p": t.pvalue, "ci": [ci.low, ci.high]},
+                "mann_whitney": {"u": u.statistic, "p": u.pvalue}})
 out["two_groups"] = two
 
 # More groups: by tumour grade.
