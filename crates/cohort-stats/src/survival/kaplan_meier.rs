@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use super::{SurvivalError, check_time_event, order_by_time};
+use rayon::slice::ParallelSliceMut;
+
+use super::{SurvivalError, check_time_event};
 use crate::dist::z_quantile;
 
 /// A Kaplan-Meier survival curve with pointwise confidence bands, life table and median.
@@ -82,12 +84,14 @@ pub fn kaplan_meier(time: &[f64], event: &[bool], alpha: f64) -> Result<KaplanMe
     }
     let z = z_quantile(1.0 - alpha / 2.0);
     let n = time.len();
-    let order = order_by_time(time, event);
+    // (time, event) pairs sorted by time: the scan below reads them in order, not by index.
+    let mut sorted: Vec<(f64, bool)> = time.iter().copied().zip(event.iter().copied()).collect();
+    sorted.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times"));
 
     let mut steps = Vec::new();
     // lifelines' life table starts at the origin (time 0) with everyone at risk, so the curve
     // drawn from the steps starts at survival 1.
-    if time[order[0]] > 0.0 {
+    if sorted[0].0 > 0.0 {
         steps.push(KaplanMeierStep {
             time: 0.0,
             survival: 1.0,
@@ -105,11 +109,11 @@ pub fn kaplan_meier(time: &[f64], event: &[bool], alpha: f64) -> Result<KaplanMe
     let mut at_risk = n;
     let mut i = 0;
     while i < n {
-        let t = time[order[i]];
+        let t = sorted[i].0;
         let (mut removed, mut observed) = (0, 0);
-        while i < n && time[order[i]] == t {
+        while i < n && sorted[i].0 == t {
             removed += 1;
-            observed += usize::from(event[order[i]]);
+            observed += usize::from(sorted[i].1);
             i += 1;
         }
         let (r, d) = (at_risk as f64, observed as f64);

@@ -51,10 +51,9 @@ pub fn logrank(time: &[f64], event: &[bool], group: &[u32]) -> Result<LogRank, S
     }
     let index: Vec<usize> = group.iter().map(|l| labels.binary_search(l).expect("a label")).collect();
 
-    // Sorting (time, index) pairs rather than indices into the times keeps the sort in cache.
-    let mut keyed: Vec<(f64, usize)> = time.iter().copied().zip(0..).collect();
-    keyed.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times"));
-    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    // (time, group, event) records sorted by time: the scan reads them in order, not by index.
+    let mut sorted: Vec<(f64, u32, bool)> = (0..time.len()).map(|i| (time[i], index[i] as u32, event[i])).collect();
+    sorted.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times"));
 
     let mut at_risk = vec![0usize; g];
     for &k in &index {
@@ -68,14 +67,14 @@ pub fn logrank(time: &[f64], event: &[bool], group: &[u32]) -> Result<LogRank, S
     let mut deaths_by_group = vec![0usize; g];
     let mut removed_by_group = vec![0usize; g];
     let mut i = 0;
-    while i < order.len() {
-        let t = time[order[i]];
+    while i < sorted.len() {
+        let t = sorted[i].0;
         deaths_by_group.fill(0);
         removed_by_group.fill(0);
-        while i < order.len() && time[order[i]] == t {
-            let k = index[order[i]];
+        while i < sorted.len() && sorted[i].0 == t {
+            let k = sorted[i].1 as usize;
             removed_by_group[k] += 1;
-            deaths_by_group[k] += usize::from(event[order[i]]);
+            deaths_by_group[k] += usize::from(sorted[i].2);
             i += 1;
         }
         let d: usize = deaths_by_group.iter().sum();
