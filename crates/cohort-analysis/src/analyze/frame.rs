@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use cohort_store::name::{quote_ident, quote_literal, similar_names};
 use cohort_store::{Session, TableInfo};
-use duckdb::arrow::array::AsArray;
+use duckdb::arrow::array::{Array, AsArray};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, Float64Type, UInt32Type};
 use serde::Serialize;
@@ -319,7 +319,11 @@ pub fn load(
                     let doubles = array.as_primitive_opt::<Float64Type>().ok_or_else(|| {
                         AnalyzeError::Query(format!("`{}` came back as {}, not numbers", c.name, array.data_type()))
                     })?;
-                    numbers[i].extend(doubles.iter().map(|v| v.unwrap_or(f64::NAN)));
+                    if doubles.null_count() == 0 {
+                        numbers[i].extend_from_slice(doubles.values());
+                    } else {
+                        numbers[i].extend(doubles.iter().map(|v| v.unwrap_or(f64::NAN)));
+                    }
                 }
                 Values::Categories { levels, .. } if !levels.is_empty() => {
                     let dictionary =
