@@ -45,27 +45,34 @@ pub fn pearson_from_moments(n: u64, sxx: f64, syy: f64, sxy: f64, alpha: f64) ->
 /// the form for many variables over many rows.
 pub fn matrices(columns: &[&[f64]], alpha: f64) -> (Vec<Vec<Correlation>>, Vec<Vec<Correlation>>) {
     use rayon::prelude::*;
-    let ranks: Vec<Vec<f64>> = columns.par_iter().map(|c| average_ranks(c).0).collect();
-    let ranked: Vec<&[f64]> = ranks.iter().map(Vec::as_slice).collect();
+    let ranks: Vec<Vec<u32>> = columns.par_iter().map(|c| crate::rank::doubled_ranks(c)).collect();
+    let ranked: Vec<&[u32]> = ranks.iter().map(Vec::as_slice).collect();
     (matrix(columns, alpha), matrix(&ranked, alpha))
 }
 
 /// Pearson's r of every pair of `columns`: each column's mean and sum of squares once, then one
 /// pass per pair for the cross products.
-fn matrix(columns: &[&[f64]], alpha: f64) -> Vec<Vec<Correlation>> {
+fn matrix<T: Copy + Into<f64>>(columns: &[&[T]], alpha: f64) -> Vec<Vec<Correlation>> {
     let k = columns.len();
     let n = columns.first().map_or(0, |c| c.len());
-    let means: Vec<f64> = columns.iter().map(|c| c.iter().sum::<f64>() / n as f64).collect();
-    let squares: Vec<f64> =
-        columns.iter().zip(&means).map(|(c, m)| c.iter().map(|v| (v - m) * (v - m)).sum()).collect();
+    let means: Vec<f64> = columns.iter().map(|c| c.iter().map(|v| (*v).into()).sum::<f64>() / n as f64).collect();
+    let squares: Vec<f64> = columns
+        .iter()
+        .zip(&means)
+        .map(|(c, m)| c.iter().map(|v| ((*v).into() - m) * ((*v).into() - m)).sum())
+        .collect();
     let mut out: Vec<Vec<Correlation>> = vec![Vec::with_capacity(k); k];
     for i in 0..k {
         for j in 0..k {
             let c = if j < i {
                 out[j][i].clone()
+            } else if j == i {
+                // A variable with itself: r is 1 (NaN without spread); no pass over the rows.
+                pearson_from_moments(n as u64, squares[i], squares[i], squares[i], alpha)
             } else {
                 let (mx, my) = (means[i], means[j]);
-                let sxy: f64 = columns[i].iter().zip(columns[j]).map(|(x, y)| (x - mx) * (y - my)).sum();
+                let sxy: f64 =
+                    columns[i].iter().zip(columns[j]).map(|(x, y)| ((*x).into() - mx) * ((*y).into() - my)).sum();
                 pearson_from_moments(n as u64, squares[i], squares[j], sxy, alpha)
             };
             out[i].push(c);
