@@ -146,9 +146,17 @@ pub fn ask(
         }
         return Ok(ExitStatus::Success);
     }
+    drop(session);
     let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     if ctx.global.json {
-        let reply = analyze::run_recorded(&store, &session, &plan, &by)?;
+        let asked = plan.clone();
+        let Some(reply) = interruptible(ctx, move || {
+            let session = Session::new(&store)?;
+            Ok(analyze::run_recorded(&store, &session, &asked, &by)?)
+        })?
+        else {
+            return Ok(ExitStatus::Interrupted);
+        };
         let answer: serde_json::Value = serde_json::from_str(&reply.json)?;
         print_json(&serde_json::json!({ "understood": { "plan": plan, "reading": reading }, "answer": answer }))?;
     } else {
@@ -157,7 +165,14 @@ pub fn ask(
             println!("  - {line}");
         }
         println!("{}", serde_saphyr::to_string(&plan.analysis).context("writing the plan as YAML")?);
-        show(&analyze::run_fresh_recorded(&store, &session, &plan, &by)?);
+        let Some(answer) = interruptible(ctx, move || {
+            let session = Session::new(&store)?;
+            Ok(analyze::run_fresh_recorded(&store, &session, &plan, &by)?)
+        })?
+        else {
+            return Ok(ExitStatus::Interrupted);
+        };
+        show(&answer);
     }
     Ok(ExitStatus::Success)
 }
