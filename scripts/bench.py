@@ -650,7 +650,6 @@ def analyze(args):
         for _ in range(args.repeat):
             ours.append(run([COHORT, "--store", store, "--memory-limit", limit, "analyze", *cohort_args]))
             theirs.append(run_python(code))
-        (c, c_rss), (r, r_rss) = min(ours), min(theirs)
         c, r = statistics.median([o[0] for o in ours]), statistics.median([t[0] for t in theirs])
         c_rss, r_rss = max(o[1] for o in ours), max(t[1] for t in theirs)
         reference = "pandas" if "corr" in code or "describe" in code else "scipy" if "stats." in code else "lifelines" if "lifelines" in code else "statsmodels"

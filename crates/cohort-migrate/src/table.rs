@@ -457,14 +457,7 @@ fn write_text(
     if has_original {
         types.push(format!("{}: 'VARCHAR'", quote_literal(ORIGINAL_JSON)));
     }
-    let sql = format!(
-        "COPY (SELECT * FROM read_json({}, format = 'newline_delimited', records = true, columns = {{{}}})) \
-         TO {} (FORMAT parquet, COMPRESSION zstd)",
-        quote_literal(&scratch.to_string_lossy()),
-        types.join(", "),
-        quote_literal(&target.to_string_lossy())
-    );
-    conn.execute_batch(&sql).map_err(|e| {
+    copy_as_text(conn, scratch, &types, target).map_err(|e| {
         format!("converting to Parquet: {}", e.to_string().replace(&scratch.to_string_lossy().into_owned(), "the rows"))
     })?;
     Ok(renamed)
@@ -481,14 +474,19 @@ fn write_empty(conn: &Connection, leading: &[&str], scratch: &Path, target: &Pat
         .chain([ORIGINAL_JSON.to_string()])
         .map(|c| format!("{}: 'VARCHAR'", quote_literal(&c)))
         .collect();
-    let sql = format!(
+    copy_as_text(conn, scratch, &types, target).map_err(|e| format!("writing an empty table: {e}"))
+}
+
+/// The NDJSON file `scratch` to the Parquet file `target` with the columns `types` gives (each
+/// `'name': 'VARCHAR'`): nothing inferred, so nothing refused.
+fn copy_as_text(conn: &Connection, scratch: &Path, types: &[String], target: &Path) -> duckdb::Result<()> {
+    conn.execute_batch(&format!(
         "COPY (SELECT * FROM read_json({}, format = 'newline_delimited', records = true, columns = {{{}}})) \
          TO {} (FORMAT parquet, COMPRESSION zstd)",
         quote_literal(&scratch.to_string_lossy()),
         types.join(", "),
         quote_literal(&target.to_string_lossy())
-    );
-    conn.execute_batch(&sql).map_err(|e| format!("writing an empty table: {e}"))
+    ))
 }
 
 /// Writes JSON documents kept whole to the Parquet file `target`: columns `file` and `json`, the

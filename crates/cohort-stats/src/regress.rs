@@ -274,11 +274,9 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
     }
     let s = standardise(n, predictors, names)?;
     let k = predictors.len() + 1;
-    // Collinearity from the Gram matrix X'X (X'WX with unit weights: eta 0 gives w = 1/4),
-    // which costs one pass, not a QR of the whole design.
-    let mut gram = DMatrix::<f64>::zeros(k, k);
-    information_of(&s.x, &DVector::zeros(n), &mut gram);
-    check_gram(&gram, names)?;
+    // Collinearity from the Gram matrix: the information at zero coefficients is X'X / 4, one
+    // pass rather than a QR of the whole design.
+    check_gram(&newton_pass(&s.x, y, &DVector::zeros(k)).information, names)?;
     let mut c = DVector::<f64>::zeros(k);
     let rate = events as f64 / n as f64;
     c[0] = (rate / (1.0 - rate)).ln();
@@ -334,48 +332,6 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
         converged,
         warnings,
     })
-}
-
-/// X'WX, W = diag(mu (1 - mu)), over blocks of rows that stay in cache: every pair of columns is
-/// summed within a block before the next block is read, so each iteration reads the data once
-/// (a pair-by-pair pass read it once per pair); blocks are shared among cores.
-fn information_of(x: &DMatrix<f64>, eta: &DVector<f64>, information: &mut DMatrix<f64>) {
-    use rayon::prelude::*;
-    const BLOCK: usize = 2048;
-    let (n, k) = x.shape();
-    let data = x.as_slice();
-    let eta = eta.as_slice();
-    let sums = (0..n.div_ceil(BLOCK))
-        .into_par_iter()
-        .fold(
-            || vec![0.0f64; k * k],
-            |mut acc, block| {
-                let rows = block * BLOCK..((block + 1) * BLOCK).min(n);
-                let weights: Vec<f64> = eta[rows.clone()]
-                    .iter()
-                    .map(|e| {
-                        let mu = sigmoid(*e);
-                        mu * (1.0 - mu)
-                    })
-                    .collect();
-                for a in 0..k {
-                    let xa = &data[a * n + rows.start..a * n + rows.end];
-                    let wa: Vec<f64> = xa.iter().zip(&weights).map(|(x, w)| x * w).collect();
-                    for b in 0..=a {
-                        let xb = &data[b * n + rows.start..b * n + rows.end];
-                        acc[a * k + b] += dot(&wa, xb);
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(|| vec![0.0f64; k * k], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect());
-    for a in 0..k {
-        for b in 0..=a {
-            information[(a, b)] = sums[a * k + b];
-            information[(b, a)] = sums[a * k + b];
-        }
-    }
 }
 
 /// What one pass over the rows gives Newton's method at estimates c.

@@ -246,10 +246,5 @@ fn record(store: &Store, entry: &HistoryEntry) -> Result<()> {
 /// The newest `limit` entries of the history, newest first. Lines that do not parse (a torn
 /// write after a crash) are skipped.
 pub fn history(store: &Store, limit: usize) -> Result<Vec<HistoryEntry>> {
-    let text = match std::fs::read_to_string(store.layout().query_history()) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(text.lines().rev().filter_map(|l| serde_json::from_str(l).ok()).take(limit).collect())
+    Ok(crate::fsutil::newest_json_lines(&store.layout().query_history(), limit, |_| true)?)
 }

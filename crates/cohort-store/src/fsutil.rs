@@ -49,6 +49,22 @@ pub fn append_line(path: &Path, line: &[u8]) -> std::io::Result<()> {
     fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(&bytes)
 }
 
+/// The newest `limit` JSON lines of the file at `path` that parse as `T` and that `keep` accepts,
+/// newest first; none if there is no file. Lines that do not parse (a torn write after a crash)
+/// are skipped. The reading side of [`append_line`].
+pub fn newest_json_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    limit: usize,
+    keep: impl Fn(&T) -> bool,
+) -> std::io::Result<Vec<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text.lines().rev().filter_map(|l| serde_json::from_str::<T>(l).ok()).filter(|e| keep(e)).take(limit).collect())
+}
+
 /// Removes a directory tree if it exists.
 pub fn remove_dir_all_if_exists(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(path) {

@@ -219,6 +219,16 @@ struct DatasetPage {
     versions: Vec<VersionRow>,
 }
 
+/// The table `?table=` names (the first when none), or a 404 that lists the tables.
+fn chosen_table(reference: &str, tables: &[String], asked: Option<&String>) -> Result<String, ApiError> {
+    match asked {
+        Some(t) if tables.contains(t) => Ok(t.clone()),
+        Some(t) => Err(ApiError::not_found("table_not_found", format!("`{reference}` has no table `{t}`"))
+            .with_hint(format!("its tables: {}", tables.join(", ")))),
+        None => Ok(tables.first().cloned().unwrap_or_default()),
+    }
+}
+
 async fn dataset(
     State(state): State<AppState>,
     Path(reference): Path<String>,
@@ -226,15 +236,7 @@ async fn dataset(
 ) -> PageResult {
     let detail = dataset_detail(&state, &reference).await?;
     let tables: Vec<String> = detail.shown.tables.iter().map(|t| t.name.clone()).collect();
-    let table = match params.get("table") {
-        Some(t) if tables.contains(t) => t.clone(),
-        Some(t) => {
-            return Err(ApiError::not_found("table_not_found", format!("`{reference}` has no table `{t}`"))
-                .with_hint(format!("its tables: {}", tables.join(", ")))
-                .into());
-        }
-        None => tables.first().cloned().unwrap_or_default(),
-    };
+    let table = chosen_table(&reference, &tables, params.get("table"))?;
     let dictionary =
         if table.is_empty() { Default::default() } else { table_dictionary(&state, &reference, &table).await? };
     let shown = detail.shown_info();
@@ -300,15 +302,7 @@ async fn analyze(
 ) -> PageResult {
     let detail = dataset_detail(&state, &reference).await?;
     let tables: Vec<String> = detail.shown.tables.iter().map(|t| t.name.clone()).collect();
-    let table = match params.get("table") {
-        Some(t) if tables.contains(t) => t.clone(),
-        Some(t) => {
-            return Err(ApiError::not_found("table_not_found", format!("`{reference}` has no table `{t}`"))
-                .with_hint(format!("its tables: {}", tables.join(", ")))
-                .into());
-        }
-        None => tables.first().cloned().unwrap_or_default(),
-    };
+    let table = chosen_table(&reference, &tables, params.get("table"))?;
     let unified = params.get("view").is_some_and(|v| v == "unified") && tables.len() > 1;
     let unified_columns = if unified {
         let (store, reference) = (state.store.clone(), reference.clone());

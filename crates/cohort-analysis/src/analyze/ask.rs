@@ -322,10 +322,7 @@ fn mentioned<'a>(candidates: &'a [Candidate<'a>], q: &[String]) -> Result<Vec<(&
         match scored.as_slice() {
             [] => at += 1,
             [(best, n, c), rest @ ..] => {
-                // A coded column's `_label` twin (SPSS, Stata, SAS) is the same choice, not a rival.
-                let twin = |t: &Candidate| t.entry.column.strip_suffix("_label") == Some(c.entry.column.as_str());
-                let ties: Vec<&Candidate> =
-                    rest.iter().filter(|(s, ..)| s == best).map(|(.., c)| *c).filter(|t| !twin(t)).collect();
+                let ties: Vec<&Candidate> = rest.iter().filter(|(s, ..)| s == best).map(|(.., c)| *c).collect();
                 if !ties.is_empty() && *best < 100 {
                     let mut choices: Vec<String> = vec![c.entry.column.clone()];
                     choices.extend(ties.iter().map(|t| t.entry.column.clone()));
@@ -414,16 +411,6 @@ fn event_level(candidates: &[Candidate], event: &str) -> Option<String> {
     }
 }
 
-/// `columns` without the `_label` twins of coded columns also in it (the same variable twice
-/// would make a model collinear).
-fn without_twins(columns: Vec<String>) -> Vec<String> {
-    let keep: Vec<bool> = columns
-        .iter()
-        .map(|c| !c.strip_suffix("_label").is_some_and(|base| columns.iter().any(|o| o == base)))
-        .collect();
-    columns.into_iter().zip(keep).filter(|(_, k)| *k).map(|(c, _)| c).collect()
-}
-
 /// What the reading says when the question named no predictors.
 const NO_PREDICTORS_NAMED: &str = "no predictors were named, so the other columns are: all but identifiers, follow-up times, \
      columns missing in more than 5% of rows (they would drop those rows) and columns named like the outcome (such as \
@@ -449,8 +436,16 @@ fn by_hint<'a>(candidates: &'a [Candidate<'a>], shapes: &[Shape], hints: &[&str]
 
 /// Understands `question` about `table` (its dictionary; `rows` rows) of `dataset`.
 pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[DictionaryEntry], rows: u64) -> Understood {
+    // A coded column's `_label` twin (SPSS, Stata, SAS) is the same variable in words: the coded
+    // column stands for both, so the twin is never a rival reading nor a second predictor.
+    let twin = |e: &DictionaryEntry| {
+        e.column
+            .strip_suffix("_label")
+            .is_some_and(|base| dictionary.iter().any(|d| d.column == base && d.value_labels.is_some()))
+    };
     let candidates: Vec<Candidate> = dictionary
         .iter()
+        .filter(|e| !twin(e))
         .map(|e| Candidate {
             entry: e,
             shape: shape(e, rows),
@@ -490,10 +485,7 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
     };
     let column = |c: &Candidate| c.entry.column.clone();
     let one_of = |found: Vec<&Candidate>, what: &str, fallback: Vec<&Candidate>| -> Result<String, Question> {
-        let mut pool = if found.is_empty() { fallback } else { found };
-        // A coded column and its `_label` twin (SPSS, Stata, SAS) are one choice: the coded one.
-        let names: Vec<String> = pool.iter().map(|c| c.entry.column.clone()).collect();
-        pool.retain(|c| !c.entry.column.strip_suffix("_label").is_some_and(|base| names.iter().any(|n| n == base)));
+        let pool = if found.is_empty() { fallback } else { found };
         match pool.as_slice() {
             [one] => Ok(column(one)),
             [] => Err(Question { question: format!("Which column is {what}?"), choices: Vec::new() }),
@@ -552,7 +544,6 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                             .map(&column)
                             .filter(|c| *c != time && *c != event)
                             .collect();
-                        predictors = without_twins(predictors);
                         reading.push(NO_PREDICTORS_NAMED.into());
                     }
                     Ok(Analysis::Cox { time, event, event_value, predictors, reference: Default::default() })
@@ -575,7 +566,6 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
                         })
                         .map(&column)
                         .collect();
-                    predictors = without_twins(predictors);
                     reading.push(NO_PREDICTORS_NAMED.into());
                 }
                 match outcome.shape {

@@ -120,16 +120,17 @@ impl Column {
                 Ok(Levels { names, codes })
             }
             Values::Numbers(v) => {
-                let mut distinct: Vec<f64> = Vec::new();
+                // Distinct values by their bits (both zeros as one), stopping past the limit; then
+                // each row's code by binary search: linear in the rows whatever the limit.
+                let bits = |x: f64| if x == 0.0 { 0u64 } else { x.to_bits() };
+                let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
                 for r in rows {
                     let x = v[*r as usize];
-                    if x.is_finite() && !distinct.contains(&x) {
-                        if distinct.len() == limit {
-                            return Err(too_many(limit + 1));
-                        }
-                        distinct.push(x);
+                    if x.is_finite() && seen.insert(bits(x)) && seen.len() > limit {
+                        return Err(too_many(limit + 1));
                     }
                 }
+                let mut distinct: Vec<f64> = seen.into_iter().map(f64::from_bits).collect();
                 distinct.sort_unstable_by(f64::total_cmp);
                 let names = distinct
                     .iter()
@@ -139,7 +140,11 @@ impl Column {
                     .iter()
                     .map(|r| {
                         let x = v[*r as usize];
-                        distinct.iter().position(|d| *d == x).map_or(MISSING, |p| p as u32)
+                        if !x.is_finite() {
+                            return MISSING;
+                        }
+                        let x = if x == 0.0 { 0.0 } else { x };
+                        distinct.binary_search_by(|d| d.total_cmp(&x)).map_or(MISSING, |p| p as u32)
                     })
                     .collect();
                 Ok(Levels { names, codes })
@@ -236,8 +241,11 @@ pub fn load(
     for name in names {
         let info = column_info(name)?;
         let numeric = is_numeric(&info.sql_type) && info.value_labels.is_none();
-        let cast = if numeric { "DOUBLE" } else { "VARCHAR" };
-        select.push(format!("CAST({} AS {cast})", quote_ident(name)));
+        select.push(if numeric {
+            format!("CAST({} AS DOUBLE)", quote_ident(name))
+        } else {
+            as_text(name, &info.sql_type)
+        });
         columns.push(Column {
             name: name.to_string(),
             sql_type: info.sql_type.clone(),
@@ -279,7 +287,7 @@ pub fn load(
     // values than an ENUM should hold is read as text and coded here.
     for (i, c) in columns.iter_mut().enumerate() {
         if let Values::Categories { levels, .. } = &mut c.values {
-            let text = format!("CAST({} AS VARCHAR)", quote_ident(&c.name));
+            let text = as_text(&c.name, &c.sql_type);
             let present: Vec<String> = conditions.iter().cloned().chain([format!("{text} IS NOT NULL")]).collect();
             let sql = format!(
                 "SELECT DISTINCT {text} FROM {source} WHERE {} LIMIT {}",
@@ -385,11 +393,8 @@ pub fn load(
     for c in &mut columns {
         let Some(labels) = column_info(&c.name)?.value_labels.as_ref() else { continue };
         if let Values::Categories { levels, codes } = &mut c.values {
-            // A coded number reads back as "2.0" where its code list says "2".
-            let label_of = |l: &String| {
-                labels.get(l).or_else(|| l.strip_suffix(".0").and_then(|whole| labels.get(whole))).cloned()
-            };
-            let labelled: Vec<String> = levels.iter().map(|l| label_of(l).unwrap_or_else(|| l.clone())).collect();
+            let labelled: Vec<String> =
+                levels.iter().map(|l| labels.get(l).cloned().unwrap_or_else(|| l.clone())).collect();
             let mut order: Vec<usize> = (0..labelled.len()).collect();
             order.sort_by(|a, b| labelled[*a].cmp(&labelled[*b]));
             let mut renumber = vec![0u32; order.len()];
@@ -431,6 +436,20 @@ impl Frame {
         let counts =
             RowCounts { table: self.table_rows, after_filters: self.rows as u64, used: used.len() as u64, missing };
         (used, counts)
+    }
+}
+
+/// A column as text: whole numbers of a decimal type without their ".0", as code lists write their
+/// codes (an SPSS status 2.0 is code "2"), so that codes find their labels.
+fn as_text(name: &str, sql_type: &str) -> String {
+    let column = quote_ident(name);
+    if matches!(sql_type, "DOUBLE" | "FLOAT") || sql_type.starts_with("DECIMAL") {
+        format!(
+            "CASE WHEN {column} = trunc({column}) THEN CAST(CAST({column} AS HUGEINT) AS VARCHAR) \
+             ELSE CAST({column} AS VARCHAR) END"
+        )
+    } else {
+        format!("CAST({column} AS VARCHAR)")
     }
 }
 

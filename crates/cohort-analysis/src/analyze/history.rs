@@ -41,16 +41,5 @@ pub fn record(store: &Store, entry: &Entry) -> Result<(), StoreError> {
 /// The newest `limit` entries that `keep` accepts, newest first. Lines that do not parse (a torn
 /// write after a crash) are skipped.
 pub fn history(store: &Store, limit: usize, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>, StoreError> {
-    let text = match std::fs::read_to_string(store.layout().analysis_history()) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(text
-        .lines()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-        .filter(|e| keep(e))
-        .take(limit)
-        .collect())
+    Ok(cohort_store::fsutil::newest_json_lines(&store.layout().analysis_history(), limit, keep)?)
 }

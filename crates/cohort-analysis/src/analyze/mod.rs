@@ -13,17 +13,12 @@ pub mod history;
 pub mod plan;
 mod run;
 
-/// The parts of an answer's numbers, for those who render them.
-pub mod run_output {
-    pub use super::run::{Coding, Compared, Contingency, Curve, Described, GroupSummary, Level, Summary};
-}
-
 use cohort_store::{Session, Store, StoreError, VersionRef};
 use serde::Serialize;
 
 pub use frame::RowCounts;
 pub use plan::{Analysis, Filter, Plan};
-pub use run::Output;
+pub use run::{Coding, Compared, Contingency, Curve, Described, GroupSummary, Level, Output, Summary};
 
 /// The version of the statistics engine, part of every answer and of the cache key.
 pub const ENGINE: &str = concat!("cohort-stats ", env!("CARGO_PKG_VERSION"));
@@ -173,12 +168,25 @@ fn build_unified(
     let query = |e: duckdb::Error| AnalyzeError::Query(e.to_string());
     let conn = session.connection();
     conn.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE cohort_unified_view AS {sql}")).map_err(query)?;
-    let mut stmt = conn.prepare("DESCRIBE cohort_unified_view").map_err(query)?;
+    let columns = describe_columns(session, version, "SELECT * FROM cohort_unified_view")?;
+    let rows: i64 = conn.query_row("SELECT count(*) FROM cohort_unified_view", [], |r| r.get(0)).map_err(query)?;
+    let table = cohort_store::TableInfo { rows: rows as u64, columns, ..stand_in.clone() };
+    Ok(("cohort_unified_view".to_string(), table))
+}
+
+/// The columns `select` gives (DuckDB plans it, runs nothing), with the role, label and code
+/// list of those it takes unchanged from the version's tables.
+fn describe_columns(
+    session: &Session,
+    version: &cohort_store::ResolvedVersion,
+    select: &str,
+) -> Result<Vec<cohort_store::ColumnInfo>, AnalyzeError> {
+    let query = |e: duckdb::Error| AnalyzeError::Query(e.to_string());
+    let mut stmt = session.connection().prepare(&format!("DESCRIBE {select}")).map_err(query)?;
     let described: Vec<(String, String)> =
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(query)?;
-    let rows: i64 = conn.query_row("SELECT count(*) FROM cohort_unified_view", [], |r| r.get(0)).map_err(query)?;
     let from_tables = |name: &str| version.tables.iter().flat_map(|t| &t.columns).find(|c| c.name == name);
-    let columns = described
+    Ok(described
         .into_iter()
         .enumerate()
         .map(|(i, (name, sql_type))| {
@@ -198,9 +206,7 @@ fn build_unified(
                 name,
             }
         })
-        .collect();
-    let table = cohort_store::TableInfo { rows: rows as u64, columns, ..stand_in.clone() };
-    Ok(("cohort_unified_view".to_string(), table))
+        .collect())
 }
 
 /// Understands `question` about `dataset`'s table `table` (or its only table) as a plan, from the
@@ -235,8 +241,8 @@ pub fn understand_with(
     ask::understand(question, dataset, &table.name, dictionary, table.rows)
 }
 
-/// The columns of `dataset`'s unified view (built in `session` to learn them), for a page that
-/// lets people pick variables from it.
+/// The columns of `dataset`'s unified view (described, not built), for a page that lets people
+/// pick variables from it.
 pub fn unified_columns(
     store: &Store,
     session: &Session,
@@ -244,8 +250,8 @@ pub fn unified_columns(
 ) -> Result<Vec<cohort_store::ColumnInfo>, AnalyzeError> {
     let reference = VersionRef::parse(dataset)?;
     let version = store.resolve(&reference)?;
-    let (sql, stand_in) = unified_view(store, &reference, &version, None)?;
-    Ok(build_unified(session, &version, &sql, &stand_in)?.1.columns)
+    let (sql, _) = unified_view(store, &reference, &version, None)?;
+    describe_columns(session, &version, &sql)
 }
 
 /// Runs `plan` on `store`.

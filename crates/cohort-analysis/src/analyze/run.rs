@@ -328,7 +328,8 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
         }
         Analysis::Compare { variable, by } => {
             let (rows, counts) = frame.complete(&[variable, by]);
-            let groups = group_rows(frame.column(by), &rows)?;
+            let by_levels = frame.column(by).levels(&rows, MAX_GROUPS)?;
+            let groups = members(&by_levels, &rows);
             if groups.len() < 2 {
                 return Err(AnalyzeError::Data(format!(
                     "`{by}` has {} group(s) among the rows used; comparing needs two or more{}",
@@ -359,15 +360,15 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                 Values::Numbers(values) => {
                     // One pass over the complete rows with each row's group: no copy per group.
                     let picked = pick(values, &rows);
-                    let Levels { codes, .. } = frame.column(by).levels(&rows, MAX_GROUPS)?;
-                    let (sums, ties) = compare::rank_sums_by_group(&picked, &codes, groups.len());
+                    let codes = &by_levels.codes;
+                    let (sums, ties) = compare::rank_sums_by_group(&picked, codes, groups.len());
                     if let Some((level, rows)) = groups.iter().find(|(_, rows)| rows.len() < 2) {
                         return Err(AnalyzeError::Data(format!(
                             "group `{level}` of `{by}` has {} row(s) with `{variable}`; each group needs at least two",
                             rows.len()
                         )));
                     }
-                    let moments = Moments::by_group(&picked, &codes, groups.len());
+                    let moments = Moments::by_group(&picked, codes, groups.len());
                     if groups.len() == 2 {
                         out.welch_t = Some(compare::welch_t(moments[0], moments[1], alpha).map_err(data)?);
                         let mann_whitney = compare::mann_whitney(sums[0], sums[1], ties).map_err(data)?;
@@ -402,9 +403,9 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                 }
                 Values::Categories { .. } => {
                     let Levels { names: levels, codes } = column.levels(&rows, MAX_LEVELS)?;
-                    let Levels { codes: group_codes, .. } = frame.column(by).levels(&rows, MAX_GROUPS)?;
+                    let group_codes = &by_levels.codes;
                     let mut counts = vec![vec![0u64; groups.len()]; levels.len()];
-                    for (level, group) in codes.iter().zip(&group_codes) {
+                    for (level, group) in codes.iter().zip(group_codes) {
                         counts[*level as usize][*group as usize] += 1;
                     }
                     let table: Vec<Vec<f64>> = counts.iter().map(|r| r.iter().map(|c| *c as f64).collect()).collect();
@@ -570,13 +571,7 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let (events, event_shown) = binary(frame.column(event), event_value.as_deref(), &rows, "event")?;
             let happened: Vec<bool> = events.iter().map(|e| *e == 1.0).collect();
             let design = design(frame, predictors, reference, &rows)?;
-            let mut fit = survival::cox(&times, &happened, &design.columns, &design.names).map_err(data)?;
-            // The intervals at the plan's confidence level (the fit gives 95%).
-            let z = cohort_stats::dist::z_quantile(1.0 - alpha / 2.0);
-            for c in &mut fit.coefficients {
-                c.hazard_ratio_lower = (c.coef - z * c.se).exp();
-                c.hazard_ratio_upper = (c.coef + z * c.se).exp();
-            }
+            let fit = survival::cox_at(&times, &happened, &design.columns, &design.names, alpha).map_err(data)?;
             let mut warnings: Vec<String> = fit.warnings.iter().map(ToString::to_string).collect();
             for test in &fit.proportional_hazards {
                 if test.p < alpha {
@@ -655,36 +650,32 @@ fn pick<'a>(values: &'a [f64], rows: &[u32]) -> Cow<'a, [f64]> {
 
 /// The rows of each group, groups in order.
 fn group_rows(by: &Column, rows: &[u32]) -> Result<Vec<(String, Vec<u32>)>, AnalyzeError> {
-    let Levels { names, codes } = by.levels(rows, MAX_GROUPS)?;
-    let mut members = vec![Vec::new(); names.len()];
-    for (row, code) in rows.iter().zip(&codes) {
+    Ok(members(&by.levels(rows, MAX_GROUPS)?, rows))
+}
+
+/// Each level with the rows (of `rows`, which `levels` codes in order) that have it.
+fn members(levels: &Levels, rows: &[u32]) -> Vec<(String, Vec<u32>)> {
+    let mut members = vec![Vec::new(); levels.names.len()];
+    for (row, code) in rows.iter().zip(&levels.codes) {
         if *code != MISSING {
             members[*code as usize].push(*row);
         }
     }
-    Ok(names.into_iter().zip(members).collect())
+    levels.names.iter().cloned().zip(members).collect()
 }
 
 fn summarise(column: &Column, rows: &[u32]) -> Summary {
     match &column.values {
         // true/false are counted, not averaged.
         Values::Numbers(v) if column.sql_type == "BOOLEAN" => {
-            let (mut yes, mut no, mut missing) = (0u64, 0u64, 0u64);
+            let (mut counts, mut missing) = ([0u64; 2], 0u64);
             for i in rows {
                 match v[*i as usize] {
                     x if x.is_nan() => missing += 1,
-                    x if x != 0.0 => yes += 1,
-                    _ => no += 1,
+                    x => counts[usize::from(x != 0.0)] += 1,
                 }
             }
-            let n = yes + no;
-            let mut levels: Vec<Level> = [("true", yes), ("false", no)]
-                .into_iter()
-                .filter(|(_, count)| *count > 0)
-                .map(|(level, count)| Level { level: level.into(), count, percent: 100.0 * count as f64 / n as f64 })
-                .collect();
-            levels.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.level.cmp(&b.level)));
-            Summary::Categorical { n, missing, levels }
+            categorical(&["false".to_string(), "true".to_string()], &counts, missing)
         }
         Values::Numbers(v) => {
             let values = pick(v, rows);
@@ -697,14 +688,7 @@ fn summarise(column: &Column, rows: &[u32]) -> Summary {
         Values::Categories { levels, codes }
             if column.sql_type == "DATE" || column.sql_type.starts_with("TIMESTAMP") =>
         {
-            let mut counts = vec![0u64; levels.len()];
-            let mut missing = 0;
-            for i in rows {
-                match codes[*i as usize] {
-                    MISSING => missing += 1,
-                    c => counts[c as usize] += 1,
-                }
-            }
+            let (counts, missing) = count_codes(codes, levels.len(), rows);
             let n: u64 = counts.iter().sum();
             let present: Vec<usize> = (0..levels.len()).filter(|l| counts[*l] > 0).collect();
             let (earliest, latest) = match (present.first(), present.last()) {
@@ -724,25 +708,36 @@ fn summarise(column: &Column, rows: &[u32]) -> Summary {
             Summary::Dates { n, missing, earliest, median, latest }
         }
         Values::Categories { levels, codes } => {
-            let mut counts = vec![0u64; levels.len()];
-            let mut missing = 0;
-            for i in rows {
-                match codes[*i as usize] {
-                    MISSING => missing += 1,
-                    c => counts[c as usize] += 1,
-                }
-            }
-            let n: u64 = counts.iter().sum();
-            let mut levels: Vec<Level> = levels
-                .iter()
-                .zip(counts)
-                .filter(|(_, count)| *count > 0)
-                .map(|(level, count)| Level { level: level.clone(), count, percent: 100.0 * count as f64 / n as f64 })
-                .collect();
-            levels.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.level.cmp(&b.level)));
-            Summary::Categorical { n, missing, levels }
+            let (counts, missing) = count_codes(codes, levels.len(), rows);
+            categorical(levels, &counts, missing)
         }
     }
+}
+
+/// Rows of `rows` per level code, and rows missing.
+fn count_codes(codes: &[u32], levels: usize, rows: &[u32]) -> (Vec<u64>, u64) {
+    let mut counts = vec![0u64; levels];
+    let mut missing = 0;
+    for i in rows {
+        match codes[*i as usize] {
+            MISSING => missing += 1,
+            c => counts[c as usize] += 1,
+        }
+    }
+    (counts, missing)
+}
+
+/// Levels with their counts and percentages of those present, most common first (ties by name).
+fn categorical(names: &[String], counts: &[u64], missing: u64) -> Summary {
+    let n: u64 = counts.iter().sum();
+    let mut levels: Vec<Level> = names
+        .iter()
+        .zip(counts)
+        .filter(|(_, count)| **count > 0)
+        .map(|(level, count)| Level { level: level.clone(), count: *count, percent: 100.0 * *count as f64 / n as f64 })
+        .collect();
+    levels.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.level.cmp(&b.level)));
+    Summary::Categorical { n, missing, levels }
 }
 
 /// A 0/1 outcome from a boolean, 0/1 numbers, or two categories with the event named.

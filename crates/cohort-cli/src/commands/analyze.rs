@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
 use cohort_analysis::analyze::ask::Understood;
-use cohort_analysis::analyze::run_output::{GroupSummary, Summary};
-use cohort_analysis::analyze::{self, Analysis, Answer, Filter, Output, Plan, history};
-use cohort_store::Session;
+use cohort_analysis::analyze::{self, Analysis, Answer, Coding, Filter, GroupSummary, Output, Plan, Summary, history};
+use cohort_store::{Session, Store};
 
 use super::Context;
 use crate::ExitStatus;
@@ -22,35 +21,47 @@ pub fn run(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {
         None => plan_of(args)?,
     };
     if args.plan {
-        if ctx.global.json {
-            print_json(&plan)?;
-        } else {
-            print!("{}", serde_saphyr::to_string(&plan).context("writing the plan as YAML")?);
-        }
-        return Ok(ExitStatus::Success);
+        return print_plan(ctx, &plan);
     }
     let store = ctx.open_store()?;
-    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     if ctx.global.json {
-        let Some(reply) = interruptible(ctx, move || {
-            let session = Session::new(&store)?;
-            Ok(analyze::run_recorded(&store, &session, &plan, &by)?)
-        })?
-        else {
-            return Ok(ExitStatus::Interrupted);
-        };
+        let Some(reply) = recorded(ctx, store, plan)? else { return Ok(ExitStatus::Interrupted) };
         println!("{}", reply.json);
     } else {
-        let Some(answer) = interruptible(ctx, move || {
-            let session = Session::new(&store)?;
-            Ok(analyze::run_fresh_recorded(&store, &session, &plan, &by)?)
-        })?
-        else {
-            return Ok(ExitStatus::Interrupted);
-        };
+        let Some(answer) = fresh(ctx, store, plan)? else { return Ok(ExitStatus::Interrupted) };
         show(&answer);
     }
     Ok(ExitStatus::Success)
+}
+
+fn print_plan(ctx: &Context, plan: &Plan) -> anyhow::Result<ExitStatus> {
+    if ctx.global.json {
+        print_json(plan)?;
+    } else {
+        print!("{}", serde_saphyr::to_string(plan).context("writing the plan as YAML")?);
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Who runs analyses from this command line, as the history records it.
+fn cli_user() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// The answer as JSON (from the cache when it has it), recorded; `None` if interrupted.
+fn recorded(ctx: &Context, store: Store, plan: Plan) -> anyhow::Result<Option<analyze::Reply>> {
+    interruptible(ctx, move || {
+        let session = Session::new(&store)?;
+        Ok(analyze::run_recorded(&store, &session, &plan, &cli_user())?)
+    })
+}
+
+/// The answer computed, for showing as tables, recorded; `None` if interrupted.
+fn fresh(ctx: &Context, store: Store, plan: Plan) -> anyhow::Result<Option<Answer>> {
+    interruptible(ctx, move || {
+        let session = Session::new(&store)?;
+        Ok(analyze::run_fresh_recorded(&store, &session, &plan, &cli_user())?)
+    })
 }
 
 /// Runs `work` on its own thread while this one watches for Ctrl-C: an analysis only reads, so
@@ -139,24 +150,11 @@ pub fn ask(
         }
     };
     if plan_only {
-        if ctx.global.json {
-            print_json(&plan)?;
-        } else {
-            print!("{}", serde_saphyr::to_string(&plan).context("writing the plan as YAML")?);
-        }
-        return Ok(ExitStatus::Success);
+        return print_plan(ctx, &plan);
     }
     drop(session);
-    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     if ctx.global.json {
-        let asked = plan.clone();
-        let Some(reply) = interruptible(ctx, move || {
-            let session = Session::new(&store)?;
-            Ok(analyze::run_recorded(&store, &session, &asked, &by)?)
-        })?
-        else {
-            return Ok(ExitStatus::Interrupted);
-        };
+        let Some(reply) = recorded(ctx, store, plan.clone())? else { return Ok(ExitStatus::Interrupted) };
         let answer: serde_json::Value = serde_json::from_str(&reply.json)?;
         print_json(&serde_json::json!({ "understood": { "plan": plan, "reading": reading }, "answer": answer }))?;
     } else {
@@ -165,13 +163,7 @@ pub fn ask(
             println!("  - {line}");
         }
         println!("{}", serde_saphyr::to_string(&plan.analysis).context("writing the plan as YAML")?);
-        let Some(answer) = interruptible(ctx, move || {
-            let session = Session::new(&store)?;
-            Ok(analyze::run_fresh_recorded(&store, &session, &plan, &by)?)
-        })?
-        else {
-            return Ok(ExitStatus::Interrupted);
-        };
+        let Some(answer) = fresh(ctx, store, plan)? else { return Ok(ExitStatus::Interrupted) };
         show(&answer);
     }
     Ok(ExitStatus::Success)
@@ -601,7 +593,7 @@ fn plan_outcome(plan: &Plan) -> &str {
     }
 }
 
-fn print_coding(coding: &[analyze::run_output::Coding]) {
+fn print_coding(coding: &[Coding]) {
     for c in coding {
         println!("{}: reference level {} (each other level compared with it)", c.predictor, c.reference);
     }

@@ -144,7 +144,7 @@ impl fmt::Display for CoxWarning {
 /// Newton-Raphson (step size starting at 0.95; stops when the step norm or the Newton decrement
 /// is below 1e-7, or the log-likelihood changes by less than 1e-9 relatively, after at most 500
 /// iterations). Standard errors come from the inverse of the observed information; hazard-ratio
-/// intervals are 95%.
+/// intervals are 95% (see [`cox_at`] for another level).
 ///
 /// The data is sorted once; each iteration then takes O(n·p²) without allocating.
 pub fn cox<S: AsRef<str>>(
@@ -153,6 +153,20 @@ pub fn cox<S: AsRef<str>>(
     covariates: &[Vec<f64>],
     names: &[S],
 ) -> Result<Cox, SurvivalError> {
+    cox_at(time, event, covariates, names, 0.05)
+}
+
+/// [`cox`] with `1 - alpha` intervals of the hazard ratios (lifelines' `CoxPHFitter(alpha=...)`).
+pub fn cox_at<S: AsRef<str>>(
+    time: &[f64],
+    event: &[bool],
+    covariates: &[Vec<f64>],
+    names: &[S],
+    alpha: f64,
+) -> Result<Cox, SurvivalError> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(SurvivalError::InvalidAlpha(alpha));
+    }
     check_time_event(time, event)?;
     let n = time.len();
     if covariates.is_empty() {
@@ -211,7 +225,7 @@ pub fn cox<S: AsRef<str>>(
                 .collect()
         })
         .collect();
-    let z_crit = z_quantile(0.975);
+    let z_crit = z_quantile(1.0 - alpha / 2.0);
     let coefficients: Vec<CoxCoefficient> = names
         .iter()
         .zip(&slot)

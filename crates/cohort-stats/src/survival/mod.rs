@@ -23,7 +23,7 @@ mod kaplan_meier;
 mod logrank;
 
 pub use concordance::concordance_index;
-pub use cox::{Cox, CoxCoefficient, CoxWarning, LikelihoodRatioTest, ProportionalHazardsTest, cox};
+pub use cox::{Cox, CoxCoefficient, CoxWarning, LikelihoodRatioTest, ProportionalHazardsTest, cox, cox_at};
 pub use kaplan_meier::{KaplanMeier, KaplanMeierStep, MedianSurvival, kaplan_meier};
 pub use logrank::{LogRank, LogRankGroup, logrank};
 
