@@ -230,7 +230,6 @@ await check("Analyze: the unified view of a dataset's tables, one row per partic
   await page.goto(`${base}/datasets/demo-trial/analyze`);
   await page.click("#unified-tab");
   await page.waitForURL(/view=unified/);
-  assert.equal(await page.isVisible("#ask-form"), false);
   await page.selectOption("#analysis-kind", "describe");
   const aggregated = await page.$$eval("#variables option", (os) => os.map((o) => o.value).filter((v) => v.startsWith("visits_")));
   assert.ok(aggregated.length > 0, "the visits table is aggregated into the view");
@@ -247,6 +246,17 @@ await check("Analyze: the unified view of a dataset's tables, one row per partic
   assert.match(await page.textContent("#answer-rows"), new RegExp(`table unified: ${answer.rows.table} rows`));
   const [first] = await traces("chart-describe-0");
   assert.deepEqual(first.y, answer.result.variables[0].groups[0].histogram.map((b) => b.count));
+  // A question in words is read against the view's columns, the aggregates among them.
+  const counted = aggregated.find((v) => v.endsWith("_rows"));
+  await page.fill("#question", `compare ${counted.replaceAll("_", " ")} between sexes`);
+  await page.evaluate(() => (document.querySelector("#answer").dataset.state = "waiting"));
+  await page.click("#ask-form button[type=submit]");
+  await page.waitForFunction(() => ["done", "error"].includes(document.querySelector("#answer").dataset.state));
+  assert.equal(await page.getAttribute("#understood", "data-state"), "understood");
+  assert.equal(await page.inputValue("#analysis-kind"), "compare");
+  assert.equal(await page.inputValue("#variable"), counted);
+  assert.equal(JSON.parse(await page.textContent("#how-plan")).unified, true);
+  assert.match(await page.textContent("#answer-rows"), new RegExp(`table unified: ${answer.rows.table} rows`));
 });
 
 await check("Analyze: box plots, a heat map and histograms draw the answer's numbers; kinds are checked first", async () => {

@@ -64,7 +64,16 @@ pub fn table_dictionary(
     session: &Session,
     table: &TableInfo,
 ) -> Result<Vec<DictionaryEntry>, StoreError> {
-    let source = table_source(store, table);
+    source_dictionary(session, &table_source(store, table), table)
+}
+
+/// [`table_dictionary`] of what `source` (a relation in `session`) holds, described by `table`:
+/// a view built for the occasion, such as the unified view.
+pub fn source_dictionary(
+    session: &Session,
+    source: &str,
+    table: &TableInfo,
+) -> Result<Vec<DictionaryEntry>, StoreError> {
     type Summary = (String, Option<String>, Option<String>, Option<String>, Option<f64>);
     let mut summaries: Vec<Summary> = Vec::with_capacity(table.columns.len());
     // `SUMMARIZE` keeps every column's quantile sketches at once: 2,000 columns ran out of a
@@ -79,7 +88,7 @@ pub fn table_dictionary(
         summaries.extend(query_rows(session, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?);
     }
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let distinct = cohort_store::duck::distinct_counts(session.connection(), &source, &names, table.rows)
+    let distinct = cohort_store::duck::distinct_counts(session.connection(), source, &names, table.rows)
         .map_err(StoreError::sql)?;
     Ok(table
         .columns

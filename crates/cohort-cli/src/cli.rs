@@ -143,6 +143,7 @@ Examples:
     ///   cohort ask trial "compare age between arms"
     ///   cohort ask trial "correlation between age and weight loss"
     ///   cohort ask trial "how many patients per site" --plan > plan.yaml
+    ///   cohort ask study "does the number of visits differ by arm" --unified
     #[command(verbatim_doc_comment)]
     Ask {
         /// `NAME` or `NAME@N`.
@@ -150,8 +151,12 @@ Examples:
         /// The question.
         question: String,
         /// The table (needed when the version has several).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "unified")]
         table: Option<String>,
+        /// Ask of the one-row-per-participant unified view (see `cohort relate`), whose columns
+        /// include each related table's row count and means.
+        #[arg(long)]
+        unified: bool,
         /// Print the plan understood (YAML; JSON with --json) instead of running it.
         #[arg(long)]
         plan: bool,

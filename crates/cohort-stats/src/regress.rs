@@ -8,6 +8,7 @@
 //! matrix products.
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::dist::{f_upper, t_quantile, t_two_sided, z_quantile, z_two_sided};
@@ -116,40 +117,64 @@ pub struct Logistic {
     pub warnings: Vec<String>,
 }
 
-/// Predictors standardised: the design matrix with a leading column of ones, and the map back.
-struct Standardised {
-    x: DMatrix<f64>,
+/// How predictors were standardised (mean 0, SD 1), and so how to map coefficients back.
+struct Scaling {
     centre: Vec<f64>,
     scale: Vec<f64>,
 }
 
-fn standardise(n: usize, predictors: &[Vec<f64>], names: &[String]) -> Result<Standardised, RegressError> {
+/// Each predictor's mean and SD, columns in parallel; refuses a constant predictor or one of the
+/// wrong length.
+fn scaling<C: AsRef<[f64]> + Sync>(n: usize, predictors: &[C], names: &[String]) -> Result<Scaling, RegressError> {
     let p = predictors.len();
     if n <= p + 1 {
         return Err(RegressError::TooFewRows { rows: n, coefficients: p + 1 });
     }
-    let mut x = DMatrix::<f64>::zeros(n, p + 1);
-    x.column_mut(0).fill(1.0);
-    let (mut centre, mut scale) = (Vec::with_capacity(p), Vec::with_capacity(p));
-    for (j, (column, name)) in predictors.iter().zip(names).enumerate() {
-        if column.len() != n {
-            return Err(RegressError::Length { name: name.clone(), found: column.len(), expected: n });
+    for (column, name) in predictors.iter().zip(names) {
+        if column.as_ref().len() != n {
+            return Err(RegressError::Length { name: name.clone(), found: column.as_ref().len(), expected: n });
         }
-        let (mean, var) = crate::describe::mean_var(column);
-        let sd = var.sqrt();
-        if sd == 0.0 || !sd.is_finite() {
-            return Err(RegressError::Constant(name.clone()));
-        }
-        for (cell, v) in x.column_mut(j + 1).iter_mut().zip(column) {
-            *cell = (v - mean) / sd;
-        }
-        centre.push(mean);
-        scale.push(sd);
     }
-    Ok(Standardised { x, centre, scale })
+    let moments: Vec<(f64, f64)> = predictors
+        .par_iter()
+        .map(|column| {
+            let (mean, var) = crate::describe::mean_var(column.as_ref());
+            (mean, var.sqrt())
+        })
+        .collect();
+    if let Some(j) = moments.iter().position(|(_, sd)| *sd == 0.0 || !sd.is_finite()) {
+        return Err(RegressError::Constant(names[j].clone()));
+    }
+    let (centre, scale) = moments.into_iter().unzip();
+    Ok(Scaling { centre, scale })
 }
 
-impl Standardised {
+/// The design matrix of standardised predictors, with a leading column of ones.
+fn standardise<C: AsRef<[f64]> + Sync>(
+    n: usize,
+    predictors: &[C],
+    names: &[String],
+) -> Result<(DMatrix<f64>, Scaling), RegressError> {
+    let scaling = scaling(n, predictors, names)?;
+    let mut x = DMatrix::<f64>::zeros(n, predictors.len() + 1);
+    x.column_mut(0).fill(1.0);
+    x.as_mut_slice()[n..].par_chunks_mut(n).zip(predictors.par_iter()).enumerate().for_each(|(j, (cells, column))| {
+        scaling.fill(j, column.as_ref(), cells);
+    });
+    Ok((x, scaling))
+}
+
+impl Scaling {
+    /// Predictor `j`'s values standardised into `cells`.
+    #[inline(always)]
+    fn fill(&self, j: usize, values: &[f64], cells: &mut [f64]) {
+        // A multiplication rather than a division: every Newton pass standardises each value again.
+        let (mean, inverse) = (self.centre[j], 1.0 / self.scale[j]);
+        for (cell, v) in cells.iter_mut().zip(values) {
+            *cell = (v - mean) * inverse;
+        }
+    }
+
     /// The matrix A with b = A c, from coefficients c on the standardised scale to b on the
     /// original one: b_j = c_j / s_j and b_0 = c_0 - sum c_j m_j / s_j.
     fn back(&self) -> DMatrix<f64> {
@@ -164,17 +189,22 @@ impl Standardised {
 }
 
 /// Fits `y ~ 1 + predictors` by least squares. Rows must be complete (no NaN).
-pub fn linear(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64) -> Result<Linear, RegressError> {
+pub fn linear<C: AsRef<[f64]> + Sync>(
+    y: &[f64],
+    predictors: &[C],
+    names: &[String],
+    alpha: f64,
+) -> Result<Linear, RegressError> {
     let n = y.len();
-    let s = standardise(n, predictors, names)?;
+    let (x, s) = standardise(n, predictors, names)?;
     let k = predictors.len() + 1;
-    let qr = s.x.clone().qr();
+    let qr = x.clone().qr();
     let r = qr.r();
     check_rank(&r, names)?;
     let mut qty = DVector::from_column_slice(y);
     qr.q_tr_mul(&mut qty);
     let c = r.solve_upper_triangular(&qty.rows(0, k).into_owned()).expect("full rank checked");
-    let fitted = &s.x * &c;
+    let fitted = &x * &c;
     let rss: f64 = y.iter().zip(fitted.iter()).map(|(y, f)| (y - f).powi(2)).sum();
     let mean = y.iter().sum::<f64>() / n as f64;
     let tss: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
@@ -263,7 +293,12 @@ const MAX_ITERATIONS: u32 = 100;
 
 /// Fits `logit P(y = 1) ~ 1 + predictors` by maximum likelihood (Newton's method). `y` holds
 /// 0 and 1; rows must be complete. Wald z tests and normal intervals, as statsmodels reports.
-pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64) -> Result<Logistic, RegressError> {
+pub fn logistic<C: AsRef<[f64]> + Sync>(
+    y: &[f64],
+    predictors: &[C],
+    names: &[String],
+    alpha: f64,
+) -> Result<Logistic, RegressError> {
     let n = y.len();
     if let Some(bad) = y.iter().find(|v| **v != 0.0 && **v != 1.0) {
         return Err(RegressError::NotBinary(*bad));
@@ -272,16 +307,18 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
     if events == 0 || events == n {
         return Err(RegressError::OneOutcome(if events == 0 { 0.0 } else { 1.0 }));
     }
-    let s = standardise(n, predictors, names)?;
+    let s = scaling(n, predictors, names)?;
+    let columns: Vec<&[f64]> = predictors.iter().map(AsRef::as_ref).collect();
     let k = predictors.len() + 1;
-    // Collinearity from the Gram matrix: the information at zero coefficients is X'X / 4, one
-    // pass rather than a QR of the whole design.
-    check_gram(&newton_pass(&s.x, y, &DVector::zeros(k)).information, names)?;
     let mut c = DVector::<f64>::zeros(k);
     let rate = events as f64 / n as f64;
     c[0] = (rate / (1.0 - rate)).ln();
     let (mut iterations, mut converged) = (0, false);
-    let mut pass = newton_pass(&s.x, y, &c);
+    let wide = wide_vectors();
+    let mut pass = newton_pass(&columns, &s, y, &c, wide);
+    // At the start every row has the same weight, so the information is X'X scaled: collinearity
+    // shows in it without a pass of its own (the check is relative, so the scale does not matter).
+    check_gram(&pass.information, names)?;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
         let Some(chol) = pass.information.clone().cholesky() else { break };
@@ -289,7 +326,7 @@ pub fn logistic(y: &[f64], predictors: &[Vec<f64>], names: &[String], alpha: f64
         c += &step;
         let previous = pass.log_likelihood;
         // The next pass also gives the new estimates' information, for the standard errors.
-        pass = newton_pass(&s.x, y, &c);
+        pass = newton_pass(&columns, &s, y, &c, wide);
         let change = step.amax();
         let settled = (pass.log_likelihood - previous).abs() <= 1e-12 * pass.log_likelihood.abs().max(1.0);
         if change < 1e-10 || (settled && change < 1e-6) {
@@ -346,68 +383,184 @@ struct Pass {
     perfect: bool,
 }
 
-/// One pass over blocks of rows that stay in cache, shared among cores: each block's linear
-/// predictor, then its share of the score, the information and the log-likelihood, so that an
-/// iteration reads the data once.
-fn newton_pass(x: &DMatrix<f64>, y: &[f64], c: &DVector<f64>) -> Pass {
-    use rayon::prelude::*;
-    const BLOCK: usize = 2048;
-    let (n, k) = x.shape();
-    let data = x.as_slice();
-    let empty = || (vec![0.0f64; k], vec![0.0f64; k * k], 0.0f64, 0.0f64, true);
-    let (score, info, ll, max_eta, perfect) = (0..n.div_ceil(BLOCK))
+/// One pass over blocks of rows that stay in cache, shared among cores: each block's standardised
+/// predictors, linear predictor, and share of the score, the information and the log-likelihood,
+/// so that an iteration reads the data once and never holds a copy of it. Blocks are summed in
+/// groups of fixed size, then the groups in order: the same data gives the same bits whatever the
+/// threads do.
+fn newton_pass(columns: &[&[f64]], scaling: &Scaling, y: &[f64], c: &DVector<f64>, wide: bool) -> Pass {
+    const BLOCKS_PER_GROUP: usize = 16;
+    let (n, k) = (y.len(), columns.len() + 1);
+    let scratch = || {
+        let mut x = vec![0.0; k * BLOCK];
+        x[..BLOCK].fill(1.0);
+        let row = || vec![0.0; BLOCK];
+        Scratch { x, weighted: vec![0.0; k * BLOCK], eta: row(), weights: row(), residual: row() }
+    };
+    let empty = || Pass {
+        score: DVector::zeros(k),
+        information: DMatrix::zeros(k, k),
+        log_likelihood: 0.0,
+        max_eta: 0.0,
+        perfect: true,
+    };
+    let groups: Vec<Pass> = (0..n.div_ceil(BLOCK * BLOCKS_PER_GROUP))
         .into_par_iter()
-        .fold(empty, |(mut score, mut info, mut ll, mut max_eta, mut perfect), block| {
-            let rows = block * BLOCK..((block + 1) * BLOCK).min(n);
-            let len = rows.len();
-            let mut eta = vec![0.0f64; len];
-            for j in 0..k {
-                let xj = &data[j * n + rows.start..j * n + rows.end];
-                for (e, v) in eta.iter_mut().zip(xj) {
-                    *e += v * c[j];
-                }
+        .map_init(scratch, |s, group| {
+            let mut sums = empty();
+            let first = group * BLOCKS_PER_GROUP * BLOCK;
+            for start in (first..n.min(first + BLOCKS_PER_GROUP * BLOCK)).step_by(BLOCK) {
+                let block = Block { columns, scaling, y, c, start, len: BLOCK.min(n - start) };
+                block.add_to(&mut sums, s, wide);
             }
-            let mut weights = vec![0.0f64; len];
-            let mut residual = vec![0.0f64; len];
-            for (i, e) in eta.iter().enumerate() {
-                let mu = sigmoid(*e);
-                let yi = y[rows.start + i];
-                weights[i] = mu * (1.0 - mu);
-                residual[i] = yi - mu;
-                ll += log_likelihood_of(yi, *e);
-                max_eta = max_eta.max(e.abs());
-                perfect &= (mu - yi).abs() < 1e-6;
-            }
-            for a in 0..k {
-                let xa = &data[a * n + rows.start..a * n + rows.end];
-                score[a] += dot(xa, &residual);
-                let wa: Vec<f64> = xa.iter().zip(&weights).map(|(x, w)| x * w).collect();
-                for b in 0..=a {
-                    info[a * k + b] += dot(&wa, &data[b * n + rows.start..b * n + rows.end]);
-                }
-            }
-            (score, info, ll, max_eta, perfect)
+            sums
         })
-        .reduce(empty, |a, b| {
-            (
-                a.0.iter().zip(&b.0).map(|(x, y)| x + y).collect(),
-                a.1.iter().zip(&b.1).map(|(x, y)| x + y).collect(),
-                a.2 + b.2,
-                a.3.max(b.3),
-                a.4 && b.4,
-            )
-        });
-    let mut information = DMatrix::<f64>::zeros(k, k);
-    for a in 0..k {
-        for b in 0..=a {
-            information[(a, b)] = info[a * k + b];
-            information[(b, a)] = info[a * k + b];
+        .collect();
+    let mut pass = groups.into_iter().fold(empty(), |mut total, group| {
+        total.score += group.score;
+        total.information += group.information;
+        total.log_likelihood += group.log_likelihood;
+        total.max_eta = total.max_eta.max(group.max_eta);
+        total.perfect &= group.perfect;
+        total
+    });
+    // The product computes both halves; they agree up to rounding, and Cholesky wants them equal.
+    pass.information = (&pass.information + pass.information.transpose()) * 0.5;
+    pass
+}
+
+/// Rows a Newton pass handles at a time: a block's columns stay in the core's cache.
+const BLOCK: usize = 2048;
+
+/// One block's values: the standardised predictors (a leading column of ones) and the weighted
+/// ones, column by column `BLOCK` apart, and the per-row quantities.
+struct Scratch {
+    x: Vec<f64>,
+    weighted: Vec<f64>,
+    eta: Vec<f64>,
+    weights: Vec<f64>,
+    residual: Vec<f64>,
+}
+
+/// The rows `start..start + len` of a Newton pass, at estimates `c`.
+struct Block<'a> {
+    columns: &'a [&'a [f64]],
+    scaling: &'a Scaling,
+    y: &'a [f64],
+    c: &'a DVector<f64>,
+    start: usize,
+    len: usize,
+}
+
+impl Block<'_> {
+    /// Adds the block's share to `sums`, with 256-bit vector instructions when `wide`.
+    fn add_to(&self, sums: &mut Pass, s: &mut Scratch, wide: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: `wide` is true only where the processor has AVX2 and FMA (`wide_vectors`).
+            return unsafe { self.add_to_avx2(sums, s) };
         }
+        let _ = wide;
+        self.add_to_any(sums, s);
     }
-    Pass { score: DVector::from_vec(score), information, log_likelihood: ll, max_eta, perfect }
+
+    /// The same code compiled for AVX2: its loops are element by element or keep their lanes
+    /// apart, and Rust never fuses a multiplication and an addition on its own, so both compile
+    /// to the same arithmetic and give the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn add_to_avx2(&self, sums: &mut Pass, s: &mut Scratch) {
+        self.add_to_any(sums, s);
+    }
+
+    #[inline(always)]
+    fn add_to_any(&self, sums: &mut Pass, s: &mut Scratch) {
+        let (start, len, k) = (self.start, self.len, self.columns.len() + 1);
+        for (j, column) in self.columns.iter().enumerate() {
+            let cells = &mut s.x[(j + 1) * BLOCK..(j + 1) * BLOCK + len];
+            self.scaling.fill(j, &column[start..start + len], cells);
+        }
+        let eta = &mut s.eta[..len];
+        eta.fill(0.0);
+        for j in 0..k {
+            let (xj, cj) = (&s.x[j * BLOCK..j * BLOCK + len], self.c[j]);
+            for (e, v) in eta.iter_mut().zip(xj) {
+                *e += v * cj;
+            }
+        }
+        // With t = exp(-|eta|), one exponential gives the probability, the weight and
+        // log(1 + e^eta) = max(eta, 0) + log(1 + t). The logarithms are taken of products of up
+        // to 256 factors in [1, 2], which cannot overflow: one logarithm per 256 rows.
+        let mut log_terms = 0.0;
+        for (chunk, etas) in eta.chunks(256).enumerate() {
+            let mut product = 1.0;
+            for (offset, &e) in etas.iter().enumerate() {
+                let i = chunk * 256 + offset;
+                let t = (-e.abs()).exp();
+                let mu = if e >= 0.0 { 1.0 / (1.0 + t) } else { t / (1.0 + t) };
+                let yi = self.y[start + i];
+                s.weights[i] = mu * (1.0 - mu);
+                s.residual[i] = yi - mu;
+                sums.log_likelihood += yi * e - e.max(0.0);
+                product *= 1.0 + t;
+                sums.max_eta = sums.max_eta.max(e.abs());
+                sums.perfect &= (mu - yi).abs() < 1e-6;
+            }
+            log_terms += product.ln();
+        }
+        sums.log_likelihood -= log_terms;
+        for a in 0..k {
+            let xa = &s.x[a * BLOCK..a * BLOCK + len];
+            sums.score[a] += dot(xa, &s.residual[..len]);
+            let weighted = &mut s.weighted[a * BLOCK..a * BLOCK + len];
+            for ((out, x), w) in weighted.iter_mut().zip(xa).zip(&s.weights[..len]) {
+                *out = x * w;
+            }
+        }
+        add_cross_product(&mut sums.information, &s.weighted, &s.x, BLOCK, len);
+    }
+}
+
+/// Whether this processor runs [`Block::add_to_avx2`].
+fn wide_vectors() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// info += (WX)' X for one block of `len` rows, by matrixmultiply's cache-blocked, vectorised
+/// kernel: `weighted` (WX) and `x` hold the block column by column, `stride` apart.
+fn add_cross_product(info: &mut DMatrix<f64>, weighted: &[f64], x: &[f64], stride: usize, len: usize) {
+    let k = info.nrows();
+    let needed = (k - 1) * stride + len;
+    assert!(len <= stride && weighted.len() >= needed && x.len() >= needed);
+    // SAFETY: the assertion keeps every element read inside `weighted` and `x` ((i, a) at
+    // a * stride + i), and `info` is a k x k column-major matrix ((a, b) at a + b * k).
+    unsafe {
+        matrixmultiply::dgemm(
+            k,
+            len,
+            k,
+            1.0,
+            weighted.as_ptr(),
+            stride as isize,
+            1,
+            x.as_ptr(),
+            1,
+            stride as isize,
+            1.0,
+            info.as_mut_ptr(),
+            1,
+            k as isize,
+        );
+    }
 }
 
 /// Sum of x_i y_i, with four running sums so that the compiler can use vector instructions.
+#[inline(always)]
 fn dot(x: &[f64], y: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut chunks_x = x.chunks_exact(4);
@@ -419,17 +572,6 @@ fn dot(x: &[f64], y: &[f64]) -> f64 {
     }
     let tail: f64 = chunks_x.remainder().iter().zip(chunks_y.remainder()).map(|(a, b)| a * b).sum();
     acc.iter().sum::<f64>() + tail
-}
-
-fn sigmoid(eta: f64) -> f64 {
-    1.0 / (1.0 + (-eta).exp())
-}
-
-/// log P(y | eta), computed without overflow for large |eta|.
-fn log_likelihood_of(y: f64, eta: f64) -> f64 {
-    // log(1 + e^eta), stable both ways.
-    let softplus = if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() };
-    y * eta - softplus
 }
 
 #[cfg(test)]
@@ -474,5 +616,51 @@ mod tests {
         let y: Vec<f64> = x.iter().map(|x| if *x < 10.0 { 0.0 } else { 1.0 }).collect();
         let fit = logistic(&y, &[x], &names(&["dose"]), 0.05).unwrap();
         assert!(fit.warnings.iter().any(|w| w.contains("separation")), "{:?}", fit.warnings);
+    }
+
+    #[test]
+    fn the_same_rows_give_the_same_bits_on_any_number_of_threads() {
+        // Enough rows for many groups of blocks, so that threads could split the sums differently.
+        let mut state = 42u64;
+        let mut uniform = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let n = 200_000;
+        let x1: Vec<f64> = (0..n).map(|_| uniform() * 10.0).collect();
+        let x2: Vec<f64> = (0..n).map(|_| uniform() - 0.5).collect();
+        let y: Vec<f64> = x1.iter().zip(&x2).map(|(a, b)| f64::from(0.2 * a + b - 1.0 > uniform() * 2.0)).collect();
+        let predictors = [x1, x2];
+        let fit = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let fit = pool.install(|| logistic(&y, &predictors, &names(&["x1", "x2"]), 0.05).unwrap());
+            let bits: Vec<u64> = fit.terms.iter().flat_map(|t| [t.estimate.to_bits(), t.se.to_bits()]).collect();
+            (bits, fit.log_likelihood.to_bits())
+        };
+        let one = fit(1);
+        for threads in [2, 3, 8] {
+            assert_eq!(fit(threads), one, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn wide_vectors_give_the_same_bits_as_narrow_ones() {
+        if !wide_vectors() {
+            eprintln!("this processor has no AVX2: only the portable pass runs here");
+            return;
+        }
+        let n = 10_000;
+        let x1: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64 / 37.0).collect();
+        let x2: Vec<f64> = (0..n).map(|i| ((i * 104_729) % 997) as f64 - 500.0).collect();
+        let y: Vec<f64> = (0..n).map(|i| f64::from((i * 31) % 7 < 3)).collect();
+        let columns = [x1.as_slice(), x2.as_slice()];
+        let s = scaling(n, &columns, &names(&["x1", "x2"])).unwrap();
+        let c = DVector::from_vec(vec![0.1, -0.3, 0.7]);
+        let bits = |p: Pass| {
+            let mut b: Vec<u64> = p.score.iter().chain(p.information.iter()).map(|v| v.to_bits()).collect();
+            b.push(p.log_likelihood.to_bits());
+            b
+        };
+        assert_eq!(bits(newton_pass(&columns, &s, &y, &c, true)), bits(newton_pass(&columns, &s, &y, &c, false)));
     }
 }

@@ -248,7 +248,7 @@ fn bad_input_is_explained() {
     assert!(matches!(&err, SurvivalError::InvalidCovariate { covariate, index: 1, .. } if covariate == "age"), "{err}");
     assert!(matches!(survival::cox(&t, &e, &[vec![1.0, 2.0]], &["age"]), Err(SurvivalError::LengthMismatch { .. })));
     assert!(matches!(survival::cox(&t, &e, &x, &["a", "b"]), Err(SurvivalError::LengthMismatch { .. })));
-    assert_eq!(survival::cox::<&str>(&t, &e, &[], &[]).unwrap_err(), SurvivalError::NoCovariates);
+    assert_eq!(survival::cox::<&str, Vec<f64>>(&t, &e, &[], &[]).unwrap_err(), SurvivalError::NoCovariates);
     assert_eq!(survival::cox(&t, &e, &[vec![5.0; 3]], &["site"]).unwrap_err(), SurvivalError::AllCovariatesConstant);
     assert!(matches!(survival::concordance_index(&t, &[1.0, 2.0], &e), Err(SurvivalError::LengthMismatch { .. })));
 }

@@ -871,7 +871,9 @@ const cohort = (() => {
       const box = $("#understood");
       if (!question) return;
       try {
-        const understood = await api(`/datasets/${encodeURIComponent(name)}/ask`, { json: { question, version, table: form.dataset.table } });
+        const unified = form.dataset.unified === "true";
+        const asked = unified ? { question, version, unified } : { question, version, table: form.dataset.table };
+        const understood = await api(`/datasets/${encodeURIComponent(name)}/ask`, { json: asked });
         if (understood.outcome === "unsure") {
           box.replaceChildren(el("div", { class: "warnings", role: "alert" }, el("p", { text: understood.question }),
             understood.choices.length ? el("p", { text: "Choices: " + understood.choices.join(", ") }) : ""));
@@ -882,7 +884,8 @@ const cohort = (() => {
           el("ul", {}, ...understood.reading.map((r) => el("li", { text: r })))));
         box.dataset.state = "understood";
         fillForm(understood.plan.analysis);
-        run({ version, table: understood.plan.table, filters: understood.plan.filters || [], analysis: understood.plan.analysis });
+        run({ version, table: understood.plan.table, unified: Boolean(understood.plan.unified), filters: understood.plan.filters || [],
+          analysis: understood.plan.analysis });
       } catch (err) {
         box.replaceChildren(el("p", { class: "error", role: "alert", text: err.message }));
         box.dataset.state = "error";

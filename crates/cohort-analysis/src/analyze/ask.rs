@@ -229,8 +229,9 @@ fn name_parts(name: &str) -> Vec<String> {
 }
 
 fn singular(word: &str) -> &str {
+    // "-es" after a hissing sound ("sexes", "classes", "matches"), otherwise "-s" ("doses", "arms").
     word.strip_suffix("es")
-        .filter(|w| w.len() > 3 && w.ends_with('s'))
+        .filter(|w| w.len() >= 3 && (w.ends_with(['s', 'x', 'z']) || w.ends_with("ch") || w.ends_with("sh")))
         .or_else(|| word.strip_suffix('s'))
         .filter(|w| w.len() > 2)
         .unwrap_or(word)
@@ -698,6 +699,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(plan_of("compare age between arms"), Analysis::Compare { variable: "age".into(), by: "arm".into() });
+        assert_eq!(
+            plan_of("compare age between sexes"),
+            Analysis::Compare { variable: "age".into(), by: "sex".into() }
+        );
         assert_eq!(
             plan_of("correlation between age and weight loss"),
             Analysis::Correlate { variables: vec!["age".into(), "weight_loss".into()] }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use cohort_store::name::{quote_ident, quote_literal, similar_names};
-use cohort_store::{Session, TableInfo};
+use cohort_store::{Session, Store, TableInfo};
 use duckdb::arrow::array::{Array, AsArray};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, Float64Type, UInt32Type};
@@ -120,33 +120,48 @@ impl Column {
                 Ok(Levels { names, codes })
             }
             Values::Numbers(v) => {
-                // Distinct values by their bits (both zeros as one), stopping past the limit; then
-                // each row's code by binary search: linear in the rows whatever the limit.
-                let bits = |x: f64| if x == 0.0 { 0u64 } else { x.to_bits() };
-                let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+                // Distinct values kept sorted as they are met, stopping past the limit; then each
+                // row's code. Group and event columns have a few levels, met in random order: while
+                // there are at most 16, a value is looked up among all of them at once (no branch
+                // to mispredict; NaN fills the unused places and equals nothing).
+                let mut distinct: Vec<f64> = Vec::new();
+                let mut few = [f64::NAN; 16];
                 for r in rows {
                     let x = v[*r as usize];
-                    if x.is_finite() && seen.insert(bits(x)) && seen.len() > limit {
-                        return Err(too_many(limit + 1));
+                    if !x.is_finite() {
+                        continue;
+                    }
+                    if distinct.len() <= 16 && few.iter().fold(false, |hit, d| hit | (*d == x)) {
+                        continue;
+                    }
+                    let x = if x == 0.0 { 0.0 } else { x };
+                    if let Err(at) = distinct.binary_search_by(|d| d.total_cmp(&x)) {
+                        if distinct.len() == limit {
+                            return Err(too_many(limit + 1));
+                        }
+                        distinct.insert(at, x);
+                        if distinct.len() <= 16 {
+                            few[distinct.len() - 1] = x;
+                        }
                     }
                 }
-                let mut distinct: Vec<f64> = seen.into_iter().map(f64::from_bits).collect();
-                distinct.sort_unstable_by(f64::total_cmp);
                 let names = distinct
                     .iter()
                     .map(|x| if self.sql_type == "BOOLEAN" { (*x != 0.0).to_string() } else { format_number(*x) })
                     .collect();
-                let codes = rows
-                    .iter()
-                    .map(|r| {
-                        let x = v[*r as usize];
-                        if !x.is_finite() {
-                            return MISSING;
-                        }
+                let code = |x: f64| -> u32 {
+                    if !x.is_finite() {
+                        MISSING
+                    } else if distinct.len() <= 16 {
+                        // A value's position is the count of levels below it: no branch to mispredict
+                        // when the values come in random order (and -0.0 counts as 0.0).
+                        distinct.iter().map(|d| u32::from(*d < x)).sum()
+                    } else {
                         let x = if x == 0.0 { 0.0 } else { x };
                         distinct.binary_search_by(|d| d.total_cmp(&x)).map_or(MISSING, |p| p as u32)
-                    })
-                    .collect();
+                    }
+                };
+                let codes = rows.iter().map(|r| code(v[*r as usize])).collect();
                 Ok(Levels { names, codes })
             }
         }
@@ -207,9 +222,11 @@ const WORKING_BYTES_PER_VALUE: u64 = 24;
 
 /// Reads `names` from `table` for the rows `filters` keep. A coded column (one with value labels)
 /// is read as categories, by its labels. Refuses, before reading, rows that would take more than
-/// `memory_limit` bytes to analyse.
+/// `memory_limit` bytes to analyse. `stored` is the store when `table` is one of its tables (not
+/// a view built for the analysis): numbers without filters are then read from its files directly.
 pub fn load(
     session: &Session,
+    stored: Option<&Store>,
     source: &str,
     table: &TableInfo,
     names: &[&str],
@@ -282,6 +299,15 @@ pub fn load(
             )));
         }
     }
+    let all_numbers = columns.iter().all(|c| matches!(c.values, Values::Numbers(_)));
+    if let Some(store) = stored.filter(|_| filters.is_empty() && all_numbers && !columns.is_empty())
+        && let Some(read) = super::direct::numbers(store, table, names)?
+    {
+        for (column, values) in columns.iter_mut().zip(read) {
+            column.values = Values::Numbers(values);
+        }
+        return Ok(Frame { columns, rows: table.rows as usize, table_rows: table.rows });
+    }
     // Categories come back as codes into their levels (an ENUM, which Arrow carries as a
     // dictionary), so ten million rows are not ten million strings; a column with more distinct
     // values than an ENUM should hold is read as text and coded here.
@@ -317,8 +343,20 @@ pub fn load(
     let mut numbers: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
     let mut interned: Vec<(std::collections::HashMap<String, u32>, Vec<u32>)> = vec![Default::default(); columns.len()];
     let mut enum_codes: Vec<Vec<u32>> = vec![Vec::new(); columns.len()];
+    if filtered.is_empty() {
+        // Every row comes back: room for them all at once, not a copy each time a vector doubles.
+        let rows = table.rows as usize;
+        for (i, c) in columns.iter().enumerate() {
+            match &c.values {
+                Values::Numbers(_) => numbers[i].reserve_exact(rows),
+                Values::Categories { levels, .. } if !levels.is_empty() => enum_codes[i].reserve_exact(rows),
+                Values::Categories { .. } => interned[i].1.reserve_exact(rows),
+            }
+        }
+    }
     let mut n = 0;
-    for batch in stmt.query_arrow([]).map_err(query)? {
+    for batch in stmt.stream_arrow([]).map_err(query)? {
+        let batch = batch.map_err(query)?;
         n += batch.num_rows();
         for (i, c) in columns.iter().enumerate() {
             let array = batch.column(i);
@@ -419,6 +457,19 @@ impl Frame {
     /// The rows where every one of `names` has a value, and the counts of those left out.
     pub fn complete(&self, names: &[&str]) -> (Vec<u32>, RowCounts) {
         let columns: Vec<&Column> = names.iter().map(|n| self.column(n)).collect();
+        let absent = |c: &Column| match &c.values {
+            Values::Numbers(v) => v.iter().filter(|x| !x.is_finite()).count(),
+            Values::Categories { codes, .. } => codes.iter().filter(|c| **c == MISSING).count(),
+        };
+        if columns.iter().all(|c| absent(c) == 0) {
+            // The usual case, a column at a time rather than a row at a time.
+            let used: Vec<u32> = (0..self.rows as u32).collect();
+            let rows = self.rows as u64;
+            return (
+                used,
+                RowCounts { table: self.table_rows, after_filters: rows, used: rows, missing: BTreeMap::new() },
+            );
+        }
         let mut missing: BTreeMap<String, u64> = BTreeMap::new();
         let mut used = Vec::with_capacity(self.rows);
         for i in 0..self.rows {

@@ -29,6 +29,20 @@ pub struct Entry {
     pub error: Option<String>,
     /// Seconds it took.
     pub seconds: f64,
+    /// Where they went, when it was computed (not read from the cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// Where an analysis spent its time, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Finding the version and its tables in the catalog.
+    pub resolve: f64,
+    /// Reading the columns (and building the unified view, for one).
+    pub read: f64,
+    /// Computing the statistics.
+    pub compute: f64,
 }
 
 /// Appends `entry` to the history.

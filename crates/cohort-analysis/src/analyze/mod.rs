@@ -8,6 +8,7 @@
 //! version gives the same bytes.
 
 pub mod ask;
+pub mod direct;
 pub mod frame;
 pub mod history;
 pub mod plan;
@@ -17,6 +18,7 @@ use cohort_store::{Session, Store, StoreError, VersionRef};
 use serde::Serialize;
 
 pub use frame::RowCounts;
+pub use history::Timings;
 pub use plan::{Analysis, Filter, Plan};
 pub use run::{Coding, Compared, Contingency, Curve, Described, GroupSummary, Level, Output, Summary};
 
@@ -231,6 +233,34 @@ pub fn understand(
     Ok(understand_with(dataset, &resolved.table, &dictionary, question))
 }
 
+/// [`understand`] over `dataset`'s unified view (one row per participant): the words are matched
+/// against its columns, the related tables' counts and means among them, and the plan runs on it.
+pub fn understand_unified(
+    store: &Store,
+    session: &Session,
+    dataset: &str,
+    question: &str,
+) -> Result<ask::Understood, AnalyzeError> {
+    let probe = Plan {
+        dataset: dataset.to_string(),
+        table: None,
+        filters: Vec::new(),
+        analysis: Analysis::Describe { variables: Vec::new(), by: None },
+        alpha: 0.05,
+        unified: true,
+    };
+    let resolved = resolve(store, &probe)?;
+    let sql = resolved.unified_sql.as_deref().expect("a unified plan resolves to the view's SQL");
+    let (source, view) = build_unified(session, &resolved.version, sql, &resolved.table)?;
+    let dictionary = crate::dictionary::source_dictionary(session, &source, &view)?;
+    let mut understood = ask::understand(question, dataset, &resolved.table.name, &dictionary, view.rows);
+    if let ask::Understood::Plan { plan, .. } = &mut understood {
+        // The view finds its participant table itself, as a plan written for it does.
+        (plan.unified, plan.table) = (true, None);
+    }
+    Ok(understood)
+}
+
 /// [`understand`] with the dictionary at hand (the server caches it).
 pub fn understand_with(
     dataset: &str,
@@ -256,10 +286,18 @@ pub fn unified_columns(
 
 /// Runs `plan` on `store`.
 pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, AnalyzeError> {
-    answer(store, session, &resolve(store, plan)?)
+    run_timed(store, session, plan, &mut Timings::default())
 }
 
-fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, AnalyzeError> {
+fn run_timed(store: &Store, session: &Session, plan: &Plan, timings: &mut Timings) -> Result<Answer, AnalyzeError> {
+    let started = std::time::Instant::now();
+    let resolved = resolve(store, plan)?;
+    timings.resolve = started.elapsed().as_secs_f64();
+    answer(store, session, &resolved, timings)
+}
+
+fn answer(store: &Store, session: &Session, r: &Resolved, timings: &mut Timings) -> Result<Answer, AnalyzeError> {
+    let started = std::time::Instant::now();
     let (version, plan) = (&r.version, &r.effective);
     let (source, built) = match &r.unified_sql {
         Some(sql) => {
@@ -269,8 +307,10 @@ fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, Anal
         None => (cohort_store::table_source(store, &r.table), None),
     };
     let table = built.as_ref().unwrap_or(&r.table);
-    let frame =
-        frame::load(session, &source, table, &plan.analysis.columns(), &plan.filters, store.settings().memory_limit)?;
+    let stored = built.is_none().then_some(store);
+    let columns = plan.analysis.columns();
+    let frame = frame::load(session, stored, &source, table, &columns, &plan.filters, store.settings().memory_limit)?;
+    timings.read = started.elapsed().as_secs_f64();
     if frame.rows == 0 {
         return Err(AnalyzeError::Data(if plan.filters.is_empty() {
             format!("table `{}` of {} has no rows", table.name, version.label())
@@ -278,7 +318,10 @@ fn answer(store: &Store, session: &Session, r: &Resolved) -> Result<Answer, Anal
             format!("the filters leave no rows of the {} in table `{}`: loosen them", table.rows, table.name)
         }));
     }
+    let started = std::time::Instant::now();
     let computed = run::compute(&frame, plan)?;
+    timings.compute = started.elapsed().as_secs_f64();
+    tracing::debug!(rows = frame.rows, ?timings, "analysis computed");
     Ok(Answer {
         plan: plan.clone(),
         dataset: version.label(),
@@ -307,6 +350,8 @@ pub struct Reply {
     pub summary: String,
     /// Whether it was read from the cache rather than computed.
     pub cached: bool,
+    /// Where the time went, when it was computed.
+    pub timings: Option<Timings>,
 }
 
 /// The cache key: the version, its content, the engine and the effective plan.
@@ -341,7 +386,13 @@ fn build() -> &'static String {
 pub fn run_recorded(store: &Store, session: &Session, plan: &Plan, by: &str) -> Result<Reply, AnalyzeError> {
     let started = std::time::Instant::now();
     let result = cached_reply(store, session, plan);
-    let outcome = result.as_ref().map(|r| (r.dataset.clone(), r.rows, r.summary.clone(), r.cached));
+    let outcome = result.as_ref().map(|r| Outcome {
+        dataset: r.dataset.clone(),
+        rows: r.rows,
+        summary: r.summary.clone(),
+        cached: r.cached,
+        timings: r.timings,
+    });
     remember(store, plan, by, outcome, started);
     result
 }
@@ -349,17 +400,33 @@ pub fn run_recorded(store: &Store, session: &Session, plan: &Plan, by: &str) -> 
 /// Runs `plan` afresh (for a caller that shows the typed answer) and records it as `by`.
 pub fn run_fresh_recorded(store: &Store, session: &Session, plan: &Plan, by: &str) -> Result<Answer, AnalyzeError> {
     let started = std::time::Instant::now();
-    let result = run(store, session, plan);
-    let outcome = result.as_ref().map(|a| (a.dataset.clone(), a.rows.used, a.summary.clone(), false));
+    let mut timings = Timings::default();
+    let result = run_timed(store, session, plan, &mut timings);
+    let outcome = result.as_ref().map(|a| Outcome {
+        dataset: a.dataset.clone(),
+        rows: a.rows.used,
+        summary: a.summary.clone(),
+        cached: false,
+        timings: Some(timings),
+    });
     remember(store, plan, by, outcome, started);
     result
+}
+
+/// What the history keeps of a run that answered.
+struct Outcome {
+    dataset: String,
+    rows: u64,
+    summary: String,
+    cached: bool,
+    timings: Option<Timings>,
 }
 
 fn remember(
     store: &Store,
     plan: &Plan,
     by: &str,
-    outcome: Result<(String, u64, String, bool), &AnalyzeError>,
+    outcome: Result<Outcome, &AnalyzeError>,
     started: std::time::Instant,
 ) {
     let (ok, error) = match outcome {
@@ -370,12 +437,13 @@ fn remember(
         at: jiff::Timestamp::now(),
         by: by.to_string(),
         plan: plan.clone(),
-        dataset: ok.as_ref().map(|o| o.0.clone()),
-        rows: ok.as_ref().map(|o| o.1),
-        summary: ok.as_ref().map(|o| o.2.clone()),
-        cached: ok.as_ref().is_some_and(|o| o.3),
+        dataset: ok.as_ref().map(|o| o.dataset.clone()),
+        rows: ok.as_ref().map(|o| o.rows),
+        summary: ok.as_ref().map(|o| o.summary.clone()),
+        cached: ok.as_ref().is_some_and(|o| o.cached),
         error,
         seconds: started.elapsed().as_secs_f64(),
+        timings: ok.and_then(|o| o.timings),
     };
     if let Err(e) = history::record(store, &entry) {
         tracing::warn!(error = %e, "could not record the analysis in the history");
@@ -383,7 +451,9 @@ fn remember(
 }
 
 fn cached_reply(store: &Store, session: &Session, plan: &Plan) -> Result<Reply, AnalyzeError> {
+    let started = std::time::Instant::now();
     let resolved = resolve(store, plan)?;
+    let mut timings = Timings { resolve: started.elapsed().as_secs_f64(), ..Timings::default() };
     let path = store.layout().analysis_cache().join(format!("{}.json", cache_key(&resolved)));
     if let Ok(json) = std::fs::read_to_string(&path)
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
@@ -394,9 +464,10 @@ fn cached_reply(store: &Store, session: &Session, plan: &Plan) -> Result<Reply, 
             summary: value["summary"].as_str().unwrap_or_default().to_string(),
             json,
             cached: true,
+            timings: None,
         });
     }
-    let answer = answer(store, session, &resolved)?;
+    let answer = answer(store, session, &resolved, &mut timings)?;
     let json = serde_json::to_string_pretty(&answer).expect("an answer serialises");
     // The cache only saves time: an answer that cannot be kept is still given.
     let kept = std::fs::create_dir_all(store.layout().analysis_cache())
@@ -404,5 +475,12 @@ fn cached_reply(store: &Store, session: &Session, plan: &Plan) -> Result<Reply, 
     if let Err(e) = kept {
         tracing::warn!(error = %e, "could not cache the analysis");
     }
-    Ok(Reply { dataset: answer.dataset, rows: answer.rows.used, summary: answer.summary, json, cached: false })
+    Ok(Reply {
+        dataset: answer.dataset,
+        rows: answer.rows.used,
+        summary: answer.summary,
+        json,
+        cached: false,
+        timings: Some(timings),
+    })
 }

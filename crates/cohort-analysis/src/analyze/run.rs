@@ -506,26 +506,20 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
             let times = pick(frame.column(time).numbers("the time")?, &rows);
             let (events, event_shown) = binary(frame.column(event), event_value.as_deref(), &rows, "event")?;
             let happened: Vec<bool> = events.iter().map(|e| *e == 1.0).collect();
-            // Positions within `rows`, for the picked time and event vectors.
-            let groups: Vec<(Option<String>, Vec<u32>)> = match by {
-                None => vec![(None, (0..rows.len() as u32).collect())],
+            let (names, codes) = match by {
+                None => (vec![None], vec![0; rows.len()]),
                 Some(by) => {
                     let Levels { names, codes } = frame.column(by).levels(&rows, MAX_GROUPS)?;
-                    let mut members = vec![Vec::new(); names.len()];
-                    for (position, code) in codes.iter().enumerate() {
-                        members[*code as usize].push(position as u32);
-                    }
-                    names.into_iter().map(Some).zip(members).collect()
+                    (names.into_iter().map(Some).collect(), codes)
                 }
             };
+            let tables = survival::life_tables(&times, &happened, &codes, names.len()).map_err(data)?;
             let max_time = times.iter().copied().fold(0.0, f64::max);
             let at_risk_times = nice_times(max_time);
             let mut curves = Vec::new();
             let mut warnings = Vec::new();
-            for (group, members) in &groups {
-                let t: Vec<f64> = members.iter().map(|k| times[*k as usize]).collect();
-                let e: Vec<bool> = members.iter().map(|k| happened[*k as usize]).collect();
-                let estimate = survival::kaplan_meier(&t, &e, alpha).map_err(data)?;
+            for (group, table) in names.iter().zip(&tables) {
+                let estimate = survival::kaplan_meier_of(table, alpha).map_err(data)?;
                 if estimate.events == 0 {
                     warnings.push(format!(
                         "{}: no events, so survival stays at 1 and the median is not reached",
@@ -540,19 +534,13 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                  scale; median survival where the curve first reaches 0.5, its interval where the bands do \
                  (lifelines KaplanMeierFitter). `{event}` = {event_shown} is the event; other rows are censored."
             )];
-            let logrank = if groups.len() > 1 {
-                let mut label = vec![0u32; rows.len()];
-                for (g, (_, members)) in groups.iter().enumerate() {
-                    for k in members {
-                        label[*k as usize] = g as u32;
-                    }
-                }
+            let logrank = if tables.len() > 1 {
                 method.push(
                     "Log-rank test across the groups, chi-square on k - 1 degrees of freedom (lifelines \
                              multivariate_logrank_test)."
                         .into(),
                 );
-                Some(survival::logrank(&times, &happened, &label).map_err(data)?)
+                Some(survival::logrank_of(&tables).map_err(data)?)
             } else {
                 None
             };
@@ -777,18 +765,18 @@ fn binary(column: &Column, event: Option<&str>, rows: &[u32], role: &str) -> Res
 }
 
 /// Predictors as model columns: numbers as they are, categories as indicators.
-struct Design {
-    columns: Vec<Vec<f64>>,
+struct Design<'a> {
+    columns: Vec<Cow<'a, [f64]>>,
     names: Vec<String>,
     coding: Vec<Coding>,
 }
 
-fn design(
-    frame: &Frame,
+fn design<'a>(
+    frame: &'a Frame,
     predictors: &[String],
     reference: &BTreeMap<String, String>,
     rows: &[u32],
-) -> Result<Design, AnalyzeError> {
+) -> Result<Design<'a>, AnalyzeError> {
     if predictors.is_empty() {
         return Err(AnalyzeError::Plan("a model needs at least one predictor".into()));
     }
@@ -802,7 +790,7 @@ fn design(
         let column = frame.column(p);
         match &column.values {
             Values::Numbers(v) if !reference.contains_key(p) => {
-                out.columns.push(pick(v, rows).into_owned());
+                out.columns.push(pick(v, rows));
                 // A boolean enters as 1 for true: its term says so.
                 out.names.push(if column.sql_type == "BOOLEAN" { format!("{p}=true") } else { p.clone() });
             }
@@ -828,7 +816,7 @@ fn design(
                 }
                 for level in &others {
                     let code = levels.iter().position(|l| l == level).expect("a level of the column") as u32;
-                    out.columns.push(codes.iter().map(|c| f64::from(*c == code)).collect());
+                    out.columns.push(codes.iter().map(|c| f64::from(*c == code)).collect::<Vec<_>>().into());
                     out.names.push(format!("{p}={level}"));
                 }
                 out.coding.push(Coding { predictor: p.clone(), reference: base, levels: others });

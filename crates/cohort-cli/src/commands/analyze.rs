@@ -94,7 +94,7 @@ fn list_history(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus>
         ctx.note("No analyses yet: `cohort analyze DATASET describe COLUMN` runs one.");
         return Ok(ExitStatus::Success);
     }
-    let mut out = table(&["#", "when", "by", "dataset", "analysis", "answer"]);
+    let mut out = table(&["#", "when", "by", "dataset", "analysis", "took", "answer"]);
     for (i, e) in entries.iter().enumerate() {
         out.add_row(vec![
             (i + 1).to_string(),
@@ -102,6 +102,7 @@ fn list_history(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus>
             e.by.clone(),
             e.dataset.clone().unwrap_or_else(|| e.plan.dataset.clone()),
             e.plan.analysis.kind().to_string(),
+            if e.cached { "cached".to_string() } else { format!("{:.2} s", e.seconds) },
             match (&e.summary, &e.error) {
                 (Some(s), _) => s.clone(),
                 (None, Some(err)) => format!("failed: {err}"),
@@ -134,11 +135,16 @@ pub fn ask(
     dataset: &str,
     question: &str,
     table: Option<&str>,
+    unified: bool,
     plan_only: bool,
 ) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
     let session = Session::new(&store)?;
-    let understood = analyze::understand(&store, &session, dataset, table, question)?;
+    let understood = if unified {
+        analyze::understand_unified(&store, &session, dataset, question)?
+    } else {
+        analyze::understand(&store, &session, dataset, table, question)?
+    };
     let (plan, reading) = match understood {
         Understood::Plan { plan, reading } => (plan, reading),
         Understood::Unsure { question: back, choices } => {

@@ -90,8 +90,8 @@ fn dispatch(ctx: &Context<'_>, command: &Command) -> anyhow::Result<ExitStatus> 
         Command::Show { dataset } => show::run(ctx, dataset),
         Command::Dictionary { dataset, table, csv } => dictionary::run(ctx, dataset, table.as_deref(), *csv),
         Command::Analyze(args) => analyze::run(ctx, args),
-        Command::Ask { dataset, question, table, plan } => {
-            analyze::ask(ctx, dataset, question, table.as_deref(), *plan)
+        Command::Ask { dataset, question, table, unified, plan } => {
+            analyze::ask(ctx, dataset, question, table.as_deref(), *unified, *plan)
         }
         Command::Relate(args) => relate::run(ctx, args),
         Command::Query(args) => query::run(ctx, args),

@@ -191,6 +191,11 @@ fn analyses_run_on_the_unified_view() {
     // A model across tables: does the number of admissions differ by sex.
     let compare = env.json(&["analyze", "ehr", "--unified", "compare", "admissions_rows", "--by", "sex"]);
     assert!(compare["result"]["welch_t"]["p"].as_f64().is_some(), "{compare}");
+    // The same in words, of the view: its aggregates are columns a question can name.
+    let asked = env.json(&["ask", "ehr", "does the number of admissions rows differ by sex", "--unified"]);
+    assert_eq!(asked["understood"]["plan"]["unified"], true, "{asked}");
+    assert_eq!(asked["understood"]["plan"]["analysis"]["variable"], "admissions_rows", "{asked}");
+    assert_eq!(asked["answer"]["result"], compare["result"], "the question's answer is the plan's");
     // Without relationships there is no view, and the error says what to do.
     env.write("lone.csv", "a,b\n1,2\n3,4\n");
     env.ok(&["ingest", env.path("lone.csv").to_str().unwrap(), "--name", "lone"]);

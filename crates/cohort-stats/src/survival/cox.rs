@@ -147,20 +147,20 @@ impl fmt::Display for CoxWarning {
 /// intervals are 95% (see [`cox_at`] for another level).
 ///
 /// The data is sorted once; each iteration then takes O(n·p²) without allocating.
-pub fn cox<S: AsRef<str>>(
+pub fn cox<S: AsRef<str>, C: AsRef<[f64]>>(
     time: &[f64],
     event: &[bool],
-    covariates: &[Vec<f64>],
+    covariates: &[C],
     names: &[S],
 ) -> Result<Cox, SurvivalError> {
     cox_at(time, event, covariates, names, 0.05)
 }
 
 /// [`cox`] with `1 - alpha` intervals of the hazard ratios (lifelines' `CoxPHFitter(alpha=...)`).
-pub fn cox_at<S: AsRef<str>>(
+pub fn cox_at<S: AsRef<str>, C: AsRef<[f64]>>(
     time: &[f64],
     event: &[bool],
-    covariates: &[Vec<f64>],
+    covariates: &[C],
     names: &[S],
     alpha: f64,
 ) -> Result<Cox, SurvivalError> {
@@ -173,7 +173,7 @@ pub fn cox_at<S: AsRef<str>>(
         return Err(SurvivalError::NoCovariates);
     }
     check_length("names", covariates.len(), names.len())?;
-    for (column, name) in covariates.iter().zip(names) {
+    for (column, name) in covariates.iter().map(AsRef::as_ref).zip(names) {
         check_length(&format!("covariate `{}`", name.as_ref()), n, column.len())?;
         if let Some((index, &value)) = column.iter().enumerate().find(|(_, x)| !x.is_finite()) {
             return Err(SurvivalError::InvalidCovariate { covariate: name.as_ref().to_owned(), index, value });
@@ -192,7 +192,8 @@ pub fn cox_at<S: AsRef<str>>(
     // it, we leave it out and say so.
     let fitted: Vec<usize> = (0..covariates.len())
         .filter(|&j| {
-            let constant = covariates[j].iter().all(|&x| x == covariates[j][0]);
+            let column = covariates[j].as_ref();
+            let constant = column.iter().all(|&x| x == column[0]);
             if constant {
                 warnings.push(CoxWarning::ConstantCovariate { covariate: names[j].as_ref().to_owned() });
             }
@@ -309,14 +310,14 @@ struct Design {
 }
 
 impl Design {
-    fn new(time: &[f64], event: &[bool], covariates: &[Vec<f64>], fitted: &[usize]) -> Self {
+    fn new<C: AsRef<[f64]>>(time: &[f64], event: &[bool], covariates: &[C], fitted: &[usize]) -> Self {
         let n = time.len();
         let p = fitted.len();
         let order = order_by_time(time, event);
         let mut x = vec![0.0; n * p];
         let mut std = Vec::with_capacity(p);
         for (a, &j) in fitted.iter().enumerate() {
-            let column = &covariates[j];
+            let column = covariates[j].as_ref();
             let mean = column.iter().sum::<f64>() / n as f64;
             let sd = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
             for (r, &i) in order.iter().enumerate() {

@@ -2,9 +2,7 @@
 
 use serde::Serialize;
 
-use rayon::slice::ParallelSliceMut;
-
-use super::{SurvivalError, check_time_event};
+use super::{LifeTable, SurvivalError, life_tables};
 use crate::dist::z_quantile;
 
 /// A Kaplan-Meier survival curve with pointwise confidence bands, life table and median.
@@ -78,20 +76,24 @@ impl KaplanMeier {
 ///
 /// A group without any event is not an error: its curve stays at 1 and its median is not reached.
 pub fn kaplan_meier(time: &[f64], event: &[bool], alpha: f64) -> Result<KaplanMeier, SurvivalError> {
-    check_time_event(time, event)?;
+    let tables = life_tables(time, event, &vec![0; time.len()], 1)?;
+    kaplan_meier_of(&tables[0], alpha)
+}
+
+/// [`kaplan_meier`] of a group's [`LifeTable`] (see [`life_tables`](super::life_tables)).
+pub fn kaplan_meier_of(table: &LifeTable, alpha: f64) -> Result<KaplanMeier, SurvivalError> {
     if !(alpha > 0.0 && alpha < 1.0) {
         return Err(SurvivalError::InvalidAlpha(alpha));
     }
+    let n = table.subjects();
+    if n == 0 {
+        return Err(SurvivalError::Empty);
+    }
     let z = z_quantile(1.0 - alpha / 2.0);
-    let n = time.len();
-    // (time, event) pairs sorted by time: the scan below reads them in order, not by index.
-    let mut sorted: Vec<(f64, bool)> = time.iter().copied().zip(event.iter().copied()).collect();
-    sorted.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times"));
-
-    let mut steps = Vec::new();
+    let mut steps = Vec::with_capacity(table.times.len() + 1);
     // lifelines' life table starts at the origin (time 0) with everyone at risk, so the curve
     // drawn from the steps starts at survival 1.
-    if sorted[0].0 > 0.0 {
+    if table.times[0] > 0.0 {
         steps.push(KaplanMeierStep {
             time: 0.0,
             survival: 1.0,
@@ -107,15 +109,8 @@ pub fn kaplan_meier(time: &[f64], event: &[bool], alpha: f64) -> Result<KaplanMe
     let mut log_survival = 0.0_f64;
     let mut greenwood = 0.0_f64;
     let mut at_risk = n;
-    let mut i = 0;
-    while i < n {
-        let t = sorted[i].0;
-        let (mut removed, mut observed) = (0, 0);
-        while i < n && sorted[i].0 == t {
-            removed += 1;
-            observed += usize::from(sorted[i].1);
-            i += 1;
-        }
+    for ((&t, &removed), &observed) in table.times.iter().zip(&table.removed).zip(&table.events) {
+        let (removed, observed) = (removed as usize, observed as usize);
         let (r, d) = (at_risk as f64, observed as f64);
         log_survival += (r - d).ln() - r.ln();
         // The variance term is infinite when everyone at risk dies; lifelines counts it as 0.
@@ -140,7 +135,7 @@ pub fn kaplan_meier(time: &[f64], event: &[bool], alpha: f64) -> Result<KaplanMe
         lower: median_time(&steps, |s| s.lower),
         upper: median_time(&steps, |s| s.upper),
     };
-    let events = event.iter().filter(|&&e| e).count();
+    let events = table.event_count();
     Ok(KaplanMeier { alpha, subjects: n, events, steps, median })
 }
 

@@ -1,10 +1,9 @@
 //! The log-rank test of equal survival across groups, as lifelines' `multivariate_logrank_test`.
 
 use nalgebra::{DMatrix, DVector};
-use rayon::slice::ParallelSliceMut;
 use serde::Serialize;
 
-use super::{SurvivalError, check_length, check_time_event};
+use super::{LifeTable, SurvivalError, check_length, life_tables};
 use crate::dist::chi2_upper;
 
 /// A log-rank test of whether the groups share one survival curve.
@@ -37,28 +36,32 @@ pub struct LogRankGroup {
 /// unweighted, over all follow-up, as `lifelines.statistics.multivariate_logrank_test`, which for two
 /// groups is `logrank_test`. Takes O(distinct times × groups²).
 pub fn logrank(time: &[f64], event: &[bool], group: &[u32]) -> Result<LogRank, SurvivalError> {
-    check_time_event(time, event)?;
     check_length("group", time.len(), group.len())?;
-    if !event.iter().any(|&e| e) {
-        return Err(SurvivalError::NoEvents { what: "a log-rank test" });
-    }
     let mut labels: Vec<u32> = group.to_vec();
     labels.sort_unstable();
     labels.dedup();
-    let g = labels.len();
+    let index: Vec<u32> = group.iter().map(|l| labels.binary_search(l).expect("a label") as u32).collect();
+    let mut test = logrank_of(&life_tables(time, event, &index, labels.len())?)?;
+    for g in &mut test.groups {
+        g.group = labels[g.group as usize];
+    }
+    Ok(test)
+}
+
+/// [`logrank`] of the groups' [`LifeTable`]s (see [`life_tables`]); the groups of the answer are
+/// labelled by their position in `tables`.
+pub fn logrank_of(tables: &[LifeTable]) -> Result<LogRank, SurvivalError> {
+    let g = tables.len();
+    if tables.iter().all(|t| t.times.is_empty()) {
+        return Err(SurvivalError::Empty);
+    }
+    if tables.iter().all(|t| t.event_count() == 0) {
+        return Err(SurvivalError::NoEvents { what: "a log-rank test" });
+    }
     if g < 2 {
         return Err(SurvivalError::TooFewGroups { found: g });
     }
-    let index: Vec<usize> = group.iter().map(|l| labels.binary_search(l).expect("a label")).collect();
-
-    // (time, group, event) records sorted by time: the scan reads them in order, not by index.
-    let mut sorted: Vec<(f64, u32, bool)> = (0..time.len()).map(|i| (time[i], index[i] as u32, event[i])).collect();
-    sorted.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite times"));
-
-    let mut at_risk = vec![0usize; g];
-    for &k in &index {
-        at_risk[k] += 1;
-    }
+    let mut at_risk: Vec<usize> = tables.iter().map(LifeTable::subjects).collect();
     let subjects = at_risk.clone();
     let mut observed = vec![0usize; g];
     let mut expected = vec![0.0; g];
@@ -66,16 +69,23 @@ pub fn logrank(time: &[f64], event: &[bool], group: &[u32]) -> Result<LogRank, S
     let mut cov = DMatrix::<f64>::zeros(g, g);
     let mut deaths_by_group = vec![0usize; g];
     let mut removed_by_group = vec![0usize; g];
-    let mut i = 0;
-    while i < sorted.len() {
-        let t = sorted[i].0;
-        deaths_by_group.fill(0);
-        removed_by_group.fill(0);
-        while i < sorted.len() && sorted[i].0 == t {
-            let k = sorted[i].1 as usize;
-            removed_by_group[k] += 1;
-            deaths_by_group[k] += usize::from(sorted[i].2);
-            i += 1;
+    // The groups' tables merged by time: each table's next row.
+    let mut next = vec![0usize; g];
+    loop {
+        let t = (0..g).filter_map(|a| tables[a].times.get(next[a])).copied().fold(f64::INFINITY, f64::min);
+        if t == f64::INFINITY {
+            break;
+        }
+        for a in 0..g {
+            let table = &tables[a];
+            (deaths_by_group[a], removed_by_group[a]) = match table.times.get(next[a]) {
+                Some(&ta) if ta == t => {
+                    let row = next[a];
+                    next[a] += 1;
+                    (table.events[row] as usize, table.removed[row] as usize)
+                }
+                _ => (0, 0),
+            };
         }
         let d: usize = deaths_by_group.iter().sum();
         if d > 0 {
@@ -109,7 +119,7 @@ pub fn logrank(time: &[f64], event: &[bool], group: &[u32]) -> Result<LogRank, S
     let statistic = (z.transpose() * pseudo_inverse(v) * &z)[(0, 0)];
     let df = g - 1;
     let groups = (0..g)
-        .map(|a| LogRankGroup { group: labels[a], subjects: subjects[a], observed: observed[a], expected: expected[a] })
+        .map(|a| LogRankGroup { group: a as u32, subjects: subjects[a], observed: observed[a], expected: expected[a] })
         .collect();
     Ok(LogRank { statistic, df, p: chi2_upper(statistic, df as f64), groups })
 }

@@ -8,8 +8,8 @@ gbsg2):
 
 | here | lifelines |
 |---|---|
-| [`kaplan_meier`] | `KaplanMeierFitter().fit(T, E)`: `survival_function_`, `confidence_interval_` (exponential Greenwood, "log-log"), `event_table`, `median_survival_time_`, `median_survival_times(confidence_interval_)` |
-| [`logrank`] | `statistics.multivariate_logrank_test(T, G, E)` (= `logrank_test` for two groups) |
+| [`kaplan_meier`], [`kaplan_meier_of`] a [`LifeTable`] | `KaplanMeierFitter().fit(T, E)`: `survival_function_`, `confidence_interval_` (exponential Greenwood, "log-log"), `event_table`, `median_survival_time_`, `median_survival_times(confidence_interval_)` |
+| [`logrank`], [`logrank_of`] the [`life_tables`] | `statistics.multivariate_logrank_test(T, G, E)` (= `logrank_test` for two groups) |
 | [`cox`] | `CoxPHFitter().fit(df, T, E)`: Efron ties, lifelines' Newton-Raphson, `params_`, `standard_errors_`, `summary`, `log_likelihood_`, `concordance_index_`, and `statistics.proportional_hazard_test(cph, df, time_transform="rank")` |
 | [`concordance_index`] | `utils.concordance_index(T, score, E)` |
 
@@ -20,12 +20,14 @@ subject `i`'s event was observed at `time[i]` and `false` when they were censore
 mod concordance;
 mod cox;
 mod kaplan_meier;
+mod life_table;
 mod logrank;
 
 pub use concordance::concordance_index;
 pub use cox::{Cox, CoxCoefficient, CoxWarning, LikelihoodRatioTest, ProportionalHazardsTest, cox, cox_at};
-pub use kaplan_meier::{KaplanMeier, KaplanMeierStep, MedianSurvival, kaplan_meier};
-pub use logrank::{LogRank, LogRankGroup, logrank};
+pub use kaplan_meier::{KaplanMeier, KaplanMeierStep, MedianSurvival, kaplan_meier, kaplan_meier_of};
+pub use life_table::{LifeTable, life_tables};
+pub use logrank::{LogRank, LogRankGroup, logrank, logrank_of};
 
 use rayon::slice::ParallelSliceMut;
 
@@ -68,6 +70,14 @@ pub enum SurvivalError {
         index: usize,
         /// The offending value.
         value: f64,
+    },
+    /// A group label is not below the number of groups given.
+    #[error("group label {label} is out of range: there are {groups} groups, labelled 0 to {groups} - 1")]
+    GroupOutOfRange {
+        /// The offending label.
+        label: u32,
+        /// The number of groups.
+        groups: usize,
     },
     /// Every subject is censored, so nothing about the event can be estimated.
     #[error("no events: every subject is censored, so {what} cannot be estimated")]

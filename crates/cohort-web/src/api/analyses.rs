@@ -98,6 +98,9 @@ pub struct AskRequest {
     /// The table (needed when the version has several).
     #[serde(default)]
     pub table: Option<String>,
+    /// Ask of the one-row-per-participant unified view (`table` is then not given).
+    #[serde(default)]
+    pub unified: bool,
 }
 
 /// Longest question read.
@@ -123,6 +126,18 @@ pub async fn ask(
         let (state, reference) = (state.clone(), reference.clone());
         blocking(move || Ok(state.resolve(&cohort_store::VersionRef::parse(&reference)?)?)).await?
     };
+    if request.unified {
+        // The view is built for the question (one row per participant, so small), as for a run.
+        let (store, question) = (state.store.clone(), request.question.clone());
+        let served = Served { rows: None, datasets: vec![version.label()], asked: Some(request.question) };
+        return state
+            .engines
+            .run(move || {
+                let session = Session::new(&store)?;
+                Ok((Extension(served), Json(analyze::understand_unified(&store, &session, &reference, &question)?)))
+            })
+            .await;
+    }
     let table = match &request.table {
         Some(t) => version
             .table(t)

@@ -52,8 +52,9 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "post",
         "/datasets/{name}/ask",
-        "A question in words (`question`, optional `version`, `table`) understood as a plan, with how each word was \
-         read, or a question back with choices when it could be read two ways. Runs nothing; no SQL is made from it.",
+        "A question in words (`question`, optional `version`, `table`, or `unified: true` for the one-row-per-participant \
+         view) understood as a plan, with how each word was read, or a question back with choices when it could be \
+         read two ways. Runs nothing; no SQL is made from it.",
     ),
     ("get", "/protocols", "The built-in treatment protocols with their YAML."),
     (
