@@ -678,9 +678,62 @@ def analyze(args):
     shutil.rmtree(work)
 
 
+CALIBRATION = """
+targets:
+  source: "APE's aflibercept T&E file (target_outcomes): +6 letters and 7.5 injections in year 1, +5 and 12.5 by year 2"
+  years:
+    - year: 1
+      vision_change: {value: 6.0, tolerance: 1.5}
+      injections: {value: 7.5, tolerance: 0.75}
+    - year: 2
+      vision_change: {value: 5.0, tolerance: 1.5}
+      injections: {value: 12.5, tolerance: 1.0}
+calibration:
+  free:
+    - {parameter: vision.improvement.probability.STABLE, min: 0.05, max: 0.6}
+    - {parameter: vision.improvement.probability.ACTIVE, min: 0.05, max: 0.6}
+    - {parameter: vision.improvement.gain.STABLE.mean, min: 0.2, max: 1.5}
+    - {parameter: vision.improvement.gain.ACTIVE.mean, min: 0.2, max: 1.5}
+    - {parameter: vision.improvement.min_gap_days, min: 0, max: 84}
+    - {parameter: vision.improvement.max_injections, min: 3, max: 12}
+    - {parameter: discontinuation.deterioration.probability, min: 0.05, max: 0.7}
+    - {parameter: disease.treatment_multipliers.STABLE.ACTIVE, min: 0.5, max: 3.0}
+"""
+
+
+def calibrate(args):
+    """`cohort simulate calibrate` on the built-in treat-and-extend protocol with every visit
+    injecting, to APE's four targets over eight free parameters: evaluations, patients, seconds,
+    and how close it came."""
+    work = tempfile.mkdtemp(prefix="cohort-bench-calibrate-", dir=args.workdir)
+    protocol = os.path.join(work, "tae.yaml")
+    subprocess.run([COHORT, "protocol", "new", "tae-every-visit", "--output", protocol], check=True, capture_output=True)
+    with open(protocol) as f:
+        text = f.read().replace("  regimen: treat_and_extend ", "  injection_rule: every_visit\n  regimen: treat_and_extend ", 1)
+    with open(protocol, "w") as f:
+        f.write(text + CALIBRATION)
+    patients = args.patients if args.patients != 1_000_000 else 20_000
+    print(f"`cohort simulate calibrate` of aflibercept-tae with `injection_rule: every_visit`, 4 targets, 8 free "
+          f"parameters, {patients:,} patients an evaluation, at most 1,200 evaluations.\n")
+    print("| evaluations | patients per evaluation | seconds | targets met | objective |")
+    print("|---:|---:|---:|---:|---:|")
+    out = os.path.join(work, "fitted.yaml")
+    start = time.perf_counter()
+    proc = subprocess.run([COHORT, "--json", "simulate", "calibrate", protocol, "--output", out, "--patients", str(patients),
+                           "--max-evaluations", "1200"], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    fit = json.loads(proc.stdout)
+    met = sum(1 for t in fit["targets"] if t["met"])
+    print(f"| {fit['evaluations']:,} | {patients:,} | {seconds:.1f} | {met} of {len(fit['targets'])} | {fit['objective']:.2f} |")
+    print()
+    for t in fit["targets"]:
+        print(f"- year {t['year']} {t['measure']}: target {t['target']} ± {t['tolerance']}, achieved {t['achieved']:.2f}")
+    shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze", "calibrate"])
     p.add_argument("--columns", default="500,1000,2000")
     p.add_argument("--baseline", default=None, help="ingest: another cohort binary to run side by side")
     p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
@@ -700,7 +753,7 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze, "calibrate": calibrate}[args.which](args)
 
 
 if __name__ == "__main__":

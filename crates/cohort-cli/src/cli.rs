@@ -522,6 +522,36 @@ pub enum SimulateAction {
         #[arg(long, value_name = "URL")]
         from: Option<String>,
     },
+    /// Fit a protocol's free parameters to its targets, and write the fitted protocol.
+    ///
+    /// The protocol lists its targets (`targets:`, year by year, each with a tolerance) and the
+    /// parameters the search may move (`calibration: free:`, each with bounds). Every evaluation
+    /// simulates the same patients, so parameter sets are compared on the same people. The
+    /// fitted file carries the values, the targets, the figures achieved and how the fit was made
+    /// (patients, seed, evaluations, engine), so the fit can be repeated.
+    ///
+    ///   cohort protocol new my-tae --from aflibercept-tae     (then edit targets and bounds)
+    ///   cohort simulate calibrate my-tae.yaml --output my-tae-fitted.yaml
+    #[command(verbatim_doc_comment)]
+    Calibrate {
+        /// A built-in name or a protocol file with `targets` and `calibration`.
+        protocol: String,
+        /// Where to write the fitted protocol (default: NAME-calibrated.yaml).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Patients simulated at each evaluation.
+        #[arg(long, default_value_t = 20_000)]
+        patients: u64,
+        /// Their seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The most evaluations the search may make.
+        #[arg(long, default_value_t = 300)]
+        max_evaluations: u32,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `cohort protocol ...`.
@@ -534,11 +564,18 @@ pub enum ProtocolCommand {
         /// A built-in name (`aflibercept-tae`) or a file.
         protocol: String,
     },
-    /// Check protocol files: every key known, none missing, values consistent.
+    /// Check protocol files: every key known, none missing, values consistent; and, for a
+    /// protocol with targets, simulate it and report each target against what it achieves.
     Validate {
-        /// Files to check.
+        /// Files (or built-in names) to check.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Patients simulated to check the targets.
+        #[arg(long, default_value_t = 20_000)]
+        patients: u64,
+        /// Their seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Write an editable copy of a built-in protocol as NAME.yaml.
     New {

@@ -20,7 +20,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::disease::{Transitions, efficacy};
 use crate::population::{Baseline, draw_baseline, standard_normal};
-use crate::protocol::{DiseaseState, Protocol, Regimen};
+use crate::protocol::{DiseaseState, InjectionRule, Protocol, Regimen};
 use crate::random::{SimRng, patient_rng};
 use crate::vision::{ceiling, decline, haemorrhage_risk, may_start_improvement, treatment_effect};
 
@@ -315,7 +315,7 @@ impl Model {
         } else {
             injected = match phase {
                 Phase::Loading | Phase::RetreatmentLoading => true,
-                _ => t.regimen == Regimen::Fixed || p.state != DiseaseState::Stable,
+                _ => t.rule() == InjectionRule::EveryVisit || p.state != DiseaseState::Stable,
             };
             next = Some(if injected { self.after_injection(p, day) } else { self.after_no_injection(p, day) });
         }
@@ -432,6 +432,18 @@ impl Model {
         let current = current.clamp(t.min_interval_days, t.max_interval_days);
         p.current_interval = match t.regimen {
             Regimen::Fixed => t.min_interval_days,
+            // Every visit injects: the interval just followed grows when the macula is dry and
+            // shrinks when the disease is active.
+            Regimen::TreatAndExtend if t.rule() == InjectionRule::EveryVisit => {
+                let followed = p.current_interval.clamp(t.min_interval_days, t.max_interval_days);
+                match p.state {
+                    DiseaseState::Stable => (followed + t.extension_days).min(t.max_interval_days),
+                    DiseaseState::Active | DiseaseState::HighlyActive => {
+                        followed.saturating_sub(t.shortening_days).max(t.min_interval_days)
+                    }
+                    DiseaseState::Naive => followed,
+                }
+            }
             Regimen::TreatAndExtend if p.state == DiseaseState::HighlyActive => {
                 current.saturating_sub(t.shortening_days).max(t.min_interval_days)
             }

@@ -5,8 +5,10 @@ It holds the model's building blocks — random streams per patient ([`random`])
 baseline draws ([`population`]), the fortnightly disease process ([`disease`]), the pieces of the
 vision model ([`vision`]) and the patient engine ([`engine`]) — the protocols ([`protocol`]: one
 self-contained YAML file each, every parameter the engine uses written in it and every key in it
-used), the parallel run streamed to Parquet ([`run`]), and the run as a store job ([`job`]:
-staged, resumable, committed as one version).
+used), the parallel run streamed to Parquet ([`run`]), the run as a store job ([`job`]:
+staged, resumable, committed as one version), the year-by-year figures that protocol targets
+are stated in ([`outcomes`]), and the fit of a protocol's free parameters to them
+([`calibrate`]).
 
 ```
 let tae = cohort_sim::protocol::builtin("aflibercept-tae").unwrap().load().unwrap();
@@ -16,9 +18,11 @@ assert_eq!(tae.canonical_sha256().len(), 64);
 */
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod disease;
 pub mod engine;
 pub mod job;
+pub mod outcomes;
 pub mod output;
 pub mod population;
 pub mod protocol;

@@ -70,6 +70,33 @@ fn treat_and_treat_injects_at_every_treatment_visit() {
 }
 
 #[test]
+fn treat_and_extend_as_practised_injects_every_visit_and_moves_the_interval_with_activity() {
+    let mut protocol = builtin("aflibercept-tae").unwrap().load().unwrap();
+    protocol.treatment.injection_rule = Some(cohort_sim::protocol::InjectionRule::EveryVisit);
+    let model = Model::new(protocol, date(2024, 1, 1), horizon_days(3.0), 11);
+    let mut visits = Vec::new();
+    for i in 0..3_000 {
+        model.simulate(i, (i % 200) as u32, &mut visits);
+    }
+    let maintenance: Vec<&Visit> =
+        visits.iter().filter(|v| v.phase == Phase::Maintenance && v.discontinuation.is_none()).collect();
+    assert!(maintenance.len() > 10_000);
+    assert!(maintenance.iter().all(|v| v.injected), "every maintenance visit injects");
+    // Dry visits lengthen the next interval, active ones shorten it, within 8 to 16 weeks (a
+    // weekend moves a visit by up to two days).
+    let (mut longer, mut shorter) = (0, 0);
+    for pair in maintenance.windows(2).filter(|w| w[0].patient_id == w[1].patient_id) {
+        let (Some(before), Some(after)) = (pair[0].interval_days, pair[0].next_interval_days) else { continue };
+        assert!((54..=114).contains(&after), "{:?}", pair[0]);
+        match pair[0].disease_state {
+            cohort_sim::protocol::DiseaseState::Stable => longer += i32::from(after > before + 2 || after >= 110),
+            _ => shorter += i32::from(after < before - 2 || after <= 58),
+        }
+    }
+    assert!(longer > 1_000 && shorter > 1_000, "{longer} extended, {shorter} shortened");
+}
+
+#[test]
 fn a_patient_depends_only_on_seed_and_index() {
     let protocol = builtin("aflibercept-tae").unwrap().load().unwrap();
     let model = Model::new(protocol, date(2024, 1, 1), horizon_days(5.0), 42);

@@ -128,3 +128,48 @@ fn resolve_takes_builtin_names_and_files() {
     assert!(matches!(e, ProtocolError::NotFound(_)));
     assert!(e.hint().unwrap().contains("aflibercept-tae"));
 }
+
+const TARGETS: &str = "
+targets:
+  source: test
+  years:
+    - year: 1
+      vision_change: {value: 6.0, tolerance: 1.5}
+      injections: {value: 7.5, tolerance: 0.75}
+    - year: 2
+      injections: {value: 12.5, tolerance: 1.0}
+calibration:
+  free:
+    - {parameter: vision.improvement.probability.ACTIVE, min: 0.05, max: 0.9}
+";
+
+#[test]
+fn targets_and_calibration_do_not_change_what_is_simulated() {
+    let plain = Protocol::from_yaml("p.yaml", tae()).unwrap();
+    let with = Protocol::from_yaml("p.yaml", &format!("{}{TARGETS}", tae())).unwrap();
+    assert_eq!(with.targets.as_ref().unwrap().years.len(), 2);
+    assert_eq!(plain.canonical_sha256(), with.canonical_sha256());
+    // Files written before the injection rule existed keep simulating as they did.
+    assert_eq!(plain.treatment.injection_rule, None);
+    assert_eq!(plain.treatment.rule(), cohort_sim::protocol::InjectionRule::SkipWhenStable);
+}
+
+#[test]
+fn bad_targets_and_free_parameters_name_the_key_and_line() {
+    let bad = TARGETS
+        .replace("injections: {value: 12.5, tolerance: 1.0}", "injections: {value: 5.0, tolerance: 1.0}")
+        .replace("tolerance: 1.5}", "tolerance: 0}")
+        .replace("probability.ACTIVE, min: 0.05, max: 0.9", "probability.ACTIVE, min: 0.9, max: 0.05")
+        + "    - {parameter: vision.improvement.chance, min: 0, max: 1}\n"
+        + "    - {parameter: disease.transitions.ACTIVE.STABLE, min: 0, max: 1}\n";
+    let p = problems(&format!("{}{bad}", tae()));
+    let all = p.join("\n");
+    assert!(all.contains("year 1: the tolerance of `vision_change` must be more than 0"), "{all}");
+    assert!(all.contains("cannot fall from 7.5 in year 1 to 5 in year 2"), "{all}");
+    assert!(all.contains("bounds must have min below max"), "{all}");
+    assert!(all.contains("`vision.improvement.chance` is not a number in this protocol"), "{all}");
+    assert!(all.contains("a transition probability cannot move alone"), "{all}");
+    let line = tae().lines().count();
+    assert!(p.iter().all(|m| m.contains("(line ")), "every problem has its line: {all}");
+    assert!(all.contains(&format!("`targets.years` (line {})", line + 4)), "{all}");
+}

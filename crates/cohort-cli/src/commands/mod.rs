@@ -2,6 +2,7 @@
 
 mod analyze;
 mod audit;
+mod calibrate;
 mod dictionary;
 mod doctor;
 mod export;

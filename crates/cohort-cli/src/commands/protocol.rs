@@ -1,6 +1,8 @@
 //! `cohort protocol list|show|validate|new`.
 
 use anyhow::bail;
+use cohort_sim::calibrate::assess;
+use cohort_sim::outcomes::TargetCheck;
 use cohort_sim::protocol::{BUILTINS, Protocol, Regimen, builtin, editable_copy, resolve};
 
 use super::Context;
@@ -12,7 +14,7 @@ pub fn run(ctx: &Context, command: &ProtocolCommand) -> anyhow::Result<ExitStatu
     match command {
         ProtocolCommand::List => list(ctx),
         ProtocolCommand::Show { protocol } => show(ctx, protocol),
-        ProtocolCommand::Validate { files } => validate(ctx, files),
+        ProtocolCommand::Validate { files, patients, seed } => validate(ctx, files, *patients, *seed),
         ProtocolCommand::New { name, from, output, force } => new(ctx, name, from, output.as_deref(), *force),
     }
 }
@@ -64,16 +66,25 @@ fn show(ctx: &Context, spec: &str) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn validate(ctx: &Context, files: &[std::path::PathBuf]) -> anyhow::Result<ExitStatus> {
+fn validate(ctx: &Context, files: &[std::path::PathBuf], patients: u64, seed: u64) -> anyhow::Result<ExitStatus> {
     let mut results = Vec::new();
     let mut failed = 0;
     for file in files {
-        match Protocol::from_file(file) {
+        let spec = file.to_string_lossy();
+        let read = if builtin(&spec).is_some() { resolve(&spec).map(|(p, _)| p) } else { Protocol::from_file(file) };
+        match read {
             Ok(p) => {
                 if !ctx.global.json {
                     println!("ok: {} ({}, sha256 {})", file.display(), p.name, p.canonical_sha256());
                 }
-                results.push(serde_json::json!({"file": file, "valid": true, "sha256": p.canonical_sha256()}));
+                let (achieved, checks) = assess(&p, patients, seed);
+                if !checks.is_empty() && !ctx.global.json {
+                    print_checks(&checks, patients, seed);
+                }
+                results.push(serde_json::json!({
+                    "file": file, "valid": true, "sha256": p.canonical_sha256(),
+                    "targets": checks, "achieved": achieved, "patients": patients, "seed": seed,
+                }));
             }
             Err(e) => {
                 failed += 1;
@@ -94,6 +105,28 @@ fn validate(ctx: &Context, files: &[std::path::PathBuf]) -> anyhow::Result<ExitS
         return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
+}
+
+/// Each target against what was achieved, as a table.
+pub(super) fn print_checks(checks: &[TargetCheck], patients: u64, seed: u64) {
+    let mut t = table(&["year", "measure", "target", "achieved", "met"]);
+    for c in checks {
+        let shown = |v: f64| if c.measure == "discontinued" { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") };
+        t.add_row(vec![
+            c.year.to_string(),
+            c.measure.replace('_', " "),
+            format!("{} ± {}", shown(c.target), shown(c.tolerance)),
+            c.achieved.map_or("no patient seen".into(), shown),
+            if c.met { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    println!("{t}");
+    let met = checks.iter().filter(|c| c.met).count();
+    println!(
+        "{met} of {} targets met ({patients} patients, seed {seed}; vision change and injections as defined in \
+         cohort_sim::outcomes)",
+        checks.len()
+    );
 }
 
 fn new(

@@ -38,6 +38,11 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
             None => merge(ctx, &name),
         };
     }
+    if let Some(SimulateAction::Calibrate { protocol, output, patients, seed, max_evaluations, force }) = &args.action {
+        let settings =
+            cohort_sim::calibrate::Settings { patients: *patients, seed: *seed, max_evaluations: *max_evaluations };
+        return super::calibrate::run(ctx, protocol, output.as_deref(), settings, *force);
+    }
     if let Some(name) = &args.resume {
         return resume(ctx, args, &DatasetName::new(name)?, threads);
     }

@@ -38,3 +38,48 @@ fn list_show_new_and_validate() {
     let r = env.fails(&["protocol", "show", "aflibercept-xyz"], 1);
     assert!(r.stderr.contains("hint:") && r.stderr.contains("aflibercept-tae"), "{}", r.stderr);
 }
+
+/// Targets are checked by `validate`; `simulate calibrate` fits the free parameters and writes a
+/// protocol that validates, carrying how it was fitted; bad input writes nothing.
+#[test]
+fn targets_are_reported_and_calibration_writes_a_fitted_protocol() {
+    let env = Env::new();
+    let file = env.path("mine.yaml");
+    env.ok(&["protocol", "new", "mine", "--output", file.to_str().unwrap()]);
+    let base = std::fs::read_to_string(&file).unwrap().replace(
+        "  regimen: treat_and_extend            # treat_and_extend | fixed",
+        "  regimen: treat_and_extend\n  injection_rule: every_visit",
+    );
+    let with_targets = format!(
+        "{base}\ntargets:\n  source: a test\n  years:\n    - year: 1\n      vision_change: {{value: 0.0, tolerance: 2.0}}\n      \
+         injections: {{value: 6.5, tolerance: 1.0}}\ncalibration:\n  free:\n    \
+         - {{parameter: vision.improvement.probability.ACTIVE, min: 0.05, max: 0.9}}\n    \
+         - {{parameter: vision.decline.ACTIVE.treated.mean, min: -1.0, max: 0.0}}\n"
+    );
+    std::fs::write(&file, &with_targets).unwrap();
+    let checked = env.json(&["protocol", "validate", file.to_str().unwrap(), "--patients", "3000"]);
+    let targets = checked[0]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2, "{checked}");
+    assert_eq!(checked[0]["achieved"][0]["patients"], 3000);
+
+    let fitted = env.path("fitted.yaml");
+    let out = fitted.to_str().unwrap();
+    let fit = env.json(&["simulate", "calibrate", file.to_str().unwrap(), "--output", out, "--patients", "3000"]);
+    assert_eq!(fit["met"], true, "{fit}");
+    assert!(fit["evaluations"].as_u64().unwrap() >= 1);
+    let again = env.json(&["protocol", "validate", out, "--patients", "3000"]);
+    assert!(again[0]["targets"].as_array().unwrap().iter().all(|t| t["met"] == true), "{again}");
+    let shown = env.json(&["protocol", "show", out]);
+    assert_eq!(shown["protocol"]["calibration"]["fitted"]["patients"], 3000);
+    assert_eq!(shown["protocol"]["calibration"]["fitted"]["met"], true);
+    let r = env.fails(&["simulate", "calibrate", file.to_str().unwrap(), "--output", out], 1);
+    assert!(r.stderr.contains("already exists") && r.stderr.contains("--force"), "{}", r.stderr);
+
+    // Reversed bounds: the key and line, and no file.
+    let reversed = with_targets.replace("min: -1.0, max: 0.0", "min: 0.0, max: -1.0");
+    std::fs::write(&file, reversed).unwrap();
+    let nowhere = env.path("nowhere.yaml");
+    let r = env.fails(&["simulate", "calibrate", file.to_str().unwrap(), "--output", nowhere.to_str().unwrap()], 1);
+    assert!(r.stderr.contains("`calibration.free` (line") && r.stderr.contains("min below max"), "{}", r.stderr);
+    assert!(!nowhere.exists());
+}

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use validate::Problem;
+pub(crate) use validate::parameter_value;
 
 /// The format line every protocol file starts with; a new format gets a new number.
 pub const FORMAT: &str = "cohort-protocol/1";
@@ -73,16 +74,118 @@ pub struct Protocol {
     pub discontinuation: Discontinuation,
     /// Monitoring, recurrence and retreatment after stopping.
     pub monitoring: Monitoring,
+    /// The outcomes the protocol should produce, with tolerances (not used by the engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Targets>,
+    /// The parameters `cohort simulate calibrate` may move, and its last fit (not used by the
+    /// engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// Outcomes a protocol should produce, year by year, each within a tolerance. How each figure is
+/// counted is defined once, in [`crate::outcomes`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Where the figures come from (a trial, a registry, a file).
+    pub source: String,
+    /// By year of follow-up, ascending.
+    pub years: Vec<YearTargets>,
+}
+
+/// The targets for year `year` of follow-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YearTargets {
+    /// 1 for the first year of follow-up.
+    pub year: u32,
+    /// Mean change in vision from baseline at the end of the year (letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision_change: Option<Target>,
+    /// Mean injections given by the end of the year, counted from enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injections: Option<Target>,
+    /// Share of patients whose treatment had stopped by the end of the year (0 to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discontinued: Option<Target>,
+}
+
+/// A figure to reach, and how far from it is close enough.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The figure.
+    pub value: f64,
+    /// The largest acceptable difference, either way.
+    pub tolerance: f64,
+}
+
+/// What calibration may change, and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// The parameters the search moves, each within bounds.
+    pub free: Vec<FreeParameter>,
+    /// The last fit, written by `cohort simulate calibrate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted: Option<Fitted>,
+}
+
+/// One parameter calibration may move: its dotted key path in the file and its bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreeParameter {
+    /// Dotted key path, as in the file (`disease.treatment_multipliers.ACTIVE.STABLE`).
+    pub parameter: String,
+    /// Smallest value allowed.
+    pub min: f64,
+    /// Largest value allowed.
+    pub max: f64,
+}
+
+/// How a protocol's free parameters were fitted: enough to repeat the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fitted {
+    /// Patients simulated at each evaluation (the same patients every time).
+    pub patients: u64,
+    /// The seed of those patients.
+    pub seed: u64,
+    /// Protocol evaluations the search made.
+    pub evaluations: u32,
+    /// The engine version that fitted it.
+    pub engine: String,
+    /// Whether every target was met within its tolerance.
+    pub met: bool,
+    /// Sum over targets of ((achieved - target) / tolerance)^2 at the fit.
+    pub objective: f64,
+    /// The figures achieved at the fit, by year.
+    pub achieved: Vec<crate::outcomes::YearOutcome>,
 }
 
 /// How treatment intervals are decided after loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Regimen {
-    /// Extend when stable, keep or shorten when active.
+    /// Extend when stable, shorten when active (see [`InjectionRule`] for whether a stable visit
+    /// injects).
     TreatAndExtend,
     /// Inject at every visit, at one fixed interval ("treat-and-treat").
     Fixed,
+}
+
+/// Whether a maintenance visit injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectionRule {
+    /// Every visit injects. Treat-and-extend as practised: the next interval is extended when the
+    /// macula is dry (stable) and shortened when the disease is active.
+    EveryVisit,
+    /// APE's rule: a visit that finds the disease stable does not inject. Under treat-and-extend
+    /// it extends the interval, counted from the last injection; under a fixed regimen the next
+    /// visit is at the same interval (APE's treat-and-treat).
+    SkipWhenStable,
 }
 
 /// Injections and visit intervals.
@@ -91,6 +194,10 @@ pub enum Regimen {
 pub struct Treatment {
     /// Treat-and-extend or fixed.
     pub regimen: Regimen,
+    /// Whether maintenance visits always inject. Left out, as in files written before it
+    /// existed: `skip_when_stable` under treat-and-extend, `every_visit` under a fixed regimen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injection_rule: Option<InjectionRule>,
     /// Injections in the loading phase.
     pub loading_injections: u32,
     /// Days between loading injections.
@@ -99,12 +206,24 @@ pub struct Treatment {
     pub min_interval_days: u32,
     /// Longest interval after loading.
     pub max_interval_days: u32,
-    /// Added to the interval when a visit does not inject.
+    /// Added to the interval when the macula is dry (`every_visit`), or when a visit does not
+    /// inject (`skip_when_stable`).
     pub extension_days: u32,
-    /// Taken off the interval when a highly active patient is injected.
+    /// Taken off the interval when the disease is active (`every_visit`), or when a highly
+    /// active patient is injected (`skip_when_stable`).
     pub shortening_days: u32,
     /// Whether visits may fall on Saturdays and Sundays.
     pub weekend_visits: bool,
+}
+
+impl Treatment {
+    /// The injection rule in force, stated or implied by the regimen.
+    pub fn rule(&self) -> InjectionRule {
+        self.injection_rule.unwrap_or(match self.regimen {
+            Regimen::TreatAndExtend => InjectionRule::SkipWhenStable,
+            Regimen::Fixed => InjectionRule::EveryVisit,
+        })
+    }
 }
 
 /// Who is enrolled.
@@ -524,6 +643,9 @@ impl Protocol {
         let mut values = self.clone();
         values.name.clear();
         values.description.clear();
+        // What a run should achieve, and how it was fitted, do not change what it simulates.
+        values.targets = None;
+        values.calibration = None;
         let canonical = serde_json::to_vec(&values).expect("a protocol serialises");
         hex::encode(Sha256::digest(&canonical))
     }

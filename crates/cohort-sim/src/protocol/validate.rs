@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{BaselineVision, DiseaseState, FORMAT, Protocol, Regimen, Row};
+use super::{BaselineVision, Calibration, DiseaseState, FORMAT, Protocol, Regimen, Row, Targets, YearTargets};
 
 /// One problem in a protocol: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,8 +312,142 @@ impl Protocol {
         c.probability("monitoring.recurrence_detection_probability", m.recurrence_detection_probability);
         c.probability("monitoring.retreatment_probability", m.retreatment_probability);
         c.non_negative("monitoring.retreatment_min_loss_letters", m.retreatment_min_loss_letters);
+        if let Some(targets) = &self.targets {
+            check_targets(&mut c, targets);
+        }
+        if let Some(calibration) = &self.calibration {
+            self.check_calibration(&mut c, calibration);
+        }
         c.problems
     }
+
+    fn check_calibration(&self, c: &mut Checker, calibration: &Calibration) {
+        if calibration.free.is_empty() {
+            c.fail("calibration.free", "names no parameter: list at least one, with its bounds");
+        }
+        if self.targets.is_none() {
+            c.fail("calibration", "there are no `targets` to calibrate to");
+        }
+        let values = serde_json::to_value(self).expect("a protocol serialises");
+        let mut seen = std::collections::BTreeSet::new();
+        for free in &calibration.free {
+            let key = free.parameter.as_str();
+            if !seen.insert(key) {
+                c.fail("calibration.free", format!("`{key}` is listed twice"));
+            }
+            if key.starts_with("targets") || key.starts_with("calibration") || key.starts_with("format") {
+                c.fail("calibration.free", format!("`{key}` is not a model parameter"));
+                continue;
+            }
+            if key.starts_with("disease.transitions") {
+                c.fail(
+                    "calibration.free",
+                    format!(
+                        "`{key}`: a transition probability cannot move alone (each row sums to 1); free a \
+                         `disease.treatment_multipliers` entry instead"
+                    ),
+                );
+                continue;
+            }
+            match parameter_value(&values, key) {
+                Some(current) => {
+                    if free.min >= free.max || free.min.is_nan() || free.max.is_nan() {
+                        c.fail(
+                            "calibration.free",
+                            format!("`{key}`: bounds must have min below max, not [{}, {}]", free.min, free.max),
+                        );
+                    } else if !(free.min..=free.max).contains(&current) {
+                        c.fail(
+                            "calibration.free",
+                            format!("`{key}` is {current}, outside its bounds [{}, {}]", free.min, free.max),
+                        );
+                    }
+                }
+                None => c.fail(
+                    "calibration.free",
+                    format!(
+                        "`{key}` is not a number in this protocol, so the engine has no such parameter to move \
+                         (a dotted key path such as `vision.improvement.probability.ACTIVE`)"
+                    ),
+                ),
+            }
+        }
+    }
+}
+
+/// Targets that cannot be met by any simulation: bad tolerances, impossible values, years out of
+/// order, cumulative figures that fall.
+fn check_targets(c: &mut Checker, targets: &Targets) {
+    if targets.years.is_empty() {
+        c.fail("targets.years", "is empty: give at least one year with a target");
+    }
+    let mut previous: Option<&YearTargets> = None;
+    for y in &targets.years {
+        let at = |what: &str| format!("year {}: {what}", y.year);
+        if y.year == 0 {
+            c.fail("targets.years", "years of follow-up start at 1");
+        }
+        if let Some(p) = previous
+            && p.year >= y.year
+        {
+            c.fail("targets.years", at("years must be listed once each, in ascending order"));
+        }
+        let given =
+            [("vision_change", y.vision_change), ("injections", y.injections), ("discontinued", y.discontinued)];
+        if given.iter().all(|(_, t)| t.is_none()) {
+            c.fail("targets.years", at("has no target: give vision_change, injections or discontinued"));
+        }
+        for (name, target) in given {
+            let Some(t) = target else { continue };
+            if !(t.tolerance > 0.0 && t.tolerance.is_finite()) {
+                c.fail(
+                    "targets.years",
+                    at(&format!("the tolerance of `{name}` must be more than 0, not {}", t.tolerance)),
+                );
+            }
+            let possible = match name {
+                "vision_change" => (-100.0..=100.0).contains(&t.value),
+                "injections" => t.value >= 0.0 && t.value <= f64::from(y.year) * 27.0,
+                _ => (0.0..=1.0).contains(&t.value),
+            };
+            if !possible {
+                c.fail("targets.years", at(&format!("`{name}` cannot be {}", t.value)));
+            }
+        }
+        // Injections and stops accumulate: a later year's target cannot lie wholly below an
+        // earlier one's.
+        if let Some(p) = previous {
+            for (name, before, now) in
+                [("injections", p.injections, y.injections), ("discontinued", p.discontinued, y.discontinued)]
+            {
+                if let (Some(b), Some(n)) = (before, now)
+                    && n.value + n.tolerance < b.value - b.tolerance
+                {
+                    c.fail(
+                        "targets.years",
+                        format!(
+                            "`{name}` counts from enrolment, so it cannot fall from {} in year {} to {} in year {}",
+                            b.value, p.year, n.value, y.year
+                        ),
+                    );
+                }
+            }
+        }
+        previous = Some(y);
+    }
+}
+
+/// The number at dotted `key` in a protocol's JSON form (map keys, or list positions).
+pub(crate) fn parameter_value(values: &serde_json::Value, key: &str) -> Option<f64> {
+    let mut at = values;
+    for segment in key.split('.') {
+        at = match at {
+            serde_json::Value::Object(map) => map.get(segment)?,
+            serde_json::Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    at.as_f64()
 }
 
 /// The 1-based line of the dotted `key` in block-style YAML `text`: each segment is looked for as
