@@ -719,8 +719,11 @@ def calibrate(args):
     print("|---:|---:|---:|---:|---:|")
     out = os.path.join(work, "fitted.yaml")
     start = time.perf_counter()
+    # Exit 1 means "not every target met", which is a result here, not a failure.
     proc = subprocess.run([COHORT, "--json", "simulate", "calibrate", protocol, "--output", out, "--patients", str(patients),
                            "--max-evaluations", "1200"], capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"calibration failed:\n{proc.stderr}")
     seconds = time.perf_counter() - start
     fit = json.loads(proc.stdout)
     met = sum(1 for t in fit["targets"] if t["met"])

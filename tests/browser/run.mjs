@@ -105,12 +105,9 @@ await check("the home page lists the demo datasets", async () => {
 
 // The Analyze page, on lifelines' GBSG2 trial (ingested by the Rust side as `gbsg2`): every
 // number drawn or tabled is the API's answer to the same plan.
-const analyses = (plan) =>
-  page.evaluate(async (plan) => {
-    const csrf = (document.cookie.split("; ").find((c) => c.startsWith("cohort_csrf=")) || "").slice(12);
-    const r = await fetch("/api/v1/datasets/gbsg2/analyses", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(plan) });
-    return r.json();
-  }, plan);
+// The page's own API client (it sends the CSRF token and reports errors).
+const analyses = (plan, dataset = "gbsg2") =>
+  page.evaluate(([dataset, plan]) => cohort.api(`/datasets/${dataset}/analyses`, { json: plan }), [dataset, plan]);
 const runAnalysis = async () => {
   await page.evaluate(() => (document.querySelector("#answer").dataset.state = "waiting"));
   await page.click("#analyze-form button[type=submit]");
@@ -236,12 +233,7 @@ await check("Analyze: the unified view of a dataset's tables, one row per partic
   await page.selectOption("#variables", [aggregated[0]]);
   await page.selectOption("#by", "sex");
   await runAnalysis();
-  const answer = await page.evaluate(async (variable) => {
-    const csrf = (document.cookie.split("; ").find((c) => c.startsWith("cohort_csrf=")) || "").slice(12);
-    const r = await fetch("/api/v1/datasets/demo-trial/analyses", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ unified: true, analysis: { type: "describe", variables: [variable], by: "sex" } }) });
-    return r.json();
-  }, aggregated[0]);
+  const answer = await analyses({ unified: true, analysis: { type: "describe", variables: [aggregated[0]], by: "sex" } }, "demo-trial");
   assert.equal(answer.table, "unified");
   assert.match(await page.textContent("#answer-rows"), new RegExp(`table unified: ${answer.rows.table} rows`));
   const [first] = await traces("chart-describe-0");

@@ -18,7 +18,7 @@ use argmin::solver::neldermead::NelderMead;
 use cohort_store::CancelToken;
 
 use crate::outcomes::{TargetCheck, YearOutcome, check, evaluate, last_year, objective};
-use crate::protocol::{FreeParameter, Protocol, ProtocolError};
+use crate::protocol::{FreeParameter, Protocol, ProtocolError, Targets};
 
 /// How a calibration runs.
 #[derive(Debug, Clone, Copy)]
@@ -79,43 +79,89 @@ pub enum CalibrateError {
     Search(String),
 }
 
+/// A protocol's values as JSON, where free parameters are set by key path.
+struct Editable {
+    json: serde_json::Value,
+    origin: String,
+}
+
+impl Editable {
+    fn new(protocol: &Protocol) -> Self {
+        Editable { json: serde_json::to_value(protocol).expect("a protocol serialises"), origin: protocol.name.clone() }
+    }
+
+    /// The protocol with the free parameters set to `values` (integers where the file has
+    /// integers), validated.
+    fn with(&self, free: &[FreeParameter], values: &[f64]) -> Result<Protocol, ProtocolError> {
+        let mut json = self.json.clone();
+        for (parameter, value) in free.iter().zip(values) {
+            let at = json
+                .pointer_mut(&crate::protocol::json_pointer(&parameter.parameter))
+                .expect("free parameters are checked to exist when the protocol is read");
+            *at = if at.is_u64() {
+                serde_json::Value::from(value.round().max(0.0) as u64)
+            } else {
+                serde_json::Value::from(*value)
+            };
+        }
+        let protocol: Protocol = serde_json::from_value(json)
+            .map_err(|e| ProtocolError::Parse { origin: self.origin.clone(), message: e.to_string() })?;
+        let problems = protocol.validate("");
+        if problems.is_empty() {
+            Ok(protocol)
+        } else {
+            Err(ProtocolError::Invalid { origin: self.origin.clone(), problems })
+        }
+    }
+}
+
 /// The protocol `base` with the free parameters set to `values` (integers where the file has
 /// integers), validated.
 pub fn with_values(base: &Protocol, free: &[FreeParameter], values: &[f64]) -> Result<Protocol, ProtocolError> {
-    let mut json = serde_json::to_value(base).expect("a protocol serialises");
-    for (parameter, value) in free.iter().zip(values) {
-        let mut at = &mut json;
-        for segment in parameter.parameter.split('.') {
-            at = match at {
-                serde_json::Value::Object(map) => map.get_mut(segment),
-                serde_json::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
-                _ => None,
-            }
-            .expect("free parameters are checked to exist when the protocol is read");
-        }
-        *at = if at.is_u64() {
-            serde_json::Value::from(value.round().max(0.0) as u64)
-        } else {
-            serde_json::Value::from(*value)
-        };
-    }
-    let protocol: Protocol = serde_json::from_value(json)
-        .map_err(|e| ProtocolError::Parse { origin: base.name.clone(), message: e.to_string() })?;
-    let problems = protocol.validate("");
-    if problems.is_empty() { Ok(protocol) } else { Err(ProtocolError::Invalid { origin: base.name.clone(), problems }) }
+    Editable::new(base).with(free, values)
 }
 
 /// The figures `protocol` achieves on the calibration's patients, and its checks.
 pub fn assess(protocol: &Protocol, patients: u64, seed: u64) -> (Vec<YearOutcome>, Vec<TargetCheck>) {
-    let Some(targets) = &protocol.targets else { return (Vec::new(), Vec::new()) };
+    match &protocol.targets {
+        Some(targets) => assess_against(protocol, targets, patients, seed),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+fn assess_against(
+    protocol: &Protocol,
+    targets: &Targets,
+    patients: u64,
+    seed: u64,
+) -> (Vec<YearOutcome>, Vec<TargetCheck>) {
     let achieved = evaluate(protocol, patients, seed, last_year(targets));
     let checks = check(targets, &achieved);
     (achieved, checks)
 }
 
+/// Free parameter values from their positions in [0, 1] between the bounds (clamped into it).
+fn unscale(free: &[FreeParameter], scaled: &[f64]) -> Vec<f64> {
+    free.iter().zip(scaled).map(|(f, x)| f.min + x.clamp(0.0, 1.0) * (f.max - f.min)).collect()
+}
+
+/// Why an evaluation ends the search: not failures.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error("every target is close enough")]
+    CloseEnough,
+    #[error("the evaluations allowed are used up")]
+    OutOfEvaluations,
+    #[error("cancelled")]
+    Cancelled,
+}
+
 /// The objective of a parameter set, for argmin: parameters scaled to [0, 1] (clamped into it).
 struct Problem<'a> {
-    base: &'a Protocol,
+    /// The protocol without its targets and calibration, which evaluations do not need to carry
+    /// or validate again.
+    model: &'a Editable,
+    targets: &'a Targets,
     free: &'a [FreeParameter],
     settings: Settings,
     evaluations: &'a AtomicU32,
@@ -125,26 +171,20 @@ struct Problem<'a> {
     cancel: &'a CancelToken,
 }
 
-impl Problem<'_> {
-    fn values(&self, scaled: &[f64]) -> Vec<f64> {
-        self.free.iter().zip(scaled).map(|(f, x)| f.min + x.clamp(0.0, 1.0) * (f.max - f.min)).collect()
-    }
-}
-
 impl CostFunction for Problem<'_> {
     type Param = Vec<f64>;
     type Output = f64;
 
     fn cost(&self, scaled: &Self::Param) -> Result<f64, ArgminError> {
         if self.cancel.is_cancelled() {
-            return Err(ArgminError::msg("cancelled"));
+            return Err(Stop::Cancelled.into());
         }
         let n = self.evaluations.fetch_add(1, Ordering::Relaxed) + 1;
         if n > self.settings.max_evaluations {
-            return Err(ArgminError::msg("out of evaluations"));
+            return Err(Stop::OutOfEvaluations.into());
         }
-        let protocol = with_values(self.base, self.free, &self.values(scaled))?;
-        let (_, checks) = assess(&protocol, self.settings.patients, self.settings.seed);
+        let protocol = self.model.with(self.free, &unscale(self.free, scaled))?;
+        let (_, checks) = assess_against(&protocol, self.targets, self.settings.patients, self.settings.seed);
         // Outside the bounds the values are clamped; a penalty keeps the simplex inside.
         let outside: f64 = scaled.iter().map(|x| (x - x.clamp(0.0, 1.0)).powi(2)).sum();
         let cost = objective(&checks) + 1e3 * outside;
@@ -157,7 +197,7 @@ impl CostFunction for Problem<'_> {
         };
         (self.progress)(n, best);
         if best < EARLY_STOP * checks.len() as f64 {
-            return Err(ArgminError::msg("close enough"));
+            return Err(Stop::CloseEnough.into());
         }
         Ok(cost)
     }
@@ -180,9 +220,9 @@ pub fn calibrate(
             protocol.name
         )));
     };
-    if protocol.targets.is_none() {
+    let Some(targets) = &protocol.targets else {
         return Err(CalibrateError::Nothing(format!("protocol `{}` has no `targets` to calibrate to", protocol.name)));
-    }
+    };
     let free = &calibration.free;
     let json = serde_json::to_value(protocol).expect("a protocol serialises");
     let start: Vec<f64> = free
@@ -192,6 +232,7 @@ pub fn calibrate(
             ((value - f.min) / (f.max - f.min)).clamp(0.0, 1.0)
         })
         .collect();
+    let model = Editable::new(&Protocol { targets: None, calibration: None, ..protocol.clone() });
     let evaluations = AtomicU32::new(0);
     let best: Mutex<Option<(f64, Vec<f64>)>> = Mutex::new(None);
     // Restarted from the best point so far with a fresh simplex, each smaller than the last: a
@@ -207,8 +248,16 @@ pub fn calibrate(
             vertex[i] += if vertex[i] <= 1.0 - step { step } else { -step };
             simplex.push(vertex);
         }
-        let problem =
-            Problem { base: protocol, free, settings, evaluations: &evaluations, best: &best, progress, cancel };
+        let problem = Problem {
+            model: &model,
+            targets,
+            free,
+            settings,
+            evaluations: &evaluations,
+            best: &best,
+            progress,
+            cancel,
+        };
         let solver =
             NelderMead::new(simplex).with_sd_tolerance(1e-4).map_err(|e| CalibrateError::Search(e.to_string()))?;
         let outcome = Executor::new(problem, solver)
@@ -220,11 +269,11 @@ pub fn calibrate(
         // An evaluation ends the search by failing ("close enough", "out of evaluations");
         // anything else is a real failure.
         if let Err(e) = outcome {
-            let message = e.to_string();
-            if message.contains("close enough") || message.contains("out of evaluations") {
-                break;
+            match e.downcast_ref::<Stop>() {
+                Some(Stop::Cancelled) => return Err(CalibrateError::Cancelled),
+                Some(Stop::CloseEnough | Stop::OutOfEvaluations) => break,
+                None => return Err(CalibrateError::Search(e.to_string())),
             }
-            return Err(CalibrateError::Search(message));
         }
         let now = best.lock().expect("not poisoned").clone();
         match now {
@@ -246,8 +295,7 @@ fn finish(
     scaled: &[f64],
     evaluations: u32,
 ) -> Result<Fit, CalibrateError> {
-    let values: Vec<f64> = free.iter().zip(scaled).map(|(f, x)| f.min + x.clamp(0.0, 1.0) * (f.max - f.min)).collect();
-    let mut fitted = with_values(protocol, free, &values)?;
+    let mut fitted = with_values(protocol, free, &unscale(free, scaled))?;
     let (achieved, checks) = assess(&fitted, settings.patients, settings.seed);
     let objective = objective(&checks);
     let met = checks.iter().all(|c| c.met);

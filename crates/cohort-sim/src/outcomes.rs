@@ -1,5 +1,7 @@
-//! The year-by-year figures that protocol targets are stated in, counted in one place: a run's
-//! report, `cohort simulate calibrate`, the results page and the tests all use [`Tally`].
+//! The year-by-year figures that protocol targets are stated in, counted in one place:
+//! `cohort protocol validate`, `cohort simulate calibrate` and their tests use [`Tally`]. (The
+//! results page's injections by year of follow-up, in cohort-analysis's `burden`, are not yet
+//! counted here.)
 //!
 //! For year k of follow-up (day 365·k after enrolment), among the patients enrolled early enough
 //! to be followed to day 365·K + 65 of the last year K counted (so that every visit window is

@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use crate::dist::{t_two_sided, z_quantile};
-use crate::rank::average_ranks;
 
 /// A correlation coefficient with what it rests on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,24 +18,23 @@ pub struct Correlation {
     pub ci: [f64; 2],
 }
 
-/// Pearson's r of the pairs where both `x` and `y` are present (not NaN).
+/// Pearson's r of the pairs where both `x` and `y` are present (not NaN): the pair of
+/// [`matrices`], for two columns with gaps.
 pub fn pearson(x: &[f64], y: &[f64], alpha: f64) -> Correlation {
     let (x, y) = complete_pairs(x, y);
-    from_pairs(&x, &y, alpha)
+    matrix(&[&x, &y], alpha)[0].swap_remove(1)
 }
 
 /// Spearman's rho (Pearson's r of the ranks, ties averaged) of the complete pairs, as
 /// `scipy.stats.spearmanr`; the interval uses Fisher's z as for Pearson's r.
 pub fn spearman(x: &[f64], y: &[f64], alpha: f64) -> Correlation {
     let (x, y) = complete_pairs(x, y);
-    let (rx, _) = average_ranks(&x);
-    let (ry, _) = average_ranks(&y);
-    from_pairs(&rx, &ry, alpha)
+    let (rx, ry) = (crate::rank::doubled_ranks(&x), crate::rank::doubled_ranks(&y));
+    matrix(&[&rx, &ry], alpha)[0].swap_remove(1)
 }
 
-/// Pearson's r from sums over complete pairs, for callers that aggregate where the data is:
-/// n, the means, and the sums of squared and cross deviations.
-pub fn pearson_from_moments(n: u64, sxx: f64, syy: f64, sxy: f64, alpha: f64) -> Correlation {
+/// Pearson's r from n and the sums of squared and cross deviations over complete pairs.
+fn pearson_from_moments(n: u64, sxx: f64, syy: f64, sxy: f64, alpha: f64) -> Correlation {
     let r = (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0);
     finish(r, n, alpha)
 }
@@ -83,23 +81,6 @@ fn matrix<T: Copy + Into<f64>>(columns: &[&[T]], alpha: f64) -> Vec<Vec<Correlat
 
 fn complete_pairs(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
     x.iter().zip(y).filter(|(a, b)| !a.is_nan() && !b.is_nan()).map(|(a, b)| (*a, *b)).unzip()
-}
-
-fn from_pairs(x: &[f64], y: &[f64], alpha: f64) -> Correlation {
-    let n = x.len();
-    if n == 0 {
-        return finish(f64::NAN, 0, alpha);
-    }
-    let mx = x.iter().sum::<f64>() / n as f64;
-    let my = y.iter().sum::<f64>() / n as f64;
-    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        let (dx, dy) = (a - mx, b - my);
-        sxx += dx * dx;
-        syy += dy * dy;
-        sxy += dx * dy;
-    }
-    pearson_from_moments(n as u64, sxx, syy, sxy, alpha)
 }
 
 fn finish(r: f64, n: u64, alpha: f64) -> Correlation {

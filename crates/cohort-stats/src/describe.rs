@@ -140,19 +140,19 @@ fn quantile_in(values: &mut [f64], q: f64) -> f64 {
     low + (h - lo as f64) * (high - low)
 }
 
-/// The `q` quantile of sorted values, interpolating linearly (R's type 7).
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let h = (sorted.len() - 1) as f64 * q;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `q` quantile of sorted values, interpolating linearly (R's type 7).
+    fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        let h = (sorted.len() - 1) as f64 * q;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+    }
 
     #[test]
     fn quartiles_interpolate_like_numpy() {

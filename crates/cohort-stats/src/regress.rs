@@ -198,14 +198,14 @@ pub fn linear<C: AsRef<[f64]> + Sync>(
     let n = y.len();
     let (x, s) = standardise(n, predictors, names)?;
     let k = predictors.len() + 1;
-    let qr = x.clone().qr();
+    let qr = x.qr();
     let r = qr.r();
     check_rank(&r, names)?;
     let mut qty = DVector::from_column_slice(y);
     qr.q_tr_mul(&mut qty);
     let c = r.solve_upper_triangular(&qty.rows(0, k).into_owned()).expect("full rank checked");
-    let fitted = &x * &c;
-    let rss: f64 = y.iter().zip(fitted.iter()).map(|(y, f)| (y - f).powi(2)).sum();
+    // Q'y beyond the first k rows is the residual rotated: its squares sum to the RSS.
+    let rss = qty.rows(k, n - k).norm_squared();
     let mean = y.iter().sum::<f64>() / n as f64;
     let tss: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
     let df_residual = (n - k) as f64;
@@ -335,7 +335,7 @@ pub fn logistic<C: AsRef<[f64]> + Sync>(
         }
     }
     let Pass { information, log_likelihood: ll, max_eta, perfect, .. } = pass;
-    let cov_c = information.clone().try_inverse().unwrap_or_else(|| DMatrix::from_element(k, k, f64::NAN));
+    let cov_c = information.try_inverse().unwrap_or_else(|| DMatrix::from_element(k, k, f64::NAN));
     let a = s.back();
     let (b, cov) = (&a * &c, &a * cov_c * a.transpose());
     let terms = terms(&b, &cov, names, z_two_sided, z_quantile(1.0 - alpha / 2.0), true);

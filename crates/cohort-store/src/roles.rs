@@ -7,24 +7,24 @@ const IDENTIFIER_WORDS: &[&str] =
 const IDENTIFIER_NAMES: &[&str] =
     &["patid", "pid", "subjid", "usubjid", "siteid", "studyid", "nhsno", "nhs_number", "mrn", "zip_code"];
 
-/// Splits `patientId`, `Patient_ID` and `patient-id` alike into lower-case words.
-fn words(name: &str) -> Vec<String> {
+/// Splits `patientId`, `Patient_ID`, `weight-loss` and `WeightLoss` alike into lower-case words.
+pub fn name_words(name: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut current = String::new();
     let mut prev_lower = false;
     for c in name.chars() {
-        if !c.is_ascii_alphanumeric() {
+        if !c.is_alphanumeric() {
             if !current.is_empty() {
                 out.push(std::mem::take(&mut current));
             }
             prev_lower = false;
             continue;
         }
-        if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        current.push(c.to_ascii_lowercase());
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.extend(c.to_lowercase());
     }
     if !current.is_empty() {
         out.push(current);
@@ -39,7 +39,7 @@ pub fn is_identifier_name(name: &str) -> bool {
     if IDENTIFIER_NAMES.contains(&lower.as_str()) {
         return true;
     }
-    words(name).last().is_some_and(|w| IDENTIFIER_WORDS.contains(&w.as_str()))
+    name_words(name).last().is_some_and(|w| IDENTIFIER_WORDS.contains(&w.as_str()))
 }
 
 /// The role of a column from its name and type: `identifier`, `date`, `measure`, `category` or

@@ -310,8 +310,7 @@ async fn analyze(
             .engines
             .run(move || {
                 let session = cohort_store::Session::new(&store)?;
-                cohort_analysis::analyze::unified_columns(&store, &session, &reference)
-                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_unified_view", e.to_string()))
+                Ok(cohort_analysis::analyze::unified_columns(&store, &session, &reference)?)
             })
             .await?;
         Some(built)
@@ -337,7 +336,7 @@ async fn analyze(
                         .unwrap_or_default(),
                     kind: if c.sql_type == "BOOLEAN" {
                         "boolean"
-                    } else if cohort_analysis::analyze::frame::is_numeric(&c.sql_type) && c.value_labels.is_none() {
+                    } else if cohort_analysis::analyze::frame::reads_as_number(&c.sql_type, c.value_labels.is_some()) {
                         "number"
                     } else {
                         "category"

@@ -56,7 +56,7 @@ enum Shape {
 }
 
 fn shape(c: &DictionaryEntry, rows: u64) -> Shape {
-    let numeric = super::frame::is_numeric(&c.sql_type) && c.value_labels.is_none();
+    let numeric = super::frame::reads_as_number(&c.sql_type, c.value_labels.is_some());
     // Nearly one value per row makes an identifier of whole numbers and text, never of measured
     // decimals (an age in years with a fraction is different in every row).
     let measured = matches!(c.sql_type.as_str(), "DOUBLE" | "FLOAT") || c.sql_type.starts_with("DECIMAL");
@@ -193,39 +193,18 @@ fn is_filler(word: &str) -> bool {
 struct Candidate<'a> {
     entry: &'a DictionaryEntry,
     shape: Shape,
+    /// Its name in lower case.
+    name: String,
     /// Its name split into lowercase words (`weight_loss` -> weight, loss; `horTh` -> hor, th).
     parts: Vec<String>,
+    /// Those words run together (`horth`).
+    joined: String,
     /// Words of its label.
     label: Vec<String>,
 }
 
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
-}
-
-/// `weightLoss`, `weight_loss`, `WeightLoss` -> weight, loss.
-fn name_parts(name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut previous_lower = false;
-    for ch in name.chars() {
-        if !ch.is_alphanumeric() {
-            if !current.is_empty() {
-                out.push(std::mem::take(&mut current));
-            }
-            previous_lower = false;
-            continue;
-        }
-        if ch.is_uppercase() && previous_lower && !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-        }
-        previous_lower = ch.is_lowercase() || ch.is_ascii_digit();
-        current.extend(ch.to_lowercase());
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
 }
 
 fn singular(word: &str) -> &str {
@@ -242,10 +221,9 @@ fn singular(word: &str) -> &str {
 /// (`horTh` for "hormonal therapy").
 fn score(c: &Candidate, q: &[String], at: usize) -> Option<(u32, usize)> {
     let w = &q[at];
-    let name = c.entry.column.to_lowercase();
-    let joined_parts = c.parts.join("");
+    let (name, joined_parts) = (&c.name, &c.joined);
     // The whole name, or its parts as consecutive words.
-    if *w == name || singular(w) == singular(&name) {
+    if w == name || singular(w) == singular(name) {
         return Some((100, 1));
     }
     if c.parts.len() > 1 && q.len() >= at + c.parts.len() {
@@ -299,10 +277,10 @@ fn score(c: &Candidate, q: &[String], at: usize) -> Option<(u32, usize)> {
         }
     }
     // One letter off, for words long enough that this is a typo rather than another word.
-    if w.len() >= 4 && cohort_store::name::edit_distance(w, &name) == 1 {
+    if w.len() >= 4 && cohort_store::name::edit_distance(w, name) == 1 {
         return Some((50, 1));
     }
-    if w.len() >= 4 && joined_parts.len() >= 4 && cohort_store::name::edit_distance(w, &joined_parts) == 1 {
+    if w.len() >= 4 && joined_parts.len() >= 4 && cohort_store::name::edit_distance(w, joined_parts) == 1 {
         return Some((45, 1));
     }
     None
@@ -313,7 +291,7 @@ fn mentioned<'a>(candidates: &'a [Candidate<'a>], q: &[String]) -> Result<Vec<(&
     let mut out: Vec<(&Candidate, String)> = Vec::new();
     let mut at = 0;
     while at < q.len() {
-        if is_filler(&q[at]) && !candidates.iter().any(|c| c.entry.column.to_lowercase() == q[at]) {
+        if is_filler(&q[at]) && !candidates.iter().any(|c| c.name == q[at]) {
             at += 1;
             continue;
         }
@@ -447,11 +425,16 @@ pub fn understand(question: &str, dataset: &str, table: &str, dictionary: &[Dict
     let candidates: Vec<Candidate> = dictionary
         .iter()
         .filter(|e| !twin(e))
-        .map(|e| Candidate {
-            entry: e,
-            shape: shape(e, rows),
-            parts: name_parts(&e.column),
-            label: e.label.as_deref().map(words).unwrap_or_default(),
+        .map(|e| {
+            let parts = cohort_store::roles::name_words(&e.column);
+            Candidate {
+                entry: e,
+                shape: shape(e, rows),
+                name: e.column.to_lowercase(),
+                joined: parts.concat(),
+                parts,
+                label: e.label.as_deref().map(words).unwrap_or_default(),
+            }
         })
         .collect();
     let q = words(question);
@@ -776,7 +759,7 @@ mod tests {
 
     #[test]
     fn abbreviated_names_match_their_words() {
-        assert_eq!(name_parts("horTh"), ["hor", "th"]);
+        assert_eq!(cohort_store::roles::name_words("horTh"), ["hor", "th"]);
         let gbsg = vec![
             entry("horTh", "BOOLEAN", 2, None),
             entry("time", "BIGINT", 500, None),

@@ -196,24 +196,15 @@ pub struct Frame {
     pub table_rows: u64,
 }
 
-const NUMERIC: [&str; 12] = [
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "FLOAT",
-    "DOUBLE",
-    "BOOLEAN",
-];
-
 /// Whether a column of this DuckDB type is read as numbers (booleans as 0 and 1).
 pub fn is_numeric(sql_type: &str) -> bool {
-    NUMERIC.contains(&sql_type) || sql_type.starts_with("DECIMAL")
+    cohort_store::model::is_numeric(sql_type) || sql_type == "BOOLEAN"
+}
+
+/// Whether an analysis reads a column as numbers: a numeric type without a code list (a coded
+/// column is read by its labels, as categories).
+pub fn reads_as_number(sql_type: &str, coded: bool) -> bool {
+    is_numeric(sql_type) && !coded
 }
 
 /// Bytes of working memory an analysis takes per value it reads: the value, the rows kept, and
@@ -257,7 +248,7 @@ pub fn load(
     let mut columns = Vec::new();
     for name in names {
         let info = column_info(name)?;
-        let numeric = is_numeric(&info.sql_type) && info.value_labels.is_none();
+        let numeric = reads_as_number(&info.sql_type, info.value_labels.is_some());
         select.push(if numeric {
             format!("CAST({} AS DOUBLE)", quote_ident(name))
         } else {
@@ -320,10 +311,7 @@ pub fn load(
                 present.join(" AND "),
                 MAX_ENUM_LEVELS + 1
             );
-            let mut stmt = session.connection().prepare(&sql).map_err(|e| AnalyzeError::Query(e.to_string()))?;
-            let distinct: Vec<String> = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .and_then(|rows| rows.collect())
+            let distinct: Vec<String> = crate::query_rows(session, &sql, |r| r.get::<_, String>(0))
                 .map_err(|e| AnalyzeError::Query(e.to_string()))?;
             if distinct.len() <= MAX_ENUM_LEVELS && !distinct.is_empty() {
                 let mut sorted = distinct;

@@ -85,15 +85,17 @@ struct Resolved {
 /// The name the unified view goes by in answers.
 pub const UNIFIED: &str = "unified";
 
-/// The unified view of `version`: its SQL, and a stand-in table whose content hash covers every
-/// table it reads and the SQL itself (a relationship decided later changes the view).
+/// The version `reference` names, with its unified view: the view's SQL, and a stand-in table
+/// whose content hash covers every table it reads and the SQL itself (a relationship decided
+/// later changes the view).
 fn unified_view(
     store: &Store,
     reference: &VersionRef,
-    version: &cohort_store::ResolvedVersion,
     root: Option<&str>,
-) -> Result<(String, cohort_store::TableInfo), AnalyzeError> {
+) -> Result<(cohort_store::ResolvedVersion, String, cohort_store::TableInfo), AnalyzeError> {
+    // One catalog read for the version and its record.
     let detail = store.detail(reference)?;
+    let version = &detail.shown;
     let info =
         detail.shown_info().ok_or_else(|| AnalyzeError::Plan(format!("{} has no version record", version.label())))?;
     let decisions = store.relationship_decisions(&reference.dataset)?;
@@ -117,38 +119,45 @@ fn unified_view(
         files: Vec::new(),
         columns: Vec::new(),
     };
-    Ok((view.sql, stand_in))
+    Ok((detail.shown.clone(), view.sql, stand_in))
 }
 
 fn resolve(store: &Store, plan: &Plan) -> Result<Resolved, AnalyzeError> {
     let reference = VersionRef::parse(&plan.dataset)?;
-    let version = store.resolve(&reference)?;
     if plan.unified {
-        let (sql, table) = unified_view(store, &reference, &version, plan.table.as_deref())?;
+        let (version, sql, table) = unified_view(store, &reference, plan.table.as_deref())?;
         check_alpha(plan.alpha)?;
         return Ok(Resolved { version, table, unified_sql: Some(sql), effective: plan.clone() });
     }
-    let table = match &plan.table {
-        Some(name) => version.table(name).ok_or_else(|| StoreError::TableNotFound {
-            dataset: reference.to_string(),
-            table: name.clone(),
-            available: version.tables.iter().map(|t| t.name.clone()).collect(),
-        })?,
-        None if version.tables.len() == 1 => &version.tables[0],
-        None => {
-            return Err(AnalyzeError::Plan(format!(
-                "{} has {} tables; say which with `table` (--table): {}",
-                version.label(),
-                version.tables.len(),
-                version.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
-    .clone();
+    let version = store.resolve(&reference)?;
+    let table = pick_table(&version, plan.table.as_deref())?.clone();
     check_alpha(plan.alpha)?;
     let mut effective = plan.clone();
     effective.table = Some(table.name.clone());
     Ok(Resolved { version, table, unified_sql: None, effective })
+}
+
+/// The table `name` of `version`, or its only table when no name is given.
+pub fn pick_table<'a>(
+    version: &'a cohort_store::ResolvedVersion,
+    name: Option<&str>,
+) -> Result<&'a cohort_store::TableInfo, AnalyzeError> {
+    match name {
+        Some(name) => version.table(name).ok_or_else(|| {
+            AnalyzeError::Store(StoreError::TableNotFound {
+                dataset: version.dataset.to_string(),
+                table: name.to_string(),
+                available: version.tables.iter().map(|t| t.name.clone()).collect(),
+            })
+        }),
+        None if version.tables.len() == 1 => Ok(&version.tables[0]),
+        None => Err(AnalyzeError::Plan(format!(
+            "{} has {} tables; say which with `table` (--table): {}",
+            version.label(),
+            version.tables.len(),
+            version.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 fn check_alpha(alpha: f64) -> Result<(), AnalyzeError> {
@@ -183,10 +192,9 @@ fn describe_columns(
     version: &cohort_store::ResolvedVersion,
     select: &str,
 ) -> Result<Vec<cohort_store::ColumnInfo>, AnalyzeError> {
-    let query = |e: duckdb::Error| AnalyzeError::Query(e.to_string());
-    let mut stmt = session.connection().prepare(&format!("DESCRIBE {select}")).map_err(query)?;
     let described: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(query)?;
+        crate::query_rows(session, &format!("DESCRIBE {select}"), |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| AnalyzeError::Query(e.to_string()))?;
     let from_tables = |name: &str| version.tables.iter().flat_map(|t| &t.columns).find(|c| c.name == name);
     Ok(described
         .into_iter()
@@ -220,17 +228,10 @@ pub fn understand(
     table: Option<&str>,
     question: &str,
 ) -> Result<ask::Understood, AnalyzeError> {
-    let probe = Plan {
-        dataset: dataset.to_string(),
-        table: table.map(str::to_string),
-        filters: Vec::new(),
-        analysis: Analysis::Describe { variables: Vec::new(), by: None },
-        alpha: 0.05,
-        unified: false,
-    };
-    let resolved = resolve(store, &probe)?;
-    let dictionary = crate::dictionary::table_dictionary(store, session, &resolved.table)?;
-    Ok(understand_with(dataset, &resolved.table, &dictionary, question))
+    let version = store.resolve(&VersionRef::parse(dataset)?)?;
+    let table = pick_table(&version, table)?;
+    let dictionary = crate::dictionary::table_dictionary(store, session, table)?;
+    Ok(understand_with(dataset, table, &dictionary, question))
 }
 
 /// [`understand`] over `dataset`'s unified view (one row per participant): the words are matched
@@ -241,19 +242,10 @@ pub fn understand_unified(
     dataset: &str,
     question: &str,
 ) -> Result<ask::Understood, AnalyzeError> {
-    let probe = Plan {
-        dataset: dataset.to_string(),
-        table: None,
-        filters: Vec::new(),
-        analysis: Analysis::Describe { variables: Vec::new(), by: None },
-        alpha: 0.05,
-        unified: true,
-    };
-    let resolved = resolve(store, &probe)?;
-    let sql = resolved.unified_sql.as_deref().expect("a unified plan resolves to the view's SQL");
-    let (source, view) = build_unified(session, &resolved.version, sql, &resolved.table)?;
+    let (version, sql, stand_in) = unified_view(store, &VersionRef::parse(dataset)?, None)?;
+    let (source, view) = build_unified(session, &version, &sql, &stand_in)?;
     let dictionary = crate::dictionary::source_dictionary(session, &source, &view)?;
-    let mut understood = ask::understand(question, dataset, &resolved.table.name, &dictionary, view.rows);
+    let mut understood = ask::understand(question, dataset, &stand_in.name, &dictionary, view.rows);
     if let ask::Understood::Plan { plan, .. } = &mut understood {
         // The view finds its participant table itself, as a plan written for it does.
         (plan.unified, plan.table) = (true, None);
@@ -278,17 +270,11 @@ pub fn unified_columns(
     session: &Session,
     dataset: &str,
 ) -> Result<Vec<cohort_store::ColumnInfo>, AnalyzeError> {
-    let reference = VersionRef::parse(dataset)?;
-    let version = store.resolve(&reference)?;
-    let (sql, _) = unified_view(store, &reference, &version, None)?;
+    let (version, sql, _) = unified_view(store, &VersionRef::parse(dataset)?, None)?;
     describe_columns(session, &version, &sql)
 }
 
-/// Runs `plan` on `store`.
-pub fn run(store: &Store, session: &Session, plan: &Plan) -> Result<Answer, AnalyzeError> {
-    run_timed(store, session, plan, &mut Timings::default())
-}
-
+/// Runs `plan` on `store`, noting in `timings` where the time went.
 fn run_timed(store: &Store, session: &Session, plan: &Plan, timings: &mut Timings) -> Result<Answer, AnalyzeError> {
     let started = std::time::Instant::now();
     let resolved = resolve(store, plan)?;

@@ -361,13 +361,13 @@ pub(super) fn compute(frame: &Frame, plan: &Plan) -> Result<Computed, AnalyzeErr
                     // One pass over the complete rows with each row's group: no copy per group.
                     let picked = pick(values, &rows);
                     let codes = &by_levels.codes;
-                    let (sums, ties) = compare::rank_sums_by_group(&picked, codes, groups.len());
                     if let Some((level, rows)) = groups.iter().find(|(_, rows)| rows.len() < 2) {
                         return Err(AnalyzeError::Data(format!(
                             "group `{level}` of `{by}` has {} row(s) with `{variable}`; each group needs at least two",
                             rows.len()
                         )));
                     }
+                    let (sums, ties) = compare::rank_sums_by_group(&picked, codes, groups.len());
                     let moments = Moments::by_group(&picked, codes, groups.len());
                     if groups.len() == 2 {
                         out.welch_t = Some(compare::welch_t(moments[0], moments[1], alpha).map_err(data)?);

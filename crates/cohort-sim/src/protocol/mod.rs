@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use validate::Problem;
-pub(crate) use validate::parameter_value;
+pub(crate) use validate::{json_pointer, parameter_value};
 
 /// The format line every protocol file starts with; a new format gets a new number.
 pub const FORMAT: &str = "cohort-protocol/1";

@@ -439,15 +439,13 @@ fn check_targets(c: &mut Checker, targets: &Targets) {
 
 /// The number at dotted `key` in a protocol's JSON form (map keys, or list positions).
 pub(crate) fn parameter_value(values: &serde_json::Value, key: &str) -> Option<f64> {
-    let mut at = values;
-    for segment in key.split('.') {
-        at = match at {
-            serde_json::Value::Object(map) => map.get(segment)?,
-            serde_json::Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    at.as_f64()
+    values.pointer(&json_pointer(key))?.as_f64()
+}
+
+/// The JSON pointer of a dotted key path (`vision.treatment_effect.1.0` is
+/// `/vision/treatment_effect/1/0`).
+pub(crate) fn json_pointer(key: &str) -> String {
+    key.split('.').map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1"))).collect()
 }
 
 /// The 1-based line of the dotted `key` in block-style YAML `text`: each segment is looked for as

@@ -138,19 +138,7 @@ pub async fn ask(
             })
             .await;
     }
-    let table = match &request.table {
-        Some(t) => version
-            .table(t)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("table_not_found", format!("`{reference}` has no table `{t}`")))?,
-        None if version.tables.len() == 1 => version.tables[0].clone(),
-        None => {
-            return Err(ApiError::invalid(format!(
-                "`{reference}` has {} tables: say which one with `table`",
-                version.tables.len()
-            )));
-        }
-    };
+    let table = analyze::pick_table(&version, request.table.as_deref())?.clone();
     let dictionary = crate::api::datasets::table_dictionary(&state, &reference, &table.name).await?;
     let understood = analyze::understand_with(&reference, &table, &dictionary, &request.question);
     let served = Served { rows: None, datasets: vec![version.label()], asked: Some(request.question.clone()) };
