@@ -124,8 +124,8 @@ pub fn with_values(base: &Protocol, free: &[FreeParameter], values: &[f64]) -> R
 /// The figures `protocol` achieves on the calibration's patients, and its checks.
 pub fn assess(protocol: &Protocol, patients: u64, seed: u64) -> (Vec<YearOutcome>, Vec<TargetCheck>) {
     match &protocol.targets {
-        Some(targets) => assess_against(protocol, targets, patients, seed),
-        None => (Vec::new(), Vec::new()),
+        Some(targets) if !targets.years.is_empty() => assess_against(protocol, targets, patients, seed),
+        _ => (Vec::new(), Vec::new()),
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Where the specification leaves an order or a detail open, this engine decides as follows:
 //! - on a day that is both a fortnightly update and a visit, the update comes first;
-//! - after the last loading injection the next visit is `min_interval_days` later;
+//! - after the last loading injection the next visit is `first_maintenance_interval_days` (by
+//!   default `min_interval_days`) later;
 //! - "visits without improvement" are counted in a row, reset by any improvement;
 //! - monitoring visits check no discontinuation (the patient has already stopped); a monitored
 //!   patient not retreated by the last monitoring visit leaves the simulation;
@@ -20,7 +21,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::disease::{Transitions, efficacy};
 use crate::population::{Baseline, draw_baseline, standard_normal};
-use crate::protocol::{DiseaseState, InjectionRule, Protocol, Regimen};
+use crate::protocol::{BurdenMeasure, DiseaseState, InjectionRule, MortalityExposure, Protocol, Regimen};
 use crate::random::{SimRng, patient_rng};
 use crate::vision::{ceiling, decline, haemorrhage_risk, may_start_improvement, treatment_effect};
 
@@ -44,6 +45,17 @@ pub enum DiscontinuationType {
 }
 
 impl DiscontinuationType {
+    /// Every type, in the order the rules are checked.
+    pub const ALL: [DiscontinuationType; 7] = [
+        DiscontinuationType::Death,
+        DiscontinuationType::PoorVision,
+        DiscontinuationType::Deterioration,
+        DiscontinuationType::StableTreatmentDecision,
+        DiscontinuationType::NoImprovementDecision,
+        DiscontinuationType::Attrition,
+        DiscontinuationType::Administrative,
+    ];
+
     /// The type's name in output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -305,7 +317,7 @@ impl Model {
                 p.monitoring_visit += 1;
                 next = p.monitoring_days.get(p.monitoring_visit).copied();
             }
-        } else if let Some(kind) = self.discontinuation(p, day, interval, rng) {
+        } else if let Some(kind) = self.discontinuation(p, day, interval, measured, rng) {
             stopped = Some(kind);
             p.stop(kind, day, measured, &self.protocol);
             next = p.monitoring_days.first().copied();
@@ -322,7 +334,6 @@ impl Model {
 
         if injected {
             p.injections += 1;
-            p.recent_injections.push_back(day);
             p.last_injection = Some(day);
         }
         let next = next.map(|n| self.later_visit_day(n, day + 1));
@@ -345,25 +356,39 @@ impl Model {
             is_retreatment_visit: retreatment_visit,
             treatment_state,
         });
-        p.after_visit(measured, day);
+        p.after_visit(measured, day, injected);
         next
     }
 
-    /// The first discontinuation rule that fires at this visit, in priority order.
+    /// The first discontinuation rule that fires at this visit, where vision measured
+    /// `measured`, in priority order. Runs of visits (below the poor-vision threshold, with a
+    /// loss from baseline) count this visit's measurement.
     fn discontinuation(
         &self,
         p: &PatientState,
         day: u32,
         interval: Option<u32>,
+        measured: f64,
         rng: &mut SimRng,
     ) -> Option<DiscontinuationType> {
         use DiscontinuationType::*;
         let d = &self.protocol.discontinuation;
         let years_enrolled = f64::from(day - p.enrolment_day) / 365.25;
-        let death = interval.map_or(0.0, |dt| {
+        let exposure_days = match d.mortality.exposure {
+            None | Some(MortalityExposure::SinceLastVisit) => interval.map(f64::from),
+            Some(MortalityExposure::MeanPastInterval { default_visits_per_year }) => {
+                Some(match (p.first_visit, p.last_visit) {
+                    (Some(first), Some(last)) if p.visit_number >= 2 => {
+                        f64::from(last - first) / f64::from(p.visit_number - 1)
+                    }
+                    _ => 365.25 / default_visits_per_year,
+                })
+            }
+        };
+        let death = exposure_days.map_or(0.0, |days| {
             let q = self.annual_death_probability(p.baseline.female, p.baseline.age + years_enrolled);
             let hazard = -(1.0 - q).ln() * d.mortality.hazard_ratio;
-            1.0 - (-hazard * f64::from(dt) / 365.25).exp()
+            1.0 - (-hazard * days / 365.25).exp()
         });
         let months = years_enrolled * 12.0;
         let a = &d.attrition;
@@ -374,21 +399,40 @@ impl Model {
         } else {
             a.time_factors.months_24_plus
         };
-        let recent = p.recent_injections.iter().filter(|i| day - **i < 365).count();
-        let burden = match recent {
-            0..6 => a.burden_factors.injections_0_6,
-            6..12 => a.burden_factors.injections_6_12,
-            _ => a.burden_factors.injections_12_plus,
+        let per_year = match a.burden_measure {
+            None | Some(BurdenMeasure::InjectionsLastYear) => {
+                Some(p.recent_visits.iter().filter(|(v, injected)| *injected && day - v < 365).count() as f64)
+            }
+            Some(BurdenMeasure::AnnualisedRate) => {
+                let window = || p.recent_visits.iter().filter(|(v, _)| day - v <= 365);
+                let first = window().map(|(v, _)| *v).min();
+                let last = window().map(|(v, _)| *v).max();
+                let injections = window().filter(|(_, injected)| *injected).count();
+                match (first, last) {
+                    (Some(first), Some(last)) if last > first => {
+                        Some(injections as f64 / (f64::from(last - first) / 365.25))
+                    }
+                    _ => None,
+                }
+            }
         };
+        let burden = match per_year {
+            None => 1.0,
+            Some(r) if r < 6.0 => a.burden_factors.injections_0_6,
+            Some(r) if r < 12.0 => a.burden_factors.injections_6_12,
+            Some(_) => a.burden_factors.injections_12_plus,
+        };
+        let below_threshold = p.below_threshold_after(measured);
+        let with_loss = p.with_loss_after(measured);
         let rules = [
             (Death, death),
             (
                 PoorVision,
-                if p.below_threshold >= d.poor_vision.consecutive_visits { d.poor_vision.probability } else { 0.0 },
+                if below_threshold >= d.poor_vision.consecutive_visits { d.poor_vision.probability } else { 0.0 },
             ),
             (
                 Deterioration,
-                if p.with_loss >= d.deterioration.consecutive_visits { d.deterioration.probability } else { 0.0 },
+                if with_loss >= d.deterioration.consecutive_visits { d.deterioration.probability } else { 0.0 },
             ),
             (
                 StableTreatmentDecision,
@@ -426,10 +470,8 @@ impl Model {
             }
             p.phase = Phase::Maintenance;
             p.current_interval = t.min_interval_days;
-            return day + t.min_interval_days;
+            return day + t.first_maintenance_interval_days.unwrap_or(t.min_interval_days);
         }
-        let current = p.last_injection.map_or(t.min_interval_days, |last| day - last);
-        let current = current.clamp(t.min_interval_days, t.max_interval_days);
         p.current_interval = match t.regimen {
             Regimen::Fixed => t.min_interval_days,
             // Every visit injects: the interval just followed grows when the macula is dry and
@@ -444,10 +486,9 @@ impl Model {
                     DiseaseState::Naive => followed,
                 }
             }
-            Regimen::TreatAndExtend if p.state == DiseaseState::HighlyActive => {
-                current.saturating_sub(t.shortening_days).max(t.min_interval_days)
-            }
-            Regimen::TreatAndExtend => current,
+            // APE's rule counts the interval from the injection just given, so every injection
+            // brings the next visit back to the minimum (and `shortening_days` never acts).
+            Regimen::TreatAndExtend => t.min_interval_days,
         };
         day + p.current_interval
     }
@@ -474,8 +515,10 @@ struct PatientState {
     loading_given: u32,
     current_interval: u32,
     injections: u32,
-    recent_injections: VecDeque<u32>,
+    /// (day, injected) of the visits of about the last year.
+    recent_visits: VecDeque<(u32, bool)>,
     last_injection: Option<u32>,
+    first_visit: Option<u32>,
     last_visit: Option<u32>,
     visit_number: i32,
     improving: u32,
@@ -511,8 +554,9 @@ impl PatientState {
             loading_given: 0,
             current_interval: protocol.treatment.min_interval_days,
             injections: 0,
-            recent_injections: VecDeque::new(),
+            recent_visits: VecDeque::new(),
             last_injection: None,
+            first_visit: None,
             last_visit: None,
             visit_number: 0,
             improving: 0,
@@ -556,22 +600,34 @@ impl PatientState {
         }
     }
 
+    /// Visits in a row below the poor-vision threshold, counting one that measured `measured`.
+    fn below_threshold_after(&self, measured: f64) -> u32 {
+        if measured < self.poor_vision_letters { self.below_threshold + 1 } else { 0 }
+    }
+
+    /// Visits in a row with the deterioration loss from baseline, counting one that measured
+    /// `measured`.
+    fn with_loss_after(&self, measured: f64) -> u32 {
+        if measured - self.baseline.vision <= -self.deterioration_letters { self.with_loss + 1 } else { 0 }
+    }
+
     /// Counters, updated after each recorded visit.
-    fn after_visit(&mut self, measured: f64, day: u32) {
+    fn after_visit(&mut self, measured: f64, day: u32, injected: bool) {
         self.stable_visits = if self.state == DiseaseState::Stable { self.stable_visits + 1 } else { 0 };
         self.without_improvement = match self.last_measured {
             Some(previous) if measured <= previous => self.without_improvement + 1,
             Some(_) => 0,
             None => 0,
         };
-        self.with_loss =
-            if measured - self.baseline.vision <= -self.deterioration_letters { self.with_loss + 1 } else { 0 };
-        self.below_threshold = if measured < self.poor_vision_letters { self.below_threshold + 1 } else { 0 };
+        self.with_loss = self.with_loss_after(measured);
+        self.below_threshold = self.below_threshold_after(measured);
         self.last_measured = Some(measured);
+        self.first_visit.get_or_insert(day);
         self.last_visit = Some(day);
-        while self.recent_injections.front().is_some_and(|d| day - *d >= 365) {
-            self.recent_injections.pop_front();
+        while self.recent_visits.front().is_some_and(|(d, _)| day - *d > 365) {
+            self.recent_visits.pop_front();
         }
+        self.recent_visits.push_back((day, injected));
     }
 
     /// The cohort-flow category of a visit after a gap of `interval` days.

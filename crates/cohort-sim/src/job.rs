@@ -190,6 +190,8 @@ pub fn version_meta(
         "patients": patients,
         "visits": visits,
         "status": "complete",
+        // The protocol's evidence, kept with the run: what it achieves against its targets.
+        "validation": crate::validation::validate(protocol, crate::validation::VALIDATION_PATIENTS, params.seed),
     });
     if let (Some(all), Some(more)) = (provenance.as_object_mut(), extra.as_object()) {
         all.extend(more.clone());

@@ -7,7 +7,8 @@ vision model ([`vision`]) and the patient engine ([`engine`]) — the protocols 
 self-contained YAML file each, every parameter the engine uses written in it and every key in it
 used), the parallel run streamed to Parquet ([`run`]), the run as a store job ([`job`]:
 staged, resumable, committed as one version), the year-by-year figures that protocol targets
-are stated in ([`outcomes`]), and the fit of a protocol's free parameters to them
+are stated in ([`outcomes`]), whole-run figures set beside another engine's
+([`reference`]), the report of both that runs carry ([`validation`]), and the fit of a protocol's free parameters to them
 ([`calibrate`]).
 
 ```
@@ -27,5 +28,7 @@ pub mod output;
 pub mod population;
 pub mod protocol;
 pub mod random;
+pub mod reference;
 pub mod run;
+pub mod validation;
 pub mod vision;

@@ -15,7 +15,6 @@
 //! - **discontinued**: the share of the cohort whose treatment had stopped, for any reason
 //!   including death, before day 365·k.
 
-use jiff::civil::Date;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -142,7 +141,7 @@ impl Tally {
 /// in every evaluation with this seed and these population settings: common random numbers.
 pub fn evaluate(protocol: &Protocol, patients: u64, seed: u64, years: u32) -> Vec<YearOutcome> {
     let horizon = years * YEAR_DAYS + VISIT_WINDOW_DAYS + YEAR_DAYS;
-    let model = Model::new(protocol.clone(), EVALUATION_START, horizon, seed);
+    let model = Model::new(protocol.clone(), crate::run::DEFAULT_START, horizon, seed);
     const CHUNK: u64 = 1_000;
     let tallies: Vec<Tally> = (0..patients.div_ceil(CHUNK))
         .into_par_iter()
@@ -164,9 +163,6 @@ pub fn evaluate(protocol: &Protocol, patients: u64, seed: u64, years: u32) -> Ve
     }
     total.outcomes()
 }
-
-/// The first day of an evaluation: a Monday.
-const EVALUATION_START: Date = jiff::civil::date(2024, 1, 1);
 
 /// One target checked against what was achieved.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,7 +3,7 @@
 use rand::RngExt;
 use rand_distr::{Beta, Distribution, Exp, Normal};
 
-use crate::protocol::{BaselineVision, Population};
+use crate::protocol::{BaselineVision, Population, Rounding};
 use crate::random::{SimRng, recruitment_rng};
 
 /// How patients arrive.
@@ -73,7 +73,14 @@ pub fn draw_baseline(population: &Population, rng: &mut SimRng) -> Baseline {
 
 fn draw_baseline_vision(distribution: &BaselineVision, rng: &mut SimRng) -> f64 {
     match *distribution {
-        BaselineVision::Normal { mean, sd, min, max } => (mean + sd * standard_normal(rng)).round().clamp(min, max),
+        BaselineVision::Normal { mean, sd, min, max, rounding } => {
+            let x = mean + sd * standard_normal(rng);
+            let whole = match rounding {
+                None | Some(Rounding::Nearest) => x.round(),
+                Some(Rounding::TowardZero) => x.trunc(),
+            };
+            whole.clamp(min, max)
+        }
         BaselineVision::Uniform { min, max } => rng.random_range(min..=max).round(),
         BaselineVision::BetaWithThreshold { alpha, beta, min, max, threshold, threshold_reduction } => {
             // Rejection sampling draws exactly from the Beta density with its tail above the

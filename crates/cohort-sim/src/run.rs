@@ -26,6 +26,9 @@ use crate::protocol::Protocol;
 /// The engine's version, recorded with every run.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The first day of a run unless one is given (`cohort simulate --start`): a Monday, as in APE.
+pub const DEFAULT_START: Date = date(2024, 1, 1);
+
 /// Rows per Parquet row group: large enough for fast scans, small enough to bound memory.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 

@@ -11,8 +11,10 @@ use cohort_store::CancelToken;
 const PATIENTS: u64 = 4_000;
 const SEED: u64 = 3;
 
+/// APE's values (where deterioration stops many patients, so its probability shows in the
+/// figures), with every visit injecting.
 fn base() -> Protocol {
-    let mut p = builtin("aflibercept-tae").unwrap().load().unwrap();
+    let mut p = builtin("ape-tae").unwrap().load().unwrap();
     p.treatment.injection_rule = Some(InjectionRule::EveryVisit);
     p
 }
@@ -48,6 +50,7 @@ fn calibration_recovers_the_values_that_produced_its_targets() {
                 discontinued: target(y.discontinued, 0.01),
             })
             .collect(),
+        reference_run: None,
     });
     start.calibration = Some(Calibration { free: free(), fitted: None });
     let settings = Settings { patients: PATIENTS, seed: SEED, max_evaluations: 400 };
@@ -75,6 +78,7 @@ fn targets_out_of_reach_are_reported_with_the_one_that_binds() {
             injections: None,
             discontinued: Some(Target { value: 0.0, tolerance: 0.01 }),
         }],
+        reference_run: None,
     });
     p.calibration = Some(Calibration { free: free(), fitted: None });
     let settings = Settings { patients: 2_000, seed: SEED, max_evaluations: 60 };

@@ -12,7 +12,7 @@ use rand::RngExt;
 use DiseaseState::*;
 
 fn tae() -> Protocol {
-    builtin("aflibercept-tae").unwrap().load().unwrap()
+    builtin("ape-tae").unwrap().load().unwrap()
 }
 
 /// Asserts that `hits` out of `n` matches probability `p` within five standard errors.
@@ -129,7 +129,8 @@ fn recruitment_is_poisson_over_the_horizon_and_reproducible() {
 
 #[test]
 fn baselines_follow_the_population_and_depend_only_on_the_patient() {
-    let p = tae();
+    // The population APE's files describe (`aflibercept-tae` keeps it; APE's engine drew otherwise).
+    let p = builtin("aflibercept-tae").unwrap().load().unwrap();
     let n = 100_000u64;
     let baselines: Vec<_> = (0..n).map(|i| draw_baseline(&p.population, &mut patient_rng(42, i))).collect();
     // The same patient drawn alone, in any order, is the same patient.

@@ -2,8 +2,16 @@
 
 use cohort_sim::protocol::{BUILTINS, Protocol, ProtocolError, Regimen, builtin, editable_copy, resolve};
 
-fn tae() -> &'static str {
-    builtin("aflibercept-tae").unwrap().yaml
+/// APE's treat-and-extend without its reference run: every key the engine reads, and nothing
+/// more, for tests to break one at a time.
+fn tae() -> String {
+    let yaml = builtin("ape-tae").unwrap().yaml;
+    yaml[..yaml.find("\ntargets:").unwrap() + 1].to_string()
+}
+
+/// The 1-based line of the first line of `yaml` that contains `needle`.
+fn line(yaml: &str, needle: &str) -> usize {
+    yaml.lines().position(|l| l.contains(needle)).expect("the needle is in the file") + 1
 }
 
 fn parse_error(yaml: &str) -> String {
@@ -22,9 +30,13 @@ fn problems(yaml: &str) -> Vec<String> {
 
 #[test]
 fn builtins_load_with_ape_values() {
-    assert_eq!(BUILTINS.len(), 2);
-    let tae = builtin("aflibercept-tae").unwrap().load().unwrap();
-    let tnt = builtin("aflibercept-tnt").unwrap().load().unwrap();
+    let names: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
+    assert_eq!(names, ["aflibercept-tae", "aflibercept-tnt", "ape-tae", "ape-tnt"]);
+    for b in BUILTINS {
+        b.load().unwrap();
+    }
+    let tae = builtin("ape-tae").unwrap().load().unwrap();
+    let tnt = builtin("ape-tnt").unwrap().load().unwrap();
     assert_eq!(tae.treatment.regimen, Regimen::TreatAndExtend);
     assert_eq!((tae.treatment.min_interval_days, tae.treatment.max_interval_days), (56, 112));
     assert_eq!((tae.treatment.extension_days, tae.treatment.shortening_days), (14, 14));
@@ -41,14 +53,19 @@ fn builtins_load_with_ape_values() {
 fn unknown_missing_and_mistyped_keys_name_the_key_and_line() {
     let unknown = tae().replace("  weekend_visits: false", "  weekend_visits: false\n  weekend_vists: true");
     let e = parse_error(&unknown);
-    assert!(e.contains("unknown field `weekend_vists`") && e.contains("line 20"), "{e}");
+    assert!(
+        e.contains("unknown field `weekend_vists`") && e.contains(&format!("line {}", line(&unknown, "weekend_vists"))),
+        "{e}"
+    );
 
     let missing = tae().replace("  extension_days: 14             # when not injected (treat-and-extend)\n", "");
     let e = parse_error(&missing);
-    assert!(e.contains("missing field `extension_days`") && e.contains("line 18"), "{e}");
+    // Reported at the `treatment` mapping's last key.
+    let last = line(&missing, "first_maintenance_interval_days");
+    assert!(e.contains("missing field `extension_days`") && e.contains(&format!("line {last}")), "{e}");
 
     let e = parse_error(&tae().replace("loading_injections: 3", "loading_injections: three"));
-    assert!(e.contains("line 13"), "{e}");
+    assert!(e.contains(&format!("line {}", line(&tae(), "loading_injections: 3"))), "{e}");
 
     let e = parse_error(&tae().replace("ACTIVE: {STABLE: 0.05, ACTIVE: 0.90", "ACTVE: {STABLE: 0.05, ACTIVE: 0.90"));
     assert!(e.contains("ACTVE"), "{e}");
@@ -60,7 +77,8 @@ fn probabilities_must_sum_to_one_and_lie_in_range() {
         "ACTIVE: {STABLE: 0.05, ACTIVE: 0.90, HIGHLY_ACTIVE: 0.05}",
         "ACTIVE: {STABLE: 0.05, ACTIVE: 0.95, HIGHLY_ACTIVE: 0.05}",
     ));
-    assert_eq!(p, vec!["`disease.transitions.ACTIVE` (line 40): probabilities sum to 1.05, not 1"]);
+    let at = line(&tae(), "ACTIVE: {STABLE: 0.05, ACTIVE: 0.90");
+    assert_eq!(p, vec![format!("`disease.transitions.ACTIVE` (line {at}): probabilities sum to 1.05, not 1")]);
 
     let p =
         problems(&tae().replace("recurrence_detection_probability: 0.87", "recurrence_detection_probability: 1.87"));
@@ -74,10 +92,14 @@ fn intervals_and_regimens_are_checked_and_every_problem_is_reported() {
         .replace("planned_weeks: [12, 24, 36]", "planned_weeks: [24, 12]");
     let p = problems(&yaml);
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p[0].contains("`treatment.min_interval_days` (line 15)") && p[0].contains("more than"), "{p:?}");
+    let at = line(&yaml, "min_interval_days: 120");
+    assert!(
+        p[0].contains(&format!("`treatment.min_interval_days` (line {at})")) && p[0].contains("more than"),
+        "{p:?}"
+    );
     assert!(p[1].contains("monitoring.planned_weeks") && p[1].contains("increase"), "{p:?}");
 
-    let fixed = builtin("aflibercept-tnt").unwrap().yaml.replace("max_interval_days: 56", "max_interval_days: 84");
+    let fixed = builtin("ape-tnt").unwrap().yaml.replace("max_interval_days: 56", "max_interval_days: 84");
     let p = problems(&fixed);
     assert!(p[0].contains("treatment.regimen") && p[0].contains("one interval"), "{p:?}");
 }
@@ -85,7 +107,7 @@ fn intervals_and_regimens_are_checked_and_every_problem_is_reported() {
 #[test]
 fn negative_intervals_are_type_errors() {
     let e = parse_error(&tae().replace("loading_interval_days: 28", "loading_interval_days: -28"));
-    assert!(e.contains("line 14"), "{e}");
+    assert!(e.contains(&format!("line {}", line(&tae(), "loading_interval_days: 28"))), "{e}");
 }
 
 #[test]
@@ -100,7 +122,8 @@ fn unused_rows_are_refused() {
 
 #[test]
 fn the_canonical_hash_follows_values_not_formatting() {
-    let base = builtin("aflibercept-tae").unwrap().load().unwrap().canonical_sha256();
+    let base = Protocol::from_yaml("p.yaml", &tae()).unwrap().canonical_sha256();
+    assert_eq!(base, builtin("ape-tae").unwrap().load().unwrap().canonical_sha256(), "targets change nothing");
     let reformatted = tae()
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
@@ -109,7 +132,7 @@ fn the_canonical_hash_follows_values_not_formatting() {
         .join("\n")
         .replace("baseline_factor: 1.1", "baseline_factor: 1.10");
     assert_eq!(Protocol::from_yaml("p.yaml", &reformatted).unwrap().canonical_sha256(), base);
-    let renamed = editable_copy(builtin("aflibercept-tae").unwrap(), "my-protocol");
+    let renamed = editable_copy(builtin("ape-tae").unwrap(), "my-protocol");
     let copy = Protocol::from_yaml("my.yaml", &renamed).unwrap();
     assert_eq!(copy.name, "my-protocol");
     assert_eq!(copy.canonical_sha256(), base, "a renamed copy simulates the same way");
@@ -145,13 +168,16 @@ calibration:
 
 #[test]
 fn targets_and_calibration_do_not_change_what_is_simulated() {
-    let plain = Protocol::from_yaml("p.yaml", tae()).unwrap();
+    let plain = Protocol::from_yaml("p.yaml", &tae()).unwrap();
     let with = Protocol::from_yaml("p.yaml", &format!("{}{TARGETS}", tae())).unwrap();
     assert_eq!(with.targets.as_ref().unwrap().years.len(), 2);
     assert_eq!(plain.canonical_sha256(), with.canonical_sha256());
-    // Files written before the injection rule existed keep simulating as they did.
-    assert_eq!(plain.treatment.injection_rule, None);
-    assert_eq!(plain.treatment.rule(), cohort_sim::protocol::InjectionRule::SkipWhenStable);
+    // A file without the injection rule means APE's under treat-and-extend, every visit under a
+    // fixed regimen, as files written before the rule existed.
+    let older = tae().replace("  injection_rule: skip_when_stable", "  # no rule");
+    let older = Protocol::from_yaml("p.yaml", &older).unwrap();
+    assert_eq!(older.treatment.injection_rule, None);
+    assert_eq!(older.treatment.rule(), cohort_sim::protocol::InjectionRule::SkipWhenStable);
 }
 
 #[test]

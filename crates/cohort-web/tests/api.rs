@@ -242,7 +242,7 @@ async fn datasets_their_rows_dictionary_downloads_and_rollback() {
 async fn simulations_run_as_tasks_with_progress_and_results() {
     let app = app();
     let (_, protocols) = app.get("/api/v1/protocols").await;
-    assert_eq!(protocols.as_array().unwrap().len(), 2);
+    assert_eq!(protocols.as_array().unwrap().len(), 4);
 
     let (status, estimate) = app
         .post("/api/v1/simulations/estimate", json!({"protocol": "aflibercept-tnt", "patients": 3000, "years": 2}))

@@ -1,9 +1,9 @@
 //! `cohort protocol list|show|validate|new`.
 
 use anyhow::bail;
-use cohort_sim::calibrate::assess;
 use cohort_sim::outcomes::TargetCheck;
 use cohort_sim::protocol::{BUILTINS, Protocol, Regimen, builtin, editable_copy, resolve};
+use cohort_sim::validation::validate;
 
 use super::Context;
 use crate::ExitStatus;
@@ -14,7 +14,7 @@ pub fn run(ctx: &Context, command: &ProtocolCommand) -> anyhow::Result<ExitStatu
     match command {
         ProtocolCommand::List => list(ctx),
         ProtocolCommand::Show { protocol } => show(ctx, protocol),
-        ProtocolCommand::Validate { files, patients, seed } => validate(ctx, files, *patients, *seed),
+        ProtocolCommand::Validate { files, patients, seed } => validate_files(ctx, files, *patients, *seed),
         ProtocolCommand::New { name, from, output, force } => new(ctx, name, from, output.as_deref(), *force),
     }
 }
@@ -66,7 +66,7 @@ fn show(ctx: &Context, spec: &str) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn validate(ctx: &Context, files: &[std::path::PathBuf], patients: u64, seed: u64) -> anyhow::Result<ExitStatus> {
+fn validate_files(ctx: &Context, files: &[std::path::PathBuf], patients: u64, seed: u64) -> anyhow::Result<ExitStatus> {
     let mut results = Vec::new();
     let mut failed = 0;
     for file in files {
@@ -77,13 +77,12 @@ fn validate(ctx: &Context, files: &[std::path::PathBuf], patients: u64, seed: u6
                 if !ctx.global.json {
                     println!("ok: {} ({}, sha256 {})", file.display(), p.name, p.canonical_sha256());
                 }
-                let (achieved, checks) = assess(&p, patients, seed);
-                if !checks.is_empty() && !ctx.global.json {
-                    print_checks(&checks, patients, seed);
+                let report = validate(&p, patients, seed);
+                if let Some(report) = report.as_ref().filter(|_| !ctx.global.json) {
+                    print_validation(&serde_json::to_value(report)?);
                 }
                 results.push(serde_json::json!({
-                    "file": file, "valid": true, "sha256": p.canonical_sha256(),
-                    "targets": checks, "achieved": achieved, "patients": patients, "seed": seed,
+                    "file": file, "valid": true, "sha256": p.canonical_sha256(), "validation": report,
                 }));
             }
             Err(e) => {
@@ -107,24 +106,90 @@ fn validate(ctx: &Context, files: &[std::path::PathBuf], patients: u64, seed: u6
     Ok(ExitStatus::Success)
 }
 
+/// A validation report (as [`Validation`] serialises, or as kept with a run's version): each
+/// target against what the protocol achieves, the reference run beside this engine's, and how
+/// the protocol was fitted.
+pub(super) fn print_validation(report: &serde_json::Value) {
+    let targets = report["targets"].as_array().cloned().unwrap_or_default();
+    if !targets.is_empty() {
+        println!(
+            "\nTargets of {} ({}):",
+            report["protocol"].as_str().unwrap_or("?"),
+            report["source"].as_str().unwrap_or("?")
+        );
+        print_target_table(&targets, &report["patients"], &report["seed"]);
+    }
+    if let Some(reference) = report.get("reference").filter(|r| r.is_object()) {
+        println!("\nAgainst {}:", reference["source"].as_str().unwrap_or("?"));
+        let mut t = table(&["figure", "reference", "cohort", "within"]);
+        let checks = reference["checks"].as_array().cloned().unwrap_or_default();
+        for c in &checks {
+            let measure = c["measure"].as_str().unwrap_or("?");
+            let share = !matches!(
+                measure,
+                "visits_per_patient" | "injections_per_patient" | "baseline_vision" | "final_vision"
+            );
+            t.add_row(vec![
+                measure.replace('_', " "),
+                format!("{} ± {}", shown(&c["reference"], share), shown(&c["tolerance"], share)),
+                shown(&c["achieved"], share),
+                if c["met"] == true { "yes" } else { "NO" }.into(),
+            ]);
+        }
+        println!("{t}");
+        println!(
+            "{} of {} figures within tolerance ({} patients, {} years, seed {}; counted as cohort_sim::reference \
+             defines)",
+            checks.iter().filter(|c| c["met"] == true).count(),
+            checks.len(),
+            reference["patients"],
+            reference["years"],
+            reference["seed"]
+        );
+    }
+    if let Some(fitted) = report.get("fitted").filter(|f| f.is_object()) {
+        println!(
+            "Calibrated by `cohort simulate calibrate`: {} evaluations of {} patients, seed {}, engine {}.",
+            fitted["evaluations"],
+            fitted["patients"],
+            fitted["seed"],
+            fitted["engine"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+/// A number as a table shows it: a share as a percentage.
+fn shown(value: &serde_json::Value, share: bool) -> String {
+    match value.as_f64() {
+        Some(x) if share => format!("{:.1}%", x * 100.0),
+        Some(x) => format!("{x:.2}"),
+        None => "none".into(),
+    }
+}
+
 /// Each target against what was achieved, as a table.
 pub(super) fn print_checks(checks: &[TargetCheck], patients: u64, seed: u64) {
+    let checks = serde_json::to_value(checks).expect("checks serialise");
+    print_target_table(checks.as_array().expect("a list"), &patients.into(), &seed.into());
+}
+
+fn print_target_table(checks: &[serde_json::Value], patients: &serde_json::Value, seed: &serde_json::Value) {
     let mut t = table(&["year", "measure", "target", "achieved", "met"]);
     for c in checks {
-        let shown = |v: f64| if c.measure == "discontinued" { format!("{:.1}%", v * 100.0) } else { format!("{v:.2}") };
+        let share = c["measure"] == "discontinued";
         t.add_row(vec![
-            c.year.to_string(),
-            c.measure.replace('_', " "),
-            format!("{} ± {}", shown(c.target), shown(c.tolerance)),
-            c.achieved.map_or("no patient seen".into(), shown),
-            if c.met { "yes" } else { "NO" }.to_string(),
+            c["year"].to_string(),
+            c["measure"].as_str().unwrap_or("?").replace('_', " "),
+            format!("{} ± {}", shown(&c["target"], share), shown(&c["tolerance"], share)),
+            if c["achieved"].is_null() { "no patient seen".into() } else { shown(&c["achieved"], share) },
+            if c["met"] == true { "yes" } else { "NO" }.into(),
         ]);
     }
     println!("{t}");
-    let met = checks.iter().filter(|c| c.met).count();
     println!(
-        "{met} of {} targets met ({patients} patients, seed {seed}; vision change and injections as defined in \
+        "{} of {} targets met ({patients} patients, seed {seed}; vision change and injections as defined in \
          cohort_sim::outcomes)",
+        checks.iter().filter(|c| c["met"] == true).count(),
         checks.len()
     );
 }

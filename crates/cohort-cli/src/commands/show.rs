@@ -62,6 +62,9 @@ pub fn run(ctx: &Context, dataset: &str) -> anyhow::Result<ExitStatus> {
             );
         }
         println!("  content hash {}", v.content_hash);
+        if let Some(report) = v.provenance.get("validation").filter(|r| r.is_object()) {
+            super::protocol::print_validation(report);
+        }
         let attachments = v.provenance.get("attachments").and_then(|a| a.as_array()).cloned().unwrap_or_default();
         if !attachments.is_empty() {
             println!("\nAttachments of version {}", v.version);

@@ -7,7 +7,7 @@ fn list_show_new_and_validate() {
     let env = Env::new();
     let list = env.json(&["protocol", "list"]);
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["aflibercept-tae", "aflibercept-tnt"]);
+    assert_eq!(names, vec!["aflibercept-tae", "aflibercept-tnt", "ape-tae", "ape-tnt"]);
     assert_eq!(list[0]["sha256"].as_str().unwrap().len(), 64);
 
     let yaml = env.ok(&["protocol", "show", "aflibercept-tnt"]).stdout;
@@ -32,9 +32,14 @@ fn list_show_new_and_validate() {
     );
 
     let text = std::fs::read_to_string(&file).unwrap().replace("extension_days: 0", "extension_day: 0");
-    std::fs::write(&file, text).unwrap();
+    std::fs::write(&file, &text).unwrap();
     let bad = env.fails(&["protocol", "validate", file.to_str().unwrap()], 1);
-    assert!(bad.stderr.contains("unknown field `extension_day`") && bad.stderr.contains("line 17"), "{}", bad.stderr);
+    let line = text.lines().position(|l| l.contains("extension_day: 0")).unwrap() + 1;
+    assert!(
+        bad.stderr.contains("unknown field `extension_day`") && bad.stderr.contains(&format!("line {line}")),
+        "{}",
+        bad.stderr
+    );
     let r = env.fails(&["protocol", "show", "aflibercept-xyz"], 1);
     assert!(r.stderr.contains("hint:") && r.stderr.contains("aflibercept-tae"), "{}", r.stderr);
 }
@@ -45,11 +50,11 @@ fn list_show_new_and_validate() {
 fn targets_are_reported_and_calibration_writes_a_fitted_protocol() {
     let env = Env::new();
     let file = env.path("mine.yaml");
-    env.ok(&["protocol", "new", "mine", "--output", file.to_str().unwrap()]);
-    let base = std::fs::read_to_string(&file).unwrap().replace(
-        "  regimen: treat_and_extend            # treat_and_extend | fixed",
-        "  regimen: treat_and_extend\n  injection_rule: every_visit",
-    );
+    // APE's values, without the reference run, every visit injecting.
+    env.ok(&["protocol", "new", "mine", "--from", "ape-tae", "--output", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let base = text[..text.find("\ntargets:").unwrap() + 1]
+        .replace("injection_rule: skip_when_stable", "injection_rule: every_visit");
     let with_targets = format!(
         "{base}\ntargets:\n  source: a test\n  years:\n    - year: 1\n      vision_change: {{value: 0.0, tolerance: 2.0}}\n      \
          injections: {{value: 6.5, tolerance: 1.0}}\ncalibration:\n  free:\n    \
@@ -58,9 +63,9 @@ fn targets_are_reported_and_calibration_writes_a_fitted_protocol() {
     );
     std::fs::write(&file, &with_targets).unwrap();
     let checked = env.json(&["protocol", "validate", file.to_str().unwrap(), "--patients", "3000"]);
-    let targets = checked[0]["targets"].as_array().unwrap();
+    let targets = checked[0]["validation"]["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 2, "{checked}");
-    assert_eq!(checked[0]["achieved"][0]["patients"], 3000);
+    assert_eq!(checked[0]["validation"]["years"][0]["patients"], 3000);
 
     let fitted = env.path("fitted.yaml");
     let out = fitted.to_str().unwrap();
@@ -68,7 +73,7 @@ fn targets_are_reported_and_calibration_writes_a_fitted_protocol() {
     assert_eq!(fit["met"], true, "{fit}");
     assert!(fit["evaluations"].as_u64().unwrap() >= 1);
     let again = env.json(&["protocol", "validate", out, "--patients", "3000"]);
-    assert!(again[0]["targets"].as_array().unwrap().iter().all(|t| t["met"] == true), "{again}");
+    assert!(again[0]["validation"]["targets"].as_array().unwrap().iter().all(|t| t["met"] == true), "{again}");
     let shown = env.json(&["protocol", "show", out]);
     assert_eq!(shown["protocol"]["calibration"]["fitted"]["patients"], 3000);
     assert_eq!(shown["protocol"]["calibration"]["fitted"]["met"], true);

@@ -91,7 +91,45 @@ pub struct Targets {
     /// Where the figures come from (a trial, a registry, a file).
     pub source: String,
     /// By year of follow-up, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub years: Vec<YearTargets>,
+    /// Whole-run figures another engine measured under this protocol, to be reproduced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_run: Option<ReferenceRun>,
+}
+
+/// A run measured elsewhere (for example by APE's engine) and what it gave, counted as
+/// [`crate::reference`] defines. A run of the same size, years and seed should come within each
+/// tolerance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceRun {
+    /// Which engine, version and settings produced the figures.
+    pub source: String,
+    /// Patients requested.
+    pub patients: u64,
+    /// Years simulated.
+    pub years: f64,
+    /// The seed.
+    pub seed: u64,
+    /// Visits per patient, not counting the visit at which treatment stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visits_per_patient: Option<Target>,
+    /// Injections per patient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injections_per_patient: Option<Target>,
+    /// Share of patients whose treatment stopped (0 to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discontinued: Option<Target>,
+    /// Mean baseline vision (letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_vision: Option<Target>,
+    /// Mean vision at each patient's last visit before any stop (letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_vision: Option<Target>,
+    /// Each discontinuation type's share of all stops (0 to 1), by the type's output name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub discontinuation_mix: BTreeMap<String, Target>,
 }
 
 /// The targets for year `year` of follow-up.
@@ -214,6 +252,11 @@ pub struct Treatment {
     pub shortening_days: u32,
     /// Whether visits may fall on Saturdays and Sundays.
     pub weekend_visits: bool,
+    /// Days from the last loading injection to the first maintenance visit; left out,
+    /// `min_interval_days`. (APE's weekday scheduler holds the first three visits' intervals to
+    /// 28-35 days, so its first maintenance visit comes 35 days after the last loading dose.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_maintenance_interval_days: Option<u32>,
 }
 
 impl Treatment {
@@ -270,7 +313,7 @@ pub struct FemaleProbability {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "distribution", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BaselineVision {
-    /// Normal, rounded and clipped.
+    /// Normal, made whole letters and clipped.
     Normal {
         /// Mean.
         mean: f64,
@@ -280,6 +323,9 @@ pub enum BaselineVision {
         min: f64,
         /// Upper clip.
         max: f64,
+        /// How a draw becomes whole letters; left out, `nearest`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rounding: Option<Rounding>,
     },
     /// Uniform on `[min, max]`, rounded.
     Uniform {
@@ -304,6 +350,17 @@ pub enum BaselineVision {
         /// Share of the density removed above the threshold.
         threshold_reduction: f64,
     },
+}
+
+/// How a drawn vision becomes whole letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// To the nearest letter.
+    Nearest,
+    /// Towards zero, dropping the fraction (APE's `int(random.gauss(...))`, about half a letter
+    /// lower on average).
+    TowardZero,
 }
 
 /// The fortnightly disease process.
@@ -446,6 +503,24 @@ pub struct Mortality {
     pub hazard_ratio: f64,
     /// Annual probability of death by sex and age.
     pub annual_probability: LifeTable,
+    /// The time a visit's risk of death covers; left out, `since_last_visit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<MortalityExposure>,
+}
+
+/// The time over which a visit's risk of death is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum MortalityExposure {
+    /// The days since the previous visit: the risk the patient actually ran (none at the first).
+    SinceLastVisit,
+    /// APE's rule: the mean interval between the patient's earlier visits, or a year divided by
+    /// `default_visits_per_year` until there are two. It lags behind a lengthening interval,
+    /// so it gives fewer deaths than the time elapsed would.
+    MeanPastInterval {
+        /// Visits a year assumed before the second visit (APE: 8).
+        default_visits_per_year: f64,
+    },
 }
 
 /// Annual probability of death by age, per sex.
@@ -516,6 +591,21 @@ pub struct Attrition {
     pub time_factors: TimeFactors,
     /// Multipliers by injections in the last 12 months.
     pub burden_factors: BurdenFactors,
+    /// How the injection burden is measured; left out, `injections_last_year`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burden_measure: Option<BurdenMeasure>,
+}
+
+/// How attrition's injection burden is measured at a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BurdenMeasure {
+    /// Injections given in the 365 days before the visit.
+    InjectionsLastYear,
+    /// APE's rule: injections at the earlier visits of the last 365 days divided by the years
+    /// between the first and last of those visits (factor 1 with fewer than two). Three
+    /// loading injections over 56 days count as 19.6 a year.
+    AnnualisedRate,
 }
 
 /// Attrition multipliers by months since enrolment.
@@ -671,6 +761,8 @@ impl Builtin {
 pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "aflibercept-tae", yaml: include_str!("../../protocols/aflibercept-tae.yaml") },
     Builtin { name: "aflibercept-tnt", yaml: include_str!("../../protocols/aflibercept-tnt.yaml") },
+    Builtin { name: "ape-tae", yaml: include_str!("../../protocols/ape-tae.yaml") },
+    Builtin { name: "ape-tnt", yaml: include_str!("../../protocols/ape-tnt.yaml") },
 ];
 
 /// The built-in protocol called `name`.

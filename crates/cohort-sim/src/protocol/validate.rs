@@ -106,6 +106,9 @@ impl Protocol {
         if t.min_interval_days == 0 {
             c.fail("treatment.min_interval_days", "must be more than 0");
         }
+        if t.first_maintenance_interval_days == Some(0) {
+            c.fail("treatment.first_maintenance_interval_days", "must be more than 0");
+        }
         c.at_most(
             "treatment.min_interval_days",
             "min_interval_days",
@@ -244,6 +247,12 @@ impl Protocol {
 
         let disc = &self.discontinuation;
         c.positive("discontinuation.mortality.hazard_ratio", disc.mortality.hazard_ratio);
+        if let Some(super::MortalityExposure::MeanPastInterval { default_visits_per_year }) = disc.mortality.exposure {
+            c.positive(
+                "discontinuation.mortality.exposure.mean_past_interval.default_visits_per_year",
+                default_visits_per_year,
+            );
+        }
         for (sex, table) in
             [("male", &disc.mortality.annual_probability.male), ("female", &disc.mortality.annual_probability.female)]
         {
@@ -378,8 +387,11 @@ impl Protocol {
 /// Targets that cannot be met by any simulation: bad tolerances, impossible values, years out of
 /// order, cumulative figures that fall.
 fn check_targets(c: &mut Checker, targets: &Targets) {
-    if targets.years.is_empty() {
-        c.fail("targets.years", "is empty: give at least one year with a target");
+    if targets.years.is_empty() && targets.reference_run.is_none() {
+        c.fail("targets", "has no target: give `years`, a `reference_run`, or both");
+    }
+    if let Some(run) = &targets.reference_run {
+        check_reference_run(c, run);
     }
     let mut previous: Option<&YearTargets> = None;
     for y in &targets.years {
@@ -434,6 +446,39 @@ fn check_targets(c: &mut Checker, targets: &Targets) {
             }
         }
         previous = Some(y);
+    }
+}
+
+/// A reference run that no run can be compared with.
+fn check_reference_run(c: &mut Checker, run: &super::ReferenceRun) {
+    if run.patients == 0 {
+        c.fail("targets.reference_run.patients", "must be more than 0");
+    }
+    c.positive("targets.reference_run.years", run.years);
+    let figures = [
+        ("visits_per_patient", run.visits_per_patient, 0.0..=1e4),
+        ("injections_per_patient", run.injections_per_patient, 0.0..=1e4),
+        ("discontinued", run.discontinued, 0.0..=1.0),
+        ("baseline_vision", run.baseline_vision, 0.0..=100.0),
+        ("final_vision", run.final_vision, 0.0..=100.0),
+    ];
+    let mix = run.discontinuation_mix.iter().map(|(name, t)| (name.as_str(), Some(*t), 0.0..=1.0));
+    let names: Vec<&str> = crate::engine::DiscontinuationType::ALL.iter().map(|t| t.as_str()).collect();
+    for (name, target, possible) in figures.into_iter().chain(mix) {
+        let Some(t) = target else { continue };
+        let key = format!("targets.reference_run.{name}");
+        if run.discontinuation_mix.contains_key(name) && !names.contains(&name) {
+            c.fail(
+                "targets.reference_run.discontinuation_mix",
+                format!("`{name}` is not a discontinuation type; they are {}", names.join(", ")),
+            );
+        }
+        if !(t.tolerance > 0.0 && t.tolerance.is_finite()) {
+            c.fail(&key, format!("the tolerance must be more than 0, not {}", t.tolerance));
+        }
+        if !possible.contains(&t.value) {
+            c.fail(&key, format!("cannot be {}", t.value));
+        }
     }
 }
 
