@@ -413,8 +413,29 @@ await check("every chart of the run's results draws its data", async () => {
   const vision = await traces("chart-vision");
   const mean = vision.find((t) => t.name === "All");
   assert.ok(mean.y.length > 12 && mean.y.every((v) => v >= 0 && v <= 100), "mean vision is in letters");
+  const enough = results.vision.filter((p) => p.group === "All" && p.visits >= Math.max(5, 0.05 * results.summary.patients));
+  assert.deepEqual(mean.x, enough.map((p) => p.month), "only months in which enough patients were seen");
   const stops = await traces("chart-stops");
   assert.equal(stops[0].x.reduce((a, b) => a + b, 0), results.stops.reduce((a, s) => a + s.stops, 0));
+  // The evidence kept with the run: every target, as the API has it.
+  const targets = await page.$$eval("#validation-targets tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  assert.ok(results.validation.targets.length >= 3, "the calibrated protocol states its targets");
+  assert.equal(targets.length, results.validation.targets.length);
+  results.validation.targets.forEach((t, i) => {
+    assert.equal(targets[i][0], String(t.year));
+    assert.equal(targets[i][4], t.met ? "yes" : "NO");
+  });
+  // Clinic activity: a month's visits and injections are the API's, and the steady state shows.
+  const activity = await traces("chart-activity");
+  const visits = activity.find((t) => t.name === "Visits");
+  assert.deepEqual(visits.y, results.activity.monthly.map((m) => m.visits));
+  assert.deepEqual(visits.x, results.activity.monthly.map((m) => m.start));
+  assert.ok(results.activity.steady_state, "a two-year run has a last year to read");
+  const steady = await page.textContent("#steady-figures");
+  assert.ok(steady.includes(Math.round(results.activity.steady_state.visits_per_week).toLocaleString("en")), steady);
+  await page.check("#activity-weekly");
+  await page.waitForURL(/activity=week/);
+  await page.waitForFunction((n) => document.getElementById("chart-activity").data[0].x.length === n, results.activity.weekly.length);
   await page.fill("#patient-form input[name=patient]", "17");
   await page.click("#patient-form button");
   await page.waitForFunction(() => document.getElementById("patient-summary").textContent.startsWith("Patient 17"));
@@ -434,6 +455,16 @@ await check("two runs compare on the same charts", async () => {
   assert.deepEqual(names, ["demo-tae@1", "demo-tnt@1"]);
   const perYear = await traces("cmp-per-year");
   assert.ok(perYear[1].y[0] > perYear[0].y[0], "treat-and-treat injects more in year 1 than treat-and-extend");
+  // The key figures side by side: a column a run, each the API's.
+  const runs = await page.evaluate(() => JSON.parse(document.getElementById("compare-data").textContent));
+  const head = await page.$$eval("#key-figures thead th", (hs) => hs.map((h) => h.textContent));
+  assert.deepEqual(head, ["", "demo-tae@1", "demo-tnt@1"]);
+  const rows = await page.$$eval("#key-figures tbody tr", (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent)));
+  const perPatient = rows.find((r) => r[0] === "Injections per patient");
+  assert.deepEqual(perPatient.slice(1), runs.map((r) => r.key_figures.injections_per_patient.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 })));
+  assert.ok(rows.some((r) => r[0] === "Vision change at year 1 (letters)"));
+  const monthly = await traces("cmp-activity");
+  assert.equal(monthly.length, 4, "visits and injections of each run");
 });
 
 await check("the SQL console runs a query and keeps it in the history", async () => {

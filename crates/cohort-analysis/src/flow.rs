@@ -3,7 +3,7 @@
 //! At the end of each calendar month, every patient enrolled by then is in exactly one category:
 //! `Pre-treatment` before the first visit; `Monitoring` while monitored after stopping;
 //! `Discontinued (<type>)` once stopped and no longer followed; otherwise the category of the last
-//! visit (`Initial`, `Intensive (monthly)`, ..., `Restarted`). So every month's categories add up
+//! visit (`Initial`, `Intensive (up to 5 weeks)`, ..., `Restarted`). So every month's categories add up
 //! to the number enrolled (amd-model.md, "Treatment-state categories").
 
 use cohort_store::name::quote_ident;

@@ -25,6 +25,7 @@ pub mod burden;
 pub mod dictionary;
 pub mod discontinuation;
 pub mod flow;
+pub mod planning;
 pub mod relations;
 pub mod results;
 pub mod scan;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::burden::{IntervalBin, PerPatient, PerYear, intervals, per_patient, per_year};
 use crate::discontinuation::{IncidencePoint, StopCount, cumulative_incidence, stop_counts};
 use crate::flow::{FlowRow, FollowUpRow, cohort_flow, cohort_flow_by_follow_up};
+use crate::planning::{Activity, KeyFigures, clinic_activity, key_figures};
 use crate::query_rows;
 use crate::scan::{Scan, scan_run};
 use crate::vision::{HistogramBin, VisionPoint, vision_distributions, vision_over_time};
@@ -56,6 +57,10 @@ pub struct RunResults {
     pub per_year: Vec<PerYear>,
     /// Intervals between treatment visits.
     pub intervals: Vec<IntervalBin>,
+    /// Clinic activity by week and month, and its steady state.
+    pub activity: Activity,
+    /// Figures for setting runs side by side.
+    pub key_figures: KeyFigures,
 }
 
 /// Computes every aggregate of `run`, mounted in `session` as `dataset`, which started on `start`
@@ -103,6 +108,8 @@ pub fn run_results(
         timed("vision_distributions", || vision_distributions(session, dataset))?,
         timed("per_patient", || per_patient(session, dataset))?,
     );
+    let activity = timed("activity", || clinic_activity(session, dataset, start, horizon_day))?;
+    let key_figures = timed("key_figures", || key_figures(session, dataset, horizon_day))?;
     if let Some(scan) = timed("scan", || scan_run(store, run, start, horizon_day))? {
         let Scan { flows, vision, stops, incidence, per_year, intervals } = scan;
         return Ok(RunResults {
@@ -116,6 +123,8 @@ pub fn run_results(
             per_patient,
             per_year,
             intervals,
+            activity,
+            key_figures,
         });
     }
     Ok(RunResults {
@@ -129,5 +138,7 @@ pub fn run_results(
         per_patient,
         per_year: timed("per_year", || per_year(session, dataset, horizon_day))?,
         intervals: timed("intervals", || intervals(session, dataset))?,
+        activity,
+        key_figures,
     })
 }

@@ -3,51 +3,13 @@
 use std::collections::BTreeMap;
 
 use cohort_analysis::flow::{cohort_flow, cohort_flow_by_follow_up};
-use cohort_sim::population::Recruitment;
-use cohort_sim::protocol::builtin;
-use cohort_sim::run::{Execution, RunFiles, RunParams, RunSpec, Shard, keep_parts, simulate_to_parquet};
-use cohort_store::{
-    CancelToken, DatasetKind, DatasetName, NoProgress, Session, Settings, Store, TableName, VersionMeta,
-};
+use cohort_store::{Session, Store};
+
+mod common;
 
 /// A committed simulation run called `flow`.
 fn simulated(patients: u64, years: f64) -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(&dir.path().join("s"), Settings::default()).unwrap();
-    let name = DatasetName::new("flow").unwrap();
-    let mut staging = store.stage(&name).unwrap();
-    let patients_dir = staging.table_dir(&TableName::new("patients").unwrap()).unwrap();
-    let visits_dir = staging.table_dir(&TableName::new("visits").unwrap()).unwrap();
-    let checkpoint = dir.path().join("run.json");
-    let builtin = builtin("aflibercept-tae").unwrap();
-    let protocol = builtin.load().unwrap();
-    let params = RunParams {
-        recruitment: Recruitment::FixedTotal { patients },
-        years,
-        seed: 5,
-        start: jiff::civil::date(2024, 1, 1),
-    };
-    simulate_to_parquet(
-        RunSpec { protocol: &protocol, protocol_yaml: builtin.yaml, params: &params, shard: Shard::ALL },
-        RunFiles {
-            patients_dir: &patients_dir,
-            visits_dir: &visits_dir,
-            checkpoint: &checkpoint,
-            after_part: &keep_parts,
-        },
-        Execution { threads: 2, chunk_patients: 500, progress: &NoProgress, cancel: &CancelToken::new() },
-    )
-    .unwrap();
-    staging
-        .commit(VersionMeta {
-            kind: DatasetKind::Simulation,
-            description: None,
-            tags: None,
-            created_by: "test".into(),
-            sources: vec![],
-            provenance: serde_json::json!({}),
-        })
-        .unwrap();
+    let (dir, store, _) = common::simulated("flow", "aflibercept-tae", patients, years, 5);
     (dir, store)
 }
 
@@ -117,7 +79,7 @@ fn every_month_adds_up_to_those_enrolled() {
     }
     assert!(by_month.len() >= 36, "{} months", by_month.len());
     let categories: std::collections::BTreeSet<&str> = flow.iter().map(|r| r.category.as_str()).collect();
-    for expected in ["Pre-treatment", "Initial", "Intensive (monthly)", "Regular (6-8 weeks)", "Monitoring"] {
+    for expected in ["Pre-treatment", "Initial", "Intensive (up to 5 weeks)", "Regular (6-9 weeks)", "Monitoring"] {
         assert!(categories.contains(expected), "{expected} missing from {categories:?}");
     }
     assert!(categories.iter().any(|c| c.starts_with("Discontinued (")), "{categories:?}");

@@ -504,8 +504,9 @@ pub struct SimulateArgs {
     /// last uploaded part; `cohort simulate merge NAME --from URL` commits every shard.
     #[arg(long, value_name = "URL", requires = "shard")]
     pub to: Option<String>,
-    /// Patients per parallel chunk (output does not depend on it).
-    #[arg(long, default_value_t = 10_000, hide = true)]
+    /// Patients per parallel chunk (output does not depend on it). Small chunks keep the waves in
+    /// flight small (memory) and warm in cache (speed): 2,000 measured best here.
+    #[arg(long, default_value_t = 2_000, hide = true)]
     pub chunk_patients: usize,
 }
 

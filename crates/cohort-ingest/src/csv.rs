@@ -516,6 +516,23 @@ fn plain_wide_file(path: &Path, delimiter: char) -> bool {
     fields >= WIDE_FIELDS && !start.windows(2).any(|w| w == b"\\\"") && !single_quoted
 }
 
+/// Whether the first megabyte of `path` has a field starting with `quote`: at the start of a
+/// line or right after `delimiter`. (Compressed files: not known, so no.)
+fn quotes_fields_with(path: &Path, delimiter: &str, quote: u8) -> bool {
+    use std::io::Read;
+    if path.extension().is_some_and(|e| e == "gz") {
+        return false;
+    }
+    let mut start = Vec::new();
+    if std::fs::File::open(path).and_then(|f| f.take(1 << 20).read_to_end(&mut start)).is_err() {
+        return false;
+    }
+    let delimiter = delimiter.as_bytes();
+    start.first() == Some(&quote)
+        || start.windows(2).any(|w| w[0] == b'\n' && w[1] == quote)
+        || (delimiter.len() == 1 && start.windows(2).any(|w| w[0] == delimiter[0] && w[1] == quote))
+}
+
 /// Reads the whole file strictly with `delimiter` and a header, every column as text, so that a
 /// malformed row is reported with its line number. `None` if the file reads cleanly.
 fn pinpoint(conn: &Connection, path: &Path, file: &str, options: &str, delimiter: char) -> Option<IngestError> {
@@ -635,8 +652,28 @@ fn plan(
         }
         _ => sniffed,
     };
-    let Sniffed { delimiter, quote, escape, comment, header, skip_rows, columns, date_format, timestamp_format } =
-        sniffed;
+    let Sniffed {
+        delimiter,
+        mut quote,
+        mut escape,
+        comment,
+        header,
+        skip_rows,
+        columns,
+        date_format,
+        timestamp_format,
+    } = sniffed;
+    // Where both read the sample alike, the sniffer can settle on a quote the file never uses
+    // (`'`, with null strings given) over the `"` it does use, and a field written
+    // `"said ""no"""` would keep its quotes. A quote no field starts with gives way to `"`
+    // when fields start with that.
+    if quote != "\""
+        && !quote.bytes().next().is_some_and(|q| quotes_fields_with(path, &delimiter, q))
+        && quotes_fields_with(path, &delimiter, b'"')
+    {
+        quote = "\"".into();
+        escape = "\"".into();
+    }
     if skip_rows > 0 && options.skip_rows.is_none() {
         // The sniffer drops leading lines that do not fit the rest. A title above the header is
         // one reason; a malformed row near the top is another, and rows are never lost silently.

@@ -170,6 +170,10 @@ pub struct Model {
     horizon: u32,
     seed: u64,
     noise: Normal<f64>,
+    /// Annual probability of death by whole year of age, [male, female], up to the table's last age.
+    death_by_age: [Vec<f64>; 2],
+    /// Treatment efficacy on transitions by whole days since an injection, over the horizon.
+    efficacy_by_day: Vec<f64>,
 }
 
 impl Model {
@@ -178,7 +182,11 @@ impl Model {
         let transitions = Transitions::new(&protocol.disease);
         let noise = Normal::new(0.0, protocol.vision.measurement_noise_sd).expect("validated noise");
         let start_weekday = start.weekday().to_monday_zero_offset() as u32;
-        Model { protocol, transitions, start, start_weekday, horizon, seed, noise }
+        let life = &protocol.discontinuation.mortality.annual_probability;
+        let death_by_age = [by_age(&life.male), by_age(&life.female)];
+        let half_life = protocol.disease.efficacy_half_life_days;
+        let efficacy_by_day = (0..=horizon).map(|d| efficacy(Some(d), half_life)).collect();
+        Model { protocol, transitions, start, start_weekday, horizon, seed, noise, death_by_age, efficacy_by_day }
     }
 
     /// The protocol.
@@ -222,10 +230,9 @@ impl Model {
     /// Annual probability of death for a `female` patient aged `age`, from the life table (ages
     /// past its last row use the last row; before its first, the first).
     fn annual_death_probability(&self, female: bool, age: f64) -> f64 {
-        let table = &self.protocol.discontinuation.mortality.annual_probability;
-        let table = if female { &table.female } else { &table.male };
-        let age = age.floor().max(0.0) as u32;
-        table.range(..=age).next_back().or_else(|| table.iter().next()).map(|(_, p)| *p).unwrap_or(0.0)
+        let table = &self.death_by_age[usize::from(female)];
+        let age = (age.floor().max(0.0) as usize).min(table.len().saturating_sub(1));
+        table.get(age).copied().unwrap_or(0.0)
     }
 
     /// Simulates patient `index` (0-based) enrolled on `enrolment_day`, appending its visits.
@@ -254,7 +261,14 @@ impl Model {
     fn fortnight(&self, p: &mut PatientState, day: u32, rng: &mut SimRng) {
         let monitored = p.phase == Phase::Monitoring;
         let since = if monitored { None } else { p.last_injection.map(|d| day - d) };
-        let e = efficacy(since, self.protocol.disease.efficacy_half_life_days);
+        let e = match since {
+            Some(d) => self
+                .efficacy_by_day
+                .get(d as usize)
+                .copied()
+                .unwrap_or_else(|| efficacy(Some(d), self.protocol.disease.efficacy_half_life_days)),
+            None => 0.0,
+        };
         let before = p.state;
         p.state = self.transitions.next(p.state, e, rng.random::<f64>());
         if monitored
@@ -503,6 +517,14 @@ impl Model {
     }
 }
 
+/// A life table as a list indexed by whole years of age, 0 to its last age: each age takes the
+/// row at or before it, ages before the first row take the first.
+fn by_age(table: &std::collections::BTreeMap<u32, f64>) -> Vec<f64> {
+    let last = table.keys().next_back().copied().unwrap_or(0);
+    let first = table.values().next().copied().unwrap_or(0.0);
+    (0..=last).map(|age| table.range(..=age).next_back().map_or(first, |(_, p)| *p)).collect()
+}
+
 /// Everything that changes during one patient's course.
 struct PatientState {
     id: i64,
@@ -642,14 +664,16 @@ impl PatientState {
             self.restarted_left -= 1;
             return "Restarted";
         }
-        match gap {
-            0..=35 => "Intensive (monthly)",
-            36..=63 => "Regular (6-8 weeks)",
-            64..=111 => "Extended (12+ weeks)",
-            112..=119 => "Maximum extension (16 weeks)",
-            120..=180 => "Gap (3-6 months)",
-            181..=365 => "Long gap (6-12 months)",
-            _ => "Very long gap",
+        // By the interval in whole weeks, rounded (a visit moved off a weekend keeps its week),
+        // each name stating the weeks it holds.
+        match (gap + 3) / 7 {
+            0..=5 => "Intensive (up to 5 weeks)",
+            6..=9 => "Regular (6-9 weeks)",
+            10..=15 => "Extended (10-15 weeks)",
+            16 => "Maximum extension (16 weeks)",
+            17..=26 => "Gap (17-26 weeks)",
+            27..=52 => "Long gap (27-52 weeks)",
+            _ => "Very long gap (over 52 weeks)",
         }
     }
 

@@ -10,15 +10,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use cohort_store::{CancelToken, Progress};
 use jiff::civil::{Date, date};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 
-use crate::engine::{Model, Patient, Visit};
+use crate::engine::{Model, Patient};
 use crate::output::{PATIENTS, VISITS, patients_batch, visits_batch};
 use crate::population::{Recruitment, enrolment_days, horizon_days};
 use crate::protocol::Protocol;
@@ -176,6 +179,12 @@ pub enum RunError {
     Handoff(String),
 }
 
+/// One chunk of patients, simulated, as rows of both tables.
+struct Wave {
+    patients: RecordBatch,
+    visits: RecordBatch,
+}
+
 /// Where a run writes: one directory per table and a checkpoint file.
 #[derive(Clone, Copy)]
 pub struct RunFiles<'a> {
@@ -280,42 +289,69 @@ pub fn simulate_to_parquet(
     for (part, part_days) in todo {
         let part_start = part * PART_PATIENTS;
         let name = part_name(part);
-        let mut patients_out = FixedBatches::new(ArrowWriter::try_new(
-            fs_create(&files.patients_dir.join(&name))?,
+        let mut patients_out = FixedBatches::new(
+            ArrowWriter::try_new(fs_create(&files.patients_dir.join(&name))?, PATIENTS.clone(), Some(props.clone()))?,
             PATIENTS.clone(),
-            Some(props.clone()),
-        )?);
-        let mut visits_out = FixedBatches::new(ArrowWriter::try_new(
-            fs_create(&files.visits_dir.join(&name))?,
+            &pool,
+        )?;
+        let mut visits_out = FixedBatches::new(
+            ArrowWriter::try_new(fs_create(&files.visits_dir.join(&name))?, VISITS.clone(), Some(props.clone()))?,
             VISITS.clone(),
-            Some(props.clone()),
-        )?);
+            &pool,
+        )?;
         let chunks: Vec<(usize, &[u32])> =
             part_days.chunks(chunk_patients).enumerate().map(|(i, c)| (part_start + i * chunk_patients, c)).collect();
         let mut part_visits = 0u64;
-        for wave in chunks.chunks(threads) {
-            if cancel.is_cancelled() {
-                return Err(RunError::Cancelled);
-            }
-            let results: Vec<(Vec<Patient>, Vec<Visit>)> = pool.install(|| {
-                wave.par_iter()
-                    .map(|(first, days)| {
-                        let mut visits = Vec::with_capacity(days.len() * 12);
-                        let patients = days
-                            .iter()
-                            .enumerate()
-                            .map(|(i, day)| model.simulate((first + i) as u64, *day, &mut visits))
-                            .collect();
-                        (patients, visits)
-                    })
-                    .collect()
+        // The next wave is simulated while this one is written: writing is serial and would
+        // otherwise leave the simulation threads idle. Waves arrive in order, so the bytes do
+        // not change; the channel holds no wave (a finished wave waits for the writer), which bounds
+        // memory to the wave being written and the one being simulated.
+        let (waves, written) = std::sync::mpsc::sync_channel::<Vec<Wave>>(0);
+        std::thread::scope(|scope| -> Result<(), RunError> {
+            // Owned here, so that the writer's channel ends when the simulation does, and the
+            // simulation stops when the writer fails (its receiver dropped on the way out).
+            let written = written;
+            scope.spawn(|| {
+                let waves = waves;
+                for wave in chunks.chunks(threads) {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    let results = pool.install(|| {
+                        wave.par_iter()
+                            .map(|(first, days)| {
+                                let mut visits = Vec::with_capacity(days.len() * 12);
+                                let patients: Vec<Patient> = days
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, day)| model.simulate((first + i) as u64, *day, &mut visits))
+                                    .collect();
+                                // Built here, in parallel, so that the serial writer only encodes.
+                                Wave {
+                                    patients: patients_batch(&patients, start_epoch_day),
+                                    visits: visits_batch(&visits, start_epoch_day),
+                                }
+                            })
+                            .collect()
+                    });
+                    // The writer has stopped (an error): nothing more to do.
+                    if waves.send(results).is_err() {
+                        return;
+                    }
+                }
             });
-            for (patients, visits) in results {
-                patients_out.write(patients_batch(&patients, start_epoch_day))?;
-                visits_out.write(visits_batch(&visits, start_epoch_day))?;
-                part_visits += visits.len() as u64;
-                progress.advance(patients.len() as u64);
+            for results in written.iter() {
+                for Wave { patients, visits } in results {
+                    part_visits += visits.num_rows() as u64;
+                    progress.advance(patients.num_rows() as u64);
+                    patients_out.write(patients)?;
+                    visits_out.write(visits)?;
+                }
             }
+            Ok(())
+        })?;
+        if cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
         }
         patients_out.close()?;
         visits_out.close()?;
@@ -363,15 +399,40 @@ impl Shard {
 }
 
 /// A Parquet writer fed batches of exactly [`WRITE_BATCH_ROWS`] rows (the last may be shorter).
-struct FixedBatches {
-    writer: ArrowWriter<std::fs::File>,
+struct FixedBatches<'p> {
+    file: SerializedFileWriter<std::fs::File>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// The row group being written, one writer a column.
+    columns: Option<Vec<ArrowColumnWriter>>,
+    rows_in_group: usize,
+    max_rows: usize,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    pool: &'p rayon::ThreadPool,
 }
 
-impl FixedBatches {
-    fn new(writer: ArrowWriter<std::fs::File>) -> Self {
-        FixedBatches { writer, pending: Vec::new(), pending_rows: 0 }
+impl<'p> FixedBatches<'p> {
+    /// Takes over `writer` of `schema` (nothing written yet) to encode its columns in parallel
+    /// on `pool`.
+    fn new(
+        writer: ArrowWriter<std::fs::File>,
+        schema: SchemaRef,
+        pool: &'p rayon::ThreadPool,
+    ) -> Result<Self, RunError> {
+        let (file, factory) = writer.into_serialized_writer()?;
+        let max_rows = file.properties().max_row_group_row_count().unwrap_or(ROW_GROUP_ROWS);
+        Ok(FixedBatches {
+            file,
+            factory,
+            schema,
+            columns: None,
+            rows_in_group: 0,
+            max_rows,
+            pending: Vec::new(),
+            pending_rows: 0,
+            pool,
+        })
     }
 
     fn write(&mut self, batch: RecordBatch) -> Result<(), RunError> {
@@ -380,21 +441,74 @@ impl FixedBatches {
         if self.pending_rows >= WRITE_BATCH_ROWS {
             let all = concat_batches(&self.pending[0].schema(), &self.pending)?;
             let whole = all.num_rows() / WRITE_BATCH_ROWS * WRITE_BATCH_ROWS;
-            for offset in (0..whole).step_by(WRITE_BATCH_ROWS) {
-                self.writer.write(&all.slice(offset, WRITE_BATCH_ROWS))?;
-            }
+            let slices: Vec<RecordBatch> =
+                (0..whole).step_by(WRITE_BATCH_ROWS).map(|offset| all.slice(offset, WRITE_BATCH_ROWS)).collect();
+            self.encode(&slices)?;
             self.pending = vec![all.slice(whole, all.num_rows() - whole)];
             self.pending_rows = all.num_rows() - whole;
         }
         Ok(())
     }
 
+    /// Encodes `batches` (whole write batches, or the last rows) into row groups of `max_rows`,
+    /// each column on its own task. A column writer sees the same batches in the same order as
+    /// `ArrowWriter` would give it, so the bytes are the same as a serial write's.
+    fn encode(&mut self, batches: &[RecordBatch]) -> Result<(), RunError> {
+        let mut rest = batches;
+        while !rest.is_empty() {
+            let mut rows = 0;
+            let fitting = rest
+                .iter()
+                .take_while(|b| {
+                    rows += b.num_rows();
+                    self.rows_in_group + rows <= self.max_rows
+                })
+                .count()
+                .max(1);
+            let (now, later) = rest.split_at(fitting);
+            if self.columns.is_none() {
+                self.columns = Some(self.factory.create_column_writers(self.file.flushed_row_groups().len())?);
+            }
+            let columns = self.columns.as_mut().expect("created above");
+            let fields = self.schema.fields();
+            self.pool.install(|| {
+                columns.par_iter_mut().enumerate().try_for_each(|(i, writer)| -> Result<(), RunError> {
+                    for batch in now {
+                        for leaf in compute_leaves(&fields[i], batch.column(i))? {
+                            writer.write(&leaf)?;
+                        }
+                    }
+                    Ok(())
+                })
+            })?;
+            self.rows_in_group += now.iter().map(|b| b.num_rows()).sum::<usize>();
+            if self.rows_in_group >= self.max_rows {
+                self.flush_group()?;
+            }
+            rest = later;
+        }
+        Ok(())
+    }
+
+    fn flush_group(&mut self) -> Result<(), RunError> {
+        if let Some(columns) = self.columns.take() {
+            let mut group = self.file.next_row_group()?;
+            for writer in columns {
+                writer.close()?.append_to_row_group(&mut group)?;
+            }
+            group.close()?;
+        }
+        self.rows_in_group = 0;
+        Ok(())
+    }
+
     fn close(mut self) -> Result<(), RunError> {
         if self.pending_rows > 0 {
             let rest = concat_batches(&self.pending[0].schema(), &self.pending)?;
-            self.writer.write(&rest)?;
+            self.encode(&[rest])?;
         }
-        self.writer.close()?;
+        self.flush_group()?;
+        self.file.close()?;
         Ok(())
     }
 }

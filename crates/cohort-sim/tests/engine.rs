@@ -208,3 +208,29 @@ fn baseline_vision_rounds_as_the_protocol_says() {
     let shift = nearest.iter().sum::<f64>() / 20_000.0 - truncated.iter().sum::<f64>() / 20_000.0;
     assert!((shift - 0.5).abs() < 0.03, "rounding to the nearest letter adds {shift:.3} on average");
 }
+
+/// A visit's flow category says the weeks it holds, and holds them: "Extended (10-15 weeks)"
+/// holds intervals of 10 to 15 weeks, rounded to whole weeks.
+#[test]
+fn visit_categories_hold_what_their_names_say() {
+    let (_, _, visits) = run("aflibercept-tae", 5_000, 21);
+    let mut seen = std::collections::BTreeSet::new();
+    for v in &visits {
+        let Some(gap) = v.interval_days else { continue };
+        let name = v.treatment_state;
+        let weeks = (gap + 3) / 7;
+        let numbers: Vec<i32> =
+            name.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+        let within = match (name, numbers.as_slice()) {
+            ("Restarted" | "Monitoring", _) => true,
+            (n, [limit]) if n.contains("up to") => weeks <= *limit,
+            (n, [limit]) if n.contains("over") => weeks > *limit,
+            (_, [exact]) => weeks == *exact,
+            (_, [low, high]) => (*low..=*high).contains(&weeks),
+            _ => false,
+        };
+        assert!(within, "a {gap}-day interval ({weeks} weeks) is in `{name}`");
+        seen.insert(name);
+    }
+    assert!(seen.contains("Extended (10-15 weeks)") && seen.contains("Maximum extension (16 weeks)"), "{seen:?}");
+}

@@ -187,7 +187,9 @@ fn bad_targets_and_free_parameters_name_the_key_and_line() {
         .replace("tolerance: 1.5}", "tolerance: 0}")
         .replace("probability.ACTIVE, min: 0.05, max: 0.9", "probability.ACTIVE, min: 0.9, max: 0.05")
         + "    - {parameter: vision.improvement.chance, min: 0, max: 1}\n"
-        + "    - {parameter: disease.transitions.ACTIVE.STABLE, min: 0, max: 1}\n";
+        + "    - {parameter: disease.transitions.ACTIVE.STABLE, min: 0, max: 1}\n"
+        + "    - {parameter: monitoring.retreatment_probability, min: 0, max: 1}\n"
+        + "    - {parameter: treatment.shortening_days, min: 0, max: 28}\n";
     let p = problems(&format!("{}{bad}", tae()));
     let all = p.join("\n");
     assert!(all.contains("year 1: the tolerance of `vision_change` must be more than 0"), "{all}");
@@ -195,6 +197,12 @@ fn bad_targets_and_free_parameters_name_the_key_and_line() {
     assert!(all.contains("bounds must have min below max"), "{all}");
     assert!(all.contains("`vision.improvement.chance` is not a number in this protocol"), "{all}");
     assert!(all.contains("a transition probability cannot move alone"), "{all}");
+    // APE's protocol has no monitoring, and its rule never shortens an interval.
+    assert!(
+        all.contains("`monitoring.retreatment_probability` does not change what is simulated here: monitoring is off"),
+        "{all}"
+    );
+    assert!(all.contains("`treatment.shortening_days` does not change what is simulated here"), "{all}");
     let line = tae().lines().count();
     assert!(p.iter().all(|m| m.contains("(line ")), "every problem has its line: {all}");
     assert!(all.contains(&format!("`targets.years` (line {})", line + 4)), "{all}");

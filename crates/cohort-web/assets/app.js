@@ -49,14 +49,14 @@ const cohort = (() => {
   const CATEGORY_COLORS = {
     "Pre-treatment": "#e0e0e0",
     "Initial": "#F0E442",
-    "Intensive (monthly)": "#0072B2",
-    "Regular (6-8 weeks)": "#56B4E9",
-    "Extended (12+ weeks)": "#009E73",
+    "Intensive (up to 5 weeks)": "#0072B2",
+    "Regular (6-9 weeks)": "#56B4E9",
+    "Extended (10-15 weeks)": "#009E73",
     "Maximum extension (16 weeks)": "#8fd1b5",
     "Restarted": "#CC79A7",
-    "Gap (3-6 months)": "#E69F00",
-    "Long gap (6-12 months)": "#D55E00",
-    "Very long gap": "#8c2d04",
+    "Gap (17-26 weeks)": "#E69F00",
+    "Long gap (27-52 weeks)": "#D55E00",
+    "Very long gap (over 52 weeks)": "#8c2d04",
     "Monitoring": "#9e9ac8",
   };
   const STOP_COLORS = {
@@ -193,10 +193,17 @@ const cohort = (() => {
     ];
   }
 
+  // A month's mean vision stands for the patients seen that month. Where treatment schedules
+  // leave a month almost empty (few patients are due in month 2 of treat-and-extend), a handful
+  // of unusual visits (monitoring after a stop for poor vision) would stand for everyone: such
+  // months, with fewer visits than 5% of the patients, are left out.
+  const seenEnough = (r) => (p) => p.visits >= Math.max(5, 0.05 * r.summary.patients);
+
   function drawVision(results) {
     const groups = ["All", "Never discontinued", "Discontinued"];
+    const enough = seenEnough(results);
     const traces = groups.flatMap((g, i) => {
-      const points = results.vision.filter((p) => p.group === g && p.visits >= 5);
+      const points = results.vision.filter((p) => p.group === g && enough(p));
       return points.length ? bandTraces(points, g, SERIES[i]) : [];
     });
     plot("chart-vision", traces, {
@@ -312,6 +319,72 @@ const cohort = (() => {
     }
   }
 
+  // A figure with `digits` decimals, or "none".
+  const fixed = (v, digits = 2) => (v === null || v === undefined ? "none" : number(v, digits));
+  const SHARES = new Set(["discontinued", "death", "poor_vision", "deterioration", "stable_treatment_decision", "no_improvement_decision", "attrition", "administrative"]);
+  const shown = (measure, v) => (SHARES.has(measure) ? (v === null || v === undefined ? "none" : (100 * v).toFixed(1) + "%") : fixed(v));
+  const words = (s) => s.replaceAll("_", " ");
+
+  // The protocol's evidence kept with the run: each target against what the protocol achieves,
+  // and a reference run (APE's engine) beside this engine's.
+  function drawValidation(report) {
+    const body = $("#validation-body");
+    if (!body || !report) return;
+    const parts = [];
+    if (report.targets && report.targets.length) {
+      parts.push(el("p", { text: `${report.protocol}, simulated for ${report.patients.toLocaleString()} patients (seed ${report.seed}) followed for every year counted. Targets: ${report.source}.` }));
+      parts.push(table(["Year", "Measure", "Target", "Achieved", "Met"], report.targets.map((t) => [
+        String(t.year), words(t.measure), `${shown(t.measure, t.target)} ± ${shown(t.measure, t.tolerance)}`, shown(t.measure, t.achieved), t.met ? "yes" : "NO",
+      ]), { id: "validation-targets" }));
+    }
+    if (report.reference) {
+      const r = report.reference;
+      parts.push(el("p", { text: `Against ${r.source}: ${r.patients.toLocaleString()} patients, ${r.years} years, seed ${r.seed}, counted as that engine counts.` }));
+      parts.push(table(["Figure", "Reference", "This engine", "Within"], r.checks.map((c) => [
+        words(c.measure), `${shown(c.measure, c.reference)} ± ${shown(c.measure, c.tolerance)}`, shown(c.measure, c.achieved), c.met ? "yes" : "NO",
+      ]), { id: "validation-reference" }));
+    }
+    if (report.fitted) {
+      const f = report.fitted;
+      parts.push(el("p", { class: "note", text: `Fitted by cohort simulate calibrate: ${f.evaluations} evaluations of ${f.patients.toLocaleString()} patients, seed ${f.seed}, engine ${f.engine}. How each figure is counted: cohort_sim::outcomes and cohort_sim::reference; docs/validation.md.` }));
+    }
+    if (parts.length) body.replaceChildren(...parts);
+  }
+
+  // Clinic activity by month (or week), the caseload at each period's end, and the level the
+  // last year settled at.
+  function drawActivity(activity, weekly) {
+    if (!activity) return;
+    const rows = weekly ? activity.weekly : activity.monthly;
+    const unit = weekly ? "week" : "month";
+    $("#activity-unit").textContent = unit;
+    const x = rows.map((r) => r.start);
+    const bar = (key, name, color) => ({ type: "scatter", mode: "lines", x, y: rows.map((r) => r[key]), name, line: { color, shape: "hv" }, hovertemplate: `%{y:,} ${name.toLowerCase()} in the ${unit} from %{x}<extra></extra>` });
+    plot("chart-activity", [bar("visits", "Visits", SERIES[0]), bar("injections", "Injections", SERIES[1]), bar("new_patients", "New patients", SERIES[2])], {
+      yaxis: { title: { text: `Per ${unit}` }, rangemode: "tozero" },
+    }, `The run covers no whole ${unit}.`);
+    plot("chart-caseload", [
+      { type: "scatter", mode: "lines", x, y: rows.map((r) => r.under_treatment), name: "Under treatment", stackgroup: "care", line: { color: SERIES[0] } },
+      { type: "scatter", mode: "lines", x, y: rows.map((r) => r.under_monitoring), name: "Under monitoring", stackgroup: "care", line: { color: SERIES[3] } },
+    ], { yaxis: { title: { text: `Patients at the ${unit}'s end` }, rangemode: "tozero" } }, `The run covers no whole ${unit}.`);
+    const s = activity.steady_state;
+    const box = $("#steady-state");
+    if (!s) {
+      box.replaceChildren(el("p", { class: "empty", text: "A steady state needs a run of at least two years: the clinic's load is still building up." }));
+      return;
+    }
+    const change = (100 * s.visits_change_per_year).toFixed(1);
+    box.replaceChildren(
+      el("dl", { class: "figures", id: "steady-figures" },
+        el("div", {}, el("dt", { text: "Visits a week (a month)" }), el("dd", { text: `${fixed(s.visits_per_week, 0)} (${fixed(s.visits_per_week * 52 / 12, 0)})` })),
+        el("div", {}, el("dt", { text: "Injections a week (a month)" }), el("dd", { text: `${fixed(s.injections_per_week, 0)} (${fixed(s.injections_per_week * 52 / 12, 0)})` })),
+        el("div", {}, el("dt", { text: "New patients a week" }), el("dd", { text: fixed(s.new_patients_per_week, 1) })),
+        el("div", {}, el("dt", { text: "Under treatment / monitoring" }), el("dd", { text: `${fixed(s.under_treatment, 0)} / ${fixed(s.under_monitoring, 0)}` }))),
+      el("p", { text: `Means over the run's last 52 whole weeks (${s.from} to ${s.to}). ` + (s.settled
+        ? `Settled: visits changed by ${change}% a year across them.`
+        : `Not settled yet: visits still changing by ${change}% a year across them; a longer run shows where they level off.`) }));
+  }
+
   function onPlotly(fn) {
     if (window.Plotly) fn();
     else document.addEventListener("DOMContentLoaded", fn);
@@ -332,6 +405,17 @@ const cohort = (() => {
         history.replaceState(null, "", "?" + p.toString());
         drawFlow(results, toggle.checked);
       });
+      drawValidation(results.validation);
+      const weekly = $("#activity-weekly");
+      weekly.checked = params.get("activity") === "week";
+      drawActivity(results.activity, weekly.checked);
+      weekly.addEventListener("change", () => {
+        const p = new URLSearchParams(location.search);
+        if (weekly.checked) p.set("activity", "week");
+        else p.delete("activity");
+        history.replaceState(null, "", "?" + p.toString());
+        drawActivity(results.activity, weekly.checked);
+      });
       drawVision(results);
       drawVisionDistributions(results);
       drawDiscontinuation(results);
@@ -350,14 +434,47 @@ const cohort = (() => {
     });
   }
 
+  // Runs side by side: a row a figure, a column a run.
+  function drawKeyFigures(runs, label) {
+    const box = $("#cmp-key-figures");
+    if (!box) return;
+    const k = (r) => r.key_figures;
+    const year = (r, n) => k(r).years.find((y) => y.year === n);
+    const steady = (r, key) => (r.activity.steady_state ? fixed(r.activity.steady_state[key], 0) : "no steady state");
+    const rows = [
+      ["Protocol", ...runs.map((r) => r.protocol || "?")],
+      ["Patients", ...runs.map((r) => k(r).patients.toLocaleString())],
+      ["Visits per patient", ...runs.map((r) => fixed(k(r).visits_per_patient))],
+      ["Injections per patient", ...runs.map((r) => fixed(k(r).injections_per_patient))],
+      ["Visits per 1,000 patient-years", ...runs.map((r) => fixed(k(r).visits_per_1000_patient_years, 0))],
+      ["Injections per 1,000 patient-years", ...runs.map((r) => fixed(k(r).injections_per_1000_patient_years, 0))],
+      ["Visits a week, last year", ...runs.map((r) => steady(r, "visits_per_week"))],
+      ["Injections a week, last year", ...runs.map((r) => steady(r, "injections_per_week"))],
+    ];
+    for (const n of [1, 2, 5]) {
+      rows.push([`Vision change at year ${n} (letters)`, ...runs.map((r) => { const y = year(r, n); return y && y.patients ? `${fixed(y.vision_change)} (${y.with_vision.toLocaleString()} seen)` : "not followed that long"; })]);
+      rows.push([`Injections by year ${n}`, ...runs.map((r) => { const y = year(r, n); return y && y.patients ? fixed(y.injections) : "not followed that long"; })]);
+    }
+    const kinds = [...new Set(runs.flatMap((r) => k(r).stops_per_1000_patient_years.map(([kind]) => kind)))];
+    for (const kind of kinds) {
+      rows.push([`Stops for ${words(kind)} per 1,000 patient-years`, ...runs.map((r) => { const hit = k(r).stops_per_1000_patient_years.find(([x]) => x === kind); return hit ? fixed(hit[1], 1) : "0"; })]);
+    }
+    box.replaceChildren(table(["", ...runs.map(label)], rows, { id: "key-figures" }));
+  }
+
   function comparePage() {
     const data = $("#compare-data");
     if (!data) return;
     const runs = JSON.parse(data.textContent);
+    const label = (r) => `${r.dataset}@${r.version}`;
+    drawKeyFigures(runs, label);
     onPlotly(() => {
-      const label = (r) => `${r.dataset}@${r.version}`;
+      plot("cmp-activity", runs.flatMap((r, i) => [
+        { type: "scatter", mode: "lines", x: r.activity.monthly.map((m) => m.start), y: r.activity.monthly.map((m) => m.visits), name: label(r) + " visits", line: { color: SERIES[i % SERIES.length], shape: "hv" } },
+        { type: "scatter", mode: "lines", x: r.activity.monthly.map((m) => m.start), y: r.activity.monthly.map((m) => m.injections), name: label(r) + " injections", line: { color: SERIES[i % SERIES.length], shape: "hv", dash: "dot" } },
+      ]), { yaxis: { title: { text: "Per month" }, rangemode: "tozero" } }, "No run covers a whole month.");
       plot("cmp-vision", runs.flatMap((r, i) =>
-        bandTraces(r.vision.filter((p) => p.group === "All" && p.visits >= 5), label(r), SERIES[i % SERIES.length])), {
+        bandTraces(r.vision.filter((p) => p.group === "All" && seenEnough(r)(p)), label(r), SERIES[i % SERIES.length])), {
         xaxis: { title: { text: "Months since enrolment" } },
         yaxis: { title: { text: "Mean vision (ETDRS letters)" } },
       });

@@ -330,6 +330,31 @@ impl Protocol {
         c.problems
     }
 
+    /// Why the engine never reads parameter `key` under this protocol's other settings, if it
+    /// does not: freeing it would let a search wander without effect.
+    fn unused_by_engine(&self, key: &str) -> Option<&'static str> {
+        let t = &self.treatment;
+        let under = |prefix: &str| key == prefix || key.starts_with(&format!("{prefix}."));
+        if under("monitoring") && !self.monitoring.enabled {
+            return Some("monitoring is off (`monitoring.enabled: false`)");
+        }
+        if (under("treatment.extension_days") || under("treatment.shortening_days")) && t.regimen == Regimen::Fixed {
+            return Some("a fixed regimen neither extends nor shortens its interval");
+        }
+        if under("treatment.shortening_days")
+            && t.regimen == Regimen::TreatAndExtend
+            && t.rule() == super::InjectionRule::SkipWhenStable
+        {
+            return Some("under `skip_when_stable` every injection resets the interval to the minimum");
+        }
+        if (under("treatment.loading_interval_days") || under("treatment.first_maintenance_interval_days"))
+            && t.loading_injections == 0
+        {
+            return Some("there are no loading injections");
+        }
+        None
+    }
+
     fn check_calibration(&self, c: &mut Checker, calibration: &Calibration) {
         if calibration.free.is_empty() {
             c.fail("calibration.free", "names no parameter: list at least one, with its bounds");
@@ -356,6 +381,10 @@ impl Protocol {
                          `disease.treatment_multipliers` entry instead"
                     ),
                 );
+                continue;
+            }
+            if let Some(why) = self.unused_by_engine(key) {
+                c.fail("calibration.free", format!("`{key}` does not change what is simulated here: {why}"));
                 continue;
             }
             match parameter_value(&values, key) {

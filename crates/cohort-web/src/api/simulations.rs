@@ -27,7 +27,7 @@ use crate::tasks::{Task, TaskState, TaskView};
 pub const MAX_WEB_PATIENTS: u64 = 10_000_000;
 
 /// Patients per parallel chunk of a web run.
-const CHUNK_PATIENTS: usize = 10_000;
+const CHUNK_PATIENTS: usize = 2_000;
 
 /// A built-in protocol.
 #[derive(Debug, Clone, Serialize)]
@@ -346,6 +346,10 @@ struct RunVersion {
     start: jiff::civil::Date,
     horizon_day: i64,
     content_hash: String,
+    /// The validation report kept in the version's provenance (null if none).
+    validation: serde_json::Value,
+    /// The protocol's name.
+    protocol: String,
 }
 
 fn resolve_run(state: &AppState, reference: &VersionRef) -> Result<RunVersion, ApiError> {
@@ -371,6 +375,8 @@ fn resolve_run(state: &AppState, reference: &VersionRef) -> Result<RunVersion, A
         horizon_day: i64::from(horizon_days(years)),
         content_hash: shown.content_hash.clone(),
         version: detail.shown.clone(),
+        validation: shown.provenance.get("validation").cloned().unwrap_or(serde_json::Value::Null),
+        protocol: shown.provenance["protocol"].as_str().unwrap_or_default().to_string(),
     })
 }
 
@@ -402,6 +408,10 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
             value["dataset"] = run.version.dataset.to_string().into();
             value["version"] = run.version.version.into();
             value["horizon_day"] = run.horizon_day.into();
+            // The protocol's evidence, as kept with the run when it was committed (none for runs
+            // made before runs kept it).
+            value["validation"] = run.validation.clone();
+            value["protocol"] = run.protocol.clone().into();
             let value = Arc::new(value);
             app.results.lock().expect("not poisoned").insert(key, value.clone());
             Ok(value)
