@@ -395,6 +395,9 @@ Each change is written beside the value in the protocol file (`cohort protocol s
   and 0.15, which stop almost every patient within five years).
 - **Fitted** by `cohort simulate calibrate`, within stated bounds: the improvement probabilities,
   the treated decline rates and attrition (and, for treat-and-treat, the gain of active disease).
+- **VIEW's week 96**: VIEW 2q8 reported 11.2 injections by week 96, after dosing as needed
+  from week 52; `aflibercept-tnt` keeps every 8 weeks and gives 11.7-11.8 (three seeds,
+  `tests/validation.rs`), within one injection.
 - **Each is fitted to its own evidence**: `aflibercept-tnt` to VIEW's trial patients (their
   baseline vision too), `aflibercept-tae` to NHS practice. Their differences therefore reflect the
   regimen and the evidence; to compare regimens alone, copy one (`cohort protocol new`) and change
