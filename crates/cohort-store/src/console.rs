@@ -180,13 +180,12 @@ fn check_one_select(conn: &Connection, sql: &str) -> Result<()> {
         .map_err(|e| StoreError::Inconsistent(format!("DuckDB's parse of a query is not JSON: {e}")))?;
     if parsed["error"].as_bool() == Some(true) {
         let message = parsed["error_message"].as_str().unwrap_or("it cannot be parsed");
-        let reason = if message.contains("Only SELECT statements") {
-            "only SELECT queries run here: the console cannot write, copy, attach, install, load or change settings"
-                .to_string()
-        } else {
-            format!("the query cannot be parsed: {message}")
-        };
-        return Err(StoreError::QueryRefused { reason });
+        if message.contains("Only SELECT statements") {
+            let reason = "only SELECT queries run here: the console cannot write, copy, attach, install, load or                           change settings";
+            return Err(StoreError::QueryRefused { reason: reason.into() });
+        }
+        // A query that does not parse is a mistake to correct (`SELEC`), not a refusal.
+        return Err(StoreError::Sql { message: format!("the query cannot be parsed: {message}") });
     }
     match parsed["statements"].as_array().map(Vec::len) {
         Some(1) => Ok(()),

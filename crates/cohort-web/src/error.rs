@@ -83,8 +83,40 @@ impl From<StoreError> for ApiError {
                 ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
         };
-        ApiError { status, code, message: e.to_string(), hint: e.hint() }
+        ApiError { status, code, message: e.to_string(), hint: web_hint(&e) }
     }
+}
+
+/// What a person using the web app can do about `e`, on the page: the store's own hints name
+/// command-line commands, which a web user has no use for.
+fn web_hint(e: &StoreError) -> Option<String> {
+    Some(match e {
+        StoreError::DatasetNotFound { similar, .. } if !similar.is_empty() => {
+            format!("did you mean {}?", similar.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+        }
+        StoreError::DatasetNotFound { .. } => "the Datasets page lists the datasets you can open".into(),
+        StoreError::VersionNotFound { dataset, available, .. } => format!(
+            "`{dataset}` has versions {}: its page lists them",
+            available.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        StoreError::VersionUnavailable { .. } => "the dataset's page lists the versions that can be read".into(),
+        StoreError::NoCurrentVersion { .. } => {
+            "upload the data again, or ask an analyst to make a readable version current on the dataset's page".into()
+        }
+        StoreError::Busy { .. } => "try again in a moment".into(),
+        StoreError::QueryRefused { .. } => "the console runs one read-only SELECT over the datasets".into(),
+        StoreError::QueryTimeout { .. } => "narrow the query: filters, fewer joins, fewer rows".into(),
+        StoreError::Sql { message } if message.contains("does not exist") => {
+            "datasets are schemas: `SELECT * FROM \"<dataset>\".\"<table>\"` (`\"<dataset>@<N>\"` for version N); \
+             the Datasets page lists the datasets and each dataset's page its tables"
+                .into()
+        }
+        StoreError::Parquet { .. } | StoreError::Inconsistent(_) => {
+            "ask an administrator to check the store's files; nothing was changed".into()
+        }
+        _ if e.is_disk_full() => "the server's disk is full: ask an administrator; nothing was changed".into(),
+        _ => return e.hint().filter(|h| !h.contains("`cohort ")),
+    })
 }
 
 impl IntoResponse for ApiError {

@@ -56,9 +56,11 @@ pub fn router(state: AppState) -> Router {
     )
 }
 
-/// Headers every answer carries, on either face.
+/// Headers every answer carries, on either face; text and scripts compressed (gzip or brotli,
+/// as the browser asks; never a server-sent event stream, which must flow as it is written).
 fn hardened(router: Router) -> Router {
     router
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -304,6 +304,13 @@ async fn simulations_run_as_tasks_with_progress_and_results() {
     assert!(content_type.starts_with("text/event-stream"));
     let events = String::from_utf8(events).unwrap();
     assert!(events.contains("event: progress") && events.contains("\"state\":\"succeeded\""), "{events}");
+    // An event stream flows as it is written: never compressed, whatever the browser accepts.
+    let request = Request::get(format!("/api/v1/tasks/{}/events", task["id"]))
+        .header("accept-encoding", "gzip, br")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(app.state.clone()).oneshot(request).await.unwrap();
+    assert!(response.headers().get("content-encoding").is_none(), "{:?}", response.headers());
 
     let (_, results) = app.get("/api/v1/simulations/web-run/results").await;
     let patients = results["summary"]["patients"].as_i64().unwrap();
@@ -503,10 +510,19 @@ async fn the_sql_console_answers_pages_refuses_the_rest_and_keeps_a_history() {
         ("SET threads = 1", StatusCode::FORBIDDEN, "query_refused"),
         ("SELECT * FROM read_csv('/etc/passwd')", StatusCode::BAD_REQUEST, "sql_error"),
         ("SELECT * FROM nope.nothing", StatusCode::BAD_REQUEST, "sql_error"),
+        // A typo is a mistake to correct, not a refusal.
+        ("SELEC 1", StatusCode::BAD_REQUEST, "sql_error"),
     ] {
         let (got, body) = app.post("/api/v1/query", json!({"sql": sql})).await;
         assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{sql}: {body}");
+        // One voice: what to do on the page, never a command to run.
+        let hint = body["error"]["hint"].as_str().unwrap_or_default();
+        assert!(!hint.contains("`cohort "), "{sql}: the hint names a command: {hint}");
     }
+    let (_, typo) = app.post("/api/v1/query", json!({"sql": "SELEC 1"})).await;
+    assert!(typo["error"]["message"].as_str().unwrap().contains("cannot be parsed"), "{typo}");
+    let missing = app.error("/api/v1/datasets/no-such-thing", StatusCode::NOT_FOUND, "dataset_not_found").await;
+    assert_eq!(missing["error"]["hint"], "the Datasets page lists the datasets you can open");
     let (got, body) = app.post("/api/v1/query", json!({"sql": "SELECT 1", "limit": 5000})).await;
     assert_eq!((got, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_parameter")));
     assert!(!std::path::Path::new("/tmp/cohort-console-test.csv").exists());
@@ -514,7 +530,7 @@ async fn the_sql_console_answers_pages_refuses_the_rest_and_keeps_a_history() {
     let (_, history) = app.get("/api/v1/query/history?limit=3").await;
     let history = history.as_array().unwrap();
     assert_eq!(history.len(), 3);
-    assert_eq!(history[0]["sql"], "SELECT * FROM nope.nothing");
+    assert_eq!(history[0]["sql"], "SELEC 1");
     let (_, page, _) = app.call(Method::GET, "/query", None).await;
     assert!(String::from_utf8(page).unwrap().contains("GROUP BY sex"), "the query page lists the history");
 }
@@ -599,4 +615,40 @@ fn a_non_loopback_address_is_refused_without_an_admin_account() {
     })
     .unwrap_err();
     assert!(err.to_string().contains("cohort user add NAME --role admin"), "{err}");
+}
+
+/// Text and scripts go compressed when the browser asks (brotli or gzip), the same bytes once
+/// decoded; assets keep their long cache lifetime.
+#[tokio::test]
+async fn responses_are_compressed_when_the_browser_asks() {
+    let app = app();
+    let (_, page, _) = app.call(Method::GET, "/simulations/demo-tae", None).await;
+    let page = String::from_utf8(page).unwrap();
+    let start = page.find("/assets/plotly-").expect("plotly is linked");
+    let plotly = &page[start..start + page[start..].find('"').unwrap()];
+    let fetch = |uri: String, encoding: Option<&'static str>| {
+        let state = app.state.clone();
+        async move {
+            let mut request = Request::get(uri);
+            if let Some(e) = encoding {
+                request = request.header("accept-encoding", e);
+            }
+            let response = router(state).oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+            let headers = response.headers().clone();
+            (headers, to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec())
+        }
+    };
+    let (plain_headers, plain) = fetch(plotly.to_string(), None).await;
+    assert!(plain_headers.get("content-encoding").is_none());
+    let (br_headers, br) = fetch(plotly.to_string(), Some("br")).await;
+    assert_eq!(br_headers["content-encoding"], "br");
+    assert!(br_headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(br.len() * 2 < plain.len(), "plotly: {} bytes in brotli, {} plain", br.len(), plain.len());
+    let (gz_headers, gz) = fetch("/simulations/demo-tae".to_string(), Some("gzip")).await;
+    assert_eq!(gz_headers["content-encoding"], "gzip");
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut decoded).unwrap();
+    assert!(decoded.contains("/assets/plotly-") && decoded.len() > gz.len(), "the page, decoded");
+    let (api_headers, _) = fetch("/api/v1/simulations/demo-tae/results".to_string(), Some("gzip")).await;
+    assert_eq!(api_headers["content-encoding"], "gzip", "the JSON API too");
 }

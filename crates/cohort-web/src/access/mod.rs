@@ -181,7 +181,7 @@ pub async fn guard(
                     "forbidden",
                     format!("this needs the {need} role; `{}` has {}", p.user, p.role),
                 )
-                .with_hint("ask an admin (`cohort user role NAME ROLE`)");
+                .with_hint("ask an administrator for a role that allows it");
                 return refuse(&state, &r, Some(p), e).await;
             }
             Some(_) => {}
@@ -293,7 +293,7 @@ pub(crate) async fn write_audit(state: &AppState, entry: Entry, what: &str) -> R
             "audit_unavailable",
             format!("the request was not served because its audit record could not be written: {e}"),
         )
-        .with_hint("an administrator must repair the audit log (`cohort audit verify`)")
+        .with_hint("an administrator must repair the audit log before anything more is served")
     })
 }
 

@@ -113,8 +113,9 @@ fn check(request: &SimulationRequest) -> Result<Checked, ApiError> {
     let recruitment = match (request.patients, request.per_week) {
         (Some(n), None) if (1..=MAX_WEB_PATIENTS).contains(&n) => Recruitment::FixedTotal { patients: n },
         (Some(n), None) => {
-            return Err(ApiError::invalid(format!("patients must be 1 to {MAX_WEB_PATIENTS}, not {n}"))
-                .with_hint("larger runs: `cohort simulate` on the command line"));
+            return Err(ApiError::invalid(format!("patients must be 1 to {MAX_WEB_PATIENTS}, not {n}")).with_hint(
+                "ask for fewer patients here; an analyst can run larger cohorts on the server's command line",
+            ));
         }
         (None, Some(rate)) if rate > 0.0 && rate <= 100_000.0 => Recruitment::ConstantRate { per_week: rate },
         (None, Some(rate)) => {

@@ -91,7 +91,7 @@ pub async fn put_file(
                     "file_too_large",
                     format!("`{file}` is larger than the {limit} bytes an upload accepts"),
                 )
-                .with_hint("load big files with `cohort ingest FILE` on the server"));
+                .with_hint("split the file, or ask an administrator to load it on the server"));
             }
             out.write_all(&chunk).await.map_err(|e| ApiError::from(StoreError::from(e)))?;
         }
