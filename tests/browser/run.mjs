@@ -329,6 +329,31 @@ await check("an upload's report shows every value set aside and keeps every deci
   assert.deepEqual(stored, [5.4, 8.6, 6.8, 7.15, 6], "decimals are stored as given");
 });
 
+await check("the drop zone opens the file chooser from the keyboard; a new version is made current only when confirmed", async () => {
+  await page.goto(`${base}/upload`);
+  await page.focus("#drop");
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Enter")]);
+  assert.ok(chooser.isMultiple(), "several files at once");
+  const csv = path.join(out, "eyes.csv");
+  fs.writeFileSync(csv, "eye_id,side,iop_mmhg,measured_on\n001,L,14.5,2024-01-03\n002,R,15.5,2024-01-04\n");
+  await chooser.setFiles(csv);
+  await page.waitForFunction(() => document.querySelector("input[name=name]").value === "eyes");
+  await page.click("#upload-start");
+  await page.waitForSelector("#upload-report[data-state=done]");
+  assert.match(await page.textContent("#upload-report"), /eyes: version 2/);
+  // Version 1 of `eyes` is one click from current again, but not without saying so.
+  await page.goto(`${base}/datasets/eyes`);
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+  await page.click("button[data-rollback='1']");
+  assert.match(asked, /Make version 1 the current version of eyes\?/);
+  const current = async () => page.evaluate(async () => (await (await fetch("/api/v1/datasets/eyes")).json()).summary.current_version);
+  assert.equal(await current(), 2, "dismissed: nothing changed");
+  page.once("dialog", (d) => d.accept());
+  await Promise.all([page.waitForEvent("load"), page.click("button[data-rollback='1']")]);
+  assert.equal(await current(), 1, "confirmed: version 1 is current");
+});
+
 await check("a dataset page shows its dictionary, sorts and filters rows in the URL", async () => {
   await page.goto(`${base}/datasets/demo-trial?table=patients`);
   const columns = await page.locator("#dictionary tbody tr td:first-child").allTextContents();
@@ -439,6 +464,11 @@ await check("every chart of the run's results draws its data", async () => {
   await page.fill("#patient-form input[name=patient]", "17");
   await page.click("#patient-form button");
   await page.waitForFunction(() => document.getElementById("patient-summary").textContent.startsWith("Patient 17"));
+  const timeline = await page.evaluate(async () => (await fetch("/api/v1/simulations/browser-run/patients/17")).json());
+  const n = timeline.patient.total_injections;
+  assert.ok((await page.textContent("#patient-summary")).includes(`; ${n} injection${n === 1 ? "" : "s"}`), "one injection, several injections");
+  const ticks = await page.evaluate(() => document.getElementById("chart-patient")._fullLayout.yaxis.tickvals || document.getElementById("chart-patient")._fullLayout.yaxis._vals.map((t) => t.x));
+  assert.ok(ticks.every((t) => Number.isInteger(t)), `whole-letter ticks: ${ticks}`);
   await page.waitForURL(/patient=17/);
   await page.check("#flow-follow-up");
   await page.waitForURL(/flow=follow-up/);
@@ -465,6 +495,20 @@ await check("two runs compare on the same charts", async () => {
   assert.ok(rows.some((r) => r[0] === "Vision change at year 1 (letters)"));
   const monthly = await traces("cmp-activity");
   assert.equal(monthly.length, 4, "visits and injections of each run");
+});
+
+await check("the SQL console runs on Ctrl+Enter and shows fractions readably, exactly on hover", async () => {
+  await page.goto(`${base}/query`);
+  const example = (await page.textContent("main p")).match(/SELECT \* FROM "([^"]+)"\."([^"]+)"/);
+  assert.ok(example, "the example names a table");
+  const named = await page.evaluate(async (name) => (await fetch(`/api/v1/datasets/${name}`)).status, example[1]);
+  assert.equal(named, 200, `the example's dataset ${example[1]} is in this store`);
+  await page.fill("#sql", "SELECT 20.118008654112593::DOUBLE AS x");
+  await Promise.all([page.waitForURL(/sql=/), page.press("#sql", "Control+Enter")]);
+  await page.waitForSelector("#query-result[data-state=done]");
+  const cell = page.locator("#query-result td").first();
+  assert.equal(await cell.textContent(), "20.118");
+  assert.equal(await cell.getAttribute("title"), "20.118008654112593");
 });
 
 await check("the SQL console runs a query and keeps it in the history", async () => {

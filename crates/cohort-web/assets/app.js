@@ -302,7 +302,7 @@ const cohort = (() => {
       const t = await api(`/simulations/${encodeURIComponent(reference)}/patients/${encodeURIComponent(id)}`);
       const p = t.patient;
       summary.textContent = `Patient ${p.patient_id}: ${p.sex}, ${p.age.toFixed(0)} years, enrolled ${p.enrolment_date}; ` +
-        `vision ${p.baseline_vision} → ${p.final_vision}; ${p.total_injections} injections` +
+        `vision ${p.baseline_vision} → ${p.final_vision}; ${plural(p.total_injections, "injection")}` +
         (p.discontinuation_type ? `; stopped (${p.discontinuation_type})` : "") +
         (p.retreatment_count ? `; retreated ${p.retreatment_count}×` : "") + (p.died ? "; died" : "");
       const v = t.visits;
@@ -312,12 +312,15 @@ const cohort = (() => {
         { x: v.map((x) => x.date), y: v.map((x) => x.vision), mode: "lines+markers", name: "Vision", line: { color: SERIES[0] }, customdata: v.map((x) => [x.phase, x.disease_state]), hovertemplate: "%{y} letters, %{customdata[0]}, %{customdata[1]}<extra></extra>" },
         { x: injected.map((x) => x.date), y: injected.map((x) => x.vision), mode: "markers", name: "Injection", marker: { symbol: "triangle-down", size: 10, color: SERIES[2] }, hoverinfo: "skip" },
         { x: stops.map((x) => x.date), y: stops.map((x) => x.vision), mode: "markers+text", name: "Stopped", text: stops.map((x) => x.discontinuation_type), textposition: "top center", marker: { symbol: "x", size: 12, color: "#000" }, hoverinfo: "skip" },
-      ], { yaxis: { title: { text: "Vision (letters)" } }, hovermode: "closest" }, "This patient had no visits.");
+      ], { yaxis: { title: { text: "Vision (letters)" }, tickformat: "d", dtick: 5 }, hovermode: "closest" }, "This patient had no visits.");
     } catch (e) {
       summary.textContent = e.message;
       $("#chart-patient").replaceChildren();
     }
   }
+
+  // "1 injection", "3 injections".
+  const plural = (n, word) => `${number(n)} ${word}${n === 1 ? "" : "s"}`;
 
   // A figure with `digits` decimals, or "none".
   const fixed = (v, digits = 2) => (v === null || v === undefined ? "none" : number(v, digits));
@@ -568,6 +571,9 @@ const cohort = (() => {
     if (root && root.dataset.table) rowsTable(root, root.dataset.dataset, root.dataset.table);
     for (const button of $$("button[data-rollback]")) {
       button.addEventListener("click", async () => {
+        const question = `Make version ${button.dataset.rollback} the current version of ${button.dataset.dataset}? ` +
+          "Everyone reading it will see that version; the others stay, and any can be made current again.";
+        if (!confirm(question)) return;
         button.disabled = true;
         try {
           await api(`/datasets/${encodeURIComponent(button.dataset.dataset)}/rollback`, { json: { version: Number(button.dataset.rollback) } });
@@ -640,7 +646,7 @@ const cohort = (() => {
       for (const row of page.rows) {
         body.append(el("tr", {}, ...page.columns.map((c) => {
           const v = row[c];
-          return el("td", { class: typeof v === "number" ? "num" : null, text: v === null || v === undefined ? "" : String(v) });
+          return cell(v);
         })));
       }
       const from = page.total === 0 ? 0 : page.offset + 1;
@@ -764,12 +770,21 @@ const cohort = (() => {
 
   // ---- query page --------------------------------------------------------------------------
 
+  // A value in a table cell: a fraction shown to 6 significant digits (20.1180), its exact
+  // value on hover and to copy (`title`); nothing stored is changed.
+  function cell(v) {
+    if (typeof v === "number" && !Number.isInteger(v)) {
+      return el("td", { class: "num", title: String(v), text: String(Number(v.toPrecision(6))) });
+    }
+    return el("td", { class: typeof v === "number" ? "num" : null, text: v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v) });
+  }
+
   function dataTable(columns, rows) {
     return el("div", { class: "scroll" }, el("table", { class: "list rows" },
       el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { scope: "col", text: c })))),
       el("tbody", {}, ...rows.map((row) => el("tr", {}, ...columns.map((c) => {
         const v = row[c];
-        return el("td", { class: typeof v === "number" ? "num" : null, text: v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v) });
+        return cell(v);
       }))))));
   }
 
@@ -791,6 +806,10 @@ const cohort = (() => {
   }
 
   async function queryPage() {
+    const form = $("#query-form");
+    form.sql.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
+    });
     const params = new URLSearchParams(location.search);
     const sql = params.get("sql");
     if (!sql) return;
@@ -1301,6 +1320,10 @@ const cohort = (() => {
       show();
     };
     input.addEventListener("change", () => add([...input.files]));
+    // The drop zone is a button to the keyboard: Enter or Space opens the file chooser.
+    drop.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
+    });
     drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
     drop.addEventListener("dragleave", () => drop.classList.remove("over"));
     drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); add([...e.dataTransfer.files]); });

@@ -484,6 +484,8 @@ struct QueryPage {
     sql: String,
     time_limit: u64,
     history: Vec<HistoryRow>,
+    /// A table the account can read, for the example (`"trial"."visits"`), if there is one.
+    example: Option<(String, String)>,
 }
 
 async fn query(
@@ -505,7 +507,12 @@ async fn query(
         })
         .collect();
     let sql = params.get("sql").cloned().unwrap_or_default();
-    Ok(render(&QueryPage { sql, time_limit: TIME_LIMIT.as_secs(), history }))
+    let mut example = None;
+    if let Some(first) = list_datasets(&state, &who).await?.into_iter().next() {
+        let detail = dataset_detail(&state, first.name.as_str()).await?;
+        example = detail.shown.tables.first().map(|t| (first.name.to_string(), t.name.to_string()));
+    }
+    Ok(render(&QueryPage { sql, time_limit: TIME_LIMIT.as_secs(), history, example }))
 }
 
 #[derive(Template)]

@@ -57,10 +57,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Headers every answer carries, on either face; text and scripts compressed (gzip or brotli,
-/// as the browser asks; never a server-sent event stream, which must flow as it is written).
+/// as the browser asks). Never a server-sent event stream, which must flow as it is written, nor
+/// a download (`Content-Disposition`), which is a file to be saved as the server wrote it.
 fn hardened(router: Router) -> Router {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+    let not_a_download =
+        |_: axum::http::StatusCode,
+         _: axum::http::Version,
+         headers: &axum::http::HeaderMap,
+         _: &axum::http::Extensions| { !headers.contains_key(header::CONTENT_DISPOSITION) };
     router
-        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(
+            tower_http::compression::CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_a_download)),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -651,4 +651,32 @@ async fn responses_are_compressed_when_the_browser_asks() {
     assert!(decoded.contains("/assets/plotly-") && decoded.len() > gz.len(), "the page, decoded");
     let (api_headers, _) = fetch("/api/v1/simulations/demo-tae/results".to_string(), Some("gzip")).await;
     assert_eq!(api_headers["content-encoding"], "gzip", "the JSON API too");
+    // A download is a file, saved as the server wrote it.
+    let (download, csv) =
+        fetch("/api/v1/datasets/demo-trial/tables/visits/download?format=csv".to_string(), Some("gzip, br")).await;
+    assert!(download.contains_key("content-disposition"), "{download:?}");
+    assert!(download.get("content-encoding").is_none() && csv.starts_with(b"patient_id"), "{download:?}");
+}
+
+/// An empty store's pages say what to do on the page: upload, run a simulation; never a command,
+/// and never two messages where one is true.
+#[tokio::test]
+async fn an_empty_store_points_to_the_pages_that_fill_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("store"), Settings::default()).unwrap();
+    let state = AppState::new(store);
+    let page = |uri: &'static str| {
+        let state = state.clone();
+        async move {
+            let response = router(state).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+            String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let home = page("/").await;
+    assert!(home.contains(r#"<a href="/upload">Upload files</a>"#) && !home.contains("cohort ingest"), "{home}");
+    let compare = page("/compare").await;
+    assert!(compare.contains("There are no simulation runs yet"), "{compare}");
+    assert!(!compare.contains("Choose two or more runs"), "one message, the true one");
+    let query = page("/query").await;
+    assert!(query.contains("there is no dataset yet") && !query.contains("demo-trial"), "{query}");
 }
