@@ -330,9 +330,14 @@ await check("an upload's report shows every value set aside and keeps every deci
 });
 
 await check("the drop zone opens the file chooser from the keyboard; a new version is made current only when confirmed", async () => {
+  // Listened for before the page loads: Playwright turns on file-chooser interception
+  // asynchronously, and a chooser opened before that is a native one, never reported.
+  const chosen = page.waitForEvent("filechooser");
   await page.goto(`${base}/upload`);
+  await page.waitForSelector("#upload-form[data-ready=true]");
   await page.focus("#drop");
-  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Enter")]);
+  await page.keyboard.press("Enter");
+  const chooser = await chosen;
   assert.ok(chooser.isMultiple(), "several files at once");
   const csv = path.join(out, "eyes.csv");
   fs.writeFileSync(csv, "eye_id,side,iop_mmhg,measured_on\n001,L,14.5,2024-01-03\n002,R,15.5,2024-01-04\n");
@@ -495,6 +500,33 @@ await check("two runs compare on the same charts", async () => {
   assert.ok(rows.some((r) => r[0] === "Vision change at year 1 (letters)"));
   const monthly = await traces("cmp-activity");
   assert.equal(monthly.length, 4, "visits and injections of each run");
+});
+
+await check("on a phone's width (390 px) no page runs off the side", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const pages = ["/", "/datasets/demo-trial?table=visits", "/simulations/browser-run", "/compare?runs=demo-tae&runs=demo-tnt",
+    "/query?sql=SELECT%20*%20FROM%20%22demo-trial%22.%22visits%22", "/upload", "/simulate", "/datasets/demo-trial/analyze"];
+  const faults = [];
+  try {
+    for (const url of pages) {
+      await page.goto(`${base}${url}`);
+      await chartsSettled();
+      await page.waitForTimeout(200);
+      const { width, wide } = await page.evaluate(() => ({
+        width: document.documentElement.scrollWidth,
+        wide: [...document.querySelectorAll("body *")]
+          .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+          // Inside something that scrolls sideways on its own, a wide table is reachable.
+          .filter((e) => { for (let a = e.parentElement; a; a = a.parentElement) { if (["auto", "scroll"].includes(getComputedStyle(a).overflowX)) return false; } return true; })
+          .slice(0, 3)
+          .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${e.className && typeof e.className === "string" ? "." + e.className.split(" ")[0] : ""}`),
+      }));
+      if (width > 390 || wide.length) faults.push(`${url}: ${width} px wide (${wide.join(", ")})`);
+    }
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 720 });
+  }
+  assert.deepEqual(faults, [], "pages wider than the screen");
 });
 
 await check("the SQL console runs on Ctrl+Enter and shows fractions readably, exactly on hover", async () => {

@@ -156,13 +156,16 @@ const cohort = (() => {
     return [baseline, ...traces];
   }
 
+  // Narrow screens: legends go below the plot, so that they do not squeeze it to nothing.
+  const narrow = () => window.innerWidth < 700;
+
   function drawFlow(results, byFollowUp) {
     const rows = byFollowUp ? results.flow_by_follow_up : results.flow;
     plot("chart-flow", streamTraces(rows, byFollowUp ? "month" : "month_end"), {
       xaxis: { title: { text: byFollowUp ? "Months since enrolment" : "Calendar month" } },
       yaxis: { title: { text: "Patients" }, tickformat: "~s", zeroline: false, showticklabels: false },
-      legend: { orientation: "v", x: 1.02, y: 1, traceorder: "normal" },
-      margin: { l: 40, r: 220, t: 20, b: 50 },
+      legend: narrow() ? { orientation: "h", y: -0.25, traceorder: "normal" } : { orientation: "v", x: 1.02, y: 1, traceorder: "normal" },
+      margin: narrow() ? { l: 40, r: 10, t: 20, b: 50 } : { l: 40, r: 220, t: 20, b: 50 },
     }, "No patients were enrolled.");
   }
 
@@ -1324,6 +1327,7 @@ const cohort = (() => {
     drop.addEventListener("keydown", (e) => {
       if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
     });
+    form.dataset.ready = "true";
     drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
     drop.addEventListener("dragleave", () => drop.classList.remove("over"));
     drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); add([...e.dataTransfer.files]); });
