@@ -442,6 +442,15 @@ await check("every chart of the run's results draws its data", async () => {
   }
   const vision = await traces("chart-vision");
   const mean = vision.find((t) => t.name === "All");
+  assert.equal(vision[vision.length - 1].name, "All", "the cohort's line is drawn over its two groups");
+  // One horizon for the charts by follow-up; names as people read them.
+  const range = (id) => page.evaluate((i) => document.getElementById(i)._fullLayout.xaxis.range.map(Math.round), id);
+  assert.deepEqual(await range("chart-vision"), await range("chart-incidence"));
+  for (const id of ["chart-flow", "chart-incidence"]) {
+    const names = (await traces(id)).map((t) => t.name).filter((n) => n !== "baseline");
+    assert.ok(names.every((n) => !n.includes("_")), `${id}: ${names}`);
+  }
+  assert.match(await page.textContent("#discontinuation-note"), /share discontinued above counts/);
   assert.ok(mean.y.length > 12 && mean.y.every((v) => v >= 0 && v <= 100), "mean vision is in letters");
   const enough = results.vision.filter((p) => p.group === "All" && p.visits >= Math.max(5, 0.05 * results.summary.patients));
   assert.deepEqual(mean.x, enough.map((p) => p.month), "only months in which enough patients were seen");

@@ -71,6 +71,9 @@ const cohort = (() => {
   const SERIES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
   const CATEGORY_ORDER = Object.keys(CATEGORY_COLORS);
 
+  // A name as people read it: `stable_treatment_decision` is "stable treatment decision".
+  const readable = (name) => String(name).replaceAll("_", " ");
+
   function categoryColor(category) {
     if (CATEGORY_COLORS[category]) return CATEGORY_COLORS[category];
     const stop = /^Discontinued \((.*)\)$/.exec(category);
@@ -146,12 +149,13 @@ const cohort = (() => {
     const traces = categories.map((c) => ({
       x: xs,
       y: values.get(c),
-      name: c,
+      name: readable(c),
+      meta: c,
       stackgroup: "flow",
       mode: "lines",
       line: { width: 0.5, color: categoryColor(c) },
       fillcolor: categoryColor(c),
-      hovertemplate: "%{y:,} patients<extra>" + c + "</extra>",
+      hovertemplate: "%{y:,} patients<extra>" + readable(c) + "</extra>",
     }));
     return [baseline, ...traces];
   }
@@ -202,15 +206,21 @@ const cohort = (() => {
   // months, with fewer visits than 5% of the patients, are left out.
   const seenEnough = (r) => (p) => p.visits >= Math.max(5, 0.05 * r.summary.patients);
 
+  // Charts by month of follow-up share one horizon: the longest follow-up the run allows.
+  const followUpRange = (results) => [0, Math.floor(results.horizon_day / 30.4375)];
+
   function drawVision(results) {
-    const groups = ["All", "Never discontinued", "Discontinued"];
+    // "All" last, so that it is drawn over the two groups it is made of, not hidden under them.
+    const groups = [["Never discontinued", SERIES[1]], ["Discontinued", SERIES[2]], ["All", SERIES[0]]];
     const enough = seenEnough(results);
-    const traces = groups.flatMap((g, i) => {
+    const traces = groups.flatMap(([g, color]) => {
       const points = results.vision.filter((p) => p.group === g && enough(p));
-      return points.length ? bandTraces(points, g, SERIES[i]) : [];
+      return points.length ? bandTraces(points, g, color) : [];
     });
+    const all = traces.find((t) => t.name === "All");
+    if (all) all.line.width = 3;
     plot("chart-vision", traces, {
-      xaxis: { title: { text: "Months since enrolment" } },
+      xaxis: { title: { text: "Months since enrolment" }, range: followUpRange(results) },
       yaxis: { title: { text: "Mean vision (ETDRS letters)" } },
     });
   }
@@ -248,7 +258,7 @@ const cohort = (() => {
       {
         type: "bar",
         orientation: "h",
-        y: stops.map((s) => s.kind),
+        y: stops.map((s) => readable(s.kind)),
         x: stops.map((s) => s.stops),
         name: "All stops",
         marker: { color: stops.map((s) => STOP_COLORS[s.kind] || "#999") },
@@ -261,13 +271,13 @@ const cohort = (() => {
       return {
         x: points.map((p) => p.month),
         y: points.map((p) => p.percent),
-        name: k,
+        name: readable(k),
         mode: "lines",
         line: { color: SERIES[i % SERIES.length], width: 2, shape: "hv" },
-        hovertemplate: "%{y:.1f}%<extra>" + k + "</extra>",
+        hovertemplate: "%{y:.1f}%<extra>" + readable(k) + "</extra>",
       };
     }), {
-      xaxis: { title: { text: "Months since enrolment" } },
+      xaxis: { title: { text: "Months since enrolment" }, range: followUpRange(results) },
       yaxis: { title: { text: "Cumulative incidence (%)" } },
     }, "No patient stopped treatment.");
   }
