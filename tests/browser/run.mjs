@@ -451,6 +451,18 @@ await check("every chart of the run's results draws its data", async () => {
     assert.ok(names.every((n) => !n.includes("_")), `${id}: ${names}`);
   }
   assert.match(await page.textContent("#discontinuation-note"), /share discontinued above counts/);
+  // Every chart's numbers, one click away, as a table and as CSV: exactly what is drawn.
+  const charts = await page.$$eval(".chart[data-state=drawn]", (cs) => cs.map((c) => c.id));
+  for (const id of charts) assert.ok(await page.$(`#${id}-numbers table`), `${id} has its numbers`);
+  await page.click("#chart-activity-numbers summary");
+  const table = await page.$$eval("#chart-activity-numbers tbody tr", (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent)));
+  assert.equal(table.length, results.activity.monthly.length);
+  assert.deepEqual(table[0].slice(0, 3), [results.activity.monthly[0].start, String(results.activity.monthly[0].visits), String(results.activity.monthly[0].injections)]);
+  const csv = await page.evaluate(async () => (await fetch(document.querySelector("#chart-activity-numbers a[download]").href)).text());
+  const lines = csv.trim().split("\n");
+  assert.equal(lines[0], "Date,Visits,Injections,New patients");
+  assert.equal(lines.length, results.activity.monthly.length + 1);
+  assert.equal(await page.getAttribute("#chart-activity", "aria-describedby"), "chart-activity-numbers");
   assert.ok(mean.y.length > 12 && mean.y.every((v) => v >= 0 && v <= 100), "mean vision is in letters");
   const enough = results.vision.filter((p) => p.group === "All" && p.visits >= Math.max(5, 0.05 * results.summary.patients));
   assert.deepEqual(mean.x, enough.map((p) => p.month), "only months in which enough patients were seen");

@@ -118,7 +118,47 @@ const cohort = (() => {
     }
     return window.Plotly.react(node, traces, layout(extraLayout), CONFIG).then(() => {
       node.dataset.state = "drawn";
+      numbers(node, traces, extraLayout);
     });
+  }
+
+  // Every chart's numbers one click away: a table of exactly what is drawn (what a screen
+  // reader reads) and the same as CSV. Bands, baselines and markers without a name are left out.
+  function numbers(node, traces, extraLayout = {}) {
+    const shown = traces.filter((t) => t.name && t.showlegend !== false && t.meta !== "baseline" && (t.y || t.x));
+    if (!shown.length) return;
+    const horizontal = shown.every((t) => t.orientation === "h");
+    const keyOf = (t) => (horizontal ? t.y : t.x) || [];
+    const valueOf = (t) => (horizontal ? t.x : t.y) || [];
+    const keys = [];
+    const seen = new Set();
+    for (const t of shown) for (const k of keyOf(t)) if (!seen.has(String(k))) { seen.add(String(k)); keys.push(k); }
+    const columns = shown.map((t) => {
+      const values = new Map(keyOf(t).map((k, i) => [String(k), valueOf(t)[i]]));
+      return keys.map((k) => values.get(String(k)));
+    });
+    const axis = (horizontal ? extraLayout.yaxis : extraLayout.xaxis) || {};
+    const dated = keys.length && /^\d{4}-\d{2}-\d{2}/.test(String(keys[0]));
+    const first = (axis.title && axis.title.text) || (horizontal ? "Category" : dated ? "Date" : "x");
+    const header = [first, ...shown.map((t) => t.name)];
+    const rows = keys.map((k, i) => [k, ...columns.map((c) => c[i])]);
+    const text = (v) => (v === undefined || v === null ? "" : typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v));
+    const csvCell = (v) => { const t = v === undefined || v === null ? "" : String(v); return /[",\n]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t; };
+    const csv = [header, ...rows].map((r) => r.map(csvCell).join(",")).join("\n") + "\n";
+    const id = node.id + "-numbers";
+    let box = document.getElementById(id);
+    if (!box) {
+      box = el("details", { id, class: "numbers" });
+      node.after(box);
+      node.setAttribute("aria-describedby", id);
+    }
+    const link = el("a", { href: URL.createObjectURL(new Blob([csv], { type: "text/csv" })), download: `${node.id.replace(/^chart-/, "")}.csv`, text: "Download as CSV" });
+    box.replaceChildren(
+      el("summary", { text: `The numbers (${rows.length.toLocaleString("en")} rows)` }),
+      link,
+      el("div", { class: "scroll" }, el("table", { class: "list" },
+        el("thead", {}, el("tr", {}, ...header.map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((v, i) => el("td", { class: i > 0 ? "num" : null, text: text(v) }))))))));
   }
 
   // A streamgraph: categories stacked around a centred baseline, so the stream's width is the
