@@ -964,3 +964,47 @@ async fn analyses_are_for_analysts_within_their_grants_and_audited_with_their_pl
     assert_eq!(asked.len(), 3);
     assert!(asked[0].entry.asked.as_deref().unwrap().contains("how many people per site"), "{asked:#?}");
 }
+
+/// The audit page shows a page of entries, newest first, and links to the next page back with
+/// the same filters; older pages hold only older entries.
+#[tokio::test]
+async fn the_audit_page_pages_back_through_the_log() {
+    let app = app();
+    app.add_users();
+    let admin = app.session("admin", "root").await;
+    // Participant-level reads are audited: 130 of them.
+    for _ in 0..130 {
+        assert_eq!(app.get(&admin, "/api/v1/datasets/registry/tables/people/rows").await.status, StatusCode::OK);
+    }
+    let first = app.get(&admin, "/admin/audit?dataset=registry").await;
+    assert_eq!(first.status, StatusCode::OK);
+    // The first cell of each row is the entry's sequence number.
+    let seqs = |body: &str| -> Vec<u64> {
+        body.split("<tr class=\"outcome-")
+            .skip(1)
+            .filter_map(|row| row.split("<td class=\"num\">").nth(1)?.split('<').next()?.trim().parse().ok())
+            .collect()
+    };
+    let start = first.body.find("id=\"audit-older\" href=\"").expect("a link to older entries") + 23;
+    let href =
+        first.body[start..start + first.body[start..].find('"').unwrap()].replace("&amp;", "&").replace("&#38;", "&");
+    assert!(href.contains("dataset=registry") && href.contains("before="), "{href}");
+    let older = app.get(&admin, &href).await;
+    assert_eq!(older.status, StatusCode::OK, "{href}: {}", older.body);
+    let (newest, next) = (seqs(&first.body), seqs(&older.body));
+    assert!(
+        !next.is_empty() && next.iter().all(|s| s < newest.iter().min().unwrap()),
+        "{href}: {:?} then {:?}",
+        &newest[..3],
+        &next[..next.len().min(3)]
+    );
+}
+
+/// With no accounts, the accounts page says so and what it means, instead of an empty table.
+#[tokio::test]
+async fn an_empty_accounts_page_says_what_it_means() {
+    let app = app();
+    let page = app.get(&Who::default(), "/admin/users").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"no-accounts\"") && !page.body.contains("id=\"accounts\""), "{}", page.body);
+}

@@ -60,17 +60,36 @@ impl From<Record> for AuditRow {
 struct AuditPage {
     filter: AuditQuery,
     rows: Vec<AuditRow>,
+    /// The link to the next page back, when this page is full.
+    older: Option<String>,
     entries: u64,
     intact: bool,
     problems: Vec<String>,
     head: String,
 }
 
-/// `GET /admin/audit?user=&dataset=&since=&action=`.
+/// Entries on a page of the audit log.
+const PAGE: usize = 100;
+
+/// `GET /admin/audit?user=&dataset=&since=&action=&before=`.
 pub async fn audit(State(state): State<AppState>, Query(filter): Query<AuditQuery>) -> Result<Html<String>, PageError> {
-    let records = audit_entries(&state, filter.clone()).await?;
+    let page = filter.limit.unwrap_or(PAGE).min(PAGE);
+    let records = audit_entries(&state, AuditQuery { limit: Some(page), ..filter.clone() }).await?;
     let check = verification(&state).await?;
+    let older = (records.len() == page).then(|| records.last().map(|r| r.seq)).flatten().map(|seq| {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        for (key, value) in
+            [("user", &filter.user), ("dataset", &filter.dataset), ("action", &filter.action), ("since", &filter.since)]
+        {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                query.push((key, v.to_string()));
+            }
+        }
+        query.push(("before", seq.to_string()));
+        format!("/admin/audit?{}", serde_urlencoded::to_string(&query).unwrap_or_default())
+    });
     Ok(crate::pages::render(&AuditPage {
+        older,
         rows: records.into_iter().map(AuditRow::from).collect(),
         entries: check.entries,
         intact: check.is_intact(),

@@ -85,6 +85,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// The newest N (default 200).
     pub limit: Option<usize>,
+    /// Only entries older than this sequence number: the next page back.
+    pub before: Option<u64>,
 }
 
 /// The newest entries that `query` accepts, newest first.
@@ -101,9 +103,11 @@ pub async fn audit_entries(state: &AppState, query: AuditQuery) -> Result<Vec<Re
         action: query.action.filter(|s| !s.is_empty()),
     };
     let limit = query.limit.unwrap_or(200);
+    let before = query.before;
     let log = state.access.audit.log().clone();
     blocking(move || {
         let mut records = log.records(&filter).map_err(|e| ApiError::internal(e.to_string()))?;
+        records.retain(|r| before.is_none_or(|b| r.seq < b));
         records.reverse();
         records.truncate(limit);
         Ok(records)
