@@ -832,9 +832,52 @@ def calibrate(args):
     shutil.rmtree(work)
 
 
+def transfer(args):
+    """Bytes a browser downloads for a run's results page (the page, its scripts and styles, and
+    the results JSON a refresh of the charts reads), with and without compression, against a
+    fresh `serve --demo`: what `Accept-Encoding` saves on the wire."""
+    import json
+    import re
+    import urllib.request
+
+    work = tempfile.mkdtemp(prefix="cohort-bench-transfer-", dir=args.workdir)
+    store = os.path.join(work, "store")
+    subprocess.run([COHORT, "--store", store, "init"], check=True, capture_output=True)
+    proc = subprocess.Popen([COHORT, "--store", store, "--json", "serve", "--demo", "--addr", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = json.loads(proc.stdout.readline())["url"].rstrip("/")
+
+        def get(path, encoding):
+            request = urllib.request.Request(url + path, headers={"Accept-Encoding": encoding} if encoding else {})
+            with urllib.request.urlopen(request) as response:
+                return response.read(), response.headers.get("Content-Encoding") or "identity"
+
+        page, _ = get("/simulations/demo-tae", None)
+        assets = sorted(set(re.findall(r'(/assets/[^"]+)"', page.decode())))
+        paths = ["/simulations/demo-tae", *assets, "/api/v1/simulations/demo-tae/results"]
+        print("| resource | plain bytes | gzip | brotli |")
+        print("|---|---:|---:|---:|")
+        totals = [0, 0, 0]
+        for path in paths:
+            sizes = []
+            for i, encoding in enumerate([None, "gzip", "br"]):
+                body, used = get(path, encoding)
+                if encoding and used != encoding:
+                    sys.exit(f"{path}: asked for {encoding}, got {used}")
+                sizes.append(len(body))
+                totals[i] += len(body)
+            print(f"| `{re.sub(r'-[0-9a-f]{8,}', '', path)}` | {sizes[0]:,} | {sizes[1]:,} | {sizes[2]:,} |")
+        print(f"| **total** | **{totals[0]:,}** | **{totals[1]:,}** | **{totals[2]:,}** |")
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(work)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze", "calibrate"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze", "calibrate", "transfer"])
     p.add_argument("--columns", default="500,1000,2000")
     p.add_argument("--baseline", default=None, help="ingest: another cohort binary to run side by side")
     p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
@@ -855,7 +898,7 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze, "calibrate": calibrate}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze, "calibrate": calibrate, "transfer": transfer}[args.which](args)
 
 
 if __name__ == "__main__":
