@@ -550,6 +550,29 @@ await check("on a phone's width (390 px) no page runs off the side", async () =>
   assert.deepEqual(faults, [], "pages wider than the screen");
 });
 
+await check("axe-core finds no WCAG A or AA violation on any page of the demo", async () => {
+  const axe = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules", "axe-core", "axe.min.js");
+  const pages = ["/", "/datasets/demo-trial", "/datasets/demo-trial?table=visits", "/datasets/demo-trial/analyze",
+    "/simulations/browser-run", "/compare?runs=demo-tae&runs=demo-tnt", "/compare", "/query", "/upload", "/simulate",
+    "/admin/users", "/admin/audit"];
+  const found = [];
+  for (const url of pages) {
+    await page.goto(`${base}${url}`);
+    await chartsSettled();
+    await page.addScriptTag({ path: axe });
+    const violations = await page.evaluate(async () => (await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })).violations
+      .map((v) => `${v.id} (${v.nodes.length}): ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join("; ")}`));
+    for (const v of violations) found.push(`${url}: ${v}`);
+  }
+  assert.deepEqual(found, [], "WCAG violations");
+  // The harness can see a violation: an image without a text alternative is one.
+  const planted = await page.evaluate(async () => {
+    document.querySelector("main").append(Object.assign(document.createElement("img"), { src: "data:image/gif;base64,R0lGODlhAQABAAAAACw=" }));
+    return (await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a"] } })).violations.map((v) => v.id);
+  });
+  assert.ok(planted.includes("image-alt"), `axe saw ${planted}`);
+});
+
 await check("the SQL console runs on Ctrl+Enter and shows fractions readably, exactly on hover", async () => {
   await page.goto(`${base}/query`);
   const example = (await page.textContent("main p")).match(/SELECT \* FROM "([^"]+)"\."([^"]+)"/);
