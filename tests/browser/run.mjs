@@ -543,6 +543,25 @@ await check("on a phone's width (390 px) no page runs off the side", async () =>
           .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${e.className && typeof e.className === "string" ? "." + e.className.split(" ")[0] : ""}`),
       }));
       if (width > 390 || wide.length) faults.push(`${url}: ${width} px wide (${wide.join(", ")})`);
+      // Within a chart, no axis title lies over another or under the legend.
+      const overlaps = await page.evaluate(() => {
+        const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+        const out = [];
+        for (const chart of document.querySelectorAll(".js-plotly-plot")) {
+          const titles = [...chart.querySelectorAll(".g-xtitle text, .g-ytitle text, .g-y2title text, .g-x2title text")]
+            .filter((t) => t.textContent.trim()).map((t) => [t.textContent, t.getBoundingClientRect()]);
+          const legend = chart.querySelector(".legend .bg");
+          const plotArea = chart.querySelector(".nsewdrag");
+          const boxes = legend ? [...titles, ["legend", legend.getBoundingClientRect()]] : titles;
+          // Nor does the legend cover the plot itself.
+          if (legend && plotArea && hit(legend.getBoundingClientRect(), plotArea.getBoundingClientRect())) out.push(`${chart.id}: the legend covers the plot`);
+          for (let i = 0; i < boxes.length; i++)
+            for (let j = i + 1; j < boxes.length; j++)
+              if (hit(boxes[i][1], boxes[j][1])) out.push(`${chart.id}: "${boxes[i][0]}" and "${boxes[j][0]}"`);
+        }
+        return out;
+      });
+      for (const o of overlaps) faults.push(`${url}: ${o}`);
     }
   } finally {
     await page.setViewportSize({ width: 1280, height: 720 });

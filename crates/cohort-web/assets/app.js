@@ -96,7 +96,7 @@ const cohort = (() => {
   };
 
   function layout(extra = {}) {
-    return {
+    const base = {
       margin: { l: 60, r: 20, t: 30, b: 90 },
       font: { family: "system-ui, sans-serif", size: 13 },
       hovermode: "x unified",
@@ -105,6 +105,13 @@ const cohort = (() => {
       plot_bgcolor: "#fff",
       ...extra,
     };
+    // On a phone a legend below the plot lands on the x-axis title: it goes above the plot,
+    // where it pushes the top margin instead of covering anything.
+    if (narrow()) {
+      base.legend = { ...(extra.legend || {}), orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" };
+      base.margin = { ...base.margin, r: 10, b: 50 };
+    }
+    return base;
   }
 
   function plot(id, traces, extraLayout, emptyMessage = "No data for this chart.") {
@@ -208,8 +215,10 @@ const cohort = (() => {
     plot("chart-flow", streamTraces(rows, byFollowUp ? "month" : "month_end"), {
       xaxis: { title: { text: byFollowUp ? "Months since enrolment" : "Calendar month" } },
       yaxis: { title: { text: "Patients" }, tickformat: "~s", zeroline: false, showticklabels: false },
-      legend: narrow() ? { orientation: "h", y: -0.25, traceorder: "normal" } : { orientation: "v", x: 1.02, y: 1, traceorder: "normal" },
+      legend: narrow() ? { traceorder: "normal" } : { orientation: "v", x: 1.02, y: 1, traceorder: "normal" },
       margin: narrow() ? { l: 40, r: 10, t: 20, b: 50 } : { l: 40, r: 220, t: 20, b: 50 },
+      // On a phone the legend (a row a state) sits above the plot: room for both.
+      height: narrow() ? 820 : undefined,
     }, "No patients were enrolled.");
   }
 
@@ -284,10 +293,13 @@ const cohort = (() => {
       bars("change", "Change", SERIES[2], "x2"),
     ], {
       barmode: "overlay",
-      grid: { rows: 1, columns: 2, pattern: "independent" },
+      // Side by side on a screen, one above the other on a phone (their titles collided).
+      grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.5 } : { rows: 1, columns: 2, pattern: "independent" },
+      height: narrow() ? 640 : undefined,
       xaxis: { title: { text: "Vision (letters)" } },
       xaxis2: { title: { text: "Change in vision (letters)" } },
       yaxis: { title: { text: "Patients" } },
+      yaxis2: { title: { text: narrow() ? "Patients" : "" } },
       hovermode: "closest",
     });
   }
