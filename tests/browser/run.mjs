@@ -394,6 +394,22 @@ await check("a dataset page shows its dictionary, sorts and filters rows in the 
   assert.ok(sexes.length > 0 && sexes.every((s) => s === "F"), `after refresh the filter holds: ${sexes}`);
 });
 
+await check("a filter box says what it reads, and a filter that cannot be read says why", async () => {
+  await page.goto(`${base}/datasets/demo-trial?table=patients`);
+  await page.waitForSelector("#rows input[aria-label^='Filter baseline_va']");
+  assert.equal(await page.getAttribute("#rows input[aria-label^='Filter baseline_va']", "placeholder"), ">5, 60..70");
+  await page.goto(`${base}/datasets/demo-trial?table=patients&filter.baseline_va=%3Eabc`);
+  const alert = await page.waitForSelector("#rows [role=alert]");
+  assert.match(await alert.textContent(), /`abc` is not a .*60\.\.70/);
+  // The browser logs the 400 it was meant to get; that one is expected, any other is not.
+  const expected = problems.findIndex((p) => p.includes("status of 400"));
+  assert.ok(expected >= 0, "the refusal was a 400");
+  problems.splice(expected, 1);
+  await page.click("#rows button:text('Clear the filters')");
+  await page.waitForSelector("#rows table");
+  assert.ok(!page.url().includes("filter."), page.url());
+});
+
 await check("the table downloads as CSV", async () => {
   await page.goto(`${base}/datasets/demo-trial?table=visits`);
   await page.waitForSelector("#rows a:text('CSV')");

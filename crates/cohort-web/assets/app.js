@@ -675,7 +675,14 @@ const cohort = (() => {
       try {
         page = await api(`${base}/rows?${query}`);
       } catch (e) {
-        root.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }));
+        // A filter that cannot be read says why, with a way back.
+        const clear = el("button", { type: "button", text: "Clear the filters", onclick: () => {
+          const p = new URLSearchParams(location.search);
+          for (const k of [...p.keys()]) if (k.startsWith("filter.")) p.delete(k);
+          history.pushState(null, "", "?" + p.toString());
+          load();
+        } });
+        root.replaceChildren(el("p", { class: "error", role: "alert", text: e.message }), clear);
         root.removeAttribute("aria-busy");
         return;
       }
@@ -698,7 +705,9 @@ const cohort = (() => {
             go(q);
           },
         })));
-        const input = el("input", { type: "search", "aria-label": "Filter " + column, placeholder: "filter", value: query.get("filter." + column) || "" });
+        const type = (page.types || [])[page.columns.indexOf(column)] || "";
+        const hint = /INT|DOUBLE|FLOAT|DECIMAL|REAL/.test(type) ? ">5, 60..70" : /DATE|TIMESTAMP/.test(type) ? "2023-10, >2023-01-01" : type === "VARCHAR" ? "contains…" : "equals…";
+        const input = el("input", { type: "search", "aria-label": `Filter ${column} (for example ${hint})`, placeholder: hint, value: query.get("filter." + column) || "" });
         input.addEventListener("change", () => {
           const q = state();
           q.set("filter." + column, input.value);

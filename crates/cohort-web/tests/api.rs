@@ -107,6 +107,37 @@ async fn datasets_their_rows_dictionary_downloads_and_rollback() {
     assert!(
         filtered["rows"].as_array().unwrap().iter().all(|r| r["sex"] == "F" && r["baseline_va"].as_i64().unwrap() > 60)
     );
+    // Ranges, months, and filters that cannot be read: said, not answered with no rows.
+    let count = |sql: &str| -> i64 { session.connection().query_row(sql, [], |r| r.get(0)).unwrap() };
+    for range in ["60..70", "60-70", "60%20..%2070"] {
+        let (status, page) =
+            app.get(&format!("/api/v1/datasets/demo-trial/tables/patients/rows?filter.baseline_va={range}")).await;
+        assert_eq!(status, StatusCode::OK, "{range}: {page}");
+        let expected = count("SELECT count(*) FROM \"demo-trial\".patients WHERE baseline_va BETWEEN 60 AND 70");
+        assert_eq!(page["total"], expected, "{range}");
+    }
+    let (_, month) = app.get("/api/v1/datasets/demo-trial/tables/visits/rows?filter.visit_date=2024-04").await;
+    let in_april = count(
+        "SELECT count(*) FROM \"demo-trial\".visits WHERE visit_date >= DATE '2024-04-01' AND visit_date < DATE '2024-05-01'",
+    );
+    assert!(in_april > 0);
+    assert_eq!(month["total"], in_april, "a month on a date column is that month");
+    for (column, bad, says) in
+        [("baseline_va", "%3Eabc", "`abc` is not a"), ("baseline_va", "sixty", "`sixty` is not a")]
+    {
+        let uri = format!("/api/v1/datasets/demo-trial/tables/patients/rows?filter.{column}={bad}");
+        let body = app.error(&uri, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says) && message.contains("60..70"), "{message}");
+    }
+    let body = app
+        .error(
+            "/api/v1/datasets/demo-trial/tables/visits/rows?filter.visit_date=2024-13",
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        )
+        .await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("a month `2023-10`"), "{body}");
     // Text that looks like SQL is only ever a value.
     let (status, injected) =
         app.get("/api/v1/datasets/demo-trial/tables/patients/rows?filter.sex=x%27%20OR%201%3D1%20--").await;

@@ -116,6 +116,8 @@ impl RowsQuery {
 pub struct RowsPage {
     /// The table's columns, in order.
     pub columns: Vec<String>,
+    /// Their SQL types, in the same order (what a filter on each reads).
+    pub types: Vec<String>,
     /// The rows, as objects keyed by column.
     pub rows: Vec<serde_json::Value>,
     /// Rows that match the filters.
@@ -183,6 +185,7 @@ pub async fn table_rows(
             Ok(RowsPage {
                 version: version.label(),
                 columns: info.columns.iter().map(|c| c.name.clone()).collect(),
+                types: info.columns.iter().map(|c| c.sql_type.clone()).collect(),
                 rows,
                 total: total as u64,
                 offset,
@@ -225,20 +228,7 @@ impl Selection {
         let mut conditions = Vec::new();
         for (name, expr) in query.filters.iter().filter(|(_, v)| !v.trim().is_empty()) {
             let col = column(name)?;
-            let ident = quote_ident(&col.name);
-            let expr = expr.trim();
-            let operator = ["!=", ">=", "<=", "=", ">", "<"].into_iter().find(|op| expr.starts_with(op));
-            conditions.push(match operator {
-                Some(op) => {
-                    let value = expr[op.len()..].trim();
-                    let op = if op == "!=" { "<>" } else { op };
-                    format!("{ident} {op} TRY_CAST({} AS {})", quote_literal(value), col.sql_type)
-                }
-                None if col.sql_type == "VARCHAR" => {
-                    format!("{ident} ILIKE {}", quote_literal(&format!("%{}%", escape_like(expr))))
-                }
-                None => format!("CAST({ident} AS VARCHAR) = {}", quote_literal(expr)),
-            });
+            conditions.push(condition(col, expr.trim())?);
         }
         let order_clause = match &query.sort {
             Some(name) => {
@@ -256,6 +246,120 @@ impl Selection {
             if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
         Ok(Selection { where_clause, order_clause })
     }
+}
+
+/// What a column's values are, for reading a filter on it.
+#[derive(Clone, Copy, PartialEq)]
+enum FilterKind {
+    Number,
+    Date,
+    Text,
+    Other,
+}
+
+fn filter_kind(sql_type: &str) -> FilterKind {
+    if cohort_store::model::is_numeric(sql_type) || sql_type.starts_with("DECIMAL") {
+        FilterKind::Number
+    } else if sql_type == "DATE" || sql_type.starts_with("TIMESTAMP") {
+        FilterKind::Date
+    } else if sql_type == "VARCHAR" {
+        FilterKind::Text
+    } else {
+        FilterKind::Other
+    }
+}
+
+/// The condition a filter box's text asks for on `col`: `>5`, `<=3`, `=2`, `!=x`; a range
+/// `60..70` or `60-70` (inclusive); on a date, a year `2023` or a month `2023-10` too; on text,
+/// anything else is text to look for. A value that cannot be one of the column's is an error
+/// that says what would be read, never a silent "no rows".
+fn condition(col: &cohort_store::ColumnInfo, expr: &str) -> Result<String, ApiError> {
+    let ident = quote_ident(&col.name);
+    let kind = filter_kind(&col.sql_type);
+    let fits = |value: &str| match kind {
+        FilterKind::Number => value.parse::<f64>().is_ok(),
+        FilterKind::Date => date_bounds(value).is_some() || value.parse::<jiff::civil::DateTime>().is_ok(),
+        FilterKind::Text | FilterKind::Other => true,
+    };
+    let refuse = |value: &str| {
+        let forms = match kind {
+            FilterKind::Number => "a number, `>5`, `<=3`, `!=2`, or a range `60..70`",
+            _ => {
+                "a date `2023-10-01`, a month `2023-10`, a year `2023`, `>2023-01-01`, or a range `2023-01-01..2023-06-30`"
+            }
+        };
+        ApiError::invalid(format!("`{expr}` on `{}`: `{value}` is not a {}; write {forms}", col.name, col.sql_type))
+    };
+    let typed = |value: &str| format!("CAST({} AS {})", quote_literal(value), col.sql_type);
+    if let Some(op) = ["!=", ">=", "<=", "=", ">", "<"].into_iter().find(|op| expr.starts_with(op)) {
+        let value = expr[op.len()..].trim();
+        if !fits(value) {
+            return Err(refuse(value));
+        }
+        let op = if op == "!=" { "<>" } else { op };
+        return Ok(match kind {
+            FilterKind::Text | FilterKind::Other => {
+                format!("{ident} {op} TRY_CAST({} AS {})", quote_literal(value), col.sql_type)
+            }
+            _ => format!("{ident} {op} {}", typed(value)),
+        });
+    }
+    if matches!(kind, FilterKind::Number | FilterKind::Date) {
+        // A range: `a..b`, or `a-b` between two numbers (a leading minus is a sign).
+        let split = expr.split_once("..").filter(|_| !fits(expr)).or_else(|| {
+            (kind == FilterKind::Number && !fits(expr))
+                .then(|| expr[1..].find('-').map(|i| (&expr[..=i], &expr[i + 2..])))
+                .flatten()
+        });
+        if let Some((low, high)) = split.map(|(l, h)| (l.trim(), h.trim())) {
+            for value in [low, high] {
+                if !fits(value) {
+                    return Err(refuse(value));
+                }
+            }
+            let (from, to) = match kind {
+                FilterKind::Date => (
+                    date_bounds(low).map_or(low.to_string(), |b| b.0),
+                    date_bounds(high).map_or(high.to_string(), |b| b.1),
+                ),
+                _ => (low.to_string(), high.to_string()),
+            };
+            return Ok(match kind {
+                FilterKind::Date => format!("{ident} >= {} AND {ident} < {}", typed(&from), typed(&to)),
+                _ => format!("{ident} BETWEEN {} AND {}", typed(&from), typed(&to)),
+            });
+        }
+        if kind == FilterKind::Date
+            && let Some((from, to)) = date_bounds(expr)
+        {
+            return Ok(format!("{ident} >= {} AND {ident} < {}", typed(&from), typed(&to)));
+        }
+        if !fits(expr) {
+            return Err(refuse(expr));
+        }
+        return Ok(format!("{ident} = {}", typed(expr)));
+    }
+    Ok(match kind {
+        FilterKind::Text => format!("{ident} ILIKE {}", quote_literal(&format!("%{}%", escape_like(expr)))),
+        _ => format!("CAST({ident} AS VARCHAR) = {}", quote_literal(expr)),
+    })
+}
+
+/// The first day of `text` (a year `2023`, a month `2023-10` or a day `2023-10-05`) and the day
+/// after its last, as ISO dates.
+fn date_bounds(text: &str) -> Option<(String, String)> {
+    use jiff::ToSpan;
+    let parts: Vec<&str> = text.split('-').collect();
+    let number = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i16>().ok()).flatten()
+    };
+    let (start, span) = match parts.as_slice() {
+        [y] => (jiff::civil::Date::new(number(y, 4)?, 1, 1).ok()?, 1.year()),
+        [y, m] => (jiff::civil::Date::new(number(y, 4)?, number(m, 2)? as i8, 1).ok()?, 1.month()),
+        [y, m, d] => (jiff::civil::Date::new(number(y, 4)?, number(m, 2)? as i8, number(d, 2)? as i8).ok()?, 1.day()),
+        _ => return None,
+    };
+    Some((start.to_string(), start.checked_add(span).ok()?.to_string()))
 }
 
 /// Makes `%` and `_` in user text literal in an ILIKE pattern (DuckDB's default escape is `\`).
