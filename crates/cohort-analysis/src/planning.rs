@@ -244,8 +244,7 @@ pub fn key_figures(session: &Session, dataset: &str, horizon_day: i64) -> Result
         ),
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
     )?;
-    let years =
-        [1, 2, 5].into_iter().map(|k| year_figures(session, dataset, horizon_day, k)).collect::<Result<_, _>>()?;
+    let years = years_figures(session, dataset, horizon_day, &[1, 2, 5])?;
     Ok(KeyFigures {
         patients,
         visits_per_patient: per_patient(visits),
@@ -262,34 +261,60 @@ pub fn key_figures(session: &Session, dataset: &str, horizon_day: i64) -> Result
 /// visit nearest day 365·k (within 65 days; on a tie the earlier) minus baseline, the injections
 /// before day 365·k, and whether treatment had stopped by then.
 pub fn year_figures(session: &Session, dataset: &str, horizon_day: i64, k: i64) -> Result<YearFigures, StoreError> {
+    Ok(years_figures(session, dataset, horizon_day, &[k])?.remove(0))
+}
+
+/// [`year_figures`] for each of `years`, in one read of the visits.
+pub fn years_figures(
+    session: &Session,
+    dataset: &str,
+    horizon_day: i64,
+    years: &[i64],
+) -> Result<Vec<YearFigures>, StoreError> {
     let ds = quote_ident(dataset);
-    let end = 365 * k;
+    let list = years.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
     let sql = format!(
         r#"
         WITH cohort AS (
-            SELECT patient_id, baseline_vision FROM {ds}.patients WHERE enrolment_day + {end} + 65 <= {horizon_day}
+            SELECT k, 365 * k AS e, patient_id, baseline_vision
+            FROM {ds}.patients, (SELECT unnest([{list}]) AS k)
+            WHERE enrolment_day + 365 * k + 65 <= {horizon_day}
         ),
         per_patient AS (
-            SELECT c.patient_id,
-                   arg_min(v.vision - c.baseline_vision, abs(v.days_since_enrolment - {end}) * 100000 + v.visit_number)
-                       FILTER (WHERE abs(v.days_since_enrolment - {end}) <= 65) AS change,
-                   count(v.patient_id) FILTER (WHERE v.injected AND v.days_since_enrolment < {end}) AS injections,
-                   bool_or(v.is_discontinuation_visit AND v.days_since_enrolment < {end}) AS stopped
+            SELECT c.k, c.patient_id,
+                   arg_min(v.vision - c.baseline_vision, abs(v.days_since_enrolment - c.e) * 100000 + v.visit_number)
+                       FILTER (WHERE abs(v.days_since_enrolment - c.e) <= 65) AS change,
+                   count(v.patient_id) FILTER (WHERE v.injected AND v.days_since_enrolment < c.e) AS injections,
+                   bool_or(v.is_discontinuation_visit AND v.days_since_enrolment < c.e) AS stopped
             FROM cohort c LEFT JOIN {ds}.visits v USING (patient_id)
-            GROUP BY c.patient_id
+            GROUP BY c.k, c.patient_id
         )
-        SELECT count(*), count(change), avg(change), avg(injections), avg(coalesce(stopped, false)::INT) FROM per_patient
+        SELECT k, count(*), count(change), avg(change), avg(injections), avg(coalesce(stopped, false)::INT)
+        FROM per_patient GROUP BY k
         "#
     );
-    let row = query_rows(session, &sql, |r| {
+    let found = query_rows(session, &sql, |r| {
         Ok(YearFigures {
-            year: k,
-            patients: r.get(0)?,
-            with_vision: r.get(1)?,
-            vision_change: r.get(2)?,
-            injections: r.get(3)?,
-            discontinued: r.get(4)?,
+            year: r.get(0)?,
+            patients: r.get(1)?,
+            with_vision: r.get(2)?,
+            vision_change: r.get(3)?,
+            injections: r.get(4)?,
+            discontinued: r.get(5)?,
         })
     })?;
-    Ok(row.into_iter().next().expect("an aggregate query returns one row"))
+    // A year nobody was followed for has no row: it says so with zero patients.
+    Ok(years
+        .iter()
+        .map(|k| {
+            found.iter().find(|y| y.year == *k).cloned().unwrap_or(YearFigures {
+                year: *k,
+                patients: 0,
+                with_vision: 0,
+                vision_change: None,
+                injections: None,
+                discontinued: None,
+            })
+        })
+        .collect())
 }

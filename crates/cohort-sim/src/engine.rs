@@ -418,16 +418,14 @@ impl Model {
                 Some(p.recent_visits.iter().filter(|(v, injected)| *injected && day - v < 365).count() as f64)
             }
             Some(BurdenMeasure::AnnualisedRate) => {
-                let window = || p.recent_visits.iter().filter(|(v, _)| day - v <= 365);
-                let first = window().map(|(v, _)| *v).min();
-                let last = window().map(|(v, _)| *v).max();
-                let injections = window().filter(|(_, injected)| *injected).count();
-                match (first, last) {
-                    (Some(first), Some(last)) if last > first => {
-                        Some(injections as f64 / (f64::from(last - first) / 365.25))
-                    }
-                    _ => None,
-                }
+                // Visits are kept in day order: the window's first and last are its ends.
+                let mut window = p.recent_visits.iter().filter(|(v, _)| day - v <= 365);
+                let first = window.next().map(|(v, injected)| (*v, usize::from(*injected)));
+                first.and_then(|(first, injected)| {
+                    let (last, injections) =
+                        window.fold((first, injected), |(_, n), (v, injected)| (*v, n + usize::from(*injected)));
+                    (last > first).then(|| injections as f64 / (f64::from(last - first) / 365.25))
+                })
             }
         };
         let burden = match per_year {

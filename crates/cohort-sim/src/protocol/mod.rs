@@ -221,8 +221,9 @@ pub enum InjectionRule {
     /// macula is dry (stable) and shortened when the disease is active.
     EveryVisit,
     /// APE's rule: a visit that finds the disease stable does not inject. Under treat-and-extend
-    /// it extends the interval, counted from the last injection; under a fixed regimen the next
-    /// visit is at the same interval (APE's treat-and-treat).
+    /// such a visit extends the interval, counted from the last injection, and every injection
+    /// brings it back to the minimum (APE counts from the injection just given); under a fixed
+    /// regimen the next visit is at the same interval (APE's treat-and-treat).
     SkipWhenStable,
 }
 
@@ -247,8 +248,8 @@ pub struct Treatment {
     /// Added to the interval when the macula is dry (`every_visit`), or when a visit does not
     /// inject (`skip_when_stable`).
     pub extension_days: u32,
-    /// Taken off the interval when the disease is active (`every_visit`), or when a highly
-    /// active patient is injected (`skip_when_stable`).
+    /// Taken off the interval when the disease is active (`every_visit`; `skip_when_stable`
+    /// resets the interval to the minimum at every injection instead, so never reads it).
     pub shortening_days: u32,
     /// Whether visits may fall on Saturdays and Sundays.
     pub weekend_visits: bool,
