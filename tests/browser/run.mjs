@@ -372,6 +372,11 @@ await check("a dataset page shows its dictionary, sorts and filters rows in the 
   await page.waitForSelector("#rows table.rows tbody tr");
   const all = await page.locator("#rows table.rows tbody tr").count();
   assert.equal(all, 40, "the demo trial has 40 patients on one page of 50");
+  // A column with few values says it shows them all, not "the 2 most frequent of about 2".
+  await page.selectOption("#column-select", "sex");
+  await page.waitForFunction(() => document.getElementById("chart-column").dataset.column === "sex");
+  const bars = (await traces("chart-column"))[0].y.length;
+  assert.equal(await page.textContent("#column-note"), `All ${bars} values of sex, by rows.`);
   await page.getByRole("button", { name: /^baseline_va/ }).click();
   await page.waitForURL(/sort=baseline_va/);
   await page.getByRole("button", { name: /^baseline_va ▲/ }).waitFor();
@@ -414,7 +419,15 @@ await check("the table downloads as CSV", async () => {
   await page.goto(`${base}/datasets/demo-trial?table=visits`);
   await page.waitForSelector("#rows a:text('CSV')");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#rows a:text('CSV')")]);
+  assert.equal(download.suggestedFilename(), "demo-trial-v1-visits.csv");
   await download.saveAs(path.join(out, "visits.csv"));
+  // Filtered, the file is named for its filter: it never takes the whole table's name.
+  await page.goto(`${base}/datasets/demo-trial?table=visits&filter.injected=true`);
+  await page.waitForSelector("#rows a:text('CSV')");
+  const [filtered] = await Promise.all([page.waitForEvent("download"), page.click("#rows a:text('CSV')")]);
+  assert.equal(filtered.suggestedFilename(), "demo-trial-v1-visits-where-injected-true.csv");
+  const filteredUrl = filtered.url().slice(base.length);
+  if (!requests.some((r) => r.url === filteredUrl)) requests.push({ method: "GET", url: filteredUrl, finished: true });
   // Playwright reports a download, not a request event, for the link's navigation.
   const url = download.url().slice(base.length);
   if (!requests.some((r) => r.url === url)) requests.push({ method: "GET", url, finished: true });
@@ -447,10 +460,17 @@ await check("every chart of the run's results draws its data", async () => {
   const states = await page.$$eval(".chart", (cs) => cs.map((c) => [c.id, c.dataset.state]));
   for (const [id, state] of states) assert.equal(state, "drawn", `${id} has no data`);
   const results = await page.evaluate(() => JSON.parse(document.getElementById("results-data").textContent));
-  const flow = (await traces("chart-flow")).filter((t) => t.meta !== "baseline");
+  const flow = await traces("chart-flow");
+  // The flow's axis reads in patients, from zero.
+  const flowAxis = await page.evaluate(() => {
+    const axis = document.getElementById("chart-flow")._fullLayout.yaxis;
+    return { shown: axis.showticklabels, bottom: axis.range[0], labels: [...document.querySelectorAll("#chart-flow .ytick text")].map((t) => t.textContent) };
+  });
+  assert.ok(flowAxis.shown && flowAxis.labels.length >= 2 && flowAxis.labels.includes("0"), `the flow's axis has numbers: ${JSON.stringify(flowAxis)}`);
+  assert.ok(Math.abs(flowAxis.bottom) < 1e-9, `the flow is stacked from zero: ${flowAxis.bottom}`);
   const last = flow[0].x.length - 1;
   const enrolled = flow.reduce((sum, t) => sum + t.y[last], 0);
-  assert.equal(enrolled, results.summary.patients, "the streamgraph's last month holds every patient");
+  assert.equal(enrolled, results.summary.patients, "the flow's last month holds every patient");
   for (let i = 0; i <= last; i++) {
     const width = flow.reduce((sum, t) => sum + t.y[i], 0);
     const rows = results.flow.filter((r) => r.month_end === flow[0].x[i]).reduce((s, r) => s + r.patients, 0);
@@ -463,7 +483,7 @@ await check("every chart of the run's results draws its data", async () => {
   const range = (id) => page.evaluate((i) => document.getElementById(i)._fullLayout.xaxis.range.map(Math.round), id);
   assert.deepEqual(await range("chart-vision"), await range("chart-incidence"));
   for (const id of ["chart-flow", "chart-incidence"]) {
-    const names = (await traces(id)).map((t) => t.name).filter((n) => n !== "baseline");
+    const names = (await traces(id)).map((t) => t.name);
     assert.ok(names.every((n) => !n.includes("_")), `${id}: ${names}`);
   }
   assert.match(await page.textContent("#discontinuation-note"), /share discontinued above counts/);
@@ -509,6 +529,11 @@ await check("every chart of the run's results draws its data", async () => {
   const timeline = await page.evaluate(async () => (await fetch("/api/v1/simulations/browser-run/patients/17")).json());
   const n = timeline.patient.total_injections;
   assert.ok((await page.textContent("#patient-summary")).includes(`; ${n} injection${n === 1 ? "" : "s"}`), "one injection, several injections");
+  // The chart starts where the summary does: at the baseline measurement.
+  const line = (await traces("chart-patient"))[0];
+  assert.equal(line.y[0], timeline.patient.baseline_vision);
+  assert.equal(line.x[0], timeline.patient.enrolment_date);
+  assert.ok((await page.textContent("#patient-summary")).includes(`vision ${timeline.patient.baseline_vision} letters at baseline`));
   const ticks = await page.evaluate(() => document.getElementById("chart-patient")._fullLayout.yaxis.tickvals || document.getElementById("chart-patient")._fullLayout.yaxis._vals.map((t) => t.x));
   assert.ok(ticks.every((t) => Number.isInteger(t)), `whole-letter ticks: ${ticks}`);
   await page.waitForURL(/patient=17/);
@@ -629,6 +654,16 @@ await check("the SQL console runs a query and keeps it in the history", async ()
   await page.waitForSelector("#query-result[data-state=done] table tbody tr");
   const counts = await page.$$eval("#query-result tbody tr", (rows) => rows.map((r) => Number(r.children[1].textContent)));
   assert.equal(counts.reduce((a, b) => a + b, 0), 40);
+  // The result downloads whole, under a name of its own, with the numbers on the page.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#query-result a:text('CSV')")]);
+  assert.match(download.suggestedFilename(), /^query-demo-trial-v1-[0-9a-f]{8}\.csv$/);
+  const saved = path.join(out, "query.csv");
+  await download.saveAs(saved);
+  const lines = fs.readFileSync(saved, "utf8").trim().split("\n");
+  assert.equal(lines[0], "site,patients");
+  assert.deepEqual(lines.slice(1).map((l) => Number(l.split(",")[1])), counts);
+  const url = download.url().slice(base.length);
+  if (!requests.some((r) => r.url === url)) requests.push({ method: "GET", url, finished: true });
   await page.waitForFunction(() => (document.querySelector("#history tbody tr") || {}).textContent?.includes("GROUP BY site"));
   await page.reload();
   await page.waitForSelector("#query-result[data-state=done]");

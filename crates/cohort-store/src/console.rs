@@ -101,31 +101,10 @@ fn run(
     may_read: &dyn Fn(&str) -> bool,
     datasets: &mut Vec<String>,
 ) -> Result<ConsoleResult> {
-    if sql.is_empty() {
-        return Err(StoreError::QueryRefused { reason: "the query is empty".into() });
-    }
-    // DuckDB lets a query read its own temporary directory whatever `allowed_directories` says:
-    // each console run spills into a folder of its own, which holds nothing but its own spill
-    // and goes when the run ends.
-    let own_spill = OwnSpill::new(store)?;
-    let mut session = Session::new(store)?;
-    session
-        .connection()
-        .execute_batch(&format!("SET temp_directory = {}", quote_literal(&own_spill.0.to_string_lossy())))
-        .map_err(|e| StoreError::duckdb("giving the console's session its own spill folder", e))?;
-    let mut readable = Vec::new();
-    // Names the account may not read are left out before anything is looked up, so that the
-    // answer for them (`secret@99`) is the answer for a name that does not exist.
-    let references: Vec<_> = referenced_versions(sql).into_iter().filter(|r| may_read(r.dataset.as_str())).collect();
-    for (reference, version) in store.resolve_existing(&references)? {
-        session.mount(store, &version, &reference.to_string())?;
-        readable.push(store.layout().dataset_dir(version.dataset_id));
-    }
-    *datasets = session.mounted();
-    let conn = session.connection();
-    check_one_select(conn, sql)?;
-    lock_down(conn, &readable)?;
-    let wrapped = format!("(\n{sql}\n) AS {}", quote_ident("q"));
+    let sandbox = Sandbox::open(store, sql, may_read, false)?;
+    *datasets = sandbox.datasets.clone();
+    let conn = sandbox.session.connection();
+    let wrapped = &sandbox.wrapped;
     let columns = with_deadline(conn, timeout, || {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {wrapped} LIMIT 0"))?;
         // Column names are known once the statement has run.
@@ -151,6 +130,114 @@ fn run(
         seconds: 0.0,
         datasets: datasets.clone(),
     })
+}
+
+/// What a console export's writer is given.
+pub struct ConsoleExport<'a> {
+    /// The sandboxed connection the query runs on.
+    pub connection: &'a Connection,
+    /// The query as a `SELECT` to wrap (`COPY (...) TO`, `SELECT count(*) FROM (...)`).
+    pub select: String,
+    /// Its result's columns: name and DuckDB type.
+    pub columns: Vec<(String, String)>,
+    /// A folder of the run's own, the one place the sandbox lets it write: removed with everything
+    /// in it when the run ends, so open what is written there before returning.
+    pub folder: &'a std::path::Path,
+}
+
+/// Runs `sql` in the console's sandbox, as [`run_console`] does, and hands the whole result to
+/// `write` (a download), which says how many rows it wrote. Stopped after `timeout`; recorded in
+/// the history as `by`. Returns what `write` returned and the dataset versions read.
+pub fn export_console<T, E: From<StoreError> + std::fmt::Display>(
+    store: &Store,
+    sql: &str,
+    timeout: Duration,
+    by: &str,
+    may_read: &dyn Fn(&str) -> bool,
+    write: impl FnOnce(&ConsoleExport<'_>) -> std::result::Result<(T, u64), E>,
+) -> std::result::Result<(T, Vec<String>), E> {
+    let started = Instant::now();
+    let sql = sql.trim().trim_end_matches(';').trim();
+    let mut datasets = Vec::new();
+    let result = (|| {
+        let sandbox = Sandbox::open(store, sql, may_read, true)?;
+        datasets = sandbox.datasets.clone();
+        let conn = sandbox.session.connection();
+        let columns = with_deadline(conn, timeout, || {
+            let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {}", sandbox.wrapped))?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+        })?;
+        let export = ConsoleExport {
+            connection: conn,
+            select: format!("SELECT * FROM {}", sandbox.wrapped),
+            columns,
+            folder: &sandbox.spill.0,
+        };
+        let (result, timed_out) = interrupt_after(conn, timeout, || write(&export));
+        match result {
+            Err(_) if timed_out => Err(E::from(StoreError::QueryTimeout { seconds: timeout.as_secs() })),
+            other => other,
+        }
+    })();
+    let error = result.as_ref().err().map(|e| e.to_string());
+    let entry = HistoryEntry {
+        at: Timestamp::now(),
+        by: by.to_string(),
+        sql: sql.to_string(),
+        datasets: datasets.clone(),
+        rows: result.as_ref().ok().map(|(_, rows)| *rows),
+        seconds: started.elapsed().as_secs_f64(),
+        error,
+    };
+    record(store, &entry)?;
+    result.map(|(value, _)| (value, datasets))
+}
+
+/// A console session ready to run `sql`: the datasets it names (and the account may read)
+/// mounted, the text checked to be one SELECT, and the session locked down.
+struct Sandbox {
+    /// Dropped before the spill folder, whose files DuckDB may still hold.
+    session: Session,
+    spill: OwnSpill,
+    /// `(sql) AS q`.
+    wrapped: String,
+    /// Versions mounted (`NAME@N`).
+    datasets: Vec<String>,
+}
+
+impl Sandbox {
+    /// `writable`: whether the query may write into its own spill folder (an export does).
+    fn open(store: &Store, sql: &str, may_read: &dyn Fn(&str) -> bool, writable: bool) -> Result<Sandbox> {
+        if sql.is_empty() {
+            return Err(StoreError::QueryRefused { reason: "the query is empty".into() });
+        }
+        // DuckDB lets a query read its own temporary directory whatever `allowed_directories`
+        // says: each console run spills into a folder of its own, which holds nothing but its own
+        // spill and goes when the run ends.
+        let spill = OwnSpill::new(store)?;
+        let mut session = Session::new(store)?;
+        session
+            .connection()
+            .execute_batch(&format!("SET temp_directory = {}", quote_literal(&spill.0.to_string_lossy())))
+            .map_err(|e| StoreError::duckdb("giving the console's session its own spill folder", e))?;
+        let mut allowed = Vec::new();
+        // Names the account may not read are left out before anything is looked up, so that the
+        // answer for them (`secret@99`) is the answer for a name that does not exist.
+        let references: Vec<_> =
+            referenced_versions(sql).into_iter().filter(|r| may_read(r.dataset.as_str())).collect();
+        for (reference, version) in store.resolve_existing(&references)? {
+            session.mount(store, &version, &reference.to_string())?;
+            allowed.push(store.layout().dataset_dir(version.dataset_id));
+        }
+        if writable {
+            allowed.push(spill.0.clone());
+        }
+        let datasets = session.mounted();
+        check_one_select(session.connection(), sql)?;
+        lock_down(session.connection(), &allowed)?;
+        Ok(Sandbox { session, spill, wrapped: format!("(\n{sql}\n) AS {}", quote_ident("q")), datasets })
+    }
 }
 
 /// A console run's own spill folder under the store's, removed with what is in it when dropped
@@ -209,6 +296,16 @@ fn lock_down(conn: &Connection, readable: &[std::path::PathBuf]) -> Result<()> {
 
 /// Runs `work` on `conn`, interrupting it when `timeout` passes.
 fn with_deadline<T>(conn: &Connection, timeout: Duration, work: impl FnOnce() -> duckdb::Result<T>) -> Result<T> {
+    let (result, timed_out) = interrupt_after(conn, timeout, work);
+    match result {
+        Ok(v) => Ok(v),
+        Err(_) if timed_out => Err(StoreError::QueryTimeout { seconds: timeout.as_secs() }),
+        Err(e) => Err(StoreError::sql(e)),
+    }
+}
+
+/// Runs `work`, interrupting whatever `conn` is running when `timeout` passes; says whether it did.
+fn interrupt_after<T>(conn: &Connection, timeout: Duration, work: impl FnOnce() -> T) -> (T, bool) {
     let interrupt = conn.interrupt_handle();
     let done = AtomicBool::new(false);
     let timed_out = AtomicBool::new(false);
@@ -228,11 +325,7 @@ fn with_deadline<T>(conn: &Connection, timeout: Duration, work: impl FnOnce() ->
         done.store(true, Ordering::Release);
         r
     });
-    match result {
-        Ok(v) => Ok(v),
-        Err(_) if timed_out.load(Ordering::Acquire) => Err(StoreError::QueryTimeout { seconds: timeout.as_secs() }),
-        Err(e) => Err(StoreError::sql(e)),
-    }
+    (result, timed_out.load(Ordering::Acquire))
 }
 
 /// Appends `entry` to the history (see [`crate::fsutil::append_line`]).

@@ -130,9 +130,9 @@ const cohort = (() => {
   }
 
   // Every chart's numbers one click away: a table of exactly what is drawn (what a screen
-  // reader reads) and the same as CSV. Bands, baselines and markers without a name are left out.
+  // reader reads) and the same as CSV. Bands and markers without a name are left out.
   function numbers(node, traces, extraLayout = {}) {
-    const shown = traces.filter((t) => t.name && t.showlegend !== false && t.meta !== "baseline" && (t.y || t.x));
+    const shown = traces.filter((t) => t.name && t.showlegend !== false && (t.y || t.x));
     if (!shown.length) return;
     const horizontal = shown.every((t) => t.orientation === "h");
     const keyOf = (t) => (horizontal ? t.y : t.x) || [];
@@ -168,32 +168,16 @@ const cohort = (() => {
         el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((v, i) => el("td", { class: i > 0 ? "num" : null, text: text(v) }))))))));
   }
 
-  // A streamgraph: categories stacked around a centred baseline, so the stream's width is the
-  // number of patients. Plotly has no centred stacking; an invisible first trace at -total/2
-  // lifts the stack.
-  function streamTraces(rows, xKey) {
+  // The cohort flow: treatment states stacked from zero, so that the axis reads in patients and
+  // the top edge is everyone enrolled by then. (A centred streamgraph, as APE draws it, has no
+  // axis a reader can take a number from.)
+  function flowTraces(rows, xKey) {
     const xs = [...new Set(rows.map((r) => r[xKey]))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const index = new Map(xs.map((x, i) => [x, i]));
     const categories = [...new Set(rows.map((r) => r.category))].sort((a, b) => categoryRank(a) - categoryRank(b));
     const values = new Map(categories.map((c) => [c, xs.map(() => 0)]));
-    const totals = xs.map(() => 0);
-    for (const r of rows) {
-      values.get(r.category)[index.get(r[xKey])] = r.patients;
-      totals[index.get(r[xKey])] += r.patients;
-    }
-    const baseline = {
-      x: xs,
-      y: totals.map((t) => -t / 2),
-      stackgroup: "flow",
-      mode: "lines",
-      line: { width: 0 },
-      fillcolor: "rgba(0,0,0,0)",
-      hoverinfo: "skip",
-      showlegend: false,
-      meta: "baseline",
-      name: "baseline",
-    };
-    const traces = categories.map((c) => ({
+    for (const r of rows) values.get(r.category)[index.get(r[xKey])] = r.patients;
+    return categories.map((c) => ({
       x: xs,
       y: values.get(c),
       name: readable(c),
@@ -204,7 +188,6 @@ const cohort = (() => {
       fillcolor: categoryColor(c),
       hovertemplate: "%{y:,} patients<extra>" + readable(c) + "</extra>",
     }));
-    return [baseline, ...traces];
   }
 
   // Narrow screens: legends go below the plot, so that they do not squeeze it to nothing.
@@ -212,11 +195,11 @@ const cohort = (() => {
 
   function drawFlow(results, byFollowUp) {
     const rows = byFollowUp ? results.flow_by_follow_up : results.flow;
-    plot("chart-flow", streamTraces(rows, byFollowUp ? "month" : "month_end"), {
+    plot("chart-flow", flowTraces(rows, byFollowUp ? "month" : "month_end"), {
       xaxis: { title: { text: byFollowUp ? "Months since enrolment" : "Calendar month" } },
-      yaxis: { title: { text: "Patients" }, tickformat: "~s", zeroline: false, showticklabels: false },
+      yaxis: { title: { text: "Patients" }, tickformat: ",~s", rangemode: "tozero" },
       legend: narrow() ? { traceorder: "normal" } : { orientation: "v", x: 1.02, y: 1, traceorder: "normal" },
-      margin: narrow() ? { l: 40, r: 10, t: 20, b: 50 } : { l: 40, r: 220, t: 20, b: 50 },
+      margin: narrow() ? { l: 60, r: 10, t: 20, b: 50 } : { l: 70, r: 220, t: 20, b: 50 },
       // On a phone the legend (a row a state) sits above the plot: room for both.
       height: narrow() ? 820 : undefined,
     }, "No patients were enrolled.");
@@ -367,14 +350,20 @@ const cohort = (() => {
       const t = await api(`/simulations/${encodeURIComponent(reference)}/patients/${encodeURIComponent(id)}`);
       const p = t.patient;
       summary.textContent = `Patient ${p.patient_id}: ${p.sex}, ${p.age.toFixed(0)} years, enrolled ${p.enrolment_date}; ` +
-        `vision ${p.baseline_vision} → ${p.final_vision}; ${plural(p.total_injections, "injection")}` +
+        `vision ${p.baseline_vision} letters at baseline, ${p.final_vision} at the last visit; ${plural(p.total_injections, "injection")}` +
         (p.discontinuation_type ? `; stopped (${p.discontinuation_type})` : "") +
         (p.retreatment_count ? `; retreated ${p.retreatment_count}×` : "") + (p.died ? "; died" : "");
       const v = t.visits;
       const injected = v.filter((x) => x.injected);
       const stops = v.filter((x) => x.discontinuation_type);
       plot("chart-patient", [
-        { x: v.map((x) => x.date), y: v.map((x) => x.vision), mode: "lines+markers", name: "Vision", line: { color: SERIES[0] }, customdata: v.map((x) => [x.phase, x.disease_state]), hovertemplate: "%{y} letters, %{customdata[0]}, %{customdata[1]}<extra></extra>" },
+        // The line starts where the summary does: the baseline measurement, at enrolment.
+        {
+          x: [p.enrolment_date, ...v.map((x) => x.date)], y: [p.baseline_vision, ...v.map((x) => x.vision)],
+          mode: "lines+markers", name: "Vision", line: { color: SERIES[0] },
+          customdata: [["baseline", "at enrolment"], ...v.map((x) => [x.phase, x.disease_state])],
+          hovertemplate: "%{y} letters, %{customdata[0]}, %{customdata[1]}<extra></extra>",
+        },
         { x: injected.map((x) => x.date), y: injected.map((x) => x.vision), mode: "markers", name: "Injection", marker: { symbol: "triangle-down", size: 10, color: SERIES[2] }, hoverinfo: "skip" },
         { x: stops.map((x) => x.date), y: stops.map((x) => x.vision), mode: "markers+text", name: "Stopped", text: stops.map((x) => x.discontinuation_type), textposition: "top center", marker: { symbol: "x", size: 12, color: "#000" }, hoverinfo: "skip" },
       ], { yaxis: { title: { text: "Vision (letters)" }, tickformat: "d", dtick: 5 }, hovermode: "closest" }, "This patient had no visits.");
@@ -563,11 +552,11 @@ const cohort = (() => {
       runs.forEach((r, i) => {
         const id = "cmp-flow-" + i;
         flows.append(el("div", {}, el("h3", { text: label(r) }), el("div", { class: "chart", id, role: "img", "aria-label": "Cohort flow of " + label(r) })));
-        plot(id, streamTraces(r.flow, "month_end"), {
-          yaxis: { showticklabels: false, zeroline: false },
+        plot(id, flowTraces(r.flow, "month_end"), {
+          yaxis: { title: { text: "Patients" }, tickformat: ",~s", rangemode: "tozero" },
           showlegend: i === 0,
           legend: { orientation: "v", x: 1.02, y: 1 },
-          margin: { l: 20, r: i === 0 ? 220 : 20, t: 10, b: 40 },
+          margin: { l: 70, r: i === 0 ? 220 : 20, t: 10, b: 40 },
         });
       });
     });
@@ -605,7 +594,11 @@ const cohort = (() => {
       note.textContent = `Rows per month of ${column}${missing}.`;
       await plot("chart-column", bar(s.months.map((m) => m[0]), s.months.map((m) => m[1])), { yaxis: { title: { text: "Rows" } }, hovermode: "closest" }, "The column has no values.");
     } else if (s.kind === "categorical") {
-      note.textContent = `The ${Math.min(20, s.values.length)} most frequent of about ${number(s.distinct)} values${missing}.`;
+      // The server sends at most 20 values: fewer means these are all of them, and the
+      // approximate distinct count would only blur an exact answer.
+      note.textContent = s.values.length < 20
+        ? `${s.values.length === 1 ? "The only value" : `All ${s.values.length} values`} of ${column}, by rows${missing}.`
+        : `The 20 most frequent of about ${number(s.distinct)} values${missing}.`;
       const values = [...s.values].reverse();
       await plot("chart-column", bar(values.map((v) => v[1]), values.map((v) => v[0]), { orientation: "h", hovertemplate: "%{y}: %{x:,} rows<extra></extra>" }),
         { margin: { l: 160, r: 20, t: 20, b: 40 }, xaxis: { title: { text: "Rows" } }, hovermode: "closest" }, "The column has no values.");
@@ -906,7 +899,12 @@ const cohort = (() => {
           el("button", { type: "button", disabled: page.offset === 0, text: "← Previous", onclick: () => move(-page.limit) }),
           el("span", { text: ` rows ${number(page.total ? page.offset + 1 : 0)}-${number(to)} of ${number(page.total)} ` }),
           el("button", { type: "button", disabled: to >= page.total, text: "Next →", onclick: () => move(page.limit) })),
-        dataTable(page.columns, page.rows));
+        dataTable(page.columns, page.rows),
+        el("p", { class: "downloads" }, `Download all ${number(page.total)} rows: `,
+          ...[["csv", "CSV"], ["parquet", "Parquet"], ["xlsx", "Excel"]].flatMap(([format, label], i) => [
+            i ? " · " : "",
+            el("a", { href: `/api/v1/query/download?${new URLSearchParams({ sql, format })}`, download: "", text: label }),
+          ])));
       out.dataset.state = "done";
     } catch (e) {
       status.textContent = "";
@@ -1508,5 +1506,5 @@ const cohort = (() => {
   if (document.readyState !== "loading") whoAmI();
   else document.addEventListener("DOMContentLoaded", whoAmI);
 
-  return { api, publicPage, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage, streamTraces };
+  return { api, publicPage, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage };
 })();

@@ -18,6 +18,7 @@ mod assets;
 pub mod demo;
 pub mod engines;
 pub mod error;
+mod excel;
 pub mod pages;
 pub mod public;
 pub mod server;

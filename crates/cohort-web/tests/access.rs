@@ -230,7 +230,9 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
             (Method::POST, _) => Some(serde_json::json!({})),
             _ => None,
         };
-        let uri = if path.ends_with("/download") {
+        let uri = if *path == "/query/download" {
+            "/api/v1/query/download?sql=SELECT%20*%20FROM%20registry.people".to_string()
+        } else if path.ends_with("/download") {
             format!("/api/v1{filled}?format=csv")
         } else if path.ends_with("/export") {
             format!("/api/v1{filled}?profile=deid")
@@ -715,6 +717,10 @@ async fn the_console_reads_nothing_outside_the_datasets_it_names() {
     for sql in &probes {
         let reply = app.post_json(&gina, "/api/v1/query", serde_json::json!({ "sql": sql })).await;
         assert!(canaries_in(&reply.body).is_empty(), "{sql} leaked: {}", reply.body);
+        // The same query as a download reads no more.
+        let uri = format!("/api/v1/query/download?{}", serde_urlencoded::to_string([("sql", sql.as_str())]).unwrap());
+        let download = app.get(&gina, &uri).await;
+        assert!(canaries_in(&download.body).is_empty(), "{sql} leaked as a download: {}", download.body);
         // Refusals quote the query; an answer must name no private file.
         if reply.status == StatusCode::OK {
             for private in [format!("{spill}/uploads"), format!("{spill}/.download"), format!("{store}/access")] {

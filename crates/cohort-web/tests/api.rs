@@ -40,6 +40,17 @@ impl App {
         (status, to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec(), content_type)
     }
 
+    /// A download: its status, bytes and the file name it is saved under.
+    async fn download(&self, uri: &str) -> (StatusCode, Vec<u8>, String) {
+        let request = Request::builder().method(Method::GET).uri(uri).body(Body::empty()).unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let disposition =
+            response.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let name = disposition.split("filename=\"").nth(1).unwrap_or("").trim_end_matches('"').to_string();
+        (status, to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec(), name)
+    }
+
     async fn get(&self, uri: &str) -> (StatusCode, Value) {
         let (status, body, _) = self.call(Method::GET, uri, None).await;
         (status, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e})")))
@@ -200,6 +211,23 @@ async fn datasets_their_rows_dictionary_downloads_and_rollback() {
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.contains("spreadsheetml"), "{content_type}");
     assert_eq!(&xlsx[..2], b"PK", "an xlsx file is a zip");
+
+    // A filtered download is named for what it holds; the whole table's name says its version.
+    let (_, _, whole) = app.download("/api/v1/datasets/demo-trial/tables/visits/download?format=csv").await;
+    assert_eq!(whole, "demo-trial-v1-visits.csv");
+    let (_, _, filtered) =
+        app.download("/api/v1/datasets/demo-trial/tables/visits/download?format=csv&filter.injected=true").await;
+    assert_eq!(filtered, "demo-trial-v1-visits-where-injected-true.csv");
+    let (_, _, ranged) = app
+        .download(
+            "/api/v1/datasets/demo-trial/tables/patients/download?format=xlsx&filter.baseline_va=%3E%3D60&filter.sex=F",
+        )
+        .await;
+    assert_eq!(ranged, "demo-trial-v1-patients-where-baseline_va-ge60-sex-F.xlsx");
+    let long = "x".repeat(100);
+    let (_, _, digest) =
+        app.download(&format!("/api/v1/datasets/demo-trial/tables/patients/download?filter.sex={long}")).await;
+    assert!(digest.starts_with("demo-trial-v1-patients-filtered-") && digest.len() < 60, "{digest}");
 
     let leftovers: Vec<_> = std::fs::read_dir(app.store.layout().spill_dir())
         .unwrap()
@@ -558,6 +586,45 @@ async fn the_sql_console_answers_pages_refuses_the_rest_and_keeps_a_history() {
     assert_eq!((got, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_parameter")));
     assert!(!std::path::Path::new("/tmp/cohort-console-test.csv").exists());
 
+    // The whole result downloads, named for what it read, and the run is in the history.
+    let encoded = serde_urlencoded::to_string([("sql", sql)]).unwrap();
+    let (status, csv, name) = app.download(&format!("/api/v1/query/download?{encoded}")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&csv));
+    assert_eq!(
+        String::from_utf8(csv).unwrap(),
+        format!(
+            "sex,n\n{}",
+            page["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| format!("{},{}\n", r["sex"].as_str().unwrap(), r["n"]))
+                .collect::<String>()
+        )
+    );
+    assert!(name.starts_with("query-demo-trial-v1-") && name.ends_with(".csv"), "{name}");
+    let (_, other, _) = app.download("/api/v1/query/download?sql=SELECT%201").await;
+    assert_eq!(other, b"1\n1\n", "a header (the column is called 1) and the value");
+    let (_, _, other_name) = app.download("/api/v1/query/download?sql=SELECT%201&format=xlsx").await;
+    assert!(other_name.starts_with("query-") && other_name.ends_with(".xlsx") && other_name != name, "{other_name}");
+    let (_, all, _) = app.download("/api/v1/query/download?sql=SELECT%20*%20FROM%20range(2500)&format=parquet").await;
+    assert_eq!(&all[..4], b"PAR1", "more rows than a page, as Parquet");
+    let (_, downloaded) = app.get("/api/v1/query/history?limit=4").await;
+    assert_eq!(downloaded[0]["rows"], 2500, "{downloaded}");
+    let (status, refused, _) = app
+        .download("/api/v1/query/download?sql=COPY%20(SELECT%201)%20TO%20%27%2Ftmp%2Fcohort-console-test.csv%27")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&refused));
+    assert!(!std::path::Path::new("/tmp/cohort-console-test.csv").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(app.store.layout().spill_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("console-"))
+        .collect();
+    assert!(leftovers.is_empty(), "console downloads leave nothing behind: {leftovers:?}");
+    let (_, typo) = app.post("/api/v1/query", json!({"sql": "SELEC 1"})).await;
+    assert!(typo["error"]["message"].as_str().unwrap().contains("cannot be parsed"), "{typo}");
+
     let (_, history) = app.get("/api/v1/query/history?limit=3").await;
     let history = history.as_array().unwrap();
     assert_eq!(history.len(), 3);
@@ -710,4 +777,87 @@ async fn an_empty_store_points_to_the_pages_that_fill_it() {
     assert!(!compare.contains("Choose two or more runs"), "one message, the true one");
     let query = page("/query").await;
     assert!(query.contains("there is no dataset yet") && !query.contains("demo-trial"), "{query}");
+}
+
+/// What a user opening an Excel download sees: dates are dates, times are times, numbers are
+/// numbers, and a value Excel cannot hold exactly (a 20-digit identifier, a date in 1850) is its
+/// exact text rather than something near it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excel_downloads_hold_dates_as_dates_and_never_round_a_value() {
+    use calamine::{Data, Reader};
+    let app = app();
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("labs.parquet");
+    // Typed columns, as a Parquet file or a statistics package brings them.
+    duckdb::Connection::open_in_memory()
+        .unwrap()
+        .execute_batch(&format!(
+            "COPY (SELECT * FROM (VALUES
+               (1, DATE '2024-02-29', TIMESTAMP '2024-02-29 08:15:30', 12345678901234567891::DECIMAL(38,0),
+                12.50::DECIMAL(4,2), 9007199254740993::BIGINT, TIME '08:15:30', 'a'),
+               (2, DATE '1850-06-01', TIMESTAMP '2024-03-01 23:59:59.250', 42::DECIMAL(38,0),
+                0.10::DECIMAL(4,2), 7::BIGINT, TIME '23:59:59.5', 'b'),
+               (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL))
+             AS t(id, drawn_on, drawn_at, big_id, dose, count_big, drawn_time, label)) TO '{}' (FORMAT parquet)",
+            parquet.display()
+        ))
+        .unwrap();
+    let request = cohort_ingest::IngestRequest {
+        name: cohort_store::DatasetName::new("labs").unwrap(),
+        files: vec![parquet],
+        description: None,
+        tags: None,
+        created_by: "test".into(),
+        options: Default::default(),
+    };
+    cohort_ingest::ingest(&app.store, &request, &cohort_store::NoProgress, &cohort_store::CancelToken::default())
+        .unwrap();
+    let version = app.store.resolve(&cohort_store::VersionRef::parse("labs").unwrap()).unwrap();
+    let types: Vec<String> = version.table("labs").unwrap().columns.iter().map(|c| c.sql_type.clone()).collect();
+    assert_eq!(
+        types,
+        ["INTEGER", "DATE", "TIMESTAMP", "DECIMAL(38,0)", "DECIMAL(4,2)", "BIGINT", "TIME", "VARCHAR"],
+        "the test's premise: {types:?}"
+    );
+
+    let (status, bytes, name) = app.download("/api/v1/datasets/labs/tables/labs/download?format=xlsx&sort=id").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(name, "labs-v1-labs.xlsx");
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<&[Data]> = sheet.rows().collect();
+    assert_eq!(rows.len(), 4, "a header and three rows");
+    // A date cell holds Excel's serial number: days since 1899-12-30, the time a fraction of one.
+    let date = |cell: &Data| match cell {
+        Data::DateTime(d) => {
+            let days = d.as_f64().floor();
+            let day = jiff::civil::date(1899, 12, 30).checked_add(jiff::Span::new().days(days as i64)).unwrap();
+            let millis = ((d.as_f64() - days) * 86_400_000.0).round() as i64;
+            let at = day.to_datetime(jiff::civil::Time::midnight()).checked_add(jiff::Span::new().milliseconds(millis));
+            Some(at.unwrap().strftime("%Y-%m-%d %H:%M:%S%.f").to_string())
+        }
+        other => panic!("not a date cell: {other:?}"),
+    };
+    // Row 1: every value in its own Excel type.
+    assert_eq!(rows[1][0], Data::Float(1.0));
+    assert_eq!(date(&rows[1][1]).as_deref(), Some("2024-02-29 00:00:00"));
+    assert!(matches!(&rows[1][1], Data::DateTime(d) if !d.is_datetime() || d.as_f64().fract() == 0.0));
+    assert_eq!(date(&rows[1][2]).as_deref(), Some("2024-02-29 08:15:30"));
+    assert_eq!(rows[1][3], Data::String("12345678901234567891".into()), "20 digits are more than a float holds");
+    assert_eq!(rows[1][4], Data::Float(12.5));
+    assert_eq!(rows[1][5], Data::String("9007199254740993".into()), "2^53 + 1 is not a float");
+    assert!(
+        matches!(&rows[1][6], Data::DateTime(d) if (d.as_f64() - (8.0 * 3600.0 + 15.0 * 60.0 + 30.0) / 86_400.0).abs() < 1e-9)
+    );
+    assert_eq!(rows[1][7], Data::String("a".into()));
+    // Row 2: before Excel's first date, so text; milliseconds kept.
+    assert_eq!(rows[2][1], Data::String("1850-06-01".into()));
+    assert_eq!(date(&rows[2][2]).as_deref(), Some("2024-03-01 23:59:59.25"));
+    assert_eq!(rows[2][3], Data::Float(42.0));
+    assert_eq!(rows[2][4], Data::Float(0.1));
+    assert_eq!(rows[2][5], Data::Float(7.0));
+    assert_eq!(rows[2][6], Data::String("23:59:59.5".into()), "Excel times here are whole seconds");
+    // Row 3: missing values are empty cells.
+    assert!(rows[3][1..].iter().all(|c| *c == Data::Empty), "{:?}", rows[3]);
 }

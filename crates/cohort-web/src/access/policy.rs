@@ -68,6 +68,7 @@ pub fn policy(method: &Method, route: Option<&str>) -> Policy {
         (true, "/api/v1/datasets/{name}/export") => audited(Analyst, "dataset.export"),
         (false, "/api/v1/query") => audited(Analyst, "query"),
         (true, "/api/v1/query/history") => audited(Analyst, "query.history"),
+        (true, "/api/v1/query/download") => audited(Analyst, "query.download"),
         (true, "/api/v1/simulations/{name}/patients/{id}") => audited(Analyst, "simulation.patient"),
         // Statistics read participant-level rows, though only aggregates leave.
         (false, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analysis"),

@@ -382,11 +382,13 @@ pub async fn download(
         other => return Err(ApiError::invalid(format!("format must be csv, parquet or xlsx, not `{other}`"))),
     };
     let query = RowsQuery::from_params(params)?;
+    let filters = query.filters.clone();
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
+    let dataset = reference.dataset.to_string();
     let table_name = table.clone();
     let app = state.clone();
-    let (file, served) = state
+    let file = state
         .engines
         .run(move || {
             let version = app.resolve(&reference)?;
@@ -421,22 +423,62 @@ pub async fn download(
                     let watch = Watch { progress: &NoProgress, total: info.bytes, cancel: &CancelToken::default() };
                     copy_select(session.connection(), &select, format, &Destination::File(path.clone()), &watch)?;
                 }
-                Download::Excel => write_xlsx(session.connection(), &select, info, &path)?,
+                Download::Excel => {
+                    let columns: Vec<(String, String)> =
+                        info.columns.iter().map(|c| (c.name.clone(), c.sql_type.clone())).collect();
+                    crate::excel::write(session.connection(), &select, &columns, &format!("`{}`", info.name), &path)?
+                }
             }
             let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
             // The open handle keeps the bytes; the name goes now, so nothing is left behind however
             // the download ends.
             let _ = std::fs::remove_file(&path);
-            Ok((file, served))
+            Ok((file, served, version.version))
         })
         .await?;
-    let filename = format!("{}-{}.{}", name.replace('@', "-v"), table, format.extension());
+    let (file, served, version) = (file.0, file.1, file.2);
+    let filename = download_name(&dataset, version, &table, &filters, format.extension());
     let content_type = match format {
         Download::Copy(OutputFormat::Parquet) => "application/vnd.apache.parquet",
         Download::Excel => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         Download::Copy(_) => "text/csv; charset=utf-8",
     };
     Ok(attachment(file, &filename, content_type, served))
+}
+
+/// A download's file name: the dataset, the version it holds and the table, then the filters, so
+/// that a filtered download never takes the whole table's name (`trial-v3-visits.csv`,
+/// `trial-v3-visits-where-sex-F-age-60..70.csv`). A name that would grow too long ends in a
+/// digest of the filters instead.
+fn download_name(dataset: &str, version: u32, table: &str, filters: &[(String, String)], extension: &str) -> String {
+    let base = format!("{dataset}-v{version}-{table}");
+    let filters: Vec<_> = filters.iter().filter(|(_, v)| !v.trim().is_empty()).collect();
+    if filters.is_empty() {
+        return format!("{base}.{extension}");
+    }
+    let words: Vec<String> = filters
+        .iter()
+        .map(|(column, expr)| {
+            let expr = expr
+                .trim()
+                .replace(">=", "ge")
+                .replace("<=", "le")
+                .replace("!=", "not")
+                .replace('>', "gt")
+                .replace('<', "lt");
+            format!("{column}-{expr}")
+        })
+        .collect();
+    let safe: String = words
+        .join("-")
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    if safe.chars().count() <= 80 {
+        return format!("{base}-where-{safe}.{extension}");
+    }
+    let digest = cohort_store::hash::sha256_bytes(words.join("\n").as_bytes());
+    format!("{base}-filtered-{}.{extension}", &digest[..8])
 }
 
 /// `file` (already unlinked) streamed as a download called `filename`, with what it served.
@@ -472,71 +514,6 @@ impl Download {
             Download::Excel => "xlsx",
         }
     }
-}
-
-/// Rows a worksheet holds, the header included.
-const EXCEL_MAX_ROWS: u64 = 1_048_576;
-
-/// Writes `select`'s rows as an Excel workbook with one sheet. The workbook is written in
-/// constant-memory mode (row by row to a temporary file), so a big table costs disk, not memory.
-/// Numbers and booleans stay numbers and booleans; everything else is written as its text.
-fn write_xlsx(
-    conn: &duckdb::Connection,
-    select: &str,
-    table: &TableInfo,
-    path: &std::path::Path,
-) -> Result<(), ApiError> {
-    let rows: i64 =
-        conn.query_row(&format!("SELECT count(*) FROM ({select})"), [], |r| r.get(0)).map_err(StoreError::sql)?;
-    if rows as u64 >= EXCEL_MAX_ROWS {
-        return Err(ApiError::invalid(format!(
-            "that is {rows} rows of `{}`; an Excel sheet holds at most {} (download CSV or Parquet, or filter first)",
-            table.name,
-            EXCEL_MAX_ROWS - 1
-        )));
-    }
-    let excel = |e: rust_xlsxwriter::XlsxError| ApiError::internal(format!("writing the Excel file: {e}"));
-    let projection: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| {
-            let ident = quote_ident(&c.name);
-            if cohort_store::model::is_numeric(&c.sql_type) {
-                format!("CAST({ident} AS DOUBLE)")
-            } else if c.sql_type == "BOOLEAN" {
-                ident
-            } else {
-                format!("CAST({ident} AS VARCHAR)")
-            }
-        })
-        .collect();
-    let mut workbook = rust_xlsxwriter::Workbook::new();
-    let sheet = workbook.add_worksheet_with_constant_memory().map_err(excel)?;
-    for (i, c) in table.columns.iter().enumerate() {
-        sheet.write_string(0, i as u16, &c.name).map_err(excel)?;
-    }
-    let mut stmt =
-        conn.prepare(&format!("SELECT {} FROM ({select})", projection.join(", "))).map_err(StoreError::sql)?;
-    let mut rows = stmt.query([]).map_err(StoreError::sql)?;
-    let mut r = 1u32;
-    while let Some(row) = rows.next().map_err(StoreError::sql)? {
-        for (i, c) in table.columns.iter().enumerate() {
-            let col = i as u16;
-            if cohort_store::model::is_numeric(&c.sql_type) {
-                if let Some(v) = row.get::<_, Option<f64>>(i).map_err(StoreError::sql)? {
-                    sheet.write_number(r, col, v).map_err(excel)?;
-                }
-            } else if c.sql_type == "BOOLEAN" {
-                if let Some(v) = row.get::<_, Option<bool>>(i).map_err(StoreError::sql)? {
-                    sheet.write_boolean(r, col, v).map_err(excel)?;
-                }
-            } else if let Some(v) = row.get::<_, Option<String>>(i).map_err(StoreError::sql)? {
-                sheet.write_string(r, col, &v).map_err(excel)?;
-            }
-        }
-        r += 1;
-    }
-    workbook.save(path).map_err(excel)
 }
 
 /// A file as a stream of 256 KiB chunks.

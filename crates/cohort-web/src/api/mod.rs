@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/uploads/{id}/ingest", post(uploads::ingest_upload))
         .route("/query", post(query::run))
         .route("/query/history", get(query::list_history))
+        .route("/query/download", get(query::download))
         .route("/me", get(access::me))
         .route("/users", get(access::users))
         .route("/audit", get(access::audit))

@@ -91,6 +91,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
          it cannot read files, attach, install or change settings. Recorded in the history.",
     ),
     ("get", "/query/history", "The console's runs, newest first (`limit`, default 100)."),
+    (
+        "get",
+        "/query/download",
+        "A console query's whole result as a file: `sql`, and `format=csv` (default), `format=parquet` or `format=xlsx`.",
+    ),
     ("get", "/me", "Who the request runs as: account, role, how it proved it, dataset grants."),
     ("get", "/users", "Every account with its role, grants and API tokens (never secrets). Admins."),
     (

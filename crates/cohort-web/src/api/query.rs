@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::{Extension, Query, State};
 use cohort_auth::{Principal, Role};
-use cohort_store::console::{HistoryEntry, history, run_console};
+use cohort_store::console::{HistoryEntry, export_console, history, run_console};
+use cohort_store::export::{Watch, copy_select};
+use cohort_store::{CancelToken, Destination, NoProgress, OutputFormat, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::access::Served;
@@ -89,6 +91,76 @@ pub async fn run(
             ))
         })
         .await
+}
+
+/// `GET /api/v1/query/download` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadRequest {
+    /// The SQL, as for [`run`].
+    pub sql: String,
+    /// `csv` (default), `parquet` or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// `GET /api/v1/query/download?sql=...&format=csv|parquet|xlsx`: the whole result of a console
+/// query as a file, under the console's sandbox and time limit, recorded in its history. The file
+/// is named for the datasets read and the query (`query-trial-v3-1f2e3d4c.csv`), so that two
+/// queries' downloads never take each other's name.
+pub async fn download(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(request): Query<DownloadRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    let (extension, content_type, format) = match request.format.as_deref().unwrap_or("csv") {
+        "csv" => ("csv", "text/csv; charset=utf-8", Some(OutputFormat::Csv)),
+        "parquet" => ("parquet", "application/vnd.apache.parquet", Some(OutputFormat::Parquet)),
+        "xlsx" => ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", None),
+        other => return Err(ApiError::invalid(format!("format must be csv, parquet or xlsx, not `{other}`"))),
+    };
+    let store = state.store.clone();
+    let sql = request.sql.clone();
+    let (file, datasets) = state
+        .engines
+        .run(move || {
+            let may_read = |name: &str| who.may_see(name);
+            let by = format!("web:{}", who.user);
+            export_console(&store, &sql, TIME_LIMIT, &by, &may_read, |export| {
+                let path = export.folder.join(format!("result.{extension}"));
+                let rows: i64 = export
+                    .connection
+                    .query_row(&format!("SELECT count(*) FROM ({})", export.select), [], |r| r.get(0))
+                    .map_err(StoreError::sql)?;
+                match format {
+                    Some(format) => {
+                        let watch = Watch { progress: &NoProgress, total: 0, cancel: &CancelToken::default() };
+                        copy_select(
+                            export.connection,
+                            &export.select,
+                            format,
+                            &Destination::File(path.clone()),
+                            &watch,
+                        )?
+                    }
+                    None => crate::excel::write(
+                        export.connection,
+                        &export.select,
+                        &export.columns,
+                        "the query's result",
+                        &path,
+                    )?,
+                }
+                let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
+                Ok::<_, ApiError>((file, rows.max(0) as u64))
+            })
+        })
+        .await?;
+    let digest = cohort_store::hash::sha256_bytes(request.sql.trim().as_bytes());
+    let read: Vec<String> = datasets.iter().map(|d| d.replace('@', "-v")).collect();
+    let filename =
+        format!("query-{}{}.{extension}", read.iter().map(|d| format!("{d}-")).collect::<String>(), &digest[..8]);
+    let served = Served { rows: None, datasets, asked: Some(request.sql) };
+    Ok(crate::api::datasets::attachment(file, &filename, content_type, served))
 }
 
 /// `?limit=N` for the history.
