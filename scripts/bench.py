@@ -430,8 +430,11 @@ decision is made there), and counts as APE does only when comparing with it.
 
 def web(args):
     """The results page of a big run: time to first byte and until every chart has drawn in
-    headless Chromium, cold (a fresh server computes the aggregates) and warm (cached), then wrk
-    with 64 connections against the home page and the results page."""
+    headless Chromium, cold (a fresh server computes the aggregates), warm (cached), and as a
+    first visit over a 20 Mbit/s link with 40 ms latency (an empty browser cache; what compression
+    is for), then wrk with 64 connections against the home page and the results page. With
+    `--baseline BINARY` (an earlier build), the same measurements for it, interleaved, on the same
+    store: before and after side by side."""
     import http.client
     import json
     import re
@@ -442,9 +445,10 @@ def web(args):
     subprocess.run([COHORT, "--store", store, "--quiet", "simulate", "--patients", str(args.patients),
                     "--years", "5", "--seed", "42", "--name", name], check=True, capture_output=True)
     timing = os.path.join(ROOT, "tests", "browser", "timing.mjs")
+    builds = [("before", args.baseline), ("after", COHORT)] if args.baseline else [("this build", COHORT)]
 
-    def serve():
-        proc = subprocess.Popen([COHORT, "--store", store, "--json", "serve", "--addr", "127.0.0.1:0"],
+    def serve(binary):
+        proc = subprocess.Popen([binary, "--store", store, "--json", "serve", "--addr", "127.0.0.1:0"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         url = json.loads(proc.stdout.readline())["url"].rstrip("/")
         return proc, url
@@ -460,23 +464,46 @@ def web(args):
         conn.close()
         return elapsed
 
-    def draws(url, repeat):
+    def draws(url, repeat, **env):
         out = subprocess.run(["node", timing, url, str(repeat)], check=True, capture_output=True, text=True,
-                             env={**os.environ, "HOME": work}).stdout
-        return [json.loads(line)["ms"] / 1000 for line in out.splitlines()]
+                             env={**os.environ, "HOME": work, **env}).stdout
+        return [json.loads(line) for line in out.splitlines()]
 
     page = f"/simulations/{name}"
-    proc, url = serve()
-    cold_ttfb = first_byte(url, page)
-    warm_ttfb = statistics.median(first_byte(url, page) for _ in range(5))
-    proc.terminate(); proc.wait()
-    proc, url = serve()
-    cold_draw = draws(url + page, 1)[0]
-    warm_draw = statistics.median(draws(url + page, 5)[1:] or [0])
+    figures = {label: {} for label, _ in builds}
+    for _ in range(args.repeat):
+        for label, binary in builds:
+            f = figures[label]
+            proc, url = serve(binary)
+            f.setdefault("cold_ttfb", []).append(first_byte(url, page))
+            f.setdefault("warm_ttfb", []).append(statistics.median(first_byte(url, page) for _ in range(5)))
+            proc.terminate(); proc.wait()
+            proc, url = serve(binary)
+            f.setdefault("cold_draw", []).append(draws(url + page, 1)[0]["ms"] / 1000)
+            warm = draws(url + page, 4)[1:]
+            f.setdefault("warm_draw", []).append(statistics.median(d["ms"] for d in warm) / 1000)
+            slow = draws(url + page, 2, THROTTLE="20000,40", FRESH="1")
+            f.setdefault("slow_draw", []).append(statistics.median(d["ms"] for d in slow) / 1000)
+            f["slow_bytes"] = slow[0]["bytes"]
+            f["repeat_bytes"] = warm[0]["bytes"]
+            proc.terminate(); proc.wait()
+    med = lambda label, key: statistics.median(figures[label][key])
     print(f"### Results page of a {args.patients:,}-patient run (T&E, 5 years)\n")
-    print("| | cold (fresh server) | warm (cached) |\n|---|---|---|")
-    print(f"| time to first byte | {cold_ttfb:.2f} s | {warm_ttfb * 1000:.1f} ms |")
-    print(f"| until every chart has drawn (headless Chromium) | {cold_draw:.2f} s | {warm_draw:.2f} s |\n")
+    print(f"Medians of {args.repeat} rounds, the builds interleaved round by round.\n")
+    print("| | " + " | ".join(label for label, _ in builds) + " |\n|---|" + "---:|" * len(builds))
+    rows = [
+        ("time to first byte, fresh server", lambda l: f"{med(l, 'cold_ttfb'):.2f} s"),
+        ("time to first byte, cached", lambda l: f"{med(l, 'warm_ttfb') * 1000:.1f} ms"),
+        ("every chart drawn, fresh server", lambda l: f"{med(l, 'cold_draw'):.2f} s"),
+        ("every chart drawn, warm (repeat visit, local)", lambda l: f"{med(l, 'warm_draw'):.2f} s"),
+        ("every chart drawn, first visit over 20 Mbit/s, 40 ms", lambda l: f"{med(l, 'slow_draw'):.2f} s"),
+        ("bytes over the wire, first visit", lambda l: f"{figures[l]['slow_bytes']:,}"),
+        ("bytes over the wire, repeat visit", lambda l: f"{figures[l]['repeat_bytes']:,}"),
+    ]
+    for title, cell in rows:
+        print(f"| {title} | " + " | ".join(cell(label) for label, _ in builds) + " |")
+    print()
+    proc, url = serve(COHORT)
     first_byte(url, "/")  # fills the server's catalog cache, as any first visitor would
     if shutil.which("wrk"):
         print("| wrk, 64 connections, 2 threads, 10 s | requests/s | p50 | p99 |\n|---|---|---|---|")
@@ -879,7 +906,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze", "calibrate", "transfer"])
     p.add_argument("--columns", default="500,1000,2000")
-    p.add_argument("--baseline", default=None, help="ingest: another cohort binary to run side by side")
+    p.add_argument("--baseline", default=None, help="ingest, web: another cohort binary to run side by side")
     p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
     p.add_argument("--files", type=int, default=10_000)
     p.add_argument("--entities", type=int, default=1_000_000)

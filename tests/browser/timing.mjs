@@ -2,7 +2,11 @@
 //
 //   node timing.mjs URL [REPEAT]
 //
-// Prints one JSON line per load: {"ms": ..., "charts": N}. Used by `scripts/bench.py web`.
+// Prints one JSON line per load: {"ms": ..., "charts": N, "bytes": B}, where bytes is what came
+// over the wire (bodies as sent, compressed or not, and headers). Used by `scripts/bench.py web`.
+//
+// Environment: THROTTLE="KBIT_PER_S,LATENCY_MS" emulates a network link (Chromium's DevTools
+// throttling); FRESH=1 gives every load an empty browser cache, as a first visit has.
 import { chromium } from "playwright-core";
 
 const [url, repeat = "1"] = process.argv.slice(2);
@@ -11,17 +15,40 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync"],
 });
-const context = await browser.newContext();
+const throttle = process.env.THROTTLE ? process.env.THROTTLE.split(",").map(Number) : null;
+let context = await browser.newContext();
 for (let i = 0; i < Number(repeat); i++) {
+  if (process.env.FRESH && i > 0) {
+    await context.close();
+    context = await browser.newContext();
+  }
   const page = await context.newPage();
+  if (throttle) {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: throttle[1],
+      downloadThroughput: (throttle[0] * 1000) / 8,
+      uploadThroughput: (throttle[0] * 1000) / 8,
+    });
+  }
+  const responses = [];
+  page.on("response", (r) => responses.push(r));
   const started = Date.now();
   await page.goto(url, { waitUntil: "commit" });
   await page.waitForFunction(() => {
     const charts = [...document.querySelectorAll(".chart")];
     return charts.length > 0 && charts.every((c) => c.dataset.state === "drawn" || c.dataset.state === "empty");
-  }, null, { timeout: 120_000, polling: 10 });
+  }, null, { timeout: 300_000, polling: 10 });
+  const ms = Date.now() - started;
   const charts = await page.$$eval(".chart", (cs) => cs.length);
-  console.log(JSON.stringify({ ms: Date.now() - started, charts }));
+  let bytes = 0;
+  for (const r of responses) {
+    const sizes = await r.request().sizes().catch(() => null);
+    if (sizes) bytes += sizes.responseBodySize + sizes.responseHeadersSize;
+  }
+  console.log(JSON.stringify({ ms, charts, bytes }));
   await page.close();
 }
 await browser.close();

@@ -246,8 +246,10 @@ const cohort = (() => {
     const groups = [["Never discontinued", SERIES[1]], ["Discontinued", SERIES[2]], ["All", SERIES[0]]];
     const enough = seenEnough(results);
     const traces = groups.flatMap(([g, color]) => {
-      const points = results.vision.filter((p) => p.group === g && enough(p));
-      return points.length ? bandTraces(points, g, color) : [];
+      // A month seen by too few stays on the axis as a gap: the line breaks rather than bridge it.
+      const points = results.vision.filter((p) => p.group === g)
+        .map((p) => (enough(p) ? p : { ...p, mean: null, ci_low: null, ci_high: null }));
+      return points.some((p) => p.mean !== null) ? bandTraces(points, g, color) : [];
     });
     const all = traces.find((t) => t.name === "All");
     if (all) all.line.width = 3;
