@@ -106,7 +106,9 @@ impl Store {
                 }
             }
             if !options.dry_run && !expired.is_empty() {
-                self.refresh_views(conn)?;
+                let mut touched: Vec<&str> = expired.iter().map(|(_, v)| v.dataset.as_str()).collect();
+                touched.dedup();
+                self.refresh_views_of(conn, &touched)?;
             }
             Ok(GcReport {
                 dry_run: options.dry_run,

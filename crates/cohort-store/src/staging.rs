@@ -111,8 +111,14 @@ impl Store {
                         .and_then(|p| item.staging.record(conn, p, &item.meta, item.import.as_ref(), item.only_new)),
                 );
             }
-            if outcomes.iter().any(|o| matches!(o, Ok(CommitOutcome::Created { .. }))) {
-                self.refresh_views(conn)?;
+            let created: Vec<&str> = work
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| matches!(o, Ok(CommitOutcome::Created { .. })))
+                .map(|((item, _), _)| item.staging.dataset.as_str())
+                .collect();
+            if !created.is_empty() {
+                self.refresh_views_of(conn, &created)?;
             }
             Ok(outcomes)
         })?;
@@ -306,7 +312,7 @@ impl Staging {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), "recorded the version in the catalog");
             if matches!(outcome, CommitOutcome::Created { .. }) {
                 let started = std::time::Instant::now();
-                store.refresh_views(conn)?;
+                store.refresh_views_of(conn, &[self.dataset.as_str()])?;
                 tracing::debug!(seconds = started.elapsed().as_secs_f64(), "rewrote the views");
             }
             Ok(outcome)

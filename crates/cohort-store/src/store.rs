@@ -359,7 +359,7 @@ impl Store {
             let row = find_or_suggest(conn, dataset.as_str())?;
             check_readable(conn, &row, to)?;
             catalog::set_current(conn, row.id, Some(to), Timestamp::now())?;
-            self.refresh_views(conn)?;
+            self.refresh_views_of(conn, &[dataset.as_str()])?;
             Ok(row.current_version)
         })
     }
@@ -372,6 +372,20 @@ impl Store {
             tracing::warn!("could not refresh `{}`: {e}", self.layout.views_db().display());
         }
         Ok(())
+    }
+
+    /// Updates `datasets.duckdb` for the datasets `names` alone, or rewrites it whole when it
+    /// cannot be updated in place (see [`views::update_views_db`]). Failures are logged, as for
+    /// [`Store::refresh_views`].
+    pub(crate) fn refresh_views_of(&self, conn: &Connection, names: &[&str]) -> Result<()> {
+        match views::update_views_db(self, conn, names) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.refresh_views(conn),
+            Err(e) => {
+                tracing::warn!("could not update `{}` in place ({e}); rewriting it", self.layout.views_db().display());
+                self.refresh_views(conn)
+            }
+        }
     }
 }
 

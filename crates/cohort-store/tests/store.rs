@@ -225,3 +225,86 @@ fn the_console_reads_datasets_and_nothing_else() {
     assert_eq!(runs.last().unwrap().rows, Some(250));
     assert_eq!(runs.last().unwrap().datasets, ["trial@1"]);
 }
+
+/// Commits `ids` as table `t` of `name`.
+fn commit_rows(store: &Store, name: &str, ids: std::ops::Range<i64>) {
+    let mut staging = store.stage(&DatasetName::new(name).unwrap()).unwrap();
+    let dir = staging.table_dir(&TableName::new("t").unwrap()).unwrap();
+    write_part(&dir.join("part.parquet"), ids, true);
+    staging.commit(meta(DatasetKind::Upload)).unwrap();
+}
+
+/// What a stock DuckDB client reads from `datasets.duckdb`.
+fn read_views(store: &Store, sql: &str) -> i64 {
+    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap();
+    let conn = duckdb::Connection::open_with_flags(store.layout().views_db(), config).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// `datasets.duckdb` follows every commit and rollback, updated in place for the dataset touched
+/// (a commit no longer rewrites the views of the whole store), and a client that holds the file
+/// open does not stop a commit: the file is then rebuilt beside it and renamed into place.
+#[test]
+fn the_views_database_follows_each_commit_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let (_d, store) = store();
+    commit_rows(&store, "a", 0..10);
+    commit_rows(&store, "b", 0..5);
+    let inode = || std::fs::metadata(store.layout().views_db()).unwrap().ino();
+    let first = inode();
+    commit_rows(&store, "a", 0..20);
+    assert_eq!(inode(), first, "updated in place, not rebuilt");
+    assert_eq!(read_views(&store, "SELECT count(*) FROM a.t"), 20);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM b.t"), 5);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM cohort_catalog.versions WHERE dataset = 'a'"), 2);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM cohort_catalog.datasets"), 2);
+
+    store.rollback(&DatasetName::new("a").unwrap(), 1).unwrap();
+    assert_eq!(inode(), first);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM a.t"), 10);
+    assert_eq!(read_views(&store, "SELECT current_version FROM cohort_catalog.datasets WHERE name = 'a'"), 1);
+
+    // A client in another process reading the file holds DuckDB's lock on it: the commit lands
+    // all the same.
+    let mut reader = hold_open(&store.layout().views_db());
+    commit_rows(&store, "c", 0..7);
+    drop(reader.stdin.take());
+    assert!(reader.wait().unwrap().success());
+    assert_ne!(inode(), first, "rebuilt whole beside the held file");
+    assert_eq!(read_views(&store, "SELECT count(*) FROM c.t"), 7);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM a.t"), 10);
+    let report = store.doctor(false, &cohort_store::NoProgress).unwrap();
+    assert!(report.views_in_sync, "{report:?}");
+}
+
+/// Another process (this test binary, running [`holds_a_file_open`]) with `path` open in DuckDB,
+/// read-only, until its standard input closes.
+fn hold_open(path: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "holds_a_file_open", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("COHORT_TEST_HOLD_OPEN", path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("holding")), "the other process opened the file");
+    // The rest of what it prints is read, so that it never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+/// Run by [`hold_open`] in a process of its own.
+#[test]
+#[ignore = "a helper: run by other tests in a process of its own"]
+fn holds_a_file_open() {
+    use std::io::Read;
+    let path = std::env::var("COHORT_TEST_HOLD_OPEN").expect("COHORT_TEST_HOLD_OPEN names the file");
+    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap();
+    let conn = duckdb::Connection::open_with_flags(&path, config).unwrap();
+    let datasets: i64 = conn.query_row("SELECT count(*) FROM cohort_catalog.datasets", [], |r| r.get(0)).unwrap();
+    println!("holding {path} ({datasets} datasets)");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(conn);
+}
