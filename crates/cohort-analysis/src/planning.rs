@@ -69,15 +69,18 @@ pub struct Activity {
 }
 
 /// One day's counts.
-#[derive(Debug, Clone, Copy, Default)]
-struct Day {
-    visits: i64,
-    injections: i64,
-    monitoring_visits: i64,
-    new_patients: i64,
-    under_treatment: i64,
-    under_monitoring: i64,
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Day {
+    pub(crate) visits: i64,
+    pub(crate) injections: i64,
+    pub(crate) monitoring_visits: i64,
+    pub(crate) new_patients: i64,
+    pub(crate) under_treatment: i64,
+    pub(crate) under_monitoring: i64,
 }
+
+/// The years of follow-up the key figures report.
+pub(crate) const KEY_YEARS: [i64; 3] = [1, 2, 5];
 
 /// Activity of `dataset` (mounted in `session`), a run from `start` over `horizon_day` days.
 pub fn clinic_activity(
@@ -92,10 +95,16 @@ pub fn clinic_activity(
     // the starts and ends of these spells.
     let sql = format!(
         r#"
-        WITH spells AS (
-            SELECT day AS s, day + next_interval_days AS e,
+        WITH ordered AS (
+            SELECT day, next_interval_days,
                    coalesce(lead(phase) OVER (PARTITION BY patient_id ORDER BY visit_number), '') = 'monitoring' AS monitoring
-            FROM {ds}.visits WHERE next_interval_days IS NOT NULL
+            FROM {ds}.visits
+        ),
+        -- The next visit is the next of all the patient's visits: filtering first would skip a
+        -- last visit that books none (a final monitoring visit) and misfile the spell before it.
+        spells AS (
+            SELECT day AS s, day + next_interval_days AS e, monitoring
+            FROM ordered WHERE next_interval_days IS NOT NULL
         ),
         changes AS (
             SELECT s AS d, sum(CASE WHEN monitoring THEN 0 ELSE 1 END) AS t, sum(CASE WHEN monitoring THEN 1 ELSE 0 END) AS m
@@ -131,6 +140,11 @@ pub fn clinic_activity(
             under_monitoring: r.get(6)?,
         })
     })?;
+    Ok(activity_from_days(&days, start))
+}
+
+/// Activity by week and month from a run's counts by day since `start`.
+pub(crate) fn activity_from_days(days: &[Day], start: Date) -> Activity {
     let date = |day: usize| start.checked_add((day as i64).days()).expect("a date within the run");
     let period = |first: usize, days: &[Day]| ActivityRow {
         start: date(first),
@@ -157,7 +171,7 @@ pub fn clinic_activity(
         first = end;
     }
     let steady_state = (weekly.len() >= 104).then(|| steady(&weekly[weekly.len() - 52..]));
-    Ok(Activity { weekly, monthly, steady_state })
+    Activity { weekly, monthly, steady_state }
 }
 
 /// The level over `year` (52 weeks), and how fast visits still change across it.
@@ -233,9 +247,6 @@ pub fn key_figures(session: &Session, dataset: &str, horizon_day: i64) -> Result
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, f64>(3)?)),
     )?;
     let (patients, visits, injections, days_in_care) = totals[0];
-    let patient_years = days_in_care / 365.25;
-    let per_1000 = |n: f64| if patient_years > 0.0 { 1000.0 * n / patient_years } else { 0.0 };
-    let per_patient = |n: i64| if patients > 0 { n as f64 / patients as f64 } else { 0.0 };
     let stops = query_rows(
         session,
         &format!(
@@ -244,8 +255,27 @@ pub fn key_figures(session: &Session, dataset: &str, horizon_day: i64) -> Result
         ),
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
     )?;
-    let years = years_figures(session, dataset, horizon_day, &[1, 2, 5])?;
-    Ok(KeyFigures {
+    let years = years_figures(session, dataset, horizon_day, &KEY_YEARS)?;
+    Ok(key_figures_from(Totals { patients, visits, injections, days_in_care }, stops, years))
+}
+
+/// What the key figures are made of: counts over the whole run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Totals {
+    pub(crate) patients: i64,
+    pub(crate) visits: i64,
+    pub(crate) injections: i64,
+    /// Days patients spent in care (to the horizon), summed.
+    pub(crate) days_in_care: f64,
+}
+
+/// Key figures from a run's totals, its stops by type (most first) and its year figures.
+pub(crate) fn key_figures_from(totals: Totals, stops: Vec<(String, i64)>, years: Vec<YearFigures>) -> KeyFigures {
+    let Totals { patients, visits, injections, days_in_care } = totals;
+    let patient_years = days_in_care / 365.25;
+    let per_1000 = |n: f64| if patient_years > 0.0 { 1000.0 * n / patient_years } else { 0.0 };
+    let per_patient = |n: i64| if patients > 0 { n as f64 / patients as f64 } else { 0.0 };
+    KeyFigures {
         patients,
         visits_per_patient: per_patient(visits),
         injections_per_patient: per_patient(injections),
@@ -254,7 +284,7 @@ pub fn key_figures(session: &Session, dataset: &str, horizon_day: i64) -> Result
         injections_per_1000_patient_years: per_1000(injections as f64),
         stops_per_1000_patient_years: stops.into_iter().map(|(kind, n)| (kind, per_1000(n as f64))).collect(),
         years,
-    })
+    }
 }
 
 /// Year `k`'s figures: among patients followed to day 365·k + 65, the measured vision at the

@@ -108,10 +108,8 @@ pub fn run_results(
         timed("vision_distributions", || vision_distributions(session, dataset))?,
         timed("per_patient", || per_patient(session, dataset))?,
     );
-    let activity = timed("activity", || clinic_activity(session, dataset, start, horizon_day))?;
-    let key_figures = timed("key_figures", || key_figures(session, dataset, horizon_day))?;
     if let Some(scan) = timed("scan", || scan_run(store, run, start, horizon_day))? {
-        let Scan { flows, vision, stops, incidence, per_year, intervals } = scan;
+        let Scan { flows, vision, stops, incidence, per_year, intervals, activity, key_figures } = scan;
         return Ok(RunResults {
             summary,
             flow: flows.calendar,
@@ -138,7 +136,7 @@ pub fn run_results(
         per_patient,
         per_year: timed("per_year", || per_year(session, dataset, horizon_day))?,
         intervals: timed("intervals", || intervals(session, dataset))?,
-        activity,
-        key_figures,
+        activity: timed("activity", || clinic_activity(session, dataset, start, horizon_day))?,
+        key_figures: timed("key_figures", || key_figures(session, dataset, horizon_day))?,
     })
 }

@@ -25,6 +25,9 @@ use rayon::prelude::*;
 use crate::burden::{IntervalBin, PerYear};
 use crate::discontinuation::{IncidencePoint, StopCount, aalen_johansen};
 use crate::flow::{FlowRow, FollowUpRow};
+use crate::planning::{
+    Activity, Day, KEY_YEARS, KeyFigures, Totals, YearFigures, activity_from_days, key_figures_from,
+};
 use crate::vision::{DAYS_PER_MONTH, VisionPoint, vision_point};
 
 /// Both flows of a run.
@@ -107,6 +110,72 @@ impl Tallies {
     }
 }
 
+/// Clinic activity and the key figures' counts, gathered in the same pass (as
+/// [`crate::planning::clinic_activity`] and [`crate::planning::key_figures`] define them).
+#[derive(Clone)]
+struct Clinic {
+    /// By day since the start, up to the horizon.
+    days: Vec<Day>,
+    /// Changes to the patients under treatment and under monitoring, by day.
+    treatment_changes: Vec<i64>,
+    monitoring_changes: Vec<i64>,
+    visits: i64,
+    injections: i64,
+    days_in_care: i64,
+    /// For each of [`KEY_YEARS`]: patients with a vision change, the sum of the changes, the
+    /// injections before the year's day, the patients stopped by then.
+    years: [(i64, f64, i64, i64); KEY_YEARS.len()],
+}
+
+impl Clinic {
+    fn new(horizon_day: i64) -> Clinic {
+        let days = horizon_day.max(0) as usize;
+        Clinic {
+            days: vec![Day::default(); days],
+            treatment_changes: vec![0; days],
+            monitoring_changes: vec![0; days],
+            visits: 0,
+            injections: 0,
+            days_in_care: 0,
+            years: Default::default(),
+        }
+    }
+
+    /// A patient in care from `start` until `end` (the next visit booked), under monitoring or
+    /// treatment; the stocks are running sums of these changes.
+    fn spell(&mut self, start: i64, end: i64, monitoring: bool) {
+        let changes = if monitoring { &mut self.monitoring_changes } else { &mut self.treatment_changes };
+        for (day, delta) in [(start, 1), (end, -1)] {
+            if let Some(c) = usize::try_from(day).ok().and_then(|d| changes.get_mut(d)) {
+                *c += delta;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Clinic) {
+        for (a, b) in self.days.iter_mut().zip(other.days) {
+            a.visits += b.visits;
+            a.injections += b.injections;
+            a.monitoring_visits += b.monitoring_visits;
+        }
+        for (a, b) in self.treatment_changes.iter_mut().zip(other.treatment_changes) {
+            *a += b;
+        }
+        for (a, b) in self.monitoring_changes.iter_mut().zip(other.monitoring_changes) {
+            *a += b;
+        }
+        self.visits += other.visits;
+        self.injections += other.injections;
+        self.days_in_care += other.days_in_care;
+        for (a, b) in self.years.iter_mut().zip(other.years) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 += b.2;
+            a.3 += b.3;
+        }
+    }
+}
+
 /// Changes to category counts on both grids, with the categories they name, and the tallies.
 #[derive(Clone)]
 struct Deltas {
@@ -116,10 +185,11 @@ struct Deltas {
     index: HashMap<String, u16>,
     last_visit_day: i64,
     tallies: Tallies,
+    clinic: Clinic,
 }
 
 impl Deltas {
-    fn new(calendar: Grid, follow_up: Grid) -> Self {
+    fn new(calendar: Grid, follow_up: Grid, clinic: Clinic) -> Self {
         let mut deltas = Deltas {
             calendar,
             follow_up,
@@ -127,6 +197,7 @@ impl Deltas {
             index: HashMap::new(),
             last_visit_day: 0,
             tallies: Tallies::default(),
+            clinic,
         };
         deltas.category("Pre-treatment");
         deltas
@@ -149,6 +220,7 @@ impl Deltas {
     fn merge(mut self, other: Deltas) -> Option<Deltas> {
         self.last_visit_day = self.last_visit_day.max(other.last_visit_day);
         self.tallies.merge(other.tallies);
+        self.clinic.merge(other.clinic);
         for (theirs, name) in other.categories.iter().enumerate() {
             let ours = self.category(name)? as usize;
             for row in 0..other.calendar.cells.len() / MAX_CATEGORIES {
@@ -168,6 +240,7 @@ impl Deltas {
 struct Enrolment {
     patient_id: i64,
     day: i64,
+    baseline_vision: f64,
 }
 
 /// What one pass over a run gives: the flows and every visit-based aggregate of its results.
@@ -185,6 +258,10 @@ pub struct Scan {
     pub per_year: Vec<PerYear>,
     /// Intervals between treatment visits (as [`crate::burden::intervals`]).
     pub intervals: Vec<IntervalBin>,
+    /// Clinic activity (as [`crate::planning::clinic_activity`]).
+    pub activity: Activity,
+    /// Key figures (as [`crate::planning::key_figures`]).
+    pub key_figures: KeyFigures,
 }
 
 /// One pass over `run` for the flows and the visit-based aggregates; `None` when its files are
@@ -200,10 +277,22 @@ pub fn scan_run(
     };
     let mut enrolments = Vec::with_capacity(patients.rows as usize);
     for file in &patients.files {
-        for batch in read(store, &file.path, &["patient_id", "enrolment_day"])? {
+        if !["patient_id", "enrolment_day", "baseline_vision"]
+            .iter()
+            .all(|c| patients.columns.iter().any(|t| t.name == *c))
+        {
+            return Ok(None);
+        }
+        for batch in read(store, &file.path, &["patient_id", "enrolment_day", "baseline_vision"])? {
             let ids = column_i64(&batch, 0)?;
             let days = column_i64(&batch, 1)?;
-            enrolments.extend(ids.iter().zip(days).map(|(&patient_id, day)| Enrolment { patient_id, day }));
+            let baseline = cast_to(&batch, 2, &DataType::Float64)?;
+            let baseline = baseline.as_primitive::<Float64Type>();
+            enrolments.extend(ids.iter().zip(days).enumerate().map(|(i, (&patient_id, day))| Enrolment {
+                patient_id,
+                day,
+                baseline_vision: baseline.value(i),
+            }));
         }
     }
     if !enrolments.windows(2).all(|w| w[0].patient_id < w[1].patient_id) {
@@ -224,20 +313,32 @@ pub fn scan_run(
 
     // Each visits file is scanned on its own; its patients must not appear in another file.
     let follow_up_months = last_followed_month(horizon_day, 0).max(0) as usize + 1;
-    let empty =
-        Deltas::new(Grid::new(month(0), (month(last_day) - month(0)) as usize + 1), Grid::new(0, follow_up_months));
-    let scanned: Vec<Option<Scanned>> = visits
+    let empty = Deltas::new(
+        Grid::new(month(0), (month(last_day) - month(0)) as usize + 1),
+        Grid::new(0, follow_up_months),
+        Clinic::new(horizon_day),
+    );
+    // Files are merged as they are scanned, a running total per thread: holding every file's
+    // tables until the end would cost memory in proportion to the run.
+    type Merged = Option<(Vec<(i64, i64)>, Deltas)>;
+    let join = |a: Merged, b: Merged| -> Merged {
+        let ((mut ranges, deltas), (theirs, other)) = (a?, b?);
+        ranges.extend(theirs);
+        Some((ranges, deltas.merge(other)?))
+    };
+    let merged: Merged = visits
         .files
         .par_iter()
-        .map(|file| scan_visits(store, visits, &file.path, &enrolments, &month, horizon_day, empty.clone()))
-        .collect::<Result<_, StoreError>>()?;
-    let Some(parts) = scanned.into_iter().collect::<Option<Vec<_>>>() else { return Ok(None) };
-    let mut ranges: Vec<(i64, i64)> = parts.iter().filter_map(|p| p.0).collect();
+        .map(|file| {
+            let part = scan_visits(store, visits, &file.path, &enrolments, &month, horizon_day, empty.clone())?;
+            Ok(part.map(|(range, deltas)| (range.into_iter().collect(), deltas)))
+        })
+        .try_reduce(|| Some((Vec::new(), empty.clone())), |a, b| Ok::<Merged, StoreError>(join(a, b)))?;
+    let Some((mut ranges, mut deltas)) = merged else { return Ok(None) };
     ranges.sort();
     if ranges.windows(2).any(|w| w[0].1 >= w[1].0) {
         return Ok(None);
     }
-    let Some(mut deltas) = parts.into_iter().map(|p| p.1).try_fold(empty, Deltas::merge) else { return Ok(None) };
 
     // Enrolment: every patient starts Pre-treatment in the month of enrolment and at month 0 of
     // follow-up, and leaves the follow-up grid after their last followed month (the scan moved
@@ -257,7 +358,15 @@ pub fn scan_run(
         *followed_years.entry(full_years(horizon_day, e.day)).or_default() += 1;
     }
     let tallies = std::mem::take(&mut deltas.tallies);
-    let others = Others::from_tallies(tallies, &followed_years);
+    let stops: Vec<(String, i64)> = {
+        let mut stops: Vec<(String, i64)> = tallies.stops.iter().map(|(k, (n, _))| (k.clone(), *n)).collect();
+        stops.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        stops
+    };
+    let (activity, key_figures) =
+        clinic_figures(std::mem::replace(&mut deltas.clinic, Clinic::new(0)), &enrolments, start, horizon_day, stops);
+    let mut others = Others::from_tallies(tallies, &followed_years);
+    others.activity = Some((activity, key_figures));
     if enrolments.is_empty() {
         return Ok(Some(others.with_flows(Flows { calendar: Vec::new(), follow_up: Vec::new() })));
     }
@@ -274,6 +383,59 @@ pub fn scan_run(
     Ok(Some(others.with_flows(Flows { calendar, follow_up })))
 }
 
+/// Clinic activity and the key figures from the pass's counts, the patients table's enrolments
+/// and the stops by type.
+fn clinic_figures(
+    mut clinic: Clinic,
+    enrolments: &[Enrolment],
+    start: Date,
+    horizon_day: i64,
+    stops: Vec<(String, i64)>,
+) -> (Activity, KeyFigures) {
+    for e in enrolments {
+        if let Some(day) = usize::try_from(e.day).ok().and_then(|d| clinic.days.get_mut(d)) {
+            day.new_patients += 1;
+        }
+    }
+    let (mut treatment, mut monitoring) = (0, 0);
+    for (i, day) in clinic.days.iter_mut().enumerate() {
+        treatment += clinic.treatment_changes[i];
+        monitoring += clinic.monitoring_changes[i];
+        day.under_treatment = treatment;
+        day.under_monitoring = monitoring;
+    }
+    let activity = activity_from_days(&clinic.days, start);
+    let years = KEY_YEARS
+        .iter()
+        .zip(clinic.years)
+        .map(|(&k, (with_vision, change, injections, stopped))| {
+            let patients = enrolments.iter().filter(|e| followed_to_year(e.day, k, horizon_day)).count() as i64;
+            let share = |n: f64| (patients > 0).then(|| n / patients as f64);
+            YearFigures {
+                year: k,
+                patients,
+                with_vision,
+                vision_change: (with_vision > 0).then(|| change / with_vision as f64),
+                injections: share(injections as f64),
+                discontinued: share(stopped as f64),
+            }
+        })
+        .collect();
+    let totals = Totals {
+        patients: enrolments.len() as i64,
+        visits: clinic.visits,
+        injections: clinic.injections,
+        days_in_care: clinic.days_in_care as f64,
+    };
+    (activity, key_figures_from(totals, stops, years))
+}
+
+/// Whether a patient enrolled on `enrolled` is followed to day 365·k + 65 of follow-up, as the
+/// year-k figures require.
+fn followed_to_year(enrolled: i64, k: i64, horizon_day: i64) -> bool {
+    enrolled + 365 * k + 65 <= horizon_day
+}
+
 /// The aggregates other than the flows, in the shapes (and orders) the SQL gives.
 struct Others {
     vision: Vec<VisionPoint>,
@@ -281,6 +443,7 @@ struct Others {
     incidence: Vec<IncidencePoint>,
     per_year: Vec<PerYear>,
     intervals: Vec<IntervalBin>,
+    activity: Option<(Activity, KeyFigures)>,
 }
 
 impl Others {
@@ -326,12 +489,13 @@ impl Others {
             .into_iter()
             .map(|((group, month), (n, sum, squares))| vision_point(group, month, n, sum, squares))
             .collect();
-        Others { vision, stops, incidence, per_year, intervals }
+        Others { vision, stops, incidence, per_year, intervals, activity: None }
     }
 
     fn with_flows(self, flows: Flows) -> Scan {
-        let Others { vision, stops, incidence, per_year, intervals } = self;
-        Scan { flows, vision, stops, incidence, per_year, intervals }
+        let Others { vision, stops, incidence, per_year, intervals, activity } = self;
+        let (activity, key_figures) = activity.expect("clinic figures are set before the flows");
+        Scan { flows, vision, stops, incidence, per_year, intervals, activity, key_figures }
     }
 }
 
@@ -414,6 +578,22 @@ struct Current {
     first_stop: Option<(i64, String)>,
     /// Measured vision by month since enrolment, until the patient's status is known.
     vision: Vec<(i64, f64)>,
+    /// The time in care since the last visit that booked another, until the next visit says
+    /// whether it is monitoring: start and end day.
+    spell: Option<(i64, i64)>,
+    baseline_vision: f64,
+    /// For each of [`KEY_YEARS`] the patient is followed for: the measured vision nearest the
+    /// year's day (distance in days, change from baseline), injections before it, and whether
+    /// treatment had stopped before it.
+    years: [Option<YearState>; KEY_YEARS.len()],
+}
+
+/// A patient's progress towards one year's figures.
+#[derive(Clone, Copy, Default)]
+struct YearState {
+    nearest: Option<(i64, f64)>,
+    injections: i64,
+    stopped: bool,
 }
 
 impl Current {
@@ -437,6 +617,20 @@ impl Current {
             e.0 += 1;
             e.1 += vision;
             e.2 += vision * vision;
+        }
+        // A last booked visit that never came (past the horizon) was not a monitoring visit.
+        if let Some((start, end)) = self.spell.take() {
+            deltas.clinic.spell(start, end, false);
+        }
+        for (year, state) in deltas.clinic.years.iter_mut().zip(&mut self.years) {
+            if let Some(state) = state.take() {
+                if let Some((_, change)) = state.nearest {
+                    year.0 += 1;
+                    year.1 += change;
+                }
+                year.2 += state.injections;
+                year.3 += i64::from(state.stopped);
+            }
         }
     }
 }
@@ -507,6 +701,7 @@ fn scan_visits(
                     }
                     let Ok(i) = enrolments.binary_search_by_key(&id, |e| e.patient_id) else { return Ok(None) };
                     let enrolled = enrolments[i].day;
+                    let followed = |k: i64| followed_to_year(enrolled, k, horizon_day).then(YearState::default);
                     current = Some(Current {
                         id,
                         enrolled,
@@ -518,6 +713,9 @@ fn scan_visits(
                         censor_month: month_since_enrolment(horizon_day - enrolled),
                         first_stop: None,
                         vision: Vec::new(),
+                        spell: None,
+                        baseline_vision: enrolments[i].baseline_vision,
+                        years: KEY_YEARS.map(followed),
                     });
                     range = Some(range.map_or((id, id), |(lo, _)| (lo, id)));
                 }
@@ -551,6 +749,38 @@ fn scan_visits(
             }
             if vision.is_valid(row) {
                 c.vision.push((month_since_enrolment(since), vision.value(row)));
+            }
+            // Clinic activity: the day's visits, and the spell in care this visit ends and the
+            // one it books.
+            let clinic = &mut deltas.clinic;
+            let is_injected = injected.value(row);
+            clinic.visits += 1;
+            clinic.injections += i64::from(is_injected);
+            if let Some(d) = usize::try_from(day).ok().and_then(|d| clinic.days.get_mut(d)) {
+                d.visits += 1;
+                d.injections += i64::from(is_injected);
+                d.monitoring_visits += i64::from(monitoring);
+            }
+            if let Some((start, end)) = c.spell.take() {
+                clinic.spell(start, end, monitoring);
+            }
+            if next.is_valid(row) {
+                let end = day + i64::from(next.as_primitive::<Int32Type>().value(row));
+                clinic.days_in_care += end.min(horizon_day) - day;
+                c.spell = Some((day, end));
+            }
+            for (k, state) in KEY_YEARS.iter().zip(&mut c.years) {
+                let Some(state) = state else { continue };
+                let target = 365 * k;
+                if since < target {
+                    state.injections += i64::from(is_injected);
+                    state.stopped |= stopping.value(row);
+                }
+                let distance = (since - target).abs();
+                // Visits come in order: on a tie the earlier one stays.
+                if vision.is_valid(row) && distance <= 65 && state.nearest.is_none_or(|(d, _)| distance < d) {
+                    state.nearest = Some((distance, vision.value(row) - c.baseline_vision));
+                }
             }
             let leaving = monitoring || stopping.value(row);
             // Interned without allocating but for the rare discontinued category.

@@ -56,6 +56,55 @@ fn the_streaming_pass_over_several_files_equals_the_sql() {
         assert!(a.group == b.group && a.month == b.month && a.visits == b.visits, "{a:?} {b:?}");
         assert!(close(a.mean, b.mean) && (a.ci_low - b.ci_low).abs() < 1e-6, "{a:?} {b:?}");
     }
+    assert_clinic_figures_equal_the_sql(&scan, &session, horizon);
+}
+
+/// Clinic activity and the key figures of the pass equal their SQL definitions.
+fn assert_clinic_figures_equal_the_sql(scan: &cohort_analysis::scan::Scan, session: &Session, horizon: i64) {
+    use cohort_analysis::planning;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    let activity = planning::clinic_activity(session, "flow", jiff::civil::date(2024, 1, 1), horizon).unwrap();
+    // Row by row, so that a difference names its week and does not print the whole run.
+    for (ours, sql) in [(&scan.activity.weekly, &activity.weekly), (&scan.activity.monthly, &activity.monthly)] {
+        assert_eq!(ours.len(), sql.len());
+        for (a, b) in ours.iter().zip(sql.iter()) {
+            assert_eq!(a, b);
+        }
+    }
+    assert_eq!(scan.activity.steady_state, activity.steady_state);
+    let sql = planning::key_figures(session, "flow", horizon).unwrap();
+    let ours = &scan.key_figures;
+    assert_eq!(
+        (ours.patients, ours.visits_per_patient, ours.injections_per_patient, ours.patient_years),
+        (sql.patients, sql.visits_per_patient, sql.injections_per_patient, sql.patient_years)
+    );
+    assert_eq!(ours.stops_per_1000_patient_years, sql.stops_per_1000_patient_years);
+    assert_eq!(ours.years.len(), sql.years.len());
+    for (a, b) in ours.years.iter().zip(&sql.years) {
+        assert_eq!((a.year, a.patients, a.with_vision), (b.year, b.patients, b.with_vision), "{a:?} {b:?}");
+        for (x, y) in
+            [(a.vision_change, b.vision_change), (a.injections, b.injections), (a.discontinued, b.discontinued)]
+        {
+            assert!(x.zip(y).is_some_and(|(x, y)| close(x, y)) || (x.is_none() && y.is_none()), "{a:?} {b:?}");
+        }
+    }
+}
+
+/// Over six years (figures at years 1, 2 and 5, a steady state, monitoring after stops) the
+/// pass's clinic activity and key figures equal the SQL.
+#[test]
+fn the_streaming_pass_counts_the_clinic_as_the_sql_does() {
+    let (_dir, store) = simulated(20_000, 6.0);
+    let run = store.resolve(&cohort_store::VersionRef::parse("flow").unwrap()).unwrap();
+    let session = Session::for_sql(&store, "flow").unwrap();
+    let horizon = cohort_sim::population::horizon_days(6.0) as i64;
+    let scan = cohort_analysis::scan::scan_run(&store, &run, jiff::civil::date(2024, 1, 1), horizon)
+        .unwrap()
+        .expect("a simulated run is in patient order");
+    assert!(scan.key_figures.years.iter().all(|y| y.patients > 0 && y.with_vision > 0), "{:?}", scan.key_figures.years);
+    assert!(scan.activity.steady_state.is_some());
+    assert!(scan.activity.monthly.iter().any(|m| m.under_monitoring > 0), "some patients are monitored");
+    assert_clinic_figures_equal_the_sql(&scan, &session, horizon);
 }
 
 #[test]
