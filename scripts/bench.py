@@ -244,6 +244,15 @@ def migrate(args):
         print(f"| {label} | {t:.1f} | {args.files / t:,.0f} | {entities / t:,.0f} | {rss / 1e6:.0f} |")
         if label == "dry run":
             subprocess.run([COHORT, "--store", store, "--quiet", "init"], check=True, stdout=subprocess.DEVNULL)
+    # The floor: DuckDB itself reading every file's JSON and writing it as one Parquet file (no
+    # datasets, no versions, no check), in this process.
+    import duckdb
+    floor = os.path.join(work, "floor.parquet")
+    t0 = time.perf_counter()
+    duckdb.sql(f"""COPY (SELECT * FROM read_json('{legacy}/*.json', union_by_name = true, maximum_object_size = 1000000000))
+                   TO '{floor}' (FORMAT parquet)""")
+    t = time.perf_counter() - t0
+    print(f"| DuckDB `read_json` + `COPY` to one Parquet file (the floor) | {t:.1f} | {args.files / t:,.0f} | {entities / t:,.0f} | |")
     shutil.rmtree(work)
 
 
@@ -517,6 +526,81 @@ def web(args):
     else:
         print("(wrk is not installed: `apt-get install wrk`)")
     proc.terminate(); proc.wait()
+    shutil.rmtree(work)
+
+
+def pages(args):
+    """The data page's reads on a warm server: a page of 50 rows, the dictionary and a column's
+    summary of a 21,000-row table, side by side with the dataset list (answered from the server's
+    cache, the ceiling), with wrk at 1 and 8 connections. With `--baseline BINARY`, the same for
+    an earlier build, interleaved."""
+    import json
+    import re
+
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: `apt-get install wrk`")
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    csv = os.path.join(work, "visits.csv")
+    with open(csv, "w") as f:
+        f.write("patient_id,visit_date,va,injected,site\n")
+        for i in range(21_000):
+            f.write(f"P{i // 7:05},2024-{1 + i % 12:02}-{1 + i % 28:02},{40 + i % 45},{str(i % 3 == 0).lower()},S{i % 9:02}\n")
+    store = os.path.join(work, "store")
+    subprocess.run([COHORT, "--store", store, "--quiet", "ingest", csv, "--name", "visits"], check=True)
+    endpoints = [
+        ("dataset list (cached)", "/api/v1/datasets"),
+        ("rows, 50 of 21,000", "/api/v1/datasets/visits/tables/visits/rows?limit=50&offset=10000"),
+        ("rows, filtered and sorted", "/api/v1/datasets/visits/tables/visits/rows?limit=50&filter.site=S03&sort=va"),
+        ("dictionary", "/api/v1/datasets/visits/tables/visits/dictionary"),
+        ("column summary", "/api/v1/datasets/visits/tables/visits/columns/va"),
+    ]
+    builds = [("before", args.baseline), ("after", COHORT)] if args.baseline else [("this build", COHORT)]
+    results = {}
+    for label, binary in builds:
+        proc = subprocess.Popen([binary, "--store", store, "--json", "serve", "--addr", "127.0.0.1:0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        url = json.loads(proc.stdout.readline())["url"].rstrip("/")
+        for name, path in endpoints:
+            subprocess.run(["curl", "-sf", "-o", "/dev/null", url + path], check=True)  # warm: the first request
+            for connections in [1, 8]:
+                out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", "-d10s", "--latency", url + path],
+                                     check=True, capture_output=True, text=True).stdout
+                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
+                p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
+                errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+                if errors:
+                    sys.exit(f"{name}: {errors.group(1)} failed responses")
+                results[(label, name, connections)] = (rps, p50, p99)
+        proc.terminate(); proc.wait()
+    print("wrk, 10 s each, on a warm server (the first request made before); a 21,000-row table.\n")
+    print("| endpoint | connections | " + " | ".join(f"{l}: requests/s, p50, p99" for l, _ in builds) + " |")
+    print("|---|---:|" + "---|" * len(builds))
+    for name, _ in endpoints:
+        for connections in [1, 8]:
+            cells = [f"{results[(l, name, connections)][0]:,.0f}, {results[(l, name, connections)][1]}, {results[(l, name, connections)][2]}" for l, _ in builds]
+            print(f"| {name} | {connections} | " + " | ".join(cells) + " |")
+    shutil.rmtree(work)
+
+
+def commit(args):
+    """What a commit costs as the store grows (`crates/cohort-store/examples/commit_scale.rs`, in
+    process), then `cohort list` and `cohort show` as a user runs them (a new process each) on the
+    store it filled."""
+    work = tempfile.mkdtemp(prefix="cohort-bench-", dir=args.workdir)
+    store = os.path.join(work, "store")
+    example = os.path.join(TARGET, "release", "examples", "commit_scale")
+    sizes = args.sizes if args.sizes != "100000,1000000,5000000" else "10,1000,10000"
+    subprocess.run([example, "--sizes", sizes, "--commits", str(args.repeat * 5), "--keep", store], check=True)
+    count = int(sizes.split(",")[-1])
+    print(f"\nThe CLI on the same store ({count:,} datasets and more), a new process each, 15 runs:\n")
+    print("| command | median ms | max ms |\n|---|---:|---:|")
+    for label, cmd in [("cohort list", [COHORT, "--store", store, "list"]),
+                       ("cohort list --json", [COHORT, "--store", store, "--json", "list"]),
+                       ("cohort show filler-00000", [COHORT, "--store", store, "show", "filler-00000"]),
+                       ("cohort --version (process start-up alone)", [COHORT, "--version"])]:
+        times = [run(cmd)[0] * 1000 for _ in range(15)]
+        print(f"| {label} | {statistics.median(times):.0f} | {max(times):.0f} |")
     shutil.rmtree(work)
 
 
@@ -904,7 +988,7 @@ def transfer(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze", "calibrate", "transfer"])
+    p.add_argument("which", choices=["ingest", "catalog", "memory", "excel", "simulate", "validation", "web", "migrate", "audit", "deid", "wide", "admission", "analyze", "calibrate", "transfer", "pages", "commit"])
     p.add_argument("--columns", default="500,1000,2000")
     p.add_argument("--baseline", default=None, help="ingest, web: another cohort binary to run side by side")
     p.add_argument("--no-pandas", action="store_true", help="ingest: leave pandas out (minutes a run)")
@@ -925,7 +1009,8 @@ def main():
         sys.exit(f"{COHORT} not found: run `cargo build --release` first")
     print(f"<!-- {platform.platform()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')} -->")
     {"ingest": ingest, "catalog": catalog, "memory": memory, "excel": excel, "simulate": simulate, "validation": validation,
-     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze, "calibrate": calibrate, "transfer": transfer}[args.which](args)
+     "web": web, "migrate": migrate, "audit": audit, "deid": deid, "wide": wide, "admission": admission, "analyze": analyze, "calibrate": calibrate, "transfer": transfer,
+     "pages": pages, "commit": commit}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ pub struct GcReport {
     pub removed_paths: Vec<PathBuf>,
     /// Bytes freed.
     pub freed_bytes: u64,
+    /// Version folders left in place because a reader held a lease on them (a query, export or
+    /// page reading them); a later `gc` removes them.
+    pub in_use: Vec<PathBuf>,
 }
 
 impl Store {
@@ -95,16 +98,36 @@ impl Store {
             doomed.sort();
             doomed.dedup();
             let mut freed = 0;
-            for path in &doomed {
-                freed += tree_size(path);
+            let mut in_use = Vec::new();
+            let mut removed = Vec::new();
+            for path in doomed {
+                // A version being read keeps its files until the reader lets go.
+                let version = version_of(self, &path);
+                let _lease = match version {
+                    Some((id, version)) => match crate::lease::try_exclusive(self.layout(), id, version)? {
+                        Some(lease) => Some(lease),
+                        None => {
+                            in_use.push(path);
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                freed += tree_size(&path);
                 if !options.dry_run {
                     if path.starts_with(self.layout().staging()) {
-                        remove_staging(path)?;
+                        remove_staging(&path)?;
                     } else {
-                        fsutil::remove_dir_all_if_exists(path)?;
+                        fsutil::remove_dir_all_if_exists(&path)?;
+                        // A reader that opens the lease after this finds the folder gone.
+                        if let Some((id, v)) = version {
+                            let _ = std::fs::remove_file(self.layout().leases().join(format!("{id}-v{v}")));
+                        }
                     }
                 }
+                removed.push(path);
             }
+            let doomed = removed;
             if !options.dry_run && !expired.is_empty() {
                 let mut touched: Vec<&str> = expired.iter().map(|(_, v)| v.dataset.as_str()).collect();
                 touched.dedup();
@@ -115,9 +138,19 @@ impl Store {
                 expired_versions: expired.into_iter().map(|(_, v)| v).collect(),
                 removed_paths: doomed,
                 freed_bytes: freed,
+                in_use,
             })
         })
     }
+}
+
+/// The dataset id and version of a version folder (`datasets/<id>/v<N>`).
+fn version_of(store: &Store, path: &std::path::Path) -> Option<(i64, u32)> {
+    let rest = path.strip_prefix(store.layout().datasets()).ok()?;
+    let mut parts = rest.components().map(|c| c.as_os_str().to_str());
+    let id = parts.next()??.parse().ok()?;
+    let version = parts.next()??.strip_prefix('v')?.parse().ok()?;
+    parts.next().is_none().then_some((id, version))
 }
 
 /// Spill directories (`tmp/<pid>`) of processes that are no longer running.

@@ -9,6 +9,7 @@
 //!   datasets/<id>/v<N>/<table>/part-00000.parquet
 //!   staging/<token>/      versions being written (private to the process that holds <token>.lock)
 //!   quarantine/           files `doctor --repair` moved aside
+//!   leases/<id>-v<N>      readers' leases on a version's files, which `gc` respects
 //!   tmp/                  DuckDB's spill directory
 //! ```
 
@@ -69,6 +70,11 @@ impl Layout {
     /// The directory of staged versions.
     pub fn staging(&self) -> PathBuf {
         self.root.join("staging")
+    }
+
+    /// The directory of readers' leases on versions (see [`crate::lease`]).
+    pub fn leases(&self) -> PathBuf {
+        self.root.join("leases")
     }
 
     /// The directory where broken files are moved.

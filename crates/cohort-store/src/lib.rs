@@ -43,6 +43,7 @@ mod gc;
 pub mod hash;
 pub mod inspect;
 pub mod layout;
+pub mod lease;
 pub mod lock;
 pub mod model;
 pub mod name;

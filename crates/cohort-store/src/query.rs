@@ -20,6 +20,8 @@ pub struct Session {
     conn: Connection,
     /// `NAME@N` of every version mounted, in mounting order.
     mounted: Vec<String>,
+    /// Leases on the mounted versions' files, held as long as the session.
+    leases: Vec<crate::lease::Lease>,
 }
 
 impl std::fmt::Debug for Session {
@@ -33,7 +35,7 @@ impl Session {
     pub fn new(store: &Store) -> Result<Self> {
         let spill = store.layout().spill_dir();
         fs_err::create_dir_all(&spill)?;
-        Ok(Session { conn: duck::open_engine(store.settings(), &spill)?, mounted: Vec::new() })
+        Ok(Session { conn: duck::open_engine(store.settings(), &spill)?, mounted: Vec::new(), leases: Vec::new() })
     }
 
     /// A session with every dataset (and `NAME@N` version) that `sql` mentions mounted.
@@ -46,8 +48,10 @@ impl Session {
         Ok(session)
     }
 
-    /// Mounts `version`'s tables as views in schema `schema`.
+    /// Mounts `version`'s tables as views in schema `schema`, leasing its files for as long as
+    /// the session lasts (see [`crate::lease`]).
     pub fn mount(&mut self, store: &Store, version: &ResolvedVersion, schema: &str) -> Result<()> {
+        self.leases.push(store.lease(version)?);
         let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {};\n", quote_ident(schema));
         for t in &version.tables {
             sql.push_str(&format!(

@@ -308,3 +308,46 @@ fn holds_a_file_open() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     drop(conn);
 }
+
+/// A version a reader has resolved keeps its files through `gc --keep` until the reader lets go;
+/// a version gc removed before the reader leased it is reported as removed, never read half-gone.
+#[test]
+fn gc_leaves_a_leased_version_alone_until_its_reader_lets_go() {
+    let (_d, store) = store();
+    commit_rows(&store, "a", 0..10);
+    let first = store.resolve(&VersionRef::parse("a").unwrap()).unwrap();
+    let dir = store.layout().version_dir(first.dataset_id, first.version);
+    let lease = store.lease(&first).unwrap();
+    commit_rows(&store, "a", 0..20);
+    let keep_one = cohort_store::GcOptions { keep: Some(1), ..Default::default() };
+    let report = store.gc(&keep_one).unwrap();
+    assert_eq!(report.expired_versions.len(), 1, "{report:?}");
+    assert_eq!(report.in_use, std::slice::from_ref(&dir), "the leased version is left in place");
+    assert!(dir.is_dir());
+    // Its reader goes on reading it.
+    let source = cohort_store::table_source(&store, first.table("t").unwrap());
+    let session = Session::new(&store).unwrap();
+    let rows: i64 =
+        session.connection().query_row(&format!("SELECT count(*) FROM {source}"), [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 10);
+    drop(lease);
+    let report = store.gc(&keep_one).unwrap();
+    assert!(report.removed_paths.contains(&dir) && report.in_use.is_empty(), "{report:?}");
+    assert!(!dir.exists());
+
+    // Resolved, then removed by gc before it was leased: the reader is told.
+    commit_rows(&store, "a", 0..30);
+    let second = store.resolve(&VersionRef::parse("a@2").unwrap()).unwrap();
+    store.gc(&keep_one).unwrap();
+    let err = store.lease(&second).unwrap_err();
+    assert!(matches!(err, StoreError::VersionUnavailable { .. }), "{err}");
+    // A session mounting the current version holds its lease as long as it lives.
+    let current = store.resolve(&VersionRef::parse("a").unwrap()).unwrap();
+    let mut session = Session::new(&store).unwrap();
+    session.mount(&store, &current, "a").unwrap();
+    commit_rows(&store, "a", 0..40);
+    let report = store.gc(&keep_one).unwrap();
+    assert_eq!(report.in_use.len(), 1, "{report:?}");
+    let rows: i64 = session.connection().query_row("SELECT count(*) FROM a.t", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 30);
+}

@@ -29,7 +29,12 @@ pub struct EngineSlots {
     slots: Option<Arc<Semaphore>>,
     count: usize,
     wait: Duration,
+    /// Engines kept warm between requests (see [`EngineSlots::run_warm`]).
+    idle: Arc<std::sync::Mutex<Vec<duckdb::Connection>>>,
 }
+
+/// Engines kept idle at most: a warm engine holds little, but holds it until it is used again.
+const MAX_IDLE: usize = 4;
 
 impl EngineSlots {
     /// Slots for a server whose process cap is `settings.memory_limit`: `asked` of them, or as
@@ -37,18 +42,55 @@ impl EngineSlots {
     /// turns admission control off. Returns the slots and the settings each engine runs under.
     pub fn for_cap(settings: &Settings, asked: Option<usize>) -> (EngineSlots, Settings) {
         let count = match asked {
-            Some(0) => return (EngineSlots { slots: None, count: 0, wait: WAIT }, settings.clone()),
+            Some(0) => {
+                return (EngineSlots { slots: None, count: 0, wait: WAIT, idle: Arc::default() }, settings.clone());
+            }
             Some(n) => n,
             None => (settings.memory_limit / ENGINE_SHARE).clamp(1, 8) as usize,
         };
         let share = (settings.memory_limit / count as u64).max(Settings::MIN_MEMORY_LIMIT.min(settings.memory_limit));
         let engine = Settings { memory_limit: share, ..settings.clone() };
-        (EngineSlots { slots: Some(Arc::new(Semaphore::new(count))), count, wait: WAIT }, engine)
+        (EngineSlots { slots: Some(Arc::new(Semaphore::new(count))), count, wait: WAIT, idle: Arc::default() }, engine)
     }
 
     /// Engines that may run at once (0: no limit).
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// Runs `work` on a warm engine (one a request before used, or a new one), once a slot is
+    /// free. Starting a DuckDB engine costs about 15 ms, more than a page of rows takes to read,
+    /// so the short reads of a data page (rows, a dictionary, a column's summary) reuse engines.
+    /// `work` must leave the engine as it found it: it reads Parquet files named in its SQL and
+    /// creates nothing. An engine whose work failed is dropped, not kept.
+    pub async fn run_warm<T: Send + 'static>(
+        &self,
+        store: &cohort_store::Store,
+        work: impl FnOnce(&duckdb::Connection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let idle = self.idle.clone();
+        let store = store.clone();
+        self.run(move || {
+            let taken = idle.lock().expect("not poisoned").pop();
+            let engine = match taken {
+                Some(engine) => engine,
+                None => warm_engine(&store)?,
+            };
+            let result = work(&engine);
+            if result.is_ok() {
+                let mut idle = idle.lock().expect("not poisoned");
+                if idle.len() < MAX_IDLE {
+                    idle.push(engine);
+                }
+            }
+            result
+        })
+        .await
+    }
+
+    /// Engines idle now (for tests).
+    pub fn idle_engines(&self) -> usize {
+        self.idle.lock().expect("not poisoned").len()
     }
 
     /// Runs `work` (blocking DuckDB work) on a blocking thread once a slot is free, holding the
@@ -80,4 +122,14 @@ fn busy(waited: Duration) -> ApiError {
         format!("the server's memory is taken by other queries; none finished within {} s", waited.as_secs()),
     )
     .with_hint("try again in a minute; an admin can raise `cohort serve --memory-limit`")
+}
+
+/// A new engine for [`EngineSlots::run_warm`], with the store's engine settings; Parquet footers
+/// it reads are kept for the next request over the same files.
+fn warm_engine(store: &cohort_store::Store) -> Result<duckdb::Connection, ApiError> {
+    let spill = store.layout().spill_dir();
+    std::fs::create_dir_all(&spill).map_err(|e| ApiError::from(cohort_store::StoreError::from(e)))?;
+    let engine = cohort_store::duck::open_engine(store.settings(), &spill)?;
+    engine.execute_batch("SET parquet_metadata_cache = true").map_err(cohort_store::StoreError::sql)?;
+    Ok(engine)
 }

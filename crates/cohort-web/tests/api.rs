@@ -861,3 +861,83 @@ async fn excel_downloads_hold_dates_as_dates_and_never_round_a_value() {
     // Row 3: missing values are empty cells.
     assert!(rows[3][1..].iter().all(|c| *c == Data::Empty), "{:?}", rows[3]);
 }
+
+/// `rows` rows of `word` in `path` (a CSV named for the table it becomes), ingested as a new version
+/// of `wave`.
+fn ingest_words(store: &cohort_store::Store, path: &std::path::Path, word: &str, rows: usize) {
+    let mut text = String::from("id,word\n");
+    for i in 0..rows {
+        text.push_str(&format!("{i},{word}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+    let request = cohort_ingest::IngestRequest {
+        name: cohort_store::DatasetName::new("wave").unwrap(),
+        files: vec![path.to_path_buf()],
+        description: None,
+        tags: None,
+        created_by: "test".into(),
+        options: Default::default(),
+    };
+    cohort_ingest::ingest(store, &request, &cohort_store::NoProgress, &cohort_store::CancelToken::default()).unwrap();
+}
+
+/// Pages of rows come from warm engines, kept between requests; while readers page through a
+/// table, a new version commits, and every page is wholly the one version it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn warm_engines_serve_whole_versions_while_a_commit_lands() {
+    let app = app();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("words.csv");
+    ingest_words(&app.store, &csv, "one", 2_000);
+    let (_, first) = app.get("/api/v1/datasets/wave/tables/words/rows?limit=5").await;
+    assert_eq!(first["version"], "wave@1", "{first}");
+    assert_eq!(app.state.engines.idle_engines(), 1, "the engine is kept for the next request");
+    let (_, again) = app.get("/api/v1/datasets/wave/tables/words/rows?limit=5").await;
+    assert_eq!(again, first);
+    assert_eq!(app.state.engines.idle_engines(), 1, "and used again, not a second one opened");
+    app.error("/api/v1/datasets/wave/tables/words/rows?filter.nope=1", StatusCode::BAD_REQUEST, "invalid_parameter")
+        .await;
+
+    // Eight readers page through the table while version 2 (other words, more rows) commits.
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let state = app.state.clone();
+            tokio::spawn(async move {
+                let mut pages = Vec::new();
+                for _ in 0..15 {
+                    let request = Request::builder()
+                        .uri("/api/v1/datasets/wave/tables/words/rows?limit=1000&offset=500")
+                        .body(Body::empty())
+                        .unwrap();
+                    let response = router(state.clone()).oneshot(request).await.unwrap();
+                    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+                    pages.push(serde_json::from_slice::<Value>(&body).unwrap());
+                }
+                pages
+            })
+        })
+        .collect();
+    let store = app.store.clone();
+    let commit = tokio::task::spawn_blocking(move || ingest_words(&store, &csv, "two", 3_000));
+    let mut versions = std::collections::BTreeSet::new();
+    for reader in readers {
+        for page in reader.await.unwrap() {
+            let version = page["version"].as_str().unwrap().to_string();
+            let words: std::collections::BTreeSet<&str> =
+                page["rows"].as_array().unwrap().iter().map(|r| r["word"].as_str().unwrap()).collect();
+            let (total, word) = match version.as_str() {
+                "wave@1" => (2_000, "one"),
+                "wave@2" => (3_000, "two"),
+                other => panic!("a page of {other}: {page}"),
+            };
+            assert_eq!(page["total"], total, "{version}: its own row count");
+            assert_eq!(words.into_iter().collect::<Vec<_>>(), [word], "{version}: its own rows, and only them");
+            versions.insert(version);
+        }
+    }
+    commit.await.unwrap();
+    let (_, last) = app.get("/api/v1/datasets/wave/tables/words/rows?limit=5").await;
+    assert_eq!(last["version"], "wave@2");
+    assert!(versions.contains("wave@1"), "readers read while the commit ran: {versions:?}");
+    assert!((1..=4).contains(&app.state.engines.idle_engines()), "warm engines are kept, and only a few");
+}

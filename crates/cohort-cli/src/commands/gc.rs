@@ -19,6 +19,9 @@ pub fn run(ctx: &Context, keep: Option<u32>, discard_interrupted: bool, dry_run:
     for p in &report.removed_paths {
         println!("{verb} {}", p.display());
     }
+    for p in &report.in_use {
+        println!("kept {} for now: a query, export or page is reading it (run gc again later)", p.display());
+    }
     println!(
         "{} {} in {} version(s) and {} path(s)",
         if dry_run { "Would free" } else { "Freed" },

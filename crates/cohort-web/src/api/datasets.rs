@@ -154,8 +154,9 @@ pub async fn table_rows(
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
     state
         .engines
-        .run(move || {
+        .run_warm(&state.store, move |conn| {
             let version = app.resolve(&reference)?;
+            let _lease = store.lease(&version)?;
             let info = find_table(&version.tables, &reference, &table)?;
             let selection = Selection::parse(info, &query)?;
             let offset = query.offset.unwrap_or(0);
@@ -164,8 +165,6 @@ pub async fn table_rows(
                 return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
             }
             let source = table_source(&store, info);
-            let session = Session::new(&store)?;
-            let conn = session.connection();
             let total: i64 = conn
                 .query_row(&format!("SELECT count(*) FROM {source} {}", selection.where_clause), [], |r| r.get(0))
                 .map_err(StoreError::sql)?;
@@ -392,6 +391,7 @@ pub async fn download(
         .engines
         .run(move || {
             let version = app.resolve(&reference)?;
+            let _lease = store.lease(&version)?;
             let info = find_table(&version.tables, &reference, &table_name)?;
             let selection = Selection::parse(info, &query)?;
             let session = Session::new(&store)?;
@@ -638,16 +638,15 @@ pub async fn column_summary(
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
     let app = state.clone();
-    state.engines.run(move || {
+    state.engines.run_warm(&state.store, move |conn| {
         let version = app.resolve(&reference)?;
+        let _lease = store.lease(&version)?;
         let info = find_table(&version.tables, &reference, &table)?;
         let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {
             ApiError::not_found("column_not_found", format!("`{reference}.{table}` has no column `{column}`"))
         })?;
         let source = table_source(&store, info);
         let c = quote_ident(&col.name);
-        let session = Session::new(&store)?;
-        let conn = session.connection();
         let scalar = |sql: String| -> Result<i64, ApiError> { Ok(conn.query_row(&sql, [], |r| r.get(0)).map_err(StoreError::sql)?) };
         let pairs = |sql: String| -> Result<Vec<(String, i64)>, ApiError> {
             let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
