@@ -140,3 +140,61 @@ pub fn run_results(
         key_figures: timed("key_figures", || key_figures(session, dataset, horizon_day))?,
     })
 }
+
+/// Where a run's results are kept once computed, by the version's content hash.
+fn kept_path(store: &Store, content_hash: &str) -> std::path::PathBuf {
+    store.layout().derived().join("results").join(format!("{content_hash}.json"))
+}
+
+/// The results of `run` (a committed version whose content hash is `content_hash`) as JSON: read
+/// from the store when a run or an earlier request computed them, or computed now (one pass over
+/// its files, see [`run_results`]) and kept. A version never changes under its content hash, so
+/// what is kept never goes stale; a kept file that cannot be read is computed again.
+pub fn kept_run_results(
+    store: &Store,
+    run: &ResolvedVersion,
+    content_hash: &str,
+    start: Date,
+    horizon_day: i64,
+) -> Result<serde_json::Value, StoreError> {
+    let path = kept_path(store, content_hash);
+    if let Some(kept) = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+        return Ok(kept);
+    }
+    let mut session = Session::new(store)?;
+    session.mount(store, run, "run")?;
+    let results = run_results(store, run, &session, "run", start, horizon_day)?;
+    let value = serde_json::to_value(&results).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    let bytes = serde_json::to_vec(&value).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    // Keeping them is an optimisation: a read-only store still answers.
+    let kept = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| cohort_store::fsutil::write_atomic(&path, &bytes));
+    if let Err(e) = kept {
+        tracing::warn!("could not keep the results of `{}` at `{}`: {e}", run.label(), path.display());
+    }
+    Ok(value)
+}
+
+/// Computes the results of run `name@version`, just committed, and keeps them with the store, so
+/// that its first view is as fast as the next. `window` reads a run's first day and horizon from
+/// its provenance (`cohort_sim::job::run_window`). A failure only costs the first view the time:
+/// it is logged, not returned.
+pub fn keep_results_of(
+    store: &Store,
+    name: &cohort_store::DatasetName,
+    version: u32,
+    window: impl Fn(&serde_json::Value) -> Option<(Date, i64)>,
+) {
+    let kept = (|| -> Result<(), StoreError> {
+        let detail = store.detail(&cohort_store::VersionRef::parse(&format!("{name}@{version}"))?)?;
+        let Some(info) = detail.versions.iter().find(|v| v.version == version) else { return Ok(()) };
+        let Some((start, horizon_day)) = window(&info.provenance) else { return Ok(()) };
+        kept_run_results(store, &detail.shown, &info.content_hash, start, horizon_day)?;
+        Ok(())
+    })();
+    if let Err(e) = kept {
+        tracing::warn!("could not compute the results of `{name}@{version}` ahead of its first view: {e}");
+    }
+}

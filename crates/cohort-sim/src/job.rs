@@ -57,6 +57,14 @@ pub struct JobOutcome {
     pub commit: Option<CommitOutcome>,
 }
 
+/// A committed run's first day and its horizon in days since then, from its version's
+/// provenance; `None` for a version that does not record them.
+pub fn run_window(provenance: &serde_json::Value) -> Option<(jiff::civil::Date, i64)> {
+    let years = provenance["params"]["years"].as_f64()?;
+    let start = provenance["params"]["start"].as_str()?.parse().ok()?;
+    Some((start, i64::from(crate::population::horizon_days(years))))
+}
+
 /// The staging slot of a shard: `shard-2-of-4`.
 pub fn shard_slot(shard: Shard) -> String {
     format!("shard-{}-of-{}", shard.index + 1, shard.count)

@@ -10,6 +10,7 @@
 //!   staging/<token>/      versions being written (private to the process that holds <token>.lock)
 //!   quarantine/           files `doctor --repair` moved aside
 //!   leases/<id>-v<N>      readers' leases on a version's files, which `gc` respects
+//!   derived/results/<hash>.json  a run's results, computed once (safe to delete)
 //!   tmp/                  DuckDB's spill directory
 //! ```
 
@@ -70,6 +71,12 @@ impl Layout {
     /// The directory of staged versions.
     pub fn staging(&self) -> PathBuf {
         self.root.join("staging")
+    }
+
+    /// What is computed from versions and kept by their content hash (a run's results), so that
+    /// it is computed once; safe to delete, it is computed again when missing.
+    pub fn derived(&self) -> PathBuf {
+        self.root.join("derived")
     }
 
     /// The directory of readers' leases on versions (see [`crate::lease`]).

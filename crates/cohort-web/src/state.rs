@@ -27,6 +27,11 @@ pub struct Inner {
     pub results: Mutex<HashMap<String, Arc<serde_json::Value>>>,
     /// Tables' data dictionaries, by table content hash.
     pub dictionaries: Mutex<HashMap<String, Arc<Vec<cohort_analysis::dictionary::DictionaryEntry>>>>,
+    /// Rows matching a filter, by table content hash and WHERE clause: paging through a table
+    /// counts it once, not on every page. A table's files never change under its hash.
+    pub row_counts: Mutex<HashMap<(String, String), u64>>,
+    /// Columns' summaries, by table content hash and column.
+    pub column_summaries: Mutex<HashMap<(String, String), crate::api::datasets::ColumnSummary>>,
     /// When the server started.
     pub started: jiff::Timestamp,
     /// The largest file an upload accepts, in bytes.
@@ -93,6 +98,8 @@ impl AppState {
             tasks: Tasks::default(),
             results: Mutex::default(),
             dictionaries: Mutex::default(),
+            row_counts: Mutex::default(),
+            column_summaries: Mutex::default(),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
             catalog: Mutex::default(),

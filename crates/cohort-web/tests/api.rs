@@ -941,3 +941,45 @@ async fn warm_engines_serve_whole_versions_while_a_commit_lands() {
     assert!(versions.contains("wave@1"), "readers read while the commit ran: {versions:?}");
     assert!((1..=4).contains(&app.state.engines.idle_engines()), "warm engines are kept, and only a few");
 }
+
+/// A run's results are computed when it commits and kept with the store by its content hash: the
+/// first view serves what was kept (a mark put into the kept file shows through a fresh server),
+/// and a kept file that cannot be read is computed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_results_are_computed_when_it_commits_and_kept() {
+    let app = app();
+    let (status, task) = app
+        .post(
+            "/api/v1/simulations",
+            json!({"protocol": "aflibercept-tae", "patients": 800, "years": 2, "name": "kept"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{task}");
+    let done = app.wait_for_task(task["id"].as_u64().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let detail = app.store.detail(&cohort_store::VersionRef::parse("kept").unwrap()).unwrap();
+    let path = app.store.layout().derived().join("results").join(format!("{}.json", detail.versions[0].content_hash));
+    assert!(path.is_file(), "the results are kept at commit: {}", path.display());
+    let kept: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(kept["summary"]["patients"].as_i64().unwrap() > 700, "{}", kept["summary"]);
+
+    let (_, served) = app.get("/api/v1/simulations/kept/results").await;
+    for part in ["summary", "flow", "vision", "activity", "key_figures", "per_year"] {
+        assert_eq!(served[part], kept[part], "{part}");
+    }
+    let mut marked = kept.clone();
+    marked["summary"]["patients"] = json!(123_456_789);
+    std::fs::write(&path, serde_json::to_vec(&marked).unwrap()).unwrap();
+    let fresh =
+        App { _dir: tempfile::tempdir().unwrap(), store: app.store.clone(), state: AppState::new(app.store.clone()) };
+    let (_, served) = fresh.get("/api/v1/simulations/kept/results").await;
+    assert_eq!(served["summary"]["patients"], 123_456_789, "served from the kept file");
+
+    std::fs::write(&path, b"{ torn").unwrap();
+    let fresh =
+        App { _dir: tempfile::tempdir().unwrap(), store: app.store.clone(), state: AppState::new(app.store.clone()) };
+    let (_, served) = fresh.get("/api/v1/simulations/kept/results").await;
+    assert_eq!(served["summary"], kept["summary"], "computed again");
+    let rewritten: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(rewritten["summary"], kept["summary"], "and kept again");
+}

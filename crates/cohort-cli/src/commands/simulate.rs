@@ -188,6 +188,10 @@ fn report_run(
         }
         return Ok(ExitStatus::Success);
     };
+    if let CommitOutcome::Created { version, .. } = committed {
+        // The results page of the run is then ready at its first view.
+        cohort_analysis::results::keep_results_of(&ctx.open_store()?, name, *version, cohort_sim::job::run_window);
+    }
     if ctx.global.json {
         print_json(&serde_json::json!({"dataset": name, "commit": committed, "run": run}))?;
         return Ok(ExitStatus::Success);
@@ -457,6 +461,10 @@ fn report_merge(
     checked: &MergedShards,
     committed: CommitOutcome,
 ) -> anyhow::Result<ExitStatus> {
+    if let CommitOutcome::Created { version, .. } = &committed {
+        // The merged run's results page is then ready at its first view.
+        cohort_analysis::results::keep_results_of(&ctx.open_store()?, name, *version, cohort_sim::job::run_window);
+    }
     if ctx.global.json {
         print_json(&serde_json::json!({"dataset": name, "commit": committed, "shards": checked.shards}))?;
     } else {

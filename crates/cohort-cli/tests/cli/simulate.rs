@@ -278,6 +278,14 @@ fn shards_merge_into_the_single_machine_run() {
     let merged = env.json(&["simulate", "merge", "s"]);
     assert_eq!(merged["commit"]["content_hash"], single["commit"]["content_hash"]);
     assert!(!crate::util::has_entries(&env.store().join("staging")), "shards left behind");
+    // The run's results were computed when it committed, for the single run and the merged one
+    // alike, and they agree.
+    let kept = |env: &Env| {
+        let hash = single["commit"]["content_hash"].as_str().unwrap();
+        let path = env.store().join("derived").join("results").join(format!("{hash}.json"));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    assert_eq!(kept(&env), kept(&whole));
     env.ok(&["doctor"]);
     let r = env.fails(&["simulate", "--patients", "10", "--shard", "4/3"], 1);
     assert!(r.stderr.contains("I/N"), "{}", r.stderr);

@@ -165,16 +165,34 @@ pub async fn table_rows(
                 return Err(ApiError::invalid(format!("limit must be 1 to {MAX_PAGE_ROWS}, not {limit}")));
             }
             let source = table_source(&store, info);
-            let total: i64 = conn
-                .query_row(&format!("SELECT count(*) FROM {source} {}", selection.where_clause), [], |r| r.get(0))
-                .map_err(StoreError::sql)?;
+            let key = (info.sha256.clone(), selection.where_clause.clone());
+            let cached = app.row_counts.lock().expect("not poisoned").get(&key).copied();
+            let total = match cached {
+                Some(total) => total,
+                None => {
+                    let total: i64 = conn
+                        .query_row(&format!("SELECT count(*) FROM {source} {}", selection.where_clause), [], |r| {
+                            r.get(0)
+                        })
+                        .map_err(StoreError::sql)?;
+                    let mut counts = app.row_counts.lock().expect("not poisoned");
+                    // A bound on what paging through many filters keeps.
+                    if counts.len() >= 10_000 {
+                        counts.clear();
+                    }
+                    counts.insert(key, total.max(0) as u64);
+                    total.max(0) as u64
+                }
+            };
+            // The page's position is a parameter: the warm engine's statement cache then parses
+            // and plans a table's page query once, not once a page.
             let sql = format!(
-                "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT {limit} OFFSET {offset}) t",
+                "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT ? OFFSET ?) t",
                 selection.where_clause, selection.order_clause
             );
-            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+            let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::sql)?;
             let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
+                .query_map([limit as i64, offset as i64], |r| r.get::<_, String>(0))
                 .map_err(StoreError::sql)?
                 .map(|r| {
                     let text = r.map_err(StoreError::sql)?;
@@ -186,7 +204,7 @@ pub async fn table_rows(
                 columns: info.columns.iter().map(|c| c.name.clone()).collect(),
                 types: info.columns.iter().map(|c| c.sql_type.clone()).collect(),
                 rows,
-                total: total as u64,
+                total,
                 offset,
                 limit,
             })
@@ -645,56 +663,69 @@ pub async fn column_summary(
         let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {
             ApiError::not_found("column_not_found", format!("`{reference}.{table}` has no column `{column}`"))
         })?;
-        let source = table_source(&store, info);
-        let c = quote_ident(&col.name);
-        let scalar = |sql: String| -> Result<i64, ApiError> { Ok(conn.query_row(&sql, [], |r| r.get(0)).map_err(StoreError::sql)?) };
-        let pairs = |sql: String| -> Result<Vec<(String, i64)>, ApiError> {
-            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::sql)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql)?)
-        };
-        let missing = scalar(format!("SELECT count(*) FILTER (WHERE {c} IS NULL) FROM {source}"))?;
-        let t = col.sql_type.as_str();
-        let numeric = cohort_store::model::is_numeric(t);
-        if col.role.as_deref() == Some("identifier") {
-            let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
-            return Ok(Json(ColumnSummary::Identifier { distinct, missing }));
+        // A table's content never changes under its hash: its columns are summarised once.
+        let key = (info.sha256.clone(), col.name.clone());
+        if let Some(hit) = app.column_summaries.lock().expect("not poisoned").get(&key) {
+            return Ok(Json(hit.clone()));
         }
-        if numeric {
-            let sql = format!(
-                "WITH s AS (SELECT min({c})::DOUBLE AS lo, max({c})::DOUBLE AS hi FROM {source}) \
-                 SELECT CASE WHEN hi = lo THEN 0 ELSE least({last}, floor(({c}::DOUBLE - lo) / (hi - lo) * {SUMMARY_BINS}))::BIGINT END AS bin, \
-                        any_value(lo), any_value(hi), count(*) \
-                 FROM {source}, s WHERE {c} IS NOT NULL GROUP BY bin ORDER BY bin",
-                last = SUMMARY_BINS - 1
-            );
-            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?, r.get::<_, i64>(3)?)))
-                .map_err(StoreError::sql)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(StoreError::sql)?;
-            let bins = rows
-                .into_iter()
-                .map(|(bin, lo, hi, n)| {
-                    let width = (hi - lo) / SUMMARY_BINS as f64;
-                    (lo + bin as f64 * width, lo + (bin + 1) as f64 * width, n)
-                })
-                .collect();
-            return Ok(Json(ColumnSummary::Numeric { bins, missing }));
-        }
-        if t == "DATE" || t.starts_with("TIMESTAMP") {
-            let months = pairs(format!(
-                "SELECT strftime(date_trunc('month', {c}), '%Y-%m'), count(*) FROM {source} WHERE {c} IS NOT NULL \
-                 GROUP BY 1 ORDER BY 1"
+        let summary = (|| -> Result<ColumnSummary, ApiError> {
+            let source = table_source(&store, info);
+            let c = quote_ident(&col.name);
+            let scalar = |sql: String| -> Result<i64, ApiError> { Ok(conn.query_row(&sql, [], |r| r.get(0)).map_err(StoreError::sql)?) };
+            let pairs = |sql: String| -> Result<Vec<(String, i64)>, ApiError> {
+                let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::sql)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql)?)
+            };
+            let missing = scalar(format!("SELECT count(*) FILTER (WHERE {c} IS NULL) FROM {source}"))?;
+            let t = col.sql_type.as_str();
+            let numeric = cohort_store::model::is_numeric(t);
+            if col.role.as_deref() == Some("identifier") {
+                let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
+                return Ok(ColumnSummary::Identifier { distinct, missing });
+            }
+            if numeric {
+                let sql = format!(
+                    "WITH s AS (SELECT min({c})::DOUBLE AS lo, max({c})::DOUBLE AS hi FROM {source}) \
+                     SELECT CASE WHEN hi = lo THEN 0 ELSE least({last}, floor(({c}::DOUBLE - lo) / (hi - lo) * {SUMMARY_BINS}))::BIGINT END AS bin, \
+                            any_value(lo), any_value(hi), count(*) \
+                     FROM {source}, s WHERE {c} IS NOT NULL GROUP BY bin ORDER BY bin",
+                    last = SUMMARY_BINS - 1
+                );
+                let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?, r.get::<_, i64>(3)?)))
+                    .map_err(StoreError::sql)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::sql)?;
+                let bins = rows
+                    .into_iter()
+                    .map(|(bin, lo, hi, n)| {
+                        let width = (hi - lo) / SUMMARY_BINS as f64;
+                        (lo + bin as f64 * width, lo + (bin + 1) as f64 * width, n)
+                    })
+                    .collect();
+                return Ok(ColumnSummary::Numeric { bins, missing });
+            }
+            if t == "DATE" || t.starts_with("TIMESTAMP") {
+                let months = pairs(format!(
+                    "SELECT strftime(date_trunc('month', {c}), '%Y-%m'), count(*) FROM {source} WHERE {c} IS NOT NULL \
+                     GROUP BY 1 ORDER BY 1"
+                ))?;
+                return Ok(ColumnSummary::Temporal { months, missing });
+            }
+            let values = pairs(format!(
+                "SELECT CAST({c} AS VARCHAR), count(*) FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
             ))?;
-            return Ok(Json(ColumnSummary::Temporal { months, missing }));
+            let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
+            Ok(ColumnSummary::Categorical { values, distinct, missing })
+        })()?;
+        let mut summaries = app.column_summaries.lock().expect("not poisoned");
+        if summaries.len() >= 10_000 {
+            summaries.clear();
         }
-        let values = pairs(format!(
-            "SELECT CAST({c} AS VARCHAR), count(*) FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
-        ))?;
-        let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
-        Ok(Json(ColumnSummary::Categorical { values, distinct, missing }))
+        summaries.insert(key, summary.clone());
+        Ok(Json(summary))
     })
     .await
 }

@@ -7,16 +7,15 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cohort_analysis::results::run_results;
 use cohort_analysis::timeline::{Timeline, patient_timeline};
 use cohort_auth::Principal;
 use cohort_sim::job::{
     JobError, Provenance, check_name_free_for_simulation, interrupted_run, resume_in_store, run_in_store,
 };
-use cohort_sim::population::{Recruitment, horizon_days};
+use cohort_sim::population::Recruitment;
 use cohort_sim::protocol::{BUILTINS, Protocol, builtin};
 use cohort_sim::run::{Estimate, Execution, RunError, RunParams, RunSpec, Shard, estimate};
-use cohort_store::{DatasetKind, DatasetName, Session, StoreError, VersionRef};
+use cohort_store::{DatasetKind, DatasetName, Session, Store, StoreError, VersionRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, blocking};
@@ -228,7 +227,7 @@ pub async fn start(
             progress: task,
             cancel: task.cancel_token(),
         };
-        finish(run_in_store(&store, &checked.name, run, exec, provenance))
+        finish(&store, &checked.name, run_in_store(&store, &checked.name, run, exec, provenance))
     });
     Ok((StatusCode::ACCEPTED, Json(task.view())))
 }
@@ -252,9 +251,19 @@ fn claim(state: &AppState, kind: &'static str, name: &DatasetName, who: &Princip
     Ok(state.tasks.create(kind, name.as_str(), &who.user))
 }
 
-fn finish(outcome: Result<cohort_sim::job::JobOutcome, JobError>) -> Result<Option<u32>, (TaskState, String)> {
+fn finish(
+    store: &Store,
+    name: &DatasetName,
+    outcome: Result<cohort_sim::job::JobOutcome, JobError>,
+) -> Result<Option<u32>, (TaskState, String)> {
     match outcome {
-        Ok(o) => Ok(o.commit.map(|c| c.version())),
+        Ok(o) => {
+            let version = o.commit.map(|c| c.version());
+            if let Some(version) = version {
+                cohort_analysis::results::keep_results_of(store, name, version, cohort_sim::job::run_window);
+            }
+            Ok(version)
+        }
         Err(JobError::Run(RunError::Cancelled)) | Err(JobError::Store(StoreError::Cancelled)) => {
             Err((TaskState::Cancelled, "cancelled; the run can be resumed".into()))
         }
@@ -336,7 +345,7 @@ pub async fn resume(
             progress: task,
             cancel: task.cancel_token(),
         };
-        finish(resume_in_store(&store, &name, exec, "web".into(), "cohort serve".into()))
+        finish(&store, &name, resume_in_store(&store, &name, exec, "web".into(), "cohort serve".into()))
     });
     Ok((StatusCode::ACCEPTED, Json(task.view())))
 }
@@ -365,15 +374,12 @@ fn resolve_run(state: &AppState, reference: &VersionRef) -> Result<RunVersion, A
     let shown = detail.shown_info().ok_or_else(|| {
         ApiError::internal(format!("version {} of `{reference}` is missing from its list", detail.shown.version))
     })?;
-    let years = shown.provenance["params"]["years"].as_f64().ok_or_else(|| {
-        ApiError::internal(format!("version {} of `{reference}` does not record its years", shown.version))
-    })?;
-    let start = shown.provenance["params"]["start"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
-        ApiError::internal(format!("version {} of `{reference}` does not record its start", shown.version))
+    let (start, horizon_day) = cohort_sim::job::run_window(&shown.provenance).ok_or_else(|| {
+        ApiError::internal(format!("version {} of `{reference}` does not record its start and years", shown.version))
     })?;
     Ok(RunVersion {
         start,
-        horizon_day: i64::from(horizon_days(years)),
+        horizon_day,
         content_hash: shown.content_hash.clone(),
         version: detail.shown.clone(),
         validation: shown.provenance.get("validation").cloned().unwrap_or(serde_json::Value::Null),
@@ -402,10 +408,14 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
             if let Some(hit) = app.results.lock().expect("not poisoned").get(&key) {
                 return Ok(hit.clone());
             }
-            let mut session = Session::new(&store)?;
-            session.mount(&store, &run.version, "run")?;
-            let results = run_results(&store, &run.version, &session, "run", run.start, run.horizon_day)?;
-            let mut value = serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?;
+            // Kept with the store when the run was committed (or by an earlier request).
+            let mut value = cohort_analysis::results::kept_run_results(
+                &store,
+                &run.version,
+                &run.content_hash,
+                run.start,
+                run.horizon_day,
+            )?;
             value["dataset"] = run.version.dataset.to_string().into();
             value["version"] = run.version.version.into();
             value["horizon_day"] = run.horizon_day.into();
