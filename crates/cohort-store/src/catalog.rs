@@ -236,12 +236,13 @@ pub fn list_datasets(conn: &Connection) -> Result<Vec<DatasetSummary>> {
 
 /// One dataset's summary.
 pub fn dataset_summary(conn: &Connection, id: i64) -> Result<DatasetSummary> {
-    conn.query_row(&format!("{SUMMARY_SQL} WHERE d.id = ?"), [id], summary_from_row).map_err(db("reading a dataset"))
+    query_row_cached(conn, &format!("{SUMMARY_SQL} WHERE d.id = ?"), [id], summary_from_row)
+        .map_err(db("reading a dataset"))
 }
 
 /// Finds a dataset by name.
 pub fn find_dataset(conn: &Connection, name: &str) -> Result<Option<DatasetRow>> {
-    conn.query_row("SELECT id, name, kind, current_version FROM datasets WHERE name = ?", [name], |r| {
+    query_row_cached(conn, "SELECT id, name, kind, current_version FROM datasets WHERE name = ?", [name], |r| {
         let kind: String = r.get(2)?;
         Ok(DatasetRow {
             id: r.get(0)?,
@@ -264,7 +265,7 @@ pub fn dataset_names(conn: &Connection) -> Result<Vec<String>> {
 /// Every version of a dataset, newest first.
 pub fn versions(conn: &Connection, dataset_id: i64) -> Result<Vec<VersionInfo>> {
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT v.version, epoch_us(v.created_at), v.created_by, v.source_files, v.content_hash, v.provenance,
                     v.status, v.row_count, v.bytes, v.path, d.current_version = v.version
              FROM versions v JOIN datasets d ON d.id = v.dataset_id
@@ -294,11 +295,112 @@ pub fn versions(conn: &Connection, dataset_id: i64) -> Result<Vec<VersionInfo>> 
     rows.collect::<duckdb::Result<Vec<_>>>().map_err(db("listing versions"))
 }
 
+/// For `datasets.duckdb`: the summaries, versions (newest first) and current tables' files (in
+/// part order) of the datasets named `names`, or of every dataset when `names` is `None`, in three
+/// queries however many datasets there are (a query each per dataset cost milliseconds apiece).
+pub fn views_rows(conn: &Connection, names: Option<&[&str]>) -> Result<ViewsRows> {
+    let ctx = "reading the catalog for datasets.duckdb";
+    let filter = |column: &str| match names {
+        Some(names) => {
+            let list: Vec<String> = names.iter().map(|n| crate::name::quote_literal(n)).collect();
+            format!("WHERE {column} IN ({})", if list.is_empty() { "NULL".to_string() } else { list.join(", ") })
+        }
+        None => String::new(),
+    };
+    let mut stmt = conn.prepare(&format!("{SUMMARY_SQL} {} ORDER BY d.name", filter("d.name"))).map_err(db(ctx))?;
+    let summaries =
+        stmt.query_map([], summary_from_row).map_err(db(ctx))?.collect::<duckdb::Result<Vec<_>>>().map_err(db(ctx))?;
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT d.name, v.version, epoch_us(v.created_at), v.created_by, v.status, v.row_count, v.content_hash,
+                    v.provenance
+             FROM versions v JOIN datasets d ON d.id = v.dataset_id {} ORDER BY d.name, v.version DESC",
+            filter("d.name")
+        ))
+        .map_err(db(ctx))?;
+    let versions = stmt
+        .query_map([], |r| {
+            let status: String = r.get(4)?;
+            Ok(ViewsVersion {
+                dataset: r.get(0)?,
+                version: r.get::<_, i32>(1)? as u32,
+                created_at: ts(r.get(2)?),
+                created_by: r.get(3)?,
+                status: VersionStatus::parse(&status),
+                rows: r.get::<_, i64>(5)? as u64,
+                content_hash: r.get(6)?,
+                provenance: r.get(7)?,
+            })
+        })
+        .map_err(db(ctx))?
+        .collect::<duckdb::Result<Vec<_>>>()
+        .map_err(db(ctx))?;
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT d.name, f.table_name, list(f.path ORDER BY f.part)
+             FROM table_files f JOIN datasets d ON d.id = f.dataset_id AND f.version = d.current_version {}
+             GROUP BY d.name, f.table_name ORDER BY d.name, f.table_name",
+            filter("d.name")
+        ))
+        .map_err(db(ctx))?;
+    let tables = stmt
+        .query_map([], |r| {
+            let paths: duckdb::types::Value = r.get(2)?;
+            let paths = match paths {
+                duckdb::types::Value::List(items) => items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        duckdb::types::Value::Text(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, paths))
+        })
+        .map_err(db(ctx))?
+        .collect::<duckdb::Result<Vec<_>>>()
+        .map_err(db(ctx))?;
+    Ok(ViewsRows { summaries, versions, tables })
+}
+
+/// What [`views_rows`] reads.
+#[derive(Debug, Default)]
+pub struct ViewsRows {
+    /// The datasets.
+    pub summaries: Vec<DatasetSummary>,
+    /// Their versions, by dataset name and newest first.
+    pub versions: Vec<ViewsVersion>,
+    /// `(dataset, table, file paths)` of each table of each current version.
+    pub tables: Vec<(String, String, Vec<String>)>,
+}
+
+/// One version, as `datasets.duckdb` lists it.
+#[derive(Debug)]
+pub struct ViewsVersion {
+    /// The dataset's name.
+    pub dataset: String,
+    /// The version.
+    pub version: u32,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// Who made it.
+    pub created_by: String,
+    /// Its status.
+    pub status: VersionStatus,
+    /// Its rows.
+    pub rows: u64,
+    /// Its content hash.
+    pub content_hash: String,
+    /// Its provenance, as JSON text.
+    pub provenance: String,
+}
+
 /// The tables of one version, with their files and columns.
 pub fn tables(conn: &Connection, dataset_id: i64, version: u32) -> Result<Vec<TableInfo>> {
     let ctx = "reading a version's tables";
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT name, row_count, bytes, sha256, path, arrow_schema FROM dataset_tables
              WHERE dataset_id = ? AND version = ? ORDER BY name",
         )
@@ -398,22 +500,26 @@ pub fn version_dirs(conn: &Connection) -> Result<Vec<(i64, u32, VersionStatus)>>
 
 /// The next free dataset id (ids are never reused: datasets rows are never deleted).
 pub fn next_dataset_id(conn: &Connection) -> Result<i64> {
-    conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM datasets", [], |r| r.get(0))
+    query_row_cached(conn, "SELECT coalesce(max(id), 0) + 1 FROM datasets", [], |r| r.get(0))
         .map_err(db("allocating a dataset id"))
 }
 
 /// The next version number of a dataset (numbers are never reused).
 pub fn next_version(conn: &Connection, dataset_id: i64) -> Result<u32> {
-    conn.query_row("SELECT coalesce(max(version), 0) + 1 FROM versions WHERE dataset_id = ?", [dataset_id], |r| {
-        r.get::<_, i32>(0)
-    })
+    query_row_cached(
+        conn,
+        "SELECT coalesce(max(version), 0) + 1 FROM versions WHERE dataset_id = ?",
+        [dataset_id],
+        |r| r.get::<_, i32>(0),
+    )
     .map(|v| v as u32)
     .map_err(db("allocating a version number"))
 }
 
 /// The content hash of a dataset's current version.
 pub fn current_content_hash(conn: &Connection, dataset_id: i64) -> Result<Option<String>> {
-    conn.query_row(
+    query_row_cached(
+        conn,
         "SELECT v.content_hash FROM datasets d JOIN versions v ON v.dataset_id = d.id AND v.version = d.current_version
          WHERE d.id = ? AND v.status = 'active'",
         [dataset_id],
@@ -499,6 +605,17 @@ pub fn update_dataset_info(
 /// more than the insert itself, and a batch commit runs the same few inserts many times.
 fn exec_cached(conn: &Connection, sql: &str, params: impl duckdb::Params) -> duckdb::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` on the connection's statement cache: parsing and planning a catalog query cost
+/// milliseconds, and a batch commit asks the same few questions of every version.
+fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl duckdb::Params,
+    f: impl FnOnce(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> duckdb::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 /// Inserts a version with its tables, files and columns.

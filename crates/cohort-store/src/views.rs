@@ -19,7 +19,7 @@ use crate::catalog;
 use crate::duck;
 use crate::error::{Result, StoreError};
 use crate::fsutil;
-use crate::model::{DatasetSummary, TableInfo};
+use crate::model::TableInfo;
 use crate::name::{quote_ident, quote_literal};
 use crate::store::Store;
 
@@ -47,51 +47,93 @@ fn catalog_schema_sql(store: &Store) -> String {
     )
 }
 
-/// What the views database holds of one dataset: its `cohort_catalog` rows, and a schema with a
-/// view per table of its current version.
-fn dataset_sql(store: &Store, conn: &Connection, d: &DatasetSummary) -> Result<String> {
-    let mut sql = format!(
-        "INSERT INTO cohort_catalog.datasets VALUES ({}, {}, {}, {}, {}, {}, {}, {}, make_timestamp({}));\n",
-        quote_literal(d.name.as_str()),
-        quote_literal(d.kind.as_str()),
-        d.description.as_deref().map(quote_literal).unwrap_or_else(|| "NULL".into()),
-        quote_literal(&serde_json::to_string(&d.tags).unwrap_or_default()),
-        d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "NULL".into()),
-        d.tables,
-        d.rows,
-        d.bytes,
-        d.updated_at.as_microsecond()
-    );
-    let versions: Vec<String> = catalog::versions(conn, d.id)?
+/// What the views database holds of one dataset: its `cohort_catalog` rows (as SQL value lists)
+/// and a schema with a view per table of its current version.
+struct DatasetRows {
+    dataset: String,
+    versions: Vec<String>,
+    views: String,
+}
+
+/// [`DatasetRows`] of every dataset [`catalog::views_rows`] read.
+fn dataset_rows(store: &Store, read: &catalog::ViewsRows) -> Vec<DatasetRows> {
+    let mut versions_of: std::collections::HashMap<&str, Vec<&catalog::ViewsVersion>> = Default::default();
+    for v in &read.versions {
+        versions_of.entry(v.dataset.as_str()).or_default().push(v);
+    }
+    let mut tables_of: std::collections::HashMap<&str, Vec<(&str, &[String])>> = Default::default();
+    for (name, table, paths) in &read.tables {
+        tables_of.entry(name.as_str()).or_default().push((table.as_str(), paths.as_slice()));
+    }
+    read.summaries
         .iter()
-        .map(|v| {
-            format!(
-                "({}, {}, make_timestamp({}), {}, {}, {}, {}, {})",
-                quote_literal(d.name.as_str()),
-                v.version,
-                v.created_at.as_microsecond(),
-                quote_literal(&v.created_by),
-                quote_literal(v.status.as_str()),
-                v.rows,
-                quote_literal(&v.content_hash),
-                quote_literal(&v.provenance.to_string())
-            )
+        .map(|d| {
+            let name = d.name.as_str();
+            let dataset = format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, make_timestamp({}))",
+                quote_literal(name),
+                quote_literal(d.kind.as_str()),
+                d.description.as_deref().map(quote_literal).unwrap_or_else(|| "NULL".into()),
+                quote_literal(&serde_json::to_string(&d.tags).unwrap_or_default()),
+                d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "NULL".into()),
+                d.tables,
+                d.rows,
+                d.bytes,
+                d.updated_at.as_microsecond()
+            );
+            let versions = versions_of
+                .get(name)
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    format!(
+                        "({}, {}, make_timestamp({}), {}, {}, {}, {}, {})",
+                        quote_literal(name),
+                        v.version,
+                        v.created_at.as_microsecond(),
+                        quote_literal(&v.created_by),
+                        quote_literal(v.status.as_str()),
+                        v.rows,
+                        quote_literal(&v.content_hash),
+                        quote_literal(&v.provenance)
+                    )
+                })
+                .collect();
+            let mut views = String::new();
+            if d.current_version.is_some() {
+                views.push_str(&format!("CREATE SCHEMA {};\n", quote_ident(name)));
+                for (table, paths) in tables_of.get(name).into_iter().flatten() {
+                    let files: Vec<String> =
+                        paths.iter().map(|p| quote_literal(&store.layout().resolve(p).to_string_lossy())).collect();
+                    views.push_str(&format!(
+                        "CREATE VIEW {}.{} AS SELECT * FROM read_parquet([{}]);\n",
+                        quote_ident(name),
+                        quote_ident(table),
+                        files.join(", ")
+                    ));
+                }
+            }
+            DatasetRows { dataset, versions, views }
         })
-        .collect();
+        .collect()
+}
+
+/// The SQL that adds `rows` to a views database: two INSERTs for all of them (a statement each
+/// cost milliseconds in a database of thousands of schemas), then their schemas and views.
+fn insert_sql(rows: &[DatasetRows]) -> String {
+    let mut sql = String::new();
+    if !rows.is_empty() {
+        let datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+        sql.push_str(&format!("INSERT INTO cohort_catalog.datasets VALUES {};\n", datasets.join(", ")));
+    }
+    let versions: Vec<&str> = rows.iter().flat_map(|r| r.versions.iter().map(String::as_str)).collect();
     if !versions.is_empty() {
         sql.push_str(&format!("INSERT INTO cohort_catalog.versions VALUES {};\n", versions.join(", ")));
     }
-    let Some(current) = d.current_version else { return Ok(sql) };
-    sql.push_str(&format!("CREATE SCHEMA {};\n", quote_ident(d.name.as_str())));
-    for t in catalog::tables(conn, d.id, current)? {
-        sql.push_str(&format!(
-            "CREATE VIEW {}.{} AS SELECT * FROM {};\n",
-            quote_ident(d.name.as_str()),
-            quote_ident(&t.name),
-            table_source(store, &t)
-        ));
+    for r in rows {
+        sql.push_str(&r.views);
     }
-    Ok(sql)
+    sql
 }
 
 /// Rebuilds the views database from the catalog `conn`, in a new file renamed into place.
@@ -100,9 +142,7 @@ pub(crate) fn write_views_db(store: &Store, conn: &Connection) -> Result<()> {
     let tmp = target.with_file_name(format!(".datasets.duckdb.tmp-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let mut sql = catalog_schema_sql(store);
-    for d in &catalog::list_datasets(conn)? {
-        sql.push_str(&dataset_sql(store, conn, d)?);
-    }
+    sql.push_str(&insert_sql(&dataset_rows(store, &catalog::views_rows(conn, None)?)));
     {
         let db = duck::open_file_db(&tmp)?;
         db.execute_batch(&sql).map_err(|e| StoreError::duckdb("writing datasets.duckdb", e))?;
@@ -130,19 +170,27 @@ pub(crate) fn update_views_db(store: &Store, conn: &Connection, names: &[&str]) 
     if root.as_deref() != Some(&*store.root().to_string_lossy()) {
         return Ok(false);
     }
-    let mut sql = String::from("BEGIN TRANSACTION;\n");
-    for name in names {
-        let literal = quote_literal(name);
-        sql.push_str(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE;
-             DELETE FROM cohort_catalog.datasets WHERE name = {literal};
-             DELETE FROM cohort_catalog.versions WHERE dataset = {literal};\n",
-            quote_ident(name)
-        ));
-        if let Some(row) = catalog::find_dataset(conn, name)? {
-            sql.push_str(&dataset_sql(store, conn, &catalog::dataset_summary(conn, row.id)?)?);
-        }
+    // Only schemas that exist are dropped: a batch of new datasets drops nothing.
+    let existing: std::collections::HashSet<String> = {
+        let mut stmt = db
+            .prepare("SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database()")
+            .map_err(|e| StoreError::duckdb("reading datasets.duckdb", e))?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| StoreError::duckdb("reading datasets.duckdb", e))?;
+        names.collect::<duckdb::Result<_>>().map_err(|e| StoreError::duckdb("reading datasets.duckdb", e))?
+    };
+    let literals: Vec<String> = names.iter().map(|n| quote_literal(n)).collect();
+    let mut sql = format!(
+        "BEGIN TRANSACTION;
+         DELETE FROM cohort_catalog.datasets WHERE name IN ({list});
+         DELETE FROM cohort_catalog.versions WHERE dataset IN ({list});\n",
+        list = literals.join(", ")
+    );
+    for name in names.iter().filter(|n| existing.contains(**n)) {
+        sql.push_str(&format!("DROP SCHEMA {} CASCADE;\n", quote_ident(name)));
     }
+    sql.push_str(&insert_sql(&dataset_rows(store, &catalog::views_rows(conn, Some(names))?)));
     sql.push_str("COMMIT;\n");
     if let Err(e) = db.execute_batch(&sql) {
         let _ = db.execute_batch("ROLLBACK");
