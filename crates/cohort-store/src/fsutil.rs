@@ -76,6 +76,11 @@ pub fn remove_dir_all_if_exists(path: &Path) -> std::io::Result<()> {
 
 /// Total size in bytes of the regular files under `path`.
 pub fn tree_size(path: &Path) -> u64 {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && meta.is_file()
+    {
+        return meta.len();
+    }
     let Ok(entries) = std::fs::read_dir(path) else { return 0 };
     entries
         .flatten()

@@ -1,5 +1,6 @@
 //! Garbage collection: removing files no version needs, and (on request) old versions.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -92,6 +93,7 @@ impl Store {
             };
             doomed.extend(self.dead_staging());
             doomed.extend(dead_spill_dirs(self));
+            doomed.extend(stale_derived(self, conn, &expired)?);
             if options.discard_interrupted {
                 doomed.extend(self.resumable_dirs_not_in_use());
             }
@@ -117,6 +119,8 @@ impl Store {
                 if !options.dry_run {
                     if path.starts_with(self.layout().staging()) {
                         remove_staging(&path)?;
+                    } else if path.is_file() {
+                        std::fs::remove_file(&path)?;
                     } else {
                         fsutil::remove_dir_all_if_exists(&path)?;
                         // A reader that opens the lease after this finds the folder gone.
@@ -142,6 +146,27 @@ impl Store {
             })
         })
     }
+}
+
+/// What `derived/` keeps for versions no longer readable (a run's results, by content hash), with
+/// the versions `expired` now counted as gone (a dry run has not marked them yet).
+fn stale_derived(store: &Store, conn: &duckdb::Connection, expired: &[(i64, ExpiredVersion)]) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(store.layout().derived().join("results")) else { return Ok(Vec::new()) };
+    let gone: HashSet<(String, u32)> = expired.iter().map(|(_, v)| (v.dataset.clone(), v.version)).collect();
+    let mut live = HashSet::new();
+    for d in catalog::list_datasets(conn)? {
+        for v in catalog::versions(conn, d.id)? {
+            if v.status == VersionStatus::Active && !gone.contains(&(d.name.to_string(), v.version)) {
+                live.insert(v.content_hash);
+            }
+        }
+    }
+    Ok(entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| p.file_stem().and_then(|s| s.to_str()).is_some_and(|hash| !live.contains(hash)))
+        .collect())
 }
 
 /// The dataset id and version of a version folder (`datasets/<id>/v<N>`).

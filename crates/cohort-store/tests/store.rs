@@ -351,3 +351,28 @@ fn gc_leaves_a_leased_version_alone_until_its_reader_lets_go() {
     let rows: i64 = session.connection().query_row("SELECT count(*) FROM a.t", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 30);
 }
+
+/// What `derived/` keeps for a version (a run's results, by content hash) goes with the version:
+/// `gc` removes it once no readable version has that content, and keeps the rest.
+#[test]
+fn gc_removes_what_was_derived_from_versions_it_removed() {
+    let (_d, store) = store();
+    commit_rows(&store, "a", 0..10);
+    commit_rows(&store, "a", 0..20);
+    let versions = store.versions(&DatasetName::new("a").unwrap()).unwrap();
+    let results = store.layout().derived().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let kept = |v: &cohort_store::VersionInfo| results.join(format!("{}.json", v.content_hash));
+    for v in &versions {
+        std::fs::write(kept(v), b"{}").unwrap();
+    }
+    let orphan = results.join("0000.json");
+    std::fs::write(&orphan, b"{}").unwrap();
+    let (newest, oldest) = (&versions[0], &versions[1]);
+    let dry = store.gc(&cohort_store::GcOptions { keep: Some(1), dry_run: true, ..Default::default() }).unwrap();
+    assert!(dry.removed_paths.contains(&kept(oldest)) && kept(oldest).exists(), "{dry:?}");
+    let report = store.gc(&cohort_store::GcOptions { keep: Some(1), ..Default::default() }).unwrap();
+    assert!(report.removed_paths.contains(&kept(oldest)) && report.removed_paths.contains(&orphan), "{report:?}");
+    assert!(!kept(oldest).exists() && !orphan.exists());
+    assert!(kept(newest).exists(), "the current version's results stay");
+}
