@@ -150,6 +150,14 @@ pub(crate) fn write_views_db(store: &Store, conn: &Connection) -> Result<()> {
         db.close().map_err(|(_, e)| StoreError::duckdb("closing datasets.duckdb", e))?;
     }
     fsutil::sync_file(&tmp)?;
+    // An update in place that a crash cut short leaves its write-ahead log beside the file; the
+    // new file must not be read with the old file's log.
+    let mut wal = target.clone().into_os_string();
+    wal.push(".wal");
+    match std::fs::remove_file(&wal) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     fs::rename(&tmp, &target)?;
     fsutil::sync_dir(store.root())?;
     Ok(())
