@@ -204,6 +204,7 @@ pub(crate) fn update_views_db(store: &Store, conn: &Connection, names: &[&str]) 
         let _ = db.execute_batch("ROLLBACK");
         return Err(StoreError::duckdb("updating datasets.duckdb", e));
     }
+    crate::failpoint::hit("views.before_checkpoint");
     db.execute_batch("CHECKPOINT").map_err(|e| StoreError::duckdb("updating datasets.duckdb", e))?;
     db.close().map_err(|(_, e)| StoreError::duckdb("closing datasets.duckdb", e))?;
     fsutil::sync_file(&target)?;

@@ -100,6 +100,8 @@ fn crash_at_each_commit_step_recovers() {
         ("commit.before_lock", false),
         ("commit.after_rename", false),
         ("commit.after_catalog", true),
+        // Killed while datasets.duckdb was updated in place: its log is left beside it.
+        ("views.before_checkpoint", true),
     ] {
         let env = Env::new();
         ingest(&env, "t", "data.csv", "x\n1\n");
