@@ -88,7 +88,13 @@ impl Store {
         if version < catalog::latest_schema_version() {
             store.write(catalog::migrate)?;
         }
-        store.recover()?;
+        // A crashed writer leaves a catalog log or a staging lock without a live owner (a commit
+        // killed after moving its files into place leaves its lock): only then is the store
+        // searched for version folders the catalog does not know, a read of every dataset's
+        // folder that would cost every command time in proportion to the store.
+        if store.wal_path().exists() || !store.dead_staging().is_empty() {
+            store.recover()?;
+        }
         Ok(store)
     }
 
