@@ -675,6 +675,7 @@ fn scan_visits(
         let stopping = cast_to(&batch, 4, &DataType::Boolean)?;
         let stopping = stopping.as_boolean();
         let next = cast_to(&batch, 5, &DataType::Int32)?;
+        let next = next.as_primitive::<Int32Type>();
         let state = cast_to(&batch, 6, &DataType::Utf8)?;
         let state = state.as_string::<i32>();
         let stop = cast_to(&batch, 7, &DataType::Utf8)?;
@@ -765,7 +766,7 @@ fn scan_visits(
                 clinic.spell(start, end, monitoring);
             }
             if next.is_valid(row) {
-                let end = day + i64::from(next.as_primitive::<Int32Type>().value(row));
+                let end = day + i64::from(next.value(row));
                 clinic.days_in_care += end.min(horizon_day) - day;
                 c.spell = Some((day, end));
             }

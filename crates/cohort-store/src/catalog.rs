@@ -498,6 +498,19 @@ pub fn version_dirs(conn: &Connection) -> Result<Vec<(i64, u32, VersionStatus)>>
     rows.collect::<duckdb::Result<Vec<_>>>().map_err(db("listing versions"))
 }
 
+/// `(dataset, version, content hash)` of every active version, in one query.
+pub fn active_content_hashes(conn: &Connection) -> Result<Vec<(String, u32, String)>> {
+    let ctx = "listing versions' content";
+    let mut stmt = conn
+        .prepare(
+            "SELECT d.name, v.version, v.content_hash FROM versions v JOIN datasets d ON d.id = v.dataset_id
+             WHERE v.status = 'active'",
+        )
+        .map_err(db(ctx))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i32>(1)? as u32, r.get(2)?))).map_err(db(ctx))?;
+    rows.collect::<duckdb::Result<Vec<_>>>().map_err(db(ctx))
+}
+
 /// The next free dataset id (ids are never reused: datasets rows are never deleted).
 pub fn next_dataset_id(conn: &Connection) -> Result<i64> {
     query_row_cached(conn, "SELECT coalesce(max(id), 0) + 1 FROM datasets", [], |r| r.get(0))

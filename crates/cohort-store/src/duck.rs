@@ -82,6 +82,17 @@ pub fn run_interruptible(
     progress: &dyn Progress,
     cancel: &CancelToken,
 ) -> std::result::Result<(), RunError> {
+    watch_interruptible(conn, total, progress, cancel, || conn.execute_batch(sql))
+}
+
+/// [`run_interruptible`] for any `work` on `conn` (a `COPY` whose count of rows is wanted).
+pub fn watch_interruptible<T>(
+    conn: &Connection,
+    total: u64,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+    work: impl FnOnce() -> duckdb::Result<T>,
+) -> std::result::Result<T, RunError> {
     // Without tracking the bar stays at zero; the statement itself must still run.
     let _ = conn.set_query_progress_tracking(true);
     let progress_handle = conn.progress_handle();
@@ -99,12 +110,12 @@ pub fn run_interruptible(
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let r = conn.execute_batch(sql);
+        let r = work();
         done.store(true, Ordering::Release);
         r
     });
     match result {
-        Ok(()) => Ok(()),
+        Ok(value) => Ok(value),
         Err(_) if cancel.is_cancelled() => Err(RunError::Cancelled),
         Err(e) => Err(RunError::Failed(e)),
     }

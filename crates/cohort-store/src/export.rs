@@ -9,7 +9,7 @@ use std::str::FromStr;
 use duckdb::Connection;
 use fs_err as fs;
 
-use crate::duck::{RunError, run_interruptible};
+use crate::duck::{RunError, watch_interruptible};
 use crate::error::{Result, StoreError};
 use crate::fsutil;
 use crate::name::quote_literal;
@@ -82,14 +82,14 @@ pub struct Watch<'a> {
     pub cancel: &'a CancelToken,
 }
 
-/// Runs `select` and writes its rows to `dest` as `format`.
+/// Runs `select` and writes its rows to `dest` as `format`; returns how many rows it wrote.
 pub fn copy_select(
     conn: &Connection,
     select: &str,
     format: OutputFormat,
     dest: &Destination,
     watch: &Watch<'_>,
-) -> Result<()> {
+) -> Result<u64> {
     match dest {
         Destination::Stdout => copy_to(conn, select, format, Path::new("/dev/stdout"), watch),
         Destination::File(path) => {
@@ -106,22 +106,30 @@ pub fn copy_select(
                 .into());
             }
             let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-            let written = copy_to(conn, select, format, &tmp, watch).and_then(|_| Ok(fsutil::sync_file(&tmp)?));
-            if let Err(e) = written {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
+            let written = copy_to(conn, select, format, &tmp, watch).and_then(|rows| {
+                fsutil::sync_file(&tmp)?;
+                Ok(rows)
+            });
+            let rows = match written {
+                Ok(rows) => rows,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
             fs::rename(&tmp, path)?;
             fsutil::sync_dir(&dir)?;
-            Ok(())
+            Ok(rows)
         }
     }
 }
 
-fn copy_to(conn: &Connection, select: &str, format: OutputFormat, path: &Path, watch: &Watch<'_>) -> Result<()> {
+fn copy_to(conn: &Connection, select: &str, format: OutputFormat, path: &Path, watch: &Watch<'_>) -> Result<u64> {
     let sql = format!("COPY ({select}) TO {} ({})", quote_literal(&path.to_string_lossy()), format.copy_options());
     watch.progress.begin(&format!("writing {format}"), Some(watch.total));
-    let result = run_interruptible(conn, &sql, watch.total, watch.progress, watch.cancel);
+    // COPY answers with the number of rows it wrote.
+    let count = || conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64);
+    let result = watch_interruptible(conn, watch.total, watch.progress, watch.cancel, count);
     watch.progress.finish();
     result.map_err(|e| match e {
         RunError::Cancelled => StoreError::Cancelled,

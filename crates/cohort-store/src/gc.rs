@@ -153,14 +153,11 @@ impl Store {
 fn stale_derived(store: &Store, conn: &duckdb::Connection, expired: &[(i64, ExpiredVersion)]) -> Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(store.layout().derived().join("results")) else { return Ok(Vec::new()) };
     let gone: HashSet<(String, u32)> = expired.iter().map(|(_, v)| (v.dataset.clone(), v.version)).collect();
-    let mut live = HashSet::new();
-    for d in catalog::list_datasets(conn)? {
-        for v in catalog::versions(conn, d.id)? {
-            if v.status == VersionStatus::Active && !gone.contains(&(d.name.to_string(), v.version)) {
-                live.insert(v.content_hash);
-            }
-        }
-    }
+    let live: HashSet<String> = catalog::active_content_hashes(conn)?
+        .into_iter()
+        .filter(|(dataset, version, _)| !gone.contains(&(dataset.clone(), *version)))
+        .map(|(_, _, hash)| hash)
+        .collect();
     Ok(entries
         .flatten()
         .map(|e| e.path())

@@ -8,7 +8,8 @@
 //!
 //! A commit updates it in place, for the datasets it touched alone, in one DuckDB transaction under
 //! the catalog's exclusive lock: a client opening it sees the file before or after the change,
-//! never half of it, and a commit costs the same in a store of ten datasets or ten thousand. When
+//! never half of it. (DuckDB still loads and checkpoints the catalog of a file of N schemas, so a
+//! commit grows with the store, though far less than a rewrite of every view did.) When
 //! a client holds the file open (DuckDB's file lock then refuses a writer), when it is missing,
 //! or after a crash, it is rebuilt whole in a temporary file and renamed into place.
 
@@ -25,13 +26,14 @@ use crate::store::Store;
 
 /// The SQL expression that reads a table's Parquet files (absolute paths).
 pub fn table_source(store: &Store, table: &TableInfo) -> String {
-    let files = table
-        .files
-        .iter()
-        .map(|f| quote_literal(&store.layout().resolve(&f.path).to_string_lossy()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("read_parquet([{files}])")
+    parquet_source(store, table.files.iter().map(|f| f.path.as_str()))
+}
+
+/// The SQL expression that reads the Parquet files at `paths` (relative to the store).
+fn parquet_source<'a>(store: &Store, paths: impl IntoIterator<Item = &'a str>) -> String {
+    let files: Vec<String> =
+        paths.into_iter().map(|p| quote_literal(&store.layout().resolve(p).to_string_lossy())).collect();
+    format!("read_parquet([{}])", files.join(", "))
 }
 
 /// The tables of `cohort_catalog`, as a new views database creates them.
@@ -103,13 +105,11 @@ fn dataset_rows(store: &Store, read: &catalog::ViewsRows) -> Vec<DatasetRows> {
             if d.current_version.is_some() {
                 views.push_str(&format!("CREATE SCHEMA {};\n", quote_ident(name)));
                 for (table, paths) in tables_of.get(name).into_iter().flatten() {
-                    let files: Vec<String> =
-                        paths.iter().map(|p| quote_literal(&store.layout().resolve(p).to_string_lossy())).collect();
                     views.push_str(&format!(
-                        "CREATE VIEW {}.{} AS SELECT * FROM read_parquet([{}]);\n",
+                        "CREATE VIEW {}.{} AS SELECT * FROM {};\n",
                         quote_ident(name),
                         quote_ident(table),
-                        files.join(", ")
+                        parquet_source(store, paths.iter().map(String::as_str))
                     ));
                 }
             }

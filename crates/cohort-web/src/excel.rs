@@ -68,7 +68,7 @@ impl Cell {
 }
 
 /// Writes the rows of `select`, whose columns are `columns` (name and DuckDB type), to `path` as
-/// a workbook of one sheet. The workbook is written in constant-memory mode (row by row to a
+/// a workbook of one sheet, and returns how many rows it wrote. The workbook is written in constant-memory mode (row by row to a
 /// temporary file), so a big result costs disk, not memory. `what` names the rows in an error
 /// (`` `visits` ``, `the query's result`).
 pub fn write(
@@ -77,7 +77,7 @@ pub fn write(
     columns: &[(String, String)],
     what: &str,
     path: &std::path::Path,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     let rows: i64 =
         conn.query_row(&format!("SELECT count(*) FROM ({select})"), [], |r| r.get(0)).map_err(StoreError::sql)?;
     if rows as u64 >= MAX_ROWS {
@@ -126,7 +126,8 @@ pub fn write(
         }
         r += 1;
     }
-    workbook.save(path).map_err(excel)
+    workbook.save(path).map_err(excel)?;
+    Ok(u64::from(r - 1))
 }
 
 /// The number formats a sheet's dates and times are shown in (ISO 8601, as everywhere else).

@@ -24,14 +24,14 @@ pub struct Inner {
     pub tasks: Tasks,
     /// Runs' results, by version content hash: stored versions never change, so entries never go
     /// stale (a new version has a new hash).
-    pub results: Mutex<HashMap<String, Arc<serde_json::Value>>>,
+    pub results: ContentCache<String, Arc<serde_json::Value>>,
     /// Tables' data dictionaries, by table content hash.
-    pub dictionaries: Mutex<HashMap<String, Arc<Vec<cohort_analysis::dictionary::DictionaryEntry>>>>,
+    pub dictionaries: ContentCache<String, Arc<Vec<cohort_analysis::dictionary::DictionaryEntry>>>,
     /// Rows matching a filter, by table content hash and WHERE clause: paging through a table
-    /// counts it once, not on every page. A table's files never change under its hash.
-    pub row_counts: Mutex<HashMap<(String, String), u64>>,
+    /// counts it once, not on every page.
+    pub row_counts: ContentCache<(String, String), u64>,
     /// Columns' summaries, by table content hash and column.
-    pub column_summaries: Mutex<HashMap<(String, String), crate::api::datasets::ColumnSummary>>,
+    pub column_summaries: ContentCache<(String, String), crate::api::datasets::ColumnSummary>,
     /// When the server started.
     pub started: jiff::Timestamp,
     /// The largest file an upload accepts, in bytes.
@@ -96,10 +96,10 @@ impl AppState {
             store: store.with_settings(engine_settings),
             engines,
             tasks: Tasks::default(),
-            results: Mutex::default(),
-            dictionaries: Mutex::default(),
-            row_counts: Mutex::default(),
-            column_summaries: Mutex::default(),
+            results: ContentCache::new(256),
+            dictionaries: ContentCache::new(1_000),
+            row_counts: ContentCache::new(10_000),
+            column_summaries: ContentCache::new(10_000),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
             catalog: Mutex::default(),
@@ -186,5 +186,34 @@ impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// What is computed from content that never changes under its hash (a version's files, a
+/// table's), kept by a key that includes the hash: an entry can never go stale. Bounded: when
+/// full it starts again empty, which costs a recomputation, never a wrong answer.
+pub struct ContentCache<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> ContentCache<K, V> {
+    /// An empty cache of at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        ContentCache { entries: Mutex::default(), capacity }
+    }
+
+    /// The value kept for `key`.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.entries.lock().expect("not poisoned").get(key).cloned()
+    }
+
+    /// Keeps `value` for `key`.
+    pub fn keep(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().expect("not poisoned");
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, value);
     }
 }

@@ -276,16 +276,7 @@ async fn datasets_their_rows_dictionary_downloads_and_rollback() {
     // Rollback moves the pointer; a version that does not exist is refused.
     let csv = app._dir.path().join("patients.csv");
     std::fs::write(&csv, "patient_id,site\n1,S01\n").unwrap();
-    let request = cohort_ingest::IngestRequest {
-        name: cohort_store::DatasetName::new("demo-trial").unwrap(),
-        files: vec![csv],
-        description: None,
-        tags: None,
-        created_by: "test".into(),
-        options: Default::default(),
-    };
-    cohort_ingest::ingest(&app.store, &request, &cohort_store::NoProgress, &cohort_store::CancelToken::default())
-        .unwrap();
+    ingest(&app.store, "demo-trial", &csv);
     // The server sees a commit made by another process (its catalog cache notices the change).
     let (_, detail) = app.get("/api/v1/datasets/demo-trial").await;
     assert_eq!(detail["summary"]["current_version"], 2);
@@ -802,16 +793,7 @@ async fn excel_downloads_hold_dates_as_dates_and_never_round_a_value() {
             parquet.display()
         ))
         .unwrap();
-    let request = cohort_ingest::IngestRequest {
-        name: cohort_store::DatasetName::new("labs").unwrap(),
-        files: vec![parquet],
-        description: None,
-        tags: None,
-        created_by: "test".into(),
-        options: Default::default(),
-    };
-    cohort_ingest::ingest(&app.store, &request, &cohort_store::NoProgress, &cohort_store::CancelToken::default())
-        .unwrap();
+    ingest(&app.store, "labs", &parquet);
     let version = app.store.resolve(&cohort_store::VersionRef::parse("labs").unwrap()).unwrap();
     let types: Vec<String> = version.table("labs").unwrap().columns.iter().map(|c| c.sql_type.clone()).collect();
     assert_eq!(
@@ -870,8 +852,13 @@ fn ingest_words(store: &cohort_store::Store, path: &std::path::Path, word: &str,
         text.push_str(&format!("{i},{word}\n"));
     }
     std::fs::write(path, text).unwrap();
+    ingest(store, "wave", path);
+}
+
+/// Ingests the file at `path` as a new version of `name`, as the CLI or an upload would.
+fn ingest(store: &cohort_store::Store, name: &str, path: &std::path::Path) {
     let request = cohort_ingest::IngestRequest {
-        name: cohort_store::DatasetName::new("wave").unwrap(),
+        name: cohort_store::DatasetName::new(name).unwrap(),
         files: vec![path.to_path_buf()],
         description: None,
         tags: None,

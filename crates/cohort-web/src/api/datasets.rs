@@ -166,8 +166,7 @@ pub async fn table_rows(
             }
             let source = table_source(&store, info);
             let key = (info.sha256.clone(), selection.where_clause.clone());
-            let cached = app.row_counts.lock().expect("not poisoned").get(&key).copied();
-            let total = match cached {
+            let total = match app.row_counts.get(&key) {
                 Some(total) => total,
                 None => {
                     let total: i64 = conn
@@ -175,12 +174,7 @@ pub async fn table_rows(
                             r.get(0)
                         })
                         .map_err(StoreError::sql)?;
-                    let mut counts = app.row_counts.lock().expect("not poisoned");
-                    // A bound on what paging through many filters keeps.
-                    if counts.len() >= 10_000 {
-                        counts.clear();
-                    }
-                    counts.insert(key, total.max(0) as u64);
+                    app.row_counts.keep(key, total.max(0) as u64);
                     total.max(0) as u64
                 }
             };
@@ -405,7 +399,7 @@ pub async fn download(
     let dataset = reference.dataset.to_string();
     let table_name = table.clone();
     let app = state.clone();
-    let file = state
+    let (file, served, version) = state
         .engines
         .run(move || {
             let version = app.resolve(&reference)?;
@@ -413,20 +407,6 @@ pub async fn download(
             let info = find_table(&version.tables, &reference, &table_name)?;
             let selection = Selection::parse(info, &query)?;
             let session = Session::new(&store)?;
-            let rows = if selection.where_clause.is_empty() {
-                info.rows
-            } else {
-                let n: i64 = session
-                    .connection()
-                    .query_row(
-                        &format!("SELECT count(*) FROM {} {}", table_source(&store, info), selection.where_clause),
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(StoreError::sql)?;
-                n.max(0) as u64
-            };
-            let served = Served::version(&version, Some(rows));
             let spill = store.layout().spill_dir();
             std::fs::create_dir_all(&spill).map_err(|e| ApiError::from(StoreError::from(e)))?;
             let path = spill.join(format!("download-{}-{}.{}", std::process::id(), unique(), format.extension()));
@@ -436,17 +416,18 @@ pub async fn download(
                 selection.where_clause,
                 selection.order_clause
             );
-            match format {
+            let rows = match format {
                 Download::Copy(format) => {
                     let watch = Watch { progress: &NoProgress, total: info.bytes, cancel: &CancelToken::default() };
-                    copy_select(session.connection(), &select, format, &Destination::File(path.clone()), &watch)?;
+                    copy_select(session.connection(), &select, format, &Destination::File(path.clone()), &watch)?
                 }
                 Download::Excel => {
                     let columns: Vec<(String, String)> =
                         info.columns.iter().map(|c| (c.name.clone(), c.sql_type.clone())).collect();
                     crate::excel::write(session.connection(), &select, &columns, &format!("`{}`", info.name), &path)?
                 }
-            }
+            };
+            let served = Served::version(&version, Some(rows));
             let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
             // The open handle keeps the bytes; the name goes now, so nothing is left behind however
             // the download ends.
@@ -454,7 +435,6 @@ pub async fn download(
             Ok((file, served, version.version))
         })
         .await?;
-    let (file, served, version) = (file.0, file.1, file.2);
     let filename = download_name(&dataset, version, &table, &filters, format.extension());
     let content_type = match format {
         Download::Copy(OutputFormat::Parquet) => "application/vnd.apache.parquet",
@@ -598,12 +578,12 @@ pub async fn table_dictionary(
         .run(move || {
             let version = app.resolve(&reference)?;
             let info = find_table(&version.tables, &reference, &table)?;
-            if let Some(hit) = app.dictionaries.lock().expect("not poisoned").get(&info.sha256) {
-                return Ok(hit.clone());
+            if let Some(hit) = app.dictionaries.get(&info.sha256) {
+                return Ok(hit);
             }
             let session = Session::new(&store)?;
             let entries = std::sync::Arc::new(cohort_analysis::dictionary::table_dictionary(&store, &session, info)?);
-            app.dictionaries.lock().expect("not poisoned").insert(info.sha256.clone(), entries.clone());
+            app.dictionaries.keep(info.sha256.clone(), entries.clone());
             Ok(entries)
         })
         .await
@@ -656,76 +636,82 @@ pub async fn column_summary(
     let store = state.store.clone();
     let reference = VersionRef::parse(&name)?;
     let app = state.clone();
-    state.engines.run_warm(&state.store, move |conn| {
-        let version = app.resolve(&reference)?;
-        let _lease = store.lease(&version)?;
-        let info = find_table(&version.tables, &reference, &table)?;
-        let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {
-            ApiError::not_found("column_not_found", format!("`{reference}.{table}` has no column `{column}`"))
-        })?;
-        // A table's content never changes under its hash: its columns are summarised once.
-        let key = (info.sha256.clone(), col.name.clone());
-        if let Some(hit) = app.column_summaries.lock().expect("not poisoned").get(&key) {
-            return Ok(Json(hit.clone()));
-        }
-        let summary = (|| -> Result<ColumnSummary, ApiError> {
-            let source = table_source(&store, info);
-            let c = quote_ident(&col.name);
-            let scalar = |sql: String| -> Result<i64, ApiError> { Ok(conn.query_row(&sql, [], |r| r.get(0)).map_err(StoreError::sql)?) };
-            let pairs = |sql: String| -> Result<Vec<(String, i64)>, ApiError> {
-                let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::sql)?;
-                Ok(rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql)?)
-            };
-            let missing = scalar(format!("SELECT count(*) FILTER (WHERE {c} IS NULL) FROM {source}"))?;
-            let t = col.sql_type.as_str();
-            let numeric = cohort_store::model::is_numeric(t);
-            if col.role.as_deref() == Some("identifier") {
-                let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
-                return Ok(ColumnSummary::Identifier { distinct, missing });
+    state
+        .engines
+        .run_warm(&state.store, move |conn| {
+            let version = app.resolve(&reference)?;
+            let info = find_table(&version.tables, &reference, &table)?;
+            let col = info.columns.iter().find(|c| c.name == column).ok_or_else(|| {
+                ApiError::not_found("column_not_found", format!("`{reference}.{table}` has no column `{column}`"))
+            })?;
+            // A table's content never changes under its hash: its columns are summarised once.
+            let key = (info.sha256.clone(), col.name.clone());
+            if let Some(hit) = app.column_summaries.get(&key) {
+                return Ok(Json(hit));
             }
-            if numeric {
-                let sql = format!(
-                    "WITH s AS (SELECT min({c})::DOUBLE AS lo, max({c})::DOUBLE AS hi FROM {source}) \
-                     SELECT CASE WHEN hi = lo THEN 0 ELSE least({last}, floor(({c}::DOUBLE - lo) / (hi - lo) * {SUMMARY_BINS}))::BIGINT END AS bin, \
-                            any_value(lo), any_value(hi), count(*) \
-                     FROM {source}, s WHERE {c} IS NOT NULL GROUP BY bin ORDER BY bin",
-                    last = SUMMARY_BINS - 1
-                );
-                let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?, r.get::<_, i64>(3)?)))
-                    .map_err(StoreError::sql)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(StoreError::sql)?;
-                let bins = rows
-                    .into_iter()
-                    .map(|(bin, lo, hi, n)| {
-                        let width = (hi - lo) / SUMMARY_BINS as f64;
-                        (lo + bin as f64 * width, lo + (bin + 1) as f64 * width, n)
-                    })
-                    .collect();
-                return Ok(ColumnSummary::Numeric { bins, missing });
-            }
-            if t == "DATE" || t.starts_with("TIMESTAMP") {
-                let months = pairs(format!(
-                    "SELECT strftime(date_trunc('month', {c}), '%Y-%m'), count(*) FROM {source} WHERE {c} IS NOT NULL \
-                     GROUP BY 1 ORDER BY 1"
-                ))?;
-                return Ok(ColumnSummary::Temporal { months, missing });
-            }
-            let values = pairs(format!(
-                "SELECT CAST({c} AS VARCHAR), count(*) FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
-            ))?;
-            let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
-            Ok(ColumnSummary::Categorical { values, distinct, missing })
-        })()?;
-        let mut summaries = app.column_summaries.lock().expect("not poisoned");
-        if summaries.len() >= 10_000 {
-            summaries.clear();
-        }
-        summaries.insert(key, summary.clone());
-        Ok(Json(summary))
-    })
-    .await
+            let _lease = store.lease(&version)?;
+            let summary = summarise_column(conn, &table_source(&store, info), col)?;
+            app.column_summaries.keep(key, summary.clone());
+            Ok(Json(summary))
+        })
+        .await
+}
+
+/// What `col` of the table `source` reads holds: the numbers in bins, the dates by month, the
+/// most frequent values, or for an identifier only how many there are.
+fn summarise_column(
+    conn: &duckdb::Connection,
+    source: &str,
+    col: &cohort_store::ColumnInfo,
+) -> Result<ColumnSummary, ApiError> {
+    let c = quote_ident(&col.name);
+    let scalar =
+        |sql: String| -> Result<i64, ApiError> { Ok(conn.query_row(&sql, [], |r| r.get(0)).map_err(StoreError::sql)?) };
+    let pairs = |sql: String| -> Result<Vec<(String, i64)>, ApiError> {
+        let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(StoreError::sql)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sql)?)
+    };
+    let missing = scalar(format!("SELECT count(*) FILTER (WHERE {c} IS NULL) FROM {source}"))?;
+    let t = col.sql_type.as_str();
+    let numeric = cohort_store::model::is_numeric(t);
+    if col.role.as_deref() == Some("identifier") {
+        let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
+        return Ok(ColumnSummary::Identifier { distinct, missing });
+    }
+    if numeric {
+        let sql = format!(
+            "WITH s AS (SELECT min({c})::DOUBLE AS lo, max({c})::DOUBLE AS hi FROM {source}) \
+                 SELECT CASE WHEN hi = lo THEN 0 ELSE least({last}, floor(({c}::DOUBLE - lo) / (hi - lo) * {SUMMARY_BINS}))::BIGINT END AS bin, \
+                        any_value(lo), any_value(hi), count(*) \
+                 FROM {source}, s WHERE {c} IS NOT NULL GROUP BY bin ORDER BY bin",
+            last = SUMMARY_BINS - 1
+        );
+        let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?, r.get::<_, i64>(3)?)))
+            .map_err(StoreError::sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::sql)?;
+        let bins = rows
+            .into_iter()
+            .map(|(bin, lo, hi, n)| {
+                let width = (hi - lo) / SUMMARY_BINS as f64;
+                (lo + bin as f64 * width, lo + (bin + 1) as f64 * width, n)
+            })
+            .collect();
+        return Ok(ColumnSummary::Numeric { bins, missing });
+    }
+    if t == "DATE" || t.starts_with("TIMESTAMP") {
+        let months = pairs(format!(
+            "SELECT strftime(date_trunc('month', {c}), '%Y-%m'), count(*) FROM {source} WHERE {c} IS NOT NULL \
+                 GROUP BY 1 ORDER BY 1"
+        ))?;
+        return Ok(ColumnSummary::Temporal { months, missing });
+    }
+    let values = pairs(format!(
+        "SELECT CAST({c} AS VARCHAR), count(*) FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
+    ))?;
+    let distinct = scalar(format!("SELECT count(DISTINCT {c}) FROM {source}"))?;
+    Ok(ColumnSummary::Categorical { values, distinct, missing })
 }

@@ -127,11 +127,7 @@ pub async fn download(
             let by = format!("web:{}", who.user);
             export_console(&store, &sql, TIME_LIMIT, &by, &may_read, |export| {
                 let path = export.folder.join(format!("result.{extension}"));
-                let rows: i64 = export
-                    .connection
-                    .query_row(&format!("SELECT count(*) FROM ({})", export.select), [], |r| r.get(0))
-                    .map_err(StoreError::sql)?;
-                match format {
+                let rows = match format {
                     Some(format) => {
                         let watch = Watch { progress: &NoProgress, total: 0, cancel: &CancelToken::default() };
                         copy_select(
@@ -149,9 +145,9 @@ pub async fn download(
                         "the query's result",
                         &path,
                     )?,
-                }
+                };
                 let file = std::fs::File::open(&path).map_err(|e| ApiError::from(StoreError::from(e)))?;
-                Ok::<_, ApiError>((file, rows.max(0) as u64))
+                Ok::<_, ApiError>((file, rows))
             })
         })
         .await?;

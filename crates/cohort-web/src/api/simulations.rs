@@ -405,8 +405,8 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
         .run(move || {
             let run = resolve_run(&app, &reference)?;
             let key = format!("results:{}", run.content_hash);
-            if let Some(hit) = app.results.lock().expect("not poisoned").get(&key) {
-                return Ok(hit.clone());
+            if let Some(hit) = app.results.get(&key) {
+                return Ok(hit);
             }
             // Kept with the store when the run was committed (or by an earlier request).
             let mut value = cohort_analysis::results::kept_run_results(
@@ -424,7 +424,7 @@ pub async fn run_results_cached(state: &AppState, reference: &str) -> Result<Arc
             value["validation"] = run.validation.clone();
             value["protocol"] = run.protocol.clone().into();
             let value = Arc::new(value);
-            app.results.lock().expect("not poisoned").insert(key, value.clone());
+            app.results.keep(key, value.clone());
             Ok(value)
         })
         .await
