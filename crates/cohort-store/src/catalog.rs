@@ -120,6 +120,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     "#,
     ),
+    (
+        4,
+        "datasets whose views datasets.duckdb has yet to catch up with",
+        r#"
+    CREATE TABLE views_pending (
+        seq     BIGINT NOT NULL,
+        dataset VARCHAR NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// The newest catalog format this build writes.
@@ -143,7 +153,8 @@ fn ts(us: i64) -> Timestamp {
 pub fn schema_version(conn: &Connection) -> Result<i64> {
     let exists: bool = conn
         .query_row(
-            "SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'schema_migrations' AND schema_name = 'main'",
+            "SELECT count(*) > 0 FROM duckdb_tables()
+             WHERE table_name = 'schema_migrations' AND schema_name = 'main' AND database_name = current_database()",
             [],
             |r| r.get(0),
         )
@@ -722,6 +733,54 @@ pub fn set_status(conn: &Connection, dataset_id: i64, version: u32, status: Vers
     )
     .map_err(db("changing a version's status"))?;
     Ok(())
+}
+
+/// Records, in the caller's transaction, that `datasets.duckdb` must catch up with the datasets
+/// `names` (a commit, rollback or expiry changed them): see [`crate::Store::sync_views`].
+pub fn mark_views_stale(conn: &Connection, names: &[&str]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = names.iter().map(|n| format!("({})", crate::name::quote_literal(n))).collect();
+    conn.execute_batch(&format!(
+        "INSERT INTO views_pending SELECT (SELECT coalesce(max(seq), 0) + 1 FROM views_pending), name
+         FROM (VALUES {}) t(name)",
+        list.join(", ")
+    ))
+    .map_err(db("recording the views to update"))
+}
+
+/// The datasets `datasets.duckdb` has yet to catch up with, and the newest mark among them (to
+/// clear exactly those once done: a commit meanwhile adds a newer one). `None` when none waits.
+pub fn views_pending(conn: &Connection) -> Result<Option<(i64, Vec<String>)>> {
+    let ctx = "reading the views to update";
+    let mut stmt = conn
+        .prepare("SELECT DISTINCT dataset, max(seq) OVER () FROM views_pending ORDER BY dataset")
+        .map_err(db(ctx))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(db(ctx))?
+        .collect::<duckdb::Result<Vec<_>>>()
+        .map_err(db(ctx))?;
+    let upto = rows.first().map(|(_, seq)| *seq);
+    Ok(upto.map(|upto| (upto, rows.into_iter().map(|(name, _)| name).collect())))
+}
+
+/// Forgets the marks up to `upto`, once `datasets.duckdb` holds what they asked for.
+pub fn clear_views_pending(conn: &Connection, upto: i64) -> Result<()> {
+    conn.execute("DELETE FROM views_pending WHERE seq <= ?", params![upto])
+        .map(|_| ())
+        .map_err(db("clearing the views updated"))
+}
+
+/// Whether any dataset waits for `datasets.duckdb` to catch up (false for an older catalog
+/// without the table, which [`migrate`] adds).
+pub fn any_views_pending(conn: &Connection) -> Result<bool> {
+    if schema_version(conn)? < 4 {
+        return Ok(false);
+    }
+    conn.query_row("SELECT count(*) > 0 FROM views_pending", [], |r| r.get(0))
+        .map_err(db("reading the views to update"))
 }
 
 /// Runs `f` in a catalog transaction, rolling back if it fails.

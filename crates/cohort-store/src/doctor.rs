@@ -165,7 +165,7 @@ impl Store {
     /// Whether `datasets.duckdb` lists exactly the catalog's datasets at their current versions,
     /// with views pointing into this store's directory.
     fn views_match(&self, current: &BTreeMap<String, Option<u32>>) -> bool {
-        let Ok(conn) = duck::open_file_db_read_only(&self.layout().views_db()) else { return false };
+        let Ok(conn) = duck::Hosted::attach(&self.layout().views_db(), true) else { return false };
         let root: Option<String> = conn.query_row("SELECT root FROM cohort_catalog.store", [], |r| r.get(0)).ok();
         if root.as_deref() != Some(&*self.root().to_string_lossy()) {
             return false;
@@ -219,7 +219,8 @@ impl Store {
                     report.moved_current.push((name.clone(), fallback));
                 }
             }
-            self.refresh_views(conn)
-        })
+            Ok(())
+        })?;
+        self.rebuild_views()
     }
 }

@@ -6,14 +6,16 @@
 //! over Parquet files, bounded by the memory limit and spilling to the store's `tmp/`.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use duckdb::{AccessMode, Config, Connection};
+use duckdb::{Config, Connection};
 
 use crate::progress::{CancelToken, Progress};
 
 use crate::error::{Result, StoreError};
+use crate::name::quote_literal;
 use crate::settings::Settings;
 
 fn base_config() -> Result<Config> {
@@ -22,18 +24,6 @@ fn base_config() -> Result<Config> {
         .enable_autoload_extension(false)
         .and_then(|c| c.with("autoinstall_known_extensions", "false"))
         .map_err(|e| StoreError::duckdb("configuring DuckDB", e))
-}
-
-/// Opens the catalog database.
-pub(crate) fn open_catalog(path: &Path, read_only: bool) -> Result<Connection> {
-    let mode = if read_only { AccessMode::ReadOnly } else { AccessMode::ReadWrite };
-    let config = base_config()?
-        .access_mode(mode)
-        .and_then(|c| c.threads(1))
-        .and_then(|c| c.max_memory("256MB"))
-        .map_err(|e| StoreError::duckdb("configuring the catalog connection", e))?;
-    Connection::open_with_flags(path, config)
-        .map_err(|e| StoreError::duckdb(format!("opening the catalog `{}`", path.display()), e))
 }
 
 /// Opens an in-memory engine connection bounded by `settings`, spilling into `spill_dir`.
@@ -46,22 +36,110 @@ pub fn open_engine(settings: &Settings, spill_dir: &Path) -> Result<Connection> 
     Connection::open_in_memory_with_flags(config).map_err(|e| StoreError::duckdb("starting the query engine", e))
 }
 
-/// Opens (creating) a database file with no resource settings beyond the defaults, for small
-/// files the store writes itself.
-pub(crate) fn open_file_db(path: &Path) -> Result<Connection> {
-    let config = base_config()?.threads(1).map_err(|e| StoreError::duckdb("configuring DuckDB", e))?;
-    Connection::open_with_flags(path, config)
-        .map_err(|e| StoreError::duckdb(format!("opening `{}`", path.display()), e))
+/// The name a database file is attached under in a [`Hosted`] connection.
+const ATTACHED_AS: &str = "store_file";
+
+/// Idle host instances beyond this many are closed rather than kept.
+const MAX_IDLE_HOSTS: usize = 4;
+
+/// DuckDB instances kept for the life of the process, each a small in-memory database that the
+/// catalog and the views database are attached to for one operation at a time. Starting a DuckDB
+/// instance costs about 19 ms here (it registers every built-in function); attaching a file to a
+/// running one about 1 ms, so a commit or a catalog read no longer pays for an instance.
+static IDLE_HOSTS: Mutex<Vec<Connection>> = Mutex::new(Vec::new());
+
+/// A pooled DuckDB instance, with a database file attached (and in use) or with nothing attached
+/// (for small work over Parquet files, such as describing a staged table). Dropping it detaches
+/// the file, which releases DuckDB's lock on it, and returns the instance to the pool.
+pub(crate) struct Hosted {
+    conn: Option<Connection>,
+    attached: bool,
 }
 
-/// Opens a database file read-only.
-pub(crate) fn open_file_db_read_only(path: &Path) -> Result<Connection> {
-    let config = base_config()?
-        .access_mode(AccessMode::ReadOnly)
-        .and_then(|c| c.threads(1))
-        .map_err(|e| StoreError::duckdb("configuring DuckDB", e))?;
-    Connection::open_with_flags(path, config)
-        .map_err(|e| StoreError::duckdb(format!("opening `{}`", path.display()), e))
+impl Hosted {
+    /// A pooled instance with nothing attached.
+    pub(crate) fn bare() -> Result<Hosted> {
+        let pooled = IDLE_HOSTS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let config = base_config()?
+                    .threads(1)
+                    .and_then(|c| c.max_memory("256MB"))
+                    .map_err(|e| StoreError::duckdb("configuring DuckDB", e))?;
+                Connection::open_in_memory_with_flags(config).map_err(|e| StoreError::duckdb("starting DuckDB", e))?
+            }
+        };
+        Ok(Hosted { conn: Some(conn), attached: false })
+    }
+
+    /// Attaches the database file at `path` (created if missing, unless `read_only`) and makes it
+    /// the connection's default database, so that unqualified names resolve in it.
+    pub(crate) fn attach(path: &Path, read_only: bool) -> Result<Hosted> {
+        Self::attach_as(path, read_only, &format!("opening `{}`", path.display()))
+    }
+
+    /// [`Hosted::attach`], with `context` for the error.
+    fn attach_as(path: &Path, read_only: bool, context: &str) -> Result<Hosted> {
+        let mut hosted = Hosted::bare()?;
+        let mode = if read_only { " (READ_ONLY)" } else { "" };
+        let sql =
+            format!("ATTACH {} AS {ATTACHED_AS}{mode}; USE {ATTACHED_AS};", quote_literal(&path.to_string_lossy()));
+        if let Err(e) = hosted.execute_batch(&sql) {
+            // Half of it may have happened (attached, not used): take it away again.
+            let _ = hosted.execute_batch(&format!("USE memory; DETACH DATABASE IF EXISTS {ATTACHED_AS}"));
+            return Err(StoreError::duckdb(context, e));
+        }
+        hosted.attached = true;
+        Ok(hosted)
+    }
+
+    /// Folds the attached database's write-ahead log into its file.
+    pub(crate) fn checkpoint(&self) -> duckdb::Result<()> {
+        self.execute_batch(&format!("CHECKPOINT {ATTACHED_AS}"))
+    }
+
+    /// Detaches the file, reporting a failure, which dropping only logs.
+    pub(crate) fn close(mut self) -> duckdb::Result<()> {
+        self.release()
+    }
+
+    fn release(&mut self) -> duckdb::Result<()> {
+        let Some(conn) = self.conn.take() else { return Ok(()) };
+        // Statements prepared against the file must not outlive it.
+        conn.flush_prepared_statement_cache();
+        if self.attached {
+            // A transaction a failed caller left open would keep the file attached.
+            let _ = conn.execute_batch("ROLLBACK");
+            conn.execute_batch(&format!("USE memory; DETACH {ATTACHED_AS}"))?;
+        }
+        let mut idle = IDLE_HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_HOSTS {
+            idle.push(conn);
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Hosted {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("a hosted connection until released")
+    }
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        if let Err(e) = self.release() {
+            // The instance is dropped with the file still attached; closing it releases the file.
+            tracing::warn!("detaching a database file: {e}");
+        }
+    }
+}
+
+/// Opens the catalog database.
+pub(crate) fn open_catalog(path: &Path, read_only: bool) -> Result<Hosted> {
+    Hosted::attach_as(path, read_only, &format!("opening the catalog `{}`", path.display()))
 }
 
 /// Why a long statement did not finish.

@@ -81,7 +81,9 @@ impl Store {
                     for (id, v) in &expired {
                         catalog::set_status(c, *id, v.version, VersionStatus::Deleted)?;
                     }
-                    Ok(())
+                    let mut touched: Vec<&str> = expired.iter().map(|(_, v)| v.dataset.as_str()).collect();
+                    touched.dedup();
+                    catalog::mark_views_stale(c, &touched)
                 })?;
             }
             let mut doomed: Vec<PathBuf> = if options.dry_run {
@@ -132,11 +134,6 @@ impl Store {
                 removed.push(path);
             }
             let doomed = removed;
-            if !options.dry_run && !expired.is_empty() {
-                let mut touched: Vec<&str> = expired.iter().map(|(_, v)| v.dataset.as_str()).collect();
-                touched.dedup();
-                self.refresh_views_of(conn, &touched)?;
-            }
             Ok(GcReport {
                 dry_run: options.dry_run,
                 expired_versions: expired.into_iter().map(|(_, v)| v).collect(),
@@ -144,6 +141,11 @@ impl Store {
                 freed_bytes: freed,
                 in_use,
             })
+        })
+        .inspect(|report| {
+            if !report.expired_versions.is_empty() {
+                self.after_change();
+            }
         })
     }
 }

@@ -6,6 +6,7 @@
 //!   catalog.lock          advisory lock: shared for catalog reads, exclusive for commits
 //!   catalog.intent        taken by a waiting writer so that readers cannot starve it
 //!   datasets.duckdb       views over every dataset's current version, for stock DuckDB tools
+//!   datasets.lock         taken by the one process bringing datasets.duckdb up to date
 //!   datasets/<id>/v<N>/<table>/part-00000.parquet
 //!   staging/<token>/      versions being written (private to the process that holds <token>.lock)
 //!   quarantine/           files `doctor --repair` moved aside
@@ -46,6 +47,11 @@ impl Layout {
     /// The database of views for external DuckDB clients.
     pub fn views_db(&self) -> PathBuf {
         self.root.join("datasets.duckdb")
+    }
+
+    /// The advisory lock taken by the one process bringing `datasets.duckdb` up to date.
+    pub fn views_lock(&self) -> PathBuf {
+        self.root.join("datasets.lock")
     }
 
     /// The directory holding every dataset's versions.

@@ -11,11 +11,20 @@ pub struct Settings {
     pub threads: Option<u32>,
     /// How long to wait for another process's commit before giving up.
     pub lock_timeout: Duration,
+    /// Leave `datasets.duckdb` to [`crate::Store::sync_views`], called by a background task (a
+    /// server's), instead of bringing it up to date after every commit. Many commits then share
+    /// one update, and none waits for it.
+    pub views_in_background: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { memory_limit: 1_000_000_000, threads: None, lock_timeout: Duration::from_secs(120) }
+        Settings {
+            memory_limit: 1_000_000_000,
+            threads: None,
+            lock_timeout: Duration::from_secs(120),
+            views_in_background: false,
+        }
     }
 }
 

@@ -87,13 +87,13 @@ pub struct PendingCommit {
 
 impl Store {
     /// Commits several staged versions, each atomically, under one hold of the write lock, and
-    /// rewrites `datasets.duckdb` once for all of them: many small versions commit in a fraction
+    /// updates `datasets.duckdb` once for all of them: many small versions commit in a fraction
     /// of the time one commit each takes. One item failing does not stop the others.
     ///
     /// The outer error means none was committed (the lock or the catalog was unavailable).
     pub fn commit_batch(&self, items: Vec<PendingCommit>) -> Result<Vec<Result<CommitOutcome>>> {
         // One engine for every item: opening one costs more than inspecting a small version.
-        let engine = duck::open_engine(self.settings(), &self.layout().spill_dir())?;
+        let engine = duck::Hosted::bare()?;
         let mut work: Vec<(PendingCommit, Option<Result<Prepared>>)> = items
             .into_iter()
             .map(|item| {
@@ -111,17 +111,11 @@ impl Store {
                         .and_then(|p| item.staging.record(conn, p, &item.meta, item.import.as_ref(), item.only_new)),
                 );
             }
-            let created: Vec<&str> = work
-                .iter()
-                .zip(&outcomes)
-                .filter(|(_, o)| matches!(o, Ok(CommitOutcome::Created { .. })))
-                .map(|((item, _), _)| item.staging.dataset.as_str())
-                .collect();
-            if !created.is_empty() {
-                self.refresh_views_of(conn, &created)?;
-            }
             Ok(outcomes)
         })?;
+        if outcomes.iter().any(|o| matches!(o, Ok(CommitOutcome::Created { .. }))) {
+            self.after_change();
+        }
         Ok(work
             .into_iter()
             .zip(outcomes)
@@ -302,21 +296,19 @@ impl Staging {
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
     pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
-        let engine = duck::open_engine(self.store.settings(), &self.store.layout().spill_dir())?;
-        let prepared = self.prepare(&engine)?;
-        drop(engine);
+        let prepared = self.prepare(&*duck::Hosted::bare()?)?;
         let store = self.store.clone();
         let outcome = store.write(|conn| {
             let started = std::time::Instant::now();
             let outcome = self.record(conn, prepared, &meta, None, false)?;
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), "recorded the version in the catalog");
-            if matches!(outcome, CommitOutcome::Created { .. }) {
-                let started = std::time::Instant::now();
-                store.refresh_views_of(conn, &[self.dataset.as_str()])?;
-                tracing::debug!(seconds = started.elapsed().as_secs_f64(), "rewrote the views");
-            }
             Ok(outcome)
         })?;
+        if matches!(outcome, CommitOutcome::Created { .. }) {
+            let started = std::time::Instant::now();
+            store.after_change();
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "brought datasets.duckdb up to date");
+        }
         self.settle()?;
         Ok(outcome)
     }
@@ -442,6 +434,7 @@ impl Staging {
                 now,
             )?;
             catalog::set_current(c, dataset_id, Some(version), now)?;
+            catalog::mark_views_stale(c, &[self.dataset.as_str()])?;
             if let Some(import) = import {
                 let entry =
                     ImportRecord { dataset: Some(self.dataset.to_string()), version: Some(version), ..import.clone() };

@@ -65,7 +65,7 @@ impl Store {
             Ok(())
         })?;
         if !store.layout.views_db().exists() {
-            store.write(|conn| store.refresh_views(conn))?;
+            store.rebuild_views()?;
         }
         Ok(store)
     }
@@ -81,7 +81,8 @@ impl Store {
             return Err(StoreError::NotAStore { path: root.to_path_buf() });
         }
         let store = Store { layout: Layout::new(fs::canonicalize(root)?), settings };
-        let version = store.read(catalog::schema_version)?;
+        let (version, views_behind) =
+            store.read(|conn| Ok((catalog::schema_version(conn)?, catalog::any_views_pending(conn)?)))?;
         if version > catalog::latest_schema_version() {
             return Err(StoreError::NewerCatalog { found: version, supported: catalog::latest_schema_version() });
         }
@@ -94,6 +95,11 @@ impl Store {
         // folder that would cost every command time in proportion to the store.
         if store.wal_path().exists() || !store.dead_staging().is_empty() {
             store.recover()?;
+        }
+        // Changes a process made without bringing the views up to date (it died first, or its
+        // server stopped before its background sync).
+        if views_behind {
+            store.after_change();
         }
         Ok(store)
     }
@@ -129,7 +135,9 @@ impl Store {
         }
         let conn = duck::open_catalog(&self.layout.catalog(), true)?;
         let out = f(&conn);
-        drop(conn);
+        if let Err(e) = conn.close() {
+            tracing::warn!("closing the catalog: {e}");
+        }
         out
     }
 
@@ -137,20 +145,17 @@ impl Store {
     /// that normally no write-ahead log outlives the lock.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let _lock = CatalogLock::acquire(&self.layout.catalog_lock(), LockMode::Exclusive, self.settings.lock_timeout)?;
-        let replaying = self.wal_path().exists();
+        // A writer that died after its catalog transaction left its log, which opening replays;
+        // the datasets it changed are marked for `datasets.duckdb` in that same transaction.
         let conn = duck::open_catalog(&self.layout.catalog(), false)?;
-        if replaying {
-            // A writer died after its catalog transaction, perhaps before rewriting the views.
-            self.refresh_views(&conn)?;
-        }
         let out = f(&conn)?;
         // What `f` committed is durable in the write-ahead log already. If folding the log into
         // the file fails (a full disk), the change still stands: the next catalog access replays
         // the log and checkpoints again, so this must not be reported as a failed write.
-        if let Err(e) = conn.execute_batch("CHECKPOINT") {
+        if let Err(e) = conn.checkpoint() {
             tracing::warn!("the catalog change is saved, but checkpointing it failed (it will be retried): {e}");
         }
-        if let Err((_, e)) = conn.close() {
+        if let Err(e) = conn.close() {
             tracing::warn!("closing the catalog: {e}");
         }
         Ok(out)
@@ -364,33 +369,70 @@ impl Store {
         self.write(|conn| {
             let row = find_or_suggest(conn, dataset.as_str())?;
             check_readable(conn, &row, to)?;
-            catalog::set_current(conn, row.id, Some(to), Timestamp::now())?;
-            self.refresh_views_of(conn, &[dataset.as_str()])?;
+            catalog::transaction(conn, |c| {
+                catalog::set_current(c, row.id, Some(to), Timestamp::now())?;
+                catalog::mark_views_stale(c, &[row.name.as_str()])
+            })?;
             Ok(row.current_version)
         })
+        .inspect(|_| self.after_change())
     }
 
-    /// Rewrites `datasets.duckdb`, the views that stock DuckDB clients open. A failure here does
-    /// not undo the change that triggered it (`cohort doctor --repair` rewrites the file), so it is
-    /// logged rather than returned.
-    pub(crate) fn refresh_views(&self, conn: &Connection) -> Result<()> {
-        if let Err(e) = views::write_views_db(self, conn) {
-            tracing::warn!("could not refresh `{}`: {e}", self.layout.views_db().display());
+    /// Brings `datasets.duckdb`, the views that stock DuckDB clients open, up to date with the
+    /// catalog for the datasets changed since it last was (see [`crate::views`]): in place when it
+    /// can, rebuilt whole when it cannot. One process at a time does it; another waits its turn
+    /// and then finds less or nothing to do. Returns how many datasets it updated.
+    pub fn sync_views(&self) -> Result<usize> {
+        let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, self.settings.lock_timeout)?;
+        let Some((upto, names, rows)) = self.read(|conn| {
+            let Some((upto, names)) = catalog::views_pending(conn)? else { return Ok(None) };
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let rows = catalog::views_rows(conn, Some(&refs))?;
+            Ok(Some((upto, names, rows)))
+        })?
+        else {
+            return Ok(0);
+        };
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let in_place = match views::update_views_db(self, &rows, &refs) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!("could not update `{}` in place ({e}); rewriting it", self.layout.views_db().display());
+                false
+            }
+        };
+        if !in_place {
+            let all = self.read(|conn| catalog::views_rows(conn, None))?;
+            views::write_views_db(self, &all)?;
+        }
+        self.write(|conn| catalog::clear_views_pending(conn, upto))?;
+        Ok(names.len())
+    }
+
+    /// Rewrites `datasets.duckdb` whole from the catalog (a new store, `doctor --repair`).
+    pub(crate) fn rebuild_views(&self) -> Result<()> {
+        let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, self.settings.lock_timeout)?;
+        let (upto, rows) = self.read(|conn| {
+            let upto = catalog::views_pending(conn)?.map(|(upto, _)| upto);
+            Ok((upto, catalog::views_rows(conn, None)?))
+        })?;
+        views::write_views_db(self, &rows)?;
+        if let Some(upto) = upto {
+            self.write(|conn| catalog::clear_views_pending(conn, upto))?;
         }
         Ok(())
     }
 
-    /// Updates `datasets.duckdb` for the datasets `names` alone, or rewrites it whole when it
-    /// cannot be updated in place (see [`views::update_views_db`]). Failures are logged, as for
-    /// [`Store::refresh_views`].
-    pub(crate) fn refresh_views_of(&self, conn: &Connection, names: &[&str]) -> Result<()> {
-        match views::update_views_db(self, conn, names) {
-            Ok(true) => Ok(()),
-            Ok(false) => self.refresh_views(conn),
-            Err(e) => {
-                tracing::warn!("could not update `{}` in place ({e}); rewriting it", self.layout.views_db().display());
-                self.refresh_views(conn)
-            }
+    /// After a change to the catalog: unless a background task keeps `datasets.duckdb`
+    /// ([`Settings::views_in_background`]), it is brought up to date now. A failure does not undo
+    /// the change (the datasets stay marked, and the next sync or `cohort doctor --repair` catches
+    /// up), so it is logged rather than returned.
+    pub(crate) fn after_change(&self) {
+        if self.settings.views_in_background {
+            return;
+        }
+        if let Err(e) = self.sync_views() {
+            tracing::warn!("could not bring `{}` up to date: {e}", self.layout.views_db().display());
         }
     }
 }

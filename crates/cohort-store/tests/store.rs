@@ -277,6 +277,60 @@ fn the_views_database_follows_each_commit_in_place() {
     assert!(report.views_in_sync, "{report:?}");
 }
 
+/// A store that leaves `datasets.duckdb` to a background sync (as the server does): commits return
+/// without it, the datasets they changed wait in the catalog, one sync brings the file up to date
+/// for all of them at once, and a process opening the store catches up with what another left
+/// behind (it died, or its server stopped first).
+#[test]
+fn commits_can_leave_the_views_to_a_background_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let background = Store::init(&root, Settings { views_in_background: true, ..Settings::default() }).unwrap();
+    commit_rows(&background, "a", 0..10);
+    commit_rows(&background, "b", 0..5);
+    commit_rows(&background, "a", 0..20);
+    assert_eq!(read_views(&background, "SELECT count(*) FROM cohort_catalog.datasets"), 0, "left behind");
+    assert_eq!(background.sync_views().unwrap(), 2, "two datasets, three commits: one update");
+    assert_eq!(read_views(&background, "SELECT count(*) FROM a.t"), 20);
+    assert_eq!(read_views(&background, "SELECT count(*) FROM b.t"), 5);
+    assert_eq!(read_views(&background, "SELECT count(*) FROM cohort_catalog.versions WHERE dataset = 'a'"), 2);
+    assert_eq!(background.sync_views().unwrap(), 0, "nothing left to do");
+
+    background.rollback(&DatasetName::new("a").unwrap(), 1).unwrap();
+    commit_rows(&background, "c", 0..7);
+    assert_eq!(read_views(&background, "SELECT count(*) FROM a.t"), 20, "not yet");
+    // Another process opening the store (with the default settings) catches up first.
+    let other = Store::open(&root, Settings::default()).unwrap();
+    assert_eq!(read_views(&other, "SELECT count(*) FROM a.t"), 10);
+    assert_eq!(read_views(&other, "SELECT count(*) FROM c.t"), 7);
+    assert_eq!(other.sync_views().unwrap(), 0);
+    assert!(other.doctor(false, &cohort_store::NoProgress).unwrap().views_in_sync);
+}
+
+/// Two processes bringing `datasets.duckdb` up to date at once take turns: every commit made by
+/// either reaches the file, and neither fails.
+#[test]
+fn concurrent_view_syncs_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let store = Store::init(&root, Settings { views_in_background: true, ..Settings::default() }).unwrap();
+    std::thread::scope(|scope| {
+        for worker in 0..2 {
+            let store = store.clone();
+            scope.spawn(move || {
+                for i in 0..5 {
+                    commit_rows(&store, &format!("w{worker}-{i}"), 0..(i + 1));
+                    store.sync_views().unwrap();
+                }
+            });
+        }
+    });
+    store.sync_views().unwrap();
+    assert_eq!(read_views(&store, "SELECT count(*) FROM cohort_catalog.datasets"), 10);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM \"w1-4\".t"), 5);
+    assert!(store.doctor(false, &cohort_store::NoProgress).unwrap().views_in_sync);
+}
+
 /// Another process (this test binary, running [`holds_a_file_open`]) with `path` open in DuckDB,
 /// read-only, until its standard input closes.
 fn hold_open(path: &Path) -> std::process::Child {

@@ -1,6 +1,8 @@
 //! The HTTP server: routes, middleware, binding, and shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -96,7 +98,52 @@ pub fn serve(
         }
     }
     let app = router(state.clone());
-    run(app, config, stop, on_ready, move || state.tasks.cancel_all())
+    let stopping = Arc::new(AtomicBool::new(false));
+    let keeper = keep_views(state.store.clone(), stopping.clone());
+    let tasks = state.clone();
+    let served = run(app, config, stop, on_ready, move || tasks.tasks.cancel_all());
+    stopping.store(true, Ordering::Release);
+    let _ = keeper.join();
+    served
+}
+
+/// How often the views keeper looks for a changed catalog.
+const VIEWS_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps `datasets.duckdb` up to date in the background: the server's commits leave it behind
+/// ([`cohort_store::Settings::views_in_background`]) so that none waits for it, and this thread,
+/// when the catalog file has changed, brings it up to date for every dataset changed since, many
+/// commits in one update. It catches up once more on the way out.
+fn keep_views(store: cohort_store::Store, stopping: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("views-keeper".into())
+        .spawn(move || {
+            let stamp = || {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata(store.layout().catalog()).map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino())).ok()
+            };
+            let mut seen = None;
+            loop {
+                let done = stopping.load(Ordering::Acquire);
+                let now = stamp();
+                if now != seen || done {
+                    match store.sync_views() {
+                        // Clearing what was synced changed the catalog again: look once more.
+                        Ok(n) if n > 0 => tracing::debug!(datasets = n, "brought datasets.duckdb up to date"),
+                        Ok(_) => seen = now,
+                        Err(e) => {
+                            tracing::warn!("could not bring datasets.duckdb up to date (will retry): {e}");
+                            std::thread::sleep(VIEWS_POLL * 20);
+                        }
+                    }
+                }
+                if done {
+                    return;
+                }
+                std::thread::sleep(VIEWS_POLL);
+            }
+        })
+        .expect("a thread for the views keeper")
 }
 
 /// Serves the public face of `site` (published bundles, no store) like [`serve`]. Any address

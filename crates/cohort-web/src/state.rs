@@ -93,7 +93,8 @@ impl AppState {
         let (engines, engine_settings) = crate::engines::EngineSlots::for_cap(store.settings(), engine_slots);
         AppState(Arc::new(Inner {
             access,
-            store: store.with_settings(engine_settings),
+            // The server keeps `datasets.duckdb` in the background (see `server::keep_views`).
+            store: store.with_settings(cohort_store::Settings { views_in_background: true, ..engine_settings }),
             engines,
             tasks: Tasks::default(),
             results: ContentCache::new(256),

@@ -694,6 +694,58 @@ async fn uploads_stream_files_to_disk_then_ingest_them() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A running server leaves `datasets.duckdb` to its background keeper: a commit made through it
+/// reaches the file within moments, and one made just before it stops reaches it on the way out.
+#[test]
+fn a_running_server_keeps_the_views_database_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("store"), Settings::default()).unwrap();
+    let state = AppState::new(store.clone());
+    assert!(state.store.settings().views_in_background);
+    let views = |sql: &str| -> i64 {
+        let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap();
+        let conn = duckdb::Connection::open_with_flags(store.layout().views_db(), config).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    let commit = |name: &str, rows: usize| {
+        let mut staging = state.store.stage(&cohort_store::DatasetName::new(name).unwrap()).unwrap();
+        let table = staging.table_dir(&cohort_store::TableName::new(name).unwrap()).unwrap();
+        let part = table.join("part-0.parquet");
+        duckdb::Connection::open_in_memory()
+            .unwrap()
+            .execute_batch(&format!("COPY (SELECT range AS x FROM range({rows})) TO '{}'", part.display()))
+            .unwrap();
+        let meta = cohort_store::VersionMeta {
+            kind: cohort_store::DatasetKind::Upload,
+            description: None,
+            tags: None,
+            created_by: "test".into(),
+            sources: Vec::new(),
+            provenance: json!({}),
+        };
+        staging.commit(meta).unwrap();
+    };
+    let stop = cohort_store::CancelToken::default();
+    let config = cohort_web::ServeConfig { addr: "127.0.0.1:0".parse().unwrap() };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::spawn(move || cohort_web::serve(state, config, stop, move |addr| ready_tx.send(addr).unwrap()))
+    };
+    ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    commit("early", 3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while views("SELECT count(*) FROM cohort_catalog.datasets WHERE name = 'early'") == 0 {
+        assert!(Instant::now() < deadline, "the keeper never brought datasets.duckdb up to date");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(views("SELECT count(*) FROM early.early"), 3);
+    commit("late", 4);
+    stop.cancel();
+    server.join().unwrap().unwrap();
+    assert_eq!(views("SELECT count(*) FROM late.late"), 4, "caught up on the way out");
+}
+
 #[test]
 fn a_non_loopback_address_is_refused_without_an_admin_account() {
     let dir = tempfile::tempdir().unwrap();

@@ -96,7 +96,7 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> anyhow::Result<ExitStatus> {
     // Refuse a name that belongs to another kind of dataset before spending the simulation on it.
     check_name_free_for_simulation(&store, &name)?;
     // Staging and the committed files live on the same disk; a commit needs a few MB more for
-    // catalog blocks and the rewritten datasets.duckdb.
+    // catalog blocks and the updated datasets.duckdb.
     let needed = estimate.bytes + estimate.bytes / 4 + 8_000_000;
     if let Some(free) = free.filter(|f| *f < needed && !args.force) {
         bail!(
