@@ -716,6 +716,11 @@ pub struct MigrateArgs {
     /// The dataset name, when migrating one source (default: from the cohort's name or the file's).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Sources committed per catalog transaction (default 1000, fewer when they hold over 500,000
+    /// entities). Each batch is converted, committed and verified before the next starts, so a
+    /// crash or Ctrl-C loses at most one batch's work; a re-run finishes it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
 }
 
 /// File formats of `cohort export`.

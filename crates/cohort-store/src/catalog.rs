@@ -202,8 +202,6 @@ pub struct DatasetRow {
     pub id: i64,
     /// Name.
     pub name: String,
-    /// Kind.
-    pub kind: DatasetKind,
     /// Current version.
     pub current_version: Option<u32>,
 }
@@ -253,13 +251,11 @@ pub fn dataset_summary(conn: &Connection, id: i64) -> Result<DatasetSummary> {
 
 /// Finds a dataset by name.
 pub fn find_dataset(conn: &Connection, name: &str) -> Result<Option<DatasetRow>> {
-    query_row_cached(conn, "SELECT id, name, kind, current_version FROM datasets WHERE name = ?", [name], |r| {
-        let kind: String = r.get(2)?;
+    query_row_cached(conn, "SELECT id, name, current_version FROM datasets WHERE name = ?", [name], |r| {
         Ok(DatasetRow {
             id: r.get(0)?,
             name: r.get(1)?,
-            kind: kind.parse().unwrap_or(DatasetKind::Upload),
-            current_version: r.get::<_, Option<i32>>(3)?.map(|v| v as u32),
+            current_version: r.get::<_, Option<i32>>(2)?.map(|v| v as u32),
         })
     })
     .optional()
@@ -407,94 +403,119 @@ pub struct ViewsVersion {
     pub provenance: String,
 }
 
-/// The tables of one version, with their files and columns.
+/// A version's tables, with their files and columns, in name order.
 pub fn tables(conn: &Connection, dataset_id: i64, version: u32) -> Result<Vec<TableInfo>> {
-    let ctx = "reading a version's tables";
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT name, row_count, bytes, sha256, path, arrow_schema FROM dataset_tables
-             WHERE dataset_id = ? AND version = ? ORDER BY name",
-        )
-        .map_err(db(ctx))?;
-    let mut tables = stmt
-        .query_map(params![dataset_id, version], |r| {
-            let schema: String = r.get(5)?;
-            Ok(TableInfo {
-                name: r.get(0)?,
-                rows: r.get::<_, i64>(1)? as u64,
-                bytes: r.get::<_, i64>(2)? as u64,
-                sha256: r.get(3)?,
-                path: r.get(4)?,
-                arrow_schema: serde_json::from_str(&schema).unwrap_or(serde_json::Value::Null),
-                files: Vec::new(),
-                columns: Vec::new(),
-            })
-        })
-        .map_err(db(ctx))?
-        .collect::<duckdb::Result<Vec<_>>>()
-        .map_err(db(ctx))?;
+    Ok(tables_of(conn, &[(dataset_id, version)])?.remove(&(dataset_id, version)).unwrap_or_default())
+}
 
-    let mut files = conn
-        .prepare(
-            "SELECT table_name, path, sha256, row_count, bytes FROM table_files
-             WHERE dataset_id = ? AND version = ? ORDER BY table_name, part",
-        )
+/// [`tables`] of many versions at once, by `(dataset_id, version)`: three queries however many
+/// versions (a batch of new versions is verified from the store in one read).
+pub fn tables_of(
+    conn: &Connection,
+    versions: &[(i64, u32)],
+) -> Result<std::collections::HashMap<(i64, u32), Vec<TableInfo>>> {
+    let ctx = "reading versions' tables";
+    let mut out: std::collections::HashMap<(i64, u32), Vec<TableInfo>> = Default::default();
+    if versions.is_empty() {
+        return Ok(out);
+    }
+    let filter = match versions {
+        [(id, v)] => format!("dataset_id = {id} AND version = {v}"),
+        many => {
+            let list: Vec<String> = many.iter().map(|(id, v)| format!("({id}, {v})")).collect();
+            format!("(dataset_id, version) IN ({})", list.join(", "))
+        }
+    };
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT dataset_id, version, name, row_count, bytes, sha256, path, arrow_schema FROM dataset_tables
+             WHERE {filter} ORDER BY dataset_id, version, name"
+        ))
         .map_err(db(ctx))?;
-    let file_rows = files
-        .query_map(params![dataset_id, version], |r| {
+    let rows = stmt
+        .query_map([], |r| {
+            let schema: String = r.get(7)?;
             Ok((
-                r.get::<_, String>(0)?,
-                FileInfo {
-                    path: r.get(1)?,
-                    sha256: r.get(2)?,
+                (r.get::<_, i64>(0)?, r.get::<_, i32>(1)? as u32),
+                TableInfo {
+                    name: r.get(2)?,
                     rows: r.get::<_, i64>(3)? as u64,
                     bytes: r.get::<_, i64>(4)? as u64,
+                    sha256: r.get(5)?,
+                    path: r.get(6)?,
+                    arrow_schema: serde_json::from_str(&schema).unwrap_or(serde_json::Value::Null),
+                    files: Vec::new(),
+                    columns: Vec::new(),
+                },
+            ))
+        })
+        .map_err(db(ctx))?;
+    for row in rows {
+        let (key, table) = row.map_err(db(ctx))?;
+        out.entry(key).or_default().push(table);
+    }
+    let mut files = conn
+        .prepare(&format!(
+            "SELECT dataset_id, version, table_name, path, sha256, row_count, bytes FROM table_files
+             WHERE {filter} ORDER BY dataset_id, version, table_name, part"
+        ))
+        .map_err(db(ctx))?;
+    let file_rows = files
+        .query_map([], |r| {
+            Ok((
+                (r.get::<_, i64>(0)?, r.get::<_, i32>(1)? as u32),
+                r.get::<_, String>(2)?,
+                FileInfo {
+                    path: r.get(3)?,
+                    sha256: r.get(4)?,
+                    rows: r.get::<_, i64>(5)? as u64,
+                    bytes: r.get::<_, i64>(6)? as u64,
                 },
             ))
         })
         .map_err(db(ctx))?;
     for row in file_rows {
-        let (table, file) = row.map_err(db(ctx))?;
-        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+        let (key, table, file) = row.map_err(db(ctx))?;
+        if let Some(t) = out.get_mut(&key).and_then(|ts| ts.iter_mut().find(|t| t.name == table)) {
             t.files.push(file);
         }
     }
-
     let mut columns = conn
-        .prepare(
-            "SELECT table_name, ordinal, name, sql_type, arrow_type, nullable, role, label, null_count,
-                    min_value, max_value, value_labels, missing_codes
-             FROM table_columns WHERE dataset_id = ? AND version = ? ORDER BY table_name, ordinal",
-        )
+        .prepare(&format!(
+            "SELECT dataset_id, version, table_name, ordinal, name, sql_type, arrow_type, nullable, role, label,
+                    null_count, min_value, max_value, value_labels, missing_codes
+             FROM table_columns WHERE {filter} ORDER BY dataset_id, version, table_name, ordinal"
+        ))
         .map_err(db(ctx))?;
     let column_rows = columns
-        .query_map(params![dataset_id, version], |r| {
+        .query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                (r.get::<_, i64>(0)?, r.get::<_, i32>(1)? as u32),
+                r.get::<_, String>(2)?,
                 ColumnInfo {
-                    ordinal: r.get::<_, i32>(1)? as u32,
-                    name: r.get(2)?,
-                    sql_type: r.get(3)?,
-                    arrow_type: r.get(4)?,
-                    nullable: r.get(5)?,
-                    role: r.get(6)?,
-                    label: r.get(7)?,
-                    null_count: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
-                    min: r.get(9)?,
-                    max: r.get(10)?,
-                    value_labels: r.get::<_, Option<String>>(11)?.and_then(|j| serde_json::from_str(&j).ok()),
-                    missing: r.get::<_, Option<String>>(12)?.and_then(|j| serde_json::from_str(&j).ok()),
+                    ordinal: r.get::<_, i32>(3)? as u32,
+                    name: r.get(4)?,
+                    sql_type: r.get(5)?,
+                    arrow_type: r.get(6)?,
+                    nullable: r.get(7)?,
+                    role: r.get(8)?,
+                    label: r.get(9)?,
+                    null_count: r.get::<_, Option<i64>>(10)?.map(|n| n as u64),
+                    min: r.get(11)?,
+                    max: r.get(12)?,
+                    value_labels: r.get::<_, Option<String>>(13)?.and_then(|j| serde_json::from_str(&j).ok()),
+                    missing: r.get::<_, Option<String>>(14)?.and_then(|j| serde_json::from_str(&j).ok()),
                 },
             ))
         })
         .map_err(db(ctx))?;
     for row in column_rows {
-        let (table, column) = row.map_err(db(ctx))?;
-        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+        let (key, table, column) = row.map_err(db(ctx))?;
+        if let Some(t) = out.get_mut(&key).and_then(|ts| ts.iter_mut().find(|t| t.name == table)) {
             t.columns.push(column);
         }
     }
-    Ok(tables)
+    Ok(out)
 }
 
 /// Every version directory the catalog knows, with its status: `(dataset_id, version, status)`.
@@ -528,31 +549,6 @@ pub fn next_dataset_id(conn: &Connection) -> Result<i64> {
         .map_err(db("allocating a dataset id"))
 }
 
-/// The next version number of a dataset (numbers are never reused).
-pub fn next_version(conn: &Connection, dataset_id: i64) -> Result<u32> {
-    query_row_cached(
-        conn,
-        "SELECT coalesce(max(version), 0) + 1 FROM versions WHERE dataset_id = ?",
-        [dataset_id],
-        |r| r.get::<_, i32>(0),
-    )
-    .map(|v| v as u32)
-    .map_err(db("allocating a version number"))
-}
-
-/// The content hash of a dataset's current version.
-pub fn current_content_hash(conn: &Connection, dataset_id: i64) -> Result<Option<String>> {
-    query_row_cached(
-        conn,
-        "SELECT v.content_hash FROM datasets d JOIN versions v ON v.dataset_id = d.id AND v.version = d.current_version
-         WHERE d.id = ? AND v.status = 'active'",
-        [dataset_id],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(db("reading the current version"))
-}
-
 /// A new version, ready to be written to the catalog.
 #[derive(Debug)]
 pub struct NewVersion<'a> {
@@ -578,32 +574,6 @@ pub struct NewVersion<'a> {
     pub tables: &'a [TableInfo],
 }
 
-/// Inserts a dataset row.
-pub fn insert_dataset(
-    conn: &Connection,
-    id: i64,
-    name: &str,
-    kind: DatasetKind,
-    description: Option<&str>,
-    tags: &[String],
-    now: Timestamp,
-) -> Result<()> {
-    conn.execute(
-        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, NULL, make_timestamp(?), make_timestamp(?))",
-        params![
-            id,
-            name,
-            kind.as_str(),
-            description,
-            serde_json::to_string(tags).expect("tags serialise"),
-            micros(now),
-            micros(now)
-        ],
-    )
-    .map_err(db("recording a new dataset"))?;
-    Ok(())
-}
-
 /// Updates a dataset's description and tags (when given).
 pub fn update_dataset_info(
     conn: &Connection,
@@ -625,12 +595,6 @@ pub fn update_dataset_info(
     Ok(())
 }
 
-/// Runs a statement through the connection's cache of prepared statements: DuckDB's parser costs
-/// more than the insert itself, and a batch commit runs the same few inserts many times.
-fn exec_cached(conn: &Connection, sql: &str, params: impl duckdb::Params) -> duckdb::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
-}
-
 /// `query_row` on the connection's statement cache: parsing and planning a catalog query cost
 /// milliseconds, and a batch commit asks the same few questions of every version.
 fn query_row_cached<T>(
@@ -642,77 +606,213 @@ fn query_row_cached<T>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
-/// Inserts a version with its tables, files and columns.
-pub fn insert_version(conn: &Connection, v: &NewVersion<'_>, now: Timestamp) -> Result<()> {
-    let ctx = "recording a new version";
-    exec_cached(
-        conn,
-        "INSERT INTO versions VALUES (?, ?, make_timestamp(?), ?, ?, ?, ?, 'active', ?, ?, ?)",
-        params![
-            v.dataset_id,
-            v.version,
-            micros(now),
-            v.created_by,
-            serde_json::to_string(v.sources).expect("sources serialise"),
-            v.content_hash,
-            v.provenance.to_string(),
-            v.rows as i64,
-            v.bytes as i64,
-            v.path
-        ],
-    )
-    .map_err(db(ctx))?;
-    for t in v.tables {
-        exec_cached(
-            conn,
-            "INSERT INTO dataset_tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                v.dataset_id,
-                v.version,
-                t.name,
-                t.rows as i64,
-                t.bytes as i64,
-                t.sha256,
-                t.path,
-                t.arrow_schema.to_string()
-            ],
-        )
+/// What a commit needs to know of a dataset that exists.
+#[derive(Debug, Clone)]
+pub struct KnownDataset {
+    /// Internal id.
+    pub id: i64,
+    /// Kind.
+    pub kind: DatasetKind,
+    /// Current version.
+    pub current_version: Option<u32>,
+    /// The current version's content hash, when that version is active.
+    pub current_hash: Option<String>,
+    /// The highest version number it ever had (numbers are never reused).
+    pub last_version: u32,
+}
+
+/// [`KnownDataset`]s of the datasets among `names` that exist, by name: one query for a whole
+/// batch of commits.
+pub fn datasets_for_commit(
+    conn: &Connection,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, KnownDataset>> {
+    let ctx = "looking up the datasets to commit to";
+    if names.is_empty() {
+        return Ok(Default::default());
+    }
+    let list: Vec<String> = names.iter().map(|n| crate::name::quote_literal(n)).collect();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT d.id, d.name, d.kind, d.current_version,
+                    max(v.content_hash) FILTER (WHERE v.version = d.current_version AND v.status = 'active'),
+                    coalesce(max(v.version), 0)
+             FROM datasets d LEFT JOIN versions v ON v.dataset_id = d.id
+             WHERE d.name IN ({}) GROUP BY d.id, d.name, d.kind, d.current_version",
+            list.join(", ")
+        ))
         .map_err(db(ctx))?;
-        for (part, f) in t.files.iter().enumerate() {
-            exec_cached(
-                conn,
-                "INSERT INTO table_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                params![v.dataset_id, v.version, t.name, part as i32, f.path, f.sha256, f.rows as i64, f.bytes as i64],
-            )
-            .map_err(db(ctx))?;
-        }
-        // One appender per table, not an INSERT per column: a table of 2,000 columns took 1.6 s
-        // of INSERTs. The appender writes in the transaction the commit runs in.
-        let mut columns = conn.appender("table_columns").map_err(db(ctx))?;
-        for c in &t.columns {
-            columns
+    let rows = stmt
+        .query_map([], |r| {
+            let kind: String = r.get(2)?;
+            Ok((
+                r.get::<_, String>(1)?,
+                KnownDataset {
+                    id: r.get(0)?,
+                    kind: kind.parse().unwrap_or(DatasetKind::Upload),
+                    current_version: r.get::<_, Option<i32>>(3)?.map(|v| v as u32),
+                    current_hash: r.get(4)?,
+                    last_version: r.get::<_, i32>(5)? as u32,
+                },
+            ))
+        })
+        .map_err(db(ctx))?;
+    rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
+}
+
+/// A dataset a batch of commits creates, with the version it ends at.
+#[derive(Debug)]
+pub struct NewDataset<'a> {
+    /// Internal id.
+    pub id: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Kind.
+    pub kind: DatasetKind,
+    /// Description.
+    pub description: Option<&'a str>,
+    /// Tags.
+    pub tags: &'a [String],
+    /// Its current version once the batch is in.
+    pub current_version: u32,
+}
+
+/// A change a batch of commits makes to a dataset that existed before it.
+#[derive(Debug)]
+pub struct DatasetChange<'a> {
+    /// Internal id.
+    pub id: i64,
+    /// A new description, if given.
+    pub description: Option<&'a str>,
+    /// New tags, if given.
+    pub tags: Option<&'a [String]>,
+    /// Its current version once the batch is in.
+    pub current_version: u32,
+}
+
+/// Everything a batch of commits writes to the catalog.
+#[derive(Debug, Default)]
+pub struct CommitRecords<'a> {
+    /// Datasets it creates.
+    pub datasets: Vec<NewDataset<'a>>,
+    /// Datasets it adds versions to.
+    pub changes: Vec<DatasetChange<'a>>,
+    /// The versions, with their tables, files and columns.
+    pub versions: Vec<NewVersion<'a>>,
+    /// Import journal entries.
+    pub imports: Vec<ImportRecord>,
+    /// Every dataset whose views `datasets.duckdb` must update.
+    pub touched: Vec<&'a str>,
+}
+
+fn timestamp(t: Timestamp) -> duckdb::types::Value {
+    duckdb::types::Value::Timestamp(duckdb::types::TimeUnit::Microsecond, micros(t))
+}
+
+/// Writes a batch of commits in one transaction, each catalog table through one appender: an
+/// INSERT per row cost about a millisecond each (a version of three tables made over a dozen),
+/// and a transaction per version its own write-ahead log flush.
+pub fn record_commits(conn: &Connection, records: &CommitRecords<'_>, now: Timestamp) -> Result<()> {
+    let ctx = "recording new versions";
+    transaction(conn, |c| {
+        let mut datasets = c.appender("datasets").map_err(db(ctx))?;
+        for d in &records.datasets {
+            datasets
                 .append_row(params![
-                    v.dataset_id,
-                    v.version,
-                    t.name,
-                    c.ordinal,
-                    c.name,
-                    c.sql_type,
-                    c.arrow_type,
-                    c.nullable,
-                    c.role,
-                    c.label,
-                    c.null_count.map(|n| n as i64),
-                    c.min,
-                    c.max,
-                    c.value_labels.as_ref().map(|v| serde_json::to_string(v).expect("labels serialise")),
-                    c.missing.as_ref().map(|v| serde_json::to_string(v).expect("missing codes serialise"))
+                    d.id,
+                    d.name,
+                    d.kind.as_str(),
+                    d.description,
+                    serde_json::to_string(d.tags).expect("tags serialise"),
+                    d.current_version,
+                    timestamp(now),
+                    timestamp(now)
                 ])
                 .map_err(db(ctx))?;
         }
-        columns.flush().map_err(db(ctx))?;
-    }
-    Ok(())
+        datasets.flush().map_err(db(ctx))?;
+        drop(datasets);
+        for change in &records.changes {
+            update_dataset_info(c, change.id, change.description, change.tags)?;
+            set_current(c, change.id, Some(change.current_version), now)?;
+        }
+        let mut versions = c.appender("versions").map_err(db(ctx))?;
+        let mut tables = c.appender("dataset_tables").map_err(db(ctx))?;
+        let mut files = c.appender("table_files").map_err(db(ctx))?;
+        let mut columns = c.appender("table_columns").map_err(db(ctx))?;
+        for v in &records.versions {
+            versions
+                .append_row(params![
+                    v.dataset_id,
+                    v.version,
+                    timestamp(now),
+                    v.created_by,
+                    serde_json::to_string(v.sources).expect("sources serialise"),
+                    v.content_hash,
+                    v.provenance.to_string(),
+                    "active",
+                    v.rows as i64,
+                    v.bytes as i64,
+                    v.path
+                ])
+                .map_err(db(ctx))?;
+            for t in v.tables {
+                tables
+                    .append_row(params![
+                        v.dataset_id,
+                        v.version,
+                        t.name,
+                        t.rows as i64,
+                        t.bytes as i64,
+                        t.sha256,
+                        t.path,
+                        t.arrow_schema.to_string()
+                    ])
+                    .map_err(db(ctx))?;
+                for (part, f) in t.files.iter().enumerate() {
+                    files
+                        .append_row(params![
+                            v.dataset_id,
+                            v.version,
+                            t.name,
+                            part as i32,
+                            f.path,
+                            f.sha256,
+                            f.rows as i64,
+                            f.bytes as i64
+                        ])
+                        .map_err(db(ctx))?;
+                }
+                for col in &t.columns {
+                    columns
+                        .append_row(params![
+                            v.dataset_id,
+                            v.version,
+                            t.name,
+                            col.ordinal,
+                            col.name,
+                            col.sql_type,
+                            col.arrow_type,
+                            col.nullable,
+                            col.role,
+                            col.label,
+                            col.null_count.map(|n| n as i64),
+                            col.min,
+                            col.max,
+                            col.value_labels.as_ref().map(|v| serde_json::to_string(v).expect("labels serialise")),
+                            col.missing.as_ref().map(|v| serde_json::to_string(v).expect("missing codes serialise"))
+                        ])
+                        .map_err(db(ctx))?;
+                }
+            }
+        }
+        for appender in [&mut versions, &mut tables, &mut files, &mut columns] {
+            appender.flush().map_err(db(ctx))?;
+        }
+        drop((versions, tables, files, columns));
+        append_imports(c, &records.imports)?;
+        mark_views_stale(c, &records.touched)
+    })
 }
 
 /// Points a dataset at a version (or at none).
@@ -842,25 +942,26 @@ pub fn record_relationship_decision(conn: &Connection, dataset_id: i64, d: &Rela
     Ok(())
 }
 
-/// Appends an entry to the import journal.
-pub fn insert_import(conn: &Connection, r: &ImportRecord) -> Result<()> {
-    exec_cached(
-        conn,
-        "INSERT INTO import_journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?))",
-        params![
-            r.source_sha256,
-            r.source,
-            r.shape,
-            r.outcome,
-            r.dataset,
-            r.version,
-            r.detail,
-            r.recorded_by,
-            micros(r.recorded_at)
-        ],
-    )
-    .map_err(db("recording an import"))?;
-    Ok(())
+/// Appends entries to the import journal, in the caller's transaction.
+pub fn append_imports(conn: &Connection, entries: &[ImportRecord]) -> Result<()> {
+    let ctx = "recording imports";
+    let mut journal = conn.appender("import_journal").map_err(db(ctx))?;
+    for r in entries {
+        journal
+            .append_row(params![
+                r.source_sha256,
+                r.source,
+                r.shape,
+                r.outcome,
+                r.dataset,
+                r.version,
+                r.detail,
+                r.recorded_by,
+                timestamp(r.recorded_at)
+            ])
+            .map_err(db(ctx))?;
+    }
+    journal.flush().map_err(db(ctx))
 }
 
 /// The import journal, oldest entry first.

@@ -86,32 +86,25 @@ pub struct PendingCommit {
 }
 
 impl Store {
-    /// Commits several staged versions, each atomically, under one hold of the write lock, and
-    /// updates `datasets.duckdb` once for all of them: many small versions commit in a fraction
-    /// of the time one commit each takes. One item failing does not stop the others.
+    /// Commits several staged versions under one hold of the write lock, in one catalog
+    /// transaction, and updates `datasets.duckdb` once for all of them: many small versions commit
+    /// in a fraction of the time one commit each takes. An item that cannot be committed (its
+    /// files are bad, its dataset exists with `only_new` or is of another kind) does not stop the
+    /// others; a failure of the catalog transaction itself fails every item that made a version,
+    /// and their files are taken away again.
     ///
     /// The outer error means none was committed (the lock or the catalog was unavailable).
     pub fn commit_batch(&self, items: Vec<PendingCommit>) -> Result<Vec<Result<CommitOutcome>>> {
-        // One engine for every item: opening one costs more than inspecting a small version.
-        let engine = duck::Hosted::bare()?;
-        let mut work: Vec<(PendingCommit, Option<Result<Prepared>>)> = items
-            .into_iter()
-            .map(|item| {
-                let prepared = item.staging.prepare(&engine);
-                (item, Some(prepared))
-            })
-            .collect();
-        drop(engine);
+        let mut work = self.prepare_all(items)?;
         let outcomes = self.write(|conn| {
-            let mut outcomes = Vec::with_capacity(work.len());
-            for (item, prepared) in &mut work {
-                let prepared = prepared.take().expect("prepared once");
-                outcomes.push(
-                    prepared
-                        .and_then(|p| item.staging.record(conn, p, &item.meta, item.import.as_ref(), item.only_new)),
-                );
-            }
-            Ok(outcomes)
+            let started = std::time::Instant::now();
+            let outcomes = record_batch(self, conn, &mut work);
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                versions = work.len(),
+                "recorded in the catalog"
+            );
+            outcomes
         })?;
         if outcomes.iter().any(|o| matches!(o, Ok(CommitOutcome::Created { .. }))) {
             self.after_change();
@@ -123,25 +116,240 @@ impl Store {
             .collect())
     }
 
+    /// Inspects and hashes every item (before the lock), on as many threads as the settings allow
+    /// when there are several, each with a DuckDB instance of its own.
+    fn prepare_all(&self, items: Vec<PendingCommit>) -> Result<Vec<(PendingCommit, Option<Result<Prepared>>)>> {
+        let workers = (self.settings().worker_threads() as usize).clamp(1, items.len().max(1));
+        let total = items.len();
+        let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+        let done = std::sync::Mutex::new(Vec::with_capacity(total));
+        let engines = (0..workers).map(|_| duck::Hosted::bare()).collect::<Result<Vec<_>>>()?;
+        std::thread::scope(|scope| {
+            for engine in engines {
+                let (queue, done) = (&queue, &done);
+                scope.spawn(move || {
+                    loop {
+                        let next = queue.lock().expect("not poisoned").next();
+                        let Some((i, item)) = next else { break };
+                        let prepared = item.staging.prepare(&engine);
+                        done.lock().expect("not poisoned").push((i, item, Some(prepared)));
+                    }
+                });
+            }
+        });
+        let mut done = done.into_inner().expect("not poisoned");
+        done.sort_by_key(|(i, ..)| *i);
+        Ok(done.into_iter().map(|(_, item, prepared)| (item, prepared)).collect())
+    }
+
     /// Appends entries to the import journal (for sources that made no version: failed, skipped).
     pub fn record_imports(&self, entries: &[ImportRecord]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        self.write(|conn| {
-            catalog::transaction(conn, |c| {
-                for e in entries {
-                    catalog::insert_import(c, e)?;
-                }
-                Ok(())
-            })
-        })
+        self.write(|conn| catalog::transaction(conn, |c| catalog::append_imports(c, entries)))
     }
 
     /// The import journal, oldest entry first.
     pub fn import_journal(&self) -> Result<Vec<ImportRecord>> {
         self.read(catalog::imports)
     }
+}
+
+/// What a batch decided for one of its items.
+enum Decision {
+    /// Not committed.
+    Refused(StoreError),
+    /// The content is the current version's already.
+    Unchanged { version: u32, content_hash: String },
+    /// A new version, its files moved into place.
+    Created {
+        dataset_id: i64,
+        version: u32,
+        new_dataset: bool,
+        target: PathBuf,
+        tables: Vec<TableInfo>,
+        content_hash: String,
+    },
+}
+
+/// Records the prepared items of a batch in the catalog `conn` (the caller holds the write lock):
+/// decides each in order (a later item sees what earlier ones made), moves the new versions'
+/// files into place, and writes the catalog in one transaction (see [`catalog::record_commits`]).
+fn record_batch(
+    store: &Store,
+    conn: &duckdb::Connection,
+    work: &mut [(PendingCommit, Option<Result<Prepared>>)],
+) -> Result<Vec<Result<CommitOutcome>>> {
+    let layout = store.layout().clone();
+    let names: Vec<&str> = work.iter().map(|(item, _)| item.staging.dataset.as_str()).collect();
+    let mut known = catalog::datasets_for_commit(conn, &names)?;
+    let mut next_id = catalog::next_dataset_id(conn)?;
+    let mut created_here: std::collections::HashSet<i64> = Default::default();
+    fsutil::sync_dir(&layout.datasets())?;
+    let mut decisions = Vec::with_capacity(work.len());
+    for (item, prepared) in work.iter_mut() {
+        let PendingCommit { staging, meta, only_new, .. } = item;
+        let decision = match prepared.take().expect("prepared once") {
+            Err(e) => Decision::Refused(e),
+            Ok(Prepared { tables, content_hash }) => match known.get(staging.dataset.as_str()) {
+                Some(_) if *only_new => {
+                    Decision::Refused(StoreError::DatasetExists { dataset: staging.dataset.to_string() })
+                }
+                Some(d) if d.kind != meta.kind => Decision::Refused(StoreError::KindMismatch {
+                    dataset: staging.dataset.to_string(),
+                    existing: d.kind.to_string(),
+                    requested: meta.kind.to_string(),
+                }),
+                Some(d) if d.current_hash.as_deref() == Some(content_hash.as_str()) => {
+                    Decision::Unchanged { version: d.current_version.unwrap_or(0), content_hash }
+                }
+                found => {
+                    let (dataset_id, version) = match found {
+                        Some(d) => (d.id, d.last_version + 1),
+                        None => (next_id, 1),
+                    };
+                    match staging.move_into_place(&layout, dataset_id, version, tables) {
+                        Err(e) => Decision::Refused(e),
+                        Ok((target, tables)) => {
+                            let new_dataset = found.is_none();
+                            if new_dataset {
+                                next_id += 1;
+                                created_here.insert(dataset_id);
+                            }
+                            known.insert(
+                                staging.dataset.to_string(),
+                                catalog::KnownDataset {
+                                    id: dataset_id,
+                                    kind: meta.kind,
+                                    current_version: Some(version),
+                                    current_hash: Some(content_hash.clone()),
+                                    last_version: version,
+                                },
+                            );
+                            Decision::Created { dataset_id, version, new_dataset, target, tables, content_hash }
+                        }
+                    }
+                }
+            },
+        };
+        decisions.push(decision);
+    }
+
+    let now = Timestamp::now();
+    let mut records = catalog::CommitRecords::default();
+    for ((item, _), decision) in work.iter().zip(&decisions) {
+        let name = item.staging.dataset.as_str();
+        let meta = &item.meta;
+        match decision {
+            Decision::Refused(_) => {}
+            Decision::Unchanged { version, .. } => {
+                if let Some(import) = &item.import {
+                    records.imports.push(ImportRecord {
+                        dataset: Some(name.to_string()),
+                        version: Some(*version),
+                        ..import.clone()
+                    });
+                }
+            }
+            Decision::Created { dataset_id, version, tables, content_hash, .. } => {
+                // A dataset's row says where the batch leaves it: a later item of the same dataset
+                // moves its current version on and may bring a new description or tags.
+                if created_here.contains(dataset_id) {
+                    match records.datasets.iter_mut().find(|d| d.id == *dataset_id) {
+                        Some(d) => {
+                            d.current_version = *version;
+                            d.description = meta.description.as_deref().or(d.description);
+                            d.tags = meta.tags.as_deref().unwrap_or(d.tags);
+                        }
+                        None => records.datasets.push(catalog::NewDataset {
+                            id: *dataset_id,
+                            name,
+                            kind: meta.kind,
+                            description: meta.description.as_deref(),
+                            tags: meta.tags.as_deref().unwrap_or(&[]),
+                            current_version: *version,
+                        }),
+                    }
+                } else {
+                    records.changes.push(catalog::DatasetChange {
+                        id: *dataset_id,
+                        description: meta.description.as_deref(),
+                        tags: meta.tags.as_deref(),
+                        current_version: *version,
+                    });
+                }
+                records.versions.push(NewVersion {
+                    dataset_id: *dataset_id,
+                    version: *version,
+                    created_by: &meta.created_by,
+                    sources: &meta.sources,
+                    content_hash,
+                    provenance: &meta.provenance,
+                    rows: tables.iter().map(|t| t.rows).sum(),
+                    bytes: tables.iter().map(|t| t.bytes).sum(),
+                    path: "",
+                    tables,
+                });
+                if let Some(import) = &item.import {
+                    records.imports.push(ImportRecord {
+                        dataset: Some(name.to_string()),
+                        version: Some(*version),
+                        ..import.clone()
+                    });
+                }
+                if !records.touched.contains(&name) {
+                    records.touched.push(name);
+                }
+            }
+        }
+    }
+    let paths: Vec<String> = records
+        .versions
+        .iter()
+        .map(|v| Layout::version_rel(v.dataset_id, v.version).to_string_lossy().into_owned())
+        .collect();
+    for (v, path) in records.versions.iter_mut().zip(&paths) {
+        v.path = path;
+    }
+    let recorded = catalog::record_commits(conn, &records, now);
+    drop(records);
+    if let Err(e) = &recorded {
+        // The catalog never saw these versions: take their files away again.
+        for decision in &decisions {
+            if let Decision::Created { target, .. } = decision {
+                let _ = fsutil::remove_dir_all_if_exists(target);
+            }
+        }
+        tracing::warn!("a batch of {} commits failed: {e}", decisions.len());
+    }
+    failpoint::hit("commit.after_catalog");
+    Ok(work
+        .iter()
+        .zip(decisions)
+        .map(|((item, _), decision)| {
+            let dataset = item.staging.dataset.clone();
+            match (decision, &recorded) {
+                (Decision::Refused(e), _) => Err(e),
+                (Decision::Created { .. }, Err(e)) => {
+                    Err(StoreError::DuckDb { context: "recording the new version".into(), message: e.to_string() })
+                }
+                (Decision::Unchanged { version, content_hash }, _) => {
+                    Ok(CommitOutcome::Unchanged { dataset, version, content_hash })
+                }
+                (Decision::Created { version, new_dataset, tables, content_hash, .. }, Ok(())) => {
+                    Ok(CommitOutcome::Created {
+                        dataset,
+                        version,
+                        new_dataset,
+                        rows: tables.iter().map(|t| t.rows).sum(),
+                        bytes: tables.iter().map(|t| t.bytes).sum(),
+                        content_hash,
+                    })
+                }
+            }
+        })
+        .collect())
 }
 
 /// The name prefix of resumable staging areas, which recovery and gc leave alone.
@@ -295,22 +503,10 @@ impl Staging {
 
     /// Makes the staged tables the dataset's new current version, or reports that the current
     /// version already holds identical content (then nothing changes).
-    pub fn commit(mut self, meta: VersionMeta) -> Result<CommitOutcome> {
-        let prepared = self.prepare(&*duck::Hosted::bare()?)?;
+    pub fn commit(self, meta: VersionMeta) -> Result<CommitOutcome> {
         let store = self.store.clone();
-        let outcome = store.write(|conn| {
-            let started = std::time::Instant::now();
-            let outcome = self.record(conn, prepared, &meta, None, false)?;
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "recorded the version in the catalog");
-            Ok(outcome)
-        })?;
-        if matches!(outcome, CommitOutcome::Created { .. }) {
-            let started = std::time::Instant::now();
-            store.after_change();
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "brought datasets.duckdb up to date");
-        }
-        self.settle()?;
-        Ok(outcome)
+        let item = PendingCommit { staging: self, meta, import: None, only_new: false };
+        store.commit_batch(vec![item])?.pop().expect("one outcome for one commit")
     }
 
     /// Everything a commit does before it needs the catalog lock: inspecting, fsyncing and
@@ -338,50 +534,15 @@ impl Staging {
         Ok(Prepared { tables, content_hash })
     }
 
-    /// Records the prepared version in the catalog `conn` (the caller holds the write lock), with
-    /// `import` in the same transaction. `only_new` refuses a dataset that exists already.
-    fn record(
+    /// Moves the staged directory to where version `version` of dataset `dataset_id` lives (the
+    /// caller holds the write lock), and returns that place with `tables` pointing into it.
+    fn move_into_place(
         &mut self,
-        conn: &duckdb::Connection,
-        prepared: Prepared,
-        meta: &VersionMeta,
-        import: Option<&ImportRecord>,
-        only_new: bool,
-    ) -> Result<CommitOutcome> {
-        let Prepared { mut tables, content_hash } = prepared;
-        let rows: u64 = tables.iter().map(|t| t.rows).sum();
-        let bytes: u64 = tables.iter().map(|t| t.bytes).sum();
-        let layout = self.store.layout().clone();
-        let existing = catalog::find_dataset(conn, self.dataset.as_str())?;
-        if let Some(d) = &existing {
-            if only_new {
-                return Err(StoreError::DatasetExists { dataset: d.name.clone() });
-            }
-            if d.kind != meta.kind {
-                return Err(StoreError::KindMismatch {
-                    dataset: d.name.clone(),
-                    existing: d.kind.to_string(),
-                    requested: meta.kind.to_string(),
-                });
-            }
-            if catalog::current_content_hash(conn, d.id)?.as_deref() == Some(content_hash.as_str()) {
-                let version = d.current_version.unwrap_or(0);
-                if let Some(import) = import {
-                    let entry = ImportRecord {
-                        dataset: Some(self.dataset.to_string()),
-                        version: Some(version),
-                        ..import.clone()
-                    };
-                    catalog::insert_import(conn, &entry)?;
-                }
-                return Ok(CommitOutcome::Unchanged { dataset: self.dataset.clone(), version, content_hash });
-            }
-        }
-        let (dataset_id, new_dataset) = match &existing {
-            Some(d) => (d.id, false),
-            None => (catalog::next_dataset_id(conn)?, true),
-        };
-        let version = catalog::next_version(conn, dataset_id)?;
+        layout: &Layout,
+        dataset_id: i64,
+        version: u32,
+        mut tables: Vec<TableInfo>,
+    ) -> Result<(PathBuf, Vec<TableInfo>)> {
         let rel = Layout::version_rel(dataset_id, version);
         let rel_str = rel.to_string_lossy().into_owned();
         for t in &mut tables {
@@ -390,65 +551,16 @@ impl Staging {
                 f.path = format!("{rel_str}/{}", f.path);
             }
         }
-
         let target = layout.root().join(&rel);
         let dataset_dir = layout.dataset_dir(dataset_id);
         // A directory here is unknown to the catalog (it holds no version yet): a crashed commit.
         fsutil::remove_dir_all_if_exists(&target)?;
         fs::create_dir_all(&dataset_dir)?;
-        fsutil::sync_dir(&layout.datasets())?;
         fs::rename(&self.dir, &target)?;
         self.finished = true;
         fsutil::sync_dir(&dataset_dir)?;
         failpoint::hit("commit.after_rename");
-
-        let now = Timestamp::now();
-        let recorded = catalog::transaction(conn, |c| {
-            if new_dataset {
-                catalog::insert_dataset(
-                    c,
-                    dataset_id,
-                    self.dataset.as_str(),
-                    meta.kind,
-                    meta.description.as_deref(),
-                    meta.tags.as_deref().unwrap_or(&[]),
-                    now,
-                )?;
-            } else {
-                catalog::update_dataset_info(c, dataset_id, meta.description.as_deref(), meta.tags.as_deref())?;
-            }
-            catalog::insert_version(
-                c,
-                &NewVersion {
-                    dataset_id,
-                    version,
-                    created_by: &meta.created_by,
-                    sources: &meta.sources,
-                    content_hash: &content_hash,
-                    provenance: &meta.provenance,
-                    rows,
-                    bytes,
-                    path: &rel_str,
-                    tables: &tables,
-                },
-                now,
-            )?;
-            catalog::set_current(c, dataset_id, Some(version), now)?;
-            catalog::mark_views_stale(c, &[self.dataset.as_str()])?;
-            if let Some(import) = import {
-                let entry =
-                    ImportRecord { dataset: Some(self.dataset.to_string()), version: Some(version), ..import.clone() };
-                catalog::insert_import(c, &entry)?;
-            }
-            Ok(())
-        });
-        if let Err(e) = recorded {
-            // The catalog never saw this version: take its files away again.
-            let _ = fsutil::remove_dir_all_if_exists(&target);
-            return Err(e);
-        }
-        failpoint::hit("commit.after_catalog");
-        Ok(CommitOutcome::Created { dataset: self.dataset.clone(), version, new_dataset, rows, bytes, content_hash })
+        Ok((target, tables))
     }
 
     /// After a commit: an unchanged resumable area has nothing left to resume.

@@ -14,7 +14,9 @@ use crate::error::{Result, StoreError};
 use crate::fsutil;
 use crate::layout::Layout;
 use crate::lock::{CatalogLock, LivenessLock, LockMode};
-use crate::model::{DatasetDetail, DatasetSummary, RelationshipDecision, ResolvedVersion, VersionInfo, VersionStatus};
+use crate::model::{
+    DatasetDetail, DatasetSummary, RelationshipDecision, ResolvedVersion, TableInfo, VersionInfo, VersionStatus,
+};
 use crate::name::similar_names;
 use crate::name::{DatasetName, VersionRef};
 use crate::settings::Settings;
@@ -310,7 +312,18 @@ impl Store {
 
     /// Resolves several references in one catalog read.
     pub fn resolve_all(&self, refs: &[VersionRef]) -> Result<Vec<ResolvedVersion>> {
-        self.read(|conn| refs.iter().map(|r| resolve_in(conn, r)).collect())
+        self.read(|conn| {
+            let located = refs.iter().map(|r| locate(conn, r)).collect::<Result<Vec<_>>>()?;
+            let keys: Vec<(i64, u32)> = located.iter().map(|(row, version)| (row.id, *version)).collect();
+            let mut tables = catalog::tables_of(conn, &keys)?;
+            refs.iter()
+                .zip(located)
+                .map(|(r, (row, version))| {
+                    let found = tables.remove(&(row.id, version)).unwrap_or_default();
+                    resolved(r, row, version, found)
+                })
+                .collect()
+        })
     }
 
     /// Resolves every reference in `refs` whose dataset exists, skipping words that name no
@@ -480,6 +493,13 @@ fn check_readable(conn: &Connection, row: &catalog::DatasetRow, version: u32) ->
 }
 
 pub(crate) fn resolve_in(conn: &Connection, r: &VersionRef) -> Result<ResolvedVersion> {
+    let (row, version) = locate(conn, r)?;
+    let tables = catalog::tables(conn, row.id, version)?;
+    resolved(r, row, version, tables)
+}
+
+/// The dataset and version number `r` names, checked readable.
+fn locate(conn: &Connection, r: &VersionRef) -> Result<(catalog::DatasetRow, u32)> {
     let row = find_or_suggest(conn, r.dataset.as_str())?;
     let version = match r.version {
         Some(v) => {
@@ -488,7 +508,10 @@ pub(crate) fn resolve_in(conn: &Connection, r: &VersionRef) -> Result<ResolvedVe
         }
         None => row.current_version.ok_or_else(|| StoreError::NoCurrentVersion { dataset: row.name.clone() })?,
     };
-    let tables = catalog::tables(conn, row.id, version)?;
+    Ok((row, version))
+}
+
+fn resolved(r: &VersionRef, row: catalog::DatasetRow, version: u32, tables: Vec<TableInfo>) -> Result<ResolvedVersion> {
     if tables.is_empty() {
         return Err(StoreError::Inconsistent(format!("version {version} of `{}` has no tables", row.name)));
     }

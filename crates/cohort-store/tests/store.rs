@@ -8,7 +8,8 @@ use arrow::array::{Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use cohort_store::{
-    CommitOutcome, DatasetKind, DatasetName, Session, Settings, Store, StoreError, TableName, VersionMeta, VersionRef,
+    CommitOutcome, DatasetKind, DatasetName, PendingCommit, Session, Settings, Store, StoreError, TableName,
+    VersionMeta, VersionRef,
 };
 use parquet::arrow::ArrowWriter;
 
@@ -275,6 +276,79 @@ fn the_views_database_follows_each_commit_in_place() {
     assert_eq!(read_views(&store, "SELECT count(*) FROM a.t"), 10);
     let report = store.doctor(false, &cohort_store::NoProgress).unwrap();
     assert!(report.views_in_sync, "{report:?}");
+}
+
+/// A batch is decided item by item, in order, each seeing what the ones before it made: two
+/// versions of one new dataset, a repeat of the content just committed, a dataset that must be
+/// new but exists, another kind, and a staging area without tables, in one transaction.
+#[test]
+fn a_batch_decides_each_item_in_order() {
+    let (_d, store) = store();
+    commit_rows(&store, "existing", 0..3);
+    let item = |name: &str, ids: std::ops::Range<i64>, kind: DatasetKind, only_new: bool| {
+        let mut staging = store.stage(&DatasetName::new(name).unwrap()).unwrap();
+        let dir = staging.table_dir(&TableName::new("t").unwrap()).unwrap();
+        write_part(&dir.join("part.parquet"), ids, true);
+        let import = cohort_store::ImportRecord {
+            source_sha256: format!("sha-{name}"),
+            source: format!("/legacy/{name}.json"),
+            shape: "test".into(),
+            outcome: "migrated".into(),
+            dataset: None,
+            version: None,
+            detail: None,
+            recorded_by: "test".into(),
+            recorded_at: jiff::Timestamp::now(),
+        };
+        PendingCommit { staging, meta: meta(kind), import: Some(import), only_new }
+    };
+    let empty = PendingCommit {
+        staging: store.stage(&DatasetName::new("empty").unwrap()).unwrap(),
+        meta: meta(DatasetKind::Upload),
+        import: None,
+        only_new: false,
+    };
+    let outcomes = store
+        .commit_batch(vec![
+            item("fresh", 0..5, DatasetKind::Upload, true),
+            item("fresh", 0..6, DatasetKind::Upload, false),
+            item("fresh", 0..6, DatasetKind::Upload, false),
+            item("existing", 0..9, DatasetKind::Upload, true),
+            item("existing", 0..9, DatasetKind::Cohort, false),
+            empty,
+            item("existing", 0..4, DatasetKind::Upload, false),
+        ])
+        .unwrap();
+    let summary: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(CommitOutcome::Created { version, new_dataset, .. }) => format!("created v{version} new={new_dataset}"),
+            Ok(CommitOutcome::Unchanged { version, .. }) => format!("unchanged v{version}"),
+            Err(StoreError::DatasetExists { .. }) => "exists".into(),
+            Err(StoreError::KindMismatch { .. }) => "kind".into(),
+            Err(e) => format!("error: {e}"),
+        })
+        .collect();
+    assert_eq!(summary[..5], ["created v1 new=true", "created v2 new=false", "unchanged v2", "exists", "kind"]);
+    assert!(summary[5].starts_with("error:") && summary[5].contains("no tables"), "{}", summary[5]);
+    assert_eq!(summary[6], "created v2 new=false");
+
+    assert_eq!(store.versions(&DatasetName::new("fresh").unwrap()).unwrap().len(), 2);
+    assert_eq!(count(&store, "SELECT count(*) FROM fresh.t"), 6);
+    assert_eq!(count(&store, "SELECT count(*) FROM existing.t"), 4);
+    let journal = store.import_journal().unwrap();
+    let recorded: Vec<(String, Option<u32>)> = journal.iter().map(|r| (r.source.clone(), r.version)).collect();
+    assert_eq!(
+        recorded,
+        [
+            ("/legacy/fresh.json".to_string(), Some(1)),
+            ("/legacy/fresh.json".to_string(), Some(2)),
+            ("/legacy/fresh.json".to_string(), Some(2)),
+            ("/legacy/existing.json".to_string(), Some(2)),
+        ]
+    );
+    assert!(store.doctor(false, &cohort_store::NoProgress).unwrap().healthy());
+    assert!(std::fs::read_dir(store.layout().staging()).unwrap().next().is_none(), "staging left behind");
 }
 
 /// A store that leaves `datasets.duckdb` to a background sync (as the server does): commits return

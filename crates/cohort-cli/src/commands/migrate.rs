@@ -49,6 +49,7 @@ pub fn run(ctx: &Context, args: &MigrateArgs) -> anyhow::Result<ExitStatus> {
         backup_dir: args.backup_dir.clone(),
         name: args.name.as_deref().map(DatasetName::new).transpose()?,
         created_by: format!("{} via cohort migrate", actor()),
+        batch_size: args.batch_size.map(|n| n as usize),
     };
     let report = migrate(&store, &paths, &options, &ctx.bars(), ctx.cancel)?;
     let status = if report.count(Outcome::Failed) > 0 {

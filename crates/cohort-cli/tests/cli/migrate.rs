@@ -422,13 +422,13 @@ fn killed_midway_a_rerun_migrates_every_file_exactly_once() {
     let go = env.path("go");
     let mut child = env
         .cmd()
-        .args(["migrate", root.to_str().unwrap()])
+        .args(["migrate", "--batch-size", "10", root.to_str().unwrap()])
         .env("COHORT_FAILPOINT", format!("commit.after_catalog:wait={}", go.display()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The first source of the batch is in the catalog, with its journal entry; the rest are staged.
+    // The first batch of ten is in the catalog, with its journal entries; the rest are not.
     wait_until("the first commit", || go.with_extension("reached").exists());
     child.kill().unwrap();
     assert!(!child.wait().unwrap().success());
@@ -441,8 +441,8 @@ fn killed_midway_a_rerun_migrates_every_file_exactly_once() {
     let report = migrate_json(&env, &[root.to_str().unwrap()], 0);
     let outcomes: Vec<&str> =
         report["files"].as_array().unwrap().iter().map(|f| f["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == "already-migrated").count(), 1, "{outcomes:?}");
-    assert_eq!(outcomes.iter().filter(|o| **o == "migrated").count(), 29, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "already-migrated").count(), 10, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "migrated").count(), 20, "{outcomes:?}");
     let list = env.json(&["list"]);
     assert_eq!(list.as_array().unwrap().len(), 30);
     for d in list.as_array().unwrap() {
