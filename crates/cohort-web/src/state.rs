@@ -30,6 +30,9 @@ pub struct Inner {
     /// Rows matching a filter, by table content hash and WHERE clause: paging through a table
     /// counts it once, not on every page.
     pub row_counts: ContentCache<(String, String), u64>,
+    /// Pages of rows by (table content hash, WHERE, ORDER BY, offset, limit): a version never
+    /// changes, so a page read once is the page (see `api::datasets::table_rows`).
+    pub row_pages: ContentCache<RowPageKey, Arc<Vec<serde_json::Value>>>,
     /// Columns' summaries, by table content hash and column.
     pub column_summaries: ContentCache<(String, String), crate::api::datasets::ColumnSummary>,
     /// When the server started.
@@ -100,6 +103,7 @@ impl AppState {
             results: ContentCache::new(256),
             dictionaries: ContentCache::new(1_000),
             row_counts: ContentCache::new(10_000),
+            row_pages: ContentCache::new(MAX_CACHED_ROW_PAGES),
             column_summaries: ContentCache::new(10_000),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
@@ -190,6 +194,17 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// A page of rows: (table content hash, WHERE, ORDER BY, offset, limit).
+pub type RowPageKey = (String, String, String, u64, u64);
+
+/// Pages of rows kept at most; each is at most [`MAX_CACHED_ROW_PAGE_BYTES`] of JSON, so the
+/// cache holds at most about 64 MB.
+pub const MAX_CACHED_ROW_PAGES: usize = 256;
+
+/// A page of rows larger than this (as JSON text) is not kept: a wide table's pages would crowd
+/// out many narrow ones.
+pub const MAX_CACHED_ROW_PAGE_BYTES: usize = 256 * 1024;
+
 /// What is computed from content that never changes under its hash (a version's files, a
 /// table's), kept by a key that includes the hash: an entry can never go stale. Bounded: when
 /// full it starts again empty, which costs a recomputation, never a wrong answer.
@@ -207,6 +222,16 @@ impl<K: std::hash::Hash + Eq, V: Clone> ContentCache<K, V> {
     /// The value kept for `key`.
     pub fn get(&self, key: &K) -> Option<V> {
         self.entries.lock().expect("not poisoned").get(key).cloned()
+    }
+
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("not poisoned").len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Keeps `value` for `key`.

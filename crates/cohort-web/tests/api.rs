@@ -934,6 +934,10 @@ async fn warm_engines_serve_whole_versions_while_a_commit_lands() {
     let (_, again) = app.get("/api/v1/datasets/wave/tables/words/rows?limit=5").await;
     assert_eq!(again, first);
     assert_eq!(app.state.engines.idle_engines(), 1, "and used again, not a second one opened");
+    assert_eq!(app.state.row_pages.len(), 1, "the page is kept: a version never changes");
+    let (_, other) = app.get("/api/v1/datasets/wave/tables/words/rows?limit=5&offset=5").await;
+    assert_ne!(other["rows"], first["rows"]);
+    assert_eq!(app.state.row_pages.len(), 2, "each page under its own position");
     app.error("/api/v1/datasets/wave/tables/words/rows?filter.nope=1", StatusCode::BAD_REQUEST, "invalid_parameter")
         .await;
 

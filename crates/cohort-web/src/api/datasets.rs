@@ -178,26 +178,41 @@ pub async fn table_rows(
                     total.max(0) as u64
                 }
             };
-            // The page's position is a parameter: the warm engine's statement cache then parses
-            // and plans a table's page query once, not once a page.
-            let sql = format!(
-                "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT ? OFFSET ?) t",
-                selection.where_clause, selection.order_clause
-            );
-            let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::sql)?;
-            let rows = stmt
-                .query_map([limit as i64, offset as i64], |r| r.get::<_, String>(0))
-                .map_err(StoreError::sql)?
-                .map(|r| {
-                    let text = r.map_err(StoreError::sql)?;
-                    serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
-                })
-                .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
+            let page_key =
+                (info.sha256.clone(), selection.where_clause.clone(), selection.order_clause.clone(), offset, limit);
+            let rows = match app.row_pages.get(&page_key) {
+                Some(rows) => rows,
+                None => {
+                    // The page's position is a parameter: the warm engine's statement cache then
+                    // parses and plans a table's page query once, not once a page.
+                    let sql = format!(
+                        "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT ? OFFSET ?) t",
+                        selection.where_clause, selection.order_clause
+                    );
+                    let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::sql)?;
+                    let mut bytes = 0;
+                    let rows = stmt
+                        .query_map([limit as i64, offset as i64], |r| r.get::<_, String>(0))
+                        .map_err(StoreError::sql)?
+                        .map(|r| {
+                            let text = r.map_err(StoreError::sql)?;
+                            bytes += text.len();
+                            serde_json::from_str(&text)
+                                .map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
+                        })
+                        .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
+                    let rows = std::sync::Arc::new(rows);
+                    if bytes <= crate::state::MAX_CACHED_ROW_PAGE_BYTES {
+                        app.row_pages.keep(page_key, rows.clone());
+                    }
+                    rows
+                }
+            };
             Ok(RowsPage {
                 version: version.label(),
                 columns: info.columns.iter().map(|c| c.name.clone()).collect(),
                 types: info.columns.iter().map(|c| c.sql_type.clone()).collect(),
-                rows,
+                rows: rows.to_vec(),
                 total,
                 offset,
                 limit,
