@@ -9,7 +9,8 @@ use crate::util::Env;
 /// The trial ingested as `gbsg2`, and the reference answers.
 fn trial() -> (Env, Value) {
     let env = Env::new();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/analyze/reference.py");
+    let script = crate::util::in_crate("tests/analyze/reference.py");
+    let script = script.as_str();
     let out = std::process::Command::new("python3").args([script, env.path("").to_str().unwrap()]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the reference script failed (./scripts/test installs its packages):\n{stderr}");
@@ -427,7 +428,8 @@ json.dump({"medians": medians, "cox": {k: float(v) for k, v in fit.params_.items
 #[test]
 fn dates_are_summarised_as_dates_and_lost_groups_are_explained() {
     let env = Env::new();
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let examples = crate::util::in_crate("../../examples");
+    let examples = examples.as_str();
     env.ok(&["ingest", &format!("{examples}/patients.csv"), &format!("{examples}/visits.csv"), "--name", "trial"]);
     let d = env.json(&["analyze", "trial", "--table", "patients", "describe", "enrolled_on"]);
     let g = &d["result"]["variables"][0]["groups"][0];

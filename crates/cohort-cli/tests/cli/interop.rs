@@ -11,7 +11,8 @@ fn python_tools_read_the_store() {
     env.ok(&["ingest", csv.to_str().unwrap(), "--name", "rt"]);
     let show = env.ok(&["--json", "show", "rt"]).stdout;
     let show_path = env.write("show.json", show);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/check_store.py");
+    let script = crate::util::in_crate("tests/interop/check_store.py");
+    let script = script.as_str();
     let out = std::process::Command::new("python3")
         .args([script, env.store().to_str().unwrap(), show_path.to_str().unwrap(), csv.to_str().unwrap()])
         .output()

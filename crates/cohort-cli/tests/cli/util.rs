@@ -8,6 +8,14 @@ use std::process::{Command, Output};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cohort");
 
+/// `rel` under this crate's folder, found when the test runs: a test binary can be reused from a
+/// build of another checkout with the same sources (cargo's artifacts do not depend on where the
+/// workspace is), and a path fixed at build time would then read that checkout's files.
+pub fn in_crate(rel: &str) -> String {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{dir}/{rel}")
+}
+
 /// A temporary directory with a store in `store/` and room for input files.
 pub struct Env {
     pub dir: tempfile::TempDir,

@@ -8,7 +8,10 @@ use serde_json::Value;
 /// The JSON printed by `tests/reference/<script>.py`: its data and the reference's answers.
 /// The packages it needs are installed by `./scripts/test`.
 pub fn reference(script: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference").join(format!("{script}.py"));
+    // Found when the test runs: a test binary can be reused from a build of another checkout with
+    // the same sources, and a path fixed at build time would read that checkout's script.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let path = PathBuf::from(dir).join("tests/reference").join(format!("{script}.py"));
     let out = Command::new("python3")
         .arg(&path)
         .output()

@@ -19,7 +19,8 @@ fn the_web_app_works_in_chromium() {
     assert_eq!(add.code, 0, "{}", add.stderr);
     // A real trial for the Analyze page: lifelines' GBSG2 (the script also prints reference
     // answers, which the CLI tests use).
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/analyze/reference.py");
+    let script = crate::util::in_crate("tests/analyze/reference.py");
+    let script = script.as_str();
     let written = Command::new("python3").args([script, env.path("").to_str().unwrap()]).output().unwrap();
     assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
     env.ok(&["ingest", env.path("gbsg2.csv").to_str().unwrap(), "--name", "gbsg2"]);
@@ -34,7 +35,8 @@ fn the_web_app_works_in_chromium() {
 
     // The demo trial's public face, served by a second process with no store.
     let bundle = env.path("demo-trial.bundle.json");
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo-trial.public.yaml");
+    let profile = crate::util::in_crate("../../examples/demo-trial.public.yaml");
+    let profile = profile.as_str();
     env.ok(&["publish", "demo-trial", "--profile", profile, "--output", bundle.to_str().unwrap()]);
     let (mut public, public_url) =
         started(Command::new(crate::util::BIN).args(["--store", env.path("no-store-here").to_str().unwrap()]).args([
@@ -46,7 +48,8 @@ fn the_web_app_works_in_chromium() {
             "127.0.0.1:0",
         ]));
 
-    let browser_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser");
+    let browser_dir = crate::util::in_crate("../../tests/browser");
+    let browser_dir = browser_dir.as_str();
     let out_dir = env.path("browser-out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let home = env.path("home");
