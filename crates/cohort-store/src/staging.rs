@@ -186,7 +186,6 @@ fn record_batch(
     let mut known = catalog::datasets_for_commit(conn, &names)?;
     let mut next_id = catalog::next_dataset_id(conn)?;
     let mut created_here: std::collections::HashSet<i64> = Default::default();
-    fsutil::sync_dir(&layout.datasets())?;
     let mut decisions = Vec::with_capacity(work.len());
     for (item, prepared) in work.iter_mut() {
         let PendingCommit { staging, meta, only_new, .. } = item;
@@ -312,7 +311,11 @@ fn record_batch(
     for (v, path) in records.versions.iter_mut().zip(&paths) {
         v.path = path;
     }
-    let recorded = catalog::record_commits(conn, &records, now);
+    // The new datasets' folders are entries of `datasets/`, made durable before the catalog
+    // points at them.
+    let recorded = fsutil::sync_dir(&layout.datasets())
+        .map_err(StoreError::from)
+        .and_then(|_| catalog::record_commits(conn, &records, now));
     drop(records);
     if let Err(e) = &recorded {
         // The catalog never saw these versions: take their files away again.
