@@ -396,7 +396,12 @@ impl Store {
     /// can, rebuilt whole when it cannot. One process at a time does it; another waits its turn
     /// and then finds less or nothing to do. Returns how many datasets it updated.
     pub fn sync_views(&self) -> Result<usize> {
-        let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, self.settings.lock_timeout)?;
+        self.sync_views_waiting(self.settings.lock_timeout)
+    }
+
+    /// [`Store::sync_views`], waiting at most `wait` for another process's update to finish.
+    fn sync_views_waiting(&self, wait: std::time::Duration) -> Result<usize> {
+        let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, wait)?;
         let Some((upto, names, rows)) = self.read(|conn| {
             let Some((upto, names)) = catalog::views_pending(conn)? else { return Ok(None) };
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -444,11 +449,23 @@ impl Store {
         if self.settings.views_in_background {
             return;
         }
-        if let Err(e) = self.sync_views() {
-            tracing::warn!("could not bring `{}` up to date: {e}", self.layout.views_db().display());
+        // Another process's update can take long (a migration of thousands of datasets catches
+        // up at its end); a command that has committed does not hang on it: its change stays
+        // marked, and the next command brings the file up to date.
+        match self.sync_views_waiting(self.settings.lock_timeout.min(AFTER_CHANGE_WAIT)) {
+            Ok(_) => {}
+            Err(StoreError::Busy { .. }) => tracing::warn!(
+                "`{}` is being updated by another process; the next cohort command brings it up to date with this \
+                 change",
+                self.layout.views_db().display()
+            ),
+            Err(e) => tracing::warn!("could not bring `{}` up to date: {e}", self.layout.views_db().display()),
         }
     }
 }
+
+/// How long a command waits, after its commit, for another process's update of `datasets.duckdb`.
+const AFTER_CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The lock file that marks the staging directory `dir` alive.
 pub(crate) fn staging_lock_path(dir: &Path) -> PathBuf {

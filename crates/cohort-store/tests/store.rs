@@ -381,6 +381,28 @@ fn commits_can_leave_the_views_to_a_background_sync() {
     assert!(other.doctor(false, &cohort_store::NoProgress).unwrap().views_in_sync);
 }
 
+/// A commit does not hang on another process's long update of `datasets.duckdb` (a migration's
+/// catching up at its end): it waits a little, leaves its change marked, and the next sync (the
+/// next command's) brings the file up to date.
+#[test]
+fn a_commit_does_not_wait_long_for_another_views_update() {
+    use cohort_store::lock::{CatalogLock, LockMode};
+    let dir = tempfile::tempdir().unwrap();
+    // Commits themselves would wait a minute for a lock; the views update must not.
+    let settings = Settings { lock_timeout: std::time::Duration::from_secs(60), ..Settings::default() };
+    let store = Store::init(&dir.path().join("s"), settings).unwrap();
+    commit_rows(&store, "a", 0..3);
+    let other =
+        CatalogLock::acquire(&store.layout().views_lock(), LockMode::Exclusive, std::time::Duration::ZERO).unwrap();
+    let started = std::time::Instant::now();
+    commit_rows(&store, "a", 0..8);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "it waited {:?}", started.elapsed());
+    assert_eq!(read_views(&store, "SELECT count(*) FROM a.t"), 3, "left marked");
+    drop(other);
+    assert_eq!(store.sync_views().unwrap(), 1);
+    assert_eq!(read_views(&store, "SELECT count(*) FROM a.t"), 8);
+}
+
 /// Two processes bringing `datasets.duckdb` up to date at once take turns: every commit made by
 /// either reaches the file, and neither fails.
 #[test]
