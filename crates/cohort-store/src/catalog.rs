@@ -269,6 +269,61 @@ pub fn dataset_names(conn: &Connection) -> Result<Vec<String>> {
     rows.collect::<duckdb::Result<Vec<String>>>().map_err(db("listing names"))
 }
 
+/// Every version number of a dataset with its status (what checking a reference needs, without
+/// reading each version's provenance).
+pub fn version_statuses(conn: &Connection, dataset_id: i64) -> Result<Vec<(u32, VersionStatus)>> {
+    let ctx = "listing versions";
+    let mut stmt = conn.prepare_cached("SELECT version, status FROM versions WHERE dataset_id = ?").map_err(db(ctx))?;
+    let rows = stmt
+        .query_map([dataset_id], |r| Ok((r.get::<_, i32>(0)? as u32, VersionStatus::parse(&r.get::<_, String>(1)?))))
+        .map_err(db(ctx))?;
+    rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
+}
+
+/// A dataset's row with its versions' numbers and statuses.
+pub type DatasetStatuses = (DatasetRow, Vec<(u32, VersionStatus)>);
+
+/// The datasets among `names` that exist, each with its versions' statuses, in one query.
+pub fn datasets_with_statuses(
+    conn: &Connection,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, DatasetStatuses>> {
+    let ctx = "looking up datasets";
+    let mut out: std::collections::HashMap<String, DatasetStatuses> = Default::default();
+    if names.is_empty() {
+        return Ok(out);
+    }
+    let list: Vec<String> = names.iter().map(|n| crate::name::quote_literal(n)).collect();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT d.id, d.name, d.current_version, v.version, v.status
+             FROM datasets d LEFT JOIN versions v ON v.dataset_id = d.id WHERE d.name IN ({})",
+            list.join(", ")
+        ))
+        .map_err(db(ctx))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                DatasetRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    current_version: r.get::<_, Option<i32>>(2)?.map(|v| v as u32),
+                },
+                r.get::<_, Option<i32>>(3)?.map(|v| v as u32),
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .map_err(db(ctx))?;
+    for row in rows {
+        let (dataset, version, status) = row.map_err(db(ctx))?;
+        let entry = out.entry(dataset.name.clone()).or_insert_with(|| (dataset, Vec::new()));
+        if let (Some(v), Some(s)) = (version, status) {
+            entry.1.push((v, VersionStatus::parse(&s)));
+        }
+    }
+    Ok(out)
+}
+
 /// Every version of a dataset, newest first.
 pub fn versions(conn: &Connection, dataset_id: i64) -> Result<Vec<VersionInfo>> {
     let mut stmt = conn

@@ -313,7 +313,7 @@ impl Store {
     /// Resolves several references in one catalog read.
     pub fn resolve_all(&self, refs: &[VersionRef]) -> Result<Vec<ResolvedVersion>> {
         self.read(|conn| {
-            let located = refs.iter().map(|r| locate(conn, r)).collect::<Result<Vec<_>>>()?;
+            let located = locate_all(conn, refs)?;
             let keys: Vec<(i64, u32)> = located.iter().map(|(row, version)| (row.id, *version)).collect();
             let mut tables = catalog::tables_of(conn, &keys)?;
             refs.iter()
@@ -493,20 +493,53 @@ pub(crate) fn find_or_suggest(conn: &Connection, name: &str) -> Result<catalog::
 }
 
 fn check_readable(conn: &Connection, row: &catalog::DatasetRow, version: u32) -> Result<()> {
-    let versions = catalog::versions(conn, row.id)?;
-    match versions.iter().find(|v| v.version == version) {
+    readable(row, version, &catalog::version_statuses(conn, row.id)?)
+}
+
+/// Whether `version` of `row` can be read, given the dataset's `(version, status)` pairs.
+fn readable(row: &catalog::DatasetRow, version: u32, statuses: &[(u32, VersionStatus)]) -> Result<()> {
+    match statuses.iter().find(|(v, _)| *v == version) {
         None => Err(StoreError::VersionNotFound {
             dataset: row.name.clone(),
             version,
-            available: versions.iter().filter(|v| v.status == VersionStatus::Active).map(|v| v.version).rev().collect(),
+            available: {
+                let mut active: Vec<u32> =
+                    statuses.iter().filter(|(_, s)| *s == VersionStatus::Active).map(|(v, _)| *v).collect();
+                active.sort();
+                active
+            },
         }),
-        Some(v) if v.status != VersionStatus::Active => Err(StoreError::VersionUnavailable {
+        Some((_, status)) if *status != VersionStatus::Active => Err(StoreError::VersionUnavailable {
             dataset: row.name.clone(),
             version,
-            status: v.status.as_str().to_string(),
+            status: status.as_str().to_string(),
         }),
         Some(_) => Ok(()),
     }
+}
+
+/// [`locate`] for many references in one catalog query (a reference to a dataset that does not
+/// exist falls back to [`locate`], for its "did you mean").
+fn locate_all(conn: &Connection, refs: &[VersionRef]) -> Result<Vec<(catalog::DatasetRow, u32)>> {
+    let names: Vec<&str> = refs.iter().map(|r| r.dataset.as_str()).collect();
+    let found = catalog::datasets_with_statuses(conn, &names)?;
+    refs.iter()
+        .map(|r| match found.get(r.dataset.as_str()) {
+            None => locate(conn, r),
+            Some((row, statuses)) => {
+                let version = match r.version {
+                    Some(v) => {
+                        readable(row, v, statuses)?;
+                        v
+                    }
+                    None => {
+                        row.current_version.ok_or_else(|| StoreError::NoCurrentVersion { dataset: row.name.clone() })?
+                    }
+                };
+                Ok((row.clone(), version))
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn resolve_in(conn: &Connection, r: &VersionRef) -> Result<ResolvedVersion> {
