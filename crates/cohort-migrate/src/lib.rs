@@ -597,8 +597,8 @@ impl Engines {
         }
     }
 
-    fn open(&self) -> Result<duckdb::Connection> {
-        Ok(duck::open_engine(&self.settings, &self.spill)?)
+    fn open(&self) -> cohort_store::Result<duckdb::Connection> {
+        duck::open_engine(&self.settings, &self.spill)
     }
 }
 
@@ -610,26 +610,7 @@ fn in_parallel<T: Send, R: Send>(
     items: Vec<T>,
     work: impl Fn(&duckdb::Connection, T) -> R + Sync,
 ) -> Result<Vec<R>> {
-    let total = items.len();
-    let connections = (0..workers.clamp(1, total.max(1))).map(|_| engine.open()).collect::<Result<Vec<_>>>()?;
-    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
-    let results = std::sync::Mutex::new(Vec::with_capacity(total));
-    std::thread::scope(|scope| {
-        for conn in connections {
-            let (queue, results, work) = (&queue, &results, &work);
-            scope.spawn(move || {
-                loop {
-                    let next = queue.lock().expect("not poisoned").next();
-                    let Some((i, item)) = next else { break };
-                    let result = work(&conn, item);
-                    results.lock().expect("not poisoned").push((i, result));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().expect("not poisoned");
-    results.sort_by_key(|(i, _)| *i);
-    Ok(results.into_iter().map(|(_, r)| r).collect())
+    Ok(cohort_store::parallel::map_in_order(workers, items, || engine.open(), work)?)
 }
 
 /// The table each entity type of a cohort goes to: its name as a table name, made unique with

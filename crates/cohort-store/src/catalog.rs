@@ -280,48 +280,73 @@ pub fn version_statuses(conn: &Connection, dataset_id: i64) -> Result<Vec<(u32, 
     rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
 }
 
-/// A dataset's row with its versions' numbers and statuses.
-pub type DatasetStatuses = (DatasetRow, Vec<(u32, VersionStatus)>);
+/// A dataset found by name: its row, its kind, and every version's number, status and content
+/// hash (what resolving a reference to it, or committing to it, needs).
+#[derive(Debug, Clone)]
+pub struct NamedDataset {
+    /// Its row.
+    pub row: DatasetRow,
+    /// Its kind.
+    pub kind: DatasetKind,
+    /// `(version, status, content hash)` of each version, in no particular order.
+    pub versions: Vec<(u32, VersionStatus, String)>,
+}
 
-/// The datasets among `names` that exist, each with its versions' statuses, in one query.
-pub fn datasets_with_statuses(
-    conn: &Connection,
-    names: &[&str],
-) -> Result<std::collections::HashMap<String, DatasetStatuses>> {
+impl NamedDataset {
+    /// `(version, status)` of each version.
+    pub fn statuses(&self) -> Vec<(u32, VersionStatus)> {
+        self.versions.iter().map(|(v, s, _)| (*v, *s)).collect()
+    }
+}
+
+/// The datasets among `names` that exist, by name, in one query however many there are (a batch
+/// of commits, or of references to resolve).
+pub fn datasets_named(conn: &Connection, names: &[&str]) -> Result<std::collections::HashMap<String, NamedDataset>> {
     let ctx = "looking up datasets";
-    let mut out: std::collections::HashMap<String, DatasetStatuses> = Default::default();
+    let mut out: std::collections::HashMap<String, NamedDataset> = Default::default();
     if names.is_empty() {
         return Ok(out);
     }
-    let list: Vec<String> = names.iter().map(|n| crate::name::quote_literal(n)).collect();
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT d.id, d.name, d.current_version, v.version, v.status
+            "SELECT d.id, d.name, d.current_version, d.kind, v.version, v.status, v.content_hash
              FROM datasets d LEFT JOIN versions v ON v.dataset_id = d.id WHERE d.name IN ({})",
-            list.join(", ")
+            sql_list(names)
         ))
         .map_err(db(ctx))?;
     let rows = stmt
         .query_map([], |r| {
+            let kind: String = r.get(3)?;
             Ok((
                 DatasetRow {
                     id: r.get(0)?,
                     name: r.get(1)?,
                     current_version: r.get::<_, Option<i32>>(2)?.map(|v| v as u32),
                 },
-                r.get::<_, Option<i32>>(3)?.map(|v| v as u32),
-                r.get::<_, Option<String>>(4)?,
+                kind.parse().unwrap_or(DatasetKind::Upload),
+                r.get::<_, Option<i32>>(4)?.map(|v| v as u32),
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })
         .map_err(db(ctx))?;
     for row in rows {
-        let (dataset, version, status) = row.map_err(db(ctx))?;
-        let entry = out.entry(dataset.name.clone()).or_insert_with(|| (dataset, Vec::new()));
-        if let (Some(v), Some(s)) = (version, status) {
-            entry.1.push((v, VersionStatus::parse(&s)));
+        let (row, kind, version, status, hash) = row.map_err(db(ctx))?;
+        let entry = out.entry(row.name.clone()).or_insert_with(|| NamedDataset { row, kind, versions: Vec::new() });
+        if let (Some(v), Some(s), Some(h)) = (version, status, hash) {
+            entry.versions.push((v, VersionStatus::parse(&s), h));
         }
     }
     Ok(out)
+}
+
+/// `names` as a list of SQL string literals, for `IN (...)` or `[...]` (never empty: an empty
+/// list is `NULL`, which matches nothing).
+fn sql_list(names: &[&str]) -> String {
+    if names.is_empty() {
+        return "NULL".into();
+    }
+    names.iter().map(|n| crate::name::quote_literal(n)).collect::<Vec<_>>().join(", ")
 }
 
 /// Every version of a dataset, newest first.
@@ -363,10 +388,7 @@ pub fn versions(conn: &Connection, dataset_id: i64) -> Result<Vec<VersionInfo>> 
 pub fn views_rows(conn: &Connection, names: Option<&[&str]>) -> Result<ViewsRows> {
     let ctx = "reading the catalog for datasets.duckdb";
     let filter = |column: &str| match names {
-        Some(names) => {
-            let list: Vec<String> = names.iter().map(|n| crate::name::quote_literal(n)).collect();
-            format!("WHERE {column} IN ({})", if list.is_empty() { "NULL".to_string() } else { list.join(", ") })
-        }
+        Some(names) => format!("WHERE {column} IN ({})", sql_list(names)),
         None => String::new(),
     };
     let mut stmt = conn.prepare(&format!("{SUMMARY_SQL} {} ORDER BY d.name", filter("d.name"))).map_err(db(ctx))?;
@@ -661,60 +683,6 @@ fn query_row_cached<T>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
-/// What a commit needs to know of a dataset that exists.
-#[derive(Debug, Clone)]
-pub struct KnownDataset {
-    /// Internal id.
-    pub id: i64,
-    /// Kind.
-    pub kind: DatasetKind,
-    /// Current version.
-    pub current_version: Option<u32>,
-    /// The current version's content hash, when that version is active.
-    pub current_hash: Option<String>,
-    /// The highest version number it ever had (numbers are never reused).
-    pub last_version: u32,
-}
-
-/// [`KnownDataset`]s of the datasets among `names` that exist, by name: one query for a whole
-/// batch of commits.
-pub fn datasets_for_commit(
-    conn: &Connection,
-    names: &[&str],
-) -> Result<std::collections::HashMap<String, KnownDataset>> {
-    let ctx = "looking up the datasets to commit to";
-    if names.is_empty() {
-        return Ok(Default::default());
-    }
-    let list: Vec<String> = names.iter().map(|n| crate::name::quote_literal(n)).collect();
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT d.id, d.name, d.kind, d.current_version,
-                    max(v.content_hash) FILTER (WHERE v.version = d.current_version AND v.status = 'active'),
-                    coalesce(max(v.version), 0)
-             FROM datasets d LEFT JOIN versions v ON v.dataset_id = d.id
-             WHERE d.name IN ({}) GROUP BY d.id, d.name, d.kind, d.current_version",
-            list.join(", ")
-        ))
-        .map_err(db(ctx))?;
-    let rows = stmt
-        .query_map([], |r| {
-            let kind: String = r.get(2)?;
-            Ok((
-                r.get::<_, String>(1)?,
-                KnownDataset {
-                    id: r.get(0)?,
-                    kind: kind.parse().unwrap_or(DatasetKind::Upload),
-                    current_version: r.get::<_, Option<i32>>(3)?.map(|v| v as u32),
-                    current_hash: r.get(4)?,
-                    last_version: r.get::<_, i32>(5)? as u32,
-                },
-            ))
-        })
-        .map_err(db(ctx))?;
-    rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
-}
-
 /// A dataset a batch of commits creates, with the version it ends at.
 #[derive(Debug)]
 pub struct NewDataset<'a> {
@@ -896,11 +864,9 @@ pub fn mark_views_stale(conn: &Connection, names: &[&str]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = names.iter().map(|n| format!("({})", crate::name::quote_literal(n))).collect();
     conn.execute_batch(&format!(
-        "INSERT INTO views_pending SELECT (SELECT coalesce(max(seq), 0) + 1 FROM views_pending), name
-         FROM (VALUES {}) t(name)",
-        list.join(", ")
+        "INSERT INTO views_pending SELECT (SELECT coalesce(max(seq), 0) + 1 FROM views_pending), unnest([{}])",
+        sql_list(names)
     ))
     .map_err(db("recording the views to update"))
 }
@@ -928,12 +894,9 @@ pub fn clear_views_pending(conn: &Connection, upto: i64) -> Result<()> {
         .map_err(db("clearing the views updated"))
 }
 
-/// Whether any dataset waits for `datasets.duckdb` to catch up (false for an older catalog
-/// without the table, which [`migrate`] adds).
+/// Whether any dataset waits for `datasets.duckdb` to catch up. The catalog must be of format 4
+/// or later (the table's; [`migrate`] adds it).
 pub fn any_views_pending(conn: &Connection) -> Result<bool> {
-    if schema_version(conn)? < 4 {
-        return Ok(false);
-    }
     conn.query_row("SELECT count(*) > 0 FROM views_pending", [], |r| r.get(0))
         .map_err(db("reading the views to update"))
 }

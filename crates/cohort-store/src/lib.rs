@@ -47,6 +47,7 @@ pub mod lease;
 pub mod lock;
 pub mod model;
 pub mod name;
+pub mod parallel;
 pub mod progress;
 pub mod query;
 pub mod roles;

@@ -23,7 +23,7 @@ use crate::inspect::{column_stats, read_footer, schema_json};
 use crate::layout::Layout;
 use crate::lock::LivenessLock;
 use crate::model::{
-    ColumnInfo, ColumnNotes, CommitOutcome, DatasetKind, FileInfo, ImportRecord, SourceFile, TableInfo,
+    ColumnInfo, ColumnNotes, CommitOutcome, DatasetKind, FileInfo, ImportRecord, SourceFile, TableInfo, VersionStatus,
 };
 use crate::name::{DatasetName, TableName, quote_literal};
 use crate::roles::infer_role;
@@ -122,30 +122,19 @@ impl Store {
     /// 1,000 holds 3,000 files and as many folders).
     fn prepare_all(&self, items: Vec<PendingCommit>) -> Result<Vec<(PendingCommit, Option<Result<Prepared>>)>> {
         let sync_each = items.len() < 2 || !fsutil::CAN_SYNC_FILESYSTEM;
-        let workers = (self.settings().worker_threads() as usize).clamp(1, items.len().max(1));
-        let total = items.len();
-        let queue = std::sync::Mutex::new(items.into_iter().enumerate());
-        let done = std::sync::Mutex::new(Vec::with_capacity(total));
-        let engines = (0..workers).map(|_| duck::Hosted::bare()).collect::<Result<Vec<_>>>()?;
-        std::thread::scope(|scope| {
-            for engine in engines {
-                let (queue, done) = (&queue, &done);
-                scope.spawn(move || {
-                    loop {
-                        let next = queue.lock().expect("not poisoned").next();
-                        let Some((i, item)) = next else { break };
-                        let prepared = item.staging.prepare(&engine, sync_each);
-                        done.lock().expect("not poisoned").push((i, item, Some(prepared)));
-                    }
-                });
-            }
-        });
+        let prepared = crate::parallel::map_in_order(
+            self.settings().worker_threads() as usize,
+            items,
+            duck::Hosted::bare,
+            |engine, item| {
+                let prepared = item.staging.prepare(engine, sync_each);
+                (item, Some(prepared))
+            },
+        )?;
         if !sync_each {
             fsutil::sync_filesystem(&self.layout().staging())?;
         }
-        let mut done = done.into_inner().expect("not poisoned");
-        done.sort_by_key(|(i, ..)| *i);
-        Ok(done.into_iter().map(|(_, item, prepared)| (item, prepared)).collect())
+        Ok(prepared)
     }
 
     /// Appends entries to the import journal (for sources that made no version: failed, skipped).
@@ -162,6 +151,35 @@ impl Store {
     }
 }
 
+/// What a batch knows of a dataset it commits to: from the catalog, then as its earlier items
+/// left it.
+struct KnownDataset {
+    id: i64,
+    kind: DatasetKind,
+    current_version: Option<u32>,
+    /// The current version's content hash, when that version is active.
+    current_hash: Option<String>,
+    /// The highest version number it ever had (numbers are never reused).
+    last_version: u32,
+}
+
+impl From<catalog::NamedDataset> for KnownDataset {
+    fn from(d: catalog::NamedDataset) -> Self {
+        let current = d.row.current_version;
+        KnownDataset {
+            id: d.row.id,
+            kind: d.kind,
+            current_version: current,
+            current_hash: d
+                .versions
+                .iter()
+                .find(|(v, status, _)| Some(*v) == current && *status == VersionStatus::Active)
+                .map(|(_, _, hash)| hash.clone()),
+            last_version: d.versions.iter().map(|(v, ..)| *v).max().unwrap_or(0),
+        }
+    }
+}
+
 /// What a batch decided for one of its items.
 enum Decision {
     /// Not committed.
@@ -173,6 +191,8 @@ enum Decision {
         dataset_id: i64,
         version: u32,
         new_dataset: bool,
+        /// Its folder, relative to the store and absolute.
+        path: String,
         target: PathBuf,
         tables: Vec<TableInfo>,
         content_hash: String,
@@ -187,9 +207,10 @@ fn record_batch(
     conn: &duckdb::Connection,
     work: &mut [(PendingCommit, Option<Result<Prepared>>)],
 ) -> Result<Vec<Result<CommitOutcome>>> {
-    let layout = store.layout().clone();
+    let layout = store.layout();
     let names: Vec<&str> = work.iter().map(|(item, _)| item.staging.dataset.as_str()).collect();
-    let mut known = catalog::datasets_for_commit(conn, &names)?;
+    let mut known: std::collections::HashMap<String, KnownDataset> =
+        catalog::datasets_named(conn, &names)?.into_iter().map(|(name, d)| (name, d.into())).collect();
     let mut next_id = catalog::next_dataset_id(conn)?;
     let mut created_here: std::collections::HashSet<i64> = Default::default();
     let mut decisions = Vec::with_capacity(work.len());
@@ -214,9 +235,9 @@ fn record_batch(
                         Some(d) => (d.id, d.last_version + 1),
                         None => (next_id, 1),
                     };
-                    match staging.move_into_place(&layout, dataset_id, version, tables) {
+                    match staging.move_into_place(layout, dataset_id, version, tables) {
                         Err(e) => Decision::Refused(e),
-                        Ok((target, tables)) => {
+                        Ok((path, target, tables)) => {
                             let new_dataset = found.is_none();
                             if new_dataset {
                                 next_id += 1;
@@ -224,7 +245,7 @@ fn record_batch(
                             }
                             known.insert(
                                 staging.dataset.to_string(),
-                                catalog::KnownDataset {
+                                KnownDataset {
                                     id: dataset_id,
                                     kind: meta.kind,
                                     current_version: Some(version),
@@ -232,7 +253,7 @@ fn record_batch(
                                     last_version: version,
                                 },
                             );
-                            Decision::Created { dataset_id, version, new_dataset, target, tables, content_hash }
+                            Decision::Created { dataset_id, version, new_dataset, path, target, tables, content_hash }
                         }
                     }
                 }
@@ -257,7 +278,7 @@ fn record_batch(
                     });
                 }
             }
-            Decision::Created { dataset_id, version, tables, content_hash, .. } => {
+            Decision::Created { dataset_id, version, path, tables, content_hash, .. } => {
                 // A dataset's row says where the batch leaves it: a later item of the same dataset
                 // moves its current version on and may bring a new description or tags.
                 if created_here.contains(dataset_id) {
@@ -293,7 +314,7 @@ fn record_batch(
                     provenance: &meta.provenance,
                     rows: tables.iter().map(|t| t.rows).sum(),
                     bytes: tables.iter().map(|t| t.bytes).sum(),
-                    path: "",
+                    path,
                     tables,
                 });
                 if let Some(import) = &item.import {
@@ -303,20 +324,12 @@ fn record_batch(
                         ..import.clone()
                     });
                 }
-                if !records.touched.contains(&name) {
-                    records.touched.push(name);
-                }
+                records.touched.push(name);
             }
         }
     }
-    let paths: Vec<String> = records
-        .versions
-        .iter()
-        .map(|v| Layout::version_rel(v.dataset_id, v.version).to_string_lossy().into_owned())
-        .collect();
-    for (v, path) in records.versions.iter_mut().zip(&paths) {
-        v.path = path;
-    }
+    records.touched.sort_unstable();
+    records.touched.dedup();
     // The new datasets' folders are entries of `datasets/`, made durable before the catalog
     // points at them.
     let recorded = fsutil::sync_dir(&layout.datasets())
@@ -547,14 +560,15 @@ impl Staging {
     }
 
     /// Moves the staged directory to where version `version` of dataset `dataset_id` lives (the
-    /// caller holds the write lock), and returns that place with `tables` pointing into it.
+    /// caller holds the write lock), and returns that place (relative to the store, and absolute)
+    /// with `tables` pointing into it.
     fn move_into_place(
         &mut self,
         layout: &Layout,
         dataset_id: i64,
         version: u32,
         mut tables: Vec<TableInfo>,
-    ) -> Result<(PathBuf, Vec<TableInfo>)> {
+    ) -> Result<(String, PathBuf, Vec<TableInfo>)> {
         let rel = Layout::version_rel(dataset_id, version);
         let rel_str = rel.to_string_lossy().into_owned();
         for t in &mut tables {
@@ -572,7 +586,7 @@ impl Staging {
         self.finished = true;
         fsutil::sync_dir(&dataset_dir)?;
         failpoint::hit("commit.after_rename");
-        Ok((target, tables))
+        Ok((rel_str, target, tables))
     }
 
     /// After a commit: an unchanged resumable area has nothing left to resume.

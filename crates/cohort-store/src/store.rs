@@ -83,8 +83,11 @@ impl Store {
             return Err(StoreError::NotAStore { path: root.to_path_buf() });
         }
         let store = Store { layout: Layout::new(fs::canonicalize(root)?), settings };
-        let (version, views_behind) =
-            store.read(|conn| Ok((catalog::schema_version(conn)?, catalog::any_views_pending(conn)?)))?;
+        let (version, views_behind) = store.read(|conn| {
+            let version = catalog::schema_version(conn)?;
+            let behind = version >= VIEWS_PENDING_SINCE && catalog::any_views_pending(conn)?;
+            Ok((version, behind))
+        })?;
         if version > catalog::latest_schema_version() {
             return Err(StoreError::NewerCatalog { found: version, supported: catalog::latest_schema_version() });
         }
@@ -396,49 +399,49 @@ impl Store {
     /// can, rebuilt whole when it cannot. One process at a time does it; another waits its turn
     /// and then finds less or nothing to do. Returns how many datasets it updated.
     pub fn sync_views(&self) -> Result<usize> {
-        self.sync_views_waiting(self.settings.lock_timeout)
+        self.update_views(self.settings.lock_timeout, false)
     }
 
-    /// [`Store::sync_views`], waiting at most `wait` for another process's update to finish.
-    fn sync_views_waiting(&self, wait: std::time::Duration) -> Result<usize> {
+    /// Rewrites `datasets.duckdb` whole from the catalog (a new store, `doctor --repair`).
+    pub(crate) fn rebuild_views(&self) -> Result<()> {
+        self.update_views(self.settings.lock_timeout, true).map(|_| ())
+    }
+
+    /// Brings `datasets.duckdb` up to date under the views lock: for the datasets marked since it
+    /// last was, in place, or (`whole`, or when it cannot be updated in place) rewritten from every
+    /// dataset. Then clears exactly the marks it read. Returns how many datasets were marked.
+    fn update_views(&self, wait: std::time::Duration, whole: bool) -> Result<usize> {
         let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, wait)?;
-        let Some((upto, names, rows)) = self.read(|conn| {
-            let Some((upto, names)) = catalog::views_pending(conn)? else { return Ok(None) };
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let rows = catalog::views_rows(conn, Some(&refs))?;
-            Ok(Some((upto, names, rows)))
-        })?
-        else {
+        let (pending, rows) = self.read(|conn| {
+            let pending = catalog::views_pending(conn)?;
+            let rows = match &pending {
+                Some((_, names)) if !whole => {
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    Some(catalog::views_rows(conn, Some(&refs))?)
+                }
+                _ => None,
+            };
+            Ok((pending, rows))
+        })?;
+        if pending.is_none() && !whole {
             return Ok(0);
-        };
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let in_place = match views::update_views_db(self, &rows, &refs) {
-            Ok(done) => done,
-            Err(e) => {
+        }
+        let names: Vec<&str> = pending.iter().flat_map(|(_, names)| names.iter().map(String::as_str)).collect();
+        let in_place = match &rows {
+            Some(rows) => views::update_views_db(self, rows, &names).unwrap_or_else(|e| {
                 tracing::warn!("could not update `{}` in place ({e}); rewriting it", self.layout.views_db().display());
                 false
-            }
+            }),
+            None => false,
         };
         if !in_place {
             let all = self.read(|conn| catalog::views_rows(conn, None))?;
             views::write_views_db(self, &all)?;
         }
-        self.write(|conn| catalog::clear_views_pending(conn, upto))?;
-        Ok(names.len())
-    }
-
-    /// Rewrites `datasets.duckdb` whole from the catalog (a new store, `doctor --repair`).
-    pub(crate) fn rebuild_views(&self) -> Result<()> {
-        let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, self.settings.lock_timeout)?;
-        let (upto, rows) = self.read(|conn| {
-            let upto = catalog::views_pending(conn)?.map(|(upto, _)| upto);
-            Ok((upto, catalog::views_rows(conn, None)?))
-        })?;
-        views::write_views_db(self, &rows)?;
-        if let Some(upto) = upto {
-            self.write(|conn| catalog::clear_views_pending(conn, upto))?;
+        if let Some((upto, _)) = &pending {
+            self.write(|conn| catalog::clear_views_pending(conn, *upto))?;
         }
-        Ok(())
+        Ok(names.len())
     }
 
     /// After a change to the catalog: unless a background task keeps `datasets.duckdb`
@@ -452,7 +455,7 @@ impl Store {
         // Another process's update can take long (a migration of thousands of datasets catches
         // up at its end); a command that has committed does not hang on it: its change stays
         // marked, and the next command brings the file up to date.
-        match self.sync_views_waiting(self.settings.lock_timeout.min(AFTER_CHANGE_WAIT)) {
+        match self.update_views(self.settings.lock_timeout.min(AFTER_CHANGE_WAIT), false) {
             Ok(_) => {}
             Err(StoreError::Busy { .. }) => tracing::warn!(
                 "`{}` is being updated by another process; the next cohort command brings it up to date with this \
@@ -463,6 +466,9 @@ impl Store {
         }
     }
 }
+
+/// The catalog format that added `views_pending`.
+const VIEWS_PENDING_SINCE: i64 = 4;
 
 /// How long a command waits, after its commit, for another process's update of `datasets.duckdb`.
 const AFTER_CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -522,14 +528,15 @@ fn readable(row: &catalog::DatasetRow, version: u32, statuses: &[(u32, VersionSt
 /// exist falls back to [`locate`], for its "did you mean").
 fn locate_all(conn: &Connection, refs: &[VersionRef]) -> Result<Vec<(catalog::DatasetRow, u32)>> {
     let names: Vec<&str> = refs.iter().map(|r| r.dataset.as_str()).collect();
-    let found = catalog::datasets_with_statuses(conn, &names)?;
+    let found = catalog::datasets_named(conn, &names)?;
     refs.iter()
         .map(|r| match found.get(r.dataset.as_str()) {
             None => locate(conn, r),
-            Some((row, statuses)) => {
+            Some(named) => {
+                let row = &named.row;
                 let version = match r.version {
                     Some(v) => {
-                        readable(row, v, statuses)?;
+                        readable(row, v, &named.statuses())?;
                         v
                     }
                     None => {

@@ -99,7 +99,7 @@ pub fn serve(
     }
     let app = router(state.clone());
     let stopping = Arc::new(AtomicBool::new(false));
-    let keeper = keep_views(state.store.clone(), stopping.clone());
+    let keeper = keep_views(state.clone(), stopping.clone());
     let tasks = state.clone();
     let served = run(app, config, stop, on_ready, move || tasks.tasks.cancel_all());
     stopping.store(true, Ordering::Release);
@@ -114,21 +114,18 @@ const VIEWS_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// ([`cohort_store::Settings::views_in_background`]) so that none waits for it, and this thread,
 /// when the catalog file has changed, brings it up to date for every dataset changed since, many
 /// commits in one update. It catches up once more on the way out.
-fn keep_views(store: cohort_store::Store, stopping: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn keep_views(state: AppState, stopping: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("views-keeper".into())
         .spawn(move || {
-            let stamp = || {
-                use std::os::unix::fs::MetadataExt;
-                std::fs::metadata(store.layout().catalog()).map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino())).ok()
-            };
+            let store = &state.store;
             let mut seen = None;
             loop {
                 let done = stopping.load(Ordering::Acquire);
-                let now = stamp();
+                let now = Some(state.stamp());
                 if now != seen || done {
                     match store.sync_views() {
-                        // Clearing what was synced changed the catalog again: look once more.
+                        // Syncing changed the catalog and the views file again: look once more.
                         Ok(n) if n > 0 => tracing::debug!(datasets = n, "brought datasets.duckdb up to date"),
                         Ok(_) => seen = now,
                         Err(e) => {

@@ -54,7 +54,7 @@ const MAX_CACHED_PAGES: usize = 64;
 /// What identifies a state of the catalog: size, modification time and inode of the files a
 /// change to it rewrites (the catalog, its write-ahead log, and `datasets.duckdb`, which every
 /// commit, rollback and gc replaces).
-type Stamp = Vec<(u64, i64, i64, u64)>;
+pub(crate) type Stamp = Vec<(u64, i64, i64, u64)>;
 
 #[derive(Default)]
 struct CatalogCache {
@@ -126,7 +126,9 @@ impl AppState {
         pages.insert(key, page);
     }
 
-    fn stamp(&self) -> Stamp {
+    /// What identifies the state of the catalog and `datasets.duckdb` on disk: it changes with
+    /// every change to either.
+    pub(crate) fn stamp(&self) -> Stamp {
         let layout = self.store.layout();
         let wal = layout.catalog().with_extension("duckdb.wal");
         [layout.catalog(), wal, layout.views_db()]

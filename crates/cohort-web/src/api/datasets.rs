@@ -118,8 +118,8 @@ pub struct RowsPage {
     pub columns: Vec<String>,
     /// Their SQL types, in the same order (what a filter on each reads).
     pub types: Vec<String>,
-    /// The rows, as objects keyed by column.
-    pub rows: Vec<serde_json::Value>,
+    /// The rows, as objects keyed by column (shared with the page cache).
+    pub rows: std::sync::Arc<Vec<serde_json::Value>>,
     /// Rows that match the filters.
     pub total: u64,
     /// The first row's position.
@@ -212,7 +212,7 @@ pub async fn table_rows(
                 version: version.label(),
                 columns: info.columns.iter().map(|c| c.name.clone()).collect(),
                 types: info.columns.iter().map(|c| c.sql_type.clone()).collect(),
-                rows: rows.to_vec(),
+                rows,
                 total,
                 offset,
                 limit,
