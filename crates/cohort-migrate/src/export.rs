@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use cohort_store::hash::sha256_file;
 use cohort_store::name::quote_literal;
 use cohort_store::{
-    ATTACHMENTS_DIR, DatasetKind, DatasetName, ResolvedVersion, Store, VersionRef, fsutil, table_source,
+    ATTACHMENTS_DIR, DatasetKind, DatasetName, ResolvedVersion, Store, VersionRef, fsutil, table_files,
 };
 use duckdb::Connection;
 use serde_json::{Map, Value};
@@ -69,18 +69,18 @@ fn migrated(store: &Store, target: &VersionRef) -> Result<(ResolvedVersion, Data
 /// or a list of records.
 pub fn legacy_json(store: &Store, conn: &Connection, target: &VersionRef) -> Result<Value, ExportError> {
     let (resolved, kind, provenance) = migrated(store, target)?;
-    let source = |table: &str| resolved.table(table).map(|t| table_source(store, t));
+    let source = |table: &str| resolved.table(table).map(|t| table_files(store, t));
     rebuild(kind, &provenance, conn, &source)
         .map_err(|detail| ExportError::Damaged { dataset: resolved.dataset.to_string(), detail })
 }
 
-/// Rebuilds the legacy JSON from a migration's provenance and tables; `source` gives the SQL that
-/// reads a table.
+/// Rebuilds the legacy JSON from a migration's provenance and tables; `source` gives a table's
+/// Parquet files.
 pub fn rebuild(
     kind: DatasetKind,
     provenance: &Value,
     conn: &Connection,
-    source: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Option<Vec<PathBuf>>,
 ) -> Result<Value, String> {
     let table = |name: &str| source(name).ok_or_else(|| format!("its table `{name}` is missing"));
     let legacy = &provenance["legacy"];
@@ -91,7 +91,7 @@ pub fn rebuild(
             for t in legacy["entity_types"].as_array().into_iter().flatten() {
                 let type_name = t["name"].as_str().unwrap_or_default().to_string();
                 let list = match t["table"].as_str() {
-                    Some(name) => read_originals(conn, &table(name)?).map_err(|e| format!("table `{name}`: {e}"))?,
+                    Some(name) => read_originals(&table(name)?).map_err(|e| format!("table `{name}`: {e}"))?,
                     None => Vec::new(),
                 };
                 entities.insert(type_name, Value::Array(list));
@@ -102,14 +102,16 @@ pub fn rebuild(
         DatasetKind::Simulation => {
             let document = legacy["document"].as_object().cloned().unwrap_or_default();
             // Every patient, those without visits too, from `patients`; then their visits in order.
-            let patients = read_strings(conn, &format!("SELECT patient_id::VARCHAR FROM {}", table("patients")?))
-                .map_err(|e| format!("table `patients`: {e}"))?;
-            let visits = read_visits(conn, &table("visits")?).map_err(|e| format!("table `visits`: {e}"))?;
+            let patients =
+                read_strings(conn, &format!("SELECT patient_id::VARCHAR FROM {}", sql_source(&table("patients")?)))
+                    .map_err(|e| format!("table `patients`: {e}"))?;
+            let visits =
+                read_visits(conn, &sql_source(&table("visits")?)).map_err(|e| format!("table `visits`: {e}"))?;
             Ok(crate::simulation::document(document, patients, visits))
         }
         _ => {
             let name = legacy["table"].as_str().unwrap_or_default();
-            Ok(Value::Array(read_originals(conn, &table(name)?).map_err(|e| format!("table `{name}`: {e}"))?))
+            Ok(Value::Array(read_originals(&table(name)?).map_err(|e| format!("table `{name}`: {e}"))?))
         }
     }
 }
@@ -137,13 +139,12 @@ pub enum Rebuilt {
 }
 
 /// Rebuilds every file of a folder per cohort, in the folder's order, from a migration's
-/// provenance and tables; `source` gives the SQL that reads a table. Entity files take their
+/// provenance and tables; `source` gives a table's Parquet files. Entity files take their
 /// entities, in order, from the `_original_json` of their types' tables, as the provenance's
 /// per-file parts say.
 pub fn rebuild_folder(
     provenance: &Value,
-    conn: &Connection,
-    source: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Option<Vec<PathBuf>>,
 ) -> Result<Vec<(String, Rebuilt)>, String> {
     let legacy = &provenance["legacy"];
     let folder = &legacy["folder"];
@@ -154,7 +155,7 @@ pub fn rebuild_folder(
     for t in legacy["entity_types"].as_array().into_iter().flatten() {
         let type_name = t["name"].as_str().unwrap_or_default().to_string();
         let list = match t["table"].as_str() {
-            Some(name) => read_originals(conn, &table(name)?).map_err(|e| format!("table `{name}`: {e}"))?,
+            Some(name) => read_originals(&table(name)?).map_err(|e| format!("table `{name}`: {e}"))?,
             None => Vec::new(),
         };
         entities.insert(type_name, list.into());
@@ -162,13 +163,10 @@ pub fn rebuild_folder(
     let mut documents: HashMap<String, String> = HashMap::new();
     if files.iter().any(|f| f.layout == Layout::Document) {
         let name = folder["documents_table"].as_str().unwrap_or(crate::legacy::DOCUMENTS_TABLE);
-        let mut stmt = conn.prepare(&format!("SELECT file, json FROM {}", table(name)?)).map_err(|e| e.to_string())?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| e.to_string())?;
-        for row in rows {
-            let (file, text) = row.map_err(|e| format!("table `{name}`: {e}"))?;
-            documents.insert(file, text);
-        }
+        let columns =
+            read_text_columns(&table(name)?, &["file", "json"]).map_err(|e| format!("table `{name}`: {e}"))?;
+        let [files, texts] = <[Vec<String>; 2]>::try_from(columns).expect("two columns asked for");
+        documents.extend(files.into_iter().zip(texts));
     }
     let header = legacy["header"].as_object().cloned().unwrap_or_default();
     let mut take = |file: &str, entity_type: &str, count: u64| -> Result<Vec<Value>, String> {
@@ -235,14 +233,14 @@ pub struct Folder {
 
 impl Folder {
     /// Rebuilds every file of `target`, which must have been migrated from a folder.
-    pub fn rebuild(store: &Store, conn: &Connection, target: &VersionRef) -> Result<Folder, ExportError> {
+    pub fn rebuild(store: &Store, target: &VersionRef) -> Result<Folder, ExportError> {
         let (resolved, _, provenance) = migrated(store, target)?;
         let dataset = resolved.dataset.to_string();
         if provenance["legacy"]["folder"].is_null() {
             return Err(ExportError::NotAFolder(target.to_string()));
         }
-        let source = |table: &str| resolved.table(table).map(|t| table_source(store, t));
-        let files = rebuild_folder(&provenance, conn, &source)
+        let source = |table: &str| resolved.table(table).map(|t| table_files(store, t));
+        let files = rebuild_folder(&provenance, &source)
             .map_err(|detail| ExportError::Damaged { dataset: dataset.clone(), detail })?;
         let attachments = store.layout().version_dir(resolved.dataset_id, resolved.version).join(ATTACHMENTS_DIR);
         Ok(Folder { dataset, files, attachments })
@@ -327,10 +325,52 @@ fn parse(text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("a row's original JSON is unreadable: {e}"))
 }
 
-fn read_originals(conn: &Connection, source: &str) -> Result<Vec<Value>, String> {
-    let mut stmt = conn.prepare(&format!("SELECT {ORIGINAL_JSON} FROM {source}")).map_err(|e| e.to_string())?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| e.to_string())?;
-    rows.map(|r| r.map_err(|e| e.to_string()).and_then(|t| parse(&t))).collect()
+/// Each row's original JSON, in order.
+fn read_originals(files: &[PathBuf]) -> Result<Vec<Value>, String> {
+    let [originals] = <[Vec<String>; 1]>::try_from(read_text_columns(files, &[ORIGINAL_JSON])?).expect("one column");
+    originals.iter().map(|t| parse(t)).collect()
+}
+
+/// The text columns `names` of a table's Parquet `files`, in row order, read with arrow-rs (only
+/// those columns are decoded: a few microseconds a row, where a DuckDB query cost a millisecond
+/// a table, most of verifying thousands of small tables).
+fn read_text_columns(files: &[PathBuf], names: &[&str]) -> Result<Vec<Vec<String>>, String> {
+    use arrow::array::{Array, AsArray};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    for path in files {
+        let file = fs_err::File::open(path).map_err(|e| e.to_string())?.into_file();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+        let schema = builder.schema().clone();
+        let mut roots = Vec::new();
+        for name in names {
+            roots.push(schema.index_of(name).map_err(|_| format!("it has no column `{name}`"))?);
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
+        let reader = builder.with_projection(mask).build().map_err(|e| e.to_string())?;
+        for batch in reader {
+            let batch = batch.map_err(|e| e.to_string())?;
+            for (i, name) in names.iter().enumerate() {
+                let column = batch.column_by_name(name).ok_or_else(|| format!("it has no column `{name}`"))?;
+                let text = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+                    .map_err(|e| format!("column `{name}`: {e}"))?;
+                let text = text.as_string::<i32>();
+                if text.null_count() > 0 {
+                    return Err(format!("a row has no `{name}`"));
+                }
+                columns[i].extend(text.iter().map(|t| t.unwrap_or_default().to_string()));
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// The SQL that reads Parquet `files`.
+fn sql_source(files: &[PathBuf]) -> String {
+    let files: Vec<String> = files.iter().map(|f| quote_literal(&f.to_string_lossy())).collect();
+    format!("read_parquet([{}])", files.join(", "))
 }
 
 fn read_strings(conn: &Connection, sql: &str) -> Result<Vec<String>, String> {

@@ -37,9 +37,10 @@ use std::time::Instant;
 
 use cohort_store::duck;
 use cohort_store::hash::{sha256_bytes, sha256_file};
+use cohort_store::layout::Layout;
 use cohort_store::{
     ATTACHMENTS_DIR, CancelToken, CommitOutcome, DatasetKind, DatasetName, ImportRecord, PendingCommit, Progress,
-    Settings, SourceFile, Store, StoreError, TableName, VersionMeta, VersionRef, table_source,
+    Settings, SourceFile, Store, StoreError, TableName, VersionMeta, VersionRef, table_files,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -559,7 +560,7 @@ fn import(
                 p.report.set(Outcome::Cancelled, "interrupted before this source was imported");
                 return None;
             }
-            let staged = stage(store, conn, index, p, options, &spill);
+            let staged = stage(store, conn, index, p, options);
             progress.advance(1);
             match staged {
                 Ok(staged) => Some(staged),
@@ -652,7 +653,6 @@ fn stage(
     index: usize,
     p: &mut Planned,
     options: &MigrateOptions,
-    spill: &Path,
 ) -> Result<Staged, String> {
     let loaded = p.source.load().map_err(|e| format!("cannot read it: {e}"))?;
     if Some(&loaded.sha256) != p.report.sha256.as_ref() {
@@ -663,12 +663,6 @@ fn stage(
     })?;
     let name = p.name.clone().expect("planned sources have a name");
     let mut staging = store.stage(&name).map_err(|e| e.to_string())?;
-    static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let scratch = spill.join(format!(
-        "migrate-{}-{}.ndjson",
-        std::process::id(),
-        SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
     // Where a table's rows came from, for messages: the file, or the folder's files.
     let from = |files: &[String]| match files {
         [] => p.report.source.display().to_string(),
@@ -679,7 +673,7 @@ fn stage(
     let mut write =
         |table: &TableName, rows: &[table::Row], leading: &[&str], files: &[String]| -> Result<(), String> {
             let dir = staging.table_dir(table).map_err(|e| e.to_string())?;
-            let w = table::write(conn, rows, leading, &scratch, &dir.join("part-0.parquet"))
+            let w = table::write(rows, leading, &dir.join(Layout::part_file_name(0)))
                 .map_err(|e| format!("table `{table}` (from {}): {e}", from(files)))?;
             for (field, n) in &w.digits {
                 notes.push(format!(
@@ -745,7 +739,7 @@ fn stage(
                 if !folder.documents.is_empty() {
                     let table = TableName::new(legacy::DOCUMENTS_TABLE).expect("a valid name");
                     let dir = staging.table_dir(&table).map_err(|e| e.to_string())?;
-                    table::write_documents(conn, &folder.documents, &dir.join("part-0.parquet"))?;
+                    table::write_documents(&folder.documents, &dir.join(Layout::part_file_name(0)))?;
                     rows_expected.push((table.to_string(), Some(table.to_string()), folder.documents.len() as u64));
                 }
                 for f in folder.attachments() {
@@ -884,7 +878,7 @@ fn check(
     staging: &cohort_store::Staging,
     run: &legacy::Simulation,
 ) -> Result<Vec<Check>, String> {
-    let part = |t: &str| export::parquet_source(&staging.dir().join(t).join("part-0.parquet"));
+    let part = |t: &str| export::parquet_source(&staging.dir().join(t).join(Layout::part_file_name(0)));
     let columns: Vec<String> = {
         let mut stmt = conn
             .prepare(&format!("SELECT column_name FROM (DESCRIBE SELECT * FROM {})", part("visits")))
@@ -965,7 +959,7 @@ fn flush(
         workers,
         items,
         |conn, (p, ((dataset, version, (_, expected, kind, rows, files), provenance), r))| {
-            let source = |t: &str| r.table(t).map(|t| table_source(store, t));
+            let source = |t: &str| r.table(t).map(|t| table_files(store, t));
             let verdict = export::rebuild(kind, &provenance, conn, &source).and_then(|back| {
                 let counts: BTreeMap<&str, u64> = r.tables.iter().map(|t| (t.name.as_str(), t.rows)).collect();
                 for (what, table, n) in &rows {
@@ -980,7 +974,7 @@ fn flush(
                 match &files {
                     Some(files) => {
                         let attachments = store.layout().version_dir(r.dataset_id, r.version).join(ATTACHMENTS_DIR);
-                        verify_folder(&provenance, conn, &source, &attachments, files)
+                        verify_folder(&provenance, &source, &attachments, files)
                     }
                     None => Ok(()),
                 }
@@ -1018,12 +1012,11 @@ fn flush(
 /// equal values, documents byte for byte, attachments by the SHA-256 of the version's copy.
 fn verify_folder(
     provenance: &Value,
-    conn: &duckdb::Connection,
-    source: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Option<Vec<PathBuf>>,
     attachments: &Path,
     files: &[(String, Expected)],
 ) -> Result<(), String> {
-    let back = export::rebuild_folder(provenance, conn, source)?;
+    let back = export::rebuild_folder(provenance, source)?;
     if back.len() != files.len() || back.iter().zip(files).any(|((a, _), (b, _))| a != b) {
         let names = |f: &mut dyn Iterator<Item = &String>| f.cloned().collect::<Vec<_>>().join(", ");
         return Err(format!(

@@ -412,6 +412,7 @@ impl Store {
     /// dataset. Then clears exactly the marks it read. Returns how many datasets were marked.
     fn update_views(&self, wait: std::time::Duration, whole: bool) -> Result<usize> {
         let _turn = CatalogLock::acquire(&self.layout.views_lock(), LockMode::Exclusive, wait)?;
+        let started = std::time::Instant::now();
         let (pending, rows) = self.read(|conn| {
             let pending = catalog::views_pending(conn)?;
             let rows = match &pending {
@@ -441,6 +442,12 @@ impl Store {
         if let Some((upto, _)) = &pending {
             self.write(|conn| catalog::clear_views_pending(conn, *upto))?;
         }
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            datasets = names.len(),
+            in_place,
+            "updated datasets.duckdb"
+        );
         Ok(names.len())
     }
 

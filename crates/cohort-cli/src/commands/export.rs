@@ -125,10 +125,11 @@ fn legacy_folder(
     let Some(dir) = &args.output else {
         bail!("`--format cohort-folder` writes a folder: give `--output DIR` (a new or empty folder)");
     };
-    let session = Session::new(store)?;
+    // Its files stay until they are read, whatever `gc` runs meanwhile.
+    let _lease = store.lease(version)?;
     // The version resolved above, pinned, so that what is recorded is what is written.
     let pinned = cohort_store::VersionRef { dataset: version.dataset.clone(), version: Some(version.version) };
-    let folder = cohort_migrate::export::Folder::rebuild(store, session.connection(), &pinned)?;
+    let folder = cohort_migrate::export::Folder::rebuild(store, &pinned)?;
     record_export(store, version, version.tables.iter().map(|t| t.rows).sum(), "format cohort-folder".into())?;
     folder.write(dir)?;
     let files = folder.files();
