@@ -32,7 +32,9 @@ pub struct Inner {
     pub row_counts: ContentCache<(String, String), u64>,
     /// Pages of rows by (table content hash, WHERE, ORDER BY, offset, limit): a version never
     /// changes, so a page read once is the page (see `api::datasets::table_rows`).
-    pub row_pages: ContentCache<RowPageKey, Arc<Vec<serde_json::Value>>>,
+    pub row_pages: ContentCache<RowPageKey, Arc<Vec<Row>>>,
+    /// Every row of selections readers page through (see [`Selections`]).
+    pub selections: Selections,
     /// Columns' summaries, by table content hash and column.
     pub column_summaries: ContentCache<(String, String), crate::api::datasets::ColumnSummary>,
     /// When the server started.
@@ -104,6 +106,7 @@ impl AppState {
             dictionaries: ContentCache::new(1_000),
             row_counts: ContentCache::new(10_000),
             row_pages: ContentCache::new(MAX_CACHED_ROW_PAGES),
+            selections: Selections::for_cap(store.settings().memory_limit),
             column_summaries: ContentCache::new(10_000),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
@@ -196,8 +199,94 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// A row of a table as JSON text, as DuckDB's `to_json` wrote it (kept as text: a fifth of the
+/// memory of a parsed value, and written out as it is).
+pub type Row = Box<serde_json::value::RawValue>;
+
 /// A page of rows: (table content hash, WHERE, ORDER BY, offset, limit).
 pub type RowPageKey = (String, String, String, u64, u64);
+
+/// A selection of a table's rows: (table content hash, WHERE, ORDER BY).
+pub type SelectionKey = (String, String, String);
+
+/// Rows of a selection decoded whole at most.
+pub const MAX_DECODED_ROWS: u64 = 200_000;
+
+/// Every row of the selections (a table, filtered and sorted) that readers page through, in
+/// order, so that any page of one is a slice rather than a query. A page nobody read before
+/// costs a DuckDB query of a few milliseconds of CPU, which bounds a server that pages through
+/// a table at a few hundred pages a second; a selection is decoded whole, once, in the
+/// background, when a second page of it is asked for (a reader is paging), if it has at most
+/// [`MAX_DECODED_ROWS`] rows and a quarter of the budget in JSON. The budget is a sixteenth of
+/// the server's memory cap, at most 128 MB: past it the cache starts again.
+pub struct Selections {
+    inner: Mutex<SelectionsInner>,
+    budget: usize,
+}
+
+#[derive(Default)]
+struct SelectionsInner {
+    decoded: HashMap<SelectionKey, Arc<Vec<Row>>>,
+    bytes: usize,
+    /// Selections a page was read of, and whether they are being decoded (or were refused).
+    paged: HashMap<SelectionKey, bool>,
+}
+
+impl Selections {
+    /// Decoded selections for a server whose memory cap is `memory_limit` bytes.
+    pub fn for_cap(memory_limit: u64) -> Self {
+        let budget = (memory_limit / 16).min(128 * 1024 * 1024) as usize;
+        Selections { inner: Mutex::default(), budget }
+    }
+
+    /// The JSON text one selection may take to be kept.
+    pub fn max_bytes(&self) -> usize {
+        self.budget / 4
+    }
+
+    /// The rows of `key`, if it is decoded.
+    pub fn rows(&self, key: &SelectionKey) -> Option<Arc<Vec<Row>>> {
+        self.inner.lock().expect("not poisoned").decoded.get(key).cloned()
+    }
+
+    /// Notes that a page of `key` was read by a query; true when this asks for the selection to
+    /// be decoded now (the second page, and not asked before).
+    pub fn paged(&self, key: &SelectionKey) -> bool {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        if inner.paged.len() >= 10_000 {
+            inner.paged.retain(|_, decoding| *decoding);
+        }
+        match inner.paged.get_mut(key) {
+            None => {
+                inner.paged.insert(key.clone(), false);
+                false
+            }
+            Some(decoding) if !*decoding => {
+                *decoding = true;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Keeps the rows of `key` (`bytes` of JSON).
+    pub fn keep(&self, key: SelectionKey, rows: Arc<Vec<Row>>, bytes: usize) {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        if inner.bytes + bytes > self.budget {
+            // Starting again: what was dropped may be decoded again when paged.
+            inner.decoded.clear();
+            inner.paged.clear();
+            inner.bytes = 0;
+        }
+        inner.bytes += bytes;
+        inner.decoded.insert(key, rows);
+    }
+
+    /// Selections decoded now (for tests).
+    pub fn decoded(&self) -> usize {
+        self.inner.lock().expect("not poisoned").decoded.len()
+    }
+}
 
 /// Pages of rows kept at most; each is at most [`MAX_CACHED_ROW_PAGE_BYTES`] of JSON, so the
 /// cache holds at most about 64 MB.

@@ -2,6 +2,7 @@
 //! downloads, and rollback.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Served;
 use crate::error::{ApiError, blocking};
-use crate::state::AppState;
+use crate::state::{AppState, Row, SelectionKey};
 use cohort_auth::Principal;
 
 /// Rows a page of a table may hold at most.
@@ -119,7 +120,7 @@ pub struct RowsPage {
     /// Their SQL types, in the same order (what a filter on each reads).
     pub types: Vec<String>,
     /// The rows, as objects keyed by column (shared with the page cache).
-    pub rows: std::sync::Arc<Vec<serde_json::Value>>,
+    pub rows: Arc<Vec<Row>>,
     /// Rows that match the filters.
     pub total: u64,
     /// The first row's position.
@@ -152,7 +153,7 @@ pub async fn table_rows(
     let store = state.store.clone();
     let app = state.clone();
     let (reference, table) = (VersionRef::parse(reference)?, table.to_string());
-    state
+    let (page, decode) = state
         .engines
         .run_warm(&state.store, move |conn| {
             let version = app.resolve(&reference)?;
@@ -178,37 +179,45 @@ pub async fn table_rows(
                     total.max(0) as u64
                 }
             };
+            let selected = (info.sha256.clone(), selection.where_clause.clone(), selection.order_clause.clone());
+            let rows_of = |paging: &str| {
+                format!(
+                    "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} {paging}) t",
+                    selection.where_clause, selection.order_clause
+                )
+            };
             let page_key =
                 (info.sha256.clone(), selection.where_clause.clone(), selection.order_clause.clone(), offset, limit);
-            let rows = match app.row_pages.get(&page_key) {
-                Some(rows) => rows,
-                None => {
-                    // The page's position is a parameter: the warm engine's statement cache then
-                    // parses and plans a table's page query once, not once a page.
-                    let sql = format!(
-                        "SELECT to_json(t)::VARCHAR FROM (SELECT * FROM {source} {} {} LIMIT ? OFFSET ?) t",
-                        selection.where_clause, selection.order_clause
-                    );
-                    let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::sql)?;
-                    let mut bytes = 0;
-                    let rows = stmt
-                        .query_map([limit as i64, offset as i64], |r| r.get::<_, String>(0))
-                        .map_err(StoreError::sql)?
-                        .map(|r| {
-                            let text = r.map_err(StoreError::sql)?;
-                            bytes += text.len();
-                            serde_json::from_str(&text)
-                                .map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
-                        })
-                        .collect::<Result<Vec<serde_json::Value>, ApiError>>()?;
-                    let rows = std::sync::Arc::new(rows);
-                    if bytes <= crate::state::MAX_CACHED_ROW_PAGE_BYTES {
-                        app.row_pages.keep(page_key, rows.clone());
-                    }
-                    rows
+            let mut decode = None;
+            let rows = if let Some(all) = app.selections.rows(&selected) {
+                let start = (offset as usize).min(all.len());
+                Arc::new(all[start..(start + limit as usize).min(all.len())].to_vec())
+            } else if let Some(rows) = app.row_pages.get(&page_key) {
+                rows
+            } else {
+                // The page's position is a parameter: the warm engine's statement cache then
+                // parses and plans a table's page query once, not once a page.
+                let mut stmt = conn.prepare_cached(&rows_of("LIMIT ? OFFSET ?")).map_err(StoreError::sql)?;
+                let mut bytes = 0;
+                let rows = stmt
+                    .query_map([limit as i64, offset as i64], |r| r.get::<_, String>(0))
+                    .map_err(StoreError::sql)?
+                    .map(|r| {
+                        let text = r.map_err(StoreError::sql)?;
+                        bytes += text.len();
+                        row_json(text)
+                    })
+                    .collect::<Result<Vec<Row>, ApiError>>()?;
+                let rows = Arc::new(rows);
+                if bytes <= crate::state::MAX_CACHED_ROW_PAGE_BYTES {
+                    app.row_pages.keep(page_key, rows.clone());
                 }
+                if total <= crate::state::MAX_DECODED_ROWS && app.selections.paged(&selected) {
+                    decode = Some((selected, rows_of(""), version.clone()));
+                }
+                rows
             };
-            Ok(RowsPage {
+            let page = RowsPage {
                 version: version.label(),
                 columns: info.columns.iter().map(|c| c.name.clone()).collect(),
                 types: info.columns.iter().map(|c| c.sql_type.clone()).collect(),
@@ -216,9 +225,50 @@ pub async fn table_rows(
                 total,
                 offset,
                 limit,
-            })
+            };
+            Ok((page, decode))
         })
-        .await
+        .await?;
+    if let Some((key, sql, version)) = decode {
+        tokio::spawn(decode_selection(state.clone(), key, sql, version));
+    }
+    Ok(page)
+}
+
+/// A row's JSON text as [`Row`].
+fn row_json(text: String) -> Result<Row, ApiError> {
+    serde_json::value::RawValue::from_string(text).map_err(|e| ApiError::internal(format!("a row is not JSON: {e}")))
+}
+
+/// Reads every row of a selection (`sql`, over a table of `version`) and keeps them in
+/// [`crate::state::Selections`], unless they exceed what one selection may take.
+async fn decode_selection(state: AppState, key: SelectionKey, sql: String, version: cohort_store::ResolvedVersion) {
+    let store = state.store.clone();
+    let app = state.clone();
+    let decoded = state
+        .engines
+        .run_warm(&state.store, move |conn| {
+            let _lease = store.lease(&version)?;
+            let max_bytes = app.selections.max_bytes();
+            let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+            let (mut rows, mut bytes) = (Vec::new(), 0);
+            for text in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(StoreError::sql)? {
+                let text = text.map_err(StoreError::sql)?;
+                bytes += text.len();
+                if bytes > max_bytes {
+                    return Ok(false);
+                }
+                rows.push(row_json(text)?);
+            }
+            app.selections.keep(key, Arc::new(rows), bytes);
+            Ok(true)
+        })
+        .await;
+    match decoded {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!("a selection is too large to keep decoded"),
+        Err(e) => tracing::warn!("could not decode a selection of rows: {}", e.message),
+    }
 }
 
 fn find_table<'a>(tables: &'a [TableInfo], reference: &VersionRef, table: &str) -> Result<&'a TableInfo, ApiError> {
@@ -264,7 +314,9 @@ impl Selection {
                     "desc" => "DESC",
                     other => return Err(ApiError::invalid(format!("order must be asc or desc, not `{other}`"))),
                 };
-                format!("ORDER BY {} {direction} NULLS LAST", quote_ident(&col.name))
+                // Rows of equal values keep their order in the files, so that every page of a
+                // sorted table comes from one order (without it, pages could repeat or skip a row).
+                format!("ORDER BY {} {direction} NULLS LAST, filename, file_row_number", quote_ident(&col.name))
             }
             None => String::new(),
         };
