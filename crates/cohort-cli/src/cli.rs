@@ -255,6 +255,22 @@ Examples:
   cohort publish registry --profile public.yaml --output registry-public.json
   cohort serve --public registry-public.json --addr 0.0.0.0:8080")]
     Publish(PublishArgs),
+    /// A registry's figures for a cohort chosen by filters: participants, sites, categories,
+    /// measures, enrolment, visits and retention, as the registry dashboard shows them.
+    #[command(after_help = "\
+A registry's profile is its publish profile (see `cohort publish --help`), kept with the dataset
+once, plus optional `filters:` (the columns a cohort is chosen by) and `labels:`.
+
+Filters (all apply; values of one filter are alternatives):
+  sex=F   diagnosis=DMD,BMD   sex!=F   age=10..20   age=10..   enrolled=..2021-12-31   has:imaging
+
+Examples:
+  cohort registry registry --set-profile registry.yaml
+  cohort registry registry --filter diagnosis=DMD --filter age=10.. --json
+  cohort registry registry --filter diagnosis=DMD --filter age=10.. --save-as dmd-over-10
+  cohort registry registry --cohort dmd-over-10
+  cohort registry registry --cohorts")]
+    Registry(RegistryArgs),
     /// Accounts of the web app and their API tokens: add, remove, list, passwd, role, grant,
     /// token.
     #[command(subcommand)]
@@ -331,6 +347,29 @@ pub struct PublishArgs {
     /// The suppression threshold, overriding the profile's (default 11).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(2..))]
     pub k: Option<u64>,
+}
+
+/// `cohort registry`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// The registry dataset (`NAME` or `NAME@N`).
+    pub dataset: String,
+    /// A filter choosing the cohort (repeatable): `COLUMN=V1,V2`, `COLUMN!=V`, `COLUMN=FROM..TO`,
+    /// `has:DOMAIN`.
+    #[arg(long = "filter", short = 'f', value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Start from this saved cohort's filters (`--filter`s add to them).
+    #[arg(long, value_name = "NAME")]
+    pub cohort: Option<String>,
+    /// Save the filters as a named cohort of the dataset (replacing one of that name).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["set_profile", "cohorts"])]
+    pub save_as: Option<String>,
+    /// Keep this profile (YAML) with the dataset, then show the registry under it.
+    #[arg(long, value_name = "FILE")]
+    pub set_profile: Option<std::path::PathBuf>,
+    /// List the dataset's saved cohorts.
+    #[arg(long, conflicts_with_all = ["filters", "cohort", "set_profile"])]
+    pub cohorts: bool,
 }
 
 /// `cohort user`.

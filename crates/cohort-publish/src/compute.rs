@@ -90,8 +90,28 @@ fn scalar<T: duckdb::types::FromSql>(conn: &Connection, what: &str, sql: &str) -
     conn.query_row(sql, [], |r| r.get(0)).map_err(sql_err(what))
 }
 
-/// Computes every figure of `profile` over the tables mounted in schema `d` of `conn`.
+/// How the sites of the per-site table are named.
+pub enum SiteLabels<'a> {
+    /// `Site 1`, `Site 2`, ... by rank in the table (a public bundle: never names).
+    ByRank,
+    /// Each site's own label (its name, or an anonymous one kept stable across cohorts); a site
+    /// without one is shown by rank.
+    Given(&'a std::collections::HashMap<String, String>),
+}
+
+/// Computes every figure of `profile` over the tables mounted in schema `d` of `conn`, sites
+/// named by rank.
 pub fn figures(conn: &Connection, profile: &Profile, k: u64) -> Result<Figures, PublishError> {
+    figures_with(conn, profile, k, SiteLabels::ByRank)
+}
+
+/// [`figures`] with sites named by `sites`.
+pub fn figures_with(
+    conn: &Connection,
+    profile: &Profile,
+    k: u64,
+    sites: SiteLabels<'_>,
+) -> Result<Figures, PublishError> {
     let t = format!("d.{}", ident(&profile.table));
     let pid = ident(&profile.participant);
     let mut out = Figures::default();
@@ -124,7 +144,10 @@ pub fn figures(conn: &Connection, profile: &Profile, k: u64) -> Result<Figures, 
         let cells = pairs(conn, site, &by(site))?
             .into_iter()
             .enumerate()
-            .map(|(i, (_, n))| (format!("Site {}", i + 1), n))
+            .map(|(i, (name, n))| match &sites {
+                SiteLabels::Given(labels) if labels.contains_key(&name) => (labels[&name].clone(), n),
+                _ => (format!("Site {}", i + 1), n),
+            })
             .collect();
         table(Counts { id: "site".into(), title: "Participants per site".into(), dimension: "site".into(), cells });
     }

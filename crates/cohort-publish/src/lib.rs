@@ -170,16 +170,8 @@ impl Bundle {
     }
 }
 
-/// Computes the bundle of `reference` under `profile` (whose file text is `profile_text`);
-/// `k` overrides the profile's threshold.
-pub fn publish(
-    store: &Store,
-    reference: &VersionRef,
-    profile: &Profile,
-    profile_text: &str,
-    k: Option<u64>,
-) -> Result<Bundle, PublishError> {
-    let version = store.resolve(reference)?;
+/// Checks that every table and column `profile` names is in `version`.
+pub fn check_profile(version: &cohort_store::ResolvedVersion, profile: &Profile) -> Result<(), PublishError> {
     let dataset = version.label();
     let require_table = |name: &str| {
         version.table(name).ok_or_else(|| PublishError::Missing {
@@ -205,13 +197,28 @@ pub fn publish(
     };
     let mut columns: Vec<&String> = vec![&profile.participant];
     columns.extend(profile.enrolled.iter().chain(&profile.site).chain(&profile.region));
-    columns.extend(profile.categories.iter().chain(&profile.numeric));
+    columns.extend(profile.categories.iter().chain(&profile.numeric).chain(&profile.filters));
+    columns.extend(profile.labels.keys());
     require_columns(&profile.table, &columns)?;
     if let Some(v) = &profile.visits {
         let mut columns = vec![&v.participant, &v.date];
         columns.extend(v.domains.values().flatten());
         require_columns(&v.table, &columns)?;
     }
+    Ok(())
+}
+
+/// Computes the bundle of `reference` under `profile` (whose file text is `profile_text`);
+/// `k` overrides the profile's threshold.
+pub fn publish(
+    store: &Store,
+    reference: &VersionRef,
+    profile: &Profile,
+    profile_text: &str,
+    k: Option<u64>,
+) -> Result<Bundle, PublishError> {
+    let version = store.resolve(reference)?;
+    check_profile(&version, profile)?;
     let k = k.or(profile.k).unwrap_or(DEFAULT_K);
     let k_reason = profile.allowance_below_floor(k)?;
     let mut session = Session::new(store)?;

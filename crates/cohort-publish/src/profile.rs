@@ -33,6 +33,13 @@ pub struct Profile {
     /// The visits (or encounters) table, for longitudinal summaries.
     #[serde(default)]
     pub visits: Option<VisitsProfile>,
+    /// Columns of the participant table a cohort is chosen by on the registry dashboard, in
+    /// order; default: the site, region, categories, numeric columns and enrolment date.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Labels of the participant table's columns, for people.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// The data cutoff (`YYYY-MM-DD`); default: the latest date in the data.
     #[serde(default)]
     pub cutoff: Option<String>,
@@ -51,6 +58,22 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The columns a cohort is chosen by: [`Profile::filters`], or by default the site, region,
+    /// categories, numeric columns and enrolment date.
+    pub fn filter_columns(&self) -> Vec<String> {
+        if !self.filters.is_empty() {
+            return self.filters.clone();
+        }
+        let mut columns: Vec<String> = Vec::new();
+        for c in self.site.iter().chain(&self.region).chain(&self.categories).chain(&self.numeric).chain(&self.enrolled)
+        {
+            if !columns.contains(c) {
+                columns.push(c.clone());
+            }
+        }
+        columns
+    }
+
     /// For a `k` below the floor, the profile's reason for allowing it (recorded in the bundle);
     /// an error when the profile does not allow it. `None` for a k at or above the floor.
     pub fn allowance_below_floor(&self, k: u64) -> Result<Option<String>, PublishError> {
@@ -85,14 +108,16 @@ impl Profile {
     pub fn read(path: &Path) -> Result<(Profile, String), PublishError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PublishError::Profile { path: path.into(), message: e.to_string() })?;
-        let profile: Profile = serde_saphyr::from_str(&text)
-            .map_err(|e| PublishError::Profile { path: path.into(), message: e.to_string() })?;
-        if profile.k == Some(0) || profile.k == Some(1) {
-            return Err(PublishError::Profile {
-                path: path.into(),
-                message: "k must be at least 2 (11 is the usual policy)".into(),
-            });
-        }
+        let profile = Profile::parse(&text).map_err(|message| PublishError::Profile { path: path.into(), message })?;
         Ok((profile, text))
+    }
+
+    /// Parses a profile's YAML text; the error says why, with the line.
+    pub fn parse(text: &str) -> Result<Profile, String> {
+        let profile: Profile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        if profile.k == Some(0) || profile.k == Some(1) {
+            return Err("k must be at least 2 (11 is the usual policy)".into());
+        }
+        Ok(profile)
     }
 }

@@ -9,8 +9,8 @@ use jiff::Timestamp;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, ImportRecord, RelationshipDecision, SourceFile, TableInfo,
-    VersionInfo, VersionStatus,
+    ColumnInfo, DatasetKind, DatasetSummary, FileInfo, ImportRecord, KeptProfile, RelationshipDecision, SavedCohort,
+    SourceFile, TableInfo, VersionInfo, VersionStatus,
 };
 use crate::name::DatasetName;
 
@@ -127,6 +127,30 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE TABLE views_pending (
         seq     BIGINT NOT NULL,
         dataset VARCHAR NOT NULL
+    );
+    "#,
+    ),
+    (
+        5,
+        "registry profiles and saved cohorts",
+        r#"
+    CREATE TABLE registry_profiles (
+        dataset_id BIGINT NOT NULL,
+        seq        BIGINT NOT NULL,
+        version    INTEGER NOT NULL,
+        profile    VARCHAR NOT NULL,
+        set_by     VARCHAR NOT NULL,
+        set_at     TIMESTAMP NOT NULL,
+        PRIMARY KEY (dataset_id, seq)
+    );
+    CREATE TABLE saved_cohorts (
+        dataset_id BIGINT NOT NULL,
+        name       VARCHAR NOT NULL,
+        filters    VARCHAR NOT NULL,
+        version    INTEGER NOT NULL,
+        made_by    VARCHAR NOT NULL,
+        made_at    TIMESTAMP NOT NULL,
+        PRIMARY KEY (dataset_id, name)
     );
     "#,
     ),
@@ -957,6 +981,76 @@ pub fn record_relationship_decision(conn: &Connection, dataset_id: i64, d: &Rela
         ],
     )
     .map_err(db("recording a relationship decision"))?;
+    Ok(())
+}
+
+/// The registry profile kept last for a dataset, if any.
+pub fn registry_profile(conn: &Connection, dataset_id: i64) -> Result<Option<KeptProfile>> {
+    conn.query_row(
+        "SELECT profile, version, set_by, epoch_us(set_at) FROM registry_profiles WHERE dataset_id = ?
+         ORDER BY seq DESC LIMIT 1",
+        [dataset_id],
+        |r| {
+            Ok(KeptProfile {
+                text: r.get(0)?,
+                version: r.get::<_, i32>(1)? as u32,
+                set_by: r.get(2)?,
+                set_at: ts(r.get(3)?),
+            })
+        },
+    )
+    .optional()
+    .map_err(db("reading the registry profile"))
+}
+
+/// Keeps `profile` as the dataset's registry profile (earlier ones stay, as history).
+pub fn keep_registry_profile(conn: &Connection, dataset_id: i64, profile: &KeptProfile) -> Result<()> {
+    conn.execute(
+        "INSERT INTO registry_profiles SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, make_timestamp(?)
+         FROM registry_profiles WHERE dataset_id = ?",
+        params![dataset_id, profile.version, profile.text, profile.set_by, micros(profile.set_at), dataset_id],
+    )
+    .map_err(db("keeping the registry profile"))?;
+    Ok(())
+}
+
+/// The cohorts saved of a dataset, by name.
+pub fn saved_cohorts(conn: &Connection, dataset_id: i64) -> Result<Vec<SavedCohort>> {
+    let ctx = "reading saved cohorts";
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, filters, version, made_by, epoch_us(made_at) FROM saved_cohorts WHERE dataset_id = ?
+             ORDER BY name",
+        )
+        .map_err(db(ctx))?;
+    let rows = stmt
+        .query_map([dataset_id], |r| {
+            let filters: String = r.get(1)?;
+            Ok(SavedCohort {
+                name: r.get(0)?,
+                filters: serde_json::from_str(&filters).unwrap_or_default(),
+                version: r.get::<_, i32>(2)? as u32,
+                made_by: r.get(3)?,
+                made_at: ts(r.get(4)?),
+            })
+        })
+        .map_err(db(ctx))?;
+    rows.collect::<duckdb::Result<_>>().map_err(db(ctx))
+}
+
+/// Saves `cohort` (replacing one of the same name), or removes the one named so (`None`).
+pub fn save_cohort(conn: &Connection, dataset_id: i64, name: &str, cohort: Option<&SavedCohort>) -> Result<()> {
+    let ctx = "saving a cohort";
+    conn.execute("DELETE FROM saved_cohorts WHERE dataset_id = ? AND name = ?", params![dataset_id, name])
+        .map_err(db(ctx))?;
+    if let Some(c) = cohort {
+        let filters = serde_json::to_string(&c.filters).expect("filters serialise");
+        conn.execute(
+            "INSERT INTO saved_cohorts VALUES (?, ?, ?, ?, ?, make_timestamp(?))",
+            params![dataset_id, c.name, filters, c.version, c.made_by, micros(c.made_at)],
+        )
+        .map_err(db(ctx))?;
+    }
     Ok(())
 }
 

@@ -62,8 +62,8 @@ pub use export::{Destination, OutputFormat};
 pub use gc::{ExpiredVersion, GcOptions, GcReport};
 pub use model::{
     ColumnInfo, ColumnNotes, CommitOutcome, DatasetDetail, DatasetKind, DatasetSummary, FileInfo, ImportRecord,
-    KeyCandidate, MissingCodes, Relationship, RelationshipDecision, ResolvedVersion, SourceFile, TableInfo,
-    VersionInfo, VersionStatus,
+    KeptProfile, KeyCandidate, MissingCodes, Relationship, RelationshipDecision, ResolvedVersion, SavedCohort,
+    SourceFile, TableInfo, VersionInfo, VersionStatus,
 };
 pub use name::{DatasetName, TableName, TableRef, VersionRef};
 pub use progress::{CancelToken, NoProgress, Progress};

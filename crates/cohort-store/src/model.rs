@@ -382,6 +382,36 @@ pub struct RelationshipDecision {
     pub decided_at: Timestamp,
 }
 
+/// A registry profile kept with a dataset (`cohort registry --set-profile`): its YAML text, and
+/// the version it was set on. The last one kept applies to every later version.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct KeptProfile {
+    /// The profile, as YAML.
+    pub text: String,
+    /// The version current when it was set.
+    pub version: u32,
+    /// Who set it.
+    pub set_by: String,
+    /// When.
+    pub set_at: Timestamp,
+}
+
+/// A named cohort of a dataset: the filters that select its participants, and the version it was
+/// made on (the same filters select other participants in a later version).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SavedCohort {
+    /// Its name, unique in the dataset.
+    pub name: String,
+    /// Its filters, each as written (`sex=F`, `age=10..`, `has:imaging`).
+    pub filters: Vec<String>,
+    /// The version it was made on.
+    pub version: u32,
+    /// Who made it.
+    pub made_by: String,
+    /// When.
+    pub made_at: Timestamp,
+}
+
 /// An entry of the store's import journal: what became of one source a producer (such as
 /// `cohort migrate`) brought in. Entries that record a new version are written in the same catalog
 /// transaction as the version, so after a crash a source is either imported and journaled, or

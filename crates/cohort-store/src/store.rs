@@ -15,7 +15,8 @@ use crate::fsutil;
 use crate::layout::Layout;
 use crate::lock::{CatalogLock, LivenessLock, LockMode};
 use crate::model::{
-    DatasetDetail, DatasetSummary, RelationshipDecision, ResolvedVersion, TableInfo, VersionInfo, VersionStatus,
+    DatasetDetail, DatasetSummary, KeptProfile, RelationshipDecision, ResolvedVersion, SavedCohort, TableInfo,
+    VersionInfo, VersionStatus,
 };
 use crate::name::similar_names;
 use crate::name::{DatasetName, VersionRef};
@@ -376,6 +377,48 @@ impl Store {
         self.write(|conn| {
             let row = find_or_suggest(conn, dataset.as_str())?;
             catalog::record_relationship_decision(conn, row.id, decision)
+        })
+    }
+
+    /// The registry profile kept for `dataset`, if any (the last one set).
+    pub fn registry_profile(&self, dataset: &DatasetName) -> Result<Option<KeptProfile>> {
+        self.read(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::registry_profile(conn, row.id)
+        })
+    }
+
+    /// Keeps `profile` as `dataset`'s registry profile. Data and versions do not change.
+    pub fn keep_registry_profile(&self, dataset: &DatasetName, profile: &KeptProfile) -> Result<()> {
+        self.write(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::keep_registry_profile(conn, row.id, profile)
+        })
+    }
+
+    /// The cohorts saved of `dataset`, by name.
+    pub fn saved_cohorts(&self, dataset: &DatasetName) -> Result<Vec<SavedCohort>> {
+        self.read(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::saved_cohorts(conn, row.id)
+        })
+    }
+
+    /// Saves `cohort` of `dataset`, replacing one of the same name.
+    pub fn save_cohort(&self, dataset: &DatasetName, cohort: &SavedCohort) -> Result<()> {
+        self.write(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            catalog::save_cohort(conn, row.id, &cohort.name, Some(cohort))
+        })
+    }
+
+    /// Removes the cohort `name` of `dataset`; whether there was one.
+    pub fn remove_cohort(&self, dataset: &DatasetName, name: &str) -> Result<bool> {
+        self.write(|conn| {
+            let row = find_or_suggest(conn, dataset.as_str())?;
+            let existed = catalog::saved_cohorts(conn, row.id)?.iter().any(|c| c.name == name);
+            catalog::save_cohort(conn, row.id, name, None)?;
+            Ok(existed)
         })
     }
 

@@ -14,6 +14,7 @@ mod migrate;
 mod protocol;
 mod publish;
 mod query;
+mod registry;
 mod relate;
 mod rollback;
 mod serve;
@@ -105,6 +106,7 @@ fn dispatch(ctx: &Context<'_>, command: &Command) -> anyhow::Result<ExitStatus> 
         Command::Simulate(args) => simulate::run(ctx, args),
         Command::Serve(args) => serve::run(ctx, args),
         Command::Publish(args) => publish::run(ctx, args),
+        Command::Registry(args) => registry::run(ctx, args),
         Command::User(action) => user::run(ctx, action),
         Command::Audit(action) => audit::run(ctx, action),
     }

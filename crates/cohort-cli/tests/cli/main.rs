@@ -15,6 +15,7 @@ mod json;
 mod migrate;
 mod protocol;
 mod publish;
+mod registry;
 mod relationships;
 mod roundtrip;
 mod schema;

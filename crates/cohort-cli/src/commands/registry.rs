@@ -1,0 +1,158 @@
+//! `cohort registry`: a registry's figures for a cohort, its kept profile and saved cohorts.
+
+use anyhow::Context as _;
+use cohort_audit::Outcome;
+use cohort_publish::Profile;
+use cohort_registry::{RegistryError, SiteNames};
+use cohort_store::{KeptProfile, SavedCohort, VersionRef};
+use serde_json::json;
+
+use super::Context;
+use super::ingest::actor;
+use crate::ExitStatus;
+use crate::cli::RegistryArgs;
+use crate::ui;
+
+pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store()?;
+    let version = store.resolve(&VersionRef::parse(&args.dataset)?)?;
+    let dataset = version.dataset.clone();
+    if let Some(path) = &args.set_profile {
+        let (profile, text) = Profile::read(path)?;
+        cohort_publish::check_profile(&version, &profile)?;
+        let kept = KeptProfile { text, version: version.version, set_by: actor(), set_at: jiff::Timestamp::now() };
+        store.keep_registry_profile(&dataset, &kept)?;
+        ctx.note(format!(
+            "kept {} as the registry profile of `{dataset}` (set on version {})",
+            path.display(),
+            version.version
+        ));
+    }
+    if args.cohorts {
+        let cohorts = store.saved_cohorts(&dataset)?;
+        if ctx.global.json {
+            ui::print_json(&json!({ "dataset": dataset.as_str(), "cohorts": cohorts }))?;
+        } else if cohorts.is_empty() {
+            ctx.note(format!("`{dataset}` has no saved cohorts (save one with --filter ... --save-as NAME)"));
+        } else {
+            let mut table = ui::table(&["cohort", "filters", "made on", "by", "when"]);
+            for c in &cohorts {
+                table.add_row(vec![
+                    c.name.clone(),
+                    c.filters.join("  "),
+                    format!("version {}", c.version),
+                    c.made_by.clone(),
+                    ui::when(c.made_at),
+                ]);
+            }
+            println!("{table}");
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let kept =
+        store.registry_profile(&dataset)?.ok_or_else(|| RegistryError::NoProfile { dataset: dataset.to_string() })?;
+    let profile = cohort_registry::read_profile(dataset.as_str(), &kept.text)?;
+    let mut filters = Vec::new();
+    let mut saved = None;
+    if let Some(name) = &args.cohort {
+        let cohorts = store.saved_cohorts(&dataset)?;
+        let found = cohorts.iter().find(|c| &c.name == name).cloned().ok_or_else(|| RegistryError::NoCohort {
+            dataset: dataset.to_string(),
+            name: name.clone(),
+            available: if cohorts.is_empty() {
+                "none".into()
+            } else {
+                cohorts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            },
+        })?;
+        filters.extend(found.filters.iter().cloned());
+        saved = Some(found);
+    }
+    filters.extend(args.filters.iter().cloned());
+    let dashboard = cohort_registry::dashboard::compute(&store, &version, &profile, &filters, SiteNames::Shown)?;
+    let mut entry = super::audit::entry("registry", Outcome::Served);
+    entry.datasets = vec![version.label()];
+    entry.detail = Some(if filters.is_empty() { "all participants".into() } else { filters.join(" ") });
+    super::audit::record(&store, entry)?;
+    if let Some(name) = &args.save_as {
+        check_cohort_name(name)?;
+        let cohort = SavedCohort {
+            name: name.clone(),
+            filters: filters.clone(),
+            version: version.version,
+            made_by: actor(),
+            made_at: jiff::Timestamp::now(),
+        };
+        store.save_cohort(&dataset, &cohort).context("saving the cohort")?;
+        ctx.note(format!(
+            "saved cohort `{name}` of `{dataset}` ({} participants on version {}); use it with --cohort {name}",
+            ui::count(dashboard.participants),
+            version.version
+        ));
+    }
+    let origin = saved.as_ref().map(|c| {
+        json!({"name": c.name, "filters": c.filters, "made_on_version": c.version, "made_by": c.made_by,
+               "computed_on_version": version.version})
+    });
+    if ctx.global.json {
+        ui::print_json(&json!({ "cohort": origin, "registry": dashboard }))?;
+        return Ok(ExitStatus::Success);
+    }
+    if let Some(c) = &saved
+        && c.version != version.version
+    {
+        ctx.note(format!(
+            "cohort `{}` was made on version {}; these figures are computed on version {}",
+            c.name, c.version, version.version
+        ));
+    }
+    println!(
+        "{}: {} of {} participants{}",
+        version.label(),
+        ui::count(dashboard.participants),
+        ui::count(dashboard.registry_participants),
+        if filters.is_empty() { String::new() } else { format!(" ({})", filters.join(", ")) }
+    );
+    if let Some(l) = &dashboard.longitudinal {
+        println!(
+            "visits {} · person-years {} · cutoff {}",
+            l.visits.map(ui::count).unwrap_or_else(|| "-".into()),
+            l.person_years.map(|y| format!("{y:.1}")).unwrap_or_else(|| "-".into()),
+            dashboard.cutoff.as_deref().unwrap_or("-")
+        );
+    }
+    for t in dashboard.tables.iter().filter(|t| t.cells.len() <= 24) {
+        let mut table = ui::table(&[t.dimension.as_str(), "participants"]);
+        for cell in &t.cells {
+            table.add_row(vec![cell.key.clone(), cell.count.map(ui::count).unwrap_or_default()]);
+        }
+        println!("\n{}\n{table}", t.title);
+    }
+    if !dashboard.numeric.is_empty() {
+        let mut table = ui::table(&["measure", "lower quartile", "median", "upper quartile"]);
+        let number = |x: Option<f64>| x.map(|x| format!("{x}")).unwrap_or_default();
+        for n in &dashboard.numeric {
+            table.add_row(vec![n.column.clone(), number(n.q1), number(n.median), number(n.q3)]);
+        }
+        println!("\n{table}");
+    }
+    let long = dashboard.tables.iter().filter(|t| t.cells.len() > 24).count();
+    if long > 0 {
+        ctx.note(format!("{long} longer table(s), such as enrolment by month, are in --json"));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// A saved cohort's name: what `NAME#COHORT` references can carry.
+fn check_cohort_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        anyhow::bail!(
+            "`{name}` cannot name a cohort: use lowercase letters, digits, `-` and `_` (at most 64), as `dmd-over-10`"
+        );
+    }
+    Ok(())
+}

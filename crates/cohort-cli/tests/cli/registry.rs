@@ -1,0 +1,69 @@
+//! `cohort registry`: the profile kept with the dataset, a cohort's figures, saved cohorts and
+//! "made on version N" once the dataset moves on.
+
+use crate::util::Env;
+
+fn write_registry(env: &Env, extra: usize) -> std::path::PathBuf {
+    let mut csv = String::from("id,site,diagnosis,age,enrolled\n");
+    for i in 0..(120 + extra) {
+        let diagnosis = ["DMD", "SMA", "BMD"][i % 3];
+        let site = if i % 4 == 0 { "Canary Clinic" } else { "Big Hospital" };
+        csv.push_str(&format!("P{i:03},{site},{diagnosis},{},2024-0{}-15\n", 2 + i % 30, 1 + i % 6));
+    }
+    env.write("people.csv", csv)
+}
+
+#[test]
+fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
+    let env = Env::new();
+    let data = write_registry(&env, 0);
+    env.ok(&["ingest", data.to_str().unwrap(), "--name", "reg"]);
+    // Without a profile it says how to keep one.
+    let r = env.fails(&["registry", "reg"], 1);
+    assert!(r.stderr.contains("--set-profile"), "{}", r.stderr);
+    let profile = env.write(
+        "registry.yaml",
+        "table: people\nparticipant: id\nenrolled: enrolled\nsite: site\ncategories: [diagnosis]\nnumeric: [age]\n",
+    );
+    let all = env.json(&["registry", "reg", "--set-profile", profile.to_str().unwrap()]);
+    assert_eq!(all["registry"]["participants"], 120);
+    let site = all["registry"]["tables"].as_array().unwrap().iter().find(|t| t["id"] == "site").unwrap();
+    assert!(site.to_string().contains("Canary Clinic"), "the command line shows site names: {site}");
+
+    // Filters combine; the checklist of diagnoses counts under the other filters.
+    let dmd_old = env.json(&["registry", "reg", "--filter", "diagnosis=DMD", "-f", "age=20..", "--save-as", "dmd-20"]);
+    let expected = (0..120).filter(|i| i % 3 == 0 && 2 + i % 30 >= 20).count();
+    assert_eq!(dmd_old["registry"]["participants"], expected as u64);
+    let facet = dmd_old["registry"]["facets"].as_array().unwrap().iter().find(|f| f["column"] == "diagnosis").unwrap();
+    let sma = facet["options"].as_array().unwrap().iter().find(|o| o["value"] == "SMA").unwrap();
+    assert_eq!(sma["participants"], (0..120).filter(|i| i % 3 == 1 && 2 + i % 30 >= 20).count() as u64);
+
+    let listed = env.json(&["registry", "reg", "--cohorts"]);
+    assert_eq!(listed["cohorts"][0]["name"], "dmd-20");
+    assert_eq!(listed["cohorts"][0]["filters"], serde_json::json!(["diagnosis=DMD", "age=20.."]));
+    let saved = env.json(&["registry", "reg", "--cohort", "dmd-20"]);
+    assert_eq!(saved["registry"], dmd_old["registry"], "a saved cohort is its filters");
+    assert_eq!(saved["cohort"]["made_on_version"], 1);
+
+    // The dataset moves on: the cohort is computed on the new version, and says so.
+    let data = write_registry(&env, 30);
+    env.ok(&["ingest", data.to_str().unwrap(), "--name", "reg"]);
+    let moved = env.json(&["registry", "reg", "--cohort", "dmd-20"]);
+    assert_eq!(
+        (moved["cohort"]["made_on_version"].as_u64(), moved["cohort"]["computed_on_version"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let r = env.ok(&["registry", "reg", "--cohort", "dmd-20"]);
+    assert!(r.stderr.contains("made on version 1") && r.stderr.contains("computed on version 2"), "{}", r.stderr);
+    assert!(r.stdout.contains("of 150 participants"), "{}", r.stdout);
+
+    let r = env.fails(&["registry", "reg", "--cohort", "nope"], 1);
+    assert!(r.stderr.contains("no saved cohort `nope`") && r.stderr.contains("dmd-20"), "{}", r.stderr);
+    let r = env.fails(&["registry", "reg", "--filter", "age=old..", "--save-as", "x"], 1);
+    assert!(r.stderr.contains("is not a number"), "{}", r.stderr);
+    assert_eq!(env.json(&["registry", "reg", "--cohorts"])["cohorts"].as_array().unwrap().len(), 1, "nothing saved");
+    let r = env.fails(&["registry", "reg", "--filter", "age=1..", "--save-as", "Bad Name"], 1);
+    assert!(r.stderr.contains("cannot name a cohort"), "{}", r.stderr);
+    let audited = env.json(&["audit", "show", "--action", "registry"]);
+    assert!(audited.as_array().unwrap().len() >= 5, "every view is in the audit log: {audited}");
+}

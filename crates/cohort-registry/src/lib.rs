@@ -1,0 +1,80 @@
+/*!
+The protected registry view: a registry dataset's figures for the cohort a researcher chooses
+with filters, for analysts who may read its participants.
+
+The registry's profile is its publish profile ([`cohort_publish::Profile`]), kept with the
+dataset in the catalog (`cohort registry NAME --set-profile FILE`), so the dashboard opens with
+no further set-up. [`filter`] reads the filters that choose a cohort; [`dashboard`] mounts the
+version with the participant table (and its visits) narrowed to the cohort and computes every
+figure with the functions that build public bundles, without suppression, so the protected and
+public numbers agree by construction. A set of filters can be saved as a named cohort of the
+dataset ([`cohort_store::SavedCohort`]), kept with who made it and the version it was made on.
+*/
+#![deny(missing_docs)]
+
+pub mod dashboard;
+pub mod filter;
+
+pub use dashboard::{Dashboard, Facet, SiteNames};
+pub use filter::{Filter, MISSING};
+
+/// Why a registry view could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A filter cannot be read or does not fit the data.
+    #[error("filter `{filter}`: {why}")]
+    Filter {
+        /// The filter as written.
+        filter: String,
+        /// Why, and what to write instead.
+        why: String,
+    },
+    /// A filter names a column the participant table does not have.
+    #[error("there is no column `{column}` in `{table}` to filter by (it has: {available})")]
+    UnknownColumn {
+        /// The column.
+        column: String,
+        /// The participant table.
+        table: String,
+        /// Its columns.
+        available: String,
+    },
+    /// The dataset has no registry profile.
+    #[error(
+        "`{dataset}` has no registry profile yet: keep one with `cohort registry {dataset} --set-profile FILE` \
+         (the publish profile's YAML)"
+    )]
+    NoProfile {
+        /// The dataset.
+        dataset: String,
+    },
+    /// The kept profile cannot be read.
+    #[error("the registry profile kept for `{dataset}` is not valid: {why}")]
+    BadProfile {
+        /// The dataset.
+        dataset: String,
+        /// Why.
+        why: String,
+    },
+    /// No saved cohort of that name.
+    #[error("`{dataset}` has no saved cohort `{name}` (it has: {available})")]
+    NoCohort {
+        /// The dataset.
+        dataset: String,
+        /// The name asked for.
+        name: String,
+        /// The saved cohorts.
+        available: String,
+    },
+    /// A figure could not be computed, or the profile does not fit the version.
+    #[error(transparent)]
+    Publish(#[from] cohort_publish::PublishError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] cohort_store::StoreError),
+}
+
+/// Reads a kept profile's YAML.
+pub fn read_profile(dataset: &str, text: &str) -> Result<cohort_publish::Profile, RegistryError> {
+    cohort_publish::Profile::parse(text).map_err(|why| RegistryError::BadProfile { dataset: dataset.to_string(), why })
+}
