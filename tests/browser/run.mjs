@@ -572,7 +572,8 @@ await check("two runs compare on the same charts", async () => {
 await check("on a phone's width (390 px) no page runs off the side", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   const pages = ["/", "/datasets/demo-trial?table=visits", "/simulations/browser-run", "/compare?runs=demo-tae&runs=demo-tnt",
-    "/query?sql=SELECT%20*%20FROM%20%22demo-trial%22.%22visits%22", "/upload", "/simulate", "/datasets/demo-trial/analyze"];
+    "/query?sql=SELECT%20*%20FROM%20%22demo-trial%22.%22visits%22", "/upload", "/simulate", "/datasets/demo-trial/analyze",
+    "/datasets/demo-registry/registry?filter=diagnosis%3DDMD&site=Zurich%20Neuromuscular%20Centre"];
   const faults = [];
   try {
     for (const url of pages) {
@@ -619,7 +620,7 @@ await check("axe-core finds no WCAG A or AA violation on any page of the demo", 
   const axe = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules", "axe-core", "axe.min.js");
   const pages = ["/", "/datasets/demo-trial", "/datasets/demo-trial?table=visits", "/datasets/demo-trial/analyze",
     "/simulations/browser-run", "/compare?runs=demo-tae&runs=demo-tnt", "/compare", "/query", "/upload", "/simulate",
-    "/admin/users", "/admin/audit"];
+    "/admin/users", "/admin/audit", "/datasets/demo-registry/registry?filter=diagnosis%3DDMD&site=Zurich%20Neuromuscular%20Centre"];
   const found = [];
   for (const url of pages) {
     await page.goto(`${base}${url}`);
@@ -681,6 +682,82 @@ await check("the audit page lists this session's reads and the chain is intact",
   assert.equal(await page.getAttribute("#audit-state", "data-state"), "intact");
   const asked = await page.locator("#audit tbody tr code.asked").allTextContents();
   assert.ok(asked.some((a) => a.includes("GROUP BY site")), `the console query is recorded: ${asked}`);
+});
+
+// The registry dashboard: the figures the page shows are the API's for the same address.
+const registryApi = () => page.evaluate(async () => (await fetch("/api/v1/datasets/demo-registry/registry" + location.search)).json());
+const participantsShown = async () => Number((await page.textContent("#participants")).replace(/,/g, ""));
+
+await check("the registry dashboard: three filters narrow the cohort, every count and chart follows", async () => {
+  await page.goto(`${base}/datasets/demo-registry`);
+  await page.click("#registry-link");
+  await page.waitForURL(/\/datasets\/demo-registry\/registry$/);
+  await chartsSettled();
+  const all = await participantsShown();
+  assert.equal(all, (await registryApi()).registry.registry_participants);
+  // A checklist applies at once: diagnosis DMD.
+  await Promise.all([page.waitForURL(/f\.diagnosis=DMD/), page.check("#facet-diagnosis input[value=DMD]")]);
+  await chartsSettled();
+  const dmd = await participantsShown();
+  assert.ok(dmd > 0 && dmd < all, `DMD: ${dmd} of ${all}`);
+  // The sex checklist now counts DMD participants only, and its counts add up to them.
+  const sexCounts = await page.$$eval("#facet-sex .count", (n) => n.map((e) => Number(e.textContent.replace(/[(),]/g, ""))));
+  assert.equal(sexCounts.reduce((a, b) => a + b, 0), dmd, "the other checklists count under this filter");
+  // A range, applied with the button: age at entry 5 and over.
+  await page.fill("input[name='from.age_at_entry']", "5");
+  await Promise.all([page.waitForURL(/from\.age_at_entry=5/), page.click("#apply")]);
+  await chartsSettled();
+  const older = await participantsShown();
+  assert.ok(older < dmd, `age 5+: ${older} of ${dmd}`);
+  // A domain: with respiratory data.
+  await Promise.all([page.waitForURL(/has=respiratory/), page.check("#facet-domains input[value=respiratory]")]);
+  await chartsSettled();
+  const three = await participantsShown();
+  assert.ok(three < older, `with respiratory data: ${three} of ${older}`);
+  const api = await registryApi();
+  assert.equal(three, api.registry.participants, "the page's count is the API's");
+  assert.deepEqual(api.registry.filters.sort(), ["diagnosis=DMD", "age_at_entry=5..", "has:respiratory"].sort());
+  for (const id of ["category-sex", "site", "enrolment-by-month", "visits-per-participant"]) {
+    const table = api.registry.tables.find((t) => t.id === id);
+    const [trace] = await traces(`chart-${id}`);
+    assert.deepEqual(trace.y, table.cells.map((c) => c.count), `${id}: the chart is the cohort's`);
+  }
+});
+
+await check("the registry dashboard: a cohort is saved, reloads as itself, and a site is compared with all others", async () => {
+  const before = await participantsShown();
+  await page.fill("#cohort-name", "dmd-5-respiratory");
+  await Promise.all([page.waitForURL(/cohort=dmd-5-respiratory/), page.click("#save-cohort button[type=submit]")]);
+  await page.reload();
+  await chartsSettled();
+  assert.equal(await participantsShown(), before, "the saved cohort is its filters");
+  assert.match(await page.textContent("#cohort-origin"), /dmd-5-respiratory.*version 1/);
+  assert.ok((await page.textContent("#saved-cohorts")).includes("dmd-5-respiratory"));
+  // One site against all others, on every figure.
+  const site = await page.$eval("#compare-site option:nth-child(2)", (o) => o.value);
+  await Promise.all([page.waitForURL(/site=/), page.selectOption("#compare-site", site)]);
+  await chartsSettled();
+  assert.match(await page.textContent("#h-compare"), new RegExp(site));
+  const api = await registryApi();
+  const sex = api.comparison.at_site.tables.find((t) => t.id === "category-sex");
+  const others = api.comparison.others.tables.find((t) => t.id === "category-sex");
+  assert.equal(sex.total + others.total, before, "the site and the others make up the cohort");
+  const rows = await page.$$eval("#h-compare ~ table.compare", (tables) => tables.length);
+  assert.ok(rows >= 5, `a comparison for every figure: ${rows} tables`);
+});
+
+await check("the registry dashboard: a summary table downloads as CSV with the page's numbers", async () => {
+  const link = page.locator("#downloads a[data-table='category-diagnosis']");
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  const file = path.join(out, "registry-diagnosis.csv");
+  await download.saveAs(file);
+  // Playwright reports a download, not a request event, for the link's navigation.
+  const url = download.url().slice(base.length);
+  if (!requests.some((r) => r.url === url)) requests.push({ method: "GET", url, finished: true });
+  const csv = fs.readFileSync(file, "utf8").trim().split("\n");
+  assert.equal(csv[0], "diagnosis,participants");
+  const shown = await page.$$eval("#table-category-diagnosis tbody tr", (rows) => rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent.replace(/,/g, "")]));
+  assert.deepEqual(csv.slice(1).map((l) => l.split(",")), shown, "the CSV is the page's table");
 });
 
 await check("logging out ends the session", async () => {

@@ -32,6 +32,9 @@ pub struct User {
     /// The datasets it may see; `None` is all of them.
     #[serde(default)]
     pub datasets: Option<BTreeSet<String>>,
+    /// The registry datasets whose site names it may see (admins see every site's name).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub site_names: BTreeSet<String>,
 }
 
 /// An API token, as kept (the secret itself is shown once, when it is made).
@@ -123,6 +126,7 @@ impl AccountsData {
             role: token_role.map_or(user.role, |r| r.min(user.role)),
             via,
             datasets: user.datasets.clone(),
+            site_names: user.site_names.clone(),
         }
     }
 }
@@ -215,8 +219,15 @@ impl Accounts {
                 return Err(AuthError::UserExists(name.into()));
             }
             let now = Timestamp::now();
-            let user =
-                User { name: name.into(), role, password: hash, created: now, password_changed: now, datasets: None };
+            let user = User {
+                name: name.into(),
+                role,
+                password: hash,
+                created: now,
+                password_changed: now,
+                datasets: None,
+                site_names: BTreeSet::new(),
+            };
             data.users.push(user.clone());
             Ok(user)
         })
@@ -267,6 +278,15 @@ impl Accounts {
     pub fn set_grants(&self, name: &str, datasets: Option<BTreeSet<String>>) -> Result<(), AuthError> {
         self.update(|data| {
             data.user_mut(name)?.datasets = datasets;
+            Ok(())
+        })
+    }
+
+    /// Lets an account see the site names of the registry datasets `datasets` (replacing the
+    /// earlier list; empty: none).
+    pub fn set_site_names(&self, name: &str, datasets: BTreeSet<String>) -> Result<(), AuthError> {
+        self.update(|data| {
+            data.user_mut(name)?.site_names = datasets;
             Ok(())
         })
     }

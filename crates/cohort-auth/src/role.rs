@@ -83,17 +83,31 @@ pub struct Principal {
     pub via: Via,
     /// The datasets they may see, when the account is limited to some.
     pub datasets: Option<BTreeSet<String>>,
+    /// The registry datasets whose site names they were granted.
+    pub site_names: BTreeSet<String>,
 }
 
 impl Principal {
     /// The owner of a store without accounts, served on loopback.
     pub fn local() -> Self {
-        Principal { user: "local".into(), role: Role::Admin, via: Via::Local, datasets: None }
+        Principal {
+            user: "local".into(),
+            role: Role::Admin,
+            via: Via::Local,
+            datasets: None,
+            site_names: BTreeSet::new(),
+        }
     }
 
     /// Whether the role is at least `need`.
     pub fn has(&self, need: Role) -> bool {
         self.role >= need
+    }
+
+    /// Whether they may see the site names of registry dataset `name`: admins, and those granted
+    /// them for it; everyone else sees anonymous site labels.
+    pub fn may_see_site_names(&self, name: &str) -> bool {
+        self.role == Role::Admin || (self.may_see(name) && self.site_names.contains(name))
     }
 
     /// Whether they may see dataset `name` (the grant is per dataset, all versions).

@@ -250,6 +250,13 @@ The profile (YAML) says what the columns mean:
     domains: {vision: [va_letters], imaging: [oct_thickness]}
   cutoff: 2026-06-30         # default: the latest date in the data
   k: 11                      # counts 1 to k-1 are never published
+  enrolment_period: quarter  # month, quarter or year; default: the finest that keeps most counts
+  bins: {age: 5}             # histogram bins; default: the most (10 down to 2) that keep most counts
+  quartiles: {min_participants: 20, round_to: 1}   # the defaults
+  labels: {baseline_va: Baseline vision (letters)}
+
+The dictionary lists the profile's columns alone, with their labels and kinds. Before it writes
+the bundle, publish says what share of each table's participants is in hidden cells.
 
 Examples:
   cohort publish registry --profile public.yaml --output registry-public.json
@@ -421,6 +428,18 @@ pub enum UserCommand {
         /// Every dataset.
         #[arg(long, conflicts_with = "datasets")]
         all: bool,
+    },
+    /// Let an analyst see the site names of registry datasets on the registry dashboard
+    /// (others see `Site 1`, `Site 2`, ... by size); admins always see them.
+    SiteNames {
+        /// The account.
+        name: String,
+        /// The registry datasets (replacing any earlier list).
+        #[arg(required_unless_present = "none")]
+        datasets: Vec<String>,
+        /// No dataset's site names.
+        #[arg(long, conflicts_with = "datasets")]
+        none: bool,
     },
     /// API tokens for scripts: `Authorization: Bearer <token>`.
     #[command(subcommand)]

@@ -33,10 +33,81 @@ pub struct DictionaryEntry {
     pub table: String,
     /// The column.
     pub column: String,
-    /// Its SQL type.
-    pub sql_type: String,
+    /// Its label, from the profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// What its values are, in plain words (`text`, `whole number`, `number`, `date`, ...).
+    pub kind: String,
+    /// Its SQL type (the protected view only; a public bundle says `kind`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_type: Option<String>,
     /// Share of rows with a value, 0 to 1; `None` when the missing or present count is small.
     pub completeness: Option<f64>,
+}
+
+/// What a column's values are, in plain words, from its SQL type.
+pub fn plain_kind(sql_type: &str) -> &'static str {
+    match sql_type {
+        t if t.ends_with("[]") => "list",
+        t if t.starts_with("STRUCT") => "group of fields",
+        "BOOLEAN" => "yes/no",
+        "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT" | "UINTEGER"
+        | "UBIGINT" => "whole number",
+        t if t == "FLOAT" || t == "DOUBLE" || t.starts_with("DECIMAL") => "number",
+        "DATE" => "date",
+        t if t.starts_with("TIMESTAMP") => "date and time",
+        "TIME" => "time of day",
+        "VARCHAR" | "JSON" => "text",
+        _ => "other",
+    }
+}
+
+/// How figures are computed: for a public bundle (suppressed, coarsened as needed, rounded
+/// quartiles, the profile's columns only) or for the protected registry view (exact).
+pub struct Options<'a> {
+    /// The suppression threshold (1: nothing suppressed).
+    pub k: u64,
+    /// How sites are named.
+    pub sites: SiteLabels<'a>,
+    /// A public bundle's rules apply.
+    pub public: bool,
+}
+
+/// Periods enrolment can be counted by, finest first.
+pub const PERIODS: [&str; 3] = ["month", "quarter", "year"];
+
+/// Bins a histogram can have, most first.
+pub const BINS: [usize; 7] = [10, 8, 6, 5, 4, 3, 2];
+
+/// The most of a table's participants a public bundle's automatic choice of period or bins lets
+/// hide in suppressed cells.
+pub const MAX_HIDDEN_SHARE: f64 = 0.25;
+
+/// The share of `counts`' participants in cells that suppression under `k` hides.
+pub fn hidden_share(counts: &Counts, k: u64) -> f64 {
+    let total: u64 = counts.cells.iter().map(|c| c.1).sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let table = suppress(counts.clone(), k);
+    let listed: u64 = table.cells.iter().filter(|c| c.key != crate::SUPPRESSED_KEY).filter_map(|c| c.count).sum();
+    (total - listed) as f64 / total as f64
+}
+
+/// What was chosen for a public bundle, and how much each table hides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Choices {
+    /// The enrolment period (`month`, `quarter`, `year`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolment_period: Option<String>,
+    /// Bins of each histogram.
+    #[serde(default)]
+    pub bins: std::collections::BTreeMap<String, usize>,
+    /// Quartiles are published for a measure with at least this many participants with a value.
+    pub quartiles_min_participants: u64,
+    /// Quartiles are rounded to a multiple of this (`None`: exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quartiles_round_to: Option<f64>,
 }
 
 /// The longitudinal summaries.
@@ -68,6 +139,10 @@ pub struct Figures {
     pub dictionary: Vec<DictionaryEntry>,
     /// The cutoff used (`YYYY-MM-DD`).
     pub cutoff: Option<String>,
+    /// Periods, bins and quartile rules used.
+    pub choices: Choices,
+    /// Each table's share of participants in hidden cells, by table id.
+    pub hidden: Vec<(String, f64)>,
 }
 
 fn ident(name: &str) -> String {
@@ -99,26 +174,34 @@ pub enum SiteLabels<'a> {
     Given(&'a std::collections::HashMap<String, String>),
 }
 
-/// Computes every figure of `profile` over the tables mounted in schema `d` of `conn`, sites
-/// named by rank.
+/// Computes every figure of a public bundle of `profile` over the tables mounted in schema `d`
+/// of `conn`: sites named by rank, counts suppressed under `k`.
 pub fn figures(conn: &Connection, profile: &Profile, k: u64) -> Result<Figures, PublishError> {
-    figures_with(conn, profile, k, SiteLabels::ByRank)
+    figures_with(conn, profile, Options { k, sites: SiteLabels::ByRank, public: true })
 }
 
-/// [`figures`] with sites named by `sites`.
-pub fn figures_with(
-    conn: &Connection,
-    profile: &Profile,
-    k: u64,
-    sites: SiteLabels<'_>,
-) -> Result<Figures, PublishError> {
+/// [`figures`] as `options` say.
+pub fn figures_with(conn: &Connection, profile: &Profile, options: Options<'_>) -> Result<Figures, PublishError> {
+    let Options { k, sites, public } = options;
+    let rule = profile.quartiles.clone().unwrap_or_default();
+    let quartiles = if public {
+        QuartileRule { min: rule.min_participants.max(k), round_to: Some(rule.round_to) }
+    } else {
+        QuartileRule { min: 1, round_to: None }
+    };
     let t = format!("d.{}", ident(&profile.table));
     let pid = ident(&profile.participant);
     let mut out = Figures::default();
+    out.choices.quartiles_min_participants = quartiles.min;
+    out.choices.quartiles_round_to = quartiles.round_to;
     let participants: i64 = scalar(conn, "participants", &format!("SELECT count(DISTINCT {pid}) FROM {t}"))?;
     let participants = participants.max(0) as u64;
     out.participants = single(participants, k);
-    let mut table = |counts: Counts| out.tables.push(suppress(counts, k));
+    let mut hidden = Vec::new();
+    let mut table = |counts: Counts| {
+        hidden.push((counts.id.clone(), hidden_share(&counts, k)));
+        out.tables.push(suppress(counts, k));
+    };
 
     let by = |column: &str| {
         format!(
@@ -174,37 +257,126 @@ pub fn figures_with(
     };
     out.cutoff = cutoff.clone();
     if let Some(enrolled) = &profile.enrolled {
-        let sql = format!(
-            "SELECT coalesce(strftime(date_trunc('month', CAST({e} AS DATE)), '%Y-%m'), '(missing)'), count(DISTINCT {pid}) \
-             FROM {t} GROUP BY 1 ORDER BY 1",
-            e = ident(enrolled)
-        );
-        let cells = pairs(conn, enrolled, &sql)?;
-        table(Counts {
-            id: "enrolment-by-month".into(),
-            title: "Enrolment by month".into(),
-            dimension: "month".into(),
-            cells,
-        });
+        let counts_by = |period: &str| -> Result<Counts, PublishError> {
+            let e = format!("CAST({} AS DATE)", ident(enrolled));
+            let key = match period {
+                "quarter" => format!("strftime({e}, '%Y') || '-Q' || quarter({e})"),
+                "year" => format!("strftime({e}, '%Y')"),
+                _ => format!("strftime({e}, '%Y-%m')"),
+            };
+            let sql =
+                format!("SELECT coalesce({key}, '(missing)'), count(DISTINCT {pid}) FROM {t} GROUP BY 1 ORDER BY 1");
+            let cells = pairs(conn, enrolled, &sql)?;
+            Ok(Counts {
+                id: format!("enrolment-by-{period}"),
+                title: format!("Enrolment by {period}"),
+                dimension: period.into(),
+                cells,
+            })
+        };
+        let counts = match (&profile.enrolment_period, public) {
+            (Some(period), _) => counts_by(period)?,
+            (None, false) => counts_by("month")?,
+            (None, true) => finest(&PERIODS, |p| counts_by(p), k)?,
+        };
+        out.choices.enrolment_period = Some(counts.dimension.clone());
+        table(counts);
     }
     for column in &profile.numeric {
-        let (summary, histogram) = numeric(conn, &t, column, &ident(column), k, true)?;
+        let asked = profile.bins.get(column).copied();
+        let (summary, histogram) = match (asked, public) {
+            (Some(bins), _) => numeric(conn, &t, column, &ident(column), k, Some(bins), &quartiles)?,
+            (None, false) => numeric(conn, &t, column, &ident(column), k, Some(BINS[0]), &quartiles)?,
+            (None, true) => {
+                // The most bins that keep most participants in published cells.
+                let mut chosen = None;
+                for bins in BINS {
+                    let (summary, histogram) = numeric(conn, &t, column, &ident(column), k, Some(bins), &quartiles)?;
+                    let share = histogram.as_ref().map_or(0.0, |h| hidden_share(h, k));
+                    chosen = Some((summary, histogram));
+                    if share <= MAX_HIDDEN_SHARE {
+                        break;
+                    }
+                }
+                chosen.expect("at least one candidate")
+            }
+        };
         if let Some(h) = histogram {
+            out.choices.bins.insert(column.clone(), h.cells.len() - 3);
             table(h);
         }
         out.numeric.push(summary);
     }
     if let Some(visits) = &profile.visits {
-        let (longitudinal, tables) = longitudinal(conn, profile, visits, participants, cutoff.as_deref(), k)?;
-        out.tables.extend(tables.into_iter().map(|c| suppress(c, k)));
+        let (longitudinal, tables) =
+            longitudinal(conn, profile, visits, participants, cutoff.as_deref(), k, &quartiles)?;
+        for counts in tables {
+            table(counts);
+        }
         out.longitudinal = Some(longitudinal);
     }
+    out.hidden = hidden;
     let mut dictionary_tables = vec![profile.table.clone()];
     dictionary_tables.extend(profile.visits.iter().map(|v| v.table.clone()));
     for name in dictionary_tables {
-        out.dictionary.extend(dictionary(conn, &name, k)?);
+        // A public bundle lists the profile's columns alone: the others are not its subject.
+        let shown = |column: &str| !public || profile_columns(profile, &name).iter().any(|c| c == column);
+        out.dictionary.extend(dictionary(conn, &name, k, profile, public)?.into_iter().filter(|e| shown(&e.column)));
     }
     Ok(out)
+}
+
+/// Whether and how quartiles are published.
+struct QuartileRule {
+    /// Published for at least this many values.
+    min: u64,
+    /// Rounded to a multiple of this.
+    round_to: Option<f64>,
+}
+
+impl QuartileRule {
+    fn apply(&self, n: u64, x: Option<f64>) -> Option<f64> {
+        if n < self.min {
+            return None;
+        }
+        match self.round_to {
+            Some(step) if step > 0.0 => x.map(|x| (x / step).round() * step),
+            _ => x,
+        }
+    }
+}
+
+/// Of `candidates` (finest first), the counts of the finest whose suppression under `k` hides at
+/// most [`MAX_HIDDEN_SHARE`] of its participants, or of the coarsest.
+fn finest(
+    candidates: &[&str],
+    counts: impl Fn(&str) -> Result<Counts, PublishError>,
+    k: u64,
+) -> Result<Counts, PublishError> {
+    let mut last = None;
+    for c in candidates {
+        let made = counts(c)?;
+        if hidden_share(&made, k) <= MAX_HIDDEN_SHARE {
+            return Ok(made);
+        }
+        last = Some(made);
+    }
+    Ok(last.expect("at least one candidate"))
+}
+
+/// The columns of `table` a profile publishes figures of.
+fn profile_columns(profile: &Profile, table: &str) -> Vec<String> {
+    let mut columns = Vec::new();
+    if table == profile.table {
+        columns.push(profile.participant.clone());
+        columns.extend(profile.enrolled.iter().chain(&profile.site).chain(&profile.region).cloned());
+        columns.extend(profile.categories.iter().chain(&profile.numeric).cloned());
+    }
+    if let Some(v) = profile.visits.as_ref().filter(|v| v.table == table) {
+        columns.extend([v.participant.clone(), v.date.clone()]);
+        columns.extend(v.domains.values().flatten().cloned());
+    }
+    columns
 }
 
 /// A numeric summary of `expr` over `from`, and (with `histogram`) its histogram: ten equal bins
@@ -216,7 +388,8 @@ fn numeric(
     column: &str,
     expr: &str,
     k: u64,
-    histogram: bool,
+    histogram: Option<usize>,
+    quartiles: &QuartileRule,
 ) -> Result<(NumericSummary, Option<Counts>), PublishError> {
     let sql = format!(
         "SELECT count(*), count({expr}), quantile_cont({expr}::DOUBLE, 0.25), median({expr}::DOUBLE), \
@@ -232,18 +405,19 @@ fn numeric(
     if single(n, k).is_none() || n == 0 {
         return Ok((NumericSummary { column: column.into(), q1: None, median: None, q3: None, histogram: None }, None));
     }
-    if !histogram {
+    let (q1, median, q3) = (quartiles.apply(n, q1), quartiles.apply(n, median), quartiles.apply(n, q3));
+    let Some(bins) = histogram else {
         return Ok((NumericSummary { column: column.into(), q1, median, q3, histogram: None }, None));
-    }
+    };
     let id = format!("histogram-{column}");
     let (lo, hi) = (lo.unwrap_or(0.0).floor(), hi.unwrap_or(0.0).ceil());
-    let width = ((hi - lo) / 10.0).max(1.0).ceil();
-    let edges: Vec<f64> = (0..=10).map(|i| lo + width * i as f64).collect();
+    let width = ((hi - lo) / bins as f64).max(1.0).ceil();
+    let edges: Vec<f64> = (0..=bins).map(|i| lo + width * i as f64).collect();
     let mut cases = format!("CASE WHEN {expr} < {lo} THEN 0 ");
     for (i, edge) in edges.iter().enumerate().skip(1) {
         cases.push_str(&format!("WHEN {expr} < {edge} THEN {i} "));
     }
-    cases.push_str("ELSE 11 END");
+    cases.push_str(&format!("ELSE {} END", bins + 1));
     let counted = pairs(
         conn,
         column,
@@ -252,10 +426,10 @@ fn numeric(
     let count_of = |bin: usize| counted.iter().find(|(b, _)| b == &bin.to_string()).map_or(0, |c| c.1);
     let label = |x: f64| format!("{x}");
     let mut cells = vec![(format!("< {}", label(edges[0])), count_of(0))];
-    for i in 1..=10 {
+    for i in 1..=bins {
         cells.push((format!("{} to < {}", label(edges[i - 1]), label(edges[i])), count_of(i)));
     }
-    cells.push((format!(">= {}", label(edges[10])), count_of(11)));
+    cells.push((format!(">= {}", label(edges[bins])), count_of(bins + 1)));
     cells.push(("(missing)".into(), (rows.max(0) as u64).saturating_sub(n)));
     let histogram =
         Counts { id: id.clone(), title: format!("Distribution of {column}"), dimension: column.into(), cells };
@@ -269,6 +443,7 @@ fn longitudinal(
     participants: u64,
     cutoff: Option<&str>,
     k: u64,
+    quartiles: &QuartileRule,
 ) -> Result<(Longitudinal, Vec<Counts>), PublishError> {
     let t = format!("d.{}", ident(&profile.table));
     let pid = ident(&profile.participant);
@@ -312,7 +487,7 @@ fn longitudinal(
     );
     // Quartiles only: a histogram's total would be the participants with two visits or more,
     // which the visits-per-participant table partitions differently.
-    let (median_gap_days, _) = numeric(conn, &gaps, "median_gap_days", "gap", k, false)?;
+    let (median_gap_days, _) = numeric(conn, &gaps, "median_gap_days", "gap", k, None, quartiles)?;
 
     let person_years = if profile.enrolled.is_some() && single(participants, k).is_some() {
         scalar::<Option<f64>>(
@@ -393,7 +568,13 @@ fn longitudinal(
     Ok((longitudinal, tables))
 }
 
-fn dictionary(conn: &Connection, table: &str, k: u64) -> Result<Vec<DictionaryEntry>, PublishError> {
+fn dictionary(
+    conn: &Connection,
+    table: &str,
+    k: u64,
+    profile: &Profile,
+    public: bool,
+) -> Result<Vec<DictionaryEntry>, PublishError> {
     let t = format!("d.{}", ident(table));
     let mut stmt = conn.prepare(&format!("DESCRIBE {t}")).map_err(sql_err(table))?;
     let columns: Vec<(String, String)> = stmt
@@ -409,10 +590,13 @@ fn dictionary(conn: &Connection, table: &str, k: u64) -> Result<Vec<DictionaryEn
         let present = present.max(0) as u64;
         let missing = rows - present;
         let shown = single(present, k).is_some() && single(missing, k).is_some() && rows > 0;
+        let label = if table == profile.table { profile.labels.get(&column).cloned() } else { None };
         out.push(DictionaryEntry {
             table: table.into(),
+            kind: plain_kind(&sql_type).into(),
+            sql_type: (!public).then_some(sql_type),
             column,
-            sql_type,
+            label,
             completeness: shown.then(|| (present as f64 / rows as f64 * 1000.0).round() / 1000.0),
         });
     }

@@ -23,12 +23,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use compute::{DictionaryEntry, Longitudinal, NumericSummary};
-pub use profile::Profile;
+pub use compute::{Choices, DictionaryEntry, Longitudinal, NumericSummary};
+pub use profile::{Profile, QuartilesProfile};
 pub use suppress::{Cell, DEFAULT_K, SUPPRESSED_KEY, Table};
 
 /// What a bundle file says it is.
-pub const FORMAT: &str = "cohort-public-bundle/1";
+pub const FORMAT: &str = "cohort-public-bundle/2";
 
 /// Why publishing or reading a bundle failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +124,14 @@ pub struct Bundle {
     pub numeric: Vec<NumericSummary>,
     /// Longitudinal summaries.
     pub longitudinal: Option<Longitudinal>,
-    /// Columns with their completeness.
+    /// The profile's columns with their labels, kinds and completeness.
     pub dictionary: Vec<DictionaryEntry>,
+    /// The enrolment period and histogram bins used, and when quartiles are published and how
+    /// they are rounded.
+    pub choices: Choices,
+    /// Each table's share of participants in suppressed cells (what its listed cells leave out of
+    /// its total), by table id.
+    pub hidden_shares: std::collections::BTreeMap<String, f64>,
     /// The SHA-256 of this bundle serialised with an empty checksum.
     pub checksum: String,
 }
@@ -238,6 +244,8 @@ pub fn publish(
         numeric: figures.numeric,
         longitudinal: figures.longitudinal,
         dictionary: figures.dictionary,
+        choices: figures.choices,
+        hidden_shares: figures.hidden.into_iter().map(|(id, share)| (id, (share * 1000.0).round() / 1000.0)).collect(),
         checksum: String::new(),
     };
     bundle.checksum = bundle.digest();

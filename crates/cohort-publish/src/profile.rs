@@ -40,6 +40,17 @@ pub struct Profile {
     /// Labels of the participant table's columns, for people.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The period enrolment is counted by: `month`, `quarter` or `year`; default (in a public
+    /// bundle): the finest that keeps most participants in published cells.
+    #[serde(default)]
+    pub enrolment_period: Option<String>,
+    /// Bins of a numeric column's histogram (`{age: 5}`); default (in a public bundle): the most,
+    /// of 10, 8, 6, 5, 4, 3, 2, that keep most participants in published cells.
+    #[serde(default)]
+    pub bins: BTreeMap<String, usize>,
+    /// When a public bundle publishes a measure's quartiles, and how exactly.
+    #[serde(default)]
+    pub quartiles: Option<QuartilesProfile>,
     /// The data cutoff (`YYYY-MM-DD`); default: the latest date in the data.
     #[serde(default)]
     pub cutoff: Option<String>,
@@ -88,6 +99,36 @@ impl Profile {
     }
 }
 
+/// How a public bundle publishes quartiles: only for a measure with at least `min_participants`
+/// values (and never fewer than k), rounded to a multiple of `round_to`, so that a quartile of a
+/// small registry does not give a participant's exact value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuartilesProfile {
+    /// The fewest values a measure needs for its quartiles to be published (default 20).
+    #[serde(default = "QuartilesProfile::default_min")]
+    pub min_participants: u64,
+    /// The rounding step (default 1: whole units).
+    #[serde(default = "QuartilesProfile::default_round_to")]
+    pub round_to: f64,
+}
+
+impl QuartilesProfile {
+    fn default_min() -> u64 {
+        20
+    }
+
+    fn default_round_to() -> f64 {
+        1.0
+    }
+}
+
+impl Default for QuartilesProfile {
+    fn default() -> Self {
+        QuartilesProfile { min_participants: Self::default_min(), round_to: Self::default_round_to() }
+    }
+}
+
 /// The longitudinal part of a profile.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +158,17 @@ impl Profile {
         let profile: Profile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         if profile.k == Some(0) || profile.k == Some(1) {
             return Err("k must be at least 2 (11 is the usual policy)".into());
+        }
+        if let Some(period) = &profile.enrolment_period
+            && !crate::compute::PERIODS.contains(&period.as_str())
+        {
+            return Err(format!("enrolment_period `{period}` is not month, quarter or year"));
+        }
+        if let Some((column, bins)) = profile.bins.iter().find(|(_, b)| !(2..=50).contains(*b)) {
+            return Err(format!("bins of `{column}`: {bins} is not between 2 and 50"));
+        }
+        if profile.quartiles.as_ref().is_some_and(|q| q.round_to.is_nan() || q.round_to <= 0.0) {
+            return Err("quartiles.round_to must be above 0".into());
         }
         Ok(profile)
     }

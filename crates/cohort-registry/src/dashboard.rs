@@ -194,7 +194,11 @@ pub fn compute(
         }
     }
     let profile = &profile;
-    let figures = compute::figures_with(conn, profile, 1, SiteLabels::Given(&labels))?;
+    let figures = compute::figures_with(
+        conn,
+        profile,
+        compute::Options { k: 1, sites: SiteLabels::Given(&labels), public: false },
+    )?;
     let registry_participants: i64 = conn
         .query_row(&format!("SELECT count(DISTINCT {pid}) FROM {t}"), [], |r| r.get(0))
         .map_err(sql("participants"))?;

@@ -1441,7 +1441,7 @@ const cohort = (() => {
       for (const node of $$(".chart[data-table]")) {
         const table = tables.get(node.dataset.table);
         const cells = table.cells;
-        const months = table.id === "enrolment-by-month";
+        const months = table.id.startsWith("enrolment-by-");
         const shown = cells.some((c) => c.count > 0);
         plot(node.id, shown ? [{
           type: "bar",
@@ -1508,5 +1508,29 @@ const cohort = (() => {
   if (document.readyState !== "loading") whoAmI();
   else document.addEventListener("DOMContentLoaded", whoAmI);
 
-  return { api, publicPage, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage };
+  // The registry dashboard: its charts are the public page's; a change of a filter applies the
+  // form at once (the Apply button does without script); a cohort is saved through the API.
+  function registryPage() {
+    publicPage();
+    const form = $("#cohort-form");
+    for (const input of $$("#cohort-form input[type=checkbox], #cohort-form select")) {
+      input.addEventListener("change", () => form.requestSubmit());
+    }
+    const save = $("#save-cohort");
+    save.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = $("#cohort-name").value.trim();
+      const status = $("#save-status");
+      try {
+        await api("/datasets/" + encodeURIComponent(save.dataset.dataset) + "/registry/cohorts", {
+          json: { name, filters: JSON.parse(save.dataset.filters) },
+        });
+        location.href = "/datasets/" + encodeURIComponent(save.dataset.dataset) + "/registry?cohort=" + encodeURIComponent(name);
+      } catch (e) {
+        status.textContent = e.message;
+      }
+    });
+  }
+
+  return { api, publicPage, registryPage, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage };
 })();

@@ -93,6 +93,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<cohort_registry::RegistryError> for ApiError {
+    fn from(e: cohort_registry::RegistryError) -> Self {
+        use cohort_registry::RegistryError as R;
+        let message = e.to_string();
+        match e {
+            R::Store(e) => e.into(),
+            R::Publish(cohort_publish::PublishError::Store(e)) => e.into(),
+            R::Filter { .. } | R::UnknownColumn { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", message)
+                .with_hint("filters read `COLUMN=V1,V2`, `COLUMN!=V`, `COLUMN=FROM..TO` or `has:DOMAIN`"),
+            R::NoCohort { .. } => ApiError::not_found("no_such_cohort", message),
+            R::NoProfile { .. } => ApiError::not_found("no_registry_profile", message)
+                .with_hint("an administrator keeps the registry's profile with `cohort registry NAME --set-profile FILE`"),
+            R::BadProfile { .. } | R::Publish(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "registry_profile_mismatch", message).with_hint(
+                    "the kept profile no longer fits this version: keep a new one with `cohort registry NAME --set-profile FILE`",
+                )
+            }
+        }
+    }
+}
+
 /// What a person using the web app can do about `e`, on the page: the store's own hints name
 /// command-line commands, which a web user has no use for.
 fn web_hint(e: &StoreError) -> Option<String> {

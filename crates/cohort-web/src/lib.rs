@@ -21,6 +21,7 @@ pub mod error;
 mod excel;
 pub mod pages;
 pub mod public;
+mod registry_page;
 pub mod server;
 pub mod state;
 pub mod tasks;

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/datasets/{name}"),
     ("GET", "/datasets/{name}/analyze"),
+    ("GET", "/datasets/{name}/registry"),
     ("GET", "/simulate"),
     ("GET", "/simulations/{name}"),
     ("GET", "/compare"),
@@ -48,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/datasets/{name}", get(dataset))
         .route("/datasets/{name}/analyze", get(analyze))
+        .route("/datasets/{name}/registry", get(crate::registry_page::page))
         .route("/simulate", get(simulate))
         .route("/simulations/{name}", get(results))
         .route("/compare", get(compare))
@@ -97,7 +99,7 @@ pub(crate) fn render(template: &impl Template) -> Html<String> {
     Html(template.render().unwrap_or_else(|e| format!("<h1>The page could not be drawn</h1><p>{e}</p>")))
 }
 
-type PageResult = Result<Html<String>, PageError>;
+pub(crate) type PageResult = Result<Html<String>, PageError>;
 
 /// `1234567` as `1,234,567`, as every page prints counts.
 pub fn thousands(n: u64) -> String {
@@ -217,6 +219,8 @@ struct DatasetPage {
     table: String,
     dictionary: std::sync::Arc<Vec<DictionaryEntry>>,
     versions: Vec<VersionRow>,
+    /// Whether a registry profile is kept, so the registry dashboard opens.
+    registry: bool,
 }
 
 /// The table `?table=` names (the first when none), or a 404 that lists the tables.
@@ -240,7 +244,11 @@ async fn dataset(
     let dictionary =
         if table.is_empty() { Default::default() } else { table_dictionary(&state, &reference, &table).await? };
     let shown = detail.shown_info();
+    let store = state.store.clone();
+    let dataset = detail.summary.name.clone();
+    let registry = crate::error::blocking(move || Ok(store.registry_profile(&dataset)?.is_some())).await?;
     let page = DatasetPage {
+        registry,
         name: detail.summary.name.to_string(),
         reference: VersionRef::parse(&reference)?.to_string(),
         kind: detail.summary.kind.to_string(),

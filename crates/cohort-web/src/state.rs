@@ -35,6 +35,9 @@ pub struct Inner {
     pub row_pages: ContentCache<RowPageKey, Arc<Vec<Row>>>,
     /// Every row of selections readers page through (see [`Selections`]).
     pub selections: Selections,
+    /// Registry views, by everything they are computed from (the version's table hashes, the
+    /// profile, the filters, the saved cohorts and how sites are named).
+    pub registry_views: ContentCache<String, Arc<crate::api::registry::RegistryView>>,
     /// Columns' summaries, by table content hash and column.
     pub column_summaries: ContentCache<(String, String), crate::api::datasets::ColumnSummary>,
     /// When the server started.
@@ -108,6 +111,7 @@ impl AppState {
             row_pages: ContentCache::new(MAX_CACHED_ROW_PAGES),
             selections: Selections::for_cap(store.settings().memory_limit),
             column_summaries: ContentCache::new(10_000),
+            registry_views: ContentCache::new(256),
             started: jiff::Timestamp::now(),
             max_upload_bytes,
             catalog: Mutex::default(),

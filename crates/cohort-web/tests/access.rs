@@ -90,6 +90,15 @@ fn app_with(config: AccessConfig, demo: bool) -> App {
         options: IngestOptions::default(),
     };
     ingest(&store, &request, &NoProgress, &CancelToken::default()).unwrap();
+    // `registry` is a registry too: its dashboard counts per site.
+    let profile = "table: people\nparticipant: person_id\nsite: site\ncategories: [note]\n";
+    let kept = cohort_store::KeptProfile {
+        text: profile.into(),
+        version: 1,
+        set_by: "test".into(),
+        set_at: jiff::Timestamp::now(),
+    };
+    store.keep_registry_profile(&DatasetName::new("registry").unwrap(), &kept).unwrap();
     std::fs::create_dir_all(store.layout().export_profiles_dir()).unwrap();
     std::fs::write(store.layout().export_profiles_dir().join("deid.yaml"), DEID_PROFILE).unwrap();
     let state = AppState::with_config(store.clone(), 1 << 20, config);
@@ -198,6 +207,8 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
         "/datasets/registry",
         "/datasets/registry?table=people",
         "/datasets/registry/analyze",
+        "/datasets/registry/registry",
+        "/datasets/registry/registry?site=Site%202",
         "/simulate",
         "/simulations/demo-tae",
         "/compare?runs=demo-tae&runs=demo-tnt",
@@ -218,12 +229,16 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
             .replace("{name}", if simulation { "demo-tae" } else { "registry" })
             .replace("{table}", "people")
             .replace("{column}", "full_name")
-            .replace("{id}", "1")
+            .replace("{id}", if path.contains("/registry/") { "site" } else { "1" })
+            .replace("{cohort}", "c1")
             .replace("{file}", "x.csv");
         let method: Method = method.to_uppercase().parse().unwrap();
         let body = match (method.clone(), *path) {
             (Method::POST, "/query") => Some(serde_json::json!({"sql": "SELECT * FROM registry.people"})),
             (Method::POST, "/datasets/{name}/rollback") => Some(serde_json::json!({"version": 1})),
+            (Method::POST, "/datasets/{name}/registry/cohorts") => {
+                Some(serde_json::json!({"name": "c1", "filters": ["note=routine"]}))
+            }
             (Method::POST, "/simulations/estimate") => {
                 Some(serde_json::json!({"protocol": "aflibercept-tae", "patients": 10, "years": 1}))
             }
@@ -299,6 +314,90 @@ async fn no_participant_value_reaches_a_role_that_must_not_see_it() {
             assert_eq!(seen.len(), CANARIES.len(), "{} should see every canary somewhere", w.label);
         }
     }
+}
+
+/// The registry dashboard: viewers cannot reach it; analysts see sites as `Site N` unless
+/// granted their names (`cohort user site-names`), admins see them; on every registry route
+/// (views, site comparisons, downloads, saved cohorts), and every view and download is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_names_reach_only_those_granted_them() {
+    let app = app();
+    app.add_users();
+    app.accounts.add_user("sam", Role::Analyst, PASSWORD).unwrap();
+    app.accounts.set_site_names("sam", ["registry".to_string()].into()).unwrap();
+    let site = CANARIES[4];
+    let registry_routes = [
+        "/datasets/registry/registry".to_string(),
+        "/datasets/registry/registry?site=Site%202".to_string(),
+        "/api/v1/datasets/registry/registry".to_string(),
+        "/api/v1/datasets/registry/registry?site=Site%202".to_string(),
+        "/api/v1/datasets/registry/registry?filter=note%3DCANARY-NOTE-ff20".to_string(),
+        "/api/v1/datasets/registry/registry/tables/site".to_string(),
+        "/api/v1/datasets/registry/registry/tables/dashboard".to_string(),
+        "/api/v1/datasets/registry/registry/cohorts".to_string(),
+    ];
+    let viewer = app.session("viewer", "vic").await;
+    for uri in &registry_routes {
+        let reply = app.get(&viewer, uri).await;
+        assert!(matches!(reply.status, StatusCode::FORBIDDEN), "viewer {uri}: {}", reply.status);
+    }
+    for (who, names) in [
+        (app.session("analyst", "ana").await, false),
+        (app.token("analyst token", "ana", None), false),
+        (app.session("granted analyst", "sam").await, true),
+        (app.session("admin", "root").await, true),
+    ] {
+        let mut seen = false;
+        for uri in &registry_routes {
+            let reply = app.get(&who, uri).await;
+            assert_eq!(reply.status, StatusCode::OK, "{} {uri}: {}", who.label, reply.body);
+            if !names {
+                assert!(!reply.body.contains(site), "{} got the site's name from {uri}", who.label);
+            }
+            seen |= reply.body.contains(site);
+        }
+        assert_eq!(seen, names, "{}: site names shown", who.label);
+        // The anonymous label filters as the name does: the canary's site has one participant.
+        let label = if names { site.to_string() } else { "Site 2".to_string() };
+        let one = app
+            .get(&who, &format!("/api/v1/datasets/registry/registry?filter=site%3D{}", label.replace(' ', "%20")))
+            .await;
+        let one: serde_json::Value = serde_json::from_str(&one.body).unwrap();
+        assert_eq!(one["registry"]["participants"], 1, "{}: {one}", who.label);
+    }
+    // A saved cohort, and every view and download in the audit log.
+    let analyst = app.session("analyst", "ana").await;
+    let saved = app
+        .post_json(
+            &analyst,
+            "/api/v1/datasets/registry/registry/cohorts",
+            serde_json::json!({"name": "routine", "filters": ["note=routine"]}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+    let view = app.get(&analyst, "/api/v1/datasets/registry/registry?cohort=routine").await;
+    let view: serde_json::Value = serde_json::from_str(&view.body).unwrap();
+    assert_eq!(
+        (view["registry"]["participants"].as_u64(), view["cohort"]["made_by"].as_str()),
+        (Some(29), Some("web:ana"))
+    );
+    let csv = app.get(&analyst, "/api/v1/datasets/registry/registry/tables/category-note?cohort=routine").await;
+    assert_eq!(csv.body, "note,participants\nroutine,29\n");
+    let audit = app.audit();
+    let downloads = |outcome: Outcome| {
+        audit.iter().filter(|r| r.entry.action == "registry.download" && r.entry.outcome == outcome).count()
+    };
+    // Two download routes for each of four readers, and the saved cohort's CSV; the viewer's two
+    // refused.
+    assert_eq!(
+        (downloads(Outcome::Served), downloads(Outcome::Refused)),
+        (2 * 4 + 1, 2),
+        "every download is recorded once"
+    );
+    assert!(audit.iter().any(|r| r.entry.action == "registry.cohort.save" && r.entry.actor.user == "ana"));
+    let views: Vec<Option<&str>> =
+        audit.iter().filter(|r| r.entry.action == "registry.view").map(|r| r.entry.asked.as_deref()).collect();
+    assert!(views.iter().any(|a| a.is_some_and(|a| a.contains("cohort routine"))), "{views:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

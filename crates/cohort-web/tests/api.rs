@@ -492,7 +492,7 @@ async fn pages_status_assets_and_the_openapi_description() {
     }
 
     let (_, status) = app.get("/api/v1/status").await;
-    assert_eq!(status["datasets"], 3);
+    assert_eq!(status["datasets"], cohort_web::demo::DEMO_DATASETS.len());
     assert!(status["memory_bytes"].as_u64().unwrap() > 0 && status["store_bytes"].as_u64().unwrap() > 0);
 
     // Assets are served once, under hashed names, for good.

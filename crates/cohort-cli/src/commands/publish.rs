@@ -19,6 +19,41 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> anyhow::Result<ExitStatus> {
     entry.datasets = vec![format!("{}@{}", bundle.dataset, bundle.version)];
     entry.detail = Some(format!("k = {}, {} tables, to {}", bundle.k, bundle.tables.len(), output.display()));
     super::audit::record(&store, entry)?;
+    // What suppression hides of each table, said before the bundle is written.
+    if !ctx.global.json && !ctx.global.quiet {
+        let mut table = crate::ui::table(&["table", "cells listed", "participants in hidden cells"]);
+        for t in &bundle.tables {
+            let share = bundle.hidden_shares.get(&t.id).copied().unwrap_or(0.0);
+            table.add_row(vec![
+                t.id.clone(),
+                t.cells
+                    .iter()
+                    .filter(|c| c.count.is_some() && c.key != cohort_publish::SUPPRESSED_KEY)
+                    .count()
+                    .to_string(),
+                format!("{:.0}%", share * 100.0),
+            ]);
+        }
+        eprintln!("{table}");
+        let c = &bundle.choices;
+        let mut chosen = Vec::new();
+        if let Some(period) = &c.enrolment_period {
+            chosen.push(format!("enrolment by {period}"));
+        }
+        for (column, bins) in &c.bins {
+            chosen.push(format!("{column} in {bins} bins"));
+        }
+        chosen.push(format!(
+            "quartiles from {} participants with a value{}",
+            c.quartiles_min_participants,
+            c.quartiles_round_to.map(|r| format!(", rounded to {r}")).unwrap_or_default()
+        ));
+        ctx.note(format!(
+            "{} (the finest periods and bins that keep at most a quarter of a table's participants in hidden cells, \
+             unless the profile sets `enrolment_period:`, `bins:` or `quartiles:`)",
+            chosen.join("; ")
+        ));
+    }
     cohort_store::fsutil::write_atomic(&output, &bundle.to_json())?;
     let hidden = bundle.tables.iter().filter(|t| t.has_suppressed()).count();
     let cells: usize = bundle.tables.iter().map(|t| t.cells.len()).sum();
@@ -29,6 +64,7 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> anyhow::Result<ExitStatus> {
                 "bundle": output, "dataset": bundle.dataset, "version": bundle.version, "k": bundle.k,
                 "tables": bundle.tables.len(), "cells": cells, "tables_with_suppressed_cells": hidden,
                 "k_reason": bundle.k_reason, "checksum": bundle.checksum,
+                "choices": bundle.choices, "hidden_shares": bundle.hidden_shares,
             })
         );
     } else {

@@ -65,6 +65,18 @@ pub fn run(ctx: &Context, command: &UserCommand) -> anyhow::Result<ExitStatus> {
             audited("user.grant", format!("{name}: {what}"))?;
             ctx.note(format!("{name} may see {what}"));
         }
+        UserCommand::SiteNames { name, datasets, none } => {
+            let granted: std::collections::BTreeSet<String> =
+                if *none { Default::default() } else { datasets.iter().cloned().collect() };
+            accounts.set_site_names(name, granted)?;
+            let what = if *none {
+                "no registry's site names".to_string()
+            } else {
+                format!("the site names of {}", datasets.join(", "))
+            };
+            audited("user.site_names", format!("{name}: {what}"))?;
+            ctx.note(format!("{name} may see {what}"));
+        }
         UserCommand::Token(action) => token(ctx, &accounts, action, &audited)?,
     }
     Ok(ExitStatus::Success)
@@ -79,7 +91,7 @@ fn list(ctx: &Context, accounts: &Accounts) -> anyhow::Result<()> {
             .map(|u| {
                 serde_json::json!({
                     "name": u.name, "role": u.role, "created": u.created,
-                    "password_changed": u.password_changed, "datasets": u.datasets,
+                    "password_changed": u.password_changed, "datasets": u.datasets, "site_names": u.site_names,
                 })
             })
             .collect();

@@ -73,6 +73,13 @@ pub fn policy(method: &Method, route: Option<&str>) -> Policy {
         // Statistics read participant-level rows, though only aggregates leave.
         (false, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analysis"),
         (true, "/api/v1/datasets/{name}/analyses") => audited(Analyst, "dataset.analyses"),
+        // A registry's figures of a cohort: aggregates, but of any cohort an analyst chooses.
+        (true, "/api/v1/datasets/{name}/registry") => audited(Analyst, "registry.view"),
+        (true, "/datasets/{name}/registry") => audited(Analyst, "registry.page"),
+        (true, "/api/v1/datasets/{name}/registry/tables/{id}") => audited(Analyst, "registry.download"),
+        (true, "/api/v1/datasets/{name}/registry/cohorts") => role(Analyst),
+        (false, "/api/v1/datasets/{name}/registry/cohorts") => audited(Analyst, "registry.cohort.save"),
+        (false, "/api/v1/datasets/{name}/registry/cohorts/{cohort}") => audited(Analyst, "registry.cohort.remove"),
         // Reads the dictionary (ranges, code lists) to match words to columns.
         (false, "/api/v1/datasets/{name}/ask") => audited(Analyst, "dataset.ask"),
 

@@ -8,13 +8,14 @@ pub mod datasets;
 pub mod exports;
 pub mod openapi;
 pub mod query;
+pub mod registry;
 pub mod simulations;
 pub mod system;
 pub mod tasks;
 pub mod uploads;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -34,6 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/datasets/{name}/rollback", post(datasets::rollback))
         .route("/datasets/{name}/analyses", get(analyses::list).post(analyses::run))
         .route("/datasets/{name}/ask", post(analyses::ask))
+        .route("/datasets/{name}/registry", get(registry::view))
+        .route("/datasets/{name}/registry/cohorts", get(registry::cohorts).post(registry::save))
+        .route("/datasets/{name}/registry/cohorts/{cohort}", delete(registry::remove))
+        .route("/datasets/{name}/registry/tables/{id}", get(registry::download))
         .route("/protocols", get(simulations::protocols))
         .route("/simulations", post(simulations::start))
         .route("/simulations/estimate", post(simulations::estimate_run))

@@ -56,6 +56,31 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
          view) understood as a plan, with how each word was read, or a question back with choices when it could be \
          read two ways. Runs nothing; no SQL is made from it.",
     ),
+    (
+        "get",
+        "/datasets/{name}/registry",
+        "A registry's figures for a cohort: repeated `filter` (`sex=F`, `diagnosis=DMD,BMD`, `sex!=F`, `age=10..20`, \
+         `has:DOMAIN`), a saved `cohort`, and `site` to compare one site with all others. Counts by category, region, \
+         site and month, measures, visits, retention, availability, completeness, and each filter column's values \
+         under the other filters. Site names only for admins and analysts granted them.",
+    ),
+    (
+        "get",
+        "/datasets/{name}/registry/cohorts",
+        "The registry's saved cohorts: name, filters, made by, made on version.",
+    ),
+    (
+        "post",
+        "/datasets/{name}/registry/cohorts",
+        "Save `{\"name\", \"filters\": [...]}` as a named cohort of the registry (replacing one of that name).",
+    ),
+    ("delete", "/datasets/{name}/registry/cohorts/{cohort}", "Remove a saved cohort."),
+    (
+        "get",
+        "/datasets/{name}/registry/tables/{id}",
+        "One summary table of the cohort (same parameters as the registry view) as CSV; `numeric` and `dictionary` \
+         too, and `dashboard` for the whole view as one JSON file.",
+    ),
     ("get", "/protocols", "The built-in treatment protocols with their YAML."),
     (
         "post",

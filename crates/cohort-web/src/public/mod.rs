@@ -6,7 +6,7 @@
 //! The pages and the JSON API mirror each other: `/datasets/NAME` is the dashboard of the bundle
 //! that `/api/v1/datasets/NAME` returns as published.
 
-mod view;
+pub(crate) mod view;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -8,14 +8,14 @@ use cohort_publish::{Bundle, NumericSummary, Table};
 use crate::pages::{script_json, thousands};
 
 /// One row of a count table.
-pub(super) struct RowView {
+pub(crate) struct RowView {
     pub key: String,
     pub count: String,
     pub share: String,
 }
 
 /// A count table, ready to print.
-pub(super) struct TableView {
+pub(crate) struct TableView {
     pub id: String,
     pub title: String,
     pub dimension: String,
@@ -26,7 +26,7 @@ pub(super) struct TableView {
 }
 
 /// A numeric column's summary.
-pub(super) struct NumericView {
+pub(crate) struct NumericView {
     pub column: String,
     pub q1: String,
     pub median: String,
@@ -35,7 +35,7 @@ pub(super) struct NumericView {
 }
 
 /// Retention at one year.
-pub(super) struct RetentionRow {
+pub(crate) struct RetentionRow {
     pub year: String,
     pub eligible: String,
     pub retained: String,
@@ -43,22 +43,25 @@ pub(super) struct RetentionRow {
 }
 
 /// Data availability of one domain.
-pub(super) struct AvailabilityRow {
+pub(crate) struct AvailabilityRow {
     pub domain: String,
     pub with: String,
     pub share: String,
 }
 
 /// One dictionary line.
-pub(super) struct ColumnView {
+pub(crate) struct ColumnView {
     pub table: String,
     pub column: String,
+    pub label: String,
+    pub kind: String,
+    /// The SQL type, on the protected view only.
     pub sql_type: String,
     pub completeness: String,
 }
 
 /// A key figure; `people` when it counts participants or visits (and so passed suppression).
-pub(super) struct Figure {
+pub(crate) struct Figure {
     pub label: &'static str,
     pub value: String,
     pub people: bool,
@@ -74,6 +77,13 @@ pub(super) struct Dashboard {
     pub cutoff: String,
     pub k: u64,
     pub k_reason: Option<String>,
+    pub d: Sections,
+    pub bundle_json: String,
+}
+
+/// The figures of a bundle (a public one, or a registry cohort's unsuppressed one) grouped as
+/// the dashboards show them: `templates/dashboard_sections.html`.
+pub(crate) struct Sections {
     pub figures: Vec<Figure>,
     pub enrolment: Option<TableView>,
     pub categories: Vec<TableView>,
@@ -85,7 +95,6 @@ pub(super) struct Dashboard {
     pub availability: Vec<AvailabilityRow>,
     pub other: Vec<TableView>,
     pub dictionary: Vec<ColumnView>,
-    pub bundle_json: String,
 }
 
 const HIDDEN: &str = "hidden";
@@ -144,13 +153,32 @@ impl NumericView {
 
 impl Dashboard {
     pub(super) fn of(bundle: &Bundle) -> Dashboard {
+        let bundle_value = serde_json::to_value(bundle).expect("a bundle serialises");
+        Dashboard {
+            dataset: bundle.dataset.clone(),
+            version: bundle.version,
+            published: bundle.published_at.strftime("%Y-%m-%d").to_string(),
+            cutoff: bundle.cutoff.clone().unwrap_or_else(|| "none".into()),
+            k: bundle.k,
+            k_reason: bundle.k_reason.clone(),
+            d: Sections::of(bundle),
+            bundle_json: script_json(&bundle_value),
+        }
+    }
+}
+
+impl Sections {
+    pub(crate) fn of(bundle: &Bundle) -> Sections {
         let mut placed: Vec<&str> = Vec::new();
         let mut take = |id: &str| -> Option<&Table> {
             let table = bundle.table(id)?;
             placed.push(&table.id);
             Some(table)
         };
-        let enrolment = take("enrolment-by-month").map(TableView::of);
+        let enrolment = ["enrolment-by-month", "enrolment-by-quarter", "enrolment-by-year"]
+            .iter()
+            .find_map(|id| take(id))
+            .map(TableView::of);
         let categories: Vec<TableView> = bundle
             .tables
             .iter()
@@ -208,14 +236,7 @@ impl Dashboard {
             let n = sites.cells.iter().filter(|c| c.key != "(missing)").count();
             figures.push(figure("Sites", thousands(n as u64), false));
         }
-        let bundle_value = serde_json::to_value(bundle).expect("a bundle serialises");
-        Dashboard {
-            dataset: bundle.dataset.clone(),
-            version: bundle.version,
-            published: bundle.published_at.strftime("%Y-%m-%d").to_string(),
-            cutoff: bundle.cutoff.clone().unwrap_or_else(|| "none".into()),
-            k: bundle.k,
-            k_reason: bundle.k_reason.clone(),
+        Sections {
             figures,
             enrolment,
             categories,
@@ -232,11 +253,12 @@ impl Dashboard {
                 .map(|d| ColumnView {
                     table: d.table.clone(),
                     column: d.column.clone(),
-                    sql_type: d.sql_type.clone(),
+                    label: d.label.clone().unwrap_or_default(),
+                    kind: d.kind.clone(),
+                    sql_type: d.sql_type.clone().unwrap_or_default(),
                     completeness: d.completeness.map_or_else(|| HIDDEN.into(), |c| format!("{:.1}%", c * 100.0)),
                 })
                 .collect(),
-            bundle_json: script_json(&bundle_value),
         }
     }
 }
