@@ -1,8 +1,6 @@
 //! A registry's figures for one cohort: what the dashboard page, `cohort registry NAME --json`
 //! and `GET /api/v1/datasets/{name}/registry` all show.
 
-use std::collections::HashMap;
-
 use cohort_publish::compute::{self, SiteLabels};
 use cohort_publish::{DictionaryEntry, Longitudinal, NumericSummary, Profile, Table};
 use cohort_store::name::quote_ident;
@@ -10,7 +8,8 @@ use cohort_store::{ResolvedVersion, Session, Store, StoreError};
 use serde::Serialize;
 
 use crate::RegistryError;
-use crate::filter::{self, Filter};
+use crate::cohort::Cohort;
+use crate::filter;
 
 /// How sites are named to the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,90 +88,26 @@ pub fn compute(
     sites: SiteNames,
 ) -> Result<Dashboard, RegistryError> {
     cohort_publish::check_profile(version, profile)?;
-    let parsed = filter::parse_all(filters)?;
     let participants_table = version.table(&profile.table).expect("checked by check_profile");
     let mut session = Session::new(store)?;
     session.mount(store, version, "src")?;
     let conn = session.connection();
-    let t = format!("src.{}", quote_ident(&profile.table));
+    let cohort = Cohort::new(conn, "src", version, profile, filters, sites)?;
+    let (t, visits) = (&cohort.participants, &cohort.visits);
     let pid = quote_ident(&profile.participant);
-    let visits = profile.visits.as_ref().map(|v| format!("src.{}", quote_ident(&v.table)));
+    let labels = &cohort.labels;
+    let parsed = &cohort.filters;
+    let where_all = |skip: Option<&str>| cohort.where_clause(skip);
     let sql = |what: &str| {
         let what = what.to_string();
         move |e: duckdb::Error| StoreError::duckdb(format!("computing {what}"), e)
     };
-
-    // Sites by size in the whole registry: their anonymous labels, stable across cohorts.
-    let mut labels: HashMap<String, String> = HashMap::new();
-    if let Some(site) = &profile.site {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT coalesce(CAST({s} AS VARCHAR), '{missing}'), count(DISTINCT {pid}) FROM {t} GROUP BY 1 \
-                 ORDER BY 2 DESC, 1",
-                s = quote_ident(site),
-                missing = filter::MISSING
-            ))
-            .map_err(sql("the sites"))?;
-        let names: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(sql("the sites"))?
-            .collect::<duckdb::Result<_>>()
-            .map_err(sql("the sites"))?;
-        let mut rank = 0;
-        for name in names {
-            let label = if name == filter::MISSING || sites == SiteNames::Shown {
-                name.clone()
-            } else {
-                rank += 1;
-                format!("Site {rank}")
-            };
-            labels.insert(name, label);
-        }
-    }
-    // A reader who sees labels filters by them: back to the names for the SQL.
-    let parsed: Vec<Filter> = parsed
-        .into_iter()
-        .map(|f| match f {
-            Filter::OneOf { column, values, negate } if Some(&column) == profile.site.as_ref() => {
-                let values = values
-                    .into_iter()
-                    .map(|v| labels.iter().find(|(_, label)| **label == v).map_or(v, |(name, _)| name.clone()))
-                    .collect();
-                Filter::OneOf { column, values, negate }
-            }
-            other => other,
-        })
-        .collect();
-    let conditions: Vec<String> =
-        parsed.iter().map(|f| f.condition(participants_table, profile, visits.as_deref())).collect::<Result<_, _>>()?;
-    let where_all = |skip: Option<&str>| -> String {
-        let kept: Vec<&String> = parsed
-            .iter()
-            .zip(&conditions)
-            .filter(|(f, _)| skip.is_none() || f.column() != skip)
-            .map(|(_, c)| c)
-            .collect();
-        if kept.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", kept.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" AND "))
-        }
-    };
-
     // Schema `d`, where the figures are computed: the cohort, and its participants' visits.
-    let mut mount = format!(
-        "CREATE SCHEMA d; CREATE VIEW d.{name} AS SELECT * FROM {t} {cohort};\n",
-        name = quote_ident(&profile.table),
-        cohort = where_all(None)
-    );
-    if let (Some(v), Some(vt)) = (&profile.visits, &visits) {
-        mount.push_str(&format!(
-            "CREATE VIEW d.{name} AS SELECT * FROM {vt} WHERE {vpid} IN (SELECT {pid} FROM d.{p});\n",
-            name = quote_ident(&v.table),
-            vpid = quote_ident(&v.participant),
-            p = quote_ident(&profile.table)
-        ));
+    let mut mount = String::from("CREATE SCHEMA d;\n");
+    for table in std::iter::once(&profile.table).chain(profile.visits.as_ref().map(|v| &v.table)) {
+        mount.push_str(&format!("CREATE VIEW d.{0} AS SELECT * FROM src.{0};\n", quote_ident(table)));
     }
+    mount.push_str(&cohort.views("d", profile));
     conn.execute_batch(&mount).map_err(sql("the cohort"))?;
     // The registry's cutoff, not the cohort's: activity and retention mean the same for every
     // cohort.
@@ -197,7 +132,7 @@ pub fn compute(
     let figures = compute::figures_with(
         conn,
         profile,
-        compute::Options { k: 1, sites: SiteLabels::Given(&labels), public: false },
+        compute::Options { k: 1, sites: SiteLabels::Given(labels), public: false },
     )?;
     let registry_participants: i64 = conn
         .query_row(&format!("SELECT count(DISTINCT {pid}) FROM {t}"), [], |r| r.get(0))

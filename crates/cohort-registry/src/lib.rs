@@ -12,8 +12,10 @@ dataset ([`cohort_store::SavedCohort`]), kept with who made it and the version i
 */
 #![deny(missing_docs)]
 
+mod cohort;
 pub mod dashboard;
 pub mod filter;
+pub mod reference;
 
 pub use dashboard::{Dashboard, Facet, SiteNames};
 pub use filter::{Filter, MISSING};
@@ -66,12 +68,30 @@ pub enum RegistryError {
         /// The saved cohorts.
         available: String,
     },
+    /// A name a cohort cannot have.
+    #[error(
+        "`{name}` cannot name a cohort: use lowercase letters, digits, `-` and `_` (at most 64, starting with a \
+         letter or digit), as `dmd-over-10`"
+    )]
+    BadCohortName {
+        /// The name given.
+        name: String,
+    },
     /// A figure could not be computed, or the profile does not fit the version.
     #[error(transparent)]
     Publish(#[from] cohort_publish::PublishError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] cohort_store::StoreError),
+}
+
+/// Checks a saved cohort's name: what a `NAME#COHORT` reference can carry.
+pub fn check_cohort_name(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(RegistryError::BadCohortName { name: name.to_string() }) }
 }
 
 /// Reads a kept profile's YAML.

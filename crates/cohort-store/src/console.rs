@@ -70,12 +70,12 @@ pub fn run_console(
     limit: u64,
     timeout: Duration,
     by: &str,
-    may_read: &dyn Fn(&str) -> bool,
+    reader: &Reader<'_>,
 ) -> Result<ConsoleResult> {
     let started = Instant::now();
     let sql = sql.trim().trim_end_matches(';').trim();
     let mut datasets = Vec::new();
-    let result = run(store, sql, offset, limit, timeout, may_read, &mut datasets);
+    let result = run(store, sql, offset, limit, timeout, reader, &mut datasets);
     let entry = HistoryEntry {
         at: Timestamp::now(),
         by: by.to_string(),
@@ -98,10 +98,10 @@ fn run(
     offset: u64,
     limit: u64,
     timeout: Duration,
-    may_read: &dyn Fn(&str) -> bool,
+    reader: &Reader<'_>,
     datasets: &mut Vec<String>,
 ) -> Result<ConsoleResult> {
-    let sandbox = Sandbox::open(store, sql, may_read, false)?;
+    let sandbox = Sandbox::open(store, sql, reader, false)?;
     *datasets = sandbox.datasets.clone();
     let conn = sandbox.session.connection();
     let wrapped = &sandbox.wrapped;
@@ -153,14 +153,14 @@ pub fn export_console<T, E: From<StoreError> + std::fmt::Display>(
     sql: &str,
     timeout: Duration,
     by: &str,
-    may_read: &dyn Fn(&str) -> bool,
+    reader: &Reader<'_>,
     write: impl FnOnce(&ConsoleExport<'_>) -> std::result::Result<(T, u64), E>,
 ) -> std::result::Result<(T, Vec<String>), E> {
     let started = Instant::now();
     let sql = sql.trim().trim_end_matches(';').trim();
     let mut datasets = Vec::new();
     let result = (|| {
-        let sandbox = Sandbox::open(store, sql, may_read, true)?;
+        let sandbox = Sandbox::open(store, sql, reader, true)?;
         datasets = sandbox.datasets.clone();
         let conn = sandbox.session.connection();
         let columns = with_deadline(conn, timeout, || {
@@ -194,6 +194,28 @@ pub fn export_console<T, E: From<StoreError> + std::fmt::Display>(
     result.map(|(value, _)| (value, datasets))
 }
 
+/// Who runs a console query: which datasets they may read, and the views a layer above adds
+/// to the session before it is locked down, over datasets it mounted (the registry's saved
+/// cohorts).
+pub struct Reader<'a> {
+    /// Whether they may read a dataset, by name.
+    pub may_read: &'a dyn Fn(&str) -> bool,
+    /// Adds views to the session: [`no_mounts`] for none.
+    pub mounts: &'a dyn Fn(&mut Session) -> Result<()>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of the datasets `may_read` allows, with no views added.
+    pub fn of(may_read: &'a dyn Fn(&str) -> bool) -> Self {
+        Reader { may_read, mounts: &no_mounts }
+    }
+}
+
+/// No views beyond the datasets the SQL names.
+pub fn no_mounts(_: &mut Session) -> Result<()> {
+    Ok(())
+}
+
 /// A console session ready to run `sql`: the datasets it names (and the account may read)
 /// mounted, the text checked to be one SELECT, and the session locked down.
 struct Sandbox {
@@ -208,7 +230,8 @@ struct Sandbox {
 
 impl Sandbox {
     /// `writable`: whether the query may write into its own spill folder (an export does).
-    fn open(store: &Store, sql: &str, may_read: &dyn Fn(&str) -> bool, writable: bool) -> Result<Sandbox> {
+    fn open(store: &Store, sql: &str, reader: &Reader<'_>, writable: bool) -> Result<Sandbox> {
+        let may_read = reader.may_read;
         if sql.is_empty() {
             return Err(StoreError::QueryRefused { reason: "the query is empty".into() });
         }
@@ -233,6 +256,8 @@ impl Sandbox {
         if writable {
             allowed.push(spill.0.clone());
         }
+        // Views a layer above adds (saved cohorts) read the datasets mounted above, no others.
+        (reader.mounts)(&mut session)?;
         let datasets = session.mounted();
         check_one_select(session.connection(), sql)?;
         lock_down(session.connection(), &allowed)?;

@@ -157,7 +157,7 @@ fn threads_of_one_process_commit_and_read_concurrently() {
 /// it refuses leaves the store and the file system untouched, and every run is in the history.
 #[test]
 fn the_console_reads_datasets_and_nothing_else() {
-    use cohort_store::console::{history, run_console};
+    use cohort_store::console::{Reader, history, run_console};
     use std::time::Duration;
 
     let (dir, store) = store();
@@ -168,9 +168,16 @@ fn the_console_reads_datasets_and_nothing_else() {
     staging.commit(meta(DatasetKind::Upload)).unwrap();
     let limit = Duration::from_secs(20);
 
-    let page =
-        run_console(&store, "SELECT patient, label FROM trial.visits ORDER BY patient;", 10, 5, limit, "t", &|_| true)
-            .unwrap();
+    let page = run_console(
+        &store,
+        "SELECT patient, label FROM trial.visits ORDER BY patient;",
+        10,
+        5,
+        limit,
+        "t",
+        &Reader::of(&|_| true),
+    )
+    .unwrap();
     assert_eq!((page.total, page.columns.len(), page.rows.len()), (250, 2, 5));
     assert!(page.rows[0].contains("\"patient\":10"), "{:?}", page.rows);
     assert_eq!(page.datasets, ["trial@1"]);
@@ -189,7 +196,7 @@ fn the_console_reads_datasets_and_nothing_else() {
         "SELECT 1; SELECT 2".to_string(),
         "".to_string(),
     ] {
-        let err = run_console(&store, &sql, 0, 10, limit, "t", &|_| true).unwrap_err();
+        let err = run_console(&store, &sql, 0, 10, limit, "t", &Reader::of(&|_| true)).unwrap_err();
         assert!(matches!(err, StoreError::QueryRefused { .. }), "{sql}: {err}");
     }
     for sql in [
@@ -197,26 +204,28 @@ fn the_console_reads_datasets_and_nothing_else() {
         format!("SELECT * FROM '{}'", secret.display()),
         "SELECT * FROM read_text('/etc/passwd')".to_string(),
     ] {
-        let err = run_console(&store, &sql, 0, 10, limit, "t", &|_| true).unwrap_err();
+        let err = run_console(&store, &sql, 0, 10, limit, "t", &Reader::of(&|_| true)).unwrap_err();
         assert!(matches!(err, StoreError::Sql { .. }), "{sql}: {err}");
     }
     assert!(!outside.exists() && !dir.path().join("x.duckdb").exists());
 
     // A dataset the caller may not read is not there at all, by name or by its files.
     let hidden = |_: &str| false;
-    let err = run_console(&store, "SELECT count(*) FROM trial.visits", 0, 10, limit, "t", &hidden).unwrap_err();
+    let err =
+        run_console(&store, "SELECT count(*) FROM trial.visits", 0, 10, limit, "t", &Reader::of(&hidden)).unwrap_err();
     assert!(matches!(err, StoreError::Sql { .. }), "{err}");
     let part =
         store.resolve(&cohort_store::VersionRef::parse("trial").unwrap()).unwrap().tables[0].files[0].path.clone();
     let sql = format!("SELECT count(*) FROM read_parquet('{}')", store.layout().resolve(&part).display());
-    let err = run_console(&store, &sql, 0, 10, limit, "t", &hidden).unwrap_err();
+    let err = run_console(&store, &sql, 0, 10, limit, "t", &Reader::of(&hidden)).unwrap_err();
     assert!(matches!(err, StoreError::Sql { .. }), "{err}");
     let granted = |name: &str| name == "trial";
-    let page = run_console(&store, "SELECT count(*) AS n FROM trial.visits", 0, 10, limit, "t", &granted).unwrap();
+    let page = run_console(&store, "SELECT count(*) AS n FROM trial.visits", 0, 10, limit, "t", &Reader::of(&granted))
+        .unwrap();
     assert_eq!(page.rows, ["{\"n\":250}"]);
 
     let slow = "SELECT count(*) FROM range(100000000000) a";
-    let err = run_console(&store, slow, 0, 10, Duration::from_millis(300), "t", &|_| true).unwrap_err();
+    let err = run_console(&store, slow, 0, 10, Duration::from_millis(300), "t", &Reader::of(&|_| true)).unwrap_err();
     assert!(matches!(err, StoreError::QueryTimeout { .. }), "{err}");
 
     let runs = history(&store, 100).unwrap();

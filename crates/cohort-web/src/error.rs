@@ -100,6 +100,7 @@ impl From<cohort_registry::RegistryError> for ApiError {
         match e {
             R::Store(e) => e.into(),
             R::Publish(cohort_publish::PublishError::Store(e)) => e.into(),
+            R::BadCohortName { .. } => ApiError::invalid(message),
             R::Filter { .. } | R::UnknownColumn { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", message)
                 .with_hint("filters read `COLUMN=V1,V2`, `COLUMN!=V`, `COLUMN=FROM..TO` or `has:DOMAIN`"),
             R::NoCohort { .. } => ApiError::not_found("no_such_cohort", message),

@@ -381,6 +381,15 @@ async fn site_names_reach_only_those_granted_them() {
         (view["registry"]["participants"].as_u64(), view["cohort"]["made_by"].as_str()),
         (Some(29), Some("web:ana"))
     );
+    // The console reads a saved cohort as a schema; an account without the dataset cannot.
+    let sql = serde_json::json!({"sql": "SELECT count(*) AS n FROM \"registry#routine\".people"});
+    let counted = app.post_json(&analyst, "/api/v1/query", sql.clone()).await;
+    assert_eq!(counted.status, StatusCode::OK, "{}", counted.body);
+    assert!(counted.body.contains("\"n\":29"), "{}", counted.body);
+    let gina = app.session("analyst of other datasets", "gina").await;
+    let refused = app.post_json(&gina, "/api/v1/query", sql).await;
+    assert_ne!(refused.status, StatusCode::OK, "{}", refused.body);
+    assert!(!refused.body.contains("\"n\":29"));
     let csv = app.get(&analyst, "/api/v1/datasets/registry/registry/tables/category-note?cohort=routine").await;
     assert_eq!(csv.body, "note,participants\nroutine,29\n");
     let audit = app.audit();

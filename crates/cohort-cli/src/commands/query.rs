@@ -18,7 +18,9 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> anyhow::Result<ExitStatus> {
     if sql.is_empty() {
         bail!("the SQL statement is empty");
     }
-    let session = Session::for_sql(&store, sql)?;
+    let mut session = Session::for_sql(&store, sql)?;
+    // Saved cohorts of registries, as `"registry#cohort"`.
+    cohort_registry::reference::mount_cohorts(&mut session, &store, sql, &|_| true)?;
     // Recorded before anything is read: the datasets the query can touch, and its SQL.
     let mut audited = super::audit::entry("query", cohort_audit::Outcome::Served).asked(sql);
     audited.datasets = session.mounted();

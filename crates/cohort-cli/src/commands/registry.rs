@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
     entry.detail = Some(if filters.is_empty() { "all participants".into() } else { filters.join(" ") });
     super::audit::record(&store, entry)?;
     if let Some(name) = &args.save_as {
-        check_cohort_name(name)?;
+        cohort_registry::check_cohort_name(name)?;
         let cohort = SavedCohort {
             name: name.clone(),
             filters: filters.clone(),
@@ -141,18 +141,4 @@ pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
         ctx.note(format!("{long} longer table(s), such as enrolment by month, are in --json"));
     }
     Ok(ExitStatus::Success)
-}
-
-/// A saved cohort's name: what `NAME#COHORT` references can carry.
-fn check_cohort_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !ok {
-        anyhow::bail!(
-            "`{name}` cannot name a cohort: use lowercase letters, digits, `-` and `_` (at most 64), as `dmd-over-10`"
-        );
-    }
-    Ok(())
 }

@@ -38,6 +38,13 @@ fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
     let sma = facet["options"].as_array().unwrap().iter().find(|o| o["value"] == "SMA").unwrap();
     assert_eq!(sma["participants"], (0..120).filter(|i| i % 3 == 1 && 2 + i % 30 >= 20).count() as u64);
 
+    // A saved cohort is a schema in queries: its participants, the version's other tables.
+    let counted = env.scalar(r#"SELECT count(*) FROM "reg#dmd-20".people"#);
+    assert_eq!(counted, expected.to_string());
+    assert_eq!(env.scalar(r#"SELECT count(*) FROM "reg#dmd-20".people WHERE diagnosis <> 'DMD' OR age < 20"#), "0");
+    let r = env.fails(&["query", r#"SELECT * FROM "reg#nope".people"#], 1);
+    assert!(r.stderr.contains("no saved cohort `nope`"), "{}", r.stderr);
+
     let listed = env.json(&["registry", "reg", "--cohorts"]);
     assert_eq!(listed["cohorts"][0]["name"], "dmd-20");
     assert_eq!(listed["cohorts"][0]["filters"], serde_json::json!(["diagnosis=DMD", "age=20.."]));

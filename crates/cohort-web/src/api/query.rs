@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Extension, Query, State};
 use cohort_auth::{Principal, Role};
-use cohort_store::console::{HistoryEntry, export_console, history, run_console};
+use cohort_store::console::{HistoryEntry, Reader, export_console, history, run_console};
 use cohort_store::export::{Watch, copy_select};
 use cohort_store::{CancelToken, Destination, NoProgress, OutputFormat, StoreError};
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,9 @@ pub async fn run(
         .run(move || {
             let may_read = |name: &str| who.may_see(name);
             let by = format!("web:{}", who.user);
-            let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, &by, &may_read)?;
+            let cohorts = |session: &mut cohort_store::Session| saved_cohorts(session, &store, &request.sql, &may_read);
+            let reader = Reader { may_read: &may_read, mounts: &cohorts };
+            let result = run_console(&store, &request.sql, request.offset, limit, TIME_LIMIT, &by, &reader)?;
             let rows = result
                 .rows
                 .iter()
@@ -91,6 +93,19 @@ pub async fn run(
             ))
         })
         .await
+}
+
+/// Mounts the registry cohorts `sql` names (`"registry#cohort"`), as the console's sandbox asks.
+fn saved_cohorts(
+    session: &mut cohort_store::Session,
+    store: &cohort_store::Store,
+    sql: &str,
+    may_read: &dyn Fn(&str) -> bool,
+) -> Result<(), StoreError> {
+    cohort_registry::reference::mount_cohorts(session, store, sql, may_read).map(|_| ()).map_err(|e| match e {
+        cohort_registry::RegistryError::Store(e) => e,
+        other => StoreError::Sql { message: other.to_string() },
+    })
 }
 
 /// `GET /api/v1/query/download` parameters.
@@ -125,7 +140,9 @@ pub async fn download(
         .run(move || {
             let may_read = |name: &str| who.may_see(name);
             let by = format!("web:{}", who.user);
-            export_console(&store, &sql, TIME_LIMIT, &by, &may_read, |export| {
+            let cohorts = |session: &mut cohort_store::Session| saved_cohorts(session, &store, &sql, &may_read);
+            let reader = Reader { may_read: &may_read, mounts: &cohorts };
+            export_console(&store, &sql, TIME_LIMIT, &by, &reader, |export| {
                 let path = export.folder.join(format!("result.{extension}"));
                 let rows = match format {
                     Some(format) => {

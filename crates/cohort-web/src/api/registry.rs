@@ -268,16 +268,7 @@ pub async fn save(
     Path(name): Path<String>,
     Json(request): Json<SaveCohort>,
 ) -> Result<(StatusCode, Extension<Served>, Json<Value>), ApiError> {
-    let ok = !request.name.is_empty()
-        && request.name.len() <= 64
-        && request.name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && request.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !ok {
-        return Err(ApiError::invalid(format!(
-            "`{}` cannot name a cohort: use lowercase letters, digits, `-` and `_` (at most 64), as `dmd-over-10`",
-            request.name
-        )));
-    }
+    cohort_registry::check_cohort_name(&request.name)?;
     let app = state.clone();
     let (version, participants) = state
         .engines

@@ -1,0 +1,83 @@
+//! Saved cohorts named in SQL: `"registry#dmd-over-10".participants` reads the participants of
+//! saved cohort `dmd-over-10` of `registry` (its current version; `"registry@3#dmd-over-10"` for
+//! version 3), and its visits table holds theirs; the other tables are the version's.
+
+use cohort_store::name::quote_ident;
+use cohort_store::{Session, Store, VersionRef};
+
+use crate::RegistryError;
+use crate::cohort::Cohort;
+use crate::dashboard::SiteNames;
+
+/// The `NAME#COHORT` (or `NAME@N#COHORT`) references in `sql`, each once, as written.
+pub fn cohort_references(sql: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut current = String::new();
+    for c in sql.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@' | '#') {
+            current.push(c);
+        } else {
+            let one_mark = current.matches('#').count() == 1 && !current.starts_with('#') && !current.ends_with('#');
+            if one_mark && !found.contains(&current) {
+                found.push(current.clone());
+            }
+            current.clear();
+        }
+    }
+    found
+}
+
+/// Mounts every saved cohort `sql` names as a schema of that name (see the module), for the
+/// datasets `may_read` allows (others are left out, as if they did not exist). Returns the
+/// references mounted.
+pub fn mount_cohorts(
+    session: &mut Session,
+    store: &Store,
+    sql: &str,
+    may_read: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>, RegistryError> {
+    let mut mounted = Vec::new();
+    for (i, reference) in cohort_references(sql).into_iter().enumerate() {
+        let (dataset, name) = reference.split_once('#').expect("a reference has a #");
+        let Ok(target) = VersionRef::parse(dataset) else { continue };
+        if !may_read(target.dataset.as_str()) {
+            continue;
+        }
+        let version = store.resolve(&target)?;
+        let kept = store
+            .registry_profile(&version.dataset)?
+            .ok_or_else(|| RegistryError::NoProfile { dataset: version.dataset.to_string() })?;
+        let profile = crate::read_profile(version.dataset.as_str(), &kept.text)?;
+        let saved = store.saved_cohorts(&version.dataset)?;
+        let cohort = saved.iter().find(|c| c.name == name).ok_or_else(|| RegistryError::NoCohort {
+            dataset: version.dataset.to_string(),
+            name: name.to_string(),
+            available: if saved.is_empty() {
+                "none".into()
+            } else {
+                saved.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            },
+        })?;
+        let src = format!("_cohort_source_{i}");
+        session.mount(store, &version, &src)?;
+        session.mount(store, &version, &reference)?;
+        let narrowed = Cohort::new(session.connection(), &src, &version, &profile, &cohort.filters, SiteNames::Shown)?;
+        session
+            .connection()
+            .execute_batch(&narrowed.views(&reference, &profile))
+            .map_err(|e| cohort_store::StoreError::duckdb(format!("mounting cohort {}", quote_ident(&reference)), e))?;
+        mounted.push(reference);
+    }
+    Ok(mounted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cohort_references;
+
+    #[test]
+    fn references_are_found_as_written() {
+        let sql = r#"SELECT * FROM "reg#dmd-10".participants p JOIN "reg@2#x_1".visits v ON 1 WHERE a = '#'"#;
+        assert_eq!(cohort_references(sql), ["reg#dmd-10", "reg@2#x_1"]);
+    }
+}
