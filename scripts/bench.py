@@ -1040,7 +1040,7 @@ def registry(args):
                     CASE WHEN hash(j * 5 + 2) % 2 = 0 THEN NULL ELSE 40 + (hash(j) % 70) END AS fvc_percent,
                     CASE WHEN hash(j * 7 + 3) % 4 = 0 THEN 30 + (hash(j) % 35) ELSE NULL END AS ef_percent
                   FROM p, range((hash(participant_id) % 41)::INT) r(j)
-                  WHERE enrolled + (j * 60) <= DATE '2025-12-31') TO '{folder}/visits.csv';
+                  WHERE enrolled + (j * 60)::INT <= DATE '2025-12-31') TO '{folder}/visits.csv';
         """)
         visits = con.execute(f"SELECT count(*) FROM read_csv('{folder}/visits.csv')").fetchone()[0]
         store = os.path.join(folder, "store")

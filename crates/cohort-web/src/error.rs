@@ -106,6 +106,15 @@ impl From<cohort_registry::RegistryError> for ApiError {
             R::NoCohort { .. } => ApiError::not_found("no_such_cohort", message),
             R::NoProfile { .. } => ApiError::not_found("no_registry_profile", message)
                 .with_hint("an administrator keeps the registry's profile with `cohort registry NAME --set-profile FILE`"),
+            R::Publish(cohort_publish::PublishError::Query { message: why, .. }) if why.contains("Out of Memory") => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_too_big", message).with_hint(
+                    "the registry's figures need more memory than an engine's share of the server's cap: an admin can \
+                     raise `cohort serve --memory-limit` or lower `--engine-slots`",
+                )
+            }
+            R::Publish(cohort_publish::PublishError::Query { .. }) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "figure_failed", message)
+            }
             R::BadProfile { .. } | R::Publish(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "registry_profile_mismatch", message).with_hint(
                     "the kept profile no longer fits this version: keep a new one with `cohort registry NAME --set-profile FILE`",
@@ -161,4 +170,34 @@ pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use cohort_publish::PublishError;
+    use cohort_registry::RegistryError;
+
+    use super::*;
+
+    /// A registry figure that ran out of an engine's memory says so and what to do (it was
+    /// answered as a profile that no longer fits, with that hint).
+    #[test]
+    fn registry_errors_say_what_happened() {
+        let oom = RegistryError::Publish(PublishError::Query {
+            what: "median_gap_days".into(),
+            message: "Out of Memory Error: failed to allocate data of size 16.0 MiB".into(),
+        });
+        let e = ApiError::from(oom);
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "query_too_big"));
+        assert!(e.hint.as_deref().unwrap().contains("--memory-limit"));
+        let missing = RegistryError::Publish(PublishError::Missing {
+            what: "column",
+            name: "people.sex".into(),
+            dataset: "reg@2".into(),
+            available: "id".into(),
+        });
+        assert_eq!(ApiError::from(missing).code, "registry_profile_mismatch");
+        let filter = RegistryError::Filter { filter: "age=x..".into(), why: "not a number".into() };
+        assert_eq!(ApiError::from(filter).status, StatusCode::BAD_REQUEST);
+    }
 }
