@@ -161,19 +161,25 @@ pub(crate) async fn page(
                 }
                 _ => (String::new(), String::new()),
             };
+            let mut options: Vec<OptionView> = f
+                .options
+                .iter()
+                .map(|o| OptionView {
+                    value: o.value.clone(),
+                    count: thousands(o.participants),
+                    checked: chosen.contains(&&o.value),
+                })
+                .collect();
+            // A chosen value nobody has under the other filters stays on the form, checked, so
+            // that applying the form again does not drop it unseen.
+            for value in chosen.iter().filter(|v| !f.options.iter().any(|o| &o.value == **v)) {
+                options.push(OptionView { value: (*value).clone(), count: "0".into(), checked: true });
+            }
             FacetView {
                 column: f.column.clone(),
                 label: f.label.clone().unwrap_or_else(|| f.column.clone()),
                 kind: f.kind,
-                options: f
-                    .options
-                    .iter()
-                    .map(|o| OptionView {
-                        value: o.value.clone(),
-                        count: thousands(o.participants),
-                        checked: chosen.contains(&&o.value),
-                    })
-                    .collect(),
+                options,
                 from,
                 to,
                 min: f.from.clone().unwrap_or_default(),

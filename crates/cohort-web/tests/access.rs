@@ -365,6 +365,11 @@ async fn site_names_reach_only_those_granted_them() {
         let one: serde_json::Value = serde_json::from_str(&one.body).unwrap();
         assert_eq!(one["registry"]["participants"], 1, "{}: {one}", who.label);
     }
+    // A value chosen on the form that nobody has under the other filters stays on it, checked.
+    let admin = app.session("admin", "root").await;
+    let page = app.get(&admin, "/datasets/registry/registry?f.note=routine&f.site=CANARY-SITE-Kx7").await;
+    assert!(page.body.contains(r#"value="CANARY-SITE-Kx7" checked"#), "{}", page.body);
+    assert!(page.body.contains(r#"id="participants">0<"#));
     // A saved cohort, and every view and download in the audit log.
     let analyst = app.session("analyst", "ana").await;
     let saved = app
