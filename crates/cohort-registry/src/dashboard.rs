@@ -104,9 +104,6 @@ pub fn compute(
     };
     // Schema `d`, where the figures are computed: the cohort, and its participants' visits.
     let mut mount = String::from("CREATE SCHEMA d;\n");
-    for table in std::iter::once(&profile.table).chain(profile.visits.as_ref().map(|v| &v.table)) {
-        mount.push_str(&format!("CREATE VIEW d.{0} AS SELECT * FROM src.{0};\n", quote_ident(table)));
-    }
     mount.push_str(&cohort.views("d", profile));
     conn.execute_batch(&mount).map_err(sql("the cohort"))?;
     // The registry's cutoff, not the cohort's: activity and retention mean the same for every
