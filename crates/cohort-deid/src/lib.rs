@@ -407,6 +407,43 @@ pub fn prepare_export(
     source: &ProfileSource,
     only: Option<&str>,
 ) -> Result<Export, DeidError> {
+    prepare_narrowed_export(store, version, source, only, None)
+}
+
+/// Changes the version's tables, mounted in schema `d` of a session, before they are exported
+/// (a registry's saved cohort narrows its participant and visits tables).
+pub type Narrow<'a> = &'a dyn Fn(&mut Session) -> Result<(), DeidError>;
+
+/// [`prepare_export`] of the tables as `narrow` leaves them in schema `d` (row counts are then
+/// counted again).
+pub fn prepare_narrowed_export(
+    store: &Store,
+    version: &ResolvedVersion,
+    source: &ProfileSource,
+    only: Option<&str>,
+    narrow: Option<Narrow<'_>>,
+) -> Result<Export, DeidError> {
+    let mut export = prepare_unnarrowed(store, version, source, only, narrow)?;
+    if narrow.is_some() {
+        for t in &mut export.tables {
+            let rows: i64 = export
+                .session
+                .connection()
+                .query_row(&format!("SELECT count(*) FROM ({})", t.select), [], |r| r.get(0))
+                .map_err(|e| StoreError::duckdb("counting the rows to export", e))?;
+            t.rows = rows.max(0) as u64;
+        }
+    }
+    Ok(export)
+}
+
+fn prepare_unnarrowed(
+    store: &Store,
+    version: &ResolvedVersion,
+    source: &ProfileSource,
+    only: Option<&str>,
+    narrow: Option<Narrow<'_>>,
+) -> Result<Export, DeidError> {
     if let Some(table) = only
         && version.table(table).is_none()
     {
@@ -418,6 +455,10 @@ pub fn prepare_export(
         .into());
     }
     let mut session = Session::new(store)?;
+    if let Some(narrow) = narrow {
+        session.mount(store, version, "d")?;
+        narrow(&mut session)?;
+    }
     match source {
         ProfileSource::Full => {
             let tables = version
@@ -428,7 +469,10 @@ pub fn prepare_export(
                     table: t.name.clone(),
                     rows: t.rows,
                     bytes: t.bytes,
-                    select: format!("SELECT * FROM {}", table_source(store, t)),
+                    select: match narrow {
+                        Some(_) => format!("SELECT * FROM d.{}", ident(&t.name)),
+                        None => format!("SELECT * FROM {}", table_source(store, t)),
+                    },
                 })
                 .collect();
             Ok(Export {
@@ -442,7 +486,9 @@ pub fn prepare_export(
         ProfileSource::File { name, path } => {
             let (profile, text) = ExportProfile::read(path)?;
             let plan = plan(version, &profile, path, only)?;
-            session.mount(store, version, "d")?;
+            if narrow.is_none() {
+                session.mount(store, version, "d")?;
+            }
             prepare(session.connection(), &plan, &Key::for_profile(&store.layout().export_keys_dir(), name)?)?;
             let digest = cohort_store::hash::sha256_parts([text.as_str()]);
             Ok(Export {

@@ -37,38 +37,50 @@ pub fn mount_cohorts(
     may_read: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<String>, RegistryError> {
     let mut mounted = Vec::new();
-    for (i, reference) in cohort_references(sql).into_iter().enumerate() {
+    for reference in cohort_references(sql) {
         let (dataset, name) = reference.split_once('#').expect("a reference has a #");
         let Ok(target) = VersionRef::parse(dataset) else { continue };
         if !may_read(target.dataset.as_str()) {
             continue;
         }
         let version = store.resolve(&target)?;
-        let kept = store
-            .registry_profile(&version.dataset)?
-            .ok_or_else(|| RegistryError::NoProfile { dataset: version.dataset.to_string() })?;
-        let profile = crate::read_profile(version.dataset.as_str(), &kept.text)?;
-        let saved = store.saved_cohorts(&version.dataset)?;
-        let cohort = saved.iter().find(|c| c.name == name).ok_or_else(|| RegistryError::NoCohort {
-            dataset: version.dataset.to_string(),
-            name: name.to_string(),
-            available: if saved.is_empty() {
-                "none".into()
-            } else {
-                saved.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            },
-        })?;
-        let src = format!("_cohort_source_{i}");
-        session.mount(store, &version, &src)?;
         session.mount(store, &version, &reference)?;
-        let narrowed = Cohort::new(session.connection(), &src, &version, &profile, &cohort.filters, SiteNames::Shown)?;
-        session
-            .connection()
-            .execute_batch(&narrowed.views(&reference, &profile))
-            .map_err(|e| cohort_store::StoreError::duckdb(format!("mounting cohort {}", quote_ident(&reference)), e))?;
+        narrow_to_cohort(session, store, &version, name, &reference)?;
         mounted.push(reference);
     }
     Ok(mounted)
+}
+
+/// Narrows the version mounted in schema `target` of `session` to the saved cohort `name` of
+/// its dataset: the participant table to the cohort, the visits table to theirs.
+pub fn narrow_to_cohort(
+    session: &mut Session,
+    store: &Store,
+    version: &cohort_store::ResolvedVersion,
+    name: &str,
+    target: &str,
+) -> Result<(), RegistryError> {
+    let kept = store
+        .registry_profile(&version.dataset)?
+        .ok_or_else(|| RegistryError::NoProfile { dataset: version.dataset.to_string() })?;
+    let profile = crate::read_profile(version.dataset.as_str(), &kept.text)?;
+    let saved = store.saved_cohorts(&version.dataset)?;
+    let cohort = saved.iter().find(|c| c.name == name).ok_or_else(|| RegistryError::NoCohort {
+        dataset: version.dataset.to_string(),
+        name: name.to_string(),
+        available: if saved.is_empty() {
+            "none".into()
+        } else {
+            saved.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        },
+    })?;
+    let src = format!("_cohort_source_{target}");
+    session.mount(store, version, &src)?;
+    let narrowed = Cohort::new(session.connection(), &src, version, &profile, &cohort.filters, SiteNames::Shown)?;
+    session.connection().execute_batch(&narrowed.views(target, &profile)).map_err(|e| {
+        cohort_store::StoreError::duckdb(format!("narrowing {} to cohort `{name}`", quote_ident(target)), e)
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

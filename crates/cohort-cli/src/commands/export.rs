@@ -12,8 +12,22 @@ use crate::cli::{ExportArgs, ExportFormat};
 
 pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
-    let target = TableRef::parse(&args.target)?;
+    // `NAME#COHORT[.TABLE]`: a registry's saved cohort.
+    let (target, cohort) = match args.target.split_once('#') {
+        Some((dataset, rest)) => {
+            let (cohort, table) = match rest.split_once('.') {
+                Some((cohort, table)) => (cohort, Some(table)),
+                None => (rest, None),
+            };
+            let plain = table.map_or_else(|| dataset.to_string(), |t| format!("{dataset}.{t}"));
+            (TableRef::parse(&plain)?, Some(cohort.to_string()))
+        }
+        None => (TableRef::parse(&args.target)?, None),
+    };
     let version = store.resolve(&target.version)?;
+    if cohort.is_some() && matches!(args.format, Some(ExportFormat::CohortJson | ExportFormat::CohortFolder)) {
+        bail!("a saved cohort exports as CSV, Parquet or JSON tables, not as the legacy JSON its dataset came from");
+    }
     let source = match &args.profile {
         Some(spec) => Some(cohort_deid::locate(&store.layout().export_profiles_dir(), spec)?),
         None => None,
@@ -33,11 +47,19 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
         None => args.output.as_deref().and_then(format_of_path).unwrap_or(OutputFormat::Csv),
     };
     // No profile is the data as stored, like `--profile full`, and only the log tells them apart.
-    let export = cohort_deid::prepare_export(
+    let narrow = |session: &mut cohort_store::Session| -> Result<(), cohort_deid::DeidError> {
+        let name = cohort.as_deref().expect("narrowed only for a cohort");
+        cohort_registry::reference::narrow_to_cohort(session, &store, &version, name, "d").map_err(|e| match e {
+            cohort_registry::RegistryError::Store(e) => e.into(),
+            other => cohort_store::StoreError::Sql { message: other.to_string() }.into(),
+        })
+    };
+    let export = cohort_deid::prepare_narrowed_export(
         &store,
         &version,
         source.as_ref().unwrap_or(&ProfileSource::Full),
         target.table.as_ref().map(|t| t.as_str()),
+        cohort.is_some().then_some(&narrow as cohort_deid::Narrow<'_>),
     )?;
     let output_dir = args.output.as_ref().filter(|p| p.is_dir());
     if export.tables.len() > 1 && output_dir.is_none() {
@@ -53,6 +75,9 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let mut detail = format!("format {format:?}, tables {}", names.join(", "));
     if source.is_some() {
         detail = format!("{}, {detail}", export.profile);
+    }
+    if let Some(cohort) = &cohort {
+        detail = format!("cohort {cohort}, {detail}");
     }
     if !export.left_out.is_empty() {
         detail.push_str(&format!("; left out {}", export.left_out.join(", ")));

@@ -45,6 +45,23 @@ fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
     let r = env.fails(&["query", r#"SELECT * FROM "reg#nope".people"#], 1);
     assert!(r.stderr.contains("no saved cohort `nope`"), "{}", r.stderr);
 
+    // Exports of the cohort: its participants as stored, and de-identified under a profile.
+    let out = env.path("dmd-20.csv");
+    env.ok(&["export", "reg#dmd-20.people", "--output", out.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count() - 1, expected, "{text}");
+    assert!(text.lines().skip(1).all(|l| l.contains(",DMD,")), "{text}");
+    let profiles = env.store().join("export-profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join("safe.yaml"), "tables:\n  people:\n    participant: id\n    drop: [site]\n    keep: [diagnosis, age]\n    dates: [enrolled]\n").unwrap();
+    let safe = env.path("dmd-20-safe.csv");
+    env.ok(&["export", "reg#dmd-20.people", "--profile", "safe", "--output", safe.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&safe).unwrap();
+    assert_eq!(text.lines().count() - 1, expected);
+    assert!(!text.contains("Canary") && !text.contains(",P0"), "sites dropped, ids pseudonymised:\n{text}");
+    let exports = env.json(&["audit", "show", "--action", "export"]);
+    assert!(exports.to_string().contains("cohort dmd-20"), "{exports}");
+
     let listed = env.json(&["registry", "reg", "--cohorts"]);
     assert_eq!(listed["cohorts"][0]["name"], "dmd-20");
     assert_eq!(listed["cohorts"][0]["filters"], serde_json::json!(["diagnosis=DMD", "age=20.."]));
