@@ -423,27 +423,6 @@ pub fn prepare_narrowed_export(
     only: Option<&str>,
     narrow: Option<Narrow<'_>>,
 ) -> Result<Export, DeidError> {
-    let mut export = prepare_unnarrowed(store, version, source, only, narrow)?;
-    if narrow.is_some() {
-        for t in &mut export.tables {
-            let rows: i64 = export
-                .session
-                .connection()
-                .query_row(&format!("SELECT count(*) FROM ({})", t.select), [], |r| r.get(0))
-                .map_err(|e| StoreError::duckdb("counting the rows to export", e))?;
-            t.rows = rows.max(0) as u64;
-        }
-    }
-    Ok(export)
-}
-
-fn prepare_unnarrowed(
-    store: &Store,
-    version: &ResolvedVersion,
-    source: &ProfileSource,
-    only: Option<&str>,
-    narrow: Option<Narrow<'_>>,
-) -> Result<Export, DeidError> {
     if let Some(table) = only
         && version.table(table).is_none()
     {
@@ -459,7 +438,7 @@ fn prepare_unnarrowed(
         session.mount(store, version, "d")?;
         narrow(&mut session)?;
     }
-    match source {
+    let mut export = match source {
         ProfileSource::Full => {
             let tables = version
                 .tables
@@ -475,13 +454,13 @@ fn prepare_unnarrowed(
                     },
                 })
                 .collect();
-            Ok(Export {
+            Export {
                 session,
                 tables,
                 left_out: Vec::new(),
                 profile: "profile full (as stored)".into(),
                 profile_text: None,
-            })
+            }
         }
         ProfileSource::File { name, path } => {
             let (profile, text) = ExportProfile::read(path)?;
@@ -491,13 +470,24 @@ fn prepare_unnarrowed(
             }
             prepare(session.connection(), &plan, &Key::for_profile(&store.layout().export_keys_dir(), name)?)?;
             let digest = cohort_store::hash::sha256_parts([text.as_str()]);
-            Ok(Export {
+            Export {
                 session,
                 tables: plan.tables,
                 left_out: plan.left_out,
                 profile: format!("profile {name} (sha256 {})", &digest[..16]),
                 profile_text: Some(text),
-            })
+            }
+        }
+    };
+    if narrow.is_some() {
+        for t in &mut export.tables {
+            let rows: i64 = export
+                .session
+                .connection()
+                .query_row(&format!("SELECT count(*) FROM ({})", t.select), [], |r| r.get(0))
+                .map_err(|e| StoreError::duckdb("counting the rows to export", e))?;
+            t.rows = rows.max(0) as u64;
         }
     }
+    Ok(export)
 }
