@@ -70,6 +70,8 @@ struct RegistryPage {
     downloads: Vec<(String, String)>,
     saved: Vec<(String, String, u32)>,
     comparison: Vec<CompareTable>,
+    /// The store's export profiles, for a saved cohort's participant-level lists.
+    export_profiles: Vec<String>,
     d: Sections,
     view_json: String,
 }
@@ -226,7 +228,17 @@ pub(crate) async fn page(
         None => Vec::new(),
     };
     let bundle = as_bundle(d);
+    let mut export_profiles: Vec<String> = std::fs::read_dir(state.store.layout().export_profiles_dir())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".yaml")).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    export_profiles.sort();
     let page = RegistryPage {
+        export_profiles,
         name: version.dataset.to_string(),
         reference,
         version: version.version,

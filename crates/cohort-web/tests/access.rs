@@ -395,6 +395,14 @@ async fn site_names_reach_only_those_granted_them() {
     let refused = app.post_json(&gina, "/api/v1/query", sql).await;
     assert_ne!(refused.status, StatusCode::OK, "{}", refused.body);
     assert!(!refused.body.contains("\"n\":29"));
+    // The cohort's participants through a de-identified export profile, offered on its page.
+    let page = app.get(&analyst, "/datasets/registry/registry?cohort=routine").await;
+    assert!(page.body.contains("export?profile=deid&amp;cohort=routine"), "{}", page.body);
+    let zip = app.get(&analyst, "/api/v1/datasets/registry/export?profile=deid&cohort=routine").await;
+    assert_eq!(zip.status, StatusCode::OK, "{}", zip.body);
+    let files = unzipped(&zip);
+    assert_eq!(files["people.csv"].lines().count() - 1, 29, "the cohort's participants only");
+    assert!(canaries_in(&files["people.csv"]).is_empty());
     let csv = app.get(&analyst, "/api/v1/datasets/registry/registry/tables/category-note?cohort=routine").await;
     assert_eq!(csv.body, "note,participants\nroutine,29\n");
     let audit = app.audit();
@@ -412,6 +420,9 @@ async fn site_names_reach_only_those_granted_them() {
     let views: Vec<Option<&str>> =
         audit.iter().filter(|r| r.entry.action == "registry.view").map(|r| r.entry.asked.as_deref()).collect();
     assert!(views.iter().any(|a| a.is_some_and(|a| a.contains("cohort routine"))), "{views:?}");
+    let exports: Vec<Option<&str>> =
+        audit.iter().filter(|r| r.entry.action == "dataset.export").map(|r| r.entry.asked.as_deref()).collect();
+    assert!(exports.iter().any(|a| a.is_some_and(|a| a.contains("cohort routine, profile deid"))), "{exports:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,8 @@ fn io(e: std::io::Error) -> ApiError {
     ApiError::from(StoreError::from(e))
 }
 
-/// `GET /api/v1/datasets/{name}/export?profile=NAME&format=csv|parquet`.
+/// `GET /api/v1/datasets/{name}/export?profile=NAME&format=csv|parquet[&cohort=COHORT]`: with
+/// `cohort`, a registry's saved cohort (its participants and their visits) is exported.
 pub async fn export(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -65,6 +66,10 @@ pub async fn export(
         other => return Err(ApiError::invalid(format!("format must be csv or parquet, not `{other}`"))),
     };
     let reference = VersionRef::parse(&name)?;
+    let cohort = params.get("cohort").cloned();
+    if let Some(c) = &cohort {
+        cohort_registry::check_cohort_name(c)?;
+    }
     let app = state.clone();
     let asked = profile.clone();
     let (file, version_label, served) = state
@@ -73,7 +78,15 @@ pub async fn export(
             let store = &app.store;
             let version = app.resolve(&reference)?;
             let source = cohort_deid::locate(&store.layout().export_profiles_dir(), &asked)?;
-            let export = cohort_deid::prepare_export(store, &version, &source, None)?;
+            let narrow = |session: &mut cohort_store::Session| -> Result<(), DeidError> {
+                let name = cohort.as_deref().expect("narrowed only for a cohort");
+                cohort_registry::reference::narrow_to_cohort(session, store, &version, name, "d").map_err(|e| match e {
+                    cohort_registry::RegistryError::Store(e) => e.into(),
+                    other => StoreError::Sql { message: other.to_string() }.into(),
+                })
+            };
+            let narrowing = cohort.is_some().then_some(&narrow as cohort_deid::Narrow<'_>);
+            let export = cohort_deid::prepare_narrowed_export(store, &version, &source, None, narrowing)?;
             let spill = store.layout().spill_dir();
             std::fs::create_dir_all(&spill).map_err(io)?;
             let work = tempfile::Builder::new().prefix("export-").tempdir_in(&spill).map_err(io)?;
@@ -100,9 +113,14 @@ pub async fn export(
             let file = std::fs::File::open(&zip_path).map_err(io)?;
             // The open handle keeps the bytes; the folder goes with `work`, whatever the download does.
             let mut served = Served::version(&version, Some(rows));
+            let of = cohort.as_ref().map(|c| format!("cohort {c}, ")).unwrap_or_default();
             served.asked =
-                Some(format!("{}, {} tables, format {}", export.profile, export.tables.len(), format.extension()));
-            Ok((file, format!("{}-v{}", version.dataset, version.version), served))
+                Some(format!("{of}{}, {} tables, format {}", export.profile, export.tables.len(), format.extension()));
+            let stem = match &cohort {
+                Some(c) => format!("{}-v{}-{c}", version.dataset, version.version),
+                None => format!("{}-v{}", version.dataset, version.version),
+            };
+            Ok((file, stem, served))
         })
         .await?;
     Ok(attachment(file, &format!("{version_label}-{profile}.zip"), "application/zip", served))

@@ -37,7 +37,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "get",
         "/datasets/{name}/export",
         "The dataset de-identified under export profile `profile=NAME` (one of the store's `export-profiles/`; \
-         `full`, as stored, needs the admin role), as a ZIP of `format=csv` or `format=parquet` files with the profile.",
+         `full`, as stored, needs the admin role), as a ZIP of `format=csv` or `format=parquet` files with the profile; \
+         `cohort=NAME` exports a registry's saved cohort (its participants and their visits).",
     ),
     ("post", "/datasets/{name}/rollback", "Make version `{\"version\": N}` current again."),
     (
