@@ -343,7 +343,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 /// `cohort publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The dataset (`NAME` or `NAME@N`).
+    /// The dataset (`NAME` or `NAME@N`), or a registry's saved cohort (`NAME#COHORT`).
     pub dataset: String,
     /// The publish profile (YAML).
     #[arg(long, value_name = "FILE")]

@@ -105,6 +105,9 @@ pub struct Bundle {
     pub dataset: String,
     /// The dataset version it was computed from.
     pub version: u32,
+    /// The saved cohort of the dataset it describes, when not all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<String>,
     /// When.
     pub published_at: Timestamp,
     /// The suppression threshold.
@@ -223,14 +226,39 @@ pub fn publish(
     profile_text: &str,
     k: Option<u64>,
 ) -> Result<Bundle, PublishError> {
+    publish_cohort(store, reference, profile, profile_text, k, None)
+}
+
+/// A cohort of a dataset to publish: its name, and what narrows the version mounted in schema
+/// `d` of a session to it (a registry's saved cohort, from the layer above).
+pub struct CohortToPublish<'a> {
+    /// Its name, recorded in the bundle.
+    pub name: String,
+    /// Narrows schema `d` to the cohort.
+    pub narrow: &'a dyn Fn(&mut Session, &cohort_store::ResolvedVersion) -> Result<(), PublishError>,
+}
+
+/// [`publish`] of a cohort of the dataset (`None`: all of it).
+pub fn publish_cohort(
+    store: &Store,
+    reference: &VersionRef,
+    profile: &Profile,
+    profile_text: &str,
+    k: Option<u64>,
+    cohort: Option<CohortToPublish<'_>>,
+) -> Result<Bundle, PublishError> {
     let version = store.resolve(reference)?;
     check_profile(&version, profile)?;
     let k = k.or(profile.k).unwrap_or(DEFAULT_K);
     let k_reason = profile.allowance_below_floor(k)?;
     let mut session = Session::new(store)?;
     session.mount(store, &version, "d")?;
+    if let Some(c) = &cohort {
+        (c.narrow)(&mut session, &version)?;
+    }
     let figures = compute::figures(session.connection(), profile, k)?;
     let mut bundle = Bundle {
+        cohort: cohort.map(|c| c.name),
         format: FORMAT.into(),
         dataset: version.dataset.to_string(),
         version: version.version,

@@ -90,6 +90,7 @@ fn as_bundle(d: &Dashboard) -> Bundle {
         format: cohort_publish::FORMAT.into(),
         dataset: d.dataset.clone(),
         version: d.version,
+        cohort: None,
         published_at: jiff::Timestamp::now(),
         k: 1,
         k_reason: None,

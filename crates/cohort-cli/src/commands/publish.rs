@@ -1,7 +1,7 @@
 //! `cohort publish`.
 
 use cohort_audit::Outcome;
-use cohort_publish::{Profile, publish};
+use cohort_publish::Profile;
 use cohort_store::VersionRef;
 
 use super::Context;
@@ -11,12 +11,32 @@ use crate::cli::PublishArgs;
 pub fn run(ctx: &Context, args: &PublishArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
     let (profile, text) = Profile::read(&args.profile)?;
-    let reference = VersionRef::parse(&args.dataset)?;
-    let bundle = publish(&store, &reference, &profile, &text, args.k)?;
-    let output =
-        args.output.clone().unwrap_or_else(|| format!("{}-v{}.bundle.json", bundle.dataset, bundle.version).into());
+    // `NAME#COHORT`: a registry's saved cohort, narrowed by the registry layer.
+    let (dataset, cohort) = match args.dataset.split_once('#') {
+        Some((dataset, cohort)) => (dataset, Some(cohort.to_string())),
+        None => (args.dataset.as_str(), None),
+    };
+    let reference = VersionRef::parse(dataset)?;
+    let narrow = |session: &mut cohort_store::Session, version: &cohort_store::ResolvedVersion| {
+        let name = cohort.as_deref().expect("narrowed only for a cohort");
+        cohort_registry::reference::narrow_to_cohort(session, &store, version, name, "d").map_err(|e| match e {
+            cohort_registry::RegistryError::Store(e) => cohort_publish::PublishError::Store(e),
+            other => {
+                cohort_publish::PublishError::Query { what: format!("cohort `{name}`"), message: other.to_string() }
+            }
+        })
+    };
+    let to_publish = cohort.clone().map(|name| cohort_publish::CohortToPublish { name, narrow: &narrow });
+    let bundle = cohort_publish::publish_cohort(&store, &reference, &profile, &text, args.k, to_publish)?;
+    let output = args.output.clone().unwrap_or_else(|| match &bundle.cohort {
+        Some(c) => format!("{}-v{}-{c}.bundle.json", bundle.dataset, bundle.version).into(),
+        None => format!("{}-v{}.bundle.json", bundle.dataset, bundle.version).into(),
+    });
     let mut entry = super::audit::entry("publish", Outcome::Served);
     entry.datasets = vec![format!("{}@{}", bundle.dataset, bundle.version)];
+    if let Some(c) = &bundle.cohort {
+        entry.asked = Some(format!("cohort {c}"));
+    }
     entry.detail = Some(format!("k = {}, {} tables, to {}", bundle.k, bundle.tables.len(), output.display()));
     super::audit::record(&store, entry)?;
     // What suppression hides of each table, said before the bundle is written.

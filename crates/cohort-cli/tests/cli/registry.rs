@@ -62,6 +62,19 @@ fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
     let exports = env.json(&["audit", "show", "--action", "export"]);
     assert!(exports.to_string().contains("cohort dmd-20"), "{exports}");
 
+    // The cohort's public face: a bundle of its participants alone, saying which cohort it is.
+    let bundle_path = env.path("dmd-20.bundle.json");
+    env.ok(&[
+        "publish",
+        "reg#dmd-20",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--output",
+        bundle_path.to_str().unwrap(),
+    ]);
+    let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle_path).unwrap()).unwrap();
+    assert_eq!((bundle["cohort"].as_str(), bundle["participants"].as_u64()), (Some("dmd-20"), Some(expected as u64)));
+
     let listed = env.json(&["registry", "reg", "--cohorts"]);
     assert_eq!(listed["cohorts"][0]["name"], "dmd-20");
     assert_eq!(listed["cohorts"][0]["filters"], serde_json::json!(["diagnosis=DMD", "age=20.."]));

@@ -73,6 +73,8 @@ pub(crate) struct Figure {
 pub(super) struct Dashboard {
     pub dataset: String,
     pub version: u32,
+    /// The saved cohort of the dataset the bundle describes, when not all of it.
+    pub cohort: Option<String>,
     pub published: String,
     pub cutoff: String,
     pub k: u64,
@@ -157,6 +159,7 @@ impl Dashboard {
         Dashboard {
             dataset: bundle.dataset.clone(),
             version: bundle.version,
+            cohort: bundle.cohort.clone(),
             published: bundle.published_at.strftime("%Y-%m-%d").to_string(),
             cutoff: bundle.cutoff.clone().unwrap_or_else(|| "none".into()),
             k: bundle.k,
