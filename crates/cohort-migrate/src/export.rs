@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use cohort_store::hash::sha256_file;
 use cohort_store::name::quote_literal;
 use cohort_store::{
-    ATTACHMENTS_DIR, DatasetKind, DatasetName, ResolvedVersion, Store, VersionRef, fsutil, table_files,
+    ATTACHMENTS_DIR, DatasetKind, DatasetName, ResolvedVersion, Store, VersionRef, files_source, fsutil, table_files,
 };
 use duckdb::Connection;
 use serde_json::{Map, Value};
@@ -103,10 +103,10 @@ pub fn rebuild(
             let document = legacy["document"].as_object().cloned().unwrap_or_default();
             // Every patient, those without visits too, from `patients`; then their visits in order.
             let patients =
-                read_strings(conn, &format!("SELECT patient_id::VARCHAR FROM {}", sql_source(&table("patients")?)))
+                read_strings(conn, &format!("SELECT patient_id::VARCHAR FROM {}", files_source(&table("patients")?)))
                     .map_err(|e| format!("table `patients`: {e}"))?;
             let visits =
-                read_visits(conn, &sql_source(&table("visits")?)).map_err(|e| format!("table `visits`: {e}"))?;
+                read_visits(conn, &files_source(&table("visits")?)).map_err(|e| format!("table `visits`: {e}"))?;
             Ok(crate::simulation::document(document, patients, visits))
         }
         _ => {
@@ -365,12 +365,6 @@ fn read_text_columns(files: &[PathBuf], names: &[&str]) -> Result<Vec<Vec<String
         }
     }
     Ok(columns)
-}
-
-/// The SQL that reads Parquet `files`.
-fn sql_source(files: &[PathBuf]) -> String {
-    let files: Vec<String> = files.iter().map(|f| quote_literal(&f.to_string_lossy())).collect();
-    format!("read_parquet([{}])", files.join(", "))
 }
 
 fn read_strings(conn: &Connection, sql: &str) -> Result<Vec<String>, String> {

@@ -94,6 +94,46 @@ pub fn check_cohort_name(name: &str) -> Result<(), RegistryError> {
     if ok { Ok(()) } else { Err(RegistryError::BadCohortName { name: name.to_string() }) }
 }
 
+/// A registry failure as the store's errors say it, for the layers that run registry work inside
+/// their own (the console's sandbox, exports, publishing): the store's own failures as they were,
+/// the rest as errors in what was asked.
+impl From<RegistryError> for cohort_store::StoreError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Store(e) | RegistryError::Publish(cohort_publish::PublishError::Store(e)) => e,
+            other => cohort_store::StoreError::Sql { message: other.to_string() },
+        }
+    }
+}
+
+/// The registry profile kept for `dataset`, as kept and as read.
+pub fn kept_profile(
+    store: &cohort_store::Store,
+    dataset: &cohort_store::DatasetName,
+) -> Result<(cohort_store::KeptProfile, cohort_publish::Profile), RegistryError> {
+    let kept =
+        store.registry_profile(dataset)?.ok_or_else(|| RegistryError::NoProfile { dataset: dataset.to_string() })?;
+    let profile = read_profile(dataset.as_str(), &kept.text)?;
+    Ok((kept, profile))
+}
+
+/// The cohort called `name` among `saved`, the saved cohorts of `dataset`.
+pub fn find_cohort<'a>(
+    saved: &'a [cohort_store::SavedCohort],
+    dataset: &str,
+    name: &str,
+) -> Result<&'a cohort_store::SavedCohort, RegistryError> {
+    saved.iter().find(|c| c.name == name).ok_or_else(|| RegistryError::NoCohort {
+        dataset: dataset.to_string(),
+        name: name.to_string(),
+        available: if saved.is_empty() {
+            "none".into()
+        } else {
+            saved.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        },
+    })
+}
+
 /// Reads a kept profile's YAML.
 pub fn read_profile(dataset: &str, text: &str) -> Result<cohort_publish::Profile, RegistryError> {
     cohort_publish::Profile::parse(text).map_err(|why| RegistryError::BadProfile { dataset: dataset.to_string(), why })

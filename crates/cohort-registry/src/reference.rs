@@ -60,20 +60,9 @@ pub fn narrow_to_cohort(
     name: &str,
     target: &str,
 ) -> Result<(), RegistryError> {
-    let kept = store
-        .registry_profile(&version.dataset)?
-        .ok_or_else(|| RegistryError::NoProfile { dataset: version.dataset.to_string() })?;
-    let profile = crate::read_profile(version.dataset.as_str(), &kept.text)?;
+    let (_, profile) = crate::kept_profile(store, &version.dataset)?;
     let saved = store.saved_cohorts(&version.dataset)?;
-    let cohort = saved.iter().find(|c| c.name == name).ok_or_else(|| RegistryError::NoCohort {
-        dataset: version.dataset.to_string(),
-        name: name.to_string(),
-        available: if saved.is_empty() {
-            "none".into()
-        } else {
-            saved.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-        },
-    })?;
+    let cohort = crate::find_cohort(&saved, version.dataset.as_str(), name)?;
     let src = format!("_cohort_source_{target}");
     session.mount(store, version, &src)?;
     let narrowed = Cohort::new(session.connection(), &src, version, &profile, &cohort.filters, SiteNames::Shown)?;

@@ -71,7 +71,7 @@ pub use query::Session;
 pub use settings::{Settings, parse_size};
 pub use staging::{ATTACHMENTS_DIR, PendingCommit, Staging, VersionMeta};
 pub use store::{RecoveryReport, Store};
-pub use views::{table_files, table_source};
+pub use views::{files_source, table_files, table_source};
 
 /// The version of this library, recorded in provenance.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

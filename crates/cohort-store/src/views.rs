@@ -41,8 +41,13 @@ pub fn table_files(store: &Store, table: &TableInfo) -> Vec<std::path::PathBuf> 
 
 /// The SQL expression that reads the Parquet files at `paths` (relative to the store).
 fn parquet_source<'a>(store: &Store, paths: impl IntoIterator<Item = &'a str>) -> String {
-    let files: Vec<String> =
-        paths.into_iter().map(|p| quote_literal(&store.layout().resolve(p).to_string_lossy())).collect();
+    let files: Vec<std::path::PathBuf> = paths.into_iter().map(|p| store.layout().resolve(p)).collect();
+    files_source(&files)
+}
+
+/// The SQL expression that reads the Parquet files `files` (absolute paths), in order.
+pub fn files_source(files: &[std::path::PathBuf]) -> String {
+    let files: Vec<String> = files.iter().map(|f| quote_literal(&f.to_string_lossy())).collect();
     format!("read_parquet([{}])", files.join(", "))
 }
 

@@ -11,7 +11,7 @@ use cohort_registry::{Dashboard, Filter};
 
 use crate::api::registry::{CohortOrigin, RegistryQuery, compute_view};
 use crate::pages::{PageResult, render, script_json, thousands};
-use crate::public::view::Sections;
+use crate::public::view::{Sections, share};
 use crate::state::AppState;
 
 /// A value of a checklist.
@@ -74,13 +74,6 @@ struct RegistryPage {
     export_profiles: Vec<String>,
     d: Sections,
     view_json: String,
-}
-
-fn share(part: Option<u64>, whole: Option<u64>) -> String {
-    match (part, whole) {
-        (Some(p), Some(w)) if w > 0 => format!("{:.1}%", p as f64 * 100.0 / w as f64),
-        _ => String::new(),
-    }
 }
 
 /// The figures of a cohort as a bundle, for the dashboard's sections and charts (nothing is
@@ -210,11 +203,11 @@ pub(crate) async fn page(
         .find(|t| t.id == "site")
         .map(|t| t.cells.iter().map(|c| c.key.clone()).filter(|k| k != cohort_registry::MISSING).collect())
         .unwrap_or_default();
-    let mut links: Vec<String> = d.filters.iter().map(|f| format!("filter={}", urlencode(f))).collect();
+    let mut links: Vec<(&str, &str)> = d.filters.iter().map(|f| ("filter", f.as_str())).collect();
     if let Some(site) = &query.site {
-        links.push(format!("site={}", urlencode(site)));
+        links.push(("site", site));
     }
-    let query_string = links.join("&");
+    let query_string = serde_urlencoded::to_string(&links).expect("pairs of text encode");
     let mut downloads: Vec<(String, String)> = d.tables.iter().map(|t| (t.id.clone(), t.title.clone())).collect();
     downloads.push(("numeric".into(), "Measures (quartiles)".into()));
     downloads.push(("dictionary".into(), "Data dictionary with completeness".into()));
@@ -262,14 +255,4 @@ pub(crate) async fn page(
         view_json: script_json(&serde_json::to_value(&bundle).expect("a bundle serialises")),
     };
     Ok(render(&page))
-}
-
-/// `text` for a query string.
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -49,10 +49,8 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     // No profile is the data as stored, like `--profile full`, and only the log tells them apart.
     let narrow = |session: &mut cohort_store::Session| -> Result<(), cohort_deid::DeidError> {
         let name = cohort.as_deref().expect("narrowed only for a cohort");
-        cohort_registry::reference::narrow_to_cohort(session, &store, &version, name, "d").map_err(|e| match e {
-            cohort_registry::RegistryError::Store(e) => e.into(),
-            other => cohort_store::StoreError::Sql { message: other.to_string() }.into(),
-        })
+        cohort_registry::reference::narrow_to_cohort(session, &store, &version, name, "d")
+            .map_err(|e| cohort_store::StoreError::from(e).into())
     };
     let export = cohort_deid::prepare_narrowed_export(
         &store,

@@ -19,12 +19,8 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> anyhow::Result<ExitStatus> {
     let reference = VersionRef::parse(dataset)?;
     let narrow = |session: &mut cohort_store::Session, version: &cohort_store::ResolvedVersion| {
         let name = cohort.as_deref().expect("narrowed only for a cohort");
-        cohort_registry::reference::narrow_to_cohort(session, &store, version, name, "d").map_err(|e| match e {
-            cohort_registry::RegistryError::Store(e) => cohort_publish::PublishError::Store(e),
-            other => {
-                cohort_publish::PublishError::Query { what: format!("cohort `{name}`"), message: other.to_string() }
-            }
-        })
+        cohort_registry::reference::narrow_to_cohort(session, &store, version, name, "d")
+            .map_err(|e| cohort_store::StoreError::from(e).into())
     };
     let to_publish = cohort.clone().map(|name| cohort_publish::CohortToPublish { name, narrow: &narrow });
     let bundle = cohort_publish::publish_cohort(&store, &reference, &profile, &text, args.k, to_publish)?;

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use cohort_audit::Outcome;
 use cohort_publish::Profile;
-use cohort_registry::{RegistryError, SiteNames};
+use cohort_registry::SiteNames;
 use cohort_store::{KeptProfile, SavedCohort, VersionRef};
 use serde_json::json;
 
@@ -49,22 +49,12 @@ pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     }
-    let kept =
-        store.registry_profile(&dataset)?.ok_or_else(|| RegistryError::NoProfile { dataset: dataset.to_string() })?;
-    let profile = cohort_registry::read_profile(dataset.as_str(), &kept.text)?;
+    let (_, profile) = cohort_registry::kept_profile(&store, &dataset)?;
     let mut filters = Vec::new();
     let mut saved = None;
     if let Some(name) = &args.cohort {
         let cohorts = store.saved_cohorts(&dataset)?;
-        let found = cohorts.iter().find(|c| &c.name == name).cloned().ok_or_else(|| RegistryError::NoCohort {
-            dataset: dataset.to_string(),
-            name: name.clone(),
-            available: if cohorts.is_empty() {
-                "none".into()
-            } else {
-                cohorts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            },
-        })?;
+        let found = cohort_registry::find_cohort(&cohorts, dataset.as_str(), name)?.clone();
         filters.extend(found.filters.iter().cloned());
         saved = Some(found);
     }

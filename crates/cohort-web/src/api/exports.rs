@@ -80,10 +80,8 @@ pub async fn export(
             let source = cohort_deid::locate(&store.layout().export_profiles_dir(), &asked)?;
             let narrow = |session: &mut cohort_store::Session| -> Result<(), DeidError> {
                 let name = cohort.as_deref().expect("narrowed only for a cohort");
-                cohort_registry::reference::narrow_to_cohort(session, store, &version, name, "d").map_err(|e| match e {
-                    cohort_registry::RegistryError::Store(e) => e.into(),
-                    other => StoreError::Sql { message: other.to_string() }.into(),
-                })
+                cohort_registry::reference::narrow_to_cohort(session, store, &version, name, "d")
+                    .map_err(|e| StoreError::from(e).into())
             };
             let narrowing = cohort.is_some().then_some(&narrow as cohort_deid::Narrow<'_>);
             let export = cohort_deid::prepare_narrowed_export(store, &version, &source, None, narrowing)?;

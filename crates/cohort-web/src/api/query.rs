@@ -102,10 +102,7 @@ fn saved_cohorts(
     sql: &str,
     may_read: &dyn Fn(&str) -> bool,
 ) -> Result<(), StoreError> {
-    cohort_registry::reference::mount_cohorts(session, store, sql, may_read).map(|_| ()).map_err(|e| match e {
-        cohort_registry::RegistryError::Store(e) => e,
-        other => StoreError::Sql { message: other.to_string() },
-    })
+    cohort_registry::reference::mount_cohorts(session, store, sql, may_read).map(|_| ()).map_err(StoreError::from)
 }
 
 /// `GET /api/v1/query/download` parameters.

@@ -143,23 +143,13 @@ pub fn compute_view(
 ) -> Result<(ResolvedVersion, Arc<RegistryView>), ApiError> {
     let version = state.resolve(&VersionRef::parse(reference)?)?;
     let dataset = version.dataset.clone();
-    let kept = state
-        .store
-        .registry_profile(&dataset)?
-        .ok_or_else(|| ApiError::from(cohort_registry::RegistryError::NoProfile { dataset: dataset.to_string() }))?;
-    let profile = cohort_registry::read_profile(dataset.as_str(), &kept.text).map_err(ApiError::from)?;
+    let (kept, profile) = cohort_registry::kept_profile(&state.store, &dataset)?;
     let names = if who.may_see_site_names(dataset.as_str()) { SiteNames::Shown } else { SiteNames::Anonymous };
     let saved = state.store.saved_cohorts(&dataset)?;
     let mut filters = Vec::new();
     let mut origin = None;
     if let Some(name) = &query.cohort {
-        let found = saved.iter().find(|c| &c.name == name).ok_or_else(|| {
-            ApiError::from(cohort_registry::RegistryError::NoCohort {
-                dataset: dataset.to_string(),
-                name: name.clone(),
-                available: saved.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-            })
-        })?;
+        let found = cohort_registry::find_cohort(&saved, dataset.as_str(), name)?;
         filters.extend(found.filters.iter().cloned());
         origin = Some(CohortOrigin {
             name: found.name.clone(),

@@ -105,7 +105,7 @@ fn count(n: Option<u64>) -> String {
     n.map_or_else(|| HIDDEN.into(), thousands)
 }
 
-fn share(part: Option<u64>, whole: Option<u64>) -> String {
+pub(crate) fn share(part: Option<u64>, whole: Option<u64>) -> String {
     match (part, whole) {
         (Some(p), Some(w)) if w > 0 => format!("{:.1}%", p as f64 * 100.0 / w as f64),
         _ => String::new(),
