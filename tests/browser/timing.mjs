@@ -1,15 +1,20 @@
 // Times a page in headless Chromium: from navigation until every chart has drawn.
 //
-//   node timing.mjs URL [REPEAT]
+//   node timing.mjs URL [REPEAT] [URL...]
 //
-// Prints one JSON line per load: {"ms": ..., "charts": N, "bytes": B}, where bytes is what came
-// over the wire (bodies as sent, compressed or not, and headers). Used by `scripts/bench.py web`.
+// Loads URL REPEAT times, then each further URL once, one after another in one browser (its cache
+// kept, as a reader's is from page to page, unless FRESH is set).
+//
+// Prints one JSON line per load: {"ms": ..., "paint": P, "charts": N, "bytes": B}, where paint is
+// the first contentful paint (ms from navigation) and bytes is what came over the wire (bodies as
+// sent, compressed or not, and headers). Used by `scripts/bench.py web`.
 //
 // Environment: THROTTLE="KBIT_PER_S,LATENCY_MS" emulates a network link (Chromium's DevTools
 // throttling); FRESH=1 gives every load an empty browser cache, as a first visit has.
 import { chromium } from "playwright-core";
 
-const [url, repeat = "1"] = process.argv.slice(2);
+const [url, repeat = "1", ...more] = process.argv.slice(2);
+const loads = [...Array(Number(repeat)).fill(url), ...more];
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -17,7 +22,7 @@ const browser = await chromium.launch({
 });
 const throttle = process.env.THROTTLE ? process.env.THROTTLE.split(",").map(Number) : null;
 let context = await browser.newContext();
-for (let i = 0; i < Number(repeat); i++) {
+for (const [i, url] of loads.entries()) {
   if (process.env.FRESH && i > 0) {
     await context.close();
     context = await browser.newContext();
@@ -43,12 +48,15 @@ for (let i = 0; i < Number(repeat); i++) {
   }, null, { timeout: 300_000, polling: 10 });
   const ms = Date.now() - started;
   const charts = await page.$$eval(".chart", (cs) => cs.length);
+  const paint = await page.evaluate(
+    () => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null,
+  );
   let bytes = 0;
   for (const r of responses) {
     const sizes = await r.request().sizes().catch(() => null);
     if (sizes) bytes += sizes.responseBodySize + sizes.responseHeadersSize;
   }
-  console.log(JSON.stringify({ ms, charts, bytes }));
+  console.log(JSON.stringify({ ms, paint: paint === null ? null : Math.round(paint), charts, bytes }));
   await page.close();
 }
 await browser.close();

@@ -1,11 +1,13 @@
-//! The aggregates of a bundle, computed in DuckDB over one dataset version. Every count goes
-//! through [`crate::suppress`]; nothing here returns a participant-level value.
+//! The aggregates of a bundle, computed in DuckDB over the per-participant summary of one dataset
+//! version ([`crate::summary`]), a handful of grouped queries whatever the figures. Every count
+//! goes through [`crate::suppress`]; nothing here returns a participant-level value.
 
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::PublishError;
 use crate::profile::Profile;
+use crate::summary::{self, Summary};
 use crate::suppress::{Counts, Table, single, suppress};
 
 /// A numeric column, summarised.
@@ -153,18 +155,6 @@ fn sql_err(what: &str) -> impl FnOnce(duckdb::Error) -> PublishError + '_ {
     move |e| PublishError::Query { what: what.to_string(), message: e.to_string() }
 }
 
-fn pairs(conn: &Connection, what: &str, sql: &str) -> Result<Vec<(String, u64)>, PublishError> {
-    let mut stmt = conn.prepare(sql).map_err(sql_err(what))?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
-        .map_err(sql_err(what))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql_err(what))
-}
-
-fn scalar<T: duckdb::types::FromSql>(conn: &Connection, what: &str, sql: &str) -> Result<T, PublishError> {
-    conn.query_row(sql, [], |r| r.get(0)).map_err(sql_err(what))
-}
-
 /// How the sites of the per-site table are named.
 pub enum SiteLabels<'a> {
     /// `Site 1`, `Site 2`, ... by rank in the table (a public bundle: never names).
@@ -174,154 +164,596 @@ pub enum SiteLabels<'a> {
     Given(&'a std::collections::HashMap<String, String>),
 }
 
-/// Computes every figure of a public bundle of `profile` over the tables mounted in schema `d`
-/// of `conn`: sites named by rank, counts suppressed under `k`.
-pub fn figures(conn: &Connection, profile: &Profile, k: u64) -> Result<Figures, PublishError> {
-    figures_with(conn, profile, Options { k, sites: SiteLabels::ByRank, public: true })
+/// What figures are computed over: a version's per-participant summary, and the condition on
+/// it that chooses a cohort (none: every participant).
+pub struct Source<'a> {
+    /// The summary.
+    pub summary: &'a Summary,
+    /// A SQL condition on the summary's rows.
+    pub condition: Option<&'a str>,
+}
+
+impl Source<'_> {
+    /// `FROM` text: the summary, narrowed to the cohort.
+    pub fn from(&self) -> String {
+        self.from_with(None)
+    }
+
+    /// `FROM` text: the summary, narrowed to the cohort and to `also`.
+    pub fn from_with(&self, also: Option<&str>) -> String {
+        let conditions: Vec<&str> = self.condition.into_iter().chain(also).collect();
+        if conditions.is_empty() {
+            self.summary.relation()
+        } else {
+            format!("{} WHERE {}", self.summary.relation(), conditions.join(" AND "))
+        }
+    }
+}
+
+/// Computes every figure of a public bundle of `profile` over `source`: sites named by rank,
+/// counts suppressed under `k`.
+pub fn figures(conn: &Connection, profile: &Profile, k: u64, source: &Source<'_>) -> Result<Figures, PublishError> {
+    figures_with(conn, profile, Options { k, sites: SiteLabels::ByRank, public: true }, source)
+}
+
+/// Single-row aggregates gathered into one query: each a number, or quantiles of a list.
+#[derive(Default)]
+struct Scalars {
+    inner: Vec<String>,
+    outer: Vec<String>,
+}
+
+impl Scalars {
+    /// An aggregate; its place in [`Scalars::run`]'s answer.
+    fn add(&mut self, aggregate: String) -> usize {
+        let i = self.inner.len();
+        self.inner.push(format!("{aggregate} AS a{i}"));
+        self.outer.push(format!("CAST(a{i} AS DOUBLE)"));
+        self.outer.len() - 1
+    }
+
+    /// Quantiles `ps` of `expr` (a `DOUBLE`), sorted once; their places.
+    fn quantiles(&mut self, expr: &str, ps: &[f64]) -> Vec<usize> {
+        let i = self.inner.len();
+        let list = ps.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
+        self.inner.push(format!("quantile_cont({expr}, [{list}]) AS a{i}"));
+        (1..=ps.len())
+            .map(|j| {
+                self.outer.push(format!("a{i}[{j}]"));
+                self.outer.len() - 1
+            })
+            .collect()
+    }
+
+    fn run(&self, conn: &Connection, from: &str) -> Result<Vec<Option<f64>>, PublishError> {
+        let sql = format!("SELECT {} FROM (SELECT {} FROM {from})", self.outer.join(", "), self.inner.join(", "));
+        conn.query_row(&sql, [], |r| (0..self.outer.len()).map(|i| r.get::<_, Option<f64>>(i)).collect())
+            .map_err(sql_err("the figures"))
+    }
+}
+
+/// Grouped counts gathered into one query (`GROUPING SETS`, one scan): for each, rows by the
+/// value of an expression, among the rows a condition of its own keeps.
+#[derive(Default)]
+pub struct Groups {
+    sets: Vec<(String, Option<String>)>,
+}
+
+impl Groups {
+    /// Rows by `value` (text; rows where it is `NULL` are left out), among those `only` keeps;
+    /// its place in [`Groups::run`]'s answer.
+    pub fn add(&mut self, value: &str, only: Option<&str>) -> usize {
+        self.sets.push((value.to_string(), only.map(str::to_string)));
+        self.sets.len() - 1
+    }
+
+    /// Each group's values with their counts (none of 0), most first (ties by value), over the
+    /// rows of `relation` that `common` keeps.
+    pub fn run(
+        &self,
+        conn: &Connection,
+        relation: &str,
+        common: Option<&str>,
+    ) -> Result<Vec<Vec<(String, u64)>>, PublishError> {
+        // GROUPING() answers a bit a set; a query takes at most 60 sets.
+        let mut out = Vec::with_capacity(self.sets.len());
+        for chunk in self.sets.chunks(60) {
+            let m = chunk.len();
+            let inner = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (value, only))| match only {
+                    Some(c) => format!("{value} AS g{i}, ({c}) AS k{i}"),
+                    None => format!("{value} AS g{i}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let columns = (0..m).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
+            let counts = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (_, only))| match only {
+                    Some(_) => format!("count(*) FILTER (WHERE k{i})"),
+                    None => "count(*)".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sets = (0..m).map(|i| format!("(g{i})")).collect::<Vec<_>>().join(", ");
+            let filter = common.map_or(String::new(), |c| format!("WHERE {c}"));
+            let sql = format!(
+                "SELECT GROUPING({columns}), {columns}, {counts} FROM (SELECT {inner} FROM {relation} {filter}) \
+                 GROUP BY GROUPING SETS ({sets})"
+            );
+            let all = (1i64 << m) - 1;
+            let mut cells: Vec<Vec<(String, u64)>> = vec![Vec::new(); m];
+            let mut stmt = conn.prepare(&sql).map_err(sql_err("the counts"))?;
+            let mut rows = stmt.query([]).map_err(sql_err("the counts"))?;
+            while let Some(row) = rows.next().map_err(sql_err("the counts"))? {
+                let bits: i64 = row.get(0).map_err(sql_err("the counts"))?;
+                let Some(i) = (0..m).find(|i| all - (1i64 << (m - 1 - i)) == bits) else { continue };
+                let value: Option<String> = row.get(1 + i).map_err(sql_err("the counts"))?;
+                let n: i64 = row.get(1 + m + i).map_err(sql_err("the counts"))?;
+                if let (Some(value), true) = (value, n > 0) {
+                    cells[i].push((value, n as u64));
+                }
+            }
+            out.extend(cells);
+        }
+        for cells in &mut out {
+            cells.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        }
+        Ok(out)
+    }
+}
+
+/// Values with their counts.
+type Counted = Vec<(String, u64)>;
+
+/// `coalesce(CAST(column AS VARCHAR), '(missing)')`.
+pub fn value_of(column: &str) -> String {
+    format!("coalesce(CAST({} AS VARCHAR), '(missing)')", ident(column))
+}
+
+fn enrolment_key(enrolled: &str, period: &str) -> String {
+    let e = format!("CAST({} AS DATE)", ident(enrolled));
+    let key = match period {
+        "quarter" => format!("strftime({e}, '%Y') || '-Q' || quarter({e})"),
+        "year" => format!("strftime({e}, '%Y')"),
+        _ => format!("strftime({e}, '%Y-%m')"),
+    };
+    format!("coalesce({key}, '(missing)')")
+}
+
+/// The buckets of visits per participant, in order.
+const VISIT_BUCKETS: [&str; 7] = ["0", "1", "2", "3-5", "6-10", "11-20", "21+"];
+
+/// Histogram edges: `bins` equal bins between the 5th and 95th percentiles, rounded out.
+fn edges(lo: Option<f64>, hi: Option<f64>, bins: usize) -> Vec<f64> {
+    let (lo, hi) = (lo.unwrap_or(0.0).floor(), hi.unwrap_or(0.0).ceil());
+    let width = ((hi - lo) / bins as f64).max(1.0).ceil();
+    (0..=bins).map(|i| lo + width * i as f64).collect()
+}
+
+/// The bin (0: below the first edge, `bins + 1`: at or above the last) of `expr`, as text.
+fn bin_of(expr: &str, edges: &[f64]) -> String {
+    let mut cases = format!("CASE WHEN {expr} < {} THEN 0 ", edges[0]);
+    for (i, edge) in edges.iter().enumerate().skip(1) {
+        cases.push_str(&format!("WHEN {expr} < {edge} THEN {i} "));
+    }
+    cases.push_str(&format!("ELSE {} END", edges.len()));
+    format!("CAST({cases} AS VARCHAR)")
+}
+
+/// Counts by whole number (`floor` of the values) binned by whole-number `edges`, as
+/// [`bin_of`] numbers its bins: a value is below an edge exactly when its whole part is.
+fn bin_whole_numbers(by_whole: &[(String, u64)], edges: &[f64]) -> Vec<(String, u64)> {
+    let mut bins = vec![0u64; edges.len() + 1];
+    for (value, n) in by_whole {
+        let Ok(x) = value.parse::<f64>() else { continue };
+        let bin = edges.iter().position(|edge| x < *edge).unwrap_or(edges.len());
+        bins[bin] += n;
+    }
+    bins.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(i, n)| (i.to_string(), n)).collect()
+}
+
+/// A histogram's cells from its bins' counts: open-ended bins below and above, and a
+/// `(missing)` bin, so that its cells partition the same participants as every other table.
+fn histogram(column: &str, edges: &[f64], counted: &[(String, u64)], missing: u64) -> Counts {
+    let bins = edges.len() - 1;
+    let count_of = |bin: usize| counted.iter().find(|(b, _)| b == &bin.to_string()).map_or(0, |c| c.1);
+    let mut cells = vec![(format!("< {}", edges[0]), count_of(0))];
+    for i in 1..=bins {
+        cells.push((format!("{} to < {}", edges[i - 1], edges[i]), count_of(i)));
+    }
+    cells.push((format!(">= {}", edges[bins]), count_of(bins + 1)));
+    cells.push(("(missing)".into(), missing));
+    Counts {
+        id: format!("histogram-{column}"),
+        title: format!("Distribution of {column}"),
+        dimension: column.into(),
+        cells,
+    }
 }
 
 /// [`figures`] as `options` say.
-pub fn figures_with(conn: &Connection, profile: &Profile, options: Options<'_>) -> Result<Figures, PublishError> {
+pub fn figures_with(
+    conn: &Connection,
+    profile: &Profile,
+    options: Options<'_>,
+    source: &Source<'_>,
+) -> Result<Figures, PublishError> {
     let Options { k, sites, public } = options;
+    let meta = &source.summary.meta;
+    let from = source.from();
     let rule = profile.quartiles.clone().unwrap_or_default();
     let quartiles = if public {
         QuartileRule { min: rule.min_participants.max(k), round_to: Some(rule.round_to) }
     } else {
         QuartileRule { min: 1, round_to: None }
     };
-    let t = format!("d.{}", ident(&profile.table));
-    let pid = ident(&profile.participant);
     let mut out = Figures::default();
     out.choices.quartiles_min_participants = quartiles.min;
     out.choices.quartiles_round_to = quartiles.round_to;
-    let participants: i64 = scalar(conn, "participants", &format!("SELECT count(DISTINCT {pid}) FROM {t}"))?;
-    let participants = participants.max(0) as u64;
+    let cutoff = profile.cutoff.clone().or_else(|| meta.latest_date.clone());
+    let enrolled = profile.enrolled.as_ref().map(|e| format!("CAST({} AS DATE)", ident(e)));
+    // Dates before the cutoff, worked out here so that rows compare with constants.
+    let before = |span: jiff::Span| -> Result<Option<String>, PublishError> {
+        let Some(cutoff) = &cutoff else { return Ok(None) };
+        let date: jiff::civil::Date = cutoff.parse().map_err(|_| PublishError::Query {
+            what: "the cutoff".into(),
+            message: format!("`{cutoff}` is not a date (YYYY-MM-DD)"),
+        })?;
+        let earlier = date
+            .checked_sub(span)
+            .map_err(|e| PublishError::Query { what: "the cutoff".into(), message: e.to_string() })?;
+        Ok(Some(format!("DATE '{earlier}'")))
+    };
+
+    // Every single-row figure in one query.
+    let mut scalars = Scalars::default();
+    let participants_at = scalars.add("count(*)".into());
+    let measures: Vec<(usize, Vec<usize>)> = profile
+        .numeric
+        .iter()
+        .map(|column| {
+            let n = scalars.add(format!("count({})", ident(column)));
+            let expr = format!("CAST({} AS DOUBLE)", ident(column));
+            (n, scalars.quantiles(&expr, &[0.25, 0.5, 0.75, 0.05, 0.95]))
+        })
+        .collect();
+    struct VisitScalars {
+        rows: usize,
+        gaps: usize,
+        gap_quartiles: Vec<usize>,
+        person_days: Option<usize>,
+        active: Option<usize>,
+        domains: Vec<(String, usize)>,
+    }
+    let a_year_before = before(jiff::Span::new().months(12))?;
+    let visit_scalars = profile.visits.as_ref().map(|_| {
+        let rows = scalars.add(format!("sum({})", summary::ROWS));
+        let gaps = scalars.add(format!("count({})", summary::GAP));
+        let gap_quartiles = scalars.quantiles(&format!("CAST({} AS DOUBLE)", summary::GAP), &[0.25, 0.5, 0.75]);
+        let last = summary::LAST;
+        let person_days = enrolled.as_ref().map(|e| {
+            scalars.add(format!("sum(greatest({last} - {e}, 0)) FILTER (WHERE {last} IS NOT NULL AND {e} IS NOT NULL)"))
+        });
+        let active = a_year_before.as_ref().map(|d| scalars.add(format!("count(*) FILTER (WHERE {last} > {d})")));
+        let domains = meta
+            .domains
+            .iter()
+            .map(|(domain, column)| (domain.clone(), scalars.add(format!("count(*) FILTER (WHERE {column})"))))
+            .collect();
+        VisitScalars { rows, gaps, gap_quartiles, person_days, active, domains }
+    });
+    let participant_present: Vec<usize> =
+        meta.participant_columns.iter().map(|col| scalars.add(format!("count({})", ident(&col.name)))).collect();
+    let visit_present: Vec<usize> = meta
+        .visit_columns
+        .iter()
+        .map(|col| scalars.add(format!("sum({})", col.present.as_deref().unwrap_or("0"))))
+        .collect();
+
+    // Every count table in a second query.
+    let mut groups = Groups::default();
+    let categories: Vec<(String, usize)> =
+        profile.categories.iter().map(|column| (column.clone(), groups.add(&value_of(column), None))).collect();
+    let region = profile.region.as_ref().map(|r| groups.add(&value_of(r), None));
+    let site = profile.site.as_ref().map(|s| groups.add(&value_of(s), None));
+    let periods: Vec<&str> = match (&profile.enrolment_period, public) {
+        (Some(period), _) => vec![period.as_str()],
+        (None, false) => vec!["month"],
+        (None, true) => PERIODS.to_vec(),
+    };
+    let enrolment: Vec<(&str, usize)> = match &profile.enrolled {
+        Some(e) => periods.iter().map(|p| (*p, groups.add(&enrolment_key(e, p), None))).collect(),
+        None => Vec::new(),
+    };
+    let visit_buckets = profile.visits.as_ref().map(|_| {
+        let v = summary::VISITS;
+        groups.add(
+            &format!(
+                "CASE WHEN {v} = 0 THEN '0' WHEN {v} = 1 THEN '1' WHEN {v} = 2 THEN '2' WHEN {v} <= 5 THEN '3-5' \
+                 WHEN {v} <= 10 THEN '6-10' WHEN {v} <= 20 THEN '11-20' ELSE '21+' END"
+            ),
+            None,
+        )
+    });
+    // Retention at years 1-5: participants by the years they were enrolled before the cutoff
+    // and the years from enrolment to their last visit (both 0 to 5).
+    let retention = match (&profile.visits, &enrolled) {
+        (Some(_), Some(e)) if cutoff.is_some() => {
+            let mut eligible = String::from("CASE");
+            for year in (1..=5).rev() {
+                let d = before(jiff::Span::new().years(year))?.expect("a cutoff");
+                eligible.push_str(&format!(" WHEN {e} <= {d} THEN '{year}'"));
+            }
+            eligible.push_str(" ELSE '0' END");
+            Some(groups.add(&format!("{eligible} || ':' || CAST({} AS VARCHAR)", summary::FOLLOWED), None))
+        }
+        _ => None,
+    };
+    // A measure's values by whole number, binned here once its quantiles are known (histogram
+    // edges are whole numbers), when its range is narrow enough.
+    let by_whole: Vec<Option<usize>> = profile
+        .numeric
+        .iter()
+        .map(|column| match meta.ranges.get(column) {
+            Some((lo, hi)) if hi - lo <= 10_000.0 => Some(
+                groups.add(&format!("CAST(CAST(floor(CAST({} AS DOUBLE)) AS BIGINT) AS VARCHAR)", ident(column)), None),
+            ),
+            _ => None,
+        })
+        .collect();
+    let values = scalars.run(conn, &from)?;
+    let counted = groups.run(conn, &source.summary.relation(), source.condition)?;
+    let count = |i: usize| values[i].unwrap_or(0.0).max(0.0) as u64;
+    let participants = count(participants_at);
     out.participants = single(participants, k);
+
+    // Histograms: binned from the whole numbers, or counted by a third query.
+    let mut histograms = Groups::default();
+    // For each measure, each candidate histogram: its edges and its bins' counts.
+    let mut candidates: Vec<Vec<(Vec<f64>, Counted)>> = Vec::new();
+    let mut pending = Vec::new();
+    for ((column, (n, q)), whole) in profile.numeric.iter().zip(&measures).zip(&by_whole) {
+        let n = count(*n);
+        let bins: Vec<usize> = if single(n, k).is_none() || n == 0 {
+            Vec::new()
+        } else {
+            match (profile.bins.get(column), public) {
+                (Some(bins), _) => vec![*bins],
+                (None, false) => vec![BINS[0]],
+                (None, true) => BINS.to_vec(),
+            }
+        };
+        let only = format!("{} IS NOT NULL", ident(column));
+        let mut made = Vec::new();
+        for bins in bins {
+            let edges = edges(values[q[3]], values[q[4]], bins);
+            match whole {
+                Some(at) => {
+                    let binned = bin_whole_numbers(&counted[*at], &edges);
+                    made.push((edges, binned));
+                }
+                None => {
+                    pending.push((
+                        candidates.len(),
+                        made.len(),
+                        histograms.add(&bin_of(&ident(column), &edges), Some(&only)),
+                    ));
+                    made.push((edges, Vec::new()));
+                }
+            }
+        }
+        candidates.push(made);
+    }
+    if !pending.is_empty() {
+        let binned = histograms.run(conn, &source.summary.relation(), source.condition)?;
+        for (measure, candidate, at) in pending {
+            candidates[measure][candidate].1 = binned[at].clone();
+        }
+    }
+
     let mut hidden = Vec::new();
     let mut table = |counts: Counts| {
         hidden.push((counts.id.clone(), hidden_share(&counts, k)));
         out.tables.push(suppress(counts, k));
     };
-
-    let by = |column: &str| {
-        format!(
-            "SELECT coalesce(CAST({c} AS VARCHAR), '(missing)'), count(DISTINCT {pid}) FROM {t} GROUP BY 1 ORDER BY 2 DESC, 1",
-            c = ident(column)
-        )
-    };
-    for column in &profile.categories {
-        let cells = pairs(conn, column, &by(column))?;
+    for (column, at) in &categories {
         table(Counts {
             id: format!("category-{column}"),
             title: format!("Participants by {column}"),
             dimension: column.clone(),
-            cells,
+            cells: counted[*at].clone(),
         });
     }
-    if let Some(region) = &profile.region {
-        let cells = pairs(conn, region, &by(region))?;
-        table(Counts { id: "region".into(), title: "Participants by region".into(), dimension: region.clone(), cells });
+    if let (Some(region), Some(at)) = (&profile.region, region) {
+        table(Counts {
+            id: "region".into(),
+            title: "Participants by region".into(),
+            dimension: region.clone(),
+            cells: counted[at].clone(),
+        });
     }
-    if let Some(site) = &profile.site {
+    if let Some(at) = site {
         // Sites are published by rank, never by name: facility names identify places.
-        let cells = pairs(conn, site, &by(site))?
-            .into_iter()
+        let cells = counted[at]
+            .iter()
             .enumerate()
             .map(|(i, (name, n))| match &sites {
-                SiteLabels::Given(labels) if labels.contains_key(&name) => (labels[&name].clone(), n),
-                _ => (format!("Site {}", i + 1), n),
+                SiteLabels::Given(labels) if labels.contains_key(name) => (labels[name].clone(), *n),
+                _ => (format!("Site {}", i + 1), *n),
             })
             .collect();
         table(Counts { id: "site".into(), title: "Participants per site".into(), dimension: "site".into(), cells });
     }
-    let cutoff: Option<String> = match (&profile.cutoff, &profile.enrolled, &profile.visits) {
-        (Some(c), _, _) => Some(c.clone()),
-        (None, enrolled, visits) => {
-            let mut dates = Vec::new();
-            if let Some(e) = enrolled {
-                dates.push(format!("SELECT max(CAST({} AS DATE)) AS d FROM {t}", ident(e)));
-            }
-            if let Some(v) = visits {
-                dates.push(format!("SELECT max(CAST({} AS DATE)) AS d FROM d.{}", ident(&v.date), ident(&v.table)));
-            }
-            if dates.is_empty() {
-                None
-            } else {
-                scalar::<Option<String>>(
-                    conn,
-                    "the cutoff",
-                    &format!("SELECT CAST(max(d) AS VARCHAR) FROM ({})", dates.join(" UNION ALL ")),
-                )?
-            }
-        }
-    };
     out.cutoff = cutoff.clone();
-    if let Some(enrolled) = &profile.enrolled {
-        let counts_by = |period: &str| -> Result<Counts, PublishError> {
-            let e = format!("CAST({} AS DATE)", ident(enrolled));
-            let key = match period {
-                "quarter" => format!("strftime({e}, '%Y') || '-Q' || quarter({e})"),
-                "year" => format!("strftime({e}, '%Y')"),
-                _ => format!("strftime({e}, '%Y-%m')"),
-            };
-            let sql =
-                format!("SELECT coalesce({key}, '(missing)'), count(DISTINCT {pid}) FROM {t} GROUP BY 1 ORDER BY 1");
-            let cells = pairs(conn, enrolled, &sql)?;
-            Ok(Counts {
-                id: format!("enrolment-by-{period}"),
-                title: format!("Enrolment by {period}"),
-                dimension: period.into(),
-                cells,
+    if !enrolment.is_empty() {
+        let made: Vec<Counts> = enrolment
+            .iter()
+            .map(|(period, at)| {
+                let mut cells = counted[*at].clone();
+                cells.sort_by(|a, b| a.0.cmp(&b.0));
+                Counts {
+                    id: format!("enrolment-by-{period}"),
+                    title: format!("Enrolment by {period}"),
+                    dimension: (*period).into(),
+                    cells,
+                }
             })
-        };
-        let counts = match (&profile.enrolment_period, public) {
-            (Some(period), _) => counts_by(period)?,
-            (None, false) => counts_by("month")?,
-            (None, true) => finest(&PERIODS, |p| counts_by(p), k)?,
-        };
+            .collect();
+        let counts = finest(made, k);
         out.choices.enrolment_period = Some(counts.dimension.clone());
         table(counts);
     }
-    for column in &profile.numeric {
-        let asked = profile.bins.get(column).copied();
-        let (summary, histogram) = match (asked, public) {
-            (Some(bins), _) => numeric(conn, &t, column, &ident(column), k, Some(bins), &quartiles)?,
-            (None, false) => numeric(conn, &t, column, &ident(column), k, Some(BINS[0]), &quartiles)?,
-            (None, true) => {
-                // The most bins that keep most participants in published cells.
-                let mut chosen = None;
-                for bins in BINS {
-                    let (summary, histogram) = numeric(conn, &t, column, &ident(column), k, Some(bins), &quartiles)?;
-                    let share = histogram.as_ref().map_or(0.0, |h| hidden_share(h, k));
-                    chosen = Some((summary, histogram));
-                    if share <= MAX_HIDDEN_SHARE {
-                        break;
-                    }
-                }
-                chosen.expect("at least one candidate")
+    for ((column, (n_at, q)), candidates) in profile.numeric.iter().zip(&measures).zip(candidates) {
+        let n = count(*n_at);
+        if single(n, k).is_none() || n == 0 {
+            out.numeric.push(NumericSummary {
+                column: column.clone(),
+                q1: None,
+                median: None,
+                q3: None,
+                histogram: None,
+            });
+            continue;
+        }
+        let made: Vec<Counts> = candidates
+            .iter()
+            .map(|(edges, counted)| histogram(column, edges, counted, participants.saturating_sub(n)))
+            .collect();
+        let h = finest(made, k);
+        out.choices.bins.insert(column.clone(), h.cells.len() - 3);
+        out.numeric.push(NumericSummary {
+            column: column.clone(),
+            q1: quartiles.apply(n, values[q[0]]),
+            median: quartiles.apply(n, values[q[1]]),
+            q3: quartiles.apply(n, values[q[2]]),
+            histogram: Some(h.id.clone()),
+        });
+        table(h);
+    }
+    if let (Some(vs), Some(buckets)) = (&visit_scalars, visit_buckets) {
+        let mut ids = Vec::new();
+        let mut push = |counts: Counts, ids: &mut Vec<String>| {
+            ids.push(counts.id.clone());
+            table(counts);
+        };
+        let got = |key: &str, from: &[(String, u64)]| from.iter().find(|(k, _)| k == key).map_or(0, |c| c.1);
+        let cells = VISIT_BUCKETS.iter().map(|b| (b.to_string(), got(b, &counted[buckets]))).collect();
+        push(
+            Counts {
+                id: "visits-per-participant".into(),
+                title: "Visits per participant".into(),
+                dimension: "visits".into(),
+                cells,
+            },
+            &mut ids,
+        );
+        // Quartiles only: a histogram's total would be the participants with two visits or
+        // more, which the visits-per-participant table partitions differently.
+        let gaps = count(vs.gaps);
+        let median_gap_days = if single(gaps, k).is_none() || gaps == 0 {
+            NumericSummary { column: "median_gap_days".into(), q1: None, median: None, q3: None, histogram: None }
+        } else {
+            let q = &vs.gap_quartiles;
+            NumericSummary {
+                column: "median_gap_days".into(),
+                q1: quartiles.apply(gaps, values[q[0]]),
+                median: quartiles.apply(gaps, values[q[1]]),
+                q3: quartiles.apply(gaps, values[q[2]]),
+                histogram: None,
             }
         };
-        if let Some(h) = histogram {
-            out.choices.bins.insert(column.clone(), h.cells.len() - 3);
-            table(h);
+        let person_years = match vs.person_days {
+            Some(at) if single(participants, k).is_some() => values[at].map(|d| (d / 365.25 * 10.0).round() / 10.0),
+            _ => None,
+        };
+        if let Some(active) = vs.active {
+            let active = count(active);
+            push(
+                Counts {
+                    id: "active".into(),
+                    title: "Participants with a visit in the last 12 months".into(),
+                    dimension: "status".into(),
+                    cells: vec![("active".into(), active), ("not active".into(), participants.saturating_sub(active))],
+                },
+                &mut ids,
+            );
         }
-        out.numeric.push(summary);
-    }
-    if let Some(visits) = &profile.visits {
-        let (longitudinal, tables) =
-            longitudinal(conn, profile, visits, participants, cutoff.as_deref(), k, &quartiles)?;
-        for counts in tables {
-            table(counts);
+        let by_years: Vec<(u32, u32, u64)> = retention
+            .map(|at| {
+                counted[at]
+                    .iter()
+                    .filter_map(|(key, n)| {
+                        let (e, f) = key.split_once(':')?;
+                        Some((e.parse().ok()?, f.parse().ok()?, *n))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for year in (1..=5).filter(|_| retention.is_some()) {
+            let eligible: u64 = by_years.iter().filter(|(e, _, _)| *e >= year).map(|c| c.2).sum();
+            let retained: u64 = by_years.iter().filter(|(e, f, _)| *e >= year && *f >= year).map(|c| c.2).sum();
+            push(
+                Counts {
+                    id: format!("retention-year-{year}"),
+                    title: format!(
+                        "Retention at year {year} (of those enrolled at least {year} years before the cutoff)"
+                    ),
+                    dimension: "status".into(),
+                    cells: vec![
+                        ("retained".into(), retained),
+                        ("not retained".into(), eligible.saturating_sub(retained)),
+                    ],
+                },
+                &mut ids,
+            );
         }
-        out.longitudinal = Some(longitudinal);
+        for (domain, at) in &vs.domains {
+            let with = count(*at);
+            push(
+                Counts {
+                    id: format!("availability-{domain}"),
+                    title: format!("Participants with {domain} data"),
+                    dimension: "availability".into(),
+                    cells: vec![("with data".into(), with), ("without".into(), participants.saturating_sub(with))],
+                },
+                &mut ids,
+            );
+        }
+        out.longitudinal =
+            Some(Longitudinal { visits: single(count(vs.rows), k), person_years, median_gap_days, tables: ids });
     }
     out.hidden = hidden;
-    let mut dictionary_tables = vec![profile.table.clone()];
-    dictionary_tables.extend(profile.visits.iter().map(|v| v.table.clone()));
-    for name in dictionary_tables {
+
+    // The dictionary: a column's completeness among the cohort's participants (participant
+    // table) or their visits (visits table).
+    let mut entry = |table: &str, col: &summary::SummaryColumn, present: u64, rows: u64| {
         // A public bundle lists the profile's columns alone: the others are not its subject.
-        let shown = |column: &str| !public || profile_columns(profile, &name).iter().any(|c| c == column);
-        out.dictionary.extend(dictionary(conn, &name, k, profile, public)?.into_iter().filter(|e| shown(&e.column)));
+        if public && !profile_columns(profile, table).iter().any(|c| c == &col.name) {
+            return;
+        }
+        let shown = single(present, k).is_some() && single(rows - present.min(rows), k).is_some() && rows > 0;
+        let label = if table == profile.table { profile.labels.get(&col.name).cloned() } else { None };
+        out.dictionary.push(DictionaryEntry {
+            table: table.into(),
+            column: col.name.clone(),
+            label,
+            kind: plain_kind(&col.sql_type).into(),
+            sql_type: (!public).then(|| col.sql_type.clone()),
+            completeness: shown.then(|| (present as f64 / rows as f64 * 1000.0).round() / 1000.0),
+        });
+    };
+    for (col, at) in meta.participant_columns.iter().zip(&participant_present) {
+        entry(&profile.table, col, count(*at), participants);
+    }
+    if let (Some(v), Some(vs)) = (&profile.visits, &visit_scalars) {
+        let rows = count(vs.rows);
+        for (col, at) in meta.visit_columns.iter().zip(&visit_present) {
+            entry(&v.table, col, count(*at), rows);
+        }
     }
     Ok(out)
 }
@@ -346,22 +778,12 @@ impl QuartileRule {
     }
 }
 
-/// Of `candidates` (finest first), the counts of the finest whose suppression under `k` hides at
-/// most [`MAX_HIDDEN_SHARE`] of its participants, or of the coarsest.
-fn finest(
-    candidates: &[&str],
-    counts: impl Fn(&str) -> Result<Counts, PublishError>,
-    k: u64,
-) -> Result<Counts, PublishError> {
-    let mut last = None;
-    for c in candidates {
-        let made = counts(c)?;
-        if hidden_share(&made, k) <= MAX_HIDDEN_SHARE {
-            return Ok(made);
-        }
-        last = Some(made);
-    }
-    Ok(last.expect("at least one candidate"))
+/// Of `candidates` (finest first), the first whose suppression under `k` hides at most
+/// [`MAX_HIDDEN_SHARE`] of its participants, or the coarsest.
+fn finest(candidates: Vec<Counts>, k: u64) -> Counts {
+    let last = candidates.len() - 1;
+    let chosen = candidates.iter().position(|c| hidden_share(c, k) <= MAX_HIDDEN_SHARE).unwrap_or(last);
+    candidates.into_iter().nth(chosen).expect("at least one candidate")
 }
 
 /// The columns of `table` a profile publishes figures of.
@@ -377,228 +799,4 @@ fn profile_columns(profile: &Profile, table: &str) -> Vec<String> {
         columns.extend(v.domains.values().flatten().cloned());
     }
     columns
-}
-
-/// A numeric summary of `expr` over `from`, and (with `histogram`) its histogram: ten equal bins
-/// between the 5th and 95th percentiles, rounded, open-ended bins below and above, and a
-/// `(missing)` bin, so that its cells partition the same participants as every other table.
-fn numeric(
-    conn: &Connection,
-    from: &str,
-    column: &str,
-    expr: &str,
-    k: u64,
-    histogram: Option<usize>,
-    quartiles: &QuartileRule,
-) -> Result<(NumericSummary, Option<Counts>), PublishError> {
-    let sql = format!(
-        "SELECT count(*), count({expr}), quantile_cont({expr}::DOUBLE, 0.25), median({expr}::DOUBLE), \
-         quantile_cont({expr}::DOUBLE, 0.75), quantile_cont({expr}::DOUBLE, 0.05), quantile_cont({expr}::DOUBLE, 0.95) FROM {from}"
-    );
-    let (rows, n, [q1, median, q3, lo, hi]) = conn
-        .query_row(&sql, [], |r| {
-            let quantiles = [r.get::<_, Option<f64>>(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?];
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, quantiles))
-        })
-        .map_err(sql_err(column))?;
-    let n = n.max(0) as u64;
-    if single(n, k).is_none() || n == 0 {
-        return Ok((NumericSummary { column: column.into(), q1: None, median: None, q3: None, histogram: None }, None));
-    }
-    let (q1, median, q3) = (quartiles.apply(n, q1), quartiles.apply(n, median), quartiles.apply(n, q3));
-    let Some(bins) = histogram else {
-        return Ok((NumericSummary { column: column.into(), q1, median, q3, histogram: None }, None));
-    };
-    let id = format!("histogram-{column}");
-    let (lo, hi) = (lo.unwrap_or(0.0).floor(), hi.unwrap_or(0.0).ceil());
-    let width = ((hi - lo) / bins as f64).max(1.0).ceil();
-    let edges: Vec<f64> = (0..=bins).map(|i| lo + width * i as f64).collect();
-    let mut cases = format!("CASE WHEN {expr} < {lo} THEN 0 ");
-    for (i, edge) in edges.iter().enumerate().skip(1) {
-        cases.push_str(&format!("WHEN {expr} < {edge} THEN {i} "));
-    }
-    cases.push_str(&format!("ELSE {} END", bins + 1));
-    let counted = pairs(
-        conn,
-        column,
-        &format!("SELECT CAST({cases} AS VARCHAR), count(*) FROM {from} WHERE {expr} IS NOT NULL GROUP BY 1"),
-    )?;
-    let count_of = |bin: usize| counted.iter().find(|(b, _)| b == &bin.to_string()).map_or(0, |c| c.1);
-    let label = |x: f64| format!("{x}");
-    let mut cells = vec![(format!("< {}", label(edges[0])), count_of(0))];
-    for i in 1..=bins {
-        cells.push((format!("{} to < {}", label(edges[i - 1]), label(edges[i])), count_of(i)));
-    }
-    cells.push((format!(">= {}", label(edges[bins])), count_of(bins + 1)));
-    cells.push(("(missing)".into(), (rows.max(0) as u64).saturating_sub(n)));
-    let histogram =
-        Counts { id: id.clone(), title: format!("Distribution of {column}"), dimension: column.into(), cells };
-    Ok((NumericSummary { column: column.into(), q1, median, q3, histogram: Some(id) }, Some(histogram)))
-}
-
-fn longitudinal(
-    conn: &Connection,
-    profile: &Profile,
-    visits: &crate::profile::VisitsProfile,
-    participants: u64,
-    cutoff: Option<&str>,
-    k: u64,
-    quartiles: &QuartileRule,
-) -> Result<(Longitudinal, Vec<Counts>), PublishError> {
-    let t = format!("d.{}", ident(&profile.table));
-    let pid = ident(&profile.participant);
-    let v = format!("d.{}", ident(&visits.table));
-    let vpid = ident(&visits.participant);
-    let vdate = ident(&visits.date);
-    let mut tables = Vec::new();
-    let mut ids = Vec::new();
-    let total_visits: i64 = scalar(conn, "visits", &format!("SELECT count(*) FROM {v}"))?;
-    // Per participant: visits, first and last visit, enrolment.
-    let enrolled =
-        profile.enrolled.as_ref().map_or("NULL::DATE".to_string(), |e| format!("CAST(p.{} AS DATE)", ident(e)));
-    let per = format!(
-        "WITH p AS (SELECT DISTINCT {pid} AS id, {enrolled} AS enrolled FROM {t} p), \
-         vv AS (SELECT {vpid} AS id, CAST({vdate} AS DATE) AS day FROM {v} WHERE {vdate} IS NOT NULL), \
-         per AS (SELECT p.id, p.enrolled, count(vv.day) AS visits, max(vv.day) AS last FROM p LEFT JOIN vv ON vv.id = p.id GROUP BY 1, 2)"
-    );
-    let buckets = pairs(
-        conn,
-        "visits per participant",
-        &format!(
-            "{per} SELECT CASE WHEN visits = 0 THEN '0' WHEN visits = 1 THEN '1' WHEN visits = 2 THEN '2' \
-             WHEN visits <= 5 THEN '3-5' WHEN visits <= 10 THEN '6-10' WHEN visits <= 20 THEN '11-20' ELSE '21+' END, count(*) \
-             FROM per GROUP BY 1"
-        ),
-    )?;
-    let order = ["0", "1", "2", "3-5", "6-10", "11-20", "21+"];
-    let cells =
-        order.iter().map(|b| (b.to_string(), buckets.iter().find(|(k, _)| k == b).map_or(0, |c| c.1))).collect();
-    tables.push(Counts {
-        id: "visits-per-participant".into(),
-        title: "Visits per participant".into(),
-        dimension: "visits".into(),
-        cells,
-    });
-    ids.push("visits-per-participant".to_string());
-
-    let gaps = format!(
-        "(SELECT id, median(gap) AS gap FROM (SELECT {vpid} AS id, CAST({vdate} AS DATE) - lag(CAST({vdate} AS DATE)) \
-         OVER (PARTITION BY {vpid} ORDER BY {vdate}) AS gap FROM {v}) WHERE gap IS NOT NULL GROUP BY 1)"
-    );
-    // Quartiles only: a histogram's total would be the participants with two visits or more,
-    // which the visits-per-participant table partitions differently.
-    let (median_gap_days, _) = numeric(conn, &gaps, "median_gap_days", "gap", k, None, quartiles)?;
-
-    let person_years = if profile.enrolled.is_some() && single(participants, k).is_some() {
-        scalar::<Option<f64>>(
-            conn,
-            "person-years",
-            &format!("{per} SELECT sum(greatest(last - enrolled, 0)) / 365.25 FROM per WHERE last IS NOT NULL AND enrolled IS NOT NULL"),
-        )?
-        .map(|y| (y * 10.0).round() / 10.0)
-    } else {
-        None
-    };
-
-    if let Some(cutoff) = cutoff {
-        let c = format!("DATE '{}'", cutoff.replace('\'', ""));
-        let active = pairs(
-            conn,
-            "active participants",
-            &format!(
-                "{per} SELECT CASE WHEN last > {c} - INTERVAL 12 MONTH THEN 'active' ELSE 'not active' END, count(*) FROM per GROUP BY 1"
-            ),
-        )?;
-        let get = |key: &str, from: &[(String, u64)]| from.iter().find(|(k, _)| k == key).map_or(0, |c| c.1);
-        tables.push(Counts {
-            id: "active".into(),
-            title: "Participants with a visit in the last 12 months".into(),
-            dimension: "status".into(),
-            cells: vec![("active".into(), get("active", &active)), ("not active".into(), get("not active", &active))],
-        });
-        ids.push("active".into());
-        if profile.enrolled.is_some() {
-            for year in 1..=5 {
-                let retained = pairs(
-                    conn,
-                    "retention",
-                    &format!(
-                        "{per} SELECT CASE WHEN per.last >= per.enrolled + INTERVAL {year} YEAR THEN 'retained' ELSE 'not retained' END, count(*) \
-                         FROM per WHERE per.enrolled <= {c} - INTERVAL {year} YEAR GROUP BY 1"
-                    ),
-                )?;
-                let id = format!("retention-year-{year}");
-                tables.push(Counts {
-                    id: id.clone(),
-                    title: format!(
-                        "Retention at year {year} (of those enrolled at least {year} years before the cutoff)"
-                    ),
-                    dimension: "status".into(),
-                    cells: vec![
-                        ("retained".into(), get("retained", &retained)),
-                        ("not retained".into(), get("not retained", &retained)),
-                    ],
-                });
-                ids.push(id);
-            }
-        }
-    }
-    for (domain, columns) in &visits.domains {
-        let any = columns.iter().map(|c| format!("{} IS NOT NULL", ident(c))).collect::<Vec<_>>().join(" OR ");
-        let with: i64 = scalar(
-            conn,
-            domain,
-            &format!(
-                "SELECT count(DISTINCT {vpid}) FROM {v} WHERE {}",
-                if any.is_empty() { "false".into() } else { any }
-            ),
-        )?;
-        let with = with.max(0) as u64;
-        let id = format!("availability-{domain}");
-        tables.push(Counts {
-            id: id.clone(),
-            title: format!("Participants with {domain} data"),
-            dimension: "availability".into(),
-            cells: vec![("with data".into(), with), ("without".into(), participants.saturating_sub(with))],
-        });
-        ids.push(id);
-    }
-    let longitudinal =
-        Longitudinal { visits: single(total_visits.max(0) as u64, k), person_years, median_gap_days, tables: ids };
-    Ok((longitudinal, tables))
-}
-
-fn dictionary(
-    conn: &Connection,
-    table: &str,
-    k: u64,
-    profile: &Profile,
-    public: bool,
-) -> Result<Vec<DictionaryEntry>, PublishError> {
-    let t = format!("d.{}", ident(table));
-    let mut stmt = conn.prepare(&format!("DESCRIBE {t}")).map_err(sql_err(table))?;
-    let columns: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql_err(table))?
-        .collect::<Result<_, _>>()
-        .map_err(sql_err(table))?;
-    let rows: i64 = scalar(conn, table, &format!("SELECT count(*) FROM {t}"))?;
-    let rows = rows.max(0) as u64;
-    let mut out = Vec::new();
-    for (column, sql_type) in columns {
-        let present: i64 = scalar(conn, &column, &format!("SELECT count({}) FROM {t}", ident(&column)))?;
-        let present = present.max(0) as u64;
-        let missing = rows - present;
-        let shown = single(present, k).is_some() && single(missing, k).is_some() && rows > 0;
-        let label = if table == profile.table { profile.labels.get(&column).cloned() } else { None };
-        out.push(DictionaryEntry {
-            table: table.into(),
-            kind: plain_kind(&sql_type).into(),
-            sql_type: (!public).then_some(sql_type),
-            column,
-            label,
-            completeness: shown.then(|| (present as f64 / rows as f64 * 1000.0).round() / 1000.0),
-        });
-    }
-    Ok(out)
 }

@@ -14,6 +14,7 @@ SHA-256 of its contents, so a bundle edited by hand is refused when read.
 
 pub mod compute;
 pub mod profile;
+pub mod summary;
 pub mod suppress;
 
 use std::path::{Path, PathBuf};
@@ -229,13 +230,13 @@ pub fn publish(
     publish_cohort(store, reference, profile, profile_text, k, None)
 }
 
-/// A cohort of a dataset to publish: its name, and what narrows the version mounted in schema
-/// `d` of a session to it (a registry's saved cohort, from the layer above).
+/// A cohort of a dataset to publish: its name, and its condition on the version's
+/// per-participant summary (a registry's saved cohort, from the layer above).
 pub struct CohortToPublish<'a> {
     /// Its name, recorded in the bundle.
     pub name: String,
-    /// Narrows schema `d` to the cohort.
-    pub narrow: &'a dyn Fn(&mut Session, &cohort_store::ResolvedVersion) -> Result<(), PublishError>,
+    /// The cohort's SQL condition on the rows of a summary.
+    pub condition: &'a dyn Fn(&cohort_store::ResolvedVersion, &summary::Summary) -> Result<String, PublishError>,
 }
 
 /// [`publish`] of a cohort of the dataset (`None`: all of it).
@@ -251,12 +252,11 @@ pub fn publish_cohort(
     check_profile(&version, profile)?;
     let k = k.or(profile.k).unwrap_or(DEFAULT_K);
     let k_reason = profile.allowance_below_floor(k)?;
-    let mut session = Session::new(store)?;
-    session.mount(store, &version, "d")?;
-    if let Some(c) = &cohort {
-        (c.narrow)(&mut session, &version)?;
-    }
-    let figures = compute::figures(session.connection(), profile, k)?;
+    let summary = summary::kept(store, &version, profile)?;
+    let condition = cohort.as_ref().map(|c| (c.condition)(&version, &summary)).transpose()?;
+    let session = Session::new(store)?;
+    let source = compute::Source { summary: &summary, condition: condition.as_deref() };
+    let figures = compute::figures(session.connection(), profile, k, &source)?;
     let mut bundle = Bundle {
         cohort: cohort.map(|c| c.name),
         format: FORMAT.into(),

@@ -4,15 +4,23 @@
 use std::collections::HashMap;
 
 use cohort_publish::Profile;
+use cohort_publish::summary::SummaryMeta;
+use cohort_store::ResolvedVersion;
 use cohort_store::name::quote_ident;
-use cohort_store::{ResolvedVersion, StoreError};
-use duckdb::Connection;
 
 use crate::RegistryError;
 use crate::dashboard::SiteNames;
 use crate::filter::{self, Filter};
 
-/// A cohort over the version mounted in schema `src` of a connection.
+/// What a cohort's conditions are written over.
+pub(crate) enum Over<'a> {
+    /// The version's tables, mounted in this schema (`has:` reads its visits table).
+    Tables(&'a str),
+    /// The version's per-participant summary (`has:` reads its domain flags).
+    Summary(&'a SummaryMeta),
+}
+
+/// A cohort of a registry version.
 pub(crate) struct Cohort {
     /// Each site's name (and `(missing)`) and how the reader is shown it.
     pub labels: HashMap<String, String>,
@@ -20,54 +28,46 @@ pub(crate) struct Cohort {
     pub filters: Vec<Filter>,
     /// Each filter's SQL condition on a participant row.
     pub conditions: Vec<String>,
-    /// The participant table, qualified.
+    /// The participant table, qualified (over tables).
     pub participants: String,
-    /// The visits table, qualified, if the profile has one.
+    /// The visits table, qualified, if the profile has one (over tables).
     pub visits: Option<String>,
 }
 
 impl Cohort {
-    /// Reads `filters` against `version` (mounted as `src`) under `profile`. Sites are labelled
-    /// `Site N` by size in the whole version (largest first), so a label is the same site in
-    /// every cohort; a filter may name a site by its label whoever wrote it.
+    /// Reads `filters` against `version` under `profile`, as conditions `over` its tables or its
+    /// summary. Sites are labelled `Site N` by their rank in `sites` (the summary's: by size in
+    /// the whole version, largest first), so a label is the same site in every cohort; a filter
+    /// may name a site by its label whoever wrote it.
     pub fn new(
-        conn: &Connection,
-        src: &str,
         version: &ResolvedVersion,
         profile: &Profile,
         filters: &[String],
-        sites: SiteNames,
+        names: SiteNames,
+        sites: &[String],
+        over: Over<'_>,
     ) -> Result<Cohort, RegistryError> {
         cohort_publish::check_profile(version, profile)?;
         let parsed = filter::parse_all(filters)?;
         let table = version.table(&profile.table).expect("checked by check_profile");
+        let src = match over {
+            Over::Tables(src) => src,
+            Over::Summary(_) => "src",
+        };
         let participants = format!("{}.{}", quote_ident(src), quote_ident(&profile.table));
         let visits = profile.visits.as_ref().map(|v| format!("{}.{}", quote_ident(src), quote_ident(&v.table)));
-        let pid = quote_ident(&profile.participant);
         let mut labels = HashMap::new();
         let mut anonymous: HashMap<String, String> = HashMap::new();
-        if let Some(site) = &profile.site {
-            let sql = format!(
-                "SELECT coalesce(CAST({s} AS VARCHAR), '{missing}'), count(DISTINCT {pid}) FROM {participants} \
-                 GROUP BY 1 ORDER BY 2 DESC, 1",
-                s = quote_ident(site),
-                missing = filter::MISSING
-            );
-            let fail = |e| StoreError::duckdb("reading the registry's sites", e);
-            let mut stmt = conn.prepare(&sql).map_err(fail)?;
-            let names: Vec<String> =
-                stmt.query_map([], |r| r.get(0)).map_err(fail)?.collect::<duckdb::Result<_>>().map_err(fail)?;
-            let mut rank = 0;
-            for name in names {
-                let label = if name == filter::MISSING {
-                    name.clone()
-                } else {
-                    rank += 1;
-                    format!("Site {rank}")
-                };
-                anonymous.insert(label.clone(), name.clone());
-                labels.insert(name.clone(), if sites == SiteNames::Shown { name } else { label });
-            }
+        let mut rank = 0;
+        for name in sites {
+            let label = if name == filter::MISSING {
+                name.clone()
+            } else {
+                rank += 1;
+                format!("Site {rank}")
+            };
+            anonymous.insert(label.clone(), name.clone());
+            labels.insert(name.clone(), if names == SiteNames::Shown { name.clone() } else { label });
         }
         let filters: Vec<Filter> = parsed
             .into_iter()
@@ -82,13 +82,22 @@ impl Cohort {
                 other => other,
             })
             .collect();
-        let conditions =
-            filters.iter().map(|f| f.condition(table, profile, visits.as_deref())).collect::<Result<_, _>>()?;
+        let has = match over {
+            Over::Tables(_) => filter::Has::Visits(visits.as_deref()),
+            Over::Summary(meta) => filter::Has::Summary(&meta.domains),
+        };
+        let conditions = filters.iter().map(|f| f.condition(table, profile, &has)).collect::<Result<_, _>>()?;
         Ok(Cohort { labels, filters, conditions, participants, visits })
     }
 
-    /// `WHERE` with every filter's condition but those on column `skip` (empty with none).
-    pub fn where_clause(&self, skip: Option<&str>) -> String {
+    /// Whether a filter is on the profile's site column (its labels then need the sites' ranks).
+    pub fn filters_sites(profile: &Profile, filters: &[String]) -> Result<bool, RegistryError> {
+        let parsed = filter::parse_all(filters)?;
+        Ok(profile.site.is_some() && parsed.iter().any(|f| f.column() == profile.site.as_deref()))
+    }
+
+    /// Every filter's condition but those on column `skip`, joined by `AND` (`None`: none).
+    pub fn condition(&self, skip: Option<&str>) -> Option<String> {
         let kept: Vec<&str> = self
             .filters
             .iter()
@@ -96,7 +105,12 @@ impl Cohort {
             .filter(|(f, _)| skip.is_none() || f.column() != skip)
             .map(|(_, c)| c.as_str())
             .collect();
-        if kept.is_empty() { String::new() } else { format!("WHERE {}", kept.join(" AND ")) }
+        (!kept.is_empty()).then(|| kept.join(" AND "))
+    }
+
+    /// `WHERE` with every filter's condition (empty with none).
+    fn where_clause(&self) -> String {
+        self.condition(None).map_or(String::new(), |c| format!("WHERE {c}"))
     }
 
     /// SQL that makes schema `target`'s participant table the cohort and its visits table theirs
@@ -105,7 +119,7 @@ impl Cohort {
         let target = quote_ident(target);
         let p = format!("{target}.{}", quote_ident(&profile.table));
         let mut sql =
-            format!("CREATE OR REPLACE VIEW {p} AS SELECT * FROM {} {};\n", self.participants, self.where_clause(None));
+            format!("CREATE OR REPLACE VIEW {p} AS SELECT * FROM {} {};\n", self.participants, self.where_clause());
         if let (Some(v), Some(vt)) = (&profile.visits, &self.visits) {
             sql.push_str(&format!(
                 "CREATE OR REPLACE VIEW {target}.{name} AS SELECT * FROM {vt} WHERE {vpid} IN (SELECT {pid} FROM {p});\n",

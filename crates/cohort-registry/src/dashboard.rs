@@ -1,15 +1,15 @@
 //! A registry's figures for one cohort: what the dashboard page, `cohort registry NAME --json`
 //! and `GET /api/v1/datasets/{name}/registry` all show.
 
-use cohort_publish::compute::{self, SiteLabels};
+use cohort_publish::compute::{self, Groups, SiteLabels, Source};
+use cohort_publish::summary;
 use cohort_publish::{DictionaryEntry, Longitudinal, NumericSummary, Profile, Table};
 use cohort_store::name::quote_ident;
 use cohort_store::{ResolvedVersion, Session, Store, StoreError};
 use serde::Serialize;
 
 use crate::RegistryError;
-use crate::cohort::Cohort;
-use crate::filter;
+use crate::cohort::{Cohort, Over};
 
 /// How sites are named to the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct Facet {
     pub to: Option<String>,
     /// The filter applied to it now, as written.
     pub applied: Option<String>,
+    /// Where its figures are in the queries that compute them.
+    #[serde(skip)]
+    at: usize,
 }
 
 /// A value of a category facet.
@@ -76,10 +79,44 @@ pub struct Dashboard {
     pub dictionary: Vec<DictionaryEntry>,
     /// What the cohort can be narrowed by next.
     pub facets: Vec<Facet>,
+    /// Rows the figures leave out, and why (a participant counted once, visits of nobody in
+    /// the participant table).
+    pub left_out: Vec<String>,
+}
+
+/// What a summary leaves out of the figures, said in words.
+pub fn left_out(meta: &summary::SummaryMeta, profile: &Profile) -> Vec<String> {
+    let mut said = Vec::new();
+    let n = |x: u64| if x == 1 { "1 row".to_string() } else { format!("{x} rows") };
+    if meta.duplicate_rows > 0 {
+        said.push(format!(
+            "{} of `{}` repeat a participant already counted; each participant is counted once",
+            n(meta.duplicate_rows),
+            profile.table
+        ));
+    }
+    if meta.rows_without_id > 0 {
+        said.push(format!(
+            "{} of `{}` have no `{}` and are not counted",
+            n(meta.rows_without_id),
+            profile.table,
+            profile.participant
+        ));
+    }
+    if let (Some(v), true) = (&profile.visits, meta.visits_without_participant > 0) {
+        said.push(format!(
+            "{} of `{}` name a participant who is not in `{}` and are not counted",
+            n(meta.visits_without_participant),
+            v.table,
+            profile.table
+        ));
+    }
+    said
 }
 
 /// Computes the figures of the cohort `filters` choose in `version` of a registry under
-/// `profile`, with sites named as `sites` says.
+/// `profile`, with sites named as `sites` says: over the version's per-participant summary
+/// (computed the first time and kept), a handful of grouped queries.
 pub fn compute(
     store: &Store,
     version: &ResolvedVersion,
@@ -87,65 +124,84 @@ pub fn compute(
     filters: &[String],
     sites: SiteNames,
 ) -> Result<Dashboard, RegistryError> {
-    cohort_publish::check_profile(version, profile)?;
-    let participants_table = version.table(&profile.table).expect("checked by check_profile");
-    let mut session = Session::new(store)?;
-    session.mount(store, version, "src")?;
-    let conn = session.connection();
-    let cohort = Cohort::new(conn, "src", version, profile, filters, sites)?;
-    let (t, visits) = (&cohort.participants, &cohort.visits);
-    let pid = quote_ident(&profile.participant);
+    let session = Session::new(store)?;
+    compute_on(session.connection(), store, version, profile, filters, sites)
+}
+
+/// [`compute`] on an engine of the caller's (one kept warm between requests: it reads Parquet
+/// and creates nothing; its thread count is put back as it was).
+pub fn compute_on(
+    conn: &duckdb::Connection,
+    store: &Store,
+    version: &ResolvedVersion,
+    profile: &Profile,
+    filters: &[String],
+    sites: SiteNames,
+) -> Result<Dashboard, RegistryError> {
+    let summary = summary::kept(store, version, profile)?;
+    let meta = &summary.meta;
+    let participants_table = version.table(&profile.table).expect("checked by summary::kept");
+    let cohort = Cohort::new(version, profile, filters, sites, &meta.sites, Over::Summary(meta))?;
+    let condition = cohort.condition(None);
+    let source = Source { summary: &summary, condition: condition.as_deref() };
+    // A summary's queries hold little in memory (a row a participant, grouped by few values), so
+    // they use every core even when the engine's share of the memory cap allows it fewer.
+    let sql = |what: &'static str| move |e: duckdb::Error| StoreError::duckdb(what, e);
+    let threads: i64 = conn
+        .query_row("SELECT current_setting('threads')::BIGINT", [], |r| r.get(0))
+        .map_err(sql("reading the engine's threads"))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    conn.execute_batch(&format!("SET threads = {}", cores.max(threads))).map_err(sql("setting threads"))?;
+    let computed = figures_and_facets(conn, &summary, &source, &cohort, participants_table, profile, filters);
+    conn.execute_batch(&format!("SET threads = {threads}")).map_err(sql("setting threads"))?;
+    let (figures, facets) = computed?;
+    Ok(Dashboard {
+        dataset: version.dataset.to_string(),
+        version: version.version,
+        filters: filters.to_vec(),
+        registry_participants: meta.participants,
+        participants: figures.participants.unwrap_or(0),
+        cutoff: figures.cutoff,
+        tables: figures.tables,
+        numeric: figures.numeric,
+        longitudinal: figures.longitudinal,
+        dictionary: figures.dictionary,
+        facets,
+        left_out: left_out(meta, profile),
+    })
+}
+
+fn figures_and_facets(
+    conn: &duckdb::Connection,
+    summary: &summary::Summary,
+    source: &Source<'_>,
+    cohort: &Cohort,
+    participants_table: &cohort_store::TableInfo,
+    profile: &Profile,
+    filters: &[String],
+) -> Result<(compute::Figures, Vec<Facet>), RegistryError> {
     let labels = &cohort.labels;
-    let parsed = &cohort.filters;
-    let where_all = |skip: Option<&str>| cohort.where_clause(skip);
-    let sql = |what: &str| {
-        let what = what.to_string();
-        move |e: duckdb::Error| StoreError::duckdb(format!("computing {what}"), e)
-    };
-    // Schema `d`, where the figures are computed: the cohort, and its participants' visits.
-    let mut mount = String::from("CREATE SCHEMA d;\n");
-    mount.push_str(&cohort.views("d", profile));
-    conn.execute_batch(&mount).map_err(sql("the cohort"))?;
-    // The registry's cutoff, not the cohort's: activity and retention mean the same for every
-    // cohort.
-    let mut profile = profile.clone();
-    if profile.cutoff.is_none() {
-        let mut dates = Vec::new();
-        if let Some(e) = &profile.enrolled {
-            dates.push(format!("SELECT max(CAST({} AS DATE)) AS d FROM {t}", quote_ident(e)));
-        }
-        if let (Some(v), Some(vt)) = (&profile.visits, &visits) {
-            dates.push(format!("SELECT max(CAST({} AS DATE)) AS d FROM {vt}", quote_ident(&v.date)));
-        }
-        if !dates.is_empty() {
-            profile.cutoff = conn
-                .query_row(&format!("SELECT CAST(max(d) AS VARCHAR) FROM ({})", dates.join(" UNION ALL ")), [], |r| {
-                    r.get(0)
-                })
-                .map_err(sql("the cutoff"))?;
-        }
-    }
-    let profile = &profile;
     let figures = compute::figures_with(
         conn,
         profile,
         compute::Options { k: 1, sites: SiteLabels::Given(labels), public: false },
+        source,
     )?;
-    let registry_participants: i64 = conn
-        .query_row(&format!("SELECT count(DISTINCT {pid}) FROM {t}"), [], |r| r.get(0))
-        .map_err(sql("participants"))?;
-    let cohort_participants: i64 = conn
-        .query_row(&format!("SELECT count(DISTINCT {pid}) FROM d.{}", quote_ident(&profile.table)), [], |r| r.get(0))
-        .map_err(sql("participants"))?;
-
+    // Facets: each filter column's values (or range) under the other filters. A column no
+    // filter is on has the cohort's own counts, which the figures hold when they count it.
+    let mut categories = Groups::default();
+    let mut ranges = Vec::new();
     let mut facets = Vec::new();
     for column in profile.filter_columns() {
         let info = participants_table.columns.iter().find(|c| c.name == column).expect("checked by check_profile");
         let sql_type = info.sql_type.as_str();
-        let c = quote_ident(&column);
-        let others = where_all(Some(&column));
-        let applied =
-            parsed.iter().zip(filters).find(|(f, _)| f.column() == Some(column.as_str())).map(|(_, text)| text.clone());
+        let others = cohort.condition(Some(&column));
+        let applied = cohort
+            .filters
+            .iter()
+            .zip(filters)
+            .find(|(f, _)| f.column() == Some(column.as_str()))
+            .map(|(_, text)| text.clone());
         let label = profile.labels.get(&column).cloned();
         let is_date = sql_type == "DATE" || sql_type.starts_with("TIMESTAMP");
         let is_number = cohort_store::model::is_numeric(sql_type) || sql_type.starts_with("DECIMAL");
@@ -153,50 +209,63 @@ pub fn compute(
             || Some(&column) == profile.site.as_ref()
             || Some(&column) == profile.region.as_ref()
             || profile.categories.contains(&column);
-        if categorical {
-            let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT coalesce(CAST({c} AS VARCHAR), '{missing}'), count(DISTINCT {pid}) FROM {t} {others} \
-                     GROUP BY 1 ORDER BY 2 DESC, 1",
-                    missing = filter::MISSING
-                ))
-                .map_err(sql(&column))?;
-            let options = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(sql(&column))?
-                .map(|r| {
-                    r.map(|(value, n)| FacetOption {
-                        value: labels.get(&value).cloned().unwrap_or(value),
-                        participants: n.max(0) as u64,
-                    })
-                })
-                .collect::<duckdb::Result<Vec<_>>>()
-                .map_err(sql(&column))?;
-            facets.push(Facet { column, label, kind: "category", options, from: None, to: None, applied });
+        let counted_table = if Some(&column) == profile.site.as_ref() {
+            "site".to_string()
+        } else if Some(&column) == profile.region.as_ref() {
+            "region".to_string()
         } else {
+            format!("category-{column}")
+        };
+        let facet = if categorical {
+            let unfiltered = applied.is_none() && others == cohort.condition(None);
+            match figures.tables.iter().find(|t| t.id == counted_table).filter(|_| unfiltered) {
+                Some(table) => {
+                    let options = table
+                        .cells
+                        .iter()
+                        .filter_map(|c| Some(FacetOption { value: c.key.clone(), participants: c.count? }))
+                        .filter(|o| o.participants > 0)
+                        .collect();
+                    Facet { column, label, kind: "category", options, from: None, to: None, applied, at: usize::MAX }
+                }
+                None => {
+                    let at = categories.add(&compute::value_of(&column), Some(others.as_deref().unwrap_or("true")));
+                    Facet { column, label, kind: "category", options: Vec::new(), from: None, to: None, applied, at }
+                }
+            }
+        } else {
+            let c = quote_ident(&column);
             let value = if is_date { format!("CAST({c} AS DATE)") } else { c };
-            let (from, to): (Option<String>, Option<String>) = conn
-                .query_row(
-                    &format!("SELECT CAST(min({value}) AS VARCHAR), CAST(max({value}) AS VARCHAR) FROM {t} {others}"),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(sql(&column))?;
+            let only = others.unwrap_or_else(|| "true".into());
+            ranges.push(format!("CAST(min({value}) FILTER (WHERE {only}) AS VARCHAR)"));
+            ranges.push(format!("CAST(max({value}) FILTER (WHERE {only}) AS VARCHAR)"));
             let kind = if is_date { "date" } else { "number" };
-            facets.push(Facet { column, label, kind, options: Vec::new(), from, to, applied });
+            Facet { column, label, kind, options: Vec::new(), from: None, to: None, applied, at: ranges.len() - 2 }
+        };
+        facets.push(facet);
+    }
+    let counted = categories.run(conn, &summary.relation(), None)?;
+    let bounds: Vec<Option<String>> = if ranges.is_empty() {
+        Vec::new()
+    } else {
+        conn.query_row(&format!("SELECT {} FROM {}", ranges.join(", "), summary.relation()), [], |r| {
+            (0..ranges.len()).map(|i| r.get(i)).collect()
+        })
+        .map_err(|e| StoreError::duckdb("computing the filters' ranges", e))?
+    };
+    for facet in &mut facets {
+        if facet.kind != "category" {
+            facet.from = bounds[facet.at].clone();
+            facet.to = bounds[facet.at + 1].clone();
+        } else if facet.at != usize::MAX {
+            facet.options = counted[facet.at]
+                .iter()
+                .map(|(value, n)| FacetOption {
+                    value: labels.get(value).cloned().unwrap_or_else(|| value.clone()),
+                    participants: *n,
+                })
+                .collect();
         }
     }
-    Ok(Dashboard {
-        dataset: version.dataset.to_string(),
-        version: version.version,
-        filters: filters.to_vec(),
-        registry_participants: registry_participants.max(0) as u64,
-        participants: cohort_participants.max(0) as u64,
-        cutoff: figures.cutoff,
-        tables: figures.tables,
-        numeric: figures.numeric,
-        longitudinal: figures.longitudinal,
-        dictionary: figures.dictionary,
-        facets,
-    })
+    Ok((figures, facets))
 }

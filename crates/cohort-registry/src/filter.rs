@@ -19,6 +19,14 @@ use crate::RegistryError;
 /// The key a missing value is shown and chosen as.
 pub const MISSING: &str = "(missing)";
 
+/// Where `has:DOMAIN` finds whether a participant has data in a domain.
+pub enum Has<'a> {
+    /// In the visits table (qualified), if the profile names one.
+    Visits(Option<&'a str>),
+    /// In a per-participant summary's flags: each domain's column.
+    Summary(&'a std::collections::BTreeMap<String, String>),
+}
+
 /// One filter, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
@@ -102,7 +110,7 @@ impl Filter {
         &self,
         participants: &TableInfo,
         profile: &Profile,
-        visits: Option<&str>,
+        has: &Has<'_>,
     ) -> Result<String, RegistryError> {
         let column_type = |name: &str| -> Result<&str, RegistryError> {
             participants.columns.iter().find(|c| c.name == name).map(|c| c.sql_type.as_str()).ok_or_else(|| {
@@ -162,7 +170,7 @@ impl Filter {
                 Ok(format!("({})", parts.join(" AND ")))
             }
             Filter::Has { domain } => {
-                let (Some(v), Some(profile_visits)) = (visits, &profile.visits) else {
+                let Some(profile_visits) = &profile.visits else {
                     return Err(RegistryError::Filter {
                         filter: format!("has:{domain}"),
                         why: "the registry's profile names no visits table".into(),
@@ -175,13 +183,22 @@ impl Filter {
                         profile_visits.domains.keys().cloned().collect::<Vec<_>>().join(", ")
                     ),
                 })?;
-                let any = columns.iter().map(|c| format!("{} IS NOT NULL", quote_ident(c))).collect::<Vec<_>>();
-                let any = if any.is_empty() { "false".to_string() } else { any.join(" OR ") };
-                Ok(format!(
-                    "{} IN (SELECT {} FROM {v} WHERE {any})",
-                    quote_ident(&profile.participant),
-                    quote_ident(&profile_visits.participant)
-                ))
+                match has {
+                    Has::Summary(domains) => Ok(domains.get(domain).cloned().unwrap_or_else(|| "false".into())),
+                    Has::Visits(None) => Err(RegistryError::Filter {
+                        filter: format!("has:{domain}"),
+                        why: "the registry's profile names no visits table".into(),
+                    }),
+                    Has::Visits(Some(v)) => {
+                        let any = columns.iter().map(|c| format!("{} IS NOT NULL", quote_ident(c))).collect::<Vec<_>>();
+                        let any = if any.is_empty() { "false".to_string() } else { any.join(" OR ") };
+                        Ok(format!(
+                            "{} IN (SELECT {} FROM {v} WHERE {any})",
+                            quote_ident(&profile.participant),
+                            quote_ident(&profile_visits.participant)
+                        ))
+                    }
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ use cohort_store::name::quote_ident;
 use cohort_store::{Session, Store, VersionRef};
 
 use crate::RegistryError;
-use crate::cohort::Cohort;
+use crate::cohort::{Cohort, Over};
 use crate::dashboard::SiteNames;
 
 /// The `NAME#COHORT` (or `NAME@N#COHORT`) references in `sql`, each once, as written.
@@ -65,11 +65,34 @@ pub fn narrow_to_cohort(
     let cohort = crate::find_cohort(&saved, version.dataset.as_str(), name)?;
     let src = format!("_cohort_source_{target}");
     session.mount(store, version, &src)?;
-    let narrowed = Cohort::new(session.connection(), &src, version, &profile, &cohort.filters, SiteNames::Shown)?;
+    // A filter may name a site by its label, which the summary's ranking of sites gives.
+    let sites = if Cohort::filters_sites(&profile, &cohort.filters)? {
+        cohort_publish::summary::kept(store, version, &profile)?.meta.sites
+    } else {
+        Vec::new()
+    };
+    let narrowed = Cohort::new(version, &profile, &cohort.filters, SiteNames::Shown, &sites, Over::Tables(&src))?;
     session.connection().execute_batch(&narrowed.views(target, &profile)).map_err(|e| {
         cohort_store::StoreError::duckdb(format!("narrowing {} to cohort `{name}`", quote_ident(target)), e)
     })?;
     Ok(())
+}
+
+/// The condition that chooses saved cohort `name` of `version`'s dataset among the rows of
+/// `summary` (the version's per-participant summary under `profile`): how a saved cohort is
+/// published.
+pub fn saved_cohort_condition(
+    store: &Store,
+    version: &cohort_store::ResolvedVersion,
+    name: &str,
+    profile: &cohort_publish::Profile,
+    summary: &cohort_publish::summary::Summary,
+) -> Result<String, RegistryError> {
+    let saved = store.saved_cohorts(&version.dataset)?;
+    let cohort = crate::find_cohort(&saved, version.dataset.as_str(), name)?;
+    let meta = &summary.meta;
+    let chosen = Cohort::new(version, profile, &cohort.filters, SiteNames::Shown, &meta.sites, Over::Summary(meta))?;
+    Ok(chosen.condition(None).unwrap_or_else(|| "true".into()))
 }
 
 #[cfg(test)]

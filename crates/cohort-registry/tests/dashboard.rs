@@ -205,3 +205,125 @@ fn bad_filters_are_explained() {
         assert!(err.contains(says), "{filter}: {err}");
     }
 }
+
+/// The per-participant summary is computed once a version and profile, kept, and read again; it
+/// is the same however many buckets the visits are summarised in.
+#[test]
+fn the_summary_is_kept_and_the_same_in_any_number_of_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    reference(dir.path());
+    let store = registry(dir.path());
+    let profile = cohort_publish::Profile::parse(PROFILE).unwrap();
+    let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
+    let kept = cohort_publish::summary::kept(&store, &version, &profile).unwrap();
+    let written = std::fs::metadata(&kept.path).unwrap().modified().unwrap();
+    cohort_registry::dashboard::compute(&store, &version, &profile, &["sex=F".into()], SiteNames::Shown).unwrap();
+    let again = cohort_publish::summary::kept(&store, &version, &profile).unwrap();
+    assert_eq!(again.path, kept.path);
+    assert_eq!(std::fs::metadata(&again.path).unwrap().modified().unwrap(), written, "read, not computed again");
+    let kept_files = std::fs::read_dir(kept.path.parent().unwrap()).unwrap().count();
+    assert_eq!(kept_files, 2, "one summary and its description");
+
+    let one = dir.path().join("one.parquet");
+    let seven = dir.path().join("seven.parquet");
+    let meta_one = cohort_publish::summary::compute(&store, &version, &profile, &one, 1).unwrap();
+    let meta_seven = cohort_publish::summary::compute(&store, &version, &profile, &seven, 7).unwrap();
+    assert_eq!(meta_one, meta_seven);
+    assert_eq!(meta_one, kept.meta);
+    assert_eq!(meta_one.participants, 3_000);
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let differ: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM ((SELECT * FROM '{a}' EXCEPT ALL SELECT * FROM '{b}') \
+                 UNION ALL (SELECT * FROM '{b}' EXCEPT ALL SELECT * FROM '{a}'))",
+                a = one.display(),
+                b = seven.display()
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(differ, 0, "the same rows in one bucket as in seven");
+    let followed: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM '{}' WHERE __cohort_followed > 0", one.display()), [], |r| r.get(0))
+        .unwrap();
+    assert!(followed > 0, "some participants were followed a year or more");
+}
+
+/// A measure whose range is narrow is binned from counts by whole number; a wide one by a query
+/// of its own. Both give the same histogram.
+#[test]
+fn histograms_are_the_same_binned_from_whole_numbers_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    reference(dir.path());
+    let store = registry(dir.path());
+    let profile = cohort_publish::Profile::parse(PROFILE).unwrap();
+    let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
+    let summary = cohort_publish::summary::kept(&store, &version, &profile).unwrap();
+    assert!(summary.meta.ranges.contains_key("age"), "age's range is known");
+    let mut wide = summary.clone();
+    wide.meta.ranges.clear();
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    for condition in [None, Some("sex = 'F'"), Some("age >= 40")] {
+        let figures = |summary: &cohort_publish::summary::Summary| {
+            let source = cohort_publish::compute::Source { summary, condition };
+            cohort_publish::compute::figures(&conn, &profile, 11, &source).unwrap()
+        };
+        let (narrow, counted) = (figures(&summary), figures(&wide));
+        let histogram = |f: &cohort_publish::compute::Figures| {
+            f.tables.iter().find(|t| t.id == "histogram-age").cloned().expect("a histogram of age")
+        };
+        assert_eq!(histogram(&narrow), histogram(&counted), "{condition:?}");
+        assert_eq!(narrow.tables, counted.tables, "{condition:?}");
+        assert_eq!(narrow.choices, counted.choices, "{condition:?}");
+    }
+}
+
+/// A participant with two rows is counted once, a row without an id not at all, and visits of
+/// nobody in the participant table are left out; the dashboard says so.
+#[test]
+fn rows_the_figures_leave_out_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("participants.csv"),
+        "participant_id,sex,age,enrolled\nP1,F,30,2020-01-01\nP2,M,40,2020-02-01\nP2,M,40,2020-02-01\n,F,50,2020-03-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("visits.csv"),
+        "participant_id,visit_date,ambulatory,fvc_percent,ef_percent\n\
+         P1,2020-06-01,1,80,\nP1,2021-06-01,1,,\nP2,2020-09-01,,,55\nP9,2020-09-01,1,70,60\n",
+    )
+    .unwrap();
+    let store = registry(dir.path());
+    let profile = cohort_publish::Profile::parse(
+        "
+table: participants
+participant: participant_id
+enrolled: enrolled
+categories: [sex]
+numeric: [age]
+visits:
+  table: visits
+  participant: participant_id
+  date: visit_date
+  domains: {motor: [ambulatory], cardiac: [ef_percent]}
+",
+    )
+    .unwrap();
+    let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
+    let d = cohort_registry::dashboard::compute(&store, &version, &profile, &[], SiteNames::Shown).unwrap();
+    assert_eq!(d.participants, 2);
+    assert_eq!(d.registry_participants, 2);
+    let sex = d.tables.iter().find(|t| t.id == "category-sex").unwrap();
+    assert_eq!(cells(sex), BTreeMap::from([("F".to_string(), 1), ("M".to_string(), 1)]));
+    let long = d.longitudinal.as_ref().unwrap();
+    assert_eq!(long.visits, Some(3), "P9's visit is nobody's");
+    let cardiac = d.tables.iter().find(|t| t.id == "availability-cardiac").unwrap();
+    assert_eq!(cells(cardiac), BTreeMap::from([("with data".to_string(), 1), ("without".to_string(), 1)]));
+    assert_eq!(d.left_out.len(), 3, "{:?}", d.left_out);
+    assert!(d.left_out[0].starts_with("1 row of `participants` repeat a participant"), "{:?}", d.left_out);
+    assert!(d.left_out[1].contains("have no `participant_id`"), "{:?}", d.left_out);
+    assert!(d.left_out[2].starts_with("1 row of `visits` name a participant who is not in"), "{:?}", d.left_out);
+}

@@ -150,22 +150,46 @@ impl Store {
     }
 }
 
-/// What `derived/` keeps for versions no longer readable (a run's results, by content hash), with
-/// the versions `expired` now counted as gone (a dry run has not marked them yet).
+/// What `derived/` keeps for versions no longer readable (a run's results, by content hash; a
+/// registry's per-participant summaries, by the version they were computed for), with the
+/// versions `expired` now counted as gone (a dry run has not marked them yet).
 fn stale_derived(store: &Store, conn: &duckdb::Connection, expired: &[(i64, ExpiredVersion)]) -> Result<Vec<PathBuf>> {
-    let Ok(entries) = std::fs::read_dir(store.layout().derived().join("results")) else { return Ok(Vec::new()) };
     let gone: HashSet<(String, u32)> = expired.iter().map(|(_, v)| (v.dataset.clone(), v.version)).collect();
-    let live: HashSet<String> = catalog::active_content_hashes(conn)?
+    let active: Vec<(String, u32, String)> = catalog::active_content_hashes(conn)?
         .into_iter()
         .filter(|(dataset, version, _)| !gone.contains(&(dataset.clone(), *version)))
-        .map(|(_, _, hash)| hash)
         .collect();
-    Ok(entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| p.file_stem().and_then(|s| s.to_str()).is_some_and(|hash| !live.contains(hash)))
-        .collect())
+    let live_hashes: HashSet<&str> = active.iter().map(|(_, _, hash)| hash.as_str()).collect();
+    let live_versions: HashSet<(&str, u32)> = active.iter().map(|(d, v, _)| (d.as_str(), *v)).collect();
+    let mut stale = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(store.layout().derived().join("results")) {
+        stale.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .filter(|p| p.file_stem().and_then(|s| s.to_str()).is_some_and(|hash| !live_hashes.contains(hash))),
+        );
+    }
+    /// What a registry summary's description says it was computed for.
+    #[derive(serde::Deserialize)]
+    struct ComputedFor {
+        dataset: String,
+        version: u32,
+    }
+    if let Ok(entries) = std::fs::read_dir(store.layout().derived().join("registry")) {
+        for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")) {
+            let Some(of) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ComputedFor>(&b).ok())
+            else {
+                continue;
+            };
+            if !live_versions.contains(&(of.dataset.as_str(), of.version)) {
+                stale.push(path.with_extension("parquet"));
+                stale.push(path);
+            }
+        }
+    }
+    Ok(stale)
 }
 
 /// The dataset id and version of a version folder (`datasets/<id>/v<N>`).

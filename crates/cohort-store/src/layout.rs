@@ -12,6 +12,8 @@
 //!   quarantine/           files `doctor --repair` moved aside
 //!   leases/<id>-v<N>      readers' leases on a version's files, which `gc` respects
 //!   derived/results/<hash>.json  a run's results, computed once (safe to delete)
+//!   derived/registry/<key>.parquet  a registry version's per-participant summary, and <key>.json
+//!                                 what it is of (computed once, safe to delete)
 //!   tmp/                  DuckDB's spill directory
 //! ```
 

@@ -535,3 +535,24 @@ fn gc_removes_what_was_derived_from_versions_it_removed() {
     assert!(!kept(oldest).exists() && !orphan.exists());
     assert!(kept(newest).exists(), "the current version's results stay");
 }
+
+/// A registry's per-participant summary goes with the version it was computed for.
+#[test]
+fn gc_removes_registry_summaries_of_versions_it_removed() {
+    let (_d, store) = store();
+    commit_rows(&store, "a", 0..10);
+    commit_rows(&store, "a", 0..20);
+    let registry = store.layout().derived().join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    let summary = |version: u32| {
+        let described = registry.join(format!("key{version}.json"));
+        std::fs::write(&described, format!(r#"{{"format": 2, "dataset": "a", "version": {version}}}"#)).unwrap();
+        std::fs::write(described.with_extension("parquet"), b"PAR1").unwrap();
+        described
+    };
+    let (old, current) = (summary(1), summary(2));
+    let report = store.gc(&cohort_store::GcOptions { keep: Some(1), ..Default::default() }).unwrap();
+    assert!(report.removed_paths.contains(&old.with_extension("parquet")), "{report:?}");
+    assert!(!old.exists() && !old.with_extension("parquet").exists());
+    assert!(current.exists() && current.with_extension("parquet").exists(), "the current version's summary stays");
+}

@@ -56,6 +56,7 @@ struct RegistryPage {
     version: u32,
     participants: String,
     registry_participants: String,
+    left_out: Vec<String>,
     origin: Option<CohortOrigin>,
     filters: Vec<String>,
     filters_json: String,
@@ -137,7 +138,8 @@ pub(crate) async fn page(
     let app = state.clone();
     let asked = query.clone();
     let name = reference.clone();
-    let (version, view) = state.engines.run(move || compute_view(&app, &who, &name, &asked)).await?;
+    let (version, view) =
+        state.engines.run_warm(&state.store, move |conn| compute_view(conn, &app, &who, &name, &asked)).await?;
     let d = &view.registry;
     let effective: Vec<Filter> = d.filters.iter().filter_map(|f| Filter::parse(f).ok()).collect();
     let profile_domains: Vec<String> =
@@ -238,6 +240,7 @@ pub(crate) async fn page(
         version: version.version,
         participants: thousands(d.participants),
         registry_participants: thousands(d.registry_participants),
+        left_out: d.left_out.clone(),
         origin: view.cohort.clone(),
         filters: d.filters.clone(),
         filters_json: script_json(&serde_json::json!(d.filters)),

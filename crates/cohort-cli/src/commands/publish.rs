@@ -17,12 +17,12 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> anyhow::Result<ExitStatus> {
         None => (args.dataset.as_str(), None),
     };
     let reference = VersionRef::parse(dataset)?;
-    let narrow = |session: &mut cohort_store::Session, version: &cohort_store::ResolvedVersion| {
+    let condition = |version: &cohort_store::ResolvedVersion, summary: &cohort_publish::summary::Summary| {
         let name = cohort.as_deref().expect("narrowed only for a cohort");
-        cohort_registry::reference::narrow_to_cohort(session, &store, version, name, "d")
+        cohort_registry::reference::saved_cohort_condition(&store, version, name, &profile, summary)
             .map_err(|e| cohort_store::StoreError::from(e).into())
     };
-    let to_publish = cohort.clone().map(|name| cohort_publish::CohortToPublish { name, narrow: &narrow });
+    let to_publish = cohort.clone().map(|name| cohort_publish::CohortToPublish { name, condition: &condition });
     let bundle = cohort_publish::publish_cohort(&store, &reference, &profile, &text, args.k, to_publish)?;
     let output = args.output.clone().unwrap_or_else(|| match &bundle.cohort {
         Some(c) => format!("{}-v{}-{c}.bundle.json", bundle.dataset, bundle.version).into(),

@@ -103,6 +103,9 @@ pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
         ui::count(dashboard.registry_participants),
         if filters.is_empty() { String::new() } else { format!(" ({})", filters.join(", ")) }
     );
+    for said in &dashboard.left_out {
+        ctx.note(said.clone());
+    }
     if let Some(l) = &dashboard.longitudinal {
         println!(
             "visits {} · person-years {} · cutoff {}",

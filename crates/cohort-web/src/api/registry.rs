@@ -134,8 +134,9 @@ pub struct RegistryView {
     pub saved: Vec<SavedCohort>,
 }
 
-/// Computes the registry view of `reference` for `who` (blocking: runs DuckDB).
+/// Computes the registry view of `reference` for `who` on engine `conn` (blocking: runs DuckDB).
 pub fn compute_view(
+    conn: &duckdb::Connection,
     state: &AppState,
     who: &Principal,
     reference: &str,
@@ -176,7 +177,8 @@ pub fn compute_view(
         return Ok((version, view));
     }
     let compute = |filters: &[String]| {
-        cohort_registry::dashboard::compute(&state.store, &version, &profile, filters, names).map_err(ApiError::from)
+        cohort_registry::dashboard::compute_on(conn, &state.store, &version, &profile, filters, names)
+            .map_err(ApiError::from)
     };
     let registry = compute(&filters)?;
     let comparison = match (&query.site, &profile.site) {
@@ -224,8 +226,8 @@ pub async fn view(
     let app = state.clone();
     let (version, view, query) = state
         .engines
-        .run(move || {
-            let (version, view) = compute_view(&app, &who, &name, &query)?;
+        .run_warm(&state.store, move |conn| {
+            let (version, view) = compute_view(conn, &app, &who, &name, &query)?;
             Ok((version, view, query))
         })
         .await?;
@@ -262,9 +264,9 @@ pub async fn save(
     let app = state.clone();
     let (version, participants) = state
         .engines
-        .run(move || {
+        .run_warm(&state.store, move |conn| {
             let query = RegistryQuery { filters: request.filters.clone(), ..Default::default() };
-            let (version, view) = compute_view(&app, &who, &name, &query)?;
+            let (version, view) = compute_view(conn, &app, &who, &name, &query)?;
             let cohort = SavedCohort {
                 name: request.name.clone(),
                 filters: request.filters,
@@ -308,7 +310,8 @@ pub async fn download(
     let query = RegistryQuery::from_pairs(&pairs)?;
     let app = state.clone();
     let asked = query.clone();
-    let (version, view) = state.engines.run(move || compute_view(&app, &who, &name, &query)).await?;
+    let (version, view) =
+        state.engines.run_warm(&state.store, move |conn| compute_view(conn, &app, &who, &name, &query)).await?;
     let d = &view.registry;
     let stem = format!("{}-v{}-{id}", d.dataset, d.version);
     let (body, file, kind) = if id == "dashboard" {
