@@ -746,17 +746,65 @@ await check("the registry dashboard: a cohort is saved, reloads as itself, and a
   assert.ok(rows >= 5, `a comparison for every figure: ${rows} tables`);
 });
 
-await check("the registry dashboard: a summary table downloads as CSV with the page's numbers", async () => {
-  const link = page.locator("#downloads a[data-table='category-diagnosis']");
+// A registry table downloaded through its link on the page, as lines of CSV.
+async function downloadedLines(table) {
+  const link = page.locator(`#downloads a[data-table='${table}']`);
   const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
-  const file = path.join(out, "registry-diagnosis.csv");
+  const file = path.join(out, `registry-${table}.csv`);
   await download.saveAs(file);
   // Playwright reports a download, not a request event, for the link's navigation.
   const url = download.url().slice(base.length);
   if (!requests.some((r) => r.url === url)) requests.push({ method: "GET", url, finished: true });
-  const csv = fs.readFileSync(file, "utf8").trim().split("\n");
+  return fs.readFileSync(file, "utf8").trim().split("\n");
+}
+
+await check("the registry dashboard: a summary table downloads as CSV with the page's numbers", async () => {
+  const csv = await downloadedLines("category-diagnosis");
   assert.equal(csv[0], "diagnosis,participants");
   const shown = await page.$$eval("#table-category-diagnosis tbody tr", (rows) => rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent.replace(/,/g, "")]));
+  assert.deepEqual(csv.slice(1).map((l) => l.split(",")), shown, "the CSV is the page's table");
+});
+
+await check("the registry dashboard: enrolment by a category, sites by year, and the dictionary by domain", async () => {
+  await page.goto(`${base}/datasets/demo-registry/registry?filter=diagnosis%3DDMD`);
+  await chartsSettled();
+  const api = await registryApi();
+  const breakdown = (id) => api.registry.breakdowns.find((b) => b.id === id);
+  // Cumulative first: the line ends at everyone enrolled with a date.
+  const cumulative = breakdown("enrolment-cumulative");
+  let [bars, line] = await traces("chart-enrolment-detail");
+  assert.deepEqual(bars.y, cumulative.counts.map((r) => r[0]));
+  assert.equal(line.y.at(-1), cumulative.counts.reduce((a, r) => a + r[0], 0), "the running total ends at the sum");
+  // By sex: a stacked bar a sex, each the API's counts; the table shown is the chart's.
+  const bySex = breakdown("enrolment-by-month-by-sex");
+  await page.selectOption("#enrolment-by", "enrolment-by-month-by-sex");
+  await page.waitForFunction((n) => {
+    const data = document.getElementById("chart-enrolment-detail").data;
+    return data.length === n && data.every((t) => t.type === "bar");
+  }, bySex.columns.length);
+  const drawn = await traces("chart-enrolment-detail");
+  assert.deepEqual(drawn.map((t) => t.name), bySex.columns);
+  drawn.forEach((t, j) => assert.deepEqual(t.y, bySex.counts.map((r) => r[j]), `sex ${t.name}`));
+  assert.ok(await page.isVisible("details[data-breakdown='enrolment-by-month-by-sex'] summary"));
+  assert.ok(!(await page.isVisible("details[data-breakdown='enrolment-cumulative'] summary")), "one table at a time");
+  // Sites by year: the heat table's rows add up to the cohort.
+  const heat = await page.$$eval("#breakdown-site-recruitment-by-year tbody tr", (rows) =>
+    rows.map((r) => [...r.cells].slice(1).reduce((a, c) => a + Number(c.textContent.replace(/,/g, "")), 0)));
+  const dated = api.registry.participants - (api.registry.tables.find((t) => t.id === "enrolment-by-month").cells.find((c) => c.key === "(missing)")?.count || 0);
+  assert.equal(heat.reduce((a, b) => a + b, 0), dated, "every participant with a site and a date, once");
+  // The dictionary: by domain, required columns flagged, a search narrows it.
+  const domains = await page.$$eval("#dictionary details.domain", (d) => d.map((x) => x.dataset.domain));
+  assert.deepEqual(domains.slice(0, 2), ["Demographics", "Diagnosis"]);
+  const flagged = await page.$$eval("#dictionary tr.flagged", (rows) => rows.map((r) => r.dataset.column));
+  const expected = api.registry.dictionary.filter((e) => (e.concerns || []).length > 0).map((e) => e.column);
+  assert.deepEqual(flagged.sort(), expected.sort());
+  await page.fill("#dictionary-find", "fvc");
+  const visible = await page.$$eval("#dictionary tbody tr", (rows) => rows.filter((r) => !r.hidden && !r.closest("details").hidden).map((r) => r.dataset.column));
+  assert.deepEqual(visible, ["fvc_percent"]);
+  // A breakdown downloads as CSV, its rows the page's table.
+  const csv = await downloadedLines("site-size-bands");
+  assert.equal(csv[0], "participants at the site,sites,participants");
+  const shown = await page.$$eval("#breakdown-site-size-bands tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent.replace(/,/g, ""))));
   assert.deepEqual(csv.slice(1).map((l) => l.split(",")), shown, "the CSV is the page's table");
 });
 

@@ -266,7 +266,16 @@ Examples:
     /// measures, enrolment, visits and retention, as the registry dashboard shows them.
     #[command(after_help = "\
 A registry's profile is its publish profile (see `cohort publish --help`), kept with the dataset
-once, plus optional `filters:` (the columns a cohort is chosen by) and `labels:`.
+once, plus optional keys for the dashboard:
+
+  filters: [diagnosis, sex, age, enrolled]          # the columns a cohort is chosen by
+  labels: {age: Age at entry (years)}
+  domains: {Demographics: [sex, age], Diagnosis: [diagnosis]}   # the dictionary's groups
+  required: [sex, diagnosis]                         # flagged when a participant lacks one
+
+Besides the published figures, the registry shows enrolment over time (cumulative, and by each
+category and region), sites by region, size and year of enrolment, time between visits and
+years followed, and a dictionary by domain with completeness in the cohort and in all.
 
 Filters (all apply; values of one filter are alternatives):
   sex=F   diagnosis=DMD,BMD   sex!=F   age=10..20   age=10..   enrolled=..2021-12-31   has:imaging

@@ -45,6 +45,23 @@ pub struct DictionaryEntry {
     pub sql_type: Option<String>,
     /// Share of rows with a value, 0 to 1; `None` when the missing or present count is small.
     pub completeness: Option<f64>,
+    /// Its clinical domain, from the profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Whether the profile says every participant should have a value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// Its code list in a line (`1 = Male; 2 = Female`), from the source file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<String>,
+    /// Completeness among all the version's participants (the protected view, beside the
+    /// cohort's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completeness_all: Option<f64>,
+    /// What may be wrong with it (the protected view): a required column without a value for
+    /// some, values its code list does not name, a label unlike the source file's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub concerns: Vec<String>,
 }
 
 /// What a column's values are, in plain words, from its SQL type.
@@ -126,6 +143,112 @@ pub struct Longitudinal {
     pub tables: Vec<String>,
 }
 
+/// Counts by two dimensions, for the protected view only: a public bundle's cells this fine would
+/// mostly be too small to publish (and a running total would give hidden cells by subtraction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    /// Stable id (`enrolment-by-month-by-sex`, `site-recruitment-by-year`).
+    pub id: String,
+    /// For people.
+    pub title: String,
+    /// What the rows are (`month`, `site`).
+    pub rows_are: String,
+    /// What the columns are (`sex`, `year`).
+    pub columns_are: String,
+    /// What a count is (`participants`, `sites`).
+    pub unit: String,
+    /// The rows, in order.
+    pub rows: Vec<String>,
+    /// The columns, in order.
+    pub columns: Vec<String>,
+    /// `counts[row][column]`.
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Breakdown {
+    /// The breakdown of grouped `cells` keyed `row` [`PAIR`] `column`: rows in `row_order` (or
+    /// by key), columns by key or by total (largest first); `(missing)` last either way.
+    fn of(
+        (id, title): (String, String),
+        (rows_are, columns_are): (&str, &str),
+        cells: &[(String, u64)],
+        row_order: Option<&[String]>,
+        columns_by_key: bool,
+    ) -> Breakdown {
+        let pairs: Vec<(&str, &str, u64)> =
+            cells.iter().filter_map(|(key, n)| key.split_once(PAIR).map(|(r, c)| (r, c, *n))).collect();
+        let mut rows: Vec<String> = match row_order {
+            Some(order) => order.iter().filter(|r| pairs.iter().any(|p| p.0 == r.as_str())).cloned().collect(),
+            None => Vec::new(),
+        };
+        let mut column_totals: Vec<(String, u64)> = Vec::new();
+        for (r, c, n) in &pairs {
+            if !rows.iter().any(|x| x == r) {
+                rows.push(r.to_string());
+            }
+            match column_totals.iter_mut().find(|x| x.0 == *c) {
+                Some(x) => x.1 += n,
+                None => column_totals.push((c.to_string(), *n)),
+            }
+        }
+        let missing_last = |k: &String| (k == MISSING_VALUE, k.clone());
+        if row_order.is_none() {
+            rows.sort_by_key(missing_last);
+        }
+        if columns_by_key {
+            column_totals.sort_by_key(|c| missing_last(&c.0));
+        } else {
+            column_totals.sort_by(|a, b| {
+                (a.0 == MISSING_VALUE).cmp(&(b.0 == MISSING_VALUE)).then(b.1.cmp(&a.1)).then_with(|| a.0.cmp(&b.0))
+            });
+        }
+        let columns: Vec<String> = column_totals.into_iter().map(|c| c.0).collect();
+        let mut counts = vec![vec![0; columns.len()]; rows.len()];
+        for (r, c, n) in pairs {
+            let (Some(i), Some(j)) = (rows.iter().position(|x| x == r), columns.iter().position(|x| x == c)) else {
+                continue;
+            };
+            counts[i][j] += n;
+        }
+        Breakdown {
+            id,
+            title,
+            rows_are: rows_are.into(),
+            columns_are: columns_are.into(),
+            unit: "participants".into(),
+            rows,
+            columns,
+            counts,
+        }
+    }
+}
+
+/// What joins the two values of a [`Breakdown`]'s grouping key (the unit separator: in no
+/// value a registry has).
+const PAIR: char = '\u{1f}';
+
+/// Two values as one grouping key of a [`Breakdown`].
+fn pair(row: &str, column: &str) -> String {
+    format!("{row} || chr(31) || {column}")
+}
+
+/// The bands of participants a site has enrolled, for the sites by size.
+pub const SITE_SIZE_BANDS: [(u64, u64, &str); 5] =
+    [(1, 9, "1-9"), (10, 49, "10-49"), (50, 99, "50-99"), (100, 499, "100-499"), (500, u64::MAX, "500+")];
+
+/// The bands of a participant's median time between visits, in days (upper bounds) and words.
+const GAP_BANDS: [(u32, &str); 6] = [
+    (30, "up to 1 month"),
+    (61, "1-2 months"),
+    (91, "2-3 months"),
+    (183, "3-6 months"),
+    (365, "6-12 months"),
+    (u32::MAX, "over 12 months"),
+];
+
+/// What a participant with fewer than two visits has in the time-between-visits table.
+const NO_GAP: &str = "fewer than 2 visits";
+
 /// What a bundle holds besides its header.
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
@@ -145,6 +268,8 @@ pub struct Figures {
     pub choices: Choices,
     /// Each table's share of participants in hidden cells, by table id.
     pub hidden: Vec<(String, f64)>,
+    /// Counts by two dimensions (the protected view only).
+    pub breakdowns: Vec<Breakdown>,
 }
 
 fn ident(name: &str) -> String {
@@ -311,7 +436,34 @@ type Counted = Vec<(String, u64)>;
 
 /// `coalesce(CAST(column AS VARCHAR), '(missing)')`.
 pub fn value_of(column: &str) -> String {
-    format!("coalesce(CAST({} AS VARCHAR), '(missing)')", ident(column))
+    format!("coalesce(CAST({} AS VARCHAR), '{MISSING_VALUE}')", ident(column))
+}
+
+/// What a count table calls the participants without a value.
+pub const MISSING_VALUE: &str = "(missing)";
+
+/// A participant's band of median time between visits ([`GAP_BANDS`]).
+fn gap_band() -> String {
+    let gap = summary::GAP;
+    let mut case = format!("CASE WHEN {gap} IS NULL THEN '{NO_GAP}'");
+    for (upto, words) in GAP_BANDS.iter().take(GAP_BANDS.len() - 1) {
+        case.push_str(&format!(" WHEN {gap} <= {upto} THEN '{words}'"));
+    }
+    case.push_str(&format!(" ELSE '{}' END", GAP_BANDS[GAP_BANDS.len() - 1].1));
+    case
+}
+
+/// The keys of the years-followed table, in order.
+const YEARS_FOLLOWED: [&str; 8] = ["under 1", "1", "2", "3", "4", "5 or more", "(no visits)", "(no enrolment date)"];
+
+/// A participant's whole years from enrolment (`enrolled`, a date expression) to the last visit.
+fn years_followed_key(enrolled: &str) -> String {
+    let (last, followed) = (summary::LAST, summary::FOLLOWED);
+    format!(
+        "CASE WHEN {enrolled} IS NULL THEN '{}' WHEN {last} IS NULL THEN '{}' WHEN {followed} = 0 THEN '{}' \
+         WHEN {followed} >= 5 THEN '{}' ELSE CAST({followed} AS VARCHAR) END",
+        YEARS_FOLLOWED[7], YEARS_FOLLOWED[6], YEARS_FOLLOWED[0], YEARS_FOLLOWED[5]
+    )
 }
 
 fn enrolment_key(enrolled: &str, period: &str) -> String {
@@ -321,7 +473,7 @@ fn enrolment_key(enrolled: &str, period: &str) -> String {
         "year" => format!("strftime({e}, '%Y')"),
         _ => format!("strftime({e}, '%Y-%m')"),
     };
-    format!("coalesce({key}, '(missing)')")
+    format!("coalesce({key}, '{MISSING_VALUE}')")
 }
 
 /// The buckets of visits per participant, in order.
@@ -505,6 +657,32 @@ pub fn figures_with(
             _ => None,
         })
         .collect();
+    // The protected view's breakdowns, in the same scan: enrolment by period and each category
+    // (and region), sites by region and by year of enrolment, time between visits, years
+    // followed.
+    let detail = !public;
+    let by_period: Vec<(String, usize)> = match (&profile.enrolled, detail) {
+        (Some(e), true) => profile
+            .categories
+            .iter()
+            .chain(&profile.region)
+            .map(|c| (c.clone(), groups.add(&pair(&enrolment_key(e, periods[0]), &value_of(c)), None)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let site_region = match (&profile.site, &profile.region, detail) {
+        (Some(s), Some(r), true) => Some(groups.add(&pair(&value_of(s), &value_of(r)), None)),
+        _ => None,
+    };
+    let site_year = match (&profile.site, &profile.enrolled, detail) {
+        (Some(s), Some(e), true) => Some(groups.add(&pair(&value_of(s), &enrolment_key(e, "year")), None)),
+        _ => None,
+    };
+    let gap_bands = (detail && profile.visits.is_some()).then(|| groups.add(&gap_band(), None));
+    let years_followed = match (&profile.visits, &enrolled, detail) {
+        (Some(_), Some(e), true) => Some(groups.add(&years_followed_key(e), None)),
+        _ => None,
+    };
     let values = scalars.run(conn, &from)?;
     let counted = groups.run(conn, &source.summary.relation(), source.condition)?;
     let count = |i: usize| values[i].unwrap_or(0.0).max(0.0) as u64;
@@ -576,16 +754,22 @@ pub fn figures_with(
             cells: counted[at].clone(),
         });
     }
+    // Each site's name as the reader sees it, in the order of the site table.
+    let site_labels: Vec<(String, String)> = site
+        .map(|at| {
+            counted[at]
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| match &sites {
+                    SiteLabels::Given(labels) if labels.contains_key(name) => (name.clone(), labels[name].clone()),
+                    _ => (name.clone(), format!("Site {}", i + 1)),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some(at) = site {
         // Sites are published by rank, never by name: facility names identify places.
-        let cells = counted[at]
-            .iter()
-            .enumerate()
-            .map(|(i, (name, n))| match &sites {
-                SiteLabels::Given(labels) if labels.contains_key(name) => (labels[name].clone(), *n),
-                _ => (format!("Site {}", i + 1), *n),
-            })
-            .collect();
+        let cells = counted[at].iter().zip(&site_labels).map(|((_, n), (_, label))| (label.clone(), *n)).collect();
         table(Counts { id: "site".into(), title: "Participants per site".into(), dimension: "site".into(), cells });
     }
     out.cutoff = cutoff.clone();
@@ -651,6 +835,31 @@ pub fn figures_with(
             },
             &mut ids,
         );
+        if let Some(at) = gap_bands {
+            let cells =
+                GAP_BANDS.iter().map(|b| b.1).chain([NO_GAP]).map(|b| (b.to_string(), got(b, &counted[at]))).collect();
+            push(
+                Counts {
+                    id: "time-between-visits".into(),
+                    title: "Participants by their median time between visits".into(),
+                    dimension: "median time between visits".into(),
+                    cells,
+                },
+                &mut ids,
+            );
+        }
+        if let Some(at) = years_followed {
+            let cells = YEARS_FOLLOWED.iter().map(|b| (b.to_string(), got(b, &counted[at]))).collect();
+            push(
+                Counts {
+                    id: "years-followed".into(),
+                    title: "Participants by whole years from enrolment to their last visit".into(),
+                    dimension: "years followed".into(),
+                    cells,
+                },
+                &mut ids,
+            );
+        }
         // Quartiles only: a histogram's total would be the participants with two visits or
         // more, which the visits-per-participant table partitions differently.
         let gaps = count(vs.gaps);
@@ -727,35 +936,180 @@ pub fn figures_with(
             Some(Longitudinal { visits: single(count(vs.rows), k), person_years, median_gap_days, tables: ids });
     }
     out.hidden = hidden;
+    if detail {
+        out.breakdowns = breakdowns(
+            profile,
+            periods[0],
+            &enrolment,
+            &site_labels,
+            &counted,
+            BreakdownsAt { by_period: &by_period, site, site_region, site_year },
+        );
+    }
 
     // The dictionary: a column's completeness among the cohort's participants (participant
     // table) or their visits (visits table).
-    let mut entry = |table: &str, col: &summary::SummaryColumn, present: u64, rows: u64| {
+    let mut entry = |table: &str, col: &summary::SummaryColumn, present: u64, rows: u64, all_rows: u64| {
         // A public bundle lists the profile's columns alone: the others are not its subject.
         if public && !profile_columns(profile, table).iter().any(|c| c == &col.name) {
             return;
         }
         let shown = single(present, k).is_some() && single(rows - present.min(rows), k).is_some() && rows > 0;
-        let label = if table == profile.table { profile.labels.get(&col.name).cloned() } else { None };
+        let share = |n: u64, of: u64| (n as f64 / of as f64 * 1000.0).round() / 1000.0;
+        let given = if table == profile.table { profile.labels.get(&col.name).cloned() } else { None };
+        let required = profile.required.contains(&col.name);
+        let mut concerns = Vec::new();
+        if !public {
+            if required && present < rows {
+                let n = rows - present;
+                concerns.push(format!("required, but {n} {} no value", if n == 1 { "has" } else { "have" }));
+            }
+            if !col.outside_codes.is_empty() {
+                let more = if col.outside_codes.len() >= 10 { ", ..." } else { "" };
+                concerns.push(format!("values its code list does not name: {}{more}", col.outside_codes.join(", ")));
+            }
+            if let (Some(given), Some(source)) = (&given, &col.label)
+                && !given.trim().eq_ignore_ascii_case(source.trim())
+            {
+                concerns.push(format!("labelled `{given}` here but `{source}` in its source file"));
+            }
+        }
+        let codes = col
+            .codes
+            .as_ref()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.iter().map(|(code, label)| format!("{code} = {label}")).collect::<Vec<_>>().join("; "));
         out.dictionary.push(DictionaryEntry {
             table: table.into(),
             column: col.name.clone(),
-            label,
+            label: given.or_else(|| col.label.clone()),
             kind: plain_kind(&col.sql_type).into(),
             sql_type: (!public).then(|| col.sql_type.clone()),
-            completeness: shown.then(|| (present as f64 / rows as f64 * 1000.0).round() / 1000.0),
+            completeness: shown.then(|| share(present, rows)),
+            domain: profile.domain_of(table, &col.name).map(str::to_string),
+            required,
+            codes,
+            completeness_all: (!public && all_rows > 0).then(|| share(col.present_in_all, all_rows)),
+            concerns,
         });
     };
     for (col, at) in meta.participant_columns.iter().zip(&participant_present) {
-        entry(&profile.table, col, count(*at), participants);
+        entry(&profile.table, col, count(*at), participants, meta.participants);
     }
     if let (Some(v), Some(vs)) = (&profile.visits, &visit_scalars) {
         let rows = count(vs.rows);
+        let all_rows = meta.visit_rows;
         for (col, at) in meta.visit_columns.iter().zip(&visit_present) {
-            entry(&v.table, col, count(*at), rows);
+            entry(&v.table, col, count(*at), rows, all_rows);
         }
     }
     Ok(out)
+}
+
+/// Where the breakdowns' counts are in the grouped query's answer.
+struct BreakdownsAt<'a> {
+    /// Enrolment by period and each category (or region), by column.
+    by_period: &'a [(String, usize)],
+    /// Participants per site (for the sites' size bands).
+    site: Option<usize>,
+    /// By site and region.
+    site_region: Option<usize>,
+    /// By site and year of enrolment.
+    site_year: Option<usize>,
+}
+
+/// The protected view's breakdowns, from the grouped counts; sites named by `site_labels`
+/// (`(name, label)` in the site table's order).
+fn breakdowns(
+    profile: &Profile,
+    period: &str,
+    enrolment: &[(&str, usize)],
+    site_labels: &[(String, String)],
+    counted: &[Counted],
+    at: BreakdownsAt<'_>,
+) -> Vec<Breakdown> {
+    let label = |c: &str| profile.labels.get(c).cloned().unwrap_or_else(|| c.to_string());
+    let mut out = Vec::new();
+    if let Some((_, at)) = enrolment.first() {
+        let mut cells: Vec<(String, u64)> = counted[*at].iter().filter(|c| c.0 != MISSING_VALUE).cloned().collect();
+        cells.sort();
+        let mut running = 0;
+        out.push(Breakdown {
+            id: "enrolment-cumulative".into(),
+            title: format!("Enrolment by {period}, and in all since the first"),
+            rows_are: period.into(),
+            columns_are: "enrolled".into(),
+            unit: "participants".into(),
+            rows: cells.iter().map(|c| c.0.clone()).collect(),
+            columns: vec![format!("in the {period}"), "in all".into()],
+            counts: cells
+                .iter()
+                .map(|(_, n)| {
+                    running += n;
+                    vec![*n, running]
+                })
+                .collect(),
+        });
+    }
+    for (column, at) in at.by_period {
+        out.push(Breakdown::of(
+            (format!("enrolment-by-{period}-by-{column}"), format!("Enrolment by {period} and {}", label(column))),
+            (period, column),
+            &counted[*at],
+            None,
+            false,
+        ));
+    }
+    let names: std::collections::HashMap<&str, &str> =
+        site_labels.iter().map(|(name, label)| (name.as_str(), label.as_str())).collect();
+    let order: Vec<String> = site_labels.iter().map(|l| l.1.clone()).collect();
+    let relabel = |cells: &[(String, u64)]| -> Vec<(String, u64)> {
+        cells
+            .iter()
+            .filter_map(|(key, n)| {
+                let (site, rest) = key.split_once(PAIR)?;
+                Some((format!("{}{PAIR}{rest}", names.get(site).copied().unwrap_or(site)), *n))
+            })
+            .collect()
+    };
+    if let (Some(at), Some(region)) = (at.site_region, &profile.region) {
+        out.push(Breakdown::of(
+            ("sites-by-region".into(), format!("Participants per site and {}", label(region))),
+            ("site", region),
+            &relabel(&counted[at]),
+            Some(&order),
+            false,
+        ));
+    }
+    if let Some(at) = at.site_year {
+        out.push(Breakdown::of(
+            ("site-recruitment-by-year".into(), "Recruitment per site by year of enrolment".into()),
+            ("site", "year"),
+            &relabel(&counted[at]),
+            Some(&order),
+            true,
+        ));
+    }
+    if let Some(at) = at.site {
+        let mut counts = vec![vec![0u64; 2]; SITE_SIZE_BANDS.len()];
+        for (_, n) in counted[at].iter().filter(|c| c.0 != MISSING_VALUE) {
+            if let Some(i) = SITE_SIZE_BANDS.iter().position(|(lo, hi, _)| (lo..=hi).contains(&n)) {
+                counts[i][0] += 1;
+                counts[i][1] += n;
+            }
+        }
+        out.push(Breakdown {
+            id: "site-size-bands".into(),
+            title: "Sites by the participants they enrolled".into(),
+            rows_are: "participants at the site".into(),
+            columns_are: "count".into(),
+            unit: "sites and participants".into(),
+            rows: SITE_SIZE_BANDS.iter().map(|b| b.2.to_string()).collect(),
+            columns: vec!["sites".into(), "participants".into()],
+            counts,
+        });
+    }
+    out
 }
 
 /// Whether and how quartiles are published.

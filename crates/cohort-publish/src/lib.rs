@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use compute::{Choices, DictionaryEntry, Longitudinal, NumericSummary};
+pub use compute::{Breakdown, Choices, DictionaryEntry, Longitudinal, NumericSummary};
 pub use profile::{Profile, QuartilesProfile};
 pub use suppress::{Cell, DEFAULT_K, SUPPRESSED_KEY, Table};
 
@@ -214,6 +214,23 @@ pub fn check_profile(version: &cohort_store::ResolvedVersion, profile: &Profile)
         let mut columns = vec![&v.participant, &v.date];
         columns.extend(v.domains.values().flatten());
         require_columns(&v.table, &columns)?;
+    }
+    // The dictionary's domains and required columns may be of either table.
+    let in_either = |c: &String| {
+        [Some(profile.table.as_str()), profile.visits.as_ref().map(|v| v.table.as_str())]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| version.table(t))
+            .any(|t| t.columns.iter().any(|col| &col.name == c))
+    };
+    if let Some(c) = profile.domains.values().flatten().chain(&profile.required).find(|c| !in_either(c)) {
+        let table = require_table(&profile.table)?;
+        return Err(PublishError::Missing {
+            what: "column",
+            name: c.clone(),
+            dataset: dataset.clone(),
+            available: table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        });
     }
     Ok(())
 }

@@ -37,6 +37,15 @@ pub struct Profile {
     /// order; default: the site, region, categories, numeric columns and enrolment date.
     #[serde(default)]
     pub filters: Vec<String>,
+    /// Clinical domains and the columns (of the participant or the visits table) that belong to
+    /// them, for the data dictionary (`{Demographics: [sex, age], Diagnosis: [disease]}`); the
+    /// visits table's `domains` count too.
+    #[serde(default)]
+    pub domains: BTreeMap<String, Vec<String>>,
+    /// Columns (of the participant or the visits table) every participant should have a value
+    /// of: the dictionary flags them, with how many lack one.
+    #[serde(default)]
+    pub required: Vec<String>,
     /// Labels of the participant table's columns, for people.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -69,6 +78,20 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The clinical domain of column `column` of `table`, for the dictionary: the profile's
+    /// `domains` first, then the visits table's.
+    pub fn domain_of(&self, table: &str, column: &str) -> Option<&str> {
+        fn named<'a>(domains: &'a BTreeMap<String, Vec<String>>, column: &str) -> Option<&'a str> {
+            domains.iter().find(|(_, columns)| columns.iter().any(|c| c == column)).map(|(d, _)| d.as_str())
+        }
+        let in_table = |t: &str| t == table;
+        let of_the_profile = in_table(&self.table) || self.visits.as_ref().is_some_and(|v| in_table(&v.table));
+        if of_the_profile && let Some(domain) = named(&self.domains, column) {
+            return Some(domain);
+        }
+        self.visits.as_ref().filter(|v| in_table(&v.table)).and_then(|v| named(&v.domains, column))
+    }
+
     /// The columns a cohort is chosen by: [`Profile::filters`], or by default the site, region,
     /// categories, numeric columns and enrolment date.
     pub fn filter_columns(&self) -> Vec<String> {

@@ -19,7 +19,7 @@ use crate::PublishError;
 use crate::profile::Profile;
 
 /// What a kept summary's metadata says it is; a summary of another format is computed again.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The prefix of the summary's own columns; a participant table may not use it.
 pub const PREFIX: &str = "__cohort_";
@@ -45,6 +45,68 @@ pub struct SummaryColumn {
     /// For a visits column: the summary column counting its values per participant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub present: Option<String>,
+    /// Its label in the source file, from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Its code list (code -> label), from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<BTreeMap<String, String>>,
+    /// Values present in the whole version: participants with one (participant table), or
+    /// visit rows of counted participants with one (visits table).
+    #[serde(default)]
+    pub present_in_all: u64,
+    /// Values of a coded column that its code list does not name (the first few): the code
+    /// list may be out of date, or the values mislabelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_codes: Vec<String>,
+}
+
+impl SummaryColumn {
+    fn of(c: &cohort_store::ColumnInfo, present: Option<String>) -> SummaryColumn {
+        SummaryColumn {
+            name: c.name.clone(),
+            sql_type: c.sql_type.clone(),
+            present,
+            label: c.label.clone(),
+            codes: c.value_labels.clone(),
+            present_in_all: 0,
+            outside_codes: Vec::new(),
+        }
+    }
+}
+
+/// How many of a coded column's values outside its code list the summary keeps.
+const OUTSIDE_CODES_KEPT: usize = 10;
+
+/// Values of `column` (SQL type `sql_type`) in `relation` that `codes` does not name: the
+/// first [`OUTSIDE_CODES_KEPT`], in order. Numbers compare as numbers (`1` names `1.0`).
+fn outside_codes(
+    conn: &duckdb::Connection,
+    relation: &str,
+    column: &str,
+    sql_type: &str,
+    codes: &BTreeMap<String, String>,
+) -> Result<Vec<String>, PublishError> {
+    let c = quote_ident(column);
+    let numeric = cohort_store::model::is_numeric(sql_type) || sql_type.starts_with("DECIMAL");
+    let (value, listed): (String, Vec<String>) = if numeric {
+        (
+            format!("CAST({c} AS DOUBLE)"),
+            codes.keys().filter_map(|k| k.parse::<f64>().ok()).map(|v| format!("{v:?}")).collect(),
+        )
+    } else {
+        (format!("CAST({c} AS VARCHAR)"), codes.keys().map(|k| quote_literal(k)).collect())
+    };
+    let not_listed =
+        if listed.is_empty() { String::new() } else { format!("AND {value} NOT IN ({})", listed.join(", ")) };
+    let sql = format!(
+        "SELECT DISTINCT CAST({c} AS VARCHAR) AS v FROM {relation} WHERE {c} IS NOT NULL {not_listed} ORDER BY 1 LIMIT {OUTSIDE_CODES_KEPT}"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(sql_err("code lists"))?;
+    stmt.query_map([], |r| r.get(0))
+        .map_err(sql_err("code lists"))?
+        .collect::<duckdb::Result<Vec<String>>>()
+        .map_err(sql_err("code lists"))
 }
 
 /// What a kept summary is of, and the figures of the whole version that need every row.
@@ -63,6 +125,9 @@ pub struct SummaryMeta {
     pub duplicate_rows: u64,
     /// Rows of the participant table without a participant id (not counted).
     pub rows_without_id: u64,
+    /// Visit rows of the participants counted.
+    #[serde(default)]
+    pub visit_rows: u64,
     /// Visit rows whose participant is not in the participant table (not counted).
     pub visits_without_participant: u64,
     /// The latest date in the data (enrolment or visit), `YYYY-MM-DD`.
@@ -206,11 +271,8 @@ pub fn compute(
     } else {
         format!("SELECT * FROM {t} WHERE {pid} IS NOT NULL")
     };
-    let participant_columns: Vec<SummaryColumn> = participants_table
-        .columns
-        .iter()
-        .map(|c| SummaryColumn { name: c.name.clone(), sql_type: c.sql_type.clone(), present: None })
-        .collect();
+    let mut participant_columns: Vec<SummaryColumn> =
+        participants_table.columns.iter().map(|c| SummaryColumn::of(c, None)).collect();
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let parts_dir = path.with_extension(format!("{}.parts", std::process::id()));
     let cleanup = || {
@@ -262,11 +324,7 @@ pub fn compute(
                 let name = format!("{PREFIX}present_{i}");
                 aggregates.push(format!("count({}) AS {name}", quote_ident(&c.name)));
                 joined.push(format!("coalesce(a.{name}, 0) AS {name}"));
-                visit_columns.push(SummaryColumn {
-                    name: c.name.clone(),
-                    sql_type: c.sql_type.clone(),
-                    present: Some(name),
-                });
+                visit_columns.push(SummaryColumn::of(c, Some(name)));
             }
             // The visits are summarised a bucket of participants at a time, so that however
             // many there are, one bucket's dates fit in the engine's memory.
@@ -356,6 +414,37 @@ pub fn compute(
             }
         }
     }
+    // Values present in the whole version, for the dictionary's completeness of all
+    // participants beside a cohort's.
+    let present: Vec<String> = participant_columns
+        .iter()
+        .map(|c| format!("count({})", quote_ident(&c.name)))
+        .chain(visit_columns.iter().map(|c| format!("coalesce(sum({}), 0)", c.present.as_deref().unwrap_or("0"))))
+        .map(|e| format!("CAST({e} AS BIGINT)"))
+        .collect();
+    if !present.is_empty() {
+        let counts: Vec<i64> = conn
+            .query_row(&format!("SELECT {} FROM {s}", present.join(", ")), [], |r| {
+                (0..present.len()).map(|i| r.get(i)).collect()
+            })
+            .map_err(sql_err("completeness"))?;
+        for (c, n) in participant_columns.iter_mut().chain(visit_columns.iter_mut()).zip(counts) {
+            c.present_in_all = n.max(0) as u64;
+        }
+    }
+    for c in participant_columns.iter_mut() {
+        if let Some(codes) = &c.codes {
+            c.outside_codes = outside_codes(conn, &s, &c.name, &c.sql_type, codes)?;
+        }
+    }
+    if let Some(visits) = &profile.visits {
+        let v = format!("src.{}", quote_ident(&visits.table));
+        for c in visit_columns.iter_mut() {
+            if let Some(codes) = &c.codes {
+                c.outside_codes = outside_codes(conn, &v, &c.name, &c.sql_type, codes)?;
+            }
+        }
+    }
     drop(session);
     let _ = std::fs::remove_dir_all(&parts_dir);
     std::fs::rename(&tmp, path).map_err(cohort_store::StoreError::from)?;
@@ -366,6 +455,7 @@ pub fn compute(
         participants: participants.max(0) as u64,
         duplicate_rows: (with_id - participants).max(0) as u64,
         rows_without_id: (rows - with_id).max(0) as u64,
+        visit_rows: counted.max(0) as u64,
         visits_without_participant: visit_rows.saturating_sub(counted.max(0) as u64),
         latest_date: [latest_enrolment, latest_visit].into_iter().flatten().max(),
         participant_columns,
@@ -374,4 +464,23 @@ pub fn compute(
         sites,
         ranges,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn values_a_code_list_does_not_name_are_found() {
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t AS SELECT * FROM (VALUES (1.0, 'a'), (2.0, 'b'), (9.0, 'z'), (NULL, NULL), (1.0, 'a')) v(n, s)",
+        )
+        .unwrap();
+        let codes: BTreeMap<String, String> = [("1".into(), "yes".into()), ("2".into(), "no".into())].into();
+        assert_eq!(super::outside_codes(&conn, "t", "n", "DOUBLE", &codes).unwrap(), ["9.0"]);
+        let codes: BTreeMap<String, String> = [("a".into(), "A".into()), ("b".into(), "B".into())].into();
+        assert_eq!(super::outside_codes(&conn, "t", "s", "VARCHAR", &codes).unwrap(), ["z"]);
+        assert!(super::outside_codes(&conn, "t", "s", "VARCHAR", &BTreeMap::new()).unwrap().len() == 3);
+    }
 }

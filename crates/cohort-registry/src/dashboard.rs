@@ -3,7 +3,7 @@
 
 use cohort_publish::compute::{self, Groups, SiteLabels, Source};
 use cohort_publish::summary;
-use cohort_publish::{DictionaryEntry, Longitudinal, NumericSummary, Profile, Table};
+use cohort_publish::{Breakdown, DictionaryEntry, Longitudinal, NumericSummary, Profile, Table};
 use cohort_store::name::quote_ident;
 use cohort_store::{ResolvedVersion, Session, Store, StoreError};
 use serde::Serialize;
@@ -75,6 +75,9 @@ pub struct Dashboard {
     pub numeric: Vec<NumericSummary>,
     /// Longitudinal summaries.
     pub longitudinal: Option<Longitudinal>,
+    /// Counts by two dimensions: enrolment over time (cumulative, and by each category and
+    /// region), sites by region, size band and year of enrolment.
+    pub breakdowns: Vec<Breakdown>,
     /// The profile's tables' columns with their completeness in the cohort.
     pub dictionary: Vec<DictionaryEntry>,
     /// What the cohort can be narrowed by next.
@@ -165,6 +168,7 @@ pub fn compute_on(
         tables: figures.tables,
         numeric: figures.numeric,
         longitudinal: figures.longitudinal,
+        breakdowns: figures.breakdowns,
         dictionary: figures.dictionary,
         facets,
         left_out: left_out(meta, profile),

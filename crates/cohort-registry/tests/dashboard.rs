@@ -20,6 +20,8 @@ categories: [sex, diagnosis]
 numeric: [age]
 filters: [diagnosis, sex, age, enrolled, site, region]
 labels: {age: Age at enrolment}
+domains: {Demographics: [sex, age], Diagnosis: [diagnosis, enrolled]}
+required: [sex, age, participant_id]
 visits:
   table: visits
   participant: participant_id
@@ -97,6 +99,39 @@ fn check(d: &Dashboard, expected: &Value) {
     for entry in &d.dictionary {
         let key = format!("{}.{}", entry.table, entry.column);
         close(&format!("{what}: completeness of {key}"), entry.completeness, &expected["completeness"][&key]);
+        close(
+            &format!("{what}: completeness of {key} in all"),
+            entry.completeness_all,
+            &expected["completeness_all"][&key],
+        );
+    }
+    // The dictionary browser: domains from the profile (the visits' domains for visit columns),
+    // required columns flagged when some participant lacks a value.
+    let entry = |table: &str, column: &str| {
+        d.dictionary
+            .iter()
+            .find(|e| e.table == table && e.column == column)
+            .unwrap_or_else(|| panic!("{table}.{column}"))
+    };
+    assert_eq!(entry("participants", "age").domain.as_deref(), Some("Demographics"));
+    assert_eq!(entry("visits", "fvc_percent").domain.as_deref(), Some("respiratory"));
+    assert_eq!(entry("participants", "site").domain, None);
+    for column in ["sex", "age", "participant_id"] {
+        let e = entry("participants", column);
+        assert!(e.required, "{what}: {column} is required");
+        let flagged = e.concerns.iter().any(|c| c.starts_with("required, but"));
+        assert_eq!(flagged, e.completeness.is_some_and(|c| c < 1.0), "{what}: {column}: {:?}", e.concerns);
+    }
+    for (id, want) in expected["breakdowns"].as_object().unwrap() {
+        let b = d.breakdowns.iter().find(|b| &b.id == id).unwrap_or_else(|| panic!("{what}: no breakdown {id}"));
+        let mut ours = BTreeMap::new();
+        for (row, counts) in b.rows.iter().zip(&b.counts) {
+            assert_eq!(counts.len(), b.columns.len(), "{what}: {id}: a count a column");
+            for (column, n) in b.columns.iter().zip(counts).filter(|(_, n)| **n > 0) {
+                ours.insert(format!("{row}|{column}"), *n);
+            }
+        }
+        assert_eq!(ours, expected_cells(want), "{what}: breakdown {id}");
     }
     let facet = d.facets.iter().find(|f| f.column == "diagnosis").unwrap();
     let offered: BTreeMap<String, u64> = facet.options.iter().map(|o| (o.value.clone(), o.participants)).collect();

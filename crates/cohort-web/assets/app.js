@@ -109,7 +109,7 @@ const cohort = (() => {
     // where it pushes the top margin instead of covering anything.
     if (narrow()) {
       base.legend = { ...(extra.legend || {}), orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" };
-      base.margin = { ...base.margin, r: 10, b: 50 };
+      base.margin = { ...base.margin, r: extra.margin?.r ?? 10, b: 50 };
     }
     return base;
   }
@@ -1450,7 +1450,8 @@ const cohort = (() => {
           marker: { color: SERIES[0] },
           hovertemplate: "%{x}: %{y} participants<extra></extra>",
         }] : [], {
-          xaxis: { type: "category", categoryorder: "array", categoryarray: cells.map((c) => c.key), title: { text: table.dimension } },
+          // Long keys, turned on a phone, get the room they need rather than run off the side.
+          xaxis: { type: "category", categoryorder: "array", categoryarray: cells.map((c) => c.key), title: { text: table.dimension }, automargin: true },
           yaxis: { title: { text: "Participants" }, rangemode: "tozero" },
           showlegend: false,
           // Placed by category index: a category whose only bar is hidden has no position of its own.
@@ -1510,8 +1511,72 @@ const cohort = (() => {
 
   // The registry dashboard: its charts are the public page's; a change of a filter applies the
   // form at once (the Apply button does without script); a cohort is saved through the API.
+  // The registry's enrolment over time by a category, or cumulative: one chart, the breakdown
+  // chosen; each breakdown is also a table on the page.
+  function breakdownCharts() {
+    const data = $("#breakdown-data");
+    if (!data) return;
+    const all = new Map(JSON.parse(data.textContent).map((b) => [b.id, b]));
+    const select = $("#enrolment-by");
+    const drawEnrolment = () => {
+      const b = all.get(select.value);
+      for (const d of $$("details[data-breakdown]")) d.hidden = d.dataset.breakdown !== b.id;
+      const axis = { type: "category", categoryorder: "array", categoryarray: b.rows, title: { text: b.rows_are } };
+      const cumulative = b.id === "enrolment-cumulative";
+      const traces = cumulative
+        ? [
+            { type: "bar", name: b.columns[0], x: b.rows, y: b.counts.map((r) => r[0]), marker: { color: SERIES[0] },
+              hovertemplate: "%{x}: %{y} enrolled<extra></extra>" },
+            { type: "scatter", mode: "lines", name: b.columns[1], x: b.rows, y: b.counts.map((r) => r[1]), yaxis: "y2",
+              line: { color: SERIES[1] }, hovertemplate: "%{x}: %{y} in all<extra></extra>" },
+          ]
+        : b.columns.map((c, j) => ({
+            type: "bar", name: c, x: b.rows, y: b.counts.map((r) => r[j]), marker: { color: SERIES[j % SERIES.length] },
+            hovertemplate: `${c}, %{x}: %{y} participants<extra></extra>`,
+          }));
+      plot("chart-enrolment-detail", traces, {
+        xaxis: axis,
+        yaxis: { title: { text: cumulative ? "Enrolled in the period" : "Participants" }, rangemode: "tozero" },
+        // The running total's axis, on the right, with room for its numbers and title.
+        ...(cumulative ? {
+          yaxis2: { title: { text: "Enrolled in all" }, overlaying: "y", side: "right", rangemode: "tozero" },
+          margin: { l: 60, r: 70, t: 30, b: 90 },
+        } : {}),
+        barmode: "stack",
+        showlegend: true,
+      }, "No participant of this cohort has an enrolment date.");
+    };
+    onPlotly(() => {
+      if (select) {
+        select.addEventListener("change", drawEnrolment);
+        drawEnrolment();
+      }
+    });
+  }
+
+  // The dictionary browser: a search over names, labels and codes that hides the other rows
+  // (and domains with none left).
+  function dictionaryFind() {
+    const find = $("#dictionary-find");
+    if (!find) return;
+    find.addEventListener("input", () => {
+      const words = find.value.trim().toLowerCase();
+      for (const group of $$("#dictionary details.domain")) {
+        let shown = 0;
+        for (const row of group.querySelectorAll("tbody tr")) {
+          row.hidden = words !== "" && !row.textContent.toLowerCase().includes(words);
+          if (!row.hidden) shown += 1;
+        }
+        group.hidden = shown === 0;
+        if (words !== "" && shown > 0) group.open = true;
+      }
+    });
+  }
+
   function registryPage() {
     publicPage();
+    breakdownCharts();
+    dictionaryFind();
     const form = $("#cohort-form");
     for (const input of $$("#cohort-form input[type=checkbox], #cohort-form select")) {
       input.addEventListener("change", () => form.requestSubmit());

@@ -48,6 +48,43 @@ struct CompareTable {
     rows: Vec<CompareRow>,
 }
 
+/// A breakdown (counts by two dimensions), ready to print.
+struct BreakdownView {
+    id: String,
+    title: String,
+    rows_are: String,
+    columns: Vec<String>,
+    /// Each row's counts, with their level (0 to 100, of the largest count) when `heat`.
+    rows: Vec<(String, Vec<(String, u8)>)>,
+    /// Whether the cells are shaded by their count (a heat table).
+    heat: bool,
+}
+
+impl BreakdownView {
+    fn of(b: &cohort_publish::Breakdown) -> BreakdownView {
+        // Sites by year is read as a heat table: the basic plotly bundle has no heatmap, and a
+        // table of shaded counts is as readable and can be read aloud.
+        let heat = b.id == "site-recruitment-by-year";
+        let most = b.counts.iter().flatten().copied().max().unwrap_or(0).max(1);
+        BreakdownView {
+            id: b.id.clone(),
+            title: b.title.clone(),
+            rows_are: b.rows_are.clone(),
+            columns: b.columns.clone(),
+            rows: b
+                .rows
+                .iter()
+                .zip(&b.counts)
+                .map(|(r, counts)| {
+                    let cells = counts.iter().map(|n| (thousands(*n), (n * 100 / most) as u8)).collect();
+                    (r.clone(), cells)
+                })
+                .collect(),
+            heat,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "registry.html")]
 struct RegistryPage {
@@ -75,6 +112,11 @@ struct RegistryPage {
     export_profiles: Vec<String>,
     d: Sections,
     view_json: String,
+    /// Enrolment over time: cumulative, and by each category and region.
+    enrolment_breakdowns: Vec<BreakdownView>,
+    /// Sites by size band, by region, by year of enrolment.
+    site_breakdowns: Vec<BreakdownView>,
+    breakdowns_json: String,
 }
 
 /// The figures of a cohort as a bundle, for the dashboard's sections and charts (nothing is
@@ -211,6 +253,7 @@ pub(crate) async fn page(
     }
     let query_string = serde_urlencoded::to_string(&links).expect("pairs of text encode");
     let mut downloads: Vec<(String, String)> = d.tables.iter().map(|t| (t.id.clone(), t.title.clone())).collect();
+    downloads.extend(d.breakdowns.iter().map(|b| (b.id.clone(), b.title.clone())));
     downloads.push(("numeric".into(), "Measures (quartiles)".into()));
     downloads.push(("dictionary".into(), "Data dictionary with completeness".into()));
     let comparison = match &view.comparison {
@@ -256,6 +299,14 @@ pub(crate) async fn page(
         comparison,
         d: Sections::of(&bundle),
         view_json: script_json(&serde_json::to_value(&bundle).expect("a bundle serialises")),
+        enrolment_breakdowns: d
+            .breakdowns
+            .iter()
+            .filter(|b| b.id.starts_with("enrolment-"))
+            .map(BreakdownView::of)
+            .collect(),
+        site_breakdowns: d.breakdowns.iter().filter(|b| b.id.starts_with("site")).map(BreakdownView::of).collect(),
+        breakdowns_json: script_json(&serde_json::to_value(&d.breakdowns).expect("breakdowns serialise")),
     };
     Ok(render(&page))
 }

@@ -91,7 +91,7 @@ fn app_with(config: AccessConfig, demo: bool) -> App {
     };
     ingest(&store, &request, &NoProgress, &CancelToken::default()).unwrap();
     // `registry` is a registry too: its dashboard counts per site.
-    let profile = "table: people\nparticipant: person_id\nsite: site\ncategories: [note]\n";
+    let profile = "table: people\nparticipant: person_id\nsite: site\nregion: note\ncategories: [note]\n";
     let kept = cohort_store::KeptProfile {
         text: profile.into(),
         version: 1,
@@ -333,6 +333,7 @@ async fn site_names_reach_only_those_granted_them() {
         "/api/v1/datasets/registry/registry?site=Site%202".to_string(),
         "/api/v1/datasets/registry/registry?filter=note%3DCANARY-NOTE-ff20".to_string(),
         "/api/v1/datasets/registry/registry/tables/site".to_string(),
+        "/api/v1/datasets/registry/registry/tables/sites-by-region".to_string(),
         "/api/v1/datasets/registry/registry/tables/dashboard".to_string(),
         "/api/v1/datasets/registry/registry/cohorts".to_string(),
     ];
@@ -409,11 +410,11 @@ async fn site_names_reach_only_those_granted_them() {
     let downloads = |outcome: Outcome| {
         audit.iter().filter(|r| r.entry.action == "registry.download" && r.entry.outcome == outcome).count()
     };
-    // Two download routes for each of four readers, and the saved cohort's CSV; the viewer's two
-    // refused.
+    // Three download routes for each of four readers, and the saved cohort's CSV; the viewer's
+    // three refused.
     assert_eq!(
         (downloads(Outcome::Served), downloads(Outcome::Refused)),
-        (2 * 4 + 1, 2),
+        (3 * 4 + 1, 3),
         "every download is recorded once"
     );
     assert!(audit.iter().any(|r| r.entry.action == "registry.cohort.save" && r.entry.actor.user == "ana"));

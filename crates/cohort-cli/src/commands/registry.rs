@@ -129,7 +129,20 @@ pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
         }
         println!("\n{table}");
     }
-    let long = dashboard.tables.iter().filter(|t| t.cells.len() > 24).count();
+    let fits = |b: &&cohort_publish::Breakdown| b.rows.len() <= 24 && b.columns.len() <= 8;
+    for b in dashboard.breakdowns.iter().filter(fits) {
+        let mut header = vec![b.rows_are.as_str()];
+        header.extend(b.columns.iter().map(String::as_str));
+        let mut table = ui::table(&header);
+        for (row, counts) in b.rows.iter().zip(&b.counts) {
+            let mut cells = vec![row.clone()];
+            cells.extend(counts.iter().map(|n| ui::count(*n)));
+            table.add_row(cells);
+        }
+        println!("\n{}\n{table}", b.title);
+    }
+    let long = dashboard.tables.iter().filter(|t| t.cells.len() > 24).count()
+        + dashboard.breakdowns.iter().filter(|b| !fits(b)).count();
     if long > 0 {
         ctx.note(format!("{long} longer table(s), such as enrolment by month, are in --json"));
     }

@@ -150,11 +150,68 @@ def figures(p_all, v_all, filters, cutoff):
     out["person_years"] = round(float(((lived["max"] - lived["enrolled"]).dt.days.clip(lower=0)).sum()) / 365.25 * 10) / 10
     gaps = vd.sort_values(["participant_id", "day"]).groupby("participant_id")["day"].diff().dt.days
     out["median_gap_days"] = quartiles(vd.assign(gap=gaps).dropna(subset=["gap"]).groupby("participant_id")["gap"].median())
+    gap = vd.assign(gap=gaps).dropna(subset=["gap"]).groupby("participant_id")["gap"].median()
+    per_gap = p["participant_id"].map(gap)
+
+    def gap_band(g):
+        if pd.isna(g):
+            return "fewer than 2 visits"
+        for upto, words in [(30, "up to 1 month"), (61, "1-2 months"), (91, "2-3 months"), (183, "3-6 months"), (365, "6-12 months")]:
+            if g <= upto:
+                return words
+        return "over 12 months"
+    tables["time-between-visits"] = counts(per_gap.map(gap_band))
+
+    def followed(row):
+        if pd.isna(row["enrolled"]):
+            return "(no enrolment date)"
+        if pd.isna(row["max"]):
+            return "(no visits)"
+        years = max([y for y in range(1, 6) if row["max"] >= row["enrolled"] + pd.DateOffset(years=y)], default=0)
+        return "under 1" if years == 0 else "5 or more" if years == 5 else str(years)
+    tables["years-followed"] = counts(per.apply(followed, axis=1)) if len(per) else {}
+
+    # The breakdowns, flattened to "row|column": count.
+    def pairs(rows, columns):
+        key = rows.map(lambda x: MISSING if pd.isna(x) else str(x)) + "|" + columns.map(lambda x: MISSING if pd.isna(x) else str(x))
+        return {k: int(n) for k, n in key.value_counts().items()}
+    month = pd.to_datetime(p["enrolled"]).dt.strftime("%Y-%m")
+    year = pd.to_datetime(p["enrolled"]).dt.strftime("%Y")
+    breakdowns = {
+        "enrolment-by-month-by-sex": pairs(month, p["sex"]),
+        "enrolment-by-month-by-diagnosis": pairs(month, p["diagnosis"]),
+        "enrolment-by-month-by-region": pairs(month, p["region"]),
+        "sites-by-region": pairs(p["site"], p["region"]),
+        "site-recruitment-by-year": pairs(p["site"], year),
+    }
+    by_month = month.dropna().value_counts().sort_index()
+    breakdowns["enrolment-cumulative"] = {}
+    running = 0
+    for m, n in by_month.items():
+        running += int(n)
+        breakdowns["enrolment-cumulative"][f"{m}|in the month"] = int(n)
+        breakdowns["enrolment-cumulative"][f"{m}|in all"] = running
+    per_site = p["site"].dropna().value_counts()
+    bands = {}
+    for lo, hi, name in [(1, 9, "1-9"), (10, 49, "10-49"), (50, 99, "50-99"), (100, 499, "100-499"), (500, 10**12, "500+")]:
+        at = per_site[(per_site >= lo) & (per_site <= hi)]
+        if len(at):
+            bands[f"{name}|sites"] = int(len(at))
+            bands[f"{name}|participants"] = int(at.sum())
+    breakdowns["site-size-bands"] = bands
+    out["breakdowns"] = breakdowns
     completeness = {}
     for name, frame in [("participants", p), ("visits", v)]:
         for column in frame.columns:
             completeness[f"{name}.{column}"] = round(float(frame[column].notna().mean()) * 1000) / 1000 if len(frame) else None
     out["completeness"] = completeness
+    # Completeness among all participants (and the visits of those in the participant table).
+    v_counted = v_all[v_all["participant_id"].isin(set(p_all["participant_id"]))]
+    out["completeness_all"] = {
+        f"{name}.{column}": round(float(frame[column].notna().mean()) * 1000) / 1000
+        for name, frame in [("participants", p_all), ("visits", v_counted)]
+        for column in frame.columns
+    }
     # What the diagnosis checklist offers: counts under the other filters alone.
     others = [f for f in filters if not f.startswith("diagnosis")]
     out["facet_diagnosis"] = counts(p_all[cohort_mask(p_all, v_all, others)]["diagnosis"])

@@ -327,26 +327,44 @@ pub async fn download(
                 csv.push_str(&line(&[s.column.clone(), n(s.q1), n(s.median), n(s.q3)]));
             }
         } else if id == "dictionary" {
-            csv.push_str("table,column,label,kind,sql_type,completeness\n");
+            csv.push_str(
+                "table,column,domain,label,kind,sql_type,required,codes,completeness,completeness_all,concerns\n",
+            );
+            let share = |x: Option<f64>| x.map(|c| c.to_string()).unwrap_or_default();
             for e in &d.dictionary {
-                let c = e.completeness.map(|c| c.to_string()).unwrap_or_default();
                 let cells = [
                     e.table.clone(),
                     e.column.clone(),
+                    e.domain.clone().unwrap_or_default(),
                     e.label.clone().unwrap_or_default(),
                     e.kind.clone(),
                     e.sql_type.clone().unwrap_or_default(),
-                    c,
+                    if e.required { "yes".into() } else { String::new() },
+                    e.codes.clone().unwrap_or_default(),
+                    share(e.completeness),
+                    share(e.completeness_all),
+                    e.concerns.join("; "),
                 ];
+                csv.push_str(&line(&cells));
+            }
+        } else if let Some(b) = d.breakdowns.iter().find(|b| b.id == id) {
+            let mut header = vec![b.rows_are.clone()];
+            header.extend(b.columns.iter().cloned());
+            csv.push_str(&line(&header));
+            for (row, counts) in b.rows.iter().zip(&b.counts) {
+                let mut cells = vec![row.clone()];
+                cells.extend(counts.iter().map(|n| n.to_string()));
                 csv.push_str(&line(&cells));
             }
         } else {
             let table = d.tables.iter().find(|t| t.id == id).ok_or_else(|| {
+                let ids: Vec<&str> =
+                    d.tables.iter().map(|t| t.id.as_str()).chain(d.breakdowns.iter().map(|b| b.id.as_str())).collect();
                 ApiError::not_found(
                     "no_such_table",
                     format!(
                         "the registry has no summary table `{id}` (it has: {}, numeric, dictionary, dashboard)",
-                        d.tables.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                        ids.join(", ")
                     ),
                 )
             })?;

@@ -58,6 +58,20 @@ pub(crate) struct ColumnView {
     /// The SQL type, on the protected view only.
     pub sql_type: String,
     pub completeness: String,
+    /// Among all participants, on the protected view only.
+    pub completeness_all: String,
+    pub required: bool,
+    pub codes: String,
+    pub concerns: Vec<String>,
+}
+
+/// The dictionary's columns of one clinical domain.
+pub(crate) struct DomainView {
+    /// The domain (`Other columns` for those the profile puts in none).
+    pub domain: String,
+    pub columns: Vec<ColumnView>,
+    /// Columns of it with a concern.
+    pub concerns: usize,
 }
 
 /// A key figure; `people` when it counts participants or visits (and so passed suppression).
@@ -96,8 +110,15 @@ pub(crate) struct Sections {
     pub retention: Vec<RetentionRow>,
     pub availability: Vec<AvailabilityRow>,
     pub other: Vec<TableView>,
-    pub dictionary: Vec<ColumnView>,
+    /// The dictionary, by clinical domain (the profile's domains in order, then the others).
+    pub dictionary: Vec<DomainView>,
+    /// Whether the dictionary has the protected view's details (completeness among all,
+    /// concerns).
+    pub protected: bool,
 }
+
+/// The domain of the dictionary's columns no profile domain names.
+const OTHER_COLUMNS: &str = "Other columns";
 
 const HIDDEN: &str = "hidden";
 
@@ -200,8 +221,11 @@ impl Sections {
             })
             .collect();
         let places: Vec<TableView> = ["region", "site"].iter().filter_map(|id| take(id)).map(TableView::of).collect();
-        let follow_up: Vec<TableView> =
-            ["visits-per-participant", "active"].iter().filter_map(|id| take(id)).map(TableView::of).collect();
+        let follow_up: Vec<TableView> = ["visits-per-participant", "time-between-visits", "years-followed", "active"]
+            .iter()
+            .filter_map(|id| take(id))
+            .map(TableView::of)
+            .collect();
         let retention: Vec<RetentionRow> = (1..=5)
             .filter_map(|year| {
                 let table = take(&format!("retention-year-{year}"))?;
@@ -250,18 +274,40 @@ impl Sections {
             retention,
             availability,
             other,
-            dictionary: bundle
-                .dictionary
-                .iter()
-                .map(|d| ColumnView {
-                    table: d.table.clone(),
-                    column: d.column.clone(),
-                    label: d.label.clone().unwrap_or_default(),
-                    kind: d.kind.clone(),
-                    sql_type: d.sql_type.clone().unwrap_or_default(),
-                    completeness: d.completeness.map_or_else(|| HIDDEN.into(), |c| format!("{:.1}%", c * 100.0)),
-                })
-                .collect(),
+            dictionary: by_domain(&bundle.dictionary),
+            protected: bundle.dictionary.iter().any(|d| d.completeness_all.is_some()),
         }
     }
+}
+
+/// The dictionary's columns grouped by domain: domains in name order, then the columns in none.
+fn by_domain(dictionary: &[cohort_publish::DictionaryEntry]) -> Vec<DomainView> {
+    let percent = |c: Option<f64>| c.map_or_else(|| HIDDEN.into(), |c| format!("{:.1}%", c * 100.0));
+    let mut groups: std::collections::BTreeMap<(bool, String), Vec<ColumnView>> = Default::default();
+    for d in dictionary {
+        let key = match &d.domain {
+            Some(domain) => (false, domain.clone()),
+            None => (true, OTHER_COLUMNS.to_string()),
+        };
+        groups.entry(key).or_default().push(ColumnView {
+            table: d.table.clone(),
+            column: d.column.clone(),
+            label: d.label.clone().unwrap_or_default(),
+            kind: d.kind.clone(),
+            sql_type: d.sql_type.clone().unwrap_or_default(),
+            completeness: percent(d.completeness),
+            completeness_all: d.completeness_all.map_or_else(String::new, |c| format!("{:.1}%", c * 100.0)),
+            required: d.required,
+            codes: d.codes.clone().unwrap_or_default(),
+            concerns: d.concerns.clone(),
+        });
+    }
+    groups
+        .into_iter()
+        .map(|((_, domain), columns)| DomainView {
+            concerns: columns.iter().filter(|c| !c.concerns.is_empty()).count(),
+            domain,
+            columns,
+        })
+        .collect()
 }
