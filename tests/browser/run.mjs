@@ -758,6 +758,21 @@ async function downloadedLines(table) {
   return fs.readFileSync(file, "utf8").trim().split("\n");
 }
 
+await check("a saved cohort is analysed from its registry link: its participants only", async () => {
+  const cohortCount = await participantsShown();
+  const registryPage = page.url();
+  await Promise.all([page.waitForURL(/analyze\?cohort=dmd-5-respiratory/), page.click("#saved-cohorts a.analyze-cohort")]);
+  await page.selectOption("#analysis-kind", "describe");
+  await page.selectOption("#variables", ["sex"]);
+  await runAnalysis();
+  const answer = await analyses({ table: "participants", cohort: "dmd-5-respiratory", analysis: { type: "describe", variables: ["sex"] } }, "demo-registry");
+  assert.match(answer.dataset, /#dmd-5-respiratory$/);
+  assert.equal(answer.rows.table, cohortCount, "the cohort's participants are the rows");
+  assert.match(await page.textContent("#answer-rows"), new RegExp(`${answer.rows.table} rows`));
+  await page.goto(registryPage);
+  await chartsSettled();
+});
+
 await check("the registry dashboard: a summary table downloads as CSV with the page's numbers", async () => {
   const csv = await downloadedLines("category-diagnosis");
   assert.equal(csv[0], "diagnosis,participants");

@@ -126,6 +126,7 @@ Examples:
     ///   cohort analyze trial survival --time days --event died --by arm
     ///   cohort analyze trial cox --time days --event died --predictors age,sex,stage
     ///   cohort analyze ehr --unified describe admissions_rows --by sex
+    ///   cohort analyze registry#dmd-over-10 describe age --table participants
     ///   cohort analyze plan.yaml
     ///   cohort analyze --history            (then --replay N runs entry N again)
     ///
@@ -828,7 +829,8 @@ pub struct ExportArgs {
 /// Arguments of `cohort analyze`.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// A plan file (`.yaml`, `.yml`, `.json`), or `NAME` / `NAME@N` of a dataset.
+    /// A plan file (`.yaml`, `.yml`, `.json`), or `NAME` / `NAME@N` of a dataset; `NAME#COHORT`
+    /// analyses a registry's saved cohort (its participant or visits table, or --unified).
     #[arg(required_unless_present_any = ["history", "replay"])]
     pub target: Option<String>,
     /// The analysis: describe, compare, correlate, linear, logistic, survival, cox.

@@ -90,9 +90,75 @@ pub fn saved_cohort_condition(
 ) -> Result<String, RegistryError> {
     let saved = store.saved_cohorts(&version.dataset)?;
     let cohort = crate::find_cohort(&saved, version.dataset.as_str(), name)?;
+    condition_of(version, profile, cohort, summary)
+}
+
+fn condition_of(
+    version: &cohort_store::ResolvedVersion,
+    profile: &cohort_publish::Profile,
+    cohort: &cohort_store::SavedCohort,
+    summary: &cohort_publish::summary::Summary,
+) -> Result<String, RegistryError> {
     let meta = &summary.meta;
     let chosen = Cohort::new(version, profile, &cohort.filters, SiteNames::Shown, &meta.sites, Over::Summary(meta))?;
     Ok(chosen.condition(None).unwrap_or_else(|| "true".into()))
+}
+
+/// A saved cohort as the participants it holds in one version: what an analysis narrows its
+/// rows to.
+#[derive(Debug, Clone)]
+pub struct CohortMembers {
+    /// The cohort's name.
+    pub name: String,
+    /// Its filters, as saved.
+    pub filters: Vec<String>,
+    /// The version it was made on.
+    pub made_on_version: u32,
+    /// A `SELECT` of the participant ids it holds (one column).
+    pub ids: String,
+    /// The participant table and its id column.
+    pub participants: (String, String),
+    /// The visits table and its participant column, if the profile has one.
+    pub visits: Option<(String, String)>,
+}
+
+impl CohortMembers {
+    /// The column of table `table` that names its participant, if the cohort narrows that table.
+    pub fn participant_column(&self, table: &str) -> Option<&str> {
+        [Some(&self.participants), self.visits.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|(t, _)| t == table)
+            .map(|(_, column)| column.as_str())
+    }
+
+    /// The rows of `relation` (SQL) whose `column` is a participant of the cohort, as a
+    /// relation.
+    pub fn narrow(&self, relation: &str, column: &str) -> String {
+        format!("(SELECT * FROM {relation} WHERE {} IN ({}))", quote_ident(column), self.ids)
+    }
+}
+
+/// Saved cohort `name` of `version`'s dataset as its participants in `version`: the ids its
+/// filters choose in the version's per-participant summary (computed and kept if it is not yet).
+pub fn cohort_members(
+    store: &Store,
+    version: &cohort_store::ResolvedVersion,
+    name: &str,
+) -> Result<CohortMembers, RegistryError> {
+    let (_, profile) = crate::kept_profile(store, &version.dataset)?;
+    let saved = store.saved_cohorts(&version.dataset)?;
+    let cohort = crate::find_cohort(&saved, version.dataset.as_str(), name)?;
+    let summary = cohort_publish::summary::kept(store, version, &profile)?;
+    let condition = condition_of(version, &profile, cohort, &summary)?;
+    Ok(CohortMembers {
+        name: name.to_string(),
+        filters: cohort.filters.clone(),
+        made_on_version: cohort.version,
+        ids: format!("SELECT {} FROM {} WHERE {condition}", quote_ident(&profile.participant), summary.relation()),
+        participants: (profile.table.clone(), profile.participant.clone()),
+        visits: profile.visits.as_ref().map(|v| (v.table.clone(), v.participant.clone())),
+    })
 }
 
 #[cfg(test)]

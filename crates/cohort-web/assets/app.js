@@ -1039,6 +1039,8 @@ const cohort = (() => {
     }
 
     async function run(request) {
+      // On a saved cohort's tab every run is of its participants.
+      if (form.dataset.cohort) request = { ...request, cohort: form.dataset.cohort };
       const status = $("#analyze-status");
       const out = $("#answer");
       status.textContent = "Running…";

@@ -299,6 +299,9 @@ struct AnalyzePage {
     /// Whether the one-row-per-participant unified view is analysed rather than `table`.
     unified: bool,
     columns: Vec<ColumnChoice>,
+    /// The dataset's saved cohorts (a registry's), and the one analysed (empty: everyone).
+    cohorts: Vec<String>,
+    cohort: String,
 }
 
 /// The Analyze page: an analysis chosen, its variables picked from the table's columns (labels
@@ -353,7 +356,22 @@ async fn analyze(
                 .collect()
         })
         .unwrap_or_default();
+    let cohorts: Vec<String> = state.store.saved_cohorts(&detail.summary.name)?.into_iter().map(|c| c.name).collect();
+    let cohort = params.get("cohort").cloned().unwrap_or_default();
+    if !cohort.is_empty() && !cohorts.contains(&cohort) {
+        return Err(crate::error::ApiError::not_found(
+            "no_such_cohort",
+            format!(
+                "{} has no saved cohort `{cohort}` (saved: {})",
+                detail.summary.name,
+                if cohorts.is_empty() { "none".into() } else { cohorts.join(", ") }
+            ),
+        )
+        .into());
+    }
     let page = AnalyzePage {
+        cohorts,
+        cohort,
         name: detail.summary.name.to_string(),
         reference: VersionRef::parse(&reference)?.to_string(),
         version: detail.shown.version,

@@ -52,7 +52,7 @@ pub enum AnalyzeError {
 pub struct Answer {
     /// The plan as run (defaults filled in: the table, alpha).
     pub plan: Plan,
-    /// The version analysed, `NAME@N`.
+    /// The version analysed, `NAME@N` (`NAME@N#COHORT` for a registry's saved cohort).
     pub dataset: String,
     /// The table analysed.
     pub table: String,
@@ -80,6 +80,38 @@ struct Resolved {
     /// The unified view's SQL, when the plan asks for it.
     unified_sql: Option<String>,
     effective: Plan,
+    /// The registry's saved cohort the rows are narrowed to (`NAME#COHORT`).
+    cohort: Option<cohort_registry::reference::CohortMembers>,
+}
+
+/// `NAME[@N]#COHORT` split into the version reference and the saved cohort's name.
+pub fn split_cohort(dataset: &str) -> (&str, Option<&str>) {
+    match dataset.split_once('#') {
+        Some((reference, cohort)) => (reference, Some(cohort)),
+        None => (dataset, None),
+    }
+}
+
+/// The dataset's name in a plan's `dataset` (`NAME`, `NAME@N`, `NAME#COHORT`).
+pub fn dataset_name(dataset: &str) -> &str {
+    dataset.split(['@', '#']).next().unwrap_or(dataset)
+}
+
+impl Resolved {
+    /// The version analysed as the answer names it: `NAME@N`, or `NAME@N#COHORT`.
+    fn label(&self) -> String {
+        match &self.cohort {
+            Some(c) => format!("{}#{}", self.version.label(), c.name),
+            None => self.version.label(),
+        }
+    }
+}
+
+fn cohort_error(e: cohort_registry::RegistryError) -> AnalyzeError {
+    match e {
+        cohort_registry::RegistryError::Store(e) => AnalyzeError::Store(e),
+        other => AnalyzeError::Plan(other.to_string()),
+    }
 }
 
 /// The name the unified view goes by in answers.
@@ -123,18 +155,51 @@ fn unified_view(
 }
 
 fn resolve(store: &Store, plan: &Plan) -> Result<Resolved, AnalyzeError> {
-    let reference = VersionRef::parse(&plan.dataset)?;
+    let (dataset, cohort_name) = split_cohort(&plan.dataset);
+    let reference = VersionRef::parse(dataset)?;
+    let members = |version: &cohort_store::ResolvedVersion| {
+        cohort_name
+            .map(|name| cohort_registry::reference::cohort_members(store, version, name).map_err(cohort_error))
+            .transpose()
+    };
     if plan.unified {
-        let (version, sql, table) = unified_view(store, &reference, plan.table.as_deref())?;
+        let version = store.resolve(&reference)?;
+        let cohort = members(&version)?;
+        // A cohort's unified view is rooted at its participant table, so that the view's rows
+        // are its participants.
+        let root = match (&cohort, plan.table.as_deref()) {
+            (Some(c), Some(t)) if t != c.participants.0 => {
+                return Err(AnalyzeError::Plan(format!(
+                    "cohort `{}` is of participants of `{}`: its unified view starts there, not at `{t}`",
+                    c.name, c.participants.0
+                )));
+            }
+            (Some(c), _) => Some(c.participants.0.as_str()),
+            (None, t) => t,
+        };
+        let (version, sql, table) = unified_view(store, &reference, root)?;
         check_alpha(plan.alpha)?;
-        return Ok(Resolved { version, table, unified_sql: Some(sql), effective: plan.clone() });
+        return Ok(Resolved { version, table, unified_sql: Some(sql), effective: plan.clone(), cohort });
     }
     let version = store.resolve(&reference)?;
     let table = pick_table(&version, plan.table.as_deref())?.clone();
+    let cohort = members(&version)?;
+    if let Some(c) = &cohort
+        && c.participant_column(&table.name).is_none()
+    {
+        let narrowed: Vec<&str> =
+            [Some(&c.participants), c.visits.as_ref()].into_iter().flatten().map(|t| t.0.as_str()).collect();
+        return Err(AnalyzeError::Plan(format!(
+            "cohort `{}` narrows {}; table `{}` is not one of them (analyse it without the cohort, or one of those)",
+            c.name,
+            narrowed.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" and "),
+            table.name
+        )));
+    }
     check_alpha(plan.alpha)?;
     let mut effective = plan.clone();
     effective.table = Some(table.name.clone());
-    Ok(Resolved { version, table, unified_sql: None, effective })
+    Ok(Resolved { version, table, unified_sql: None, effective, cohort })
 }
 
 /// The table `name` of `version`, or its only table when no name is given.
@@ -228,7 +293,7 @@ pub fn understand(
     table: Option<&str>,
     question: &str,
 ) -> Result<ask::Understood, AnalyzeError> {
-    let version = store.resolve(&VersionRef::parse(dataset)?)?;
+    let version = store.resolve(&VersionRef::parse(split_cohort(dataset).0)?)?;
     let table = pick_table(&version, table)?;
     let dictionary = crate::dictionary::table_dictionary(store, session, table)?;
     Ok(understand_with(dataset, table, &dictionary, question))
@@ -242,7 +307,7 @@ pub fn understand_unified(
     dataset: &str,
     question: &str,
 ) -> Result<ask::Understood, AnalyzeError> {
-    let (version, sql, stand_in) = unified_view(store, &VersionRef::parse(dataset)?, None)?;
+    let (version, sql, stand_in) = unified_view(store, &VersionRef::parse(split_cohort(dataset).0)?, None)?;
     let (source, view) = build_unified(session, &version, &sql, &stand_in)?;
     let dictionary = crate::dictionary::source_dictionary(session, &source, &view)?;
     let mut understood = ask::understand(question, dataset, &stand_in.name, &dictionary, view.rows);
@@ -270,7 +335,7 @@ pub fn unified_columns(
     session: &Session,
     dataset: &str,
 ) -> Result<Vec<cohort_store::ColumnInfo>, AnalyzeError> {
-    let (version, sql, _) = unified_view(store, &VersionRef::parse(dataset)?, None)?;
+    let (version, sql, _) = unified_view(store, &VersionRef::parse(split_cohort(dataset).0)?, None)?;
     describe_columns(session, &version, &sql)
 }
 
@@ -285,12 +350,25 @@ fn run_timed(store: &Store, session: &Session, plan: &Plan, timings: &mut Timing
 fn answer(store: &Store, session: &Session, r: &Resolved, timings: &mut Timings) -> Result<Answer, AnalyzeError> {
     let started = std::time::Instant::now();
     let (version, plan) = (&r.version, &r.effective);
-    let (source, built) = match &r.unified_sql {
-        Some(sql) => {
-            let (source, table) = build_unified(session, version, sql, &r.table)?;
+    let (source, built) = match (&r.unified_sql, &r.cohort) {
+        (Some(sql), cohort) => {
+            let sql = match cohort {
+                Some(c) => format!("SELECT * FROM {}", c.narrow(&format!("({sql})"), &c.participants.1)),
+                None => sql.clone(),
+            };
+            let (source, table) = build_unified(session, version, &sql, &r.table)?;
             (source, Some(table))
         }
-        None => (cohort_store::table_source(store, &r.table), None),
+        (None, Some(c)) => {
+            let column = c.participant_column(&r.table.name).expect("checked by resolve");
+            let source = c.narrow(&cohort_store::table_source(store, &r.table), column);
+            let rows: i64 = session
+                .connection()
+                .query_row(&format!("SELECT count(*) FROM {source}"), [], |row| row.get(0))
+                .map_err(|e| AnalyzeError::Query(e.to_string()))?;
+            (source, Some(cohort_store::TableInfo { rows: rows.max(0) as u64, ..r.table.clone() }))
+        }
+        (None, None) => (cohort_store::table_source(store, &r.table), None),
     };
     let table = built.as_ref().unwrap_or(&r.table);
     let stored = built.is_none().then_some(store);
@@ -308,16 +386,23 @@ fn answer(store: &Store, session: &Session, r: &Resolved, timings: &mut Timings)
     let computed = run::compute(&frame, plan)?;
     timings.compute = started.elapsed().as_secs_f64();
     tracing::debug!(rows = frame.rows, ?timings, "analysis computed");
+    let mut warnings = computed.warnings;
+    if let Some(c) = r.cohort.as_ref().filter(|c| c.made_on_version != version.version) {
+        warnings.push(format!(
+            "cohort `{}` was made on version {}; computed on version {}, so its participants may differ from when it was made",
+            c.name, c.made_on_version, version.version
+        ));
+    }
     Ok(Answer {
         plan: plan.clone(),
-        dataset: version.label(),
+        dataset: r.label(),
         table: table.name.clone(),
         content_sha256: table.sha256.clone(),
         engine: ENGINE.to_string(),
         summary: computed.output.summary(&computed.rows),
         rows: computed.rows,
         method: computed.method,
-        warnings: computed.warnings,
+        warnings,
         result: computed.output,
     })
 }
@@ -342,12 +427,15 @@ pub struct Reply {
 
 /// The cache key: the version, its content, the engine and the effective plan.
 fn cache_key(r: &Resolved) -> String {
+    // A cohort's filters are part of it: a cohort saved again under its name is another cohort.
+    let cohort = r.cohort.as_ref().map(|c| format!("{}\n{}", c.made_on_version, c.filters.join("\n")));
     cohort_store::hash::sha256_parts([
         r.version.label().as_str(),
         r.table.sha256.as_str(),
         ENGINE,
         build().as_str(),
         r.effective.canonical().as_str(),
+        cohort.as_deref().unwrap_or(""),
     ])
 }
 
@@ -445,7 +533,7 @@ fn cached_reply(store: &Store, session: &Session, plan: &Plan) -> Result<Reply, 
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
     {
         return Ok(Reply {
-            dataset: resolved.version.label(),
+            dataset: resolved.label(),
             rows: value["rows"]["used"].as_u64().unwrap_or(0),
             summary: value["summary"].as_str().unwrap_or_default().to_string(),
             json,

@@ -84,7 +84,7 @@ fn interruptible<T: Send + 'static>(
 fn list_history(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store()?;
     let name = args.target.as_deref().map(|t| t.split('@').next().unwrap_or(t).to_string());
-    let of_dataset = |e: &history::Entry| name.as_ref().is_none_or(|n| e.plan.dataset.split('@').next() == Some(n));
+    let of_dataset = |e: &history::Entry| name.as_ref().is_none_or(|n| analyze::dataset_name(&e.plan.dataset) == n);
     let entries = history::history(&store, args.limit, of_dataset)?;
     if ctx.global.json {
         print_json(&entries)?;

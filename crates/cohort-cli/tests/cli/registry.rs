@@ -75,6 +75,19 @@ fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
     let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle_path).unwrap()).unwrap();
     assert_eq!((bundle["cohort"].as_str(), bundle["participants"].as_u64()), (Some("dmd-20"), Some(expected as u64)));
 
+    // The cohort in an analysis: the same answer as its filters written as the analysis's own,
+    // named as the cohort, and only of the tables the cohort narrows.
+    let of_cohort = env.json(&["analyze", "reg#dmd-20", "describe", "age"]);
+    let filtered =
+        env.json(&["analyze", "reg", "describe", "age", "--where", "diagnosis = DMD", "--where", "age >= 20"]);
+    assert_eq!(of_cohort["dataset"], "reg@1#dmd-20");
+    assert_eq!(of_cohort["result"], filtered["result"], "the cohort is its filters");
+    assert_eq!(of_cohort["rows"]["used"], expected as u64);
+    let unified = env.json(&["analyze", "reg#dmd-20", "describe", "age", "--unified"]);
+    assert_eq!(unified["result"], filtered["result"], "the unified view of the cohort is its participants");
+    let r = env.fails(&["analyze", "reg#nope", "describe", "age"], 1);
+    assert!(r.stderr.contains("no saved cohort `nope`"), "{}", r.stderr);
+
     let listed = env.json(&["registry", "reg", "--cohorts"]);
     assert_eq!(listed["cohorts"][0]["name"], "dmd-20");
     assert_eq!(listed["cohorts"][0]["filters"], serde_json::json!(["diagnosis=DMD", "age=20.."]));
@@ -92,6 +105,10 @@ fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
     );
     let r = env.ok(&["registry", "reg", "--cohort", "dmd-20"]);
     assert!(r.stderr.contains("made on version 1") && r.stderr.contains("computed on version 2"), "{}", r.stderr);
+    let analysed = env.json(&["analyze", "reg#dmd-20", "describe", "age"]);
+    let warned =
+        analysed["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("made on version 1"));
+    assert!(warned, "an analysis of the moved-on cohort says so: {analysed}");
     assert!(r.stdout.contains("of 150 participants"), "{}", r.stdout);
 
     let r = env.fails(&["registry", "reg", "--cohort", "nope"], 1);

@@ -36,6 +36,9 @@ pub struct AnalysisRequest {
     /// Analyse the one-row-per-participant unified view (`table`: its participant table).
     #[serde(default)]
     pub unified: bool,
+    /// A saved cohort of the dataset (a registry's): only its participants' rows are analysed.
+    #[serde(default)]
+    pub cohort: Option<String>,
 }
 
 impl From<AnalyzeError> for ApiError {
@@ -60,10 +63,14 @@ pub async fn run(
     Json(request): Json<AnalysisRequest>,
 ) -> Result<(Extension<Served>, Response), ApiError> {
     let dataset = DatasetName::new(&name)?;
+    let version = match request.version {
+        Some(v) => format!("{dataset}@{v}"),
+        None => dataset.to_string(),
+    };
     let plan = Plan {
-        dataset: match request.version {
-            Some(v) => format!("{dataset}@{v}"),
-            None => dataset.to_string(),
+        dataset: match &request.cohort {
+            Some(cohort) => format!("{version}#{cohort}"),
+            None => version,
         },
         table: request.table,
         filters: request.filters,
@@ -166,7 +173,7 @@ pub async fn list(
     let entries = blocking(move || {
         let own = format!("web:{}", who.user);
         let visible = |e: &history::Entry| {
-            e.plan.dataset.split('@').next() == Some(dataset.as_str()) && (who.has(Role::Admin) || e.by == own)
+            analyze::dataset_name(&e.plan.dataset) == dataset.as_str() && (who.has(Role::Admin) || e.by == own)
         };
         Ok(history::history(&store, limit, visible)?)
     })

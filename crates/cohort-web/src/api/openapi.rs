@@ -45,7 +45,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "post",
         "/datasets/{name}/analyses",
         "Run an analysis plan on the dataset: `analysis` ({\"type\": describe|compare|correlate|linear|logistic|\
-         survival|cox, ...variables}), optional `version`, `table`, `filters` ([{column, op, value}]), `alpha`. \
+         survival|cox, ...variables}), optional `version`, `table`, `filters` ([{column, op, value}]), `alpha`, \
+         `unified`, `cohort` (a registry's saved cohort: its participants' rows only). \
          Answers the result with the plan as run, the version and its content hash, rows used and dropped, the \
          methods and warnings; the same plan on the same version gives the same bytes.",
     ),
