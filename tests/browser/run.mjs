@@ -688,6 +688,23 @@ await check("the audit page lists this session's reads and the chain is intact",
 const registryApi = () => page.evaluate(async () => (await fetch("/api/v1/datasets/demo-registry/registry" + location.search)).json());
 const participantsShown = async () => Number((await page.textContent("#participants")).replace(/,/g, ""));
 
+await check("the registry dashboard: a filter change updates the page in place, the focus stays, back goes back", async () => {
+  await page.goto(`${base}/datasets/demo-registry/registry`);
+  await chartsSettled();
+  const all = await participantsShown();
+  await page.evaluate(() => (window.sameDocument = true));
+  await page.focus("#facet-sex input[value=F]");
+  await Promise.all([page.waitForURL(/f\.sex=F/), page.keyboard.press("Space")]);
+  await chartsSettled();
+  assert.ok((await participantsShown()) < all);
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "no new page load");
+  assert.equal(await page.evaluate(() => document.activeElement?.value), "F", "the focus stays on the checkbox");
+  await page.goBack();
+  await page.waitForFunction((n) => document.getElementById("participants").textContent.replace(/,/g, "") === String(n), all);
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "back is in place too");
+  await chartsSettled();
+});
+
 await check("the registry dashboard: three filters narrow the cohort, every count and chart follows", async () => {
   await page.goto(`${base}/datasets/demo-registry`);
   await page.click("#registry-link");
@@ -768,7 +785,7 @@ await check("a saved cohort is analysed from its registry link: its participants
   const answer = await analyses({ table: "participants", cohort: "dmd-5-respiratory", analysis: { type: "describe", variables: ["sex"] } }, "demo-registry");
   assert.match(answer.dataset, /#dmd-5-respiratory$/);
   assert.equal(answer.rows.table, cohortCount, "the cohort's participants are the rows");
-  assert.match(await page.textContent("#answer-rows"), new RegExp(`${answer.rows.table} rows`));
+  assert.match(await page.textContent("#answer-rows"), new RegExp(`${answer.rows.table.toLocaleString("en")} rows`));
   await page.goto(registryPage);
   await chartsSettled();
 });

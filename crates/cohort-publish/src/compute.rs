@@ -227,16 +227,12 @@ impl Breakdown {
 /// value a registry has).
 const PAIR: char = '\u{1f}';
 
-/// Two values as one grouping key of a [`Breakdown`].
-fn pair(row: &str, column: &str) -> String {
-    format!("{row} || chr(31) || {column}")
-}
-
 /// The bands of participants a site has enrolled, for the sites by size.
 pub const SITE_SIZE_BANDS: [(u64, u64, &str); 5] =
     [(1, 9, "1-9"), (10, 49, "10-49"), (50, 99, "50-99"), (100, 499, "100-499"), (500, u64::MAX, "500+")];
 
-/// The bands of a participant's median time between visits, in days (upper bounds) and words.
+/// The bands of a participant's median time between visits, in days (upper bounds) and words;
+/// then [`NO_GAP`].
 const GAP_BANDS: [(u32, &str); 6] = [
     (30, "up to 1 month"),
     (61, "1-2 months"),
@@ -357,123 +353,266 @@ impl Scalars {
     }
 }
 
+/// How a grouping key's values read as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Text; rows where it is `NULL` are left out.
+    Text,
+    /// Text; `NULL` is [`MISSING_VALUE`].
+    TextOrMissing,
+    /// A whole number; rows where it is `NULL` are left out.
+    Integer,
+    /// An enrolment period coded as a number (`year * 100 + month`, `year * 10 + quarter`,
+    /// `year`) and read as `2021-03`, `2021-Q1`, `2021`; `NULL` is [`MISSING_VALUE`].
+    Month,
+    /// See [`Read::Month`].
+    Quarter,
+    /// See [`Read::Month`].
+    Year,
+    /// A number that is the place of its words in a list; `NULL` leaves the row out.
+    Coded(&'static [&'static str]),
+}
+
+/// A grouping key: an expression over a row, and how its values read as text. Keys compare
+/// equal when they are the same expression, so [`Groups`] computes each once a row however many
+/// counts group by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    expr: String,
+    read: Read,
+}
+
+impl Key {
+    /// A column's values as `CAST(column AS VARCHAR)` reads them, [`MISSING_VALUE`] for none.
+    pub fn column(column: &str, sql_type: &str) -> Key {
+        // A text column is grouped as it is: no cast to compute for every row.
+        let expr = if sql_type == "VARCHAR" { ident(column) } else { format!("CAST({} AS VARCHAR)", ident(column)) };
+        Key { expr, read: Read::TextOrMissing }
+    }
+
+    /// The text `expr` gives; rows where it is `NULL` are left out.
+    pub fn text(expr: impl Into<String>) -> Key {
+        Key { expr: expr.into(), read: Read::Text }
+    }
+
+    /// The whole number `expr` gives; rows where it is `NULL` are left out.
+    pub fn integer(expr: impl Into<String>) -> Key {
+        Key { expr: expr.into(), read: Read::Integer }
+    }
+
+    /// The words `labels[i]` for each row where `expr` gives `i` (computing numbers is cheaper
+    /// than making text for every row); rows where it is `NULL` are left out.
+    pub fn coded(expr: impl Into<String>, labels: &'static [&'static str]) -> Key {
+        Key { expr: expr.into(), read: Read::Coded(labels) }
+    }
+
+    /// The `period` (`month`, `quarter`, `year`) of `date` (a date expression), computed as a
+    /// number and read as `2021-03`, `2021-Q1` or `2021`.
+    pub fn period(date: &str, period: &str) -> Key {
+        match period {
+            "quarter" => Key { expr: format!("year({date}) * 10 + quarter({date})"), read: Read::Quarter },
+            "year" => Key { expr: format!("year({date})"), read: Read::Year },
+            _ => Key { expr: format!("year({date}) * 100 + month({date})"), read: Read::Month },
+        }
+    }
+
+    /// Its value in column `at` of `row` as text; `None` leaves the row out.
+    fn read(&self, row: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Option<String>> {
+        let missing = || Some(MISSING_VALUE.to_string());
+        Ok(match self.read {
+            Read::Text => row.get::<_, Option<String>>(at)?,
+            Read::TextOrMissing => row.get::<_, Option<String>>(at)?.or_else(missing),
+            Read::Integer => row.get::<_, Option<i64>>(at)?.map(|v| v.to_string()),
+            Read::Month => {
+                row.get::<_, Option<i64>>(at)?.map(|v| format!("{:04}-{:02}", v / 100, v % 100)).or_else(missing)
+            }
+            Read::Quarter => {
+                row.get::<_, Option<i64>>(at)?.map(|v| format!("{:04}-Q{}", v / 10, v % 10)).or_else(missing)
+            }
+            Read::Year => row.get::<_, Option<i64>>(at)?.map(|v| format!("{v:04}")).or_else(missing),
+            Read::Coded(labels) => row
+                .get::<_, Option<i64>>(at)?
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| labels.get(i))
+                .map(|words| words.to_string()),
+        })
+    }
+}
+
 /// Grouped counts gathered into one query (`GROUPING SETS`, one scan): for each, rows by the
-/// value of an expression, among the rows a condition of its own keeps.
+/// value of one key or of two, among the rows a condition of its own keeps.
 #[derive(Default)]
 pub struct Groups {
-    sets: Vec<(String, Option<String>)>,
+    keys: Vec<Key>,
+    /// Each set's keys (places in `keys`) and its own condition.
+    sets: Vec<(Vec<usize>, Option<String>)>,
 }
 
 impl Groups {
-    /// Rows by `value` (text; rows where it is `NULL` are left out), among those `only` keeps;
-    /// its place in [`Groups::run`]'s answer.
-    pub fn add(&mut self, value: &str, only: Option<&str>) -> usize {
-        self.sets.push((value.to_string(), only.map(str::to_string)));
+    /// Rows by `key`, among those `only` keeps; its place in [`Groups::run`]'s answer.
+    pub fn add(&mut self, key: Key, only: Option<&str>) -> usize {
+        self.add_set(vec![key], only)
+    }
+
+    /// Rows by two keys, each value read as `first` [`PAIR`] `second`; its place in
+    /// [`Groups::run`]'s answer.
+    pub fn add_pair(&mut self, first: Key, second: Key) -> usize {
+        self.add_set(vec![first, second], None)
+    }
+
+    fn add_set(&mut self, keys: Vec<Key>, only: Option<&str>) -> usize {
+        // A set with a condition of its own groups by keys of its own, so that its rows in
+        // the answer are told apart from another set's by the same keys.
+        let at: Vec<usize> = keys
+            .into_iter()
+            .map(|key| match self.keys.iter().position(|k| *k == key).filter(|_| only.is_none()) {
+                Some(i) => i,
+                None => {
+                    self.keys.push(key);
+                    self.keys.len() - 1
+                }
+            })
+            .collect();
+        if only.is_none()
+            && let Some(i) = self.sets.iter().position(|(k, c)| *k == at && c.is_none())
+        {
+            return i;
+        }
+        self.sets.push((at, only.map(str::to_string)));
         self.sets.len() - 1
     }
 
-    /// Each group's values with their counts (none of 0), most first (ties by value), over the
+    /// Each set's values with their counts (none of 0), most first (ties by value), over the
     /// rows of `relation` that `common` keeps.
-    pub fn run(
-        &self,
-        conn: &Connection,
-        relation: &str,
-        common: Option<&str>,
-    ) -> Result<Vec<Vec<(String, u64)>>, PublishError> {
-        // GROUPING() answers a bit a set; a query takes at most 60 sets.
-        let mut out = Vec::with_capacity(self.sets.len());
-        for chunk in self.sets.chunks(60) {
-            let m = chunk.len();
-            let inner = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (value, only))| match only {
-                    Some(c) => format!("{value} AS g{i}, ({c}) AS k{i}"),
-                    None => format!("{value} AS g{i}"),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let columns = (0..m).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
-            let counts = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (_, only))| match only {
-                    Some(_) => format!("count(*) FILTER (WHERE k{i})"),
-                    None => "count(*)".to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sets = (0..m).map(|i| format!("(g{i})")).collect::<Vec<_>>().join(", ");
-            let filter = common.map_or(String::new(), |c| format!("WHERE {c}"));
-            let sql = format!(
-                "SELECT GROUPING({columns}), {columns}, {counts} FROM (SELECT {inner} FROM {relation} {filter}) \
-                 GROUP BY GROUPING SETS ({sets})"
-            );
-            let all = (1i64 << m) - 1;
-            let mut cells: Vec<Vec<(String, u64)>> = vec![Vec::new(); m];
-            let mut stmt = conn.prepare(&sql).map_err(sql_err("the counts"))?;
-            let mut rows = stmt.query([]).map_err(sql_err("the counts"))?;
-            while let Some(row) = rows.next().map_err(sql_err("the counts"))? {
-                let bits: i64 = row.get(0).map_err(sql_err("the counts"))?;
-                let Some(i) = (0..m).find(|i| all - (1i64 << (m - 1 - i)) == bits) else { continue };
-                let value: Option<String> = row.get(1 + i).map_err(sql_err("the counts"))?;
-                let n: i64 = row.get(1 + m + i).map_err(sql_err("the counts"))?;
-                if let (Some(value), true) = (value, n > 0) {
-                    cells[i].push((value, n as u64));
-                }
+    pub fn run(&self, conn: &Connection, relation: &str, common: Option<&str>) -> Result<Vec<Counted>, PublishError> {
+        let mut out: Vec<Counted> = vec![Vec::new(); self.sets.len()];
+        // GROUPING() answers a bit a key; a query takes the sets of at most 60 keys.
+        let mut chunk: Vec<usize> = Vec::new();
+        let mut chunk_keys: Vec<usize> = Vec::new();
+        for (i, (keys, _)) in self.sets.iter().enumerate() {
+            let more = keys.iter().filter(|k| !chunk_keys.contains(k)).count();
+            if chunk_keys.len() + more > 60 {
+                self.run_chunk(conn, relation, common, &chunk, &chunk_keys, &mut out)?;
+                chunk.clear();
+                chunk_keys.clear();
             }
-            out.extend(cells);
+            chunk.push(i);
+            chunk_keys.extend(keys.iter().filter(|k| !chunk_keys.contains(k)).copied().collect::<Vec<_>>());
+        }
+        if !chunk.is_empty() {
+            self.run_chunk(conn, relation, common, &chunk, &chunk_keys, &mut out)?;
         }
         for cells in &mut out {
             cells.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         }
         Ok(out)
     }
+
+    fn run_chunk(
+        &self,
+        conn: &Connection,
+        relation: &str,
+        common: Option<&str>,
+        chunk: &[usize],
+        keys: &[usize],
+        out: &mut [Counted],
+    ) -> Result<(), PublishError> {
+        let m = keys.len();
+        let column = |key: usize| format!("g{}", keys.iter().position(|k| *k == key).expect("a key of the chunk"));
+        let mut inner: Vec<String> =
+            keys.iter().enumerate().map(|(i, k)| format!("{} AS g{i}", self.keys[*k].expr)).collect();
+        // Counts: one for the sets without a condition, one for each set with one.
+        let mut counts = vec!["count(*)".to_string()];
+        let mut count_of = Vec::with_capacity(chunk.len());
+        for &set in chunk {
+            match &self.sets[set].1 {
+                Some(c) => {
+                    inner.push(format!("({c}) AS k{}", counts.len()));
+                    count_of.push(counts.len());
+                    counts.push(format!("count(*) FILTER (WHERE k{})", counts.len()));
+                }
+                None => count_of.push(0),
+            }
+        }
+        let columns = (0..m).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
+        let sets = chunk
+            .iter()
+            .map(|&set| format!("({})", self.sets[set].0.iter().map(|k| column(*k)).collect::<Vec<_>>().join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let filter = common.map_or(String::new(), |c| format!("WHERE {c}"));
+        let sql = format!(
+            "SELECT GROUPING({columns}), {columns}, {counts} FROM (SELECT {inner} FROM {relation} {filter}) \
+             GROUP BY GROUPING SETS ({sets})",
+            counts = counts.join(", "),
+            inner = inner.join(", "),
+        );
+        // A set's rows are those whose grouping bits leave exactly its keys in.
+        let bits_of = |set: usize| {
+            let grouped: i64 = self.sets[set]
+                .0
+                .iter()
+                .map(|k| 1i64 << (m - 1 - keys.iter().position(|x| x == k).expect("a key of the chunk")))
+                .sum();
+            ((1i64 << m) - 1) - grouped
+        };
+        let by_bits: Vec<(i64, usize, usize)> =
+            chunk.iter().zip(&count_of).map(|(&set, &count)| (bits_of(set), set, count)).collect();
+        let mut stmt = conn.prepare(&sql).map_err(sql_err("the counts"))?;
+        let mut rows = stmt.query([]).map_err(sql_err("the counts"))?;
+        while let Some(row) = rows.next().map_err(sql_err("the counts"))? {
+            let bits: i64 = row.get(0).map_err(sql_err("the counts"))?;
+            for &(_, set, count) in by_bits.iter().filter(|(b, _, _)| *b == bits) {
+                let n: i64 = row.get(1 + m + count).map_err(sql_err("the counts"))?;
+                if n <= 0 {
+                    continue;
+                }
+                let mut text = Vec::with_capacity(2);
+                for key in &self.sets[set].0 {
+                    let at = 1 + keys.iter().position(|k| k == key).expect("a key of the chunk");
+                    match self.keys[*key].read(row, at).map_err(sql_err("the counts"))? {
+                        Some(value) => text.push(value),
+                        None => break,
+                    }
+                }
+                if text.len() == self.sets[set].0.len() {
+                    out[set].push((text.join(&PAIR.to_string()), n as u64));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Values with their counts.
 type Counted = Vec<(String, u64)>;
 
-/// `coalesce(CAST(column AS VARCHAR), '(missing)')`.
-pub fn value_of(column: &str) -> String {
-    format!("coalesce(CAST({} AS VARCHAR), '{MISSING_VALUE}')", ident(column))
-}
-
 /// What a count table calls the participants without a value.
 pub const MISSING_VALUE: &str = "(missing)";
 
 /// A participant's band of median time between visits ([`GAP_BANDS`]).
-fn gap_band() -> String {
+fn gap_band() -> Key {
+    static WORDS: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(|| GAP_BANDS.iter().map(|b| b.1).chain([NO_GAP]).collect());
     let gap = summary::GAP;
-    let mut case = format!("CASE WHEN {gap} IS NULL THEN '{NO_GAP}'");
-    for (upto, words) in GAP_BANDS.iter().take(GAP_BANDS.len() - 1) {
-        case.push_str(&format!(" WHEN {gap} <= {upto} THEN '{words}'"));
+    let mut case = format!("CASE WHEN {gap} IS NULL THEN {}", GAP_BANDS.len());
+    for (i, (upto, _)) in GAP_BANDS.iter().enumerate().take(GAP_BANDS.len() - 1) {
+        case.push_str(&format!(" WHEN {gap} <= {upto} THEN {i}"));
     }
-    case.push_str(&format!(" ELSE '{}' END", GAP_BANDS[GAP_BANDS.len() - 1].1));
-    case
+    case.push_str(&format!(" ELSE {} END", GAP_BANDS.len() - 1));
+    Key::coded(case, &WORDS)
 }
 
 /// The keys of the years-followed table, in order.
 const YEARS_FOLLOWED: [&str; 8] = ["under 1", "1", "2", "3", "4", "5 or more", "(no visits)", "(no enrolment date)"];
 
 /// A participant's whole years from enrolment (`enrolled`, a date expression) to the last visit.
-fn years_followed_key(enrolled: &str) -> String {
+fn years_followed_key(enrolled: &str) -> Key {
     let (last, followed) = (summary::LAST, summary::FOLLOWED);
-    format!(
-        "CASE WHEN {enrolled} IS NULL THEN '{}' WHEN {last} IS NULL THEN '{}' WHEN {followed} = 0 THEN '{}' \
-         WHEN {followed} >= 5 THEN '{}' ELSE CAST({followed} AS VARCHAR) END",
-        YEARS_FOLLOWED[7], YEARS_FOLLOWED[6], YEARS_FOLLOWED[0], YEARS_FOLLOWED[5]
+    Key::coded(
+        format!("CASE WHEN {enrolled} IS NULL THEN 7 WHEN {last} IS NULL THEN 6 ELSE least({followed}, 5) END"),
+        &YEARS_FOLLOWED,
     )
-}
-
-fn enrolment_key(enrolled: &str, period: &str) -> String {
-    let e = format!("CAST({} AS DATE)", ident(enrolled));
-    let key = match period {
-        "quarter" => format!("strftime({e}, '%Y') || '-Q' || quarter({e})"),
-        "year" => format!("strftime({e}, '%Y')"),
-        _ => format!("strftime({e}, '%Y-%m')"),
-    };
-    format!("coalesce({key}, '{MISSING_VALUE}')")
 }
 
 /// The buckets of visits per participant, in order.
@@ -561,22 +700,42 @@ pub fn figures_with(
         Ok(Some(format!("DATE '{earlier}'")))
     };
 
-    // Every single-row figure in one query.
+    // Every single-row figure in one query, every count table in a second.
     let mut scalars = Scalars::default();
+    let mut groups = Groups::default();
+    let sql_type =
+        |column: &str| meta.participant_columns.iter().find(|c| c.name == column).map_or("", |c| c.sql_type.as_str());
+    let column_key = |column: &str| Key::column(column, sql_type(column));
     let participants_at = scalars.add("count(*)".into());
-    let measures: Vec<(usize, Vec<usize>)> = profile
+    // A measure's values by whole number, binned here once its quantiles are known (histogram
+    // edges are whole numbers), when its range is narrow enough; the quantiles of a measure of
+    // whole numbers come from the same counts, exactly, rather than from a sort.
+    let by_whole: Vec<Option<usize>> = profile
         .numeric
         .iter()
-        .map(|column| {
-            let n = scalars.add(format!("count({})", ident(column)));
-            let expr = format!("CAST({} AS DOUBLE)", ident(column));
-            (n, scalars.quantiles(&expr, &[0.25, 0.5, 0.75, 0.05, 0.95]))
+        .map(|column| match meta.ranges.get(column) {
+            Some((lo, hi)) if hi - lo <= 10_000.0 => Some(
+                groups.add(Key::integer(format!("CAST(floor(CAST({} AS DOUBLE)) AS BIGINT)", ident(column))), None),
+            ),
+            _ => None,
+        })
+        .collect();
+    let measures: Vec<Spread> = profile
+        .numeric
+        .iter()
+        .zip(&by_whole)
+        .map(|(column, whole)| match whole {
+            Some(at) if plain_kind(sql_type(column)) == "whole number" => Spread::Counted { at: *at, unit: 1.0 },
+            _ => {
+                let n = scalars.add(format!("count({})", ident(column)));
+                let expr = format!("CAST({} AS DOUBLE)", ident(column));
+                Spread::Scalars { n, q: scalars.quantiles(&expr, &MEASURE_QUANTILES) }
+            }
         })
         .collect();
     struct VisitScalars {
         rows: usize,
-        gaps: usize,
-        gap_quartiles: Vec<usize>,
+        gaps: Spread,
         person_days: Option<usize>,
         active: Option<usize>,
         domains: Vec<(String, usize)>,
@@ -584,8 +743,12 @@ pub fn figures_with(
     let a_year_before = before(jiff::Span::new().months(12))?;
     let visit_scalars = profile.visits.as_ref().map(|_| {
         let rows = scalars.add(format!("sum({})", summary::ROWS));
-        let gaps = scalars.add(format!("count({})", summary::GAP));
-        let gap_quartiles = scalars.quantiles(&format!("CAST({} AS DOUBLE)", summary::GAP), &[0.25, 0.5, 0.75]);
+        // A median of whole days is a whole or a half day: counted by half days, its
+        // quartiles are exact.
+        let gaps = Spread::Counted {
+            at: groups.add(Key::integer(format!("CAST({} * 2 AS BIGINT)", summary::GAP)), None),
+            unit: 0.5,
+        };
         let last = summary::LAST;
         let person_days = enrolled.as_ref().map(|e| {
             scalars.add(format!("sum(greatest({last} - {e}, 0)) FILTER (WHERE {last} IS NOT NULL AND {e} IS NOT NULL)"))
@@ -596,7 +759,7 @@ pub fn figures_with(
             .iter()
             .map(|(domain, column)| (domain.clone(), scalars.add(format!("count(*) FILTER (WHERE {column})"))))
             .collect();
-        VisitScalars { rows, gaps, gap_quartiles, person_days, active, domains }
+        VisitScalars { rows, gaps, person_days, active, domains }
     });
     let participant_present: Vec<usize> =
         meta.participant_columns.iter().map(|col| scalars.add(format!("count({})", ident(&col.name)))).collect();
@@ -606,27 +769,28 @@ pub fn figures_with(
         .map(|col| scalars.add(format!("sum({})", col.present.as_deref().unwrap_or("0"))))
         .collect();
 
-    // Every count table in a second query.
-    let mut groups = Groups::default();
     let categories: Vec<(String, usize)> =
-        profile.categories.iter().map(|column| (column.clone(), groups.add(&value_of(column), None))).collect();
-    let region = profile.region.as_ref().map(|r| groups.add(&value_of(r), None));
-    let site = profile.site.as_ref().map(|s| groups.add(&value_of(s), None));
+        profile.categories.iter().map(|column| (column.clone(), groups.add(column_key(column), None))).collect();
+    let region = profile.region.as_ref().map(|r| groups.add(column_key(r), None));
+    let site = profile.site.as_ref().map(|s| groups.add(column_key(s), None));
     let periods: Vec<&str> = match (&profile.enrolment_period, public) {
         (Some(period), _) => vec![period.as_str()],
         (None, false) => vec!["month"],
         (None, true) => PERIODS.to_vec(),
     };
-    let enrolment: Vec<(&str, usize)> = match &profile.enrolled {
-        Some(e) => periods.iter().map(|p| (*p, groups.add(&enrolment_key(e, p), None))).collect(),
+    let enrolment: Vec<(&str, usize)> = match &enrolled {
+        Some(e) => periods.iter().map(|p| (*p, groups.add(Key::period(e, p), None))).collect(),
         None => Vec::new(),
     };
     let visit_buckets = profile.visits.as_ref().map(|_| {
         let v = summary::VISITS;
         groups.add(
-            &format!(
-                "CASE WHEN {v} = 0 THEN '0' WHEN {v} = 1 THEN '1' WHEN {v} = 2 THEN '2' WHEN {v} <= 5 THEN '3-5' \
-                 WHEN {v} <= 10 THEN '6-10' WHEN {v} <= 20 THEN '11-20' ELSE '21+' END"
+            Key::coded(
+                format!(
+                    "CASE WHEN {v} <= 2 THEN {v} WHEN {v} <= 5 THEN 3 WHEN {v} <= 10 THEN 4 WHEN {v} <= 20 THEN 5 \
+                     ELSE 6 END"
+                ),
+                &VISIT_BUCKETS,
             ),
             None,
         )
@@ -638,49 +802,37 @@ pub fn figures_with(
             let mut eligible = String::from("CASE");
             for year in (1..=5).rev() {
                 let d = before(jiff::Span::new().years(year))?.expect("a cutoff");
-                eligible.push_str(&format!(" WHEN {e} <= {d} THEN '{year}'"));
+                eligible.push_str(&format!(" WHEN {e} <= {d} THEN {year}"));
             }
-            eligible.push_str(" ELSE '0' END");
-            Some(groups.add(&format!("{eligible} || ':' || CAST({} AS VARCHAR)", summary::FOLLOWED), None))
+            eligible.push_str(" ELSE 0 END");
+            Some(groups.add_pair(Key::integer(eligible), Key::integer(summary::FOLLOWED)))
         }
         _ => None,
     };
-    // A measure's values by whole number, binned here once its quantiles are known (histogram
-    // edges are whole numbers), when its range is narrow enough.
-    let by_whole: Vec<Option<usize>> = profile
-        .numeric
-        .iter()
-        .map(|column| match meta.ranges.get(column) {
-            Some((lo, hi)) if hi - lo <= 10_000.0 => Some(
-                groups.add(&format!("CAST(CAST(floor(CAST({} AS DOUBLE)) AS BIGINT) AS VARCHAR)", ident(column)), None),
-            ),
-            _ => None,
-        })
-        .collect();
     // The protected view's breakdowns, in the same scan: enrolment by period and each category
     // (and region), sites by region and by year of enrolment, time between visits, years
     // followed.
     let detail = !public;
-    let by_period: Vec<(String, usize)> = match (&profile.enrolled, detail) {
+    let by_period: Vec<(String, usize)> = match (&enrolled, detail) {
         (Some(e), true) => profile
             .categories
             .iter()
             .chain(&profile.region)
-            .map(|c| (c.clone(), groups.add(&pair(&enrolment_key(e, periods[0]), &value_of(c)), None)))
+            .map(|c| (c.clone(), groups.add_pair(Key::period(e, periods[0]), column_key(c))))
             .collect(),
         _ => Vec::new(),
     };
     let site_region = match (&profile.site, &profile.region, detail) {
-        (Some(s), Some(r), true) => Some(groups.add(&pair(&value_of(s), &value_of(r)), None)),
+        (Some(s), Some(r), true) => Some(groups.add_pair(column_key(s), column_key(r))),
         _ => None,
     };
-    let site_year = match (&profile.site, &profile.enrolled, detail) {
-        (Some(s), Some(e), true) => Some(groups.add(&pair(&value_of(s), &enrolment_key(e, "year")), None)),
+    let site_year = match (&profile.site, &enrolled, detail) {
+        (Some(s), Some(e), true) => Some(groups.add_pair(column_key(s), Key::period(e, "year"))),
         _ => None,
     };
-    let gap_bands = (detail && profile.visits.is_some()).then(|| groups.add(&gap_band(), None));
+    let gap_bands = (detail && profile.visits.is_some()).then(|| groups.add(gap_band(), None));
     let years_followed = match (&profile.visits, &enrolled, detail) {
-        (Some(_), Some(e), true) => Some(groups.add(&years_followed_key(e), None)),
+        (Some(_), Some(e), true) => Some(groups.add(years_followed_key(e), None)),
         _ => None,
     };
     let values = scalars.run(conn, &from)?;
@@ -688,14 +840,17 @@ pub fn figures_with(
     let count = |i: usize| values[i].unwrap_or(0.0).max(0.0) as u64;
     let participants = count(participants_at);
     out.participants = single(participants, k);
+    // Each measure's values and its quantiles (`MEASURE_QUANTILES`).
+    let spreads: Vec<(u64, Vec<Option<f64>>)> =
+        measures.iter().map(|m| m.resolve(&values, &counted, &MEASURE_QUANTILES)).collect();
 
     // Histograms: binned from the whole numbers, or counted by a third query.
     let mut histograms = Groups::default();
     // For each measure, each candidate histogram: its edges and its bins' counts.
     let mut candidates: Vec<Vec<(Vec<f64>, Counted)>> = Vec::new();
     let mut pending = Vec::new();
-    for ((column, (n, q)), whole) in profile.numeric.iter().zip(&measures).zip(&by_whole) {
-        let n = count(*n);
+    for ((column, (n, q)), whole) in profile.numeric.iter().zip(&spreads).zip(&by_whole) {
+        let n = *n;
         let bins: Vec<usize> = if single(n, k).is_none() || n == 0 {
             Vec::new()
         } else {
@@ -708,7 +863,7 @@ pub fn figures_with(
         let only = format!("{} IS NOT NULL", ident(column));
         let mut made = Vec::new();
         for bins in bins {
-            let edges = edges(values[q[3]], values[q[4]], bins);
+            let edges = edges(q[3], q[4], bins);
             match whole {
                 Some(at) => {
                     let binned = bin_whole_numbers(&counted[*at], &edges);
@@ -718,7 +873,7 @@ pub fn figures_with(
                     pending.push((
                         candidates.len(),
                         made.len(),
-                        histograms.add(&bin_of(&ident(column), &edges), Some(&only)),
+                        histograms.add(Key::text(bin_of(&ident(column), &edges)), Some(&only)),
                     ));
                     made.push((edges, Vec::new()));
                 }
@@ -791,8 +946,8 @@ pub fn figures_with(
         out.choices.enrolment_period = Some(counts.dimension.clone());
         table(counts);
     }
-    for ((column, (n_at, q)), candidates) in profile.numeric.iter().zip(&measures).zip(candidates) {
-        let n = count(*n_at);
+    for ((column, (n, q)), candidates) in profile.numeric.iter().zip(&spreads).zip(candidates) {
+        let n = *n;
         if single(n, k).is_none() || n == 0 {
             out.numeric.push(NumericSummary {
                 column: column.clone(),
@@ -811,9 +966,9 @@ pub fn figures_with(
         out.choices.bins.insert(column.clone(), h.cells.len() - 3);
         out.numeric.push(NumericSummary {
             column: column.clone(),
-            q1: quartiles.apply(n, values[q[0]]),
-            median: quartiles.apply(n, values[q[1]]),
-            q3: quartiles.apply(n, values[q[2]]),
+            q1: quartiles.apply(n, q[0]),
+            median: quartiles.apply(n, q[1]),
+            q3: quartiles.apply(n, q[2]),
             histogram: Some(h.id.clone()),
         });
         table(h);
@@ -862,16 +1017,15 @@ pub fn figures_with(
         }
         // Quartiles only: a histogram's total would be the participants with two visits or
         // more, which the visits-per-participant table partitions differently.
-        let gaps = count(vs.gaps);
+        let (gaps, q) = vs.gaps.resolve(&values, &counted, &[0.25, 0.5, 0.75]);
         let median_gap_days = if single(gaps, k).is_none() || gaps == 0 {
             NumericSummary { column: "median_gap_days".into(), q1: None, median: None, q3: None, histogram: None }
         } else {
-            let q = &vs.gap_quartiles;
             NumericSummary {
                 column: "median_gap_days".into(),
-                q1: quartiles.apply(gaps, values[q[0]]),
-                median: quartiles.apply(gaps, values[q[1]]),
-                q3: quartiles.apply(gaps, values[q[2]]),
+                q1: quartiles.apply(gaps, q[0]),
+                median: quartiles.apply(gaps, q[1]),
+                q3: quartiles.apply(gaps, q[2]),
                 histogram: None,
             }
         };
@@ -896,7 +1050,7 @@ pub fn figures_with(
                 counted[at]
                     .iter()
                     .filter_map(|(key, n)| {
-                        let (e, f) = key.split_once(':')?;
+                        let (e, f) = key.split_once(PAIR)?;
                         Some((e.parse().ok()?, f.parse().ok()?, *n))
                     })
                     .collect()
@@ -1110,6 +1264,60 @@ fn breakdowns(
         });
     }
     out
+}
+
+/// The quantiles of a measure the figures give ([`NumericSummary`]'s, then the 5th and 95th
+/// percentiles that place a histogram's bins).
+const MEASURE_QUANTILES: [f64; 5] = [0.25, 0.5, 0.75, 0.05, 0.95];
+
+/// Where a measure's count and quantiles come from.
+enum Spread {
+    /// The single-row query: its count and quantiles (`quantile_cont`) there.
+    Scalars { n: usize, q: Vec<usize> },
+    /// A count table of its values as whole numbers of `unit` (its values are exactly such
+    /// multiples): computed from the counts as `quantile_cont` does from the values.
+    Counted { at: usize, unit: f64 },
+}
+
+impl Spread {
+    /// The count of values and quantiles `ps`.
+    fn resolve(&self, values: &[Option<f64>], counted: &[Counted], ps: &[f64]) -> (u64, Vec<Option<f64>>) {
+        match self {
+            Spread::Scalars { n, q } => {
+                (values[*n].unwrap_or(0.0).max(0.0) as u64, q.iter().take(ps.len()).map(|i| values[*i]).collect())
+            }
+            Spread::Counted { at, unit } => {
+                let mut by_value: Vec<(i64, u64)> =
+                    counted[*at].iter().filter_map(|(v, n)| Some((v.parse::<i64>().ok()?, *n))).collect();
+                by_value.sort_unstable();
+                let n: u64 = by_value.iter().map(|c| c.1).sum();
+                let at_rank = |rank: u64| {
+                    let mut seen = 0;
+                    for (value, count) in &by_value {
+                        seen += count;
+                        if rank < seen {
+                            return *value as f64 * unit;
+                        }
+                    }
+                    by_value.last().map_or(f64::NAN, |c| c.0 as f64 * unit)
+                };
+                let q = ps
+                    .iter()
+                    .map(|p| {
+                        (n > 0).then(|| {
+                            // As DuckDB's quantile_cont: linear between the order statistics
+                            // around (n - 1) * p.
+                            let h = (n - 1) as f64 * p;
+                            let (lo, hi) = (h.floor(), h.ceil());
+                            let (x_lo, x_hi) = (at_rank(lo as u64), at_rank(hi as u64));
+                            if lo == hi { x_lo } else { x_lo + (h - lo) * (x_hi - x_lo) }
+                        })
+                    })
+                    .collect();
+                (n, q)
+            }
+        }
+    }
 }
 
 /// Whether and how quartiles are published.

@@ -233,7 +233,8 @@ fn figures_and_facets(
                     Facet { column, label, kind: "category", options, from: None, to: None, applied, at: usize::MAX }
                 }
                 None => {
-                    let at = categories.add(&compute::value_of(&column), Some(others.as_deref().unwrap_or("true")));
+                    let at = categories
+                        .add(compute::Key::column(&column, sql_type), Some(others.as_deref().unwrap_or("true")));
                     Facet { column, label, kind: "category", options: Vec::new(), from: None, to: None, applied, at }
                 }
             }

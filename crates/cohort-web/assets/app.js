@@ -1511,8 +1511,6 @@ const cohort = (() => {
   if (document.readyState !== "loading") whoAmI();
   else document.addEventListener("DOMContentLoaded", whoAmI);
 
-  // The registry dashboard: its charts are the public page's; a change of a filter applies the
-  // form at once (the Apply button does without script); a cohort is saved through the API.
   // The registry's enrolment over time by a category, or cumulative: one chart, the breakdown
   // chosen; each breakdown is also a table on the page.
   function breakdownCharts() {
@@ -1575,14 +1573,37 @@ const cohort = (() => {
     });
   }
 
+  // The registry dashboard: its charts are the public page's. A change of a filter asks the
+  // server for the page of the new cohort and puts its content in place of this one's (the
+  // address follows, so back and reload work): no new page load, no plotly evaluated again. The
+  // form still works without script (the Apply button submits it). A cohort is saved through
+  // the API.
   function registryPage() {
+    showRegistry();
+    window.addEventListener("popstate", () => swapRegistry(location.href, false));
+  }
+
+  // Draws the registry content in the page and wires its form.
+  function showRegistry() {
     publicPage();
     breakdownCharts();
     dictionaryFind();
     const form = $("#cohort-form");
+    const apply = () => {
+      const query = new URLSearchParams(new FormData(form)).toString();
+      swapRegistry(`${location.pathname}?${query}`, true);
+    };
     for (const input of $$("#cohort-form input[type=checkbox], #cohort-form select")) {
-      input.addEventListener("change", () => form.requestSubmit());
+      input.addEventListener("change", apply);
     }
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      apply();
+    });
+    $("#clear")?.addEventListener("click", (event) => {
+      event.preventDefault();
+      swapRegistry(event.currentTarget.href, true);
+    });
     const save = $("#save-cohort");
     save.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -1599,5 +1620,43 @@ const cohort = (() => {
     });
   }
 
-  return { api, publicPage, registryPage, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage };
+  // Puts the registry page at `url` in place of this one's content. Marks `cohort:change`,
+  // then `cohort:painted` once the new figures are on screen (what `timing.mjs` measures).
+  let swapping = 0;
+  async function swapRegistry(url, push) {
+    performance.mark("cohort:change");
+    const turn = ++swapping;
+    const main = $("main");
+    main.setAttribute("aria-busy", "true");
+    // The control in use keeps the focus across the swap, so the keyboard stays where it was.
+    const active = document.activeElement;
+    const again = active && active.name ? `[name="${CSS.escape(active.name)}"]${active.type === "checkbox" ? `[value="${CSS.escape(active.value)}"]` : ""}` : null;
+    let doc;
+    try {
+      const reply = await fetch(url, { headers: { Accept: "text/html" } });
+      if (!reply.ok) throw new Error(reply.statusText);
+      doc = new DOMParser().parseFromString(await reply.text(), "text/html");
+    } catch {
+      location.href = url; // the server's own page says what went wrong
+      return;
+    }
+    // A later change has started: its page wins.
+    if (turn !== swapping) return;
+    const next = doc.querySelector("main");
+    if (!next) {
+      location.href = url;
+      return;
+    }
+    main.replaceWith(next);
+    document.title = doc.title;
+    if (push) history.pushState({}, "", url);
+    if (again) $(again)?.focus();
+    // The new numbers are painted first; the charts are drawn after, so that drawing them does
+    // not hold the figures back.
+    await new Promise((painted) => requestAnimationFrame(() => requestAnimationFrame(painted)));
+    performance.mark("cohort:painted");
+    if (turn === swapping) showRegistry();
+  }
+
+  return { api, publicPage, registryPage, swapRegistry, resultsPage, comparePage, datasetPage, analyzePage, simulatePage, homePage, queryPage, uploadPage };
 })();
