@@ -284,6 +284,7 @@ Filters (all apply; values of one filter are alternatives):
 Examples:
   cohort registry registry --set-profile registry.yaml
   cohort registry registry --filter diagnosis=DMD --filter age=10.. --json
+  cohort registry registry --filter age=10.. --by sex --by region
   cohort registry registry --filter diagnosis=DMD --filter age=10.. --save-as dmd-over-10
   cohort registry registry --cohort dmd-over-10
   cohort registry registry --cohorts")]
@@ -378,6 +379,10 @@ pub struct RegistryArgs {
     /// Start from this saved cohort's filters (`--filter`s add to them).
     #[arg(long, value_name = "NAME")]
     pub cohort: Option<String>,
+    /// Break enrolment over time down by this category or the region too (repeatable; `all`
+    /// for each).
+    #[arg(long, value_name = "COLUMN")]
+    pub by: Vec<String>,
     /// Save the filters as a named cohort of the dataset (replacing one of that name).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["set_profile", "cohorts"])]
     pub save_as: Option<String>,

@@ -90,6 +90,29 @@ pub struct Options<'a> {
     pub sites: SiteLabels<'a>,
     /// A public bundle's rules apply.
     pub public: bool,
+    /// The columns (categories or region) enrolment over time is broken down by (the protected
+    /// view only): each is one more count of every participant, so only those asked for.
+    pub enrolment_by: &'a [String],
+}
+
+/// The columns enrolment over time can be broken down by: the profile's categories and region.
+pub fn enrolment_by_columns(profile: &Profile) -> Vec<String> {
+    profile.categories.iter().chain(&profile.region).cloned().collect()
+}
+
+/// The id of the breakdown of enrolment by `period` and `column`.
+pub fn enrolment_breakdown_id(period: &str, column: &str) -> String {
+    format!("enrolment-by-{period}-by-{column}")
+}
+
+/// The column of an enrolment breakdown's id ([`enrolment_breakdown_id`]).
+pub fn enrolment_breakdown_column(id: &str) -> Option<&str> {
+    PERIODS.iter().find_map(|period| id.strip_prefix(&format!("enrolment-by-{period}-by-")))
+}
+
+/// The period the protected view counts enrolment by: the profile's, or months.
+pub fn protected_period(profile: &Profile) -> &str {
+    profile.enrolment_period.as_deref().unwrap_or("month")
 }
 
 /// Periods enrolment can be counted by, finest first.
@@ -314,7 +337,7 @@ impl Source<'_> {
 /// Computes every figure of a public bundle of `profile` over `source`: sites named by rank,
 /// counts suppressed under `k`.
 pub fn figures(conn: &Connection, profile: &Profile, k: u64, source: &Source<'_>) -> Result<Figures, PublishError> {
-    figures_with(conn, profile, Options { k, sites: SiteLabels::ByRank, public: true }, source)
+    figures_with(conn, profile, Options { k, sites: SiteLabels::ByRank, public: true, enrolment_by: &[] }, source)
 }
 
 /// Single-row aggregates gathered into one query: each a number, or quantiles of a list.
@@ -673,7 +696,7 @@ pub fn figures_with(
     options: Options<'_>,
     source: &Source<'_>,
 ) -> Result<Figures, PublishError> {
-    let Options { k, sites, public } = options;
+    let Options { k, sites, public, enrolment_by } = options;
     let meta = &source.summary.meta;
     let from = source.from();
     let rule = profile.quartiles.clone().unwrap_or_default();
@@ -814,11 +837,13 @@ pub fn figures_with(
     // followed.
     let detail = !public;
     let by_period: Vec<(String, usize)> = match (&enrolled, detail) {
-        (Some(e), true) => profile
-            .categories
-            .iter()
-            .chain(&profile.region)
-            .map(|c| (c.clone(), groups.add_pair(Key::period(e, periods[0]), column_key(c))))
+        (Some(e), true) => enrolment_by_columns(profile)
+            .into_iter()
+            .filter(|c| enrolment_by.contains(c))
+            .map(|c| {
+                let at = groups.add_pair(Key::period(e, periods[0]), column_key(&c));
+                (c, at)
+            })
             .collect(),
         _ => Vec::new(),
     };
@@ -1207,7 +1232,7 @@ fn breakdowns(
     }
     for (column, at) in at.by_period {
         out.push(Breakdown::of(
-            (format!("enrolment-by-{period}-by-{column}"), format!("Enrolment by {period} and {}", label(column))),
+            (enrolment_breakdown_id(period, column), format!("Enrolment by {period} and {}", label(column))),
             (period, column),
             &counted[*at],
             None,

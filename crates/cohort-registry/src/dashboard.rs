@@ -42,6 +42,9 @@ pub struct Facet {
     /// Where its figures are in the queries that compute them.
     #[serde(skip)]
     at: usize,
+    /// The figures' count table that is its checklist (no filter narrows it).
+    #[serde(skip)]
+    reuses: Option<String>,
 }
 
 /// A value of a category facet.
@@ -75,9 +78,12 @@ pub struct Dashboard {
     pub numeric: Vec<NumericSummary>,
     /// Longitudinal summaries.
     pub longitudinal: Option<Longitudinal>,
-    /// Counts by two dimensions: enrolment over time (cumulative, and by each category and
-    /// region), sites by region, size band and year of enrolment.
+    /// Counts by two dimensions: enrolment over time (cumulative, and by the categories or
+    /// region asked for), sites by region, size band and year of enrolment.
     pub breakdowns: Vec<Breakdown>,
+    /// What enrolment over time can be broken down by (`by`): each column with its breakdown's
+    /// id, and whether it was asked for (and so is in `breakdowns`).
+    pub enrolment_by: Vec<EnrolmentBy>,
     /// The profile's tables' columns with their completeness in the cohort.
     pub dictionary: Vec<DictionaryEntry>,
     /// What the cohort can be narrowed by next.
@@ -85,6 +91,39 @@ pub struct Dashboard {
     /// Rows the figures leave out, and why (a participant counted once, visits of nobody in
     /// the participant table).
     pub left_out: Vec<String>,
+}
+
+/// A column enrolment over time can be broken down by.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnrolmentBy {
+    /// The column (a category, or the region).
+    pub column: String,
+    /// Its label, from the profile.
+    pub label: Option<String>,
+    /// The id of its breakdown.
+    pub breakdown: String,
+    /// Whether it was asked for.
+    pub shown: bool,
+}
+
+/// The columns `by` asks enrolment over time to be broken down by (`all`: every one the
+/// profile allows); an error names the ones it allows.
+pub fn enrolment_by(profile: &Profile, by: &[String]) -> Result<Vec<String>, RegistryError> {
+    let allowed = compute::enrolment_by_columns(profile);
+    if by.iter().any(|b| b == "all") {
+        return Ok(allowed);
+    }
+    match by.iter().find(|b| !allowed.contains(b)) {
+        Some(wrong) => Err(RegistryError::Filter {
+            filter: format!("by={wrong}"),
+            why: if allowed.is_empty() {
+                "the profile names no category or region to break enrolment down by".into()
+            } else {
+                format!("enrolment is broken down by a category or the region: {}, or `all`", allowed.join(", "))
+            },
+        }),
+        None => Ok(by.to_vec()),
+    }
 }
 
 /// What a summary leaves out of the figures, said in words.
@@ -126,9 +165,10 @@ pub fn compute(
     profile: &Profile,
     filters: &[String],
     sites: SiteNames,
+    by: &[String],
 ) -> Result<Dashboard, RegistryError> {
     let session = Session::new(store)?;
-    compute_on(session.connection(), store, version, profile, filters, sites)
+    compute_on(session.connection(), store, version, profile, filters, sites, by)
 }
 
 /// [`compute`] on an engine of the caller's (one kept warm between requests: it reads Parquet
@@ -140,7 +180,9 @@ pub fn compute_on(
     profile: &Profile,
     filters: &[String],
     sites: SiteNames,
+    by: &[String],
 ) -> Result<Dashboard, RegistryError> {
+    let by = enrolment_by(profile, by)?;
     let summary = summary::kept(store, version, profile)?;
     let meta = &summary.meta;
     let participants_table = version.table(&profile.table).expect("checked by summary::kept");
@@ -155,7 +197,7 @@ pub fn compute_on(
         .map_err(sql("reading the engine's threads"))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
     conn.execute_batch(&format!("SET threads = {}", cores.max(threads))).map_err(sql("setting threads"))?;
-    let computed = figures_and_facets(conn, &summary, &source, &cohort, participants_table, profile, filters);
+    let computed = figures_and_facets(conn, &source, &cohort, participants_table, profile, filters, &by);
     conn.execute_batch(&format!("SET threads = {threads}")).map_err(sql("setting threads"))?;
     let (figures, facets) = computed?;
     Ok(Dashboard {
@@ -169,6 +211,18 @@ pub fn compute_on(
         numeric: figures.numeric,
         longitudinal: figures.longitudinal,
         breakdowns: figures.breakdowns,
+        enrolment_by: match &profile.enrolled {
+            Some(_) => compute::enrolment_by_columns(profile)
+                .into_iter()
+                .map(|column| EnrolmentBy {
+                    label: profile.labels.get(&column).cloned(),
+                    breakdown: compute::enrolment_breakdown_id(compute::protected_period(profile), &column),
+                    shown: by.contains(&column),
+                    column,
+                })
+                .collect(),
+            None => Vec::new(),
+        },
         dictionary: figures.dictionary,
         facets,
         left_out: left_out(meta, profile),
@@ -177,22 +231,47 @@ pub fn compute_on(
 
 fn figures_and_facets(
     conn: &duckdb::Connection,
-    summary: &summary::Summary,
     source: &Source<'_>,
     cohort: &Cohort,
     participants_table: &cohort_store::TableInfo,
     profile: &Profile,
     filters: &[String],
+    by: &[String],
 ) -> Result<(compute::Figures, Vec<Facet>), RegistryError> {
     let labels = &cohort.labels;
     let figures = compute::figures_with(
         conn,
         profile,
-        compute::Options { k: 1, sites: SiteLabels::Given(labels), public: false },
+        compute::Options { k: 1, sites: SiteLabels::Given(labels), public: false, enrolment_by: by },
         source,
     )?;
-    // Facets: each filter column's values (or range) under the other filters. A column no
-    // filter is on has the cohort's own counts, which the figures hold when they count it.
+    // (A second connection running these beside the figures gained nothing on two cores.)
+    let mut facets = facets(conn, source.summary, cohort, participants_table, profile, filters)?;
+    // A checklist no filter narrows is the cohort's own count table.
+    for facet in &mut facets {
+        if let Some(table) = facet.reuses.as_ref().and_then(|id| figures.tables.iter().find(|t| &t.id == id)) {
+            facet.options = table
+                .cells
+                .iter()
+                .filter_map(|c| Some(FacetOption { value: c.key.clone(), participants: c.count? }))
+                .filter(|o| o.participants > 0)
+                .collect();
+        }
+    }
+    Ok((figures, facets))
+}
+
+/// Each filter column's values (or range) under the other filters; a checklist no filter is on
+/// is left for the figures' own count table of it (`Facet::reuses`).
+fn facets(
+    conn: &duckdb::Connection,
+    summary: &summary::Summary,
+    cohort: &Cohort,
+    participants_table: &cohort_store::TableInfo,
+    profile: &Profile,
+    filters: &[String],
+) -> Result<Vec<Facet>, RegistryError> {
+    let labels = &cohort.labels;
     let mut categories = Groups::default();
     let mut ranges = Vec::new();
     let mut facets = Vec::new();
@@ -209,43 +288,41 @@ fn figures_and_facets(
         let label = profile.labels.get(&column).cloned();
         let is_date = sql_type == "DATE" || sql_type.starts_with("TIMESTAMP");
         let is_number = cohort_store::model::is_numeric(sql_type) || sql_type.starts_with("DECIMAL");
-        let categorical = !(is_date || is_number)
-            || Some(&column) == profile.site.as_ref()
-            || Some(&column) == profile.region.as_ref()
-            || profile.categories.contains(&column);
         let counted_table = if Some(&column) == profile.site.as_ref() {
-            "site".to_string()
+            Some("site".to_string())
         } else if Some(&column) == profile.region.as_ref() {
-            "region".to_string()
+            Some("region".to_string())
         } else {
-            format!("category-{column}")
+            profile.categories.contains(&column).then(|| format!("category-{column}"))
+        };
+        let categorical = !(is_date || is_number) || counted_table.is_some();
+        let facet = |kind, at, reuses| Facet {
+            column: column.clone(),
+            label: label.clone(),
+            kind,
+            options: Vec::new(),
+            from: None,
+            to: None,
+            applied: applied.clone(),
+            at,
+            reuses,
         };
         let facet = if categorical {
             let unfiltered = applied.is_none() && others == cohort.condition(None);
-            match figures.tables.iter().find(|t| t.id == counted_table).filter(|_| unfiltered) {
-                Some(table) => {
-                    let options = table
-                        .cells
-                        .iter()
-                        .filter_map(|c| Some(FacetOption { value: c.key.clone(), participants: c.count? }))
-                        .filter(|o| o.participants > 0)
-                        .collect();
-                    Facet { column, label, kind: "category", options, from: None, to: None, applied, at: usize::MAX }
-                }
+            match counted_table.filter(|_| unfiltered) {
+                Some(table) => facet("category", usize::MAX, Some(table)),
                 None => {
-                    let at = categories
-                        .add(compute::Key::column(&column, sql_type), Some(others.as_deref().unwrap_or("true")));
-                    Facet { column, label, kind: "category", options: Vec::new(), from: None, to: None, applied, at }
+                    let only = others.as_deref().unwrap_or("true");
+                    facet("category", categories.add(compute::Key::column(&column, sql_type), Some(only)), None)
                 }
             }
         } else {
             let c = quote_ident(&column);
             let value = if is_date { format!("CAST({c} AS DATE)") } else { c };
-            let only = others.unwrap_or_else(|| "true".into());
+            let only = others.clone().unwrap_or_else(|| "true".into());
             ranges.push(format!("CAST(min({value}) FILTER (WHERE {only}) AS VARCHAR)"));
             ranges.push(format!("CAST(max({value}) FILTER (WHERE {only}) AS VARCHAR)"));
-            let kind = if is_date { "date" } else { "number" };
-            Facet { column, label, kind, options: Vec::new(), from: None, to: None, applied, at: ranges.len() - 2 }
+            facet(if is_date { "date" } else { "number" }, ranges.len() - 2, None)
         };
         facets.push(facet);
     }
@@ -272,5 +349,5 @@ fn figures_and_facets(
                 .collect();
         }
     }
-    Ok((figures, facets))
+    Ok(facets)
 }

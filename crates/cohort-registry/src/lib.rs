@@ -17,7 +17,7 @@ pub mod dashboard;
 pub mod filter;
 pub mod reference;
 
-pub use dashboard::{Dashboard, Facet, SiteNames};
+pub use dashboard::{Dashboard, EnrolmentBy, Facet, SiteNames};
 pub use filter::{Filter, MISSING};
 
 /// Why a registry view could not be computed.

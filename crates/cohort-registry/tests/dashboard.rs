@@ -147,8 +147,15 @@ fn every_figure_of_every_cohort_is_what_pandas_computes() {
     let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
     for cohort in expected["cohorts"].as_array().unwrap() {
         let filters: Vec<String> = serde_json::from_value(cohort["filters"].clone()).unwrap();
-        let dashboard =
-            cohort_registry::dashboard::compute(&store, &version, &profile, &filters, SiteNames::Shown).unwrap();
+        let dashboard = cohort_registry::dashboard::compute(
+            &store,
+            &version,
+            &profile,
+            &filters,
+            SiteNames::Shown,
+            &["all".into()],
+        )
+        .unwrap();
         assert_eq!(
             dashboard.cutoff.as_deref(),
             expected["cutoff"].as_str(),
@@ -169,7 +176,7 @@ fn anonymous_sites_keep_their_labels_across_cohorts() {
     let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
     let compute = |filters: &[&str], names| {
         let filters: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
-        cohort_registry::dashboard::compute(&store, &version, &profile, &filters, names).unwrap()
+        cohort_registry::dashboard::compute(&store, &version, &profile, &filters, names, &[]).unwrap()
     };
     let named = compute(&[], SiteNames::Shown);
     let anonymous = compute(&[], SiteNames::Anonymous);
@@ -211,9 +218,11 @@ fn a_saved_cohort_gives_what_its_filters_give() {
     store.save_cohort(&dataset, &saved).unwrap();
     let kept = store.saved_cohorts(&dataset).unwrap();
     assert_eq!(kept, vec![saved]);
-    let direct = cohort_registry::dashboard::compute(&store, &version, &profile, &filters, SiteNames::Shown).unwrap();
+    let direct =
+        cohort_registry::dashboard::compute(&store, &version, &profile, &filters, SiteNames::Shown, &[]).unwrap();
     let from_saved =
-        cohort_registry::dashboard::compute(&store, &version, &profile, &kept[0].filters, SiteNames::Shown).unwrap();
+        cohort_registry::dashboard::compute(&store, &version, &profile, &kept[0].filters, SiteNames::Shown, &[])
+            .unwrap();
     assert_eq!(direct, from_saved);
     assert!(store.remove_cohort(&dataset, "dmd-over-10").unwrap());
     assert!(store.saved_cohorts(&dataset).unwrap().is_empty());
@@ -233,12 +242,31 @@ fn bad_filters_are_explained() {
         ("age=ten..", "is not a number"),
         ("has:genetics", "no domain `genetics`"),
     ] {
-        let err =
-            cohort_registry::dashboard::compute(&store, &version, &profile, &[filter.to_string()], SiteNames::Shown)
-                .unwrap_err()
-                .to_string();
+        let err = cohort_registry::dashboard::compute(
+            &store,
+            &version,
+            &profile,
+            &[filter.to_string()],
+            SiteNames::Shown,
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains(says), "{filter}: {err}");
     }
+    // Enrolment is broken down by what is asked for, and only by a category or the region.
+    let by = |by: &[&str]| {
+        let by: Vec<String> = by.iter().map(|b| b.to_string()).collect();
+        cohort_registry::dashboard::compute(&store, &version, &profile, &[], SiteNames::Shown, &by)
+    };
+    let err = by(&["age"]).unwrap_err().to_string();
+    assert!(err.contains("by=age") && err.contains("sex, diagnosis, region"), "{err}");
+    let d = by(&["sex"]).unwrap();
+    let ids: Vec<&str> =
+        d.breakdowns.iter().map(|b| b.id.as_str()).filter(|id| id.starts_with("enrolment-by")).collect();
+    assert_eq!(ids, ["enrolment-by-month-by-sex"]);
+    let offered: Vec<(&str, bool)> = d.enrolment_by.iter().map(|e| (e.column.as_str(), e.shown)).collect();
+    assert_eq!(offered, [("sex", true), ("diagnosis", false), ("region", false)]);
 }
 
 /// The per-participant summary is computed once a version and profile, kept, and read again; it
@@ -252,7 +280,7 @@ fn the_summary_is_kept_and_the_same_in_any_number_of_buckets() {
     let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
     let kept = cohort_publish::summary::kept(&store, &version, &profile).unwrap();
     let written = std::fs::metadata(&kept.path).unwrap().modified().unwrap();
-    cohort_registry::dashboard::compute(&store, &version, &profile, &["sex=F".into()], SiteNames::Shown).unwrap();
+    cohort_registry::dashboard::compute(&store, &version, &profile, &["sex=F".into()], SiteNames::Shown, &[]).unwrap();
     let again = cohort_publish::summary::kept(&store, &version, &profile).unwrap();
     assert_eq!(again.path, kept.path);
     assert_eq!(std::fs::metadata(&again.path).unwrap().modified().unwrap(), written, "read, not computed again");
@@ -348,7 +376,7 @@ visits:
     )
     .unwrap();
     let version = store.resolve(&VersionRef::parse("registry").unwrap()).unwrap();
-    let d = cohort_registry::dashboard::compute(&store, &version, &profile, &[], SiteNames::Shown).unwrap();
+    let d = cohort_registry::dashboard::compute(&store, &version, &profile, &[], SiteNames::Shown, &[]).unwrap();
     assert_eq!(d.participants, 2);
     assert_eq!(d.registry_participants, 2);
     let sex = d.tables.iter().find(|t| t.id == "category-sex").unwrap();

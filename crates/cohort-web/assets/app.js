@@ -1513,14 +1513,18 @@ const cohort = (() => {
 
   // The registry's enrolment over time by a category, or cumulative: one chart, the breakdown
   // chosen; each breakdown is also a table on the page.
-  function breakdownCharts() {
+  function breakdownCharts(apply) {
     const data = $("#breakdown-data");
     if (!data) return;
     const all = new Map(JSON.parse(data.textContent).map((b) => [b.id, b]));
     const select = $("#enrolment-by");
+    const chosen = () => select.selectedOptions[0].dataset.breakdown;
     const drawEnrolment = () => {
-      const b = all.get(select.value);
+      const b = all.get(chosen());
       for (const d of $$("details[data-breakdown]")) d.hidden = d.dataset.breakdown !== b.id;
+      // The page carries the first breakdown's table; another's is made when it is chosen.
+      const details = $(`details[data-breakdown="${CSS.escape(b.id)}"]`);
+      if (details && !details.querySelector("table")) details.append(breakdownTable(b));
       const axis = { type: "category", categoryorder: "array", categoryarray: b.rows, title: { text: b.rows_are } };
       const cumulative = b.id === "enrolment-cumulative";
       const traces = cumulative
@@ -1548,10 +1552,20 @@ const cohort = (() => {
     };
     onPlotly(() => {
       if (select) {
-        select.addEventListener("change", drawEnrolment);
+        // A breakdown the page does not have is computed for the cohort when chosen.
+        select.addEventListener("change", () => (all.has(chosen()) ? drawEnrolment() : apply()));
         drawEnrolment();
       }
     });
+  }
+
+  // A breakdown as the page's tables show it (`templates/breakdown.html`).
+  function breakdownTable(b) {
+    const count = (n) => n.toLocaleString("en");
+    return el("table", { class: "list breakdown", id: "breakdown-" + b.id },
+      el("thead", {}, el("tr", {}, el("th", { text: b.rows_are }), ...b.columns.map((c) => el("th", { class: "num", text: c })))),
+      el("tbody", {}, ...b.rows.map((row, i) =>
+        el("tr", {}, el("td", { text: row }), ...b.counts[i].map((n) => el("td", { class: "num count", text: count(n) }))))));
   }
 
   // The dictionary browser: a search over names, labels and codes that hides the other rows
@@ -1585,14 +1599,14 @@ const cohort = (() => {
 
   // Draws the registry content in the page and wires its form.
   function showRegistry() {
-    publicPage();
-    breakdownCharts();
-    dictionaryFind();
     const form = $("#cohort-form");
     const apply = () => {
       const query = new URLSearchParams(new FormData(form)).toString();
       swapRegistry(`${location.pathname}?${query}`, true);
     };
+    publicPage();
+    breakdownCharts(apply);
+    dictionaryFind();
     for (const input of $$("#cohort-form input[type=checkbox], #cohort-form select")) {
       input.addEventListener("change", apply);
     }
@@ -1653,7 +1667,8 @@ const cohort = (() => {
     if (again) $(again)?.focus();
     // The new numbers are painted first; the charts are drawn after, so that drawing them does
     // not hold the figures back.
-    await new Promise((painted) => requestAnimationFrame(() => requestAnimationFrame(painted)));
+    // A task queued from the next frame's callbacks runs once that frame is on screen.
+    await new Promise((painted) => requestAnimationFrame(() => setTimeout(painted, 0)));
     performance.mark("cohort:painted");
     if (turn === swapping) showRegistry();
   }

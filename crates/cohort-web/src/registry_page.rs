@@ -112,8 +112,13 @@ struct RegistryPage {
     export_profiles: Vec<String>,
     d: Sections,
     view_json: String,
-    /// Enrolment over time: cumulative, and by each category and region.
+    /// Enrolment over time as computed: cumulative, and by the category or region asked for.
     enrolment_breakdowns: Vec<BreakdownView>,
+    /// What the enrolment chart can show: the `by` value, the breakdown's id, its title, and
+    /// whether it is the one shown.
+    enrolment_choices: Vec<(String, String, String, bool)>,
+    /// The id of the enrolment breakdown shown.
+    enrolment_shown: String,
     /// Sites by size band, by region, by year of enrolment.
     site_breakdowns: Vec<BreakdownView>,
     breakdowns_json: String,
@@ -251,9 +256,35 @@ pub(crate) async fn page(
     if let Some(site) = &query.site {
         links.push(("site", site));
     }
+    links.extend(query.by.iter().map(|b| ("by", b.as_str())));
     let query_string = serde_urlencoded::to_string(&links).expect("pairs of text encode");
     let mut downloads: Vec<(String, String)> = d.tables.iter().map(|t| (t.id.clone(), t.title.clone())).collect();
     downloads.extend(d.breakdowns.iter().map(|b| (b.id.clone(), b.title.clone())));
+    // A breakdown of enrolment not computed for the page is computed for its download.
+    downloads.extend(
+        d.enrolment_by.iter().filter(|e| !e.shown).map(|e| {
+            (e.breakdown.clone(), format!("Enrolment over time by {}", e.label.as_deref().unwrap_or(&e.column)))
+        }),
+    );
+    let chosen = query.by.iter().find(|b| d.enrolment_by.iter().any(|e| &e.column == *b && e.shown));
+    let enrolment_shown = match chosen {
+        Some(column) => d.enrolment_by.iter().find(|e| &e.column == column).map(|e| e.breakdown.clone()),
+        None => Some("enrolment-cumulative".to_string()),
+    }
+    .unwrap_or_default();
+    let cumulative = d.breakdowns.iter().find(|b| b.id == "enrolment-cumulative");
+    let enrolment_choices: Vec<(String, String, String, bool)> = cumulative
+        .map(|b| (String::new(), b.id.clone(), b.title.clone()))
+        .into_iter()
+        .chain(d.enrolment_by.iter().map(|e| {
+            let title = format!("Enrolment by {}", e.label.as_deref().unwrap_or(&e.column));
+            (e.column.clone(), e.breakdown.clone(), title)
+        }))
+        .map(|(by, id, title)| {
+            let shown = id == enrolment_shown;
+            (by, id, title, shown)
+        })
+        .collect();
     downloads.push(("numeric".into(), "Measures (quartiles)".into()));
     downloads.push(("dictionary".into(), "Data dictionary with completeness".into()));
     let comparison = match &view.comparison {
@@ -305,6 +336,8 @@ pub(crate) async fn page(
             .filter(|b| b.id.starts_with("enrolment-"))
             .map(BreakdownView::of)
             .collect(),
+        enrolment_choices: if cumulative.is_some() { enrolment_choices } else { Vec::new() },
+        enrolment_shown,
         site_breakdowns: d.breakdowns.iter().filter(|b| b.id.starts_with("site")).map(BreakdownView::of).collect(),
         breakdowns_json: script_json(&serde_json::to_value(&d.breakdowns).expect("breakdowns serialise")),
     };

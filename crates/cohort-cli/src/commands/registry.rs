@@ -59,7 +59,8 @@ pub fn run(ctx: &Context, args: &RegistryArgs) -> anyhow::Result<ExitStatus> {
         saved = Some(found);
     }
     filters.extend(args.filters.iter().cloned());
-    let dashboard = cohort_registry::dashboard::compute(&store, &version, &profile, &filters, SiteNames::Shown)?;
+    let dashboard =
+        cohort_registry::dashboard::compute(&store, &version, &profile, &filters, SiteNames::Shown, &args.by)?;
     let mut entry = super::audit::entry("registry", Outcome::Served);
     entry.datasets = vec![version.label()];
     entry.detail = Some(if filters.is_empty() { "all participants".into() } else { filters.join(" ") });

@@ -63,8 +63,10 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/datasets/{name}/registry",
         "A registry's figures for a cohort: repeated `filter` (`sex=F`, `diagnosis=DMD,BMD`, `sex!=F`, `age=10..20`, \
          `has:DOMAIN`), a saved `cohort`, and `site` to compare one site with all others. Counts by category, region, \
-         site and month, measures, visits, retention, availability, completeness, and each filter column's values \
-         under the other filters. Site names only for admins and analysts granted them.",
+         site and month, measures, visits, time between visits, years followed, retention, availability, \
+         `breakdowns` (enrolment cumulative and by each category and region; sites by region, size band and year), \
+         the dictionary by domain (completeness in the cohort and in all, required columns, codes, concerns), and \
+         each filter column's values under the other filters. Site names only for admins and analysts granted them.",
     ),
     (
         "get",
@@ -80,8 +82,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "get",
         "/datasets/{name}/registry/tables/{id}",
-        "One summary table of the cohort (same parameters as the registry view) as CSV; `numeric` and `dictionary` \
-         too, and `dashboard` for the whole view as one JSON file.",
+        "One summary table or breakdown of the cohort (same parameters as the registry view) as CSV; `numeric` and \
+         `dictionary` too, and `dashboard` for the whole view as one JSON file. Audited.",
     ),
     ("get", "/protocols", "The built-in treatment protocols with their YAML."),
     (

@@ -33,6 +33,8 @@ pub struct RegistryQuery {
     pub cohort: Option<String>,
     /// A site (name or label) to compare with all the others.
     pub site: Option<String>,
+    /// The columns enrolment over time is broken down by (`all`: each it can be).
+    pub by: Vec<String>,
 }
 
 impl RegistryQuery {
@@ -76,9 +78,10 @@ impl RegistryQuery {
                 "has" => query.filters.push(format!("has:{value}")),
                 "cohort" => query.cohort = Some(value.to_string()),
                 "site" => query.site = Some(value.to_string()),
+                "by" => query.by.push(value.to_string()),
                 other => {
                     return Err(ApiError::invalid(format!(
-                        "unknown parameter `{other}` (use filter, cohort, site, f.COLUMN, from.COLUMN, to.COLUMN, has)"
+                        "unknown parameter `{other}` (use filter, cohort, site, by, f.COLUMN, from.COLUMN, to.COLUMN, has)"
                     )));
                 }
             }
@@ -168,6 +171,7 @@ pub fn compute_view(
         kept.text,
         filters,
         query.site,
+        query.by,
         names == SiteNames::Shown,
         saved,
         origin,
@@ -177,7 +181,7 @@ pub fn compute_view(
         return Ok((version, view));
     }
     let compute = |filters: &[String]| {
-        cohort_registry::dashboard::compute_on(conn, &state.store, &version, &profile, filters, names)
+        cohort_registry::dashboard::compute_on(conn, &state.store, &version, &profile, filters, names, &query.by)
             .map_err(ApiError::from)
     };
     let registry = compute(&filters)?;
@@ -307,7 +311,13 @@ pub async fn download(
     Path((name, id)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<(Extension<Served>, Response), ApiError> {
-    let query = RegistryQuery::from_pairs(&pairs)?;
+    let mut query = RegistryQuery::from_pairs(&pairs)?;
+    // A breakdown of enrolment is computed when asked for: its download asks for it.
+    if let Some(column) = cohort_publish::compute::enrolment_breakdown_column(&id)
+        && !query.by.iter().any(|b| b == column || b == "all")
+    {
+        query.by.push(column.to_string());
+    }
     let app = state.clone();
     let asked = query.clone();
     let (version, view) =
