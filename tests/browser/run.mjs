@@ -733,6 +733,10 @@ await check("the registry dashboard: three filters narrow the cohort, every coun
   assert.ok(three < older, `with respiratory data: ${three} of ${older}`);
   const api = await registryApi();
   assert.equal(three, api.registry.participants, "the page's count is the API's");
+  // The count stays in view with the figures scrolled far below it.
+  await page.locator("#h-dictionary").scrollIntoViewIfNeeded();
+  const box = await page.locator("#cohort-count").boundingBox();
+  assert.ok(box && box.y >= 0 && box.y < 720, `the count is in view: ${JSON.stringify(box)}`);
   assert.deepEqual(api.registry.filters.sort(), ["diagnosis=DMD", "age_at_entry=5..", "has:respiratory"].sort());
   for (const id of ["category-sex", "site", "enrolment-by-month", "visits-per-participant"]) {
     const table = api.registry.tables.find((t) => t.id === id);
