@@ -121,3 +121,48 @@ fn registry_keeps_its_profile_computes_cohorts_and_saves_them() {
     let audited = env.json(&["audit", "show", "--action", "registry"]);
     assert!(audited.as_array().unwrap().len() >= 5, "every view is in the audit log: {audited}");
 }
+
+const WRITE_CODED_REGISTRY: &str = r#"
+import sys
+import pandas as pd, pyreadstat
+out = sys.argv[1]
+people = pd.DataFrame({
+    "id": [f"P{i:03d}" for i in range(60)],
+    "sex": [9.0 if i == 7 else float(1 + i % 2) for i in range(60)],
+    "age": [None if i % 10 == 0 else float(20 + i) for i in range(60)],
+})
+pyreadstat.write_sav(people, f"{out}/people.sav", column_labels={"id": "Participant", "sex": "Sex", "age": "Age in years"},
+                     variable_value_labels={"sex": {1: "Male", 2: "Female"}})
+"#;
+
+/// The dictionary browser flags what may be wrong: a required column some participants lack, a
+/// value the code list does not name (here 9, coded in no list), and a label the profile gives
+/// unlike the source file's; codes come from the file.
+#[test]
+fn the_dictionary_flags_missing_required_values_unnamed_codes_and_other_labels() {
+    let env = Env::new();
+    env.python_fixtures(WRITE_CODED_REGISTRY);
+    env.ok(&["ingest", env.path("people.sav").to_str().unwrap(), "--name", "coded"]);
+    let profile = env.write(
+        "coded.yaml",
+        "table: people\nparticipant: id\ncategories: [sex]\nnumeric: [age]\nlabels: {age: Age at entry, sex: Sex}\n\
+         domains: {Demographics: [sex, age]}\nrequired: [id, sex, age]\n",
+    );
+    let shown = env.json(&["registry", "coded", "--set-profile", profile.to_str().unwrap()]);
+    let entry = |column: &str| {
+        shown["registry"]["dictionary"].as_array().unwrap().iter().find(|e| e["column"] == column).unwrap().clone()
+    };
+    let (sex, age, id) = (entry("sex"), entry("age"), entry("id"));
+    assert_eq!(sex["domain"], "Demographics");
+    assert!(sex["codes"].as_str().unwrap().contains("Male"), "{sex}");
+    let concerns = |e: &serde_json::Value| e["concerns"].as_array().cloned().unwrap_or_default();
+    assert!(concerns(&sex).iter().any(|c| c.as_str().unwrap().contains("does not name: 9")), "{sex}");
+    assert!(concerns(&age).iter().any(|c| c.as_str().unwrap() == "required, but 6 have no value"), "{age}");
+    assert!(
+        concerns(&age).iter().any(|c| c.as_str().unwrap().contains("`Age at entry` here but `Age in years`")),
+        "{age}"
+    );
+    assert_eq!(id["label"], "Participant", "the source's label when the profile gives none");
+    assert!(concerns(&id).is_empty() && concerns(&entry("sex")).len() == 1, "{id} {sex}");
+    assert_eq!((age["completeness"].as_f64(), age["completeness_all"].as_f64()), (Some(0.9), Some(0.9)));
+}
