@@ -13,6 +13,7 @@ SHA-256 of its contents, so a bundle edited by hand is refused when read.
 #![deny(missing_docs)]
 
 pub mod compute;
+pub mod groups;
 pub mod profile;
 pub mod summary;
 pub mod suppress;
