@@ -274,9 +274,9 @@ once, plus optional keys for the dashboard:
   domains: {Demographics: [sex, age], Diagnosis: [diagnosis]}   # the dictionary's groups
   required: [sex, diagnosis]                         # flagged when a participant lacks one
 
-Besides the published figures, the registry shows enrolment over time (cumulative, and by each
-category and region), sites by region, size and year of enrolment, time between visits and
-years followed, and a dictionary by domain with completeness in the cohort and in all.
+Besides the published figures, the registry shows enrolment over time (cumulative, and by the
+categories or region --by names), sites by region, size and year of enrolment, time between
+visits and years followed, and a dictionary by domain with completeness in the cohort and in all.
 
 Filters (all apply; values of one filter are alternatives):
   sex=F   diagnosis=DMD,BMD   sex!=F   age=10..20   age=10..   enrolled=..2021-12-31   has:imaging
