@@ -9,6 +9,7 @@ use crate::PublishError;
 use crate::groups::Counted;
 pub use crate::groups::{Groups, Key, MISSING_VALUE, PAIR};
 use crate::profile::Profile;
+use crate::query_error as sql_err;
 use crate::summary::{self, Summary};
 use crate::suppress::{Counts, Table, single, suppress};
 
@@ -200,41 +201,42 @@ impl Breakdown {
         row_order: Option<&[String]>,
         columns_by_key: bool,
     ) -> Breakdown {
+        use std::collections::{HashMap, HashSet};
         let pairs: Vec<(&str, &str, u64)> =
             cells.iter().filter_map(|(key, n)| key.split_once(PAIR).map(|(r, c)| (r, c, *n))).collect();
-        let mut rows: Vec<String> = match row_order {
-            Some(order) => order.iter().filter(|r| pairs.iter().any(|p| p.0 == r.as_str())).cloned().collect(),
-            None => Vec::new(),
-        };
-        let mut column_totals: Vec<(String, u64)> = Vec::new();
+        // Rows and columns are found by name through maps: a registry may have thousands of sites.
+        let mut rows: Vec<&str> = Vec::new();
+        let mut seen_rows: HashSet<&str> = HashSet::new();
+        let mut totals: HashMap<&str, u64> = HashMap::new();
         for (r, c, n) in &pairs {
-            if !rows.iter().any(|x| x == r) {
-                rows.push(r.to_string());
+            if seen_rows.insert(r) {
+                rows.push(r);
             }
-            match column_totals.iter_mut().find(|x| x.0 == *c) {
-                Some(x) => x.1 += n,
-                None => column_totals.push((c.to_string(), *n)),
-            }
+            *totals.entry(c).or_default() += n;
         }
-        let missing_last = |k: &String| (k == MISSING_VALUE, k.clone());
-        if row_order.is_none() {
-            rows.sort_by_key(missing_last);
+        let missing_last = |k: &&str| (*k == MISSING_VALUE, k.to_string());
+        match row_order {
+            Some(order) => rows = order.iter().map(String::as_str).filter(|r| seen_rows.contains(r)).collect(),
+            None => rows.sort_by_key(missing_last),
         }
+        let mut columns: Vec<&str> = totals.keys().copied().collect();
         if columns_by_key {
-            column_totals.sort_by_key(|c| missing_last(&c.0));
+            columns.sort_by_key(missing_last);
         } else {
-            column_totals.sort_by(|a, b| {
-                (a.0 == MISSING_VALUE).cmp(&(b.0 == MISSING_VALUE)).then(b.1.cmp(&a.1)).then_with(|| a.0.cmp(&b.0))
+            columns.sort_by(|a, b| {
+                (*a == MISSING_VALUE).cmp(&(*b == MISSING_VALUE)).then(totals[b].cmp(&totals[a])).then_with(|| a.cmp(b))
             });
         }
-        let columns: Vec<String> = column_totals.into_iter().map(|c| c.0).collect();
+        let row_at: HashMap<&str, usize> = rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        let column_at: HashMap<&str, usize> = columns.iter().enumerate().map(|(j, c)| (*c, j)).collect();
         let mut counts = vec![vec![0; columns.len()]; rows.len()];
         for (r, c, n) in pairs {
-            let (Some(i), Some(j)) = (rows.iter().position(|x| x == r), columns.iter().position(|x| x == c)) else {
-                continue;
-            };
-            counts[i][j] += n;
+            if let (Some(i), Some(j)) = (row_at.get(r), column_at.get(c)) {
+                counts[*i][*j] += n;
+            }
         }
+        let (rows, columns) =
+            (rows.into_iter().map(str::to_string).collect(), columns.into_iter().map(str::to_string).collect());
         Breakdown {
             id,
             title,
@@ -252,19 +254,13 @@ impl Breakdown {
 pub const SITE_SIZE_BANDS: [(u64, u64, &str); 5] =
     [(1, 9, "1-9"), (10, 49, "10-49"), (50, 99, "50-99"), (100, 499, "100-499"), (500, u64::MAX, "500+")];
 
-/// The bands of a participant's median time between visits, in days (upper bounds) and words;
-/// then [`NO_GAP`].
-const GAP_BANDS: [(u32, &str); 6] = [
-    (30, "up to 1 month"),
-    (61, "1-2 months"),
-    (91, "2-3 months"),
-    (183, "3-6 months"),
-    (365, "6-12 months"),
-    (u32::MAX, "over 12 months"),
-];
+/// The bands of a participant's median time between visits: up to each of [`GAP_BAND_DAYS`],
+/// beyond the last, and for a participant with fewer than two visits.
+const GAP_BANDS: [&str; 7] =
+    ["up to 1 month", "1-2 months", "2-3 months", "3-6 months", "6-12 months", "over 12 months", "fewer than 2 visits"];
 
-/// What a participant with fewer than two visits has in the time-between-visits table.
-const NO_GAP: &str = "fewer than 2 visits";
+/// The upper bounds, in days, of the first [`GAP_BANDS`].
+const GAP_BAND_DAYS: [u32; 5] = [30, 61, 91, 183, 365];
 
 /// What a bundle holds besides its header.
 #[derive(Debug, Clone, Default)]
@@ -291,10 +287,6 @@ pub struct Figures {
 
 fn ident(name: &str) -> String {
     cohort_store::name::quote_ident(name)
-}
-
-fn sql_err(what: &str) -> impl FnOnce(duckdb::Error) -> PublishError + '_ {
-    move |e| PublishError::Query { what: what.to_string(), message: e.to_string() }
 }
 
 /// How the sites of the per-site table are named.
@@ -376,15 +368,13 @@ impl Scalars {
 
 /// A participant's band of median time between visits ([`GAP_BANDS`]).
 fn gap_band() -> Key {
-    static WORDS: std::sync::LazyLock<Vec<&'static str>> =
-        std::sync::LazyLock::new(|| GAP_BANDS.iter().map(|b| b.1).chain([NO_GAP]).collect());
     let gap = summary::GAP;
-    let mut case = format!("CASE WHEN {gap} IS NULL THEN {}", GAP_BANDS.len());
-    for (i, (upto, _)) in GAP_BANDS.iter().enumerate().take(GAP_BANDS.len() - 1) {
+    let mut case = format!("CASE WHEN {gap} IS NULL THEN {}", GAP_BAND_DAYS.len() + 1);
+    for (i, upto) in GAP_BAND_DAYS.iter().enumerate() {
         case.push_str(&format!(" WHEN {gap} <= {upto} THEN {i}"));
     }
-    case.push_str(&format!(" ELSE {} END", GAP_BANDS.len() - 1));
-    Key::coded(case, &WORDS)
+    case.push_str(&format!(" ELSE {} END", GAP_BAND_DAYS.len()));
+    Key::coded(case, &GAP_BANDS)
 }
 
 /// The keys of the years-followed table, in order.
@@ -777,8 +767,7 @@ pub fn figures_with(
             &mut ids,
         );
         if let Some(at) = gap_bands {
-            let cells =
-                GAP_BANDS.iter().map(|b| b.1).chain([NO_GAP]).map(|b| (b.to_string(), got(b, &counted[at]))).collect();
+            let cells = GAP_BANDS.iter().map(|b| (b.to_string(), got(b, &counted[at]))).collect();
             push(
                 Counts {
                     id: "time-between-visits".into(),

@@ -7,13 +7,10 @@ use duckdb::Connection;
 use cohort_store::name::quote_ident as ident;
 
 use crate::PublishError;
+use crate::query_error as sql_err;
 
 /// What a count calls the rows without a value.
 pub const MISSING_VALUE: &str = "(missing)";
-
-fn sql_err(what: &str) -> impl FnOnce(duckdb::Error) -> PublishError + '_ {
-    move |e| PublishError::Query { what: what.to_string(), message: e.to_string() }
-}
 
 /// What joins the two values of a two-key count, as [`crate::Breakdown`] reads them: the unit
 /// separator, in no value a registry has.

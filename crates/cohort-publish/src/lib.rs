@@ -181,6 +181,11 @@ impl Bundle {
     }
 }
 
+/// A DuckDB failure while computing `what`, as the error this crate gives.
+pub(crate) fn query_error(what: &str) -> impl FnOnce(duckdb::Error) -> PublishError + '_ {
+    move |e| PublishError::Query { what: what.to_string(), message: e.to_string() }
+}
+
 /// Checks that every table and column `profile` names is in `version`.
 pub fn check_profile(version: &cohort_store::ResolvedVersion, profile: &Profile) -> Result<(), PublishError> {
     let dataset = version.label();

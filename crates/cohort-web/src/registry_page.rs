@@ -112,8 +112,9 @@ struct RegistryPage {
     export_profiles: Vec<String>,
     d: Sections,
     view_json: String,
-    /// Enrolment over time as computed: cumulative, and by the category or region asked for.
-    enrolment_breakdowns: Vec<BreakdownView>,
+    /// The table of the enrolment breakdown shown (the others' are made from the data when
+    /// chosen).
+    enrolment_table: Option<BreakdownView>,
     /// What the enrolment chart can show: the `by` value, the breakdown's id, its title, and
     /// whether it is the one shown.
     enrolment_choices: Vec<(String, String, String, bool)>,
@@ -330,12 +331,7 @@ pub(crate) async fn page(
         comparison,
         d: Sections::of(&bundle),
         view_json: script_json(&serde_json::to_value(&bundle).expect("a bundle serialises")),
-        enrolment_breakdowns: d
-            .breakdowns
-            .iter()
-            .filter(|b| b.id.starts_with("enrolment-"))
-            .map(BreakdownView::of)
-            .collect(),
+        enrolment_table: d.breakdowns.iter().find(|b| b.id == enrolment_shown).map(BreakdownView::of),
         enrolment_choices: if cumulative.is_some() { enrolment_choices } else { Vec::new() },
         enrolment_shown,
         site_breakdowns: d.breakdowns.iter().filter(|b| b.id.starts_with("site")).map(BreakdownView::of).collect(),
